@@ -1,0 +1,7 @@
+// Package probe resolves a probe-point specification against a target's debug
+// information into concrete probe points (address, file offset, source
+// location, variables in scope), and formats them as `stap -L` does.
+//
+// Resolution is deterministic and never touches the kernel: it is the "spec"
+// half of the pipeline, and the session package is the half that attaches.
+package probe
