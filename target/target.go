@@ -3,7 +3,20 @@ package target
 import (
 	"debug/dwarf"
 	"debug/elf"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
+
+// DefaultDebugDirs is where distributions install separate debug files
+// (Debian's *-dbgsym and *-dbg packages, Fedora's debuginfo packages).
+var DefaultDebugDirs = []string{"/usr/lib/debug"}
 
 // Options tune how a target's debug information is found.
 type Options struct {
@@ -12,6 +25,55 @@ type Options struct {
 	// /usr/lib/debug.
 	DebugDirs []string
 }
+
+// Kind says what sort of thing a Binary is. Only user-space ELF files exist
+// today; the kernel and its modules will be another Kind behind the same
+// Binary interface, because they map addresses and find debug files
+// differently (KASLR, /sys/kernel/notes, vmlinux under /usr/lib/debug/boot).
+type Kind int
+
+const (
+	// KindUser is a user-space ELF executable or shared library, probed
+	// with uprobes at file offsets.
+	KindUser Kind = iota + 1
+)
+
+// String returns the name stap uses for the kind of target.
+func (k Kind) String() string {
+	switch k {
+	case KindUser:
+		return "process"
+	default:
+		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+}
+
+// Binary is what the probe-point stages need from a target, whatever its
+// Kind. *File implements it for user-space binaries.
+type Binary interface {
+	// Kind says which kind of target this is.
+	Kind() Kind
+	// Name is the canonical name of the target as stap prints it: the
+	// resolved absolute path for a user-space binary.
+	Name() string
+	// FileOffset maps a link-time (DWARF, symbol table) address to the
+	// offset that a probe is attached at.
+	FileOffset(va uint64) (uint64, error)
+	// Code returns n bytes of machine code at a link-time address.
+	Code(va uint64, n int) ([]byte, error)
+	// Symbols lists the function symbols, for functions without DWARF.
+	Symbols() []Symbol
+	// DebugInfo returns the DWARF, or an error wrapping ErrNoDebugInfo
+	// that tells the user how to get it.
+	DebugInfo() (*dwarf.Data, error)
+	// CFA returns the rule computing the canonical frame address at pc as
+	// DWARF register number plus offset.
+	CFA(pc uint64) (reg uint64, off int64, err error)
+	// Close releases the files held open.
+	Close() error
+}
+
+var _ Binary = (*File)(nil)
 
 // File is an opened user-space ELF target.
 type File struct {
@@ -24,4 +86,121 @@ type File struct {
 	DebugPath string
 	Debug     *elf.File
 	DWARF     *dwarf.Data
+
+	osFile   *os.File // backs ELF; Code reads through it
+	debugOS  *os.File // backs Debug when it is a separate file
+	size     int64    // size of the binary, for bounds checks
+	debugDir []string // effective DebugDirs, for NeedDWARF's message
+	skipped  []string // debug-file candidates rejected, and why
+
+	symOnce sync.Once
+	syms    []Symbol
+
+	frameOnce sync.Once
+	fdes      frame.FrameDescriptionEntries
+	frameErr  error
+}
+
+// Open opens the ELF executable or shared library at path and finds its
+// debug information. It looks for DWARF in the file itself, then by build-id
+// under each of opts.DebugDirs (.build-id/xx/rest.debug), then by the
+// .gnu_debuglink name beside the binary, in its .debug subdirectory and under
+// each debug dir followed by the binary's directory. A separate debug file
+// must match the binary's build-id when both have one, and the debuglink CRC.
+//
+// Finding no debug info is not an error: the returned File has DWARF == nil
+// and NeedDWARF explains what to install, because functions can still be
+// listed from the ELF symbol tables.
+func Open(path string, opts Options) (*File, error) {
+	canon, err := canonicalPath(path)
+	if err != nil {
+		return nil, err
+	}
+	osf, ef, size, err := openELF(canon)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Path: canon, ELF: ef, osFile: osf, size: size}
+	if err := checkTarget(ef); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", canon, err)
+	}
+	f.BuildID = buildID(ef)
+	f.debugDir = opts.DebugDirs
+	if f.debugDir == nil {
+		f.debugDir = DefaultDebugDirs
+	}
+	if err := f.findDebug(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// canonicalPath makes path absolute and resolves symlinks, so that a target
+// reached through /lib or a versioned symlink is named like stap names it.
+func canonicalPath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("resolving %s: %w", path, err)
+	}
+	canon, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: %w", abs, fs.ErrNotExist)
+		}
+		return "", fmt.Errorf("resolving %s: %w", abs, err)
+	}
+	return canon, nil
+}
+
+// Kind reports KindUser.
+func (f *File) Kind() Kind { return KindUser }
+
+// Name returns the canonical path of the binary.
+func (f *File) Name() string { return f.Path }
+
+// DebugInfo returns the DWARF, or NeedDWARF's error when there is none.
+func (f *File) DebugInfo() (*dwarf.Data, error) {
+	if err := f.NeedDWARF(); err != nil {
+		return nil, err
+	}
+	return f.DWARF, nil
+}
+
+// NeedDWARF returns nil when the target has DWARF, and otherwise a one-line
+// error wrapping ErrNoDebugInfo that says how to obtain it. Callers that can
+// work from symbols alone (listing functions) call it only when they need
+// statements or variables.
+func (f *File) NeedDWARF() error {
+	if f.DWARF != nil {
+		return nil
+	}
+	id := "no build-id"
+	if len(f.BuildID) > 0 {
+		id = fmt.Sprintf("build-id %x", f.BuildID)
+	}
+	var why string
+	if len(f.skipped) > 0 {
+		why = "; rejected " + strings.Join(f.skipped, ", ")
+	}
+	return fmt.Errorf("%w for %s (%s%s): install the distribution's debug package (e.g. %s-dbgsym; dpkg -S %s names the package) or set DEBUGINFOD_URLS",
+		ErrNoDebugInfo, f.Path, id, why, filepath.Base(f.Path), f.Path)
+}
+
+// Close closes the binary and its separate debug file.
+func (f *File) Close() error {
+	var errs []error
+	if f.Debug != nil && f.Debug != f.ELF {
+		errs = append(errs, f.Debug.Close())
+	}
+	if f.debugOS != nil {
+		errs = append(errs, f.debugOS.Close())
+		f.debugOS = nil
+	}
+	if f.osFile != nil {
+		errs = append(errs, f.osFile.Close())
+		f.osFile = nil
+	}
+	return errors.Join(errs...)
 }

@@ -1,0 +1,162 @@
+package target
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// findDebug sets Debug, DebugPath and DWARF from the first place that has
+// DWARF, in the order gdb and stap search. It fails only when the binary's
+// own DWARF is unreadable; unusable separate debug files are skipped and
+// remembered for NeedDWARF's message.
+func (f *File) findDebug() error {
+	if hasDWARF(f.ELF) {
+		d, err := safeDWARF(f.ELF)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+		f.Debug, f.DebugPath, f.DWARF = f.ELF, f.Path, d
+		return nil
+	}
+	if len(f.BuildID) >= 2 {
+		hexID := hex.EncodeToString(f.BuildID)
+		for _, dir := range f.debugDir {
+			p := filepath.Join(dir, ".build-id", hexID[:2], hexID[2:]+".debug")
+			if f.tryDebugFile(p, nil) {
+				return nil
+			}
+		}
+	}
+	name, crc, ok := debugLink(f.ELF)
+	if !ok {
+		return nil
+	}
+	dir := filepath.Dir(f.Path)
+	candidates := []string{
+		filepath.Join(dir, name),
+		filepath.Join(dir, ".debug", name),
+	}
+	for _, d := range f.debugDir {
+		candidates = append(candidates, filepath.Join(d, dir, name))
+	}
+	for _, p := range candidates {
+		if f.tryDebugFile(p, &crc) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// hasDWARF reports whether ef carries DWARF itself (possibly compressed)
+// rather than the NOBITS placeholders a stripped file keeps.
+func hasDWARF(ef *elf.File) bool {
+	for _, name := range []string{".debug_info", ".zdebug_info"} {
+		if s := ef.Section(name); s != nil && s.Type != elf.SHT_NOBITS && s.Size > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// debugLink parses .gnu_debuglink: a NUL-terminated file name, padding to 4
+// bytes, and the CRC-32 of the debug file.
+func debugLink(ef *elf.File) (name string, crc uint32, ok bool) {
+	s := ef.Section(".gnu_debuglink")
+	if s == nil || s.Type == elf.SHT_NOBITS {
+		return "", 0, false
+	}
+	data, err := safeSectionData(s)
+	if err != nil {
+		return "", 0, false
+	}
+	n := bytes.IndexByte(data, 0)
+	if n <= 0 {
+		return "", 0, false
+	}
+	off := (n + 4) &^ 3
+	if off+4 > len(data) {
+		return "", 0, false
+	}
+	name = string(data[:n])
+	// A link naming a path would escape the directories searched.
+	if name != filepath.Base(name) || name == "." || name == ".." {
+		return "", 0, false
+	}
+	return name, ef.ByteOrder.Uint32(data[off:]), true
+}
+
+// tryDebugFile adopts the debug file at path if it exists, matches the
+// binary (CRC when wantCRC is set, build-id when both have one) and carries
+// DWARF. It reports whether it did.
+func (f *File) tryDebugFile(path string, wantCRC *uint32) bool {
+	canon, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			f.skip(path, err.Error())
+		}
+		return false
+	}
+	if canon == f.Path {
+		return false // a debuglink naming the binary itself
+	}
+	osf, err := os.Open(canon)
+	if err != nil {
+		f.skip(path, err.Error())
+		return false
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			osf.Close()
+		}
+	}()
+	if wantCRC != nil {
+		h := crc32.NewIEEE()
+		if _, err := io.Copy(h, osf); err != nil {
+			f.skip(path, err.Error())
+			return false
+		}
+		if got := h.Sum32(); got != *wantCRC {
+			f.skip(path, fmt.Sprintf("CRC %08x, .gnu_debuglink wants %08x", got, *wantCRC))
+			return false
+		}
+	}
+	ef, _, err := parseELF(osf)
+	if err != nil {
+		f.skip(path, err.Error())
+		return false
+	}
+	if ef.Machine != f.ELF.Machine || ef.Class != f.ELF.Class {
+		f.skip(path, fmt.Sprintf("machine %s", ef.Machine))
+		return false
+	}
+	if id := buildID(ef); id != nil && f.BuildID != nil && !bytes.Equal(id, f.BuildID) {
+		f.skip(path, fmt.Sprintf("build-id %x", id))
+		return false
+	}
+	if !hasDWARF(ef) {
+		f.skip(path, "no .debug_info")
+		return false
+	}
+	d, err := safeDWARF(ef)
+	if err != nil {
+		f.skip(path, err.Error())
+		return false
+	}
+	keep = true
+	f.Debug, f.DebugPath, f.DWARF, f.debugOS = ef, canon, d, osf
+	return true
+}
+
+// skip records why a candidate debug file was rejected.
+func (f *File) skip(path, why string) {
+	f.skipped = append(f.skipped, fmt.Sprintf("%s (%s)", path, why))
+}

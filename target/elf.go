@@ -1,0 +1,194 @@
+package target
+
+import (
+	"bytes"
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// elfMagic starts every ELF file.
+var elfMagic = []byte{0x7f, 'E', 'L', 'F'}
+
+// openELF opens path and parses its ELF headers, checking that every section
+// and segment lies within the file so that truncated copies are reported up
+// front instead of as odd read errors later.
+func openELF(path string) (*os.File, *elf.File, int64, error) {
+	osf, err := os.Open(path)
+	if err != nil {
+		return nil, nil, 0, err // *PathError names the file
+	}
+	ef, size, err := parseELF(osf)
+	if err != nil {
+		osf.Close()
+		return nil, nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return osf, ef, size, nil
+}
+
+// parseELF reads the ELF headers of an opened file.
+func parseELF(osf *os.File) (*elf.File, int64, error) {
+	st, err := osf.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%w: not a regular file (%s)", ErrNotELF, st.Mode().Type())
+	}
+	magic := make([]byte, len(elfMagic))
+	if _, err := osf.ReadAt(magic, 0); err != nil || !bytes.Equal(magic, elfMagic) {
+		return nil, 0, fmt.Errorf("%w: name an executable or shared library", ErrNotELF)
+	}
+	ef, err := safeNewELF(osf)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, 0, fmt.Errorf("%w: headers extend past the end of the file (%d bytes)", ErrBadELF, st.Size())
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkExtents(ef, st.Size()); err != nil {
+		return nil, 0, err
+	}
+	return ef, st.Size(), nil
+}
+
+// safeNewELF parses ELF headers, turning the panics debug/elf can raise on
+// hostile input into errors.
+func safeNewELF(r io.ReaderAt) (ef *elf.File, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ef, err = nil, fmt.Errorf("%w: %v", ErrBadELF, p)
+		}
+	}()
+	ef, err = elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadELF, err)
+	}
+	return ef, nil
+}
+
+// safeDWARF loads the DWARF sections, turning debug/dwarf panics into errors.
+func safeDWARF(ef *elf.File) (d *dwarf.Data, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d, err = nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, p)
+		}
+	}()
+	d, err = ef.DWARF()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, err)
+	}
+	return d, nil
+}
+
+// safeSectionData reads a section (decompressing it if needed) without
+// letting a malformed compression header panic.
+func safeSectionData(s *elf.Section) (data []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			data, err = nil, fmt.Errorf("reading section %s: %v", s.Name, p)
+		}
+	}()
+	data, err = s.Data()
+	if err != nil {
+		return nil, fmt.Errorf("reading section %s: %w", s.Name, err)
+	}
+	return data, nil
+}
+
+// checkExtents reports sections and segments that extend past the end of
+// the file: the mark of a truncated copy.
+func checkExtents(ef *elf.File, size int64) error {
+	for _, s := range ef.Sections {
+		if s.Type == elf.SHT_NOBITS || s.Type == elf.SHT_NULL {
+			continue
+		}
+		if end := s.Offset + s.FileSize; end < s.Offset || end > uint64(size) {
+			return fmt.Errorf("%w: section %s ends at byte %d but the file has %d bytes", ErrBadELF, s.Name, end, size)
+		}
+	}
+	for i, p := range ef.Progs {
+		if end := p.Off + p.Filesz; end < p.Off || end > uint64(size) {
+			return fmt.Errorf("%w: segment %d ends at byte %d but the file has %d bytes", ErrBadELF, i, end, size)
+		}
+	}
+	return nil
+}
+
+// checkTarget accepts only what whythefail can probe: 64-bit little-endian
+// x86 executables and shared objects.
+func checkTarget(ef *elf.File) error {
+	if ef.Machine != elf.EM_X86_64 || ef.Class != elf.ELFCLASS64 || ef.Data != elf.ELFDATA2LSB {
+		return fmt.Errorf("%w %s (%s): only x86-64 binaries are supported", ErrUnsupportedArch, ef.Machine, ef.Class)
+	}
+	if ef.Type != elf.ET_EXEC && ef.Type != elf.ET_DYN {
+		return fmt.Errorf("%w (ELF type %s)", ErrNotExecutable, ef.Type)
+	}
+	return nil
+}
+
+// buildID returns the GNU build-id note's descriptor, looking in note
+// sections first and in PT_NOTE segments when section headers are gone.
+func buildID(ef *elf.File) []byte {
+	for _, s := range ef.Sections {
+		if s.Type != elf.SHT_NOTE {
+			continue
+		}
+		data, err := safeSectionData(s)
+		if err != nil {
+			continue
+		}
+		if id := findBuildIDNote(data, ef.ByteOrder); id != nil {
+			return id
+		}
+	}
+	for _, p := range ef.Progs {
+		if p.Type != elf.PT_NOTE || p.Filesz > 1<<20 {
+			continue
+		}
+		data := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(data, 0); err != nil {
+			continue
+		}
+		if id := findBuildIDNote(data, ef.ByteOrder); id != nil {
+			return id
+		}
+	}
+	return nil
+}
+
+// ntGNUBuildID is the note type of a GNU build-id.
+const ntGNUBuildID = 3
+
+// findBuildIDNote walks ELF notes (namesz, descsz, type, name and desc each
+// padded to 4 bytes) and returns the descriptor of the "GNU" build-id note.
+func findBuildIDNote(data []byte, order binary.ByteOrder) []byte {
+	align := func(n uint64) uint64 { return (n + 3) &^ 3 }
+	for len(data) >= 12 {
+		namesz := uint64(order.Uint32(data[0:]))
+		descsz := uint64(order.Uint32(data[4:]))
+		typ := order.Uint32(data[8:])
+		rest := data[12:]
+		if align(namesz) > uint64(len(rest)) {
+			return nil
+		}
+		name := rest[:namesz]
+		rest = rest[align(namesz):]
+		if descsz > uint64(len(rest)) {
+			return nil
+		}
+		desc := rest[:descsz]
+		if typ == ntGNUBuildID && bytes.Equal(name, []byte("GNU\x00")) && descsz > 0 {
+			return bytes.Clone(desc)
+		}
+		if align(descsz) >= uint64(len(rest)) {
+			return nil
+		}
+		data = rest[align(descsz):]
+	}
+	return nil
+}
