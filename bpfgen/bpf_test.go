@@ -1,0 +1,92 @@
+package bpfgen
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// requireBPF skips a test that needs to load BPF programs when this process
+// cannot, saying why; under CI=true the missing capability is a failure.
+func requireBPF(t testing.TB) {
+	t.Helper()
+	reason := ""
+	if os.Geteuid() != 0 {
+		reason = "needs root to load BPF programs"
+	} else if err := rlimit.RemoveMemlock(); err != nil {
+		reason = "cannot lift the memlock limit: " + err.Error()
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(reason)
+	}
+	t.Skip(reason)
+}
+
+// TestGeneratedProgramsVerify loads every program kind into the kernel, with
+// variables of each supported location kind, so the verifier checks bounds.
+func TestGeneratedProgramsVerify(t *testing.T) {
+	requireBPF(t)
+	for _, traceAll := range []bool{false, true} {
+		spec := &Spec{
+			EntryOffset: 0x1000,
+			RetSize:     4,
+			TraceAll:    traceAll,
+			Cond:        BinOp{Op: OpLogAnd, L: BinOp{Op: OpEq, L: Return{}, R: Const{-22}}, R: BinOp{Op: OpGt, L: Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: Const{3}}},
+			Stmts: []Stmt{
+				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []Var{
+					{Name: "n", Expr: []byte{0x55}, Size: 4, Signed: true}, // DW_OP_reg5
+				}},
+				{ID: 2, PC: 0x401010, FileOffset: 0x1010, CFA: CFARule{Reg: 6, Offset: 16}, Vars: allKinds()},
+			},
+		}
+		g, err := Generate(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Warning{
+			{2, "xmm", "register 17 is not in pt_regs"},
+			{2, "none", "no location at this address"},
+		}
+		if !reflect.DeepEqual(g.Warnings, want) {
+			t.Errorf("warnings = %v, want %v", g.Warnings, want)
+		}
+		coll, err := ebpf.NewCollection(g.Collection)
+		if err != nil {
+			var ve *ebpf.VerifierError
+			if errors.As(err, &ve) {
+				t.Fatalf("%+v", ve)
+			}
+			t.Fatal(err)
+		}
+		coll.Close()
+	}
+}
+
+// allKinds has one variable per location form the generator supports, plus
+// one it does not (an SSE register).
+func allKinds() []Var {
+	fbCFA := []byte{0x9c}
+	return []Var{
+		{Name: "fb", Expr: []byte{0x91, 0x6c}, FrameBase: fbCFA, Size: 4, Signed: true}, // fbreg -20
+		{Name: "fbrbp", Expr: []byte{0x91, 0x68}, FrameBase: []byte{0x56}, Size: 8},     // fbreg -24 via rbp
+		{Name: "breg", Expr: []byte{0x77, 0x08}, Size: 2},                               // breg7 8
+		{Name: "addr", Expr: []byte{0x03, 0x10, 0x40, 0x40, 0, 0, 0, 0, 0}, Size: 8},    // addr
+		{Name: "val", Expr: []byte{0x73, 0x00, 0x23, 0x05, 0x9f}, Size: 8},              // breg3 0 plus_uconst 5 stack_value
+		{Name: "stk", Expr: []byte{0x73, 0x00, 0x35, 0x22, 0x9f}, Size: 8},              // breg3 0 lit5 plus stack_value
+		{Name: "entry", Expr: []byte{0xa3, 0x01, 0x55, 0x9f}, Size: 4, Signed: true},    // entry_value(reg5) stack_value
+		{Name: "pieces", Expr: []byte{0x50, 0x93, 0x04, 0x51, 0x93, 0x04}, Size: 8},     // rax[4] rdx[4]
+		{Name: "deref", Expr: []byte{0x77, 0x00, 0x06, 0x94, 0x04}, Size: 4},            // breg7 0 deref deref_size 4 (address)
+		{Name: "imp", Expr: []byte{0x9e, 0x04, 1, 2, 3, 4}, Size: 4},                    // implicit_value
+		{Name: "xmm", Expr: []byte{0x61}, Size: 8},                                      // reg17: xmm0
+		{Name: "agg", Expr: []byte{0x91, 0x60}, FrameBase: fbCFA, Size: 0},              // struct: not read
+		{Name: "cmp", Expr: []byte{0x70, 0x00, 0x71, 0x00, 0x2d, 0x9f}, Size: 4},        // breg0 0 breg1 0 lt stack_value
+		{Name: "none", Size: 4}, // no location here
+	}
+}

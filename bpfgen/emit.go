@@ -1,0 +1,151 @@
+package bpfgen
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/asm"
+)
+
+// Register roles shared by all generated programs. R6-R9 survive helper
+// calls, so they hold what must outlive a bpf_probe_read_user.
+const (
+	rCtx  = asm.R6 // struct pt_regs * (tracepoint record in the fork program)
+	rRec  = asm.R7 // the statement record being written
+	rBuf  = asm.R8 // the invocation buffer
+	rMask = asm.R9 // valid bits of the record being written
+)
+
+// BPF stack slots (offsets from R10).
+const (
+	fpKey      = -16 // {u64 pid_tgid, u64 depth}: key of MapBufs; its first half keys MapDepth
+	fpDepth    = -8
+	fpU32Key   = -24 // u32 key scratch (targets, zero, stats)
+	fpU32Val   = -32 // u32 value scratch (targets)
+	fpReadTmp  = -40 // destination of bpf_probe_read_user
+	fpStack    = -48 // expression stack slot 0; slot i is at fpStack-8*i
+	stackSlots = 16
+)
+
+func slot(i int) int16 { return int16(fpStack - 8*i) }
+
+// emitter accumulates the instructions of one program and hands out labels.
+type emitter struct {
+	insns   asm.Instructions
+	pending []string // labels waiting for the next instruction
+	n       int
+}
+
+func (e *emitter) newLabel(what string) string {
+	e.n++
+	return fmt.Sprintf("%s_%d", what, e.n)
+}
+
+// mark places label on the next emitted instruction.
+func (e *emitter) mark(label string) { e.pending = append(e.pending, label) }
+
+func (e *emitter) emit(ins ...asm.Instruction) {
+	for _, in := range ins {
+		// Only one symbol fits an instruction: stack extra labels on
+		// jumps to the next instruction.
+		for len(e.pending) > 1 {
+			e.insns = append(e.insns, asm.Ja.Label(e.pending[1]).WithSymbol(e.pending[0]))
+			e.pending = e.pending[1:]
+		}
+		if len(e.pending) == 1 {
+			in = in.WithSymbol(e.pending[0])
+			e.pending = nil
+		}
+		e.insns = append(e.insns, in)
+	}
+}
+
+// mapPtr loads the address of the named map into dst.
+func mapPtr(dst asm.Register, name string) asm.Instruction {
+	return asm.LoadMapPtr(dst, 0).WithReference(name)
+}
+
+// stackPtr makes dst point at a stack slot.
+func (e *emitter) stackPtr(dst asm.Register, off int) {
+	e.emit(asm.Mov.Reg(dst, asm.RFP), asm.Add.Imm(dst, int32(off)))
+}
+
+// loadConst puts a 64-bit constant in dst with as short an encoding as fits.
+func (e *emitter) loadConst(dst asm.Register, v int64) {
+	if v == int64(int32(v)) {
+		e.emit(asm.Mov.Imm(dst, int32(v)))
+		return
+	}
+	e.emit(asm.LoadImm(dst, v, asm.DWord))
+}
+
+// stat increments a statistics counter (per-CPU, so no atomics needed).
+func (e *emitter) stat(s Stat) {
+	done := e.newLabel("stat")
+	e.emit(asm.StoreImm(asm.RFP, fpU32Key, int64(s), asm.Word))
+	e.emit(mapPtr(asm.R1, MapStats))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, done),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	e.mark(done)
+}
+
+// extend truncates the value in r to size bytes and sign-extends it when
+// signed; size 8 or 0 leaves it alone.
+func (e *emitter) extend(r asm.Register, size int, signed bool) {
+	if size <= 0 || size >= 8 {
+		return
+	}
+	shift := int32(64 - 8*size)
+	e.emit(asm.LSh.Imm(r, shift))
+	if signed {
+		e.emit(asm.ArSh.Imm(r, shift))
+	} else {
+		e.emit(asm.RSh.Imm(r, shift))
+	}
+}
+
+// ptRegsOffset maps a DWARF x86-64 register number to its offset in struct
+// pt_regs. Floating-point and vector registers are not there.
+func ptRegsOffset(dwarfReg uint64) (int16, bool) {
+	offs := [...]int16{
+		0: 80, 1: 96, 2: 88, 3: 40, 4: 104, 5: 112, 6: 32, 7: 152,
+		8: 72, 9: 64, 10: 56, 11: 48, 12: 24, 13: 16, 14: 8, 15: 0, 16: 128,
+	}
+	if dwarfReg >= uint64(len(offs)) {
+		return 0, false
+	}
+	return offs[dwarfReg], true
+}
+
+// argIndex maps a DWARF register number to its position among the integer
+// argument registers of the SysV x86-64 ABI, which the entry program
+// snapshots.
+func argIndex(dwarfReg uint64) (int, bool) {
+	switch dwarfReg {
+	case 5:
+		return 0, true // rdi
+	case 4:
+		return 1, true // rsi
+	case 1:
+		return 2, true // rdx
+	case 2:
+		return 3, true // rcx
+	case 8:
+		return 4, true // r8
+	case 9:
+		return 5, true // r9
+	}
+	return 0, false
+}
+
+// argRegs are the DWARF numbers of the argument registers in snapshot order.
+var argRegs = [6]uint64{5, 4, 1, 2, 8, 9}
+
+// ripOffset is the offset of the instruction pointer in struct pt_regs; raxOffset of the return value.
+const (
+	ripOffset = 128
+	raxOffset = 80
+)

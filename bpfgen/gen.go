@@ -1,0 +1,393 @@
+package bpfgen
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// Defaults for the Spec limits left at zero.
+const (
+	DefaultMaxRecords     = 512
+	DefaultMaxInvocations = 256
+	DefaultRingBufSize    = 4 << 20
+	DefaultMaxTargets     = 4096
+	maxThreads            = 16384
+)
+
+// cloneThread is CLONE_THREAD: a new thread, not a new process.
+const cloneThread = 0x00010000
+
+// Offsets in the task/task_newtask tracepoint record (see its format file).
+const (
+	tpNewtaskPID   = 8
+	tpNewtaskFlags = 32
+)
+
+// Generated is the blueprint of the BPF side of a session: programs and maps
+// ready to load, the buffer layout to decode what they emit, and the
+// variables that will print as unavailable.
+type Generated struct {
+	Collection *ebpf.CollectionSpec
+	Layout     Layout
+
+	// StmtPrograms[i] names the program for Spec.Stmts[i], or is empty when
+	// the entry program records that statement (it sits at the entry).
+	StmtPrograms []string
+
+	Warnings []Warning
+}
+
+// Generate builds the programs and maps for spec. It only computes: nothing
+// is loaded.
+func Generate(spec *Spec) (*Generated, error) {
+	s := *spec
+	if s.MaxRecords == 0 {
+		s.MaxRecords = DefaultMaxRecords
+	}
+	if s.MaxInvocations == 0 {
+		s.MaxInvocations = DefaultMaxInvocations
+	}
+	if s.RingBufSize == 0 {
+		s.RingBufSize = DefaultRingBufSize
+	}
+	if s.MaxTargets == 0 {
+		s.MaxTargets = DefaultMaxTargets
+	}
+	if s.MaxRecords < 1 || s.MaxRecords > 1<<16 || s.MaxInvocations < 1 {
+		return nil, fmt.Errorf("record limit %d or invocation limit %d out of range", s.MaxRecords, s.MaxInvocations)
+	}
+	switch s.RetSize {
+	case 0, 1, 2, 4, 8:
+	default:
+		return nil, fmt.Errorf("return size %d is not 0, 1, 2, 4 or 8", s.RetSize)
+	}
+	g := &Generated{Layout: Layout{MaxRecords: s.MaxRecords}}
+	seen := map[uint32]bool{}
+	for _, st := range s.Stmts {
+		if seen[st.ID] {
+			return nil, fmt.Errorf("statement id %d used twice", st.ID)
+		}
+		seen[st.ID] = true
+		g.Layout.Values = max(g.Layout.Values, min(len(st.Vars), MaxVars))
+	}
+	if g.Layout.BufferSize() > 1<<22 {
+		return nil, fmt.Errorf("invocation buffer of %d bytes is too large: lower the record limit", g.Layout.BufferSize())
+	}
+
+	cs := &ebpf.CollectionSpec{
+		Maps:     map[string]*ebpf.MapSpec{},
+		Programs: map[string]*ebpf.ProgramSpec{},
+	}
+	bufSize := uint32(g.Layout.BufferSize())
+	cs.Maps[MapTargets] = &ebpf.MapSpec{Name: MapTargets, Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: uint32(s.MaxTargets)}
+	cs.Maps[MapDepth] = &ebpf.MapSpec{Name: MapDepth, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 8, MaxEntries: maxThreads}
+	cs.Maps[MapBufs] = &ebpf.MapSpec{Name: MapBufs, Type: ebpf.LRUHash, KeySize: 16, ValueSize: bufSize, MaxEntries: uint32(s.MaxInvocations)}
+	cs.Maps[MapZero] = &ebpf.MapSpec{Name: MapZero, Type: ebpf.Array, KeySize: 4, ValueSize: bufSize, MaxEntries: 1}
+	cs.Maps[MapStats] = &ebpf.MapSpec{Name: MapStats, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(NumStats)}
+	cs.Maps[MapEvents] = &ebpf.MapSpec{Name: MapEvents, Type: ebpf.RingBuf, MaxEntries: uint32(s.RingBufSize)}
+
+	prog := func(name string, typ ebpf.ProgramType, insns asm.Instructions) {
+		cs.Programs[name] = &ebpf.ProgramSpec{Name: name, Type: typ, License: "GPL", Instructions: insns}
+	}
+
+	var entryStmt *Stmt
+	g.StmtPrograms = make([]string, len(s.Stmts))
+	for i := range s.Stmts {
+		st := &s.Stmts[i]
+		if st.FileOffset == s.EntryOffset {
+			if entryStmt != nil {
+				return nil, fmt.Errorf("statements %d and %d both at the entry offset %#x", entryStmt.ID, st.ID, st.FileOffset)
+			}
+			entryStmt = st
+			continue
+		}
+		e := &emitter{}
+		g.Warnings = append(g.Warnings, stmtProgram(e, &s, g.Layout, st)...)
+		name := StmtProgramName(i)
+		prog(name, ebpf.Kprobe, e.insns)
+		g.StmtPrograms[i] = name
+	}
+
+	e := &emitter{}
+	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmt)...)
+	prog(ProgEntry, ebpf.Kprobe, e.insns)
+
+	e = &emitter{}
+	if err := returnProgram(e, &s, g.Layout); err != nil {
+		return nil, fmt.Errorf("compiling the condition %v: %w", s.Cond, err)
+	}
+	prog(ProgReturn, ebpf.Kprobe, e.insns)
+
+	if !s.TraceAll {
+		e = &emitter{}
+		forkProgram(e)
+		prog(ProgFork, ebpf.TracePoint, e.insns)
+	}
+	g.Collection = cs
+	return g, nil
+}
+
+// prelude saves the context, computes the pid_tgid key and, unless every
+// process is traced, leaves through out when the process is not a target.
+func prelude(e *emitter, s *Spec, out string) {
+	e.emit(asm.Mov.Reg(rCtx, asm.R1),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord))
+	if s.TraceAll {
+		return
+	}
+	e.emit(asm.RSh.Imm(asm.R0, 32),
+		asm.StoreMem(asm.RFP, fpU32Key, asm.R0, asm.Word),
+		mapPtr(asm.R1, MapTargets))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, out))
+}
+
+// epilogue is the shared exit.
+func epilogue(e *emitter, out string) {
+	e.mark(out)
+	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
+}
+
+// lookupBuffer finds the thread's current invocation: its depth into fpDepth
+// and its buffer into rBuf, or jumps to missing.
+func lookupBuffer(e *emitter, missing string) {
+	e.emit(mapPtr(asm.R1, MapDepth))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, missing),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord),
+		mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, missing),
+		asm.Mov.Reg(rBuf, asm.R0))
+}
+
+// stmtBody appends a record for st to the buffer in rBuf and continues at
+// out. Variables that cannot be compiled are left unset and returned as
+// warnings.
+func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
+	var warns []Warning
+	trunc := e.newLabel("trunc")
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word),
+		asm.JGE.Imm(asm.R1, int32(l.MaxRecords), trunc),
+		asm.Mul.Imm(asm.R1, int32(l.RecordSize())),
+		asm.Mov.Reg(rRec, rBuf),
+		asm.Add.Reg(rRec, asm.R1),
+		asm.Add.Imm(rRec, HeaderSize),
+		asm.StoreImm(rRec, recOffID, int64(int32(st.ID)), asm.Word),
+		asm.Mov.Imm(rMask, 0))
+	for i := range st.Vars {
+		v := &st.Vars[i]
+		if v.Size == 0 {
+			continue // aggregates print as {...} without reading
+		}
+		if i >= MaxVars {
+			warns = append(warns, Warning{st.ID, v.Name, fmt.Sprintf("more than %d variables at one statement", MaxVars)})
+			continue
+		}
+		sub := &emitter{n: e.n}
+		fail := sub.newLabel("fail")
+		err := compileVar(sub, st, v, fail)
+		e.n = sub.n
+		if err != nil {
+			var u unsupported
+			if !errors.As(err, &u) {
+				err = unsup("%v", err)
+			}
+			warns = append(warns, Warning{st.ID, v.Name, err.Error()})
+			continue
+		}
+		// Pending labels (the previous variable's fail path) land on
+		// this variable's first instruction.
+		e.emit(sub.insns...)
+		e.pending = append(e.pending, sub.pending...)
+		e.emit(asm.StoreMem(rRec, int16(recOffVals+8*i), asm.R0, asm.DWord),
+			asm.Mov.Imm(asm.R1, 1),
+			asm.LSh.Imm(asm.R1, int32(i)),
+			asm.Or.Reg(rMask, asm.R1))
+		e.mark(fail)
+	}
+	e.emit(asm.StoreMem(rRec, recOffMask, rMask, asm.DWord),
+		asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(rBuf, OffCount, asm.R1, asm.Word))
+	e.stat(StatStatements)
+	e.emit(asm.Ja.Label(out))
+	e.mark(trunc)
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffTruncated, asm.Word),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(rBuf, OffTruncated, asm.R1, asm.Word))
+	e.stat(StatTruncations)
+	e.emit(asm.Ja.Label(out))
+	return warns
+}
+
+func stmtProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
+	out, missing := e.newLabel("out"), e.newLabel("missing")
+	prelude(e, s, out)
+	lookupBuffer(e, missing)
+	warns := stmtBody(e, l, st, out)
+	e.mark(missing)
+	e.stat(StatMissingBuffer)
+	epilogue(e, out)
+	return warns
+}
+
+// entryProgram opens an invocation: depth+1, a zeroed buffer under {thread,
+// depth}, the header and the argument registers; then records st if a
+// statement sits at the entry.
+func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
+	out, fail, have, keyed := e.newLabel("out"), e.newLabel("fail"), e.newLabel("have"), e.newLabel("keyed")
+	prelude(e, s, out)
+	e.emit(mapPtr(asm.R1, MapDepth))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, have),
+		// First call on this thread: depth 1.
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord),
+		mapPtr(asm.R1, MapDepth))
+	e.stackPtr(asm.R2, fpKey)
+	e.stackPtr(asm.R3, fpDepth)
+	e.emit(asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, fail),
+		asm.Ja.Label(keyed))
+	e.mark(have)
+	e.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord))
+	e.mark(keyed)
+	e.emit(asm.StoreImm(asm.RFP, fpU32Key, 0, asm.Word), mapPtr(asm.R1, MapZero))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, fail),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.Mov.Imm(asm.R4, 0), asm.FnMapUpdateElem.Call(), asm.JNE.Imm(asm.R0, 0, fail),
+		mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, fail), asm.Mov.Reg(rBuf, asm.R0),
+		asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord),
+		asm.StoreMem(rBuf, OffTID, asm.R1, asm.Word),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(rBuf, OffPID, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.RFP, fpDepth, asm.DWord),
+		asm.StoreMem(rBuf, OffDepth, asm.R1, asm.Word),
+		asm.StoreImm(rBuf, OffValues, int64(l.Values), asm.Word))
+	for i, r := range argRegs {
+		off, _ := ptRegsOffset(r)
+		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
+			asm.StoreMem(rBuf, int16(OffArgs+8*i), asm.R1, asm.DWord))
+	}
+	e.emit(asm.Mov.Reg(asm.R1, rBuf), asm.Add.Imm(asm.R1, OffComm), asm.Mov.Imm(asm.R2, 16),
+		asm.FnGetCurrentComm.Call())
+	e.stat(StatEntries)
+	var warns []Warning
+	if st != nil {
+		warns = stmtBody(e, l, st, out)
+	} else {
+		e.emit(asm.Ja.Label(out))
+	}
+	e.mark(fail)
+	e.stat(StatEntryDrops)
+	epilogue(e, out)
+	return warns
+}
+
+// returnProgram closes an invocation: it evaluates the condition and copies
+// the used part of the buffer to the ring buffer or drops it.
+func returnProgram(e *emitter, s *Spec, l Layout) error {
+	out, missing, discard, del, keep := e.newLabel("out"), e.newLabel("missing"), e.newLabel("discard"), e.newLabel("del"), e.newLabel("keep")
+	prelude(e, s, out)
+	e.emit(mapPtr(asm.R1, MapDepth))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, missing),
+		asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
+		asm.StoreMem(asm.RFP, fpDepth, asm.R2, asm.DWord),
+		asm.Add.Imm(asm.R2, -1),
+		asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
+		asm.JNE.Imm(asm.R2, 0, keep),
+		// Back at depth 0: forget the thread so exited threads leave
+		// nothing behind.
+		mapPtr(asm.R1, MapDepth))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapDeleteElem.Call())
+	e.mark(keep)
+	e.emit(mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, missing),
+		asm.Mov.Reg(rBuf, asm.R0),
+		asm.LoadMem(asm.R1, rCtx, raxOffset, asm.DWord))
+	if !s.RetUnsigned {
+		e.extend(asm.R1, s.RetSize, true)
+	} else {
+		e.extend(asm.R1, s.RetSize, false)
+	}
+	e.emit(asm.StoreMem(rBuf, OffReturn, asm.R1, asm.DWord))
+	if err := compileCond(e, s.Cond, 0); err != nil {
+		return err
+	}
+	capped := e.newLabel("capped")
+	e.emit(asm.LoadMem(asm.R0, asm.RFP, slot(0), asm.DWord),
+		asm.JEq.Imm(asm.R0, 0, discard),
+		asm.LoadMem(asm.R3, rBuf, OffCount, asm.Word),
+		asm.JLE.Imm(asm.R3, int32(l.MaxRecords), capped),
+		asm.Mov.Imm(asm.R3, int32(l.MaxRecords)))
+	e.mark(capped)
+	e.emit(asm.Mul.Imm(asm.R3, int32(l.RecordSize())),
+		asm.Add.Imm(asm.R3, HeaderSize),
+		mapPtr(asm.R1, MapEvents),
+		asm.Mov.Reg(asm.R2, rBuf),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnRingbufOutput.Call())
+	sent := e.newLabel("sent")
+	e.emit(asm.JEq.Imm(asm.R0, 0, sent))
+	e.stat(StatRingbufDrops)
+	e.mark(sent)
+	e.stat(StatExitHit)
+	e.emit(asm.Ja.Label(del))
+	e.mark(discard)
+	e.stat(StatExitMiss)
+	e.mark(del)
+	e.emit(mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapDeleteElem.Call(), asm.Ja.Label(out))
+	e.mark(missing)
+	e.stat(StatMissingBuffer)
+	epilogue(e, out)
+	return nil
+}
+
+// forkProgram runs on task/task_newtask: a new process whose parent is a
+// target becomes a target. New threads share their tgid, so they are skipped.
+func forkProgram(e *emitter) {
+	out := e.newLabel("out")
+	e.emit(asm.Mov.Reg(rCtx, asm.R1),
+		asm.LoadMem(asm.R1, rCtx, tpNewtaskFlags, asm.DWord),
+		asm.JSet.Imm(asm.R1, cloneThread, out),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.RSh.Imm(asm.R0, 32),
+		asm.StoreMem(asm.RFP, fpU32Key, asm.R0, asm.Word),
+		mapPtr(asm.R1, MapTargets))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, out),
+		asm.LoadMem(asm.R1, rCtx, tpNewtaskPID, asm.Word),
+		asm.StoreMem(asm.RFP, fpU32Key, asm.R1, asm.Word),
+		asm.StoreImm(asm.RFP, fpU32Val, 1, asm.Word),
+		mapPtr(asm.R1, MapTargets))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.stackPtr(asm.R3, fpU32Val)
+	e.emit(asm.Mov.Imm(asm.R4, 0), asm.FnMapUpdateElem.Call())
+	epilogue(e, out)
+}

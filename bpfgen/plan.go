@@ -1,0 +1,195 @@
+package bpfgen
+
+import "fmt"
+
+// CFARule is the canonical frame address at a probe pc as "register plus
+// offset": the CFI rule the caller read from .eh_frame or .debug_frame.
+// DW_OP_call_frame_cfa (directly, or through a frame base) needs it.
+//
+// The zero value (rax+0) never describes a real x86-64 frame, so it means "no
+// rule known": variables that need the CFA are then unavailable rather than
+// read from a wrong address.
+type CFARule struct {
+	Reg    uint64 // DWARF register number
+	Offset int64
+}
+
+// known reports whether the rule can be used.
+func (r CFARule) known() bool {
+	_, ok := ptRegsOffset(r.Reg)
+	return ok && r != (CFARule{})
+}
+
+// Var is one variable to record at a statement.
+type Var struct {
+	Name string
+
+	// Expr is the DWARF location expression valid at the statement's pc;
+	// nil means the compiler gave no location there (printed as "?").
+	Expr []byte
+
+	// FrameBase is the DW_AT_frame_base expression of the enclosing
+	// subprogram, needed for DW_OP_fbreg.
+	FrameBase []byte
+
+	// Size is the number of bytes to read: 1, 2, 4 or 8. Zero means the
+	// variable is not a scalar (struct, union, array): nothing is read.
+	Size int
+
+	// Signed asks for sign extension of values narrower than 8 bytes.
+	Signed bool
+}
+
+// Stmt is one statement probe point.
+type Stmt struct {
+	ID         uint32 // reported back in each record
+	PC         uint64 // link-time address (for DW_OP_addr in PIE: load bias = ip - PC)
+	FileOffset uint64 // where the uprobe goes
+	CFA        CFARule
+	Vars       []Var
+}
+
+// Spec is everything the generator needs to build the programs of one traced
+// function. It is a plain description: generating from it never touches the
+// kernel.
+type Spec struct {
+	// EntryOffset is the file offset of the function's first instruction,
+	// where the entry uprobe and the uretprobe go.
+	EntryOffset uint64
+
+	// RetSize is the size in bytes of the return type (1, 2, 4 or 8; 0 for
+	// void): rax is sign-extended from it unless RetUnsigned, so an int
+	// returning -22 compares equal to -22.
+	RetSize     int
+	RetUnsigned bool
+
+	Stmts []Stmt
+
+	// Cond decides at return whether the invocation's trace is kept; nil
+	// keeps every invocation.
+	Cond Cond
+
+	// TraceAll disables the target filter: every process running the
+	// binary is traced. Otherwise only tgids in the targets map are.
+	TraceAll bool
+
+	// MaxRecords bounds the statement records kept per invocation (default
+	// 512); MaxInvocations bounds the invocations alive at once across all
+	// threads and recursion levels (default 256); RingBufSize is the ring
+	// buffer size in bytes, a power of two multiple of the page size
+	// (default 4 MiB); MaxTargets bounds the traced tgids (default 4096).
+	MaxRecords     int
+	MaxInvocations int
+	RingBufSize    int
+	MaxTargets     int
+}
+
+// MaxVars is the most variables a statement can record: the valid bits are one
+// 64-bit mask.
+const MaxVars = 64
+
+// Layout describes the bytes of an invocation buffer, which is also what the
+// return program copies into the ring buffer (only the used prefix).
+//
+// Header (all little endian):
+//
+//	0   u32 tid
+//	4   u32 pid (tgid)
+//	8   [16]byte comm
+//	24  i64 return value (rax, sign-extended by the return size)
+//	32  u32 record count
+//	36  u32 truncated (records that did not fit)
+//	40  [6]u64 argument registers at entry: rdi rsi rdx rcx r8 r9
+//	88  u32 depth (recursion level, 1 for the outermost call)
+//	92  u32 values per record
+//
+// Records follow, each RecordSize bytes: u32 statement id, u32 zero, u64
+// valid mask (bit i: Values[i] was read), then Values u64 values.
+type Layout struct {
+	Values     int // values per record
+	MaxRecords int
+}
+
+// Header field offsets, see Layout.
+const (
+	OffTID       = 0
+	OffPID       = 4
+	OffComm      = 8
+	OffReturn    = 24
+	OffCount     = 32
+	OffTruncated = 36
+	OffArgs      = 40
+	OffDepth     = 88
+	OffValues    = 92
+	HeaderSize   = 96
+
+	recOffID    = 0
+	recOffMask  = 8
+	recOffVals  = 16
+	recHdrBytes = 16
+)
+
+// RecordSize is the size of one statement record.
+func (l Layout) RecordSize() int { return recHdrBytes + 8*l.Values }
+
+// BufferSize is the size of a whole invocation buffer.
+func (l Layout) BufferSize() int { return HeaderSize + l.MaxRecords*l.RecordSize() }
+
+// Stat indexes the statistics counters (a per-CPU array).
+type Stat uint32
+
+// The statistics counters.
+const (
+	StatEntries       Stat = iota // entry probe hits that created a buffer
+	StatExitHit                   // returns whose condition held (committed)
+	StatExitMiss                  // returns whose condition failed (discarded)
+	StatStatements                // statement records written
+	StatRingbufDrops              // committed traces lost: ring buffer full
+	StatTruncations               // statement hits with the buffer already full
+	StatMissingBuffer             // statement or return hits with no live invocation
+	StatEntryDrops                // entry hits that could not create a buffer
+	NumStats
+)
+
+var statNames = [...]string{"entries", "exit-hit", "exit-miss", "statements", "ringbuf-drops", "truncations", "missing-buffer", "entry-drops"}
+
+// String names the counter as reports print it.
+func (s Stat) String() string {
+	if int(s) < len(statNames) {
+		return statNames[s]
+	}
+	return fmt.Sprintf("stat(%d)", uint32(s))
+}
+
+// Map names in the generated collection.
+const (
+	MapTargets = "wtf_targets" // hash: u32 tgid -> u32 1
+	MapDepth   = "wtf_depth"   // LRU hash: u64 pid_tgid -> u64 depth
+	MapBufs    = "wtf_bufs"    // LRU hash: {u64 pid_tgid, u64 depth} -> buffer
+	MapZero    = "wtf_zero"    // array[1]: an all-zero buffer to initialise from
+	MapStats   = "wtf_stats"   // per-CPU array[NumStats] u64
+	MapEvents  = "wtf_events"  // ring buffer of committed buffers
+)
+
+// Program names in the generated collection. Statement programs are named
+// StmtProgramName(i) for Spec.Stmts[i]; a statement at the entry offset is
+// recorded by the entry program instead, so it has no program of its own.
+const (
+	ProgEntry  = "wtf_entry"
+	ProgReturn = "wtf_return"
+	ProgFork   = "wtf_fork" // tracepoint task/task_newtask; absent with TraceAll
+)
+
+// StmtProgramName names the program of Spec.Stmts[i].
+func StmtProgramName(i int) string { return fmt.Sprintf("wtf_stmt_%d", i) }
+
+// Warning says that a variable at a statement will print as unavailable and why.
+type Warning struct {
+	StmtID uint32
+	Var    string
+	Reason string
+}
+
+func (w Warning) String() string {
+	return fmt.Sprintf("statement %d: variable %s unavailable: %s", w.StmtID, w.Var, w.Reason)
+}
