@@ -63,6 +63,7 @@ type Spec struct {
 	Lines  Lines
 	Suffix Suffix
 
-	// Columns (1-based, in bytes) of the parts, for error messages.
+	// Columns (1-based, in bytes) of the first byte of each part inside its
+	// quotes, for error messages about the spec; 0 when the part is absent.
 	PathCol, FuncCol, FileCol, LineCol int
 }
