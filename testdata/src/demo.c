@@ -21,7 +21,7 @@
 enum mode { MODE_FAST, MODE_SAFE, MODE_DEBUG };
 
 struct cfg {
-	char name[16];
+	char name[32];
 	int workers;
 	enum mode mode;
 	bool verbose;
