@@ -1,0 +1,494 @@
+package debuginfo
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+)
+
+// Data is the index of one target's DWARF.
+type Data struct {
+	DWARF *dwarf.Data
+	CUs   []*CompUnit
+	// Funcs holds every function with code: out-of-line instances and
+	// inlined instances, in .debug_info order.
+	Funcs []*Function
+
+	sec       *sections
+	debugAddr *godwarf.DebugAddrSection
+
+	mu      sync.Mutex
+	origins map[dwarf.Offset]*declInfo
+	types   map[dwarf.Offset]*dwarf.Entry
+}
+
+// CompUnit is one compilation unit.
+type CompUnit struct {
+	Name     string
+	CompDir  string
+	Version  int
+	Offset   dwarf.Offset
+	LowPC    uint64 // base address for location and range lists
+	Language int64
+
+	// HasLocLists is set when some variable of the unit has a location
+	// list: SystemTap then takes the unit for optimised code and puts
+	// function probes at the entry instead of after the prologue.
+	HasLocLists bool
+
+	addrBase     uint64
+	loclistsBase uint64
+	entry        *dwarf.Entry
+	d            *Data
+
+	sortOnce  sync.Once
+	sorted    []LineRow
+	linesOnce sync.Once
+	files     []string
+	rows      []LineRow
+	linesErr  error
+}
+
+// Function is a function instance with code: either an out-of-line
+// subprogram or one inlined instance of a subprogram.
+type Function struct {
+	Name        string // DW_AT_name (of the abstract origin or specification, if any)
+	LinkageName string
+	DeclFile    string
+	DeclLine    int
+	Ranges      [][2]uint64 // sorted, half-open, link-time addresses
+	Entry       uint64      // DW_AT_entry_pc, else the low pc
+	Inlined     bool        // an inlined instance
+	CallFile    string      // for inlined instances, where the call is
+	CallLine    int
+	External    bool
+	CU          *CompUnit
+	Offset      dwarf.Offset // this instance's DIE
+	FrameBase   []byte       // DW_AT_frame_base (out-of-line instances only)
+	// Parent is the out-of-line function an inlined instance sits in.
+	Parent *Function
+
+	origin  dwarf.Offset
+	retType dwarf.Offset
+	hasRet  bool
+}
+
+// ReturnType returns the function's return type; nil for void.
+func (d *Data) ReturnType(fn *Function) dwarf.Type {
+	if !fn.hasRet {
+		return nil
+	}
+	t, err := d.typeAt(fn.retType)
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+// Low is the lowest address of the function.
+func (f *Function) Low() uint64 {
+	if len(f.Ranges) == 0 {
+		return 0
+	}
+	return f.Ranges[0][0]
+}
+
+// Contains reports whether pc is in one of the function's ranges.
+func (f *Function) Contains(pc uint64) bool {
+	return inRanges(f.Ranges, pc)
+}
+
+func inRanges(rs [][2]uint64, pc uint64) bool {
+	for _, r := range rs {
+		if pc >= r[0] && pc < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+type declInfo struct {
+	name, linkage string
+	declFile      int64
+	declLine      int
+	external      bool
+	cu            *CompUnit
+	retType       dwarf.Offset
+	hasRet        bool
+	origin        dwarf.Offset // further abstract_origin/specification
+}
+
+type sections struct {
+	order    binary.ByteOrder
+	info     []byte
+	line     []byte
+	lineStr  []byte
+	str      []byte
+	loc      []byte
+	loclists []byte
+	addr     []byte
+}
+
+// ErrNoDWARF says a file carries no DWARF.
+var ErrNoDWARF = errors.New("no DWARF debug info")
+
+// Load indexes the DWARF of ef, the file that carries it (a binary or its
+// separate debug file). Malformed DWARF is reported as an error, never a
+// panic.
+func Load(ef *elf.File) (d *Data, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, fmt.Errorf("reading DWARF: malformed debug info (%v)", r)
+		}
+	}()
+	dw, err := ef.DWARF()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoDWARF, err)
+	}
+	sec := &sections{order: ef.ByteOrder}
+	get := func(name string) []byte {
+		s := ef.Section(name)
+		if s == nil || s.Type == elf.SHT_NOBITS {
+			return nil
+		}
+		b, err := s.Data()
+		if err != nil {
+			return nil
+		}
+		return b
+	}
+	sec.info = get(".debug_info")
+	sec.line = get(".debug_line")
+	sec.lineStr = get(".debug_line_str")
+	sec.str = get(".debug_str")
+	sec.loc = get(".debug_loc")
+	sec.loclists = get(".debug_loclists")
+	sec.addr = get(".debug_addr")
+	d = &Data{DWARF: dw, sec: sec, origins: make(map[dwarf.Offset]*declInfo), types: make(map[dwarf.Offset]*dwarf.Entry)}
+	if sec.addr != nil {
+		d.debugAddr = godwarf.ParseAddr(sec.addr)
+	}
+	if err := d.index(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// index walks .debug_info once, recording compilation units, every
+// function instance with code, and the names of every subprogram DIE so
+// that abstract origins resolve without re-reading.
+func (d *Data) index() error {
+	r := d.DWARF.Reader()
+	var cu *CompUnit
+	// stack of enclosing out-of-line functions, by depth
+	type frame struct {
+		fn    *Function
+		depth int
+	}
+	var stack []frame
+	depth := 0
+	for {
+		e, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("reading .debug_info: %w", err)
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag == 0 {
+			depth--
+			for len(stack) > 0 && stack[len(stack)-1].depth >= depth {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		switch e.Tag {
+		case dwarf.TagVariable, dwarf.TagFormalParameter:
+			if cu != nil && !cu.HasLocLists {
+				if f := e.AttrField(dwarf.AttrLocation); f != nil && (f.Class == dwarf.ClassLocListPtr || f.Class == dwarf.ClassLocList) {
+					cu.HasLocLists = true
+				}
+			}
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit:
+			depth = 0
+			stack = stack[:0]
+			cu = d.newCU(e)
+			d.CUs = append(d.CUs, cu)
+		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
+			info := d.declOf(e, cu)
+			ranges, err := d.DWARF.Ranges(e)
+			if err == nil && len(ranges) > 0 && cu != nil {
+				sort.Slice(ranges, func(i, j int) bool { return ranges[i][0] < ranges[j][0] })
+				fn := &Function{
+					Ranges:  ranges,
+					Entry:   ranges[0][0],
+					Inlined: e.Tag == dwarf.TagInlinedSubroutine,
+					CU:      cu,
+					Offset:  e.Offset,
+					origin:  info.origin,
+				}
+				if v, ok := e.Val(dwarf.AttrEntrypc).(uint64); ok {
+					fn.Entry = v
+				} else if v, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+					fn.Entry = v
+				}
+				if fb, ok := e.Val(dwarf.AttrFrameBase).([]byte); ok {
+					fn.FrameBase = fb
+				}
+				if fn.Inlined {
+					if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
+						fn.CallLine = int(v)
+					}
+					if v, ok := e.Val(dwarf.AttrCallFile).(int64); ok {
+						fn.CallFile = cu.File(int(v))
+					}
+					for i := len(stack) - 1; i >= 0; i-- {
+						if !stack[i].fn.Inlined {
+							fn.Parent = stack[i].fn
+							break
+						}
+					}
+				}
+				d.Funcs = append(d.Funcs, fn)
+				if e.Children {
+					stack = append(stack, frame{fn, depth + 1})
+				}
+			}
+		}
+		if e.Children {
+			depth++
+		}
+	}
+	// Resolve names through abstract origins and specifications.
+	for _, fn := range d.Funcs {
+		info := d.origins[fn.Offset]
+		for hops := 0; info != nil && hops < 8; hops++ {
+			if fn.Name == "" {
+				fn.Name = info.name
+			}
+			if fn.LinkageName == "" {
+				fn.LinkageName = info.linkage
+			}
+			if fn.DeclLine == 0 && info.declLine != 0 {
+				fn.DeclLine = info.declLine
+				if info.declFile > 0 {
+					fn.DeclFile = info.cu.File(int(info.declFile))
+				}
+			}
+			fn.External = fn.External || info.external
+			if !fn.hasRet && info.hasRet {
+				fn.retType, fn.hasRet = info.retType, true
+			}
+			if info.origin == 0 {
+				break
+			}
+			next := d.origins[info.origin]
+			if next == nil {
+				next = d.readDecl(info.origin)
+			}
+			info = next
+		}
+	}
+	d.declFileFallback()
+	return nil
+}
+
+// declFileFallback gives functions whose DW_AT_decl_file is 0 (clang's
+// DWARF 5 names the primary file so, and libdw 0.188 takes 0 for "none")
+// the file SystemTap shows: that of the line row at the out-of-line
+// instance's entry, or "<unknown source>" for an inlined instance.
+func (d *Data) declFileFallback() {
+	for _, fn := range d.Funcs {
+		if fn.DeclFile != "" {
+			continue
+		}
+		if fn.Inlined {
+			fn.DeclFile = "<unknown source>"
+			continue
+		}
+		if row, ok := fn.CU.RowAt(fn.Entry); ok {
+			fn.DeclFile = fn.CU.File(row.File)
+		}
+		if fn.DeclFile == "" {
+			fn.DeclFile = "<unknown source>"
+		}
+	}
+}
+
+// declOf records the naming attributes of a subprogram-like DIE.
+func (d *Data) declOf(e *dwarf.Entry, cu *CompUnit) *declInfo {
+	info := &declInfo{cu: cu}
+	for _, f := range e.Field {
+		switch f.Attr {
+		case dwarf.AttrName:
+			info.name, _ = f.Val.(string)
+		case dwarf.AttrLinkageName, dwarf.Attr(0x2007): // DW_AT_MIPS_linkage_name
+			info.linkage, _ = f.Val.(string)
+		case dwarf.AttrDeclFile:
+			info.declFile, _ = f.Val.(int64)
+		case dwarf.AttrDeclLine:
+			v, _ := f.Val.(int64)
+			info.declLine = int(v)
+		case dwarf.AttrExternal:
+			info.external, _ = f.Val.(bool)
+		case dwarf.AttrType:
+			info.retType, info.hasRet = f.Val.(dwarf.Offset)
+		case dwarf.AttrAbstractOrigin, dwarf.AttrSpecification:
+			info.origin, _ = f.Val.(dwarf.Offset)
+		}
+	}
+	d.origins[e.Offset] = info
+	return info
+}
+
+// readDecl reads a DIE that the index did not see (for example one in
+// another unit that is referenced before it is reached).
+func (d *Data) readDecl(off dwarf.Offset) *declInfo {
+	r := d.DWARF.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return nil
+	}
+	return d.declOf(e, d.cuFor(off))
+}
+
+// cuFor returns the unit containing the DIE at off.
+func (d *Data) cuFor(off dwarf.Offset) *CompUnit {
+	i := sort.Search(len(d.CUs), func(i int) bool { return d.CUs[i].Offset > off })
+	if i == 0 {
+		return nil
+	}
+	return d.CUs[i-1]
+}
+
+func (d *Data) newCU(e *dwarf.Entry) *CompUnit {
+	cu := &CompUnit{Offset: e.Offset, entry: e}
+	cu.Name, _ = e.Val(dwarf.AttrName).(string)
+	cu.CompDir, _ = e.Val(dwarf.AttrCompDir).(string)
+	cu.Language, _ = e.Val(dwarf.AttrLanguage).(int64)
+	if v, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+		cu.LowPC = v
+	}
+	if v, ok := e.Val(dwarf.AttrAddrBase).(int64); ok {
+		cu.addrBase = uint64(v)
+	}
+	if v, ok := e.Val(dwarf.AttrLoclistsBase).(int64); ok {
+		cu.loclistsBase = uint64(v)
+	}
+	cu.d = d
+	cu.Version = unitVersion(d.sec, int(e.Offset))
+	return cu
+}
+
+// File returns the name of file i of the unit's line table, spelled as
+// SystemTap spells it, or "" when there is none.
+func (cu *CompUnit) File(i int) string {
+	cu.loadLines()
+	if i < 0 || i >= len(cu.files) {
+		return ""
+	}
+	return cu.files[i]
+}
+
+// Files returns the unit's file table.
+func (cu *CompUnit) Files() []string {
+	cu.loadLines()
+	return cu.files
+}
+
+// Lines returns the unit's line-table rows in program order.
+func (cu *CompUnit) Lines() ([]LineRow, error) {
+	cu.loadLines()
+	return cu.rows, cu.linesErr
+}
+
+func (cu *CompUnit) loadLines() {
+	cu.linesOnce.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				cu.linesErr = fmt.Errorf("reading line table of %s: malformed (%v)", cu.Name, r)
+			}
+		}()
+		off, ok := cu.entry.Val(dwarf.AttrStmtList).(int64)
+		if !ok {
+			return
+		}
+		cu.files, cu.linesErr = fileTable(cu.d.sec, off, cu.CompDir)
+		if cu.linesErr != nil {
+			return
+		}
+		cu.rows, cu.linesErr = lineRows(cu.d.DWARF, cu.entry)
+	})
+}
+
+// unitVersion reads the DWARF version from the unit header that precedes
+// the unit DIE at dieOff (debug/dwarf does not expose it). A version 5
+// header is 12 bytes long (32-bit DWARF) and versions 2 to 4 use 11.
+func unitVersion(sec *sections, dieOff int) int {
+	at := func(off int) int {
+		if off < 0 || off+2 > len(sec.info) {
+			return 0
+		}
+		return int(sec.order.Uint16(sec.info[off:]))
+	}
+	if at(dieOff-8) == 5 {
+		return 5
+	}
+	if v := at(dieOff - 7); v >= 2 && v <= 4 {
+		return v
+	}
+	if at(dieOff-20) == 5 { // 64-bit DWARF 5
+		return 5
+	}
+	return at(dieOff - 19) // 64-bit DWARF 2-4
+}
+
+// RowAt returns the row libdw's dwarf_getsrc_die returns for pc: among the
+// rows at the greatest address not above pc, the last one in address order.
+func (cu *CompUnit) RowAt(pc uint64) (LineRow, bool) {
+	rows := cu.sortedRows()
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].Addr > pc })
+	for i > 0 {
+		i--
+		if !rows[i].EndSeq {
+			return rows[i], true
+		}
+		if rows[i].Addr < pc {
+			break
+		}
+	}
+	return LineRow{}, false
+}
+
+// sortedRows returns the unit's rows stably sorted by address, end of
+// sequence rows first at equal addresses, as libdw orders them.
+func (cu *CompUnit) sortedRows() []LineRow {
+	cu.sortOnce.Do(func() {
+		rows, _ := cu.Lines()
+		cu.sorted = append([]LineRow(nil), rows...)
+		sort.SliceStable(cu.sorted, func(i, j int) bool {
+			a, b := cu.sorted[i], cu.sorted[j]
+			if a.Addr != b.Addr {
+				return a.Addr < b.Addr
+			}
+			return a.EndSeq && !b.EndSeq
+		})
+	})
+	return cu.sorted
+}
+
+// ReturnTypeName spells the function's return type; ok is false for void
+// functions and unnameable types.
+func (d *Data) ReturnTypeName(fn *Function) (string, bool) {
+	if !fn.hasRet {
+		return "", false
+	}
+	return d.TypeName(fn.retType, true)
+}

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Args is a parsed command line.
+type Args struct {
+	List      string // -L SPEC
+	ListNames string // -l SPEC
+	DebugDirs []string
+	JSON      bool
+	Source    bool
+	Command   string // -c CMD
+	PID       int    // -x PID
+	Help      bool
+	Version   bool
+	// Positional: TARGET FUNCTION CONDITION [VARIABLE]
+	Positional []string
+}
+
+// usageError is a command-line mistake; it is printed with a hint to --help.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// parseArgs accepts flags before or after the positional arguments, as the
+// article's command lines put -c and -x after them. "--" ends the flags.
+func parseArgs(argv []string) (*Args, error) {
+	a := &Args{}
+	value := func(i *int, name string) (string, error) {
+		if *i+1 >= len(argv) {
+			return "", usagef("flag %s needs a value", name)
+		}
+		*i++
+		return argv[*i], nil
+	}
+	for i := 0; i < len(argv); i++ {
+		arg := argv[i]
+		if arg == "--" {
+			a.Positional = append(a.Positional, argv[i+1:]...)
+			break
+		}
+		if len(arg) < 2 || arg[0] != '-' || isNumber(arg) {
+			a.Positional = append(a.Positional, arg)
+			continue
+		}
+		name, val, hasVal := strings.Cut(arg, "=")
+		get := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			return value(&i, name)
+		}
+		var err error
+		switch name {
+		case "-L":
+			a.List, err = get()
+		case "-l":
+			a.ListNames, err = get()
+		case "--debug-dir", "-debug-dir":
+			var d string
+			d, err = get()
+			a.DebugDirs = append(a.DebugDirs, d)
+		case "--json", "-json":
+			a.JSON = true
+		case "--source", "-source":
+			a.Source = true
+		case "-c":
+			a.Command, err = get()
+		case "-x":
+			var s string
+			if s, err = get(); err == nil {
+				a.PID, err = strconv.Atoi(s)
+				if err != nil || a.PID <= 0 {
+					return nil, usagef("-x wants a process id, a positive number, not %q", s)
+				}
+			}
+		case "-h", "--help", "-help":
+			a.Help = true
+		case "--version", "-version", "-V":
+			a.Version = true
+		default:
+			return nil, usagef("unknown flag %s", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if a.List != "" && a.ListNames != "" {
+		return nil, usagef("-L and -l cannot be used together")
+	}
+	if a.Command != "" && a.PID != 0 {
+		return nil, usagef("-c and -x cannot be used together")
+	}
+	return a, nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseInt(s, 0, 64)
+	return err == nil
+}

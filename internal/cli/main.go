@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/whythefail/whythefail/probe"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
+)
+
+const usage = `usage: whythefail TARGET FUNCTION CONDITION [VARIABLE] [-c CMD | -x PID]
+       whythefail -L SPEC    list probe points with their variables (like stap -L)
+       whythefail -l SPEC    list probe points
+flags: --debug-dir DIR  also look for separate debug files under DIR
+       --json           print traces as JSON
+example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
+`
+
+// Main runs whythefail with argv (without the program name) and returns the
+// exit status. Results go to stdout, diagnostics to stderr.
+func Main(stdout, stderr io.Writer, argv []string) int {
+	if err := run(stdout, stderr, argv); err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "whythefail: %v (see whythefail --help)\n", err)
+		} else {
+			fmt.Fprintf(stderr, "whythefail: %s\n", oneLine(err))
+		}
+		return 1
+	}
+	return 0
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+func run(stdout, stderr io.Writer, argv []string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v (please report this with the command line)", r)
+		}
+	}()
+	a, err := parseArgs(argv)
+	if err != nil {
+		return err
+	}
+	switch {
+	case a.Help:
+		fmt.Fprint(stdout, usage)
+		return nil
+	case a.List != "":
+		return list(stdout, a, a.List, true)
+	case a.ListNames != "":
+		return list(stdout, a, a.ListNames, false)
+	}
+	return trace(stdout, stderr, a)
+}
+
+// list implements -L and -l.
+func list(stdout io.Writer, a *Args, text string, withVars bool) error {
+	if len(a.Positional) > 0 {
+		return usagef("unexpected argument %q after -L/-l SPEC", a.Positional[0])
+	}
+	s, err := spec.Parse(text)
+	if err != nil {
+		return err
+	}
+	r, closer, err := openResolver(s, a)
+	if err != nil {
+		return err
+	}
+	defer closer()
+	pts, err := r.Resolve(s)
+	if err != nil {
+		return err
+	}
+	for _, line := range probe.List(pts, withVars) {
+		fmt.Fprintln(stdout, line)
+	}
+	return nil
+}
+
+func openResolver(s *spec.Spec, a *Args) (*probe.Resolver, func(), error) {
+	if s.Target != spec.Process {
+		return nil, nil, fmt.Errorf("kernel and module targets are not supported yet; use process(\"PATH\")")
+	}
+	opts := target.Options{}
+	if len(a.DebugDirs) > 0 {
+		opts.DebugDirs = append(append([]string(nil), a.DebugDirs...), target.DefaultDebugDirs...)
+	}
+	f, err := target.Open(s.Path, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := probe.NewResolver(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return r, func() { f.Close() }, nil
+}

@@ -1,0 +1,181 @@
+package probe
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/probe/spec"
+)
+
+// functions resolves a .function spec: DWARF functions (out-of-line and
+// inlined instances) plus functions known only from the symbol table.
+func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
+	var pts []*Point
+	matched := make(map[string]bool) // names matched to DWARF functions
+	probed := make(map[uint64]bool)
+	for _, fn := range r.statementFuncs(s) {
+		matched[fn.Name] = true
+		if fn.LinkageName != "" {
+			matched[fn.LinkageName] = true
+		}
+		switch s.Suffix {
+		case spec.Inline:
+			if !fn.Inlined {
+				continue
+			}
+		case spec.Call, spec.Return:
+			if fn.Inlined {
+				continue
+			}
+		}
+		p, err := r.functionPoint(prefix, fn, s.Suffix)
+		if err != nil {
+			return nil, err
+		}
+		probed[fn.Entry] = true
+		pts = append(pts, p)
+	}
+	if s.File == "" {
+		for _, sym := range r.Bin.Symbols() {
+			if matched[sym.Name] || probed[sym.Value] || sym.Value == 0 || !spec.MatchFunc(s.Func, sym.Name) {
+				continue
+			}
+			probed[sym.Value] = true
+			p := &Point{Kind: spec.Function, Suffix: s.Suffix, Target: prefix, Name: sym.Name, Addr: sym.Value}
+			if off, err := r.Bin.FileOffset(sym.Value); err == nil {
+				p.FileOffset = off
+			}
+			pts = append(pts, p)
+		}
+	}
+	return pts, nil
+}
+
+// functionPoint builds the point of one DWARF function instance. Its
+// address is the end of the prologue (as stap places function probes), and
+// its variables are those of the outermost scope that have a location there.
+func (r *Resolver) functionPoint(prefix string, fn *debuginfo.Function, suffix spec.Suffix) (*Point, error) {
+	sc, err := r.Data.Scope(fn)
+	if err != nil {
+		return nil, err
+	}
+	addr := fn.Entry
+	if !fn.Inlined && !fn.CU.HasLocLists {
+		addr = r.prologueEnd(fn)
+	}
+	p := &Point{
+		Kind: spec.Function, Suffix: suffix, Target: prefix, Func: fn,
+		Name: fn.Name, File: fn.DeclFile, Line: fn.DeclLine, Addr: addr, Scope: sc,
+	}
+	if p.File == "" {
+		p.File = fn.CU.Name
+	}
+	for _, v := range sc.Vars {
+		if listed(v, addr) {
+			p.Vars = append(p.Vars, v)
+		}
+	}
+	if suffix == spec.Return {
+		if name, ok := r.Data.ReturnTypeName(fn); ok {
+			p.ReturnType = name
+		}
+	}
+	if err := r.place(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// listed reports whether stap lists v at pc: it has a name, a type it can
+// name, and a constant value or a location there.
+func listed(v *debuginfo.Variable, pc uint64) bool {
+	if v.Name == "" {
+		return false
+	}
+	if _, ok := v.TypeName(); !ok {
+		return false
+	}
+	if v.Const != nil && !v.HasLocation() {
+		return true
+	}
+	_, ok, err := v.LocationAt(pc)
+	return ok && err == nil
+}
+
+// place computes the point's file offset and checks that its address is
+// an instruction boundary of its function.
+func (r *Resolver) place(p *Point) error {
+	off, err := r.Bin.FileOffset(p.Addr)
+	if err != nil {
+		return fmt.Errorf("probe point %s: %w", p, err)
+	}
+	p.FileOffset = off
+	if p.Func == nil {
+		return nil
+	}
+	fn := p.Func
+	if fn.Inlined && fn.Parent != nil {
+		fn = fn.Parent
+	}
+	bounds, err := r.boundaries(fn)
+	if err != nil {
+		return fmt.Errorf("probe point %s: %w", p, err)
+	}
+	if !insn.IsBoundary(bounds, p.Addr) {
+		return fmt.Errorf("probe point %s: address %#x is not an instruction boundary", p, p.Addr)
+	}
+	return nil
+}
+
+// boundaries decodes the instruction starts of each range of fn.
+func (r *Resolver) boundaries(fn *debuginfo.Function) ([]uint64, error) {
+	if b, ok := r.bounds[fn]; ok {
+		return b, nil
+	}
+	var all []uint64
+	for _, rg := range fn.Ranges {
+		code, err := r.Bin.Code(rg[0], int(rg[1]-rg[0]))
+		if err != nil {
+			return nil, err
+		}
+		b, err := insn.Boundaries(code, rg[0])
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, b...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	r.bounds[fn] = all
+	return all, nil
+}
+
+// prologueEnd returns where stap puts a function probe in code without
+// location lists: the first line row after the entry row that changes line
+// or file, or the entry itself.
+func (r *Resolver) prologueEnd(fn *debuginfo.Function) uint64 {
+	rows, err := fn.CU.Lines()
+	if err != nil {
+		return fn.Entry
+	}
+	entry := -1
+	for i, row := range rows {
+		if !row.EndSeq && row.Addr == fn.Entry {
+			entry = i
+			break
+		}
+	}
+	if entry < 0 {
+		return fn.Entry
+	}
+	for _, row := range rows[entry+1:] {
+		if row.EndSeq || !fn.Contains(row.Addr) {
+			break
+		}
+		if row.Line != rows[entry].Line || row.File != rows[entry].File || row.PrologueEnd {
+			return row.Addr
+		}
+	}
+	return fn.Entry
+}

@@ -1,0 +1,221 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
+)
+
+// Point is one resolved probe point.
+type Point struct {
+	Kind   spec.PointKind
+	Suffix spec.Suffix
+	Target string // the target prefix, e.g. process("/usr/bin/x")
+
+	// Func is the function instance the point belongs to; nil for a
+	// function known only from the ELF symbol table.
+	Func *debuginfo.Function
+	Name string // function name
+	File string // source file, "" when unknown
+	Line int    // statement line, or the function's declaration line
+
+	Addr       uint64 // link-time address of the probe
+	FileOffset uint64 // file offset for a uprobe
+	// Vars are the variables listed with the point (in scope and with a
+	// location at Addr), in SystemTap's order.
+	Vars []*debuginfo.Variable
+	// Scope is the scope tree of Func.
+	Scope *debuginfo.Scope
+	// ReturnType is listed for .return points of non-void functions.
+	ReturnType string
+}
+
+// String returns the probe point as stap -l prints it.
+func (p *Point) String() string {
+	var b strings.Builder
+	b.WriteString(p.Target)
+	if p.Kind == spec.Statement {
+		b.WriteString(".statement(\"")
+	} else {
+		b.WriteString(".function(\"")
+	}
+	b.WriteString(p.Name)
+	if p.File != "" {
+		b.WriteString("@")
+		b.WriteString(p.File)
+		b.WriteString(":")
+		b.WriteString(strconv.Itoa(p.Line))
+	}
+	b.WriteString("\")")
+	switch p.Suffix {
+	case spec.Call:
+		b.WriteString(".call")
+	case spec.Return:
+		b.WriteString(".return")
+	case spec.Inline:
+		b.WriteString(".inline")
+	}
+	return b.String()
+}
+
+// Listing returns the probe point as stap -L prints it: the point followed
+// by its variables and their types.
+func (p *Point) Listing() string {
+	var b strings.Builder
+	b.WriteString(p.String())
+	if p.ReturnType != "" {
+		b.WriteString(" $return:")
+		b.WriteString(p.ReturnType)
+	}
+	for _, t := range p.varTexts() {
+		b.WriteString(" ")
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// varTexts returns the "$name:type" texts of the point's variables.
+func (p *Point) varTexts() []string {
+	out := make([]string, 0, len(p.Vars))
+	for _, v := range p.Vars {
+		t, _ := v.TypeName()
+		out = append(out, "$"+v.Name+":"+t)
+	}
+	return out
+}
+
+// Resolver resolves specs against one opened target.
+type Resolver struct {
+	Bin  *target.File
+	Data *debuginfo.Data // nil when the target has no DWARF
+
+	bounds map[*debuginfo.Function][]uint64
+}
+
+// NewResolver indexes the target's DWARF, if it has any.
+func NewResolver(bin *target.File) (*Resolver, error) {
+	r := &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64)}
+	if bin.Debug != nil {
+		d, err := debuginfo.Load(bin.Debug)
+		if err != nil {
+			return nil, fmt.Errorf("reading debug info of %s: %w", bin.Path, err)
+		}
+		r.Data = d
+	}
+	return r, nil
+}
+
+// ErrNoMatch says that a spec matched nothing.
+var ErrNoMatch = errors.New("no match")
+
+// Resolve returns the probe points that s names, sorted as stap sorts them.
+func (r *Resolver) Resolve(s *spec.Spec) ([]*Point, error) {
+	if s.Target != spec.Process {
+		return nil, fmt.Errorf("%s targets are not supported yet: only process(\"PATH\")", targetWord(s.Target))
+	}
+	prefix := `process("` + r.Bin.Path + `")`
+	var pts []*Point
+	var err error
+	if s.Point == spec.Statement {
+		if r.Data == nil {
+			return nil, r.Bin.NeedDWARF()
+		}
+		pts, err = r.statementPoints(prefix, s)
+	} else {
+		pts, err = r.functions(prefix, s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(pts) == 0 {
+		return nil, r.noMatch(s)
+	}
+	return pts, nil
+}
+
+func targetWord(k spec.TargetKind) string {
+	switch k {
+	case spec.Kernel:
+		return "kernel"
+	case spec.Module:
+		return "module"
+	}
+	return "process"
+}
+
+// candidates returns the DWARF function instances whose name and
+// declaration file match the spec, without SystemTap's duplicates: one
+// out-of-line function per entry address (aliases), no ".part." clones, and
+// one inlined instance per (entry, name, declaration).
+func (r *Resolver) candidates(s *spec.Spec) []*debuginfo.Function {
+	if r.Data == nil {
+		return nil
+	}
+	var parts map[uint64]bool
+	var out []*debuginfo.Function
+	seenEntry := make(map[uint64]bool)
+	type inlKey struct {
+		entry uint64
+		line  int
+		name  string
+		file  string
+	}
+	seenInl := make(map[inlKey]bool)
+	for _, fn := range r.Data.Funcs {
+		if fn.Name == "" || fn.Entry == 0 {
+			continue
+		}
+		if !r.matchName(s.Func, fn) {
+			continue
+		}
+		if s.File != "" && !spec.MatchFile(s.File, fn.DeclFile) {
+			continue
+		}
+		if fn.Inlined {
+			k := inlKey{fn.Entry, fn.DeclLine, fn.Name, fn.DeclFile}
+			if seenInl[k] {
+				continue
+			}
+			seenInl[k] = true
+		} else {
+			if seenEntry[fn.Entry] {
+				continue
+			}
+			seenEntry[fn.Entry] = true
+			if parts == nil {
+				parts = r.partClones()
+			}
+			if parts[fn.Entry] {
+				continue
+			}
+		}
+		out = append(out, fn)
+	}
+	return out
+}
+
+// matchName matches a function pattern as stap does: against the linkage
+// name when the pattern is a mangled C++ name, else against DW_AT_name.
+func (r *Resolver) matchName(pattern string, fn *debuginfo.Function) bool {
+	if strings.HasPrefix(pattern, "_Z") && fn.LinkageName != "" {
+		return spec.MatchFunc(pattern, fn.LinkageName)
+	}
+	return spec.MatchFunc(pattern, fn.Name)
+}
+
+// partClones returns the entry addresses of gcc's ".part." clones, which
+// SystemTap leaves out.
+func (r *Resolver) partClones() map[uint64]bool {
+	m := make(map[uint64]bool)
+	for _, sym := range r.Bin.Symbols() {
+		if strings.Contains(sym.Name, ".part.") {
+			m[sym.Value] = true
+		}
+	}
+	return m
+}
