@@ -29,7 +29,7 @@ struct cfg {
 
 static int loads; /* @global */
 
-NOINLINE int load_config(const char *path, struct cfg *c)
+NOINLINE int load_config(const char *path, struct cfg *c) /* @def */
 {
 	char buf[32];
 	char *colon;
