@@ -82,6 +82,9 @@ func length(code []byte) (int, error) {
 			return len(m), nil
 		}
 	}
+	if n := vzero(code); n > 0 {
+		return n, nil
+	}
 	inst, err := x86asm.Decode(code, 64)
 	if errors.Is(err, x86asm.ErrTruncated) {
 		return 0, errTruncated
@@ -101,6 +104,20 @@ func length(code []byte) (int, error) {
 		return 0, errNoOpcode
 	}
 	return inst.Len, nil
+}
+
+// vzero returns the length of a vzeroupper or vzeroall (VEX 0F 77, pp=00)
+// at the start of code, or 0. x86asm decodes them with a phantom ModRM byte,
+// one byte too long, which hides the RET that usually follows: clang -O2
+// ends every AVX function that way.
+func vzero(code []byte) int {
+	switch {
+	case len(code) >= 3 && code[0] == 0xc5 && code[1]&0x03 == 0 && code[2] == 0x77:
+		return 3
+	case len(code) >= 4 && code[0] == 0xc4 && code[1]&0x1f == 0x01 && code[2]&0x03 == 0 && code[3] == 0x77:
+		return 4
+	}
+	return 0
 }
 
 // IsBoundary reports whether a is in bounds, which must be sorted in
