@@ -1,0 +1,187 @@
+package expr
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/whythefail/whythefail/bpfgen"
+)
+
+// Env says what names a condition can use.
+type Env struct {
+	// Params are the function's parameters that can be read at return
+	// (their values at entry, as stap defines them).
+	Params map[string]bpfgen.Param
+	// Unreadable names parameters that exist but cannot be read (passed on
+	// the stack or in vector registers), with the reason.
+	Unreadable map[string]string
+}
+
+// CompileError is a semantic error at a column of the condition.
+type CompileError struct {
+	Input string
+	Col   int
+	Msg   string
+}
+
+func (e *CompileError) Error() string {
+	return fmt.Sprintf("condition %q: column %d: %s", e.Input, e.Col, e.Msg)
+}
+
+// Compile checks n against env and builds the bpfgen condition. A constant
+// condition that is true compiles to nil (commit everything).
+func Compile(input string, n Node, env Env) (bpfgen.Cond, error) {
+	c := &compiler{in: input, env: env}
+	cond, err := c.node(n)
+	if err != nil {
+		return nil, err
+	}
+	if k, ok := cond.(bpfgen.Const); ok && k.V != 0 {
+		return nil, nil
+	}
+	return cond, nil
+}
+
+type compiler struct {
+	in  string
+	env Env
+}
+
+func (c *compiler) errf(n Node, format string, a ...any) error {
+	return &CompileError{c.in, n.Col(), fmt.Sprintf(format, a...)}
+}
+
+var binOps = map[string]bpfgen.Op{
+	"==": bpfgen.OpEq, "!=": bpfgen.OpNe, "<": bpfgen.OpLt, "<=": bpfgen.OpLe,
+	">": bpfgen.OpGt, ">=": bpfgen.OpGe, "&&": bpfgen.OpLogAnd, "||": bpfgen.OpLogOr,
+	"+": bpfgen.OpAdd, "-": bpfgen.OpSub, "&": bpfgen.OpBitAnd, "|": bpfgen.OpBitOr,
+}
+
+func (c *compiler) node(n Node) (bpfgen.Cond, error) {
+	switch n := n.(type) {
+	case *Num:
+		return bpfgen.Const{V: n.V}, nil
+	case *Var:
+		if n.Name == "return" {
+			return bpfgen.Return{}, nil
+		}
+		if p, ok := c.env.Params[n.Name]; ok {
+			return p, nil
+		}
+		if why, ok := c.env.Unreadable[n.Name]; ok {
+			return nil, c.errf(n, "$%s cannot be read at return: %s", n.Name, why)
+		}
+		var names []string
+		for k := range c.env.Params {
+			names = append(names, "$"+k)
+		}
+		sort.Strings(names)
+		msg := fmt.Sprintf("unknown variable $%s", n.Name)
+		if len(names) > 0 {
+			msg += "; the parameters are " + strings.Join(names, " ") + ", and $return"
+		} else {
+			msg += "; only $return is available"
+		}
+		return nil, c.errf(n, "%s", msg)
+	case *Unary:
+		x, err := c.node(n.X)
+		if err != nil {
+			return nil, err
+		}
+		if k, ok := x.(bpfgen.Const); ok {
+			switch n.Op {
+			case "-":
+				return bpfgen.Const{V: -k.V}, nil
+			case "!":
+				return bpfgen.Const{V: b2i(k.V == 0)}, nil
+			case "~":
+				return bpfgen.Const{V: ^k.V}, nil
+			}
+		}
+		switch n.Op {
+		case "-":
+			return bpfgen.BinOp{Op: bpfgen.OpSub, L: bpfgen.Const{V: 0}, R: x}, nil
+		case "!":
+			return bpfgen.BinOp{Op: bpfgen.OpEq, L: x, R: bpfgen.Const{V: 0}}, nil
+		}
+		return nil, c.errf(n, "operator %s on a variable is not supported yet", n.Op)
+	case *Binary:
+		l, err := c.node(n.L)
+		if err != nil {
+			return nil, err
+		}
+		r, err := c.node(n.R)
+		if err != nil {
+			return nil, err
+		}
+		lk, lok := l.(bpfgen.Const)
+		rk, rok := r.(bpfgen.Const)
+		if lok && rok {
+			v, err := fold(n.Op, lk.V, rk.V)
+			if err != nil {
+				return nil, c.errf(n, "%v", err)
+			}
+			return bpfgen.Const{V: v}, nil
+		}
+		op, ok := binOps[n.Op]
+		if !ok {
+			return nil, c.errf(n, "operator %s on a variable is not supported yet", n.Op)
+		}
+		return bpfgen.BinOp{Op: op, L: l, R: r}, nil
+	}
+	return nil, fmt.Errorf("condition %q: unexpected node %T", c.in, n)
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func fold(op string, a, b int64) (int64, error) {
+	switch op {
+	case "==":
+		return b2i(a == b), nil
+	case "!=":
+		return b2i(a != b), nil
+	case "<":
+		return b2i(a < b), nil
+	case "<=":
+		return b2i(a <= b), nil
+	case ">":
+		return b2i(a > b), nil
+	case ">=":
+		return b2i(a >= b), nil
+	case "&&":
+		return b2i(a != 0 && b != 0), nil
+	case "||":
+		return b2i(a != 0 || b != 0), nil
+	case "+":
+		return a + b, nil
+	case "-":
+		return a - b, nil
+	case "*":
+		return a * b, nil
+	case "/", "%":
+		if b == 0 {
+			return 0, fmt.Errorf("division by zero")
+		}
+		if op == "/" {
+			return a / b, nil
+		}
+		return a % b, nil
+	case "&":
+		return a & b, nil
+	case "|":
+		return a | b, nil
+	case "^":
+		return a ^ b, nil
+	case "<<":
+		return a << uint64(b&63), nil
+	case ">>":
+		return a >> uint64(b&63), nil
+	}
+	return 0, fmt.Errorf("unknown operator %s", op)
+}

@@ -1,0 +1,230 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Var describes one variable printed at a statement.
+type Var struct {
+	Name string
+	// Format says how to print the value: "int", "uint", "ptr" (hex), "struct"
+	// ({...}), "array" ([...]), "other" (?), or "const" (Const is printed).
+	Format string
+	Size   int // bytes of an integer, for sign extension
+	Const  string
+}
+
+// Stmt describes one statement probe point.
+type Stmt struct {
+	File string
+	Line int
+	Vars []Var
+}
+
+// Value is one variable as read at a statement.
+type Value struct {
+	U64 uint64
+	OK  bool
+}
+
+// Record is one executed statement of a trace.
+type Record struct {
+	Stmt   uint32
+	Values []Value
+}
+
+// Trace is one committed invocation.
+type Trace struct {
+	Comm      string
+	PID, TID  uint32
+	Return    int64
+	Records   []Record
+	Truncated uint32
+}
+
+// Stats are the counters printed at the end.
+type Stats struct {
+	Entries, ExitHit, ExitMiss, Statements uint64
+	// Losses, printed only when non-zero.
+	RingbufDrops, Truncations, MissingBuffer, EntryDrops, DecodeErrors uint64
+}
+
+// Header carries what every trace's first line names.
+type Header struct {
+	Target   string // as the user typed it: process("./prog"), kernel, ...
+	Function string
+	// Variable is the user's VARIABLE expression; empty prints $$vars.
+	Variable string
+	// ReturnFormat formats $return like the function's type: "int" prints
+	// decimal, "ptr" and "uint" print hex.
+	ReturnFormat string
+}
+
+// Text writes traces in whythefail.stp's format.
+type Text struct {
+	W     io.Writer
+	H     Header
+	Stmts map[uint32]Stmt
+}
+
+// Trace prints one committed invocation: a blank line, the function line,
+// then one line per executed statement.
+func (t *Text) Trace(tr *Trace) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s[%d] %s function(%s) $return: %s\n", tr.Comm, tr.TID, t.H.Target, t.H.Function, formatReturn(tr.Return, t.H.ReturnFormat))
+	label := "$$vars"
+	if t.H.Variable != "" {
+		label = t.H.Variable
+	}
+	for _, r := range tr.Records {
+		st, ok := t.Stmts[r.Stmt]
+		if !ok {
+			fmt.Fprintf(&b, "%s[%d] <unknown statement %d>\n", tr.Comm, tr.TID, r.Stmt)
+			continue
+		}
+		fmt.Fprintf(&b, "%s[%d] %s:%d %s:", tr.Comm, tr.TID, st.File, st.Line, label)
+		for i, v := range st.Vars {
+			var val Value
+			if i < len(r.Values) {
+				val = r.Values[i]
+			}
+			if t.H.Variable != "" {
+				b.WriteString(" " + FormatValue(v, val))
+				continue
+			}
+			b.WriteString(" " + v.Name + "=" + FormatValue(v, val))
+		}
+		b.WriteString("\n")
+	}
+	if tr.Truncated > 0 {
+		fmt.Fprintf(&b, "%s[%d] ... %d more statements not recorded: the trace buffer was full\n", tr.Comm, tr.TID, tr.Truncated)
+	}
+	_, err := io.WriteString(t.W, b.String())
+	return err
+}
+
+// Stats prints the statistics block as whythefail.stp's end probe does,
+// followed by counts of anything lost.
+func (t *Text) Stats(s Stats) error {
+	var b strings.Builder
+	b.WriteString("\nstatistics:\n")
+	fmt.Fprintf(&b, "entry count: %d\n", s.Entries)
+	fmt.Fprintf(&b, "exit-hit count: %d\n", s.ExitHit)
+	fmt.Fprintf(&b, "exit-miss count: %d\n", s.ExitMiss)
+	fmt.Fprintf(&b, "statement count: %d\n", s.Statements)
+	for _, c := range []struct {
+		name string
+		n    uint64
+	}{
+		{"dropped-trace (ring buffer full)", s.RingbufDrops},
+		{"truncated-statement (trace buffer full)", s.Truncations},
+		{"orphan-statement (no live invocation)", s.MissingBuffer},
+		{"dropped-entry (too many live invocations)", s.EntryDrops},
+		{"undecodable-trace", s.DecodeErrors},
+	} {
+		if c.n > 0 {
+			fmt.Fprintf(&b, "%s count: %d\n", c.name, c.n)
+		}
+	}
+	_, err := io.WriteString(t.W, b.String())
+	return err
+}
+
+// FormatValue prints a value as stap's $$vars does: integers and pointers
+// in hex (signed integers sign-extended to 64 bits first), structs as
+// {...}, arrays as [...], and ? when the value could not be read.
+func FormatValue(v Var, val Value) string {
+	switch v.Format {
+	case "const":
+		return v.Const
+	case "struct":
+		return "{...}"
+	case "array":
+		return "[...]"
+	}
+	if !val.OK {
+		return "?"
+	}
+	switch v.Format {
+	case "int":
+		return fmt.Sprintf("%#x", uint64(signExtend(val.U64, v.Size)))
+	case "uint", "ptr":
+		return fmt.Sprintf("%#x", truncate(val.U64, v.Size))
+	}
+	return "?"
+}
+
+func signExtend(u uint64, size int) int64 {
+	if size <= 0 || size >= 8 {
+		return int64(u)
+	}
+	shift := uint(64 - 8*size)
+	return int64(u<<shift) >> shift
+}
+
+func truncate(u uint64, size int) uint64 {
+	if size <= 0 || size >= 8 {
+		return u
+	}
+	return u & (1<<(8*uint(size)) - 1)
+}
+
+func formatReturn(r int64, format string) string {
+	switch format {
+	case "ptr", "uint":
+		return fmt.Sprintf("%#x", uint64(r))
+	}
+	return fmt.Sprintf("%d", r)
+}
+
+// JSON writes one JSON object per trace and one for the statistics.
+type JSON struct {
+	W     io.Writer
+	H     Header
+	Stmts map[uint32]Stmt
+}
+
+type jsonStmt struct {
+	File string            `json:"file"`
+	Line int               `json:"line"`
+	Vars map[string]string `json:"vars"`
+}
+
+// Trace writes one trace object.
+func (j *JSON) Trace(tr *Trace) error {
+	out := struct {
+		Type       string     `json:"type"`
+		Comm       string     `json:"execname"`
+		PID        uint32     `json:"pid"`
+		TID        uint32     `json:"tid"`
+		Target     string     `json:"target"`
+		Function   string     `json:"function"`
+		Return     int64      `json:"return"`
+		Statements []jsonStmt `json:"statements"`
+		Truncated  uint32     `json:"truncated,omitempty"`
+	}{Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
+	for _, r := range tr.Records {
+		st := j.Stmts[r.Stmt]
+		js := jsonStmt{File: st.File, Line: st.Line, Vars: map[string]string{}}
+		for i, v := range st.Vars {
+			var val Value
+			if i < len(r.Values) {
+				val = r.Values[i]
+			}
+			js.Vars[v.Name] = FormatValue(v, val)
+		}
+		out.Statements = append(out.Statements, js)
+	}
+	return json.NewEncoder(j.W).Encode(out)
+}
+
+// Stats writes the statistics object.
+func (j *JSON) Stats(s Stats) error {
+	return json.NewEncoder(j.W).Encode(struct {
+		Type string `json:"type"`
+		Stats
+	}{"statistics", s})
+}
