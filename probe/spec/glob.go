@@ -19,8 +19,9 @@ func MatchFunc(pattern, name string) bool {
 	return globMatch(pattern, name)
 }
 
-// MatchFile reports whether a source file path (as DWARF names it, usually
-// absolute or relative to the compilation directory) matches a FILE glob.
+// MatchFile reports whether a source file path matches a FILE glob. Pass
+// the name as stap sees it: a line-table file name joined with its
+// directory entry (elfutils' dwarf_filesrc), usually absolute.
 //
 // Like stap, the pattern matches either the whole path or any suffix of it
 // that starts after a '/': "@prog.c" matches "prog.c" and "/src/prog.c" but
@@ -30,8 +31,8 @@ func MatchFile(pattern, path string) bool {
 	if globMatch(pattern, path) {
 		return true
 	}
-	// stap prefixes the pattern with "*/"; trying each suffix after a '/'
-	// gives the same answer with less backtracking.
+	// stap (dwflpp, PR 5049) also tries "*/"+pattern; since `*` crosses
+	// '/', that is the same as trying each suffix after a '/'.
 	for i := 0; i < len(path); i++ {
 		if path[i] == '/' && globMatch(pattern, path[i+1:]) {
 			return true
