@@ -3,13 +3,12 @@ package staporacle
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,15 +18,12 @@ import (
 // Timeout bounds one stap run; listing a small fixture takes about 0.3 s.
 const Timeout = 5 * time.Minute
 
-// stubMarker names the file that marks a build tree as one of our stand-ins,
-// so a tree left behind by a killed test is still removed by the next run.
-const stubMarker = ".whythefail-stap-stub"
-
 // stubConfig enables what stap checks before it allows process probes.
 const stubConfig = "CONFIG_UPROBES=y\nCONFIG_UPROBE_EVENTS=y\nCONFIG_TRACEPOINTS=y\nCONFIG_ARCH_SUPPORTS_UPROBES=y\n"
 
-// modulesDir is /lib/modules, a variable so tests could point elsewhere.
-var modulesDir = "/lib/modules"
+// stubSystemMap holds the one symbol stap looks for before it allows
+// process(...).function(...).return probes.
+const stubSystemMap = "ffffffff81001000 T arch_uretprobe_hijack_return_addr\n"
 
 // Available returns nil when stap can be run, or an error saying what to do.
 func Available() error {
@@ -45,48 +41,81 @@ func Require(t testing.TB) {
 	}
 }
 
+// Options adjust a stap run.
+type Options struct {
+	// DebugDirs are searched for separate debug files (by build-id and by
+	// .gnu_debuglink name) before the system's /usr/lib/debug.
+	DebugDirs []string
+}
+
 // List runs `stap -L spec` and returns its output rows in stap's order. The
-// error carries stap's diagnostics; when nothing matches, stap fails with
-// "semantic error: no match".
+// error carries stap's diagnostics; when nothing matches, stap fails
+// without a word and the error says "no probe point matches".
 func List(t testing.TB, spec string) ([]string, error) {
 	t.Helper()
-	if err := Available(); err != nil {
-		return nil, err
-	}
-	unlock, err := lock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	remove, err := ensureBuildTree()
-	if err != nil {
-		return nil, err
-	}
-	defer remove()
+	return ListWith(t, spec, Options{})
+}
 
+// ListWith is List with options. spec may be a comma-separated list of
+// probe points, which stap lists together in one run (rows with the same
+// text are merged, so callers should only combine points whose rows differ).
+func ListWith(t testing.TB, spec string, o Options) ([]string, error) {
+	t.Helper()
+	out, err := run(spec, o)
+	if err != nil {
+		return nil, err
+	}
+	t.Logf("stap -L %s: %d bytes in %v", spec, len(out.stdout), out.took.Round(time.Millisecond))
+	var rows []string
+	for _, l := range strings.Split(out.stdout, "\n") {
+		if l = strings.TrimRight(l, " "); l != "" {
+			rows = append(rows, l)
+		}
+	}
+	return rows, nil
+}
+
+type result struct {
+	stdout string
+	took   time.Duration
+}
+
+func run(spec string, o Options) (result, error) {
+	if err := Available(); err != nil {
+		return result{}, err
+	}
+	tree, err := buildTree()
+	if err != nil {
+		return result{}, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "stap", "-L", spec)
+	cmd := exec.CommandContext(ctx, "stap", "-r", tree, "-L", spec)
+	cmd.Env = append(os.Environ(), "SYSTEMTAP_DEBUGINFO_PATH="+debuginfoPath(o.DebugDirs), "DEBUGINFOD_URLS=")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err = cmd.Run()
-	t.Logf("stap -L %s: %d bytes in %v", spec, stdout.Len(), time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
 	if err != nil {
 		diag := diagnostics(stderr.String())
 		if diag == "" && ctx.Err() == nil {
 			// stap -L exits 1 without a word when nothing matches.
 			diag = "no probe point matches"
 		}
-		return nil, fmt.Errorf("running stap -L %s: %w: %s", spec, err, diag)
+		return result{}, fmt.Errorf("running stap -L %s: %w: %s", spec, err, diag)
 	}
-	var rows []string
-	for _, l := range strings.Split(stdout.String(), "\n") {
-		if l = strings.TrimRight(l, " "); l != "" {
-			rows = append(rows, l)
-		}
-	}
-	return rows, nil
+	return result{stdout.String(), took}, nil
+}
+
+// debuginfoPath builds elfutils' search path as stap reads it from
+// SYSTEMTAP_DEBUGINFO_PATH: "+" checks CRCs, "" is the binary's directory,
+// ".debug" its subdirectory, absolute entries are searched by build-id
+// (DIR/.build-id/xx/rest.debug) and by debuglink name.
+func debuginfoPath(dirs []string) string {
+	parts := []string{"+", ".debug", "/usr/lib/debug"}
+	parts = append(parts[:2], append(append([]string(nil), dirs...), parts[2:]...)...)
+	return strings.Join(parts, ":")
 }
 
 // diagnostics drops stap's Debian-specific tip from its error output.
@@ -100,70 +129,48 @@ func diagnostics(stderr string) string {
 	return strings.Join(keep, "; ")
 }
 
-// lock takes an exclusive lock shared by every test process.
-func lock() (unlock func(), err error) {
-	path := filepath.Join(os.TempDir(), "whythefail-stap.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("opening stap lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil // closing releases the flock
-}
+var treeOnce = sync.OnceValues(makeTree)
 
-// ensureBuildTree makes /lib/modules/RELEASE/build exist and returns the
-// function that undoes what it did (nothing when the tree is a real one).
-func ensureBuildTree() (remove func(), err error) {
+// buildTree returns the stand-in kernel build tree, creating it once per
+// process.
+func buildTree() (string, error) { return treeOnce() }
+
+// makeTree writes the stand-in tree into a fresh private directory. It is
+// left behind on exit (a few hundred bytes in the temporary directory)
+// because test binaries have no hook that runs after the last test.
+func makeTree() (string, error) {
 	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
 	if err != nil {
-		return nil, fmt.Errorf("reading kernel release: %w", err)
+		return "", fmt.Errorf("reading kernel release: %w", err)
 	}
-	release := strings.TrimSpace(string(rel))
-	build := filepath.Join(modulesDir, release, "build")
-	marker := filepath.Join(build, stubMarker)
+	dir, err := os.MkdirTemp("", "whythefail-stap-tree-")
+	if err != nil {
+		return "", fmt.Errorf("creating stand-in kernel build tree for stap: %w", err)
+	}
+	if err := writeTree(dir, strings.TrimSpace(string(rel))); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
 
-	// top is the highest directory we create, and what we remove.
-	var top string
-	if data, err := os.ReadFile(marker); err == nil {
-		top = string(data) // a stand-in left by a killed run: ours to remove
-	} else if _, err := os.Stat(build); err == nil {
-		return func() {}, nil // a real build tree: leave it alone
-	} else {
-		for _, d := range []string{modulesDir, filepath.Join(modulesDir, release), build} {
-			if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
-				top = d
-				break
-			}
-		}
-		if top == "" {
-			top = build
-		}
-	}
-	remove = func() {
-		// Only ever remove a directory below /lib/modules that we made.
-		if top == modulesDir || strings.HasPrefix(top, modulesDir+"/") {
-			os.RemoveAll(top)
-		}
-	}
+// writeTree writes the files stap reads from a kernel build tree.
+func writeTree(dir, release string) error {
 	files := map[string]string{
-		stubMarker:                       top,
 		".config":                        stubConfig,
 		"Module.symvers":                 "",
+		"System.map":                     stubSystemMap,
+		"include/config/kernel.release":  release + "\n",
 		"include/generated/utsrelease.h": fmt.Sprintf("#define UTS_RELEASE %q\n", release),
 	}
 	for name, content := range files {
-		p := filepath.Join(build, name)
+		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			remove()
-			return nil, fmt.Errorf("creating stand-in kernel build tree for stap (needs root): %w", err)
+			return fmt.Errorf("creating stand-in kernel build tree for stap: %w", err)
 		}
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			remove()
-			return nil, fmt.Errorf("creating stand-in kernel build tree for stap: %w", err)
+			return fmt.Errorf("creating stand-in kernel build tree for stap: %w", err)
 		}
 	}
-	return remove, nil
+	return nil
 }
