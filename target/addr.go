@@ -3,6 +3,7 @@ package target
 import (
 	"debug/elf"
 	"fmt"
+	"os"
 )
 
 // codeSegment returns the executable PT_LOAD segment whose file image
@@ -43,6 +44,9 @@ func (f *File) Code(va uint64, n int) ([]byte, error) {
 	}
 	if n < 0 || uint64(n) > p.Filesz-(va-p.Vaddr) {
 		return nil, fmt.Errorf("%s: reading %d bytes at %#x: %w", f.Path, n, va, ErrNotCode)
+	}
+	if f.osFile == nil {
+		return nil, fmt.Errorf("%s: reading code: %w", f.Path, os.ErrClosed)
 	}
 	buf := make([]byte, n)
 	if _, err := f.osFile.ReadAt(buf, int64(va-p.Vaddr+p.Off)); err != nil {

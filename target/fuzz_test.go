@@ -12,7 +12,9 @@ import (
 // error is nil. The seeds in testdata/fuzz/FuzzOpen are tiny static
 // binaries with DWARF (gcc -g -O1 -nostdlib -static -Wl,-z,noseparate-code)
 // and stripped, so mutations reach the section, note, symbol, DWARF and CFI
-// readers rather than dying at the magic number.
+// readers rather than dying at the magic number. Run with
+// -fuzzminimizetime 50x: minimising each new 7 KB input for the default 60s
+// stalls the fuzzer at 0 execs/s (measured); with it, about 1000 execs/s.
 func FuzzOpen(f *testing.F) {
 	f.Add([]byte("\x7fELF"))
 	f.Add([]byte("not an ELF file\n"))

@@ -22,7 +22,8 @@ var DefaultDebugDirs = []string{"/usr/lib/debug"}
 type Options struct {
 	// DebugDirs are searched, in order, after the file itself, for
 	// .build-id/xx/rest.debug and for .gnu_debuglink files. The default is
-	// /usr/lib/debug.
+	// /usr/lib/debug. Only a nil slice means the default: an empty,
+	// non-nil slice searches no directory (tests use it to stay hermetic).
 	DebugDirs []string
 }
 

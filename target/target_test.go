@@ -31,6 +31,8 @@ var variants = []variant{
 	{"gcc", []string{"-g", "-O2", "-pie", "-fPIE"}},
 	{"clang", []string{"-g", "-O0", "-no-pie", "-fno-PIE"}},
 	{"clang", []string{"-g", "-O2", "-pie", "-fPIE"}},
+	// Call-frame information in .debug_frame instead of .eh_frame.
+	{"gcc", []string{"-g", "-O2", "-fno-asynchronous-unwind-tables", "-fno-exceptions"}},
 }
 
 // noDebugDirs keeps tests from finding files under the real /usr/lib/debug.
@@ -220,10 +222,21 @@ func splitDebug(t *testing.T, path, debugPath string, stripArgs ...string) {
 }
 
 func TestSeparateDebugByBuildID(t *testing.T) {
-	for _, strip := range [][]string{{"--strip-debug"}, {"--strip-all"}} {
-		t.Run(strip[0], func(t *testing.T) {
+	cases := []struct {
+		name  string
+		strip string
+		flags []string
+	}{
+		{"strip-debug", "--strip-debug", []string{"-g", "-O2"}},
+		{"strip-all", "--strip-all", []string{"-g", "-O2"}},
+		// The CFI is then only in the debug file's .debug_frame.
+		{"debug_frame", "--strip-all", []string{"-g", "-O2", "-fno-asynchronous-unwind-tables"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			strip := []string{c.strip}
 			dir := t.TempDir()
-			orig := compile(t, dir, "gcc", "orig", "-g", "-O2")
+			orig := compile(t, dir, "gcc", "orig", c.flags...)
 			path := filepath.Join(dir, "prog")
 			run(t, "cp", orig, path)
 			id := readelfBuildID(t, path)
@@ -356,10 +369,14 @@ func TestCompressedDebugSections(t *testing.T) {
 			if s == nil || s.Flags&elf.SHF_COMPRESSED == 0 {
 				t.Fatalf(".debug_info not compressed (section %+v)", s)
 			}
-			if got := f.ELF.Section(".debug_info").SectionHeader; got.Size == got.FileSize {
-				t.Errorf(".debug_info size %d equals its file size: not decompressed?", got.Size)
+			// Elf64_Chdr starts with ch_type.
+			var chType [4]byte
+			if _, err := f.osFile.ReadAt(chType[:], int64(s.Offset)); err != nil {
+				t.Fatal(err)
 			}
-			_ = want
+			if got := elf.CompressionType(binary.LittleEndian.Uint32(chType[:])); got != want {
+				t.Errorf(".debug_info compressed with %s, want %s", got, want)
+			}
 			if !hasFunction(t, f.DWARF, "square") {
 				t.Errorf("compressed DWARF has no subprogram square")
 			}
