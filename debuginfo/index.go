@@ -211,7 +211,10 @@ func (d *Data) index() error {
 		switch e.Tag {
 		case dwarf.TagVariable, dwarf.TagFormalParameter:
 			if cu != nil && !cu.HasLocLists {
-				if f := e.AttrField(dwarf.AttrLocation); f != nil && (f.Class == dwarf.ClassLocListPtr || f.Class == dwarf.ClassLocList) {
+				// Only a section offset counts: SystemTap does not take a
+				// DWARF 5 DW_FORM_loclistx (clang's form) for a location
+				// list here, so clang -O2 functions get prologue skipping.
+				if f := e.AttrField(dwarf.AttrLocation); f != nil && f.Class == dwarf.ClassLocListPtr {
 					cu.HasLocLists = true
 				}
 			}
@@ -491,4 +494,10 @@ func (d *Data) ReturnTypeName(fn *Function) (string, bool) {
 		return "", false
 	}
 	return d.TypeName(fn.retType, true)
+}
+
+// FuncReturnInfo classifies the function's return type; the zero TypeInfo
+// for void.
+func (d *Data) FuncReturnInfo(fn *Function) TypeInfo {
+	return d.TypeInfo(fn.retType, fn.hasRet)
 }

@@ -186,8 +186,13 @@ func (d *Data) variable(e *dwarf.Entry, cu *CompUnit) *Variable {
 			off, _ := f.Val.(int64)
 			v.loc = locList{offset: off}
 		case dwarf.ClassLocList:
-			off, _ := f.Val.(int64)
-			v.loc = locList{offset: off, index: true}
+			// debug/dwarf gives DW_FORM_loclistx as a uint64 index.
+			switch x := f.Val.(type) {
+			case uint64:
+				v.loc = locList{offset: int64(x), index: true}
+			case int64:
+				v.loc = locList{offset: x, index: true}
+			}
 		}
 	}
 	v.TypeOff, v.HasType = typeOff, haveType

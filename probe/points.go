@@ -42,6 +42,10 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 			if matched[sym.Name] || probed[sym.Value] || sym.Value == 0 || !spec.MatchFunc(s.Func, sym.Name) {
 				continue
 			}
+			if s.Suffix == spec.Return && sym.Name == "_start" {
+				// stap 4.8 never lists _start.return (it does not return).
+				continue
+			}
 			probed[sym.Value] = true
 			p := &Point{Kind: spec.Function, Suffix: s.Suffix, Target: prefix, Name: sym.Name, Addr: sym.Value}
 			if off, err := r.Bin.FileOffset(sym.Value); err == nil {
@@ -62,7 +66,9 @@ func (r *Resolver) functionPoint(prefix string, fn *debuginfo.Function, suffix s
 		return nil, err
 	}
 	addr := fn.Entry
-	if !fn.Inlined && !fn.CU.HasLocLists {
+	// .return points list the variables at the entry pc; others after the
+	// prologue in units that SystemTap takes for unoptimised code.
+	if !fn.Inlined && !fn.CU.HasLocLists && suffix != spec.Return {
 		addr = r.prologueEnd(fn)
 	}
 	p := &Point{
