@@ -77,6 +77,7 @@ type op struct {
 	u    uint64 // first operand (unsigned view)
 	s    int64  // signed operand (breg/fbreg/bregx offset, constNs)
 	blk  []byte // implicit_value bytes, entry_value sub-expression
+	len  int    // encoded length, opcode included
 }
 
 var errShort = errors.New("expression ends inside an operand")
@@ -87,6 +88,7 @@ func decodeExpr(b []byte) ([]op, error) {
 	var ops []op
 	for len(b) > 0 {
 		o := op{code: b[0]}
+		start := len(b)
 		b = b[1:]
 		var err error
 		fixed := func(n int) uint64 {
@@ -148,7 +150,8 @@ func decodeExpr(b []byte) ([]op, error) {
 			o.u = uint64(int64(int32(fixed(4))))
 		case c == opConst8s:
 			o.u = fixed(8)
-		case c == opConstu, c == opPlusUconst, c == opRegx, c == opPiece:
+		case c == opConstu, c == opPlusUconst, c == opRegx, c == opPiece,
+			c == opAddrx, c == opConstx, c == opGNUAddrIndex, c == opGNUConstIndex:
 			o.u = uleb()
 		case c == opConsts:
 			o.u = uint64(sleb())
@@ -180,6 +183,7 @@ func decodeExpr(b []byte) ([]op, error) {
 		if err != nil {
 			return nil, fmt.Errorf("operation 0x%02x: %w", o.code, err)
 		}
+		o.len = start - len(b)
 		ops = append(ops, o)
 	}
 	return ops, nil

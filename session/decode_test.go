@@ -1,0 +1,88 @@
+package session
+
+import (
+	"encoding/binary"
+	"reflect"
+	"testing"
+
+	"github.com/whythefail/whythefail/bpfgen"
+)
+
+// sample builds a buffer the way the BPF programs lay it out.
+func sample(nvals int, recs []Record) []byte {
+	l := bpfgen.Layout{Values: nvals}
+	b := make([]byte, bpfgen.HeaderSize+len(recs)*l.RecordSize())
+	le := binary.LittleEndian
+	le.PutUint32(b[bpfgen.OffTID:], 101)
+	le.PutUint32(b[bpfgen.OffPID:], 100)
+	copy(b[bpfgen.OffComm:], "prog")
+	le.PutUint64(b[bpfgen.OffReturn:], uint64(^uint64(21))) // -22
+	le.PutUint32(b[bpfgen.OffCount:], uint32(len(recs)))
+	le.PutUint32(b[bpfgen.OffTruncated:], 3)
+	le.PutUint64(b[bpfgen.OffArgs:], 13)
+	le.PutUint32(b[bpfgen.OffDepth:], 2)
+	le.PutUint32(b[bpfgen.OffValues:], uint32(nvals))
+	for i, r := range recs {
+		o := bpfgen.HeaderSize + i*l.RecordSize()
+		le.PutUint32(b[o:], r.StmtID)
+		var mask uint64
+		for j, v := range r.Values {
+			if v.OK {
+				mask |= 1 << j
+				le.PutUint64(b[o+16+8*j:], v.U64)
+			}
+		}
+		le.PutUint64(b[o+8:], mask)
+	}
+	return b
+}
+
+func TestDecode(t *testing.T) {
+	recs := []Record{
+		{StmtID: 7, Values: []Value{{13, true}, {0, false}}},
+		{StmtID: 9, Values: []Value{{0, false}, {^uint64(0), true}}},
+	}
+	got, err := Decode(sample(2, recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Trace{PID: 100, TID: 101, Comm: "prog", Depth: 2, Return: -22, Args: [6]uint64{13}, Records: recs, Truncated: 3}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Decode =\n%v\nwant\n%v", got, want)
+	}
+	if s, w := got.String(), "prog[100/101] depth 2 return -22 truncated 3: 7(13 ?) 9(? -1)"; s != w {
+		t.Errorf("String = %q, want %q", s, w)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good := sample(1, []Record{{StmtID: 1, Values: []Value{{1, true}}}})
+	binary.LittleEndian.PutUint32(good[bpfgen.OffCount:], 1<<31)
+	hugeValues := sample(0, nil)
+	binary.LittleEndian.PutUint32(hugeValues[bpfgen.OffValues:], 65)
+	for name, b := range map[string][]byte{
+		"short header":   make([]byte, bpfgen.HeaderSize-1),
+		"count overflow": good,
+		"too many vals":  hugeValues,
+		"trailing bytes": append(sample(0, nil), 0),
+	} {
+		if tr, err := Decode(b); err == nil || tr != nil {
+			t.Errorf("%s: Decode = %v, %v; want an error", name, tr, err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(sample(2, []Record{{StmtID: 7, Values: []Value{{13, true}, {0, false}}}}))
+	f.Add(sample(0, nil))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tr, err := Decode(b)
+		if (tr == nil) == (err == nil) {
+			t.Fatalf("Decode = %v, %v: want exactly one of trace and error", tr, err)
+		}
+		if tr != nil {
+			_ = tr.String()
+		}
+	})
+}

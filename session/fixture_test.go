@@ -1,0 +1,330 @@
+package session
+
+import (
+	"bufio"
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/target"
+)
+
+// requireBPF skips a test that needs to load and attach BPF programs when
+// this process cannot, saying why; under CI=true that is a failure.
+func requireBPF(t testing.TB) {
+	t.Helper()
+	reason := ""
+	switch {
+	case os.Geteuid() != 0:
+		reason = "needs root to load BPF programs and attach uprobes"
+	case rlimit.RemoveMemlock() != nil:
+		reason = "cannot lift the memlock limit for BPF maps"
+	}
+	if _, err := os.Stat("/sys/bus/event_source/devices/uprobe"); reason == "" && err != nil {
+		reason = "the kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS)"
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(reason)
+	}
+	t.Skip(reason)
+}
+
+// requireTool skips (or under CI fails) when a compiler or tool is missing.
+func requireTool(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+}
+
+// fixture is the compiled whyfail.c with what the tests need from its DWARF.
+type fixture struct {
+	exe       string
+	low, high uint64            // check()'s link-time range
+	frameBase []byte            // check()'s DW_AT_frame_base
+	locals    map[string][]byte // exprloc locations of check()'s parameters and locals (-O0)
+	counter   []byte            // location of the global counter
+	stmts     []stmtPC          // is_stmt rows inside check(), by address
+	markers   map[string]int    // @marker -> line
+	lineMark  map[int]string    // line -> marker
+}
+
+type stmtPC struct {
+	pc   uint64
+	line int
+}
+
+func buildFixture(t testing.TB, compiler, opt string) *fixture {
+	t.Helper()
+	requireTool(t, compiler)
+	src, err := filepath.Abs("testdata/whyfail.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(t.TempDir(), "whyfail")
+	if out, err := exec.Command(compiler, "-g", opt, "-o", exe, src, "-lpthread").CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", compiler, opt, err, out)
+	}
+	f := &fixture{exe: exe, locals: map[string][]byte{}, markers: map[string]int{}, lineMark: map[int]string{}}
+	text, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(text), "\n") {
+		if j := strings.Index(l, "// @"); j >= 0 {
+			m := strings.TrimSpace(l[j+4:])
+			f.markers[m] = i + 1
+			f.lineMark[i+1] = m
+		}
+	}
+
+	ef, err := elf.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	d, err := ef.DWARF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.Reader()
+	var cu *dwarf.Entry
+	for {
+		e, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			break
+		}
+		switch e.Tag {
+		case dwarf.TagCompileUnit:
+			cu = e
+		case dwarf.TagVariable:
+			if e.Val(dwarf.AttrName) == "counter" {
+				loc, _ := e.Val(dwarf.AttrLocation).([]byte)
+				// clang indexes .debug_addr (DW_OP_addrx).
+				f.counter, err = bpfgen.ResolveAddrx(loc, func(i uint64) (uint64, error) {
+					base, _ := cu.Val(dwarf.AttrAddrBase).(int64)
+					sec := ef.Section(".debug_addr")
+					if sec == nil {
+						return 0, fmt.Errorf("no .debug_addr")
+					}
+					b, err := sec.Data()
+					if err != nil || base+8*int64(i)+8 > int64(len(b)) {
+						return 0, fmt.Errorf("index %d out of .debug_addr: %v", i, err)
+					}
+					return binary.LittleEndian.Uint64(b[base+8*int64(i):]), nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		case dwarf.TagSubprogram:
+			if e.Val(dwarf.AttrName) != "check" || e.Val(dwarf.AttrLowpc) == nil {
+				continue
+			}
+			rg, err := d.Ranges(e)
+			if err != nil || len(rg) != 1 {
+				t.Fatalf("ranges of check: %v %v", rg, err)
+			}
+			f.low, f.high = rg[0][0], rg[0][1]
+			f.frameBase, _ = e.Val(dwarf.AttrFrameBase).([]byte)
+			for e.Children {
+				c, err := r.Next()
+				if err != nil || c == nil {
+					t.Fatal(err)
+				}
+				if c.Tag == 0 {
+					break
+				}
+				if loc, ok := c.Val(dwarf.AttrLocation).([]byte); ok {
+					f.locals[c.Val(dwarf.AttrName).(string)] = loc
+				}
+				if c.Children {
+					r.SkipChildren()
+				}
+			}
+			lr, err := d.LineReader(cu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[uint64]bool{}
+			var le dwarf.LineEntry
+			for lr.Next(&le) == nil {
+				if le.IsStmt && !le.EndSequence && le.Address >= f.low && le.Address < f.high && !seen[le.Address] &&
+					filepath.Base(le.File.Name) == "whyfail.c" {
+					seen[le.Address] = true
+					f.stmts = append(f.stmts, stmtPC{le.Address, le.Line})
+				}
+			}
+			sort.Slice(f.stmts, func(i, j int) bool { return f.stmts[i].pc < f.stmts[j].pc })
+		}
+	}
+	if f.low == 0 || len(f.stmts) == 0 || f.counter == nil {
+		t.Fatalf("no check(), statements or counter in the DWARF of %s", exe)
+	}
+	return f
+}
+
+// fileOffset converts a link-time address with the executable PT_LOAD.
+func (f *fixture) fileOffset(t testing.TB, va uint64) uint64 {
+	ef, err := elf.Open(f.exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && va >= p.Vaddr && va < p.Vaddr+p.Filesz {
+			return va - p.Vaddr + p.Off
+		}
+	}
+	t.Fatalf("%#x is in no executable segment", va)
+	return 0
+}
+
+// Variable indexes in every statement of the plan.
+const (
+	vNEntry  = iota // n as it was at entry: DW_OP_entry_value(DW_OP_reg5)
+	vCounter        // the global, DW_OP_addr (PIE: needs the load bias)
+	vN              // -O0 only from here: DWARF locations of check()
+	vDepth
+	vR
+	vSq
+	vRDI = 6 // entry statement only: DW_OP_reg5, DW_OP_reg4
+	vRSI = 7
+)
+
+// plan builds a session plan with a statement per is_stmt address and the
+// variables above; withLocals adds check()'s own locations (exprloc at -O0).
+func (f *fixture) plan(t testing.TB, withLocals bool) Plan {
+	tf, err := target.Open(f.exe, target.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tf.Close()
+	p := Plan{
+		Binary:  f.exe,
+		Entry:   f.fileOffset(t, f.low),
+		RetSize: 4,
+		Cond:    bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: -22}},
+	}
+	for i, s := range f.stmts {
+		reg, off, err := tf.CFA(s.pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vars := []bpfgen.Var{
+			{Name: "n@entry", Expr: []byte{0xa3, 0x01, 0x55, 0x9f}, Size: 4, Signed: true},
+			{Name: "counter", Expr: f.counter, Size: 8, Signed: true},
+		}
+		if withLocals {
+			for _, v := range []struct {
+				name string
+				size int
+			}{{"n", 4}, {"depth", 4}, {"r", 4}, {"sq", 8}} {
+				loc := f.locals[v.name]
+				if loc == nil {
+					t.Fatalf("no exprloc for %s", v.name)
+				}
+				vars = append(vars, bpfgen.Var{Name: v.name, Expr: loc, FrameBase: f.frameBase, Size: v.size, Signed: true})
+			}
+			if s.pc == f.low {
+				vars = append(vars,
+					bpfgen.Var{Name: "rdi", Expr: []byte{0x55}, Size: 4, Signed: true},
+					bpfgen.Var{Name: "rsi", Expr: []byte{0x54}, Size: 4, Signed: true})
+			}
+		}
+		p.Stmts = append(p.Stmts, bpfgen.Stmt{
+			ID: uint32(i + 1), PC: s.pc, FileOffset: f.fileOffset(t, s.pc),
+			CFA: bpfgen.CFARule{Reg: reg, Offset: off}, Vars: vars,
+		})
+	}
+	return p
+}
+
+// line gives the source line of a statement id of plan().
+func (f *fixture) line(id uint32) int { return f.stmts[id-1].line }
+
+// markerPath is the trace's sequence of marked lines, repeats collapsed:
+// compilers differ in the unmarked rows (braces, the function's own line)
+// and in how often a line recurs, not in this order at -O0.
+func (f *fixture) markerPath(tr Trace) []string {
+	var path []string
+	for _, r := range tr.Records {
+		m, ok := f.lineMark[f.line(r.StmtID)]
+		if ok && (len(path) == 0 || path[len(path)-1] != m) {
+			path = append(path, m)
+		}
+	}
+	return path
+}
+
+// counterBefore is the global counter of a fresh process before check(n, 0)
+// in loop mode: each call adds n for odd n and 2n for even n.
+func counterBefore(n int) int64 {
+	var c int64
+	for i := 0; i < n; i++ {
+		if i%2 == 1 {
+			c += int64(i)
+		} else {
+			c += 2 * int64(i)
+		}
+	}
+	return c
+}
+
+// linkIDs lists the ids of the BPF links bpftool sees.
+func linkIDs(t testing.TB) map[uint32]bool {
+	requireTool(t, "bpftool")
+	out, err := exec.Command("bpftool", "-j", "link", "list").Output()
+	if err != nil {
+		t.Fatalf("bpftool link list: %v", err)
+	}
+	var links []struct {
+		ID uint32 `json:"id"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		t.Fatalf("bpftool link list: %v\n%s", err, out)
+	}
+	ids := map[uint32]bool{}
+	for _, l := range links {
+		ids[l.ID] = true
+	}
+	return ids
+}
+
+// startWaiting starts the fixture in mode, blocked until release is called.
+func startWaiting(t testing.TB, exe, mode string) (cmd *exec.Cmd, release func()) {
+	cmd = exec.Command(exe, mode, "wait")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, func() {
+		w := bufio.NewWriter(in)
+		fmt.Fprintln(w, "go")
+		w.Flush()
+		in.Close()
+	}
+}
