@@ -1,0 +1,109 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+)
+
+// spin runs the fixture's spin mode for n calls of check() and returns the
+// time per call, the process start-up (spin 0) subtracted.
+func spin(tb testing.TB, exe string, n int) time.Duration {
+	run := func(n int) time.Duration {
+		start := time.Now()
+		if out, err := exec.Command(exe, "spin", fmt.Sprint(n)).CombinedOutput(); err != nil {
+			tb.Fatalf("%s spin %d: %v\n%s", exe, n, err, out)
+		}
+		return time.Since(start)
+	}
+	startup := run(0)
+	d := run(n) - startup
+	return max(d, 0) / time.Duration(n)
+}
+
+// attachEmpty puts a program that does nothing on every probe of p: the
+// cost of the traps alone, the floor no tracer can go under.
+func attachEmpty(tb testing.TB, p Plan) func() {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Kprobe, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ex, err := link.OpenExecutable(p.Binary)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var links []link.Link
+	add := func(l link.Link, err error) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	add(ex.Uretprobe("", prog, &link.UprobeOptions{Address: p.Entry}))
+	add(ex.Uprobe("", prog, &link.UprobeOptions{Address: p.Entry}))
+	for _, st := range p.Stmts {
+		if st.FileOffset != p.Entry {
+			add(ex.Uprobe("", prog, &link.UprobeOptions{Address: st.FileOffset}))
+		}
+	}
+	return func() {
+		for _, l := range links {
+			l.Close()
+		}
+		prog.Close()
+	}
+}
+
+// BenchmarkStatement measures a call of check() (about ten statements, no
+// failing call) untraced, under empty programs at the same probes (the
+// floor), and traced with every invocation discarded at return. The traced
+// case reports its ratio to the floor as x-floor.
+func BenchmarkStatement(b *testing.B) {
+	requireBPF(b)
+	for _, opt := range []string{"-O0", "-O2"} {
+		f := buildFixture(b, "gcc", opt)
+		p := f.plan(b, opt == "-O0")
+		b.Run("gcc"+opt+"/untraced", func(b *testing.B) {
+			b.ReportMetric(float64(spin(b, f.exe, max(b.N, 1000))), "ns/call")
+		})
+		b.Run("gcc"+opt+"/empty", func(b *testing.B) {
+			detach := attachEmpty(b, p)
+			defer detach()
+			b.ReportMetric(float64(spin(b, f.exe, max(b.N, 1000))), "ns/call")
+		})
+		b.Run("gcc"+opt+"/traced", func(b *testing.B) {
+			detach := attachEmpty(b, p)
+			floor := spin(b, f.exe, 2000)
+			detach()
+			s, err := Start(context.Background(), p, Options{PIDs: []int{os.Getpid()}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			go func() {
+				for range s.Traces() {
+				}
+			}()
+			per := spin(b, f.exe, max(b.N, 1000))
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+			st, _ := s.Stats()
+			if st.ExitHit != 0 || st.RingBytes != 0 || st.MissingBuffer != 0 {
+				b.Errorf("spin commits nothing, got %+v", st)
+			}
+			b.ReportMetric(float64(per), "ns/call")
+			b.ReportMetric(float64(per)/float64(floor), "x-floor")
+			b.ReportMetric(float64(st.Statements)/float64(st.Entries), "stmts/call")
+		})
+	}
+}
