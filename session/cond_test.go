@@ -1,0 +1,123 @@
+package session
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/whythefail/whythefail/bpfgen"
+)
+
+// runLoop starts a session for p, runs the fixture's loop mode (check(n, 0)
+// for n = 0..49, only n = 13 returns -22) and returns the traces and stats.
+func runLoop(t *testing.T, f *fixture, p Plan, o Options) ([]Trace, Stats) {
+	t.Helper()
+	s, err := Start(context.Background(), p, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var traces []Trace
+	done := make(chan struct{})
+	go func() {
+		for tr := range s.Traces() {
+			traces = append(traces, tr)
+		}
+		close(done)
+	}()
+	if out, err := exec.Command(f.exe, "loop").CombinedOutput(); err != nil {
+		t.Fatalf("loop: %v\n%s", err, out)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return traces, st
+}
+
+// loopReturns are check()'s return values in loop mode.
+func loopReturns() []int64 {
+	r := make([]int64, 50)
+	r[13] = -22
+	return r
+}
+
+func TestSessionConditions(t *testing.T) {
+	requireBPF(t)
+	f := buildFixture(t, "gcc", "-O0")
+	me := Options{PIDs: []int{os.Getpid()}}
+	n := bpfgen.Param{Name: "n", Index: 0, Size: 4, Signed: true}
+	for _, tc := range []struct {
+		name    string
+		cond    bpfgen.Cond
+		uns     bool
+		opts    Options
+		returns []int64 // of the committed traces, in order
+		firstN  int     // n of the first committed trace
+	}{
+		{name: "always", cond: nil, opts: me, returns: loopReturns(), firstN: 0},
+		{name: "param", cond: bpfgen.BinOp{Op: bpfgen.OpEq, L: n, R: bpfgen.Const{V: 7}}, opts: me, returns: []int64{0}, firstN: 7},
+		{name: "and", cond: bpfgen.BinOp{Op: bpfgen.OpLogAnd,
+			L: bpfgen.BinOp{Op: bpfgen.OpGe, L: n, R: bpfgen.Const{V: 12}},
+			R: bpfgen.BinOp{Op: bpfgen.OpLt, L: bpfgen.Return{}, R: bpfgen.Const{V: 0}}}, opts: me, returns: []int64{-22}, firstN: 13},
+		{name: "unsigned", cond: bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: 0xffffffea}}, uns: true, opts: me, returns: []int64{0xffffffea}, firstN: 13},
+		{name: "signed-no-match", cond: bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: 0xffffffea}}, opts: me, returns: nil},
+		{name: "trace-all", cond: bpfgen.BinOp{Op: bpfgen.OpNe, L: bpfgen.Return{}, R: bpfgen.Const{V: 0}}, opts: Options{TraceAll: true}, returns: []int64{-22}, firstN: 13},
+		{name: "other-process", cond: nil, opts: Options{PIDs: []int{1}}, returns: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := f.plan(t, true)
+			p.Cond, p.RetUnsigned = tc.cond, tc.uns
+			traces, st := runLoop(t, f, p, tc.opts)
+			var got []int64
+			for _, tr := range traces {
+				got = append(got, tr.Return)
+			}
+			if len(got) != len(tc.returns) {
+				t.Fatalf("returns %v, want %v", got, tc.returns)
+			}
+			for i := range got {
+				if got[i] != tc.returns[i] {
+					t.Fatalf("returns %v, want %v", got, tc.returns)
+				}
+			}
+			if len(traces) > 0 && traces[0].Args[0] != uint64(tc.firstN) {
+				t.Errorf("first trace is for n = %d, want %d", traces[0].Args[0], tc.firstN)
+			}
+			entries := uint64(50)
+			if tc.name == "other-process" {
+				entries = 0
+			}
+			if st.Entries != entries || st.ExitHit != uint64(len(tc.returns)) || st.ExitMiss != entries-uint64(len(tc.returns)) ||
+				st.MissingBuffer != 0 || st.EntryDrops != 0 || st.RingbufDrops != 0 {
+				t.Errorf("stats %+v: want %d entries, %d hits", st, entries, len(tc.returns))
+			}
+		})
+	}
+}
+
+// TestSessionTruncation keeps 3 records per invocation: the committed trace
+// holds the first three statements and counts the rest.
+func TestSessionTruncation(t *testing.T) {
+	requireBPF(t)
+	f := buildFixture(t, "gcc", "-O0")
+	p := f.plan(t, true)
+	full, _ := runLoop(t, f, p, Options{PIDs: []int{os.Getpid()}})
+	cut, st := runLoop(t, f, p, Options{PIDs: []int{os.Getpid()}, MaxRecords: 3})
+	if len(full) != 1 || len(cut) != 1 {
+		t.Fatalf("%d and %d traces, want 1 each", len(full), len(cut))
+	}
+	if got, want := stmtIDs(cut[0]), stmtIDs(full[0])[:3]; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("truncated statements %v, want %v", got, want)
+	}
+	if int(cut[0].Truncated) != len(full[0].Records)-3 {
+		t.Errorf("truncated %d, want %d", cut[0].Truncated, len(full[0].Records)-3)
+	}
+	if st.Statements != 50*3 || st.Truncations == 0 {
+		t.Errorf("stats %+v: want 150 statements and some truncations", st)
+	}
+}
