@@ -8,8 +8,10 @@ import (
 	"os"
 
 	"github.com/whythefail/whythefail/internal/cli"
+	"github.com/whythefail/whythefail/tracer"
 )
 
 func main() {
+	tracer.MaybeGate()
 	os.Exit(cli.Main(os.Stdout, os.Stderr, os.Args[1:]))
 }

@@ -23,6 +23,10 @@ example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
 // exit status. Results go to stdout, diagnostics to stderr.
 func Main(stdout, stderr io.Writer, argv []string) int {
 	if err := run(stdout, stderr, argv); err != nil {
+		var es exitStatus
+		if errors.As(err, &es) {
+			return int(es)
+		}
 		var ue *usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "whythefail: %v (see whythefail --help)\n", err)

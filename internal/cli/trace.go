@@ -1,13 +1,45 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
 	"io"
+
+	"github.com/whythefail/whythefail/tracer"
 )
 
+// trace implements: whythefail TARGET FUNCTION CONDITION [VARIABLE].
 func trace(stdout, stderr io.Writer, a *Args) error {
-	if len(a.Positional) == 0 {
+	switch n := len(a.Positional); {
+	case n == 0:
 		return usagef("nothing to do: give TARGET FUNCTION CONDITION, or -L SPEC")
+	case n < 3:
+		return usagef("missing %s: give TARGET FUNCTION CONDITION [VARIABLE]", []string{"", "FUNCTION and CONDITION", "CONDITION"}[n])
+	case n > 4:
+		return usagef("too many arguments: %q", a.Positional[4:])
 	}
-	return errors.New("tracing is not implemented yet")
+	cfg := tracer.Config{Target: a.Positional[0], Function: a.Positional[1], Condition: a.Positional[2], DebugDirs: a.DebugDirs}
+	if len(a.Positional) == 4 {
+		cfg.Variable = a.Positional[3]
+	}
+	job, err := tracer.Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	for _, n := range job.Notes {
+		fmt.Fprintf(stderr, "whythefail: note: %s\n", n)
+	}
+	status, err := job.Run(context.Background(), stdout, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON})
+	if err != nil {
+		return err
+	}
+	if status != 0 {
+		return exitStatus(status)
+	}
+	return nil
 }
+
+// exitStatus carries the -c command's exit status out of run.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("command exited with status %d", int(e)) }

@@ -1,0 +1,320 @@
+package tracer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/expr"
+	"github.com/whythefail/whythefail/probe"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/report"
+	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/target"
+)
+
+// Config is what the user asked for.
+type Config struct {
+	Target    string // TARGET as typed: process("PATH") or a bare path
+	Function  string
+	Condition string
+	Variable  string // empty or "$$vars" for every variable
+	DebugDirs []string
+}
+
+// Job is a prepared trace: everything resolved and generated, nothing
+// attached yet.
+type Job struct {
+	Plan   session.Plan
+	Header report.Header
+	Stmts  map[uint32]report.Stmt
+	// Notes are things the user should know (statements skipped, ...).
+	Notes []string
+}
+
+// targetPath extracts the binary's path from TARGET.
+func targetPath(t string) (string, error) {
+	t = strings.TrimSpace(t)
+	switch {
+	case t == "":
+		return "", fmt.Errorf("TARGET is empty: give process(\"PATH\") or a path")
+	case t == "kernel" || strings.HasPrefix(t, "kernel.") || strings.HasPrefix(t, "module("):
+		return "", fmt.Errorf("kernel and module targets are not supported yet; trace a user-space binary with process(\"PATH\")")
+	case strings.HasPrefix(t, "process"):
+		s, err := spec.Parse(t + `.function("x")`)
+		if err != nil {
+			return "", fmt.Errorf("TARGET %q is not process(\"PATH\"): %v", t, err)
+		}
+		return s.Path, nil
+	}
+	return t, nil
+}
+
+// Prepare resolves cfg into a job. It reads files only.
+func Prepare(cfg Config) (*Job, error) {
+	path, err := targetPath(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(cfg.Function, `"\`) || cfg.Function == "" {
+		return nil, fmt.Errorf("FUNCTION %q is not a function name", cfg.Function)
+	}
+	cond, err := expr.Parse(cfg.Condition)
+	if err != nil {
+		return nil, err
+	}
+	opts := target.Options{}
+	if len(cfg.DebugDirs) > 0 {
+		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
+	}
+	bin, err := target.Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer bin.Close()
+	if err := bin.NeedDWARF(); err != nil {
+		return nil, err
+	}
+	r, err := probe.NewResolver(bin)
+	if err != nil {
+		return nil, err
+	}
+	fs := &spec.Spec{Target: spec.Process, Path: bin.Path, Point: spec.Function, Func: cfg.Function, Suffix: spec.Call}
+	fpts, err := r.Resolve(fs)
+	if err != nil {
+		return nil, err
+	}
+	var fns []*debuginfo.Function
+	names := map[string]bool{}
+	for _, p := range fpts {
+		if p.Func != nil {
+			fns = append(fns, p.Func)
+			names[p.Name] = true
+		}
+	}
+	switch {
+	case len(fns) == 0:
+		return nil, fmt.Errorf("function %s in %s has no debug info: only functions with DWARF can be traced statement by statement", cfg.Function, bin.Path)
+	case len(names) > 1:
+		var ns []string
+		for n := range names {
+			ns = append(ns, n)
+		}
+		sort.Strings(ns)
+		return nil, fmt.Errorf("%q matches %d functions (%s): name exactly one", cfg.Function, len(ns), strings.Join(ns, ", "))
+	case len(fns) > 1:
+		var where []string
+		for _, f := range fns {
+			where = append(where, fmt.Sprintf("%s:%d", f.DeclFile, f.DeclLine))
+		}
+		return nil, fmt.Errorf("%s has %d out-of-line definitions (%s); tracing one of several is not supported yet", cfg.Function, len(fns), strings.Join(where, ", "))
+	}
+	fn := fns[0]
+	job := &Job{Stmts: map[uint32]report.Stmt{}}
+	job.Header = report.Header{Target: strings.TrimSpace(cfg.Target), Function: cfg.Function}
+	if v := strings.TrimSpace(cfg.Variable); v != "" && v != "$$vars" {
+		job.Header.Variable = v
+	}
+
+	entry, err := bin.FileOffset(fn.Entry)
+	if err != nil {
+		return nil, err
+	}
+	job.Plan = session.Plan{Binary: bin.Path, Entry: entry}
+	if rt, ok := r.Data.ReturnTypeName(fn); ok {
+		_ = rt
+	}
+	retInfo := returnInfo(r.Data, fn)
+	job.Plan.RetSize, job.Plan.RetUnsigned = retInfo.Size, retInfo.Kind == debuginfo.KindPointer || (retInfo.Kind == debuginfo.KindInt && !retInfo.Signed)
+	switch {
+	case retInfo.Kind == debuginfo.KindPointer:
+		job.Header.ReturnFormat = "ptr"
+	case retInfo.Kind == debuginfo.KindInt && !retInfo.Signed:
+		job.Header.ReturnFormat = "uint"
+	default:
+		job.Header.ReturnFormat = "int"
+	}
+
+	sc, err := r.Data.Scope(fn)
+	if err != nil {
+		return nil, err
+	}
+	env := paramEnv(sc)
+	job.Plan.Cond, err = expr.Compile(cfg.Condition, cond, env)
+	if err != nil {
+		return nil, err
+	}
+
+	ss := &spec.Spec{Target: spec.Process, Path: bin.Path, Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}}
+	spts, err := r.Resolve(ss)
+	if err != nil {
+		return nil, err
+	}
+	skipped := 0
+	var id uint32
+	for _, p := range spts {
+		if p.Func != fn {
+			skipped++
+			continue
+		}
+		st, rs, err := statement(bin, fn, p, id, job.Header.Variable)
+		if err != nil {
+			return nil, err
+		}
+		job.Plan.Stmts = append(job.Plan.Stmts, st)
+		job.Stmts[id] = rs
+		id++
+	}
+	if skipped > 0 {
+		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of inlined copies of %s are not traced: only calls of its out-of-line instance are", skipped, fn.Name))
+	}
+	return job, nil
+}
+
+func returnInfo(d *debuginfo.Data, fn *debuginfo.Function) debuginfo.TypeInfo {
+	return d.FuncReturnInfo(fn)
+}
+
+// argRegs are the DWARF numbers of the integer argument registers.
+var argRegs = []uint64{5, 4, 1, 2, 8, 9}
+
+// paramEnv maps the function's parameters to the argument registers that
+// carry them at entry (System V x86-64: the first six integer or pointer
+// parameters), for conditions that read them at return.
+func paramEnv(sc *debuginfo.Scope) expr.Env {
+	env := expr.Env{Params: map[string]bpfgen.Param{}, Unreadable: map[string]string{}}
+	idx := 0
+	broken := ""
+	for _, v := range sc.Vars {
+		if !v.Param || v.Name == "" {
+			continue
+		}
+		ti := v.TypeInfo()
+		if broken != "" {
+			env.Unreadable[v.Name] = broken
+			continue
+		}
+		if (ti.Kind != debuginfo.KindInt && ti.Kind != debuginfo.KindPointer) || ti.Size > 8 || ti.Size == 0 {
+			env.Unreadable[v.Name] = "it is not passed in an integer register"
+			broken = "an earlier parameter is not passed in an integer register"
+			continue
+		}
+		if idx >= len(argRegs) {
+			env.Unreadable[v.Name] = "it is passed on the stack"
+			continue
+		}
+		env.Params[v.Name] = bpfgen.Param{Name: v.Name, Index: idx, Size: ti.Size, Signed: ti.Signed}
+		idx++
+	}
+	return env
+}
+
+// statement builds the BPF statement and its report description.
+func statement(bin *target.File, fn *debuginfo.Function, p *probe.Point, id uint32, variable string) (bpfgen.Stmt, report.Stmt, error) {
+	st := bpfgen.Stmt{ID: id, PC: p.Addr, FileOffset: p.FileOffset}
+	if reg, off, err := bin.CFA(p.Addr); err == nil {
+		st.CFA = bpfgen.CFARule{Reg: reg, Offset: off}
+	}
+	rs := report.Stmt{File: p.File, Line: p.Line}
+	vars, err := selectVars(p, variable)
+	if err != nil {
+		return st, rs, err
+	}
+	for _, v := range vars {
+		rv := report.Var{Name: v.Name}
+		bv := bpfgen.Var{Name: v.Name, FrameBase: fn.FrameBase}
+		ti := v.TypeInfo()
+		switch ti.Kind {
+		case debuginfo.KindInt:
+			rv.Format, rv.Size = "uint", ti.Size
+			if ti.Signed {
+				rv.Format = "int"
+			}
+		case debuginfo.KindPointer:
+			rv.Format, rv.Size = "ptr", 8
+		case debuginfo.KindStruct:
+			rv.Format = "struct"
+		case debuginfo.KindArray:
+			rv.Format = "array"
+		default:
+			rv.Format = "other"
+		}
+		if (rv.Format == "int" || rv.Format == "uint" || rv.Format == "ptr") && ti.Size >= 1 && ti.Size <= 8 && ti.Size&(ti.Size-1) == 0 {
+			bv.Size, bv.Signed = ti.Size, ti.Signed
+			if expr, ok, err := v.LocationAt(p.Addr); err == nil && ok {
+				bv.Expr = expr
+			} else if v.Const != nil && !v.HasLocation() {
+				if c, ok := constValue(v.Const); ok {
+					rv.Format, rv.Const = "const", report.FormatValue(report.Var{Format: rv.Format, Size: rv.Size}, report.Value{U64: c, OK: true})
+				}
+			}
+		} else if rv.Format == "uint" || rv.Format == "int" || rv.Format == "ptr" {
+			rv.Format = "other"
+		}
+		st.Vars = append(st.Vars, bv)
+		rs.Vars = append(rs.Vars, rv)
+	}
+	if len(st.Vars) > bpfgen.MaxVars {
+		st.Vars, rs.Vars = st.Vars[:bpfgen.MaxVars], rs.Vars[:bpfgen.MaxVars]
+	}
+	return st, rs, nil
+}
+
+func constValue(c any) (uint64, bool) {
+	switch c := c.(type) {
+	case int64:
+		return uint64(c), true
+	case uint64:
+		return c, true
+	}
+	return 0, false
+}
+
+// selectVars picks the variables VARIABLE names at a statement: every
+// variable in scope for $$vars, parameters for $$parms, the others for
+// $$locals, or one $name.
+func selectVars(p *probe.Point, variable string) ([]*debuginfo.Variable, error) {
+	var inScope []*debuginfo.Variable
+	for _, v := range p.Scope.VarsAt(p.Addr) {
+		if v.Name == "" {
+			continue
+		}
+		if _, ok := v.TypeName(); !ok {
+			continue
+		}
+		inScope = append(inScope, v)
+	}
+	switch variable {
+	case "", "$$vars":
+		return inScope, nil
+	case "$$parms":
+		var out []*debuginfo.Variable
+		for _, v := range inScope {
+			if v.Param {
+				out = append(out, v)
+			}
+		}
+		return out, nil
+	case "$$locals":
+		var out []*debuginfo.Variable
+		for _, v := range inScope {
+			if !v.Param {
+				out = append(out, v)
+			}
+		}
+		return out, nil
+	}
+	if strings.HasPrefix(variable, "$") && !strings.ContainsAny(variable[1:], "$-[]*&>.()@ ") {
+		name := variable[1:]
+		for _, v := range inScope {
+			if v.Name == name {
+				return []*debuginfo.Variable{v}, nil
+			}
+		}
+		// Not in scope at this statement: prints as "?".
+		return []*debuginfo.Variable{{Name: name}}, nil
+	}
+	return nil, fmt.Errorf("VARIABLE %q: only $$vars, $$parms, $$locals and $name are supported so far", variable)
+}

@@ -1,0 +1,242 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/whythefail/whythefail/report"
+	"github.com/whythefail/whythefail/session"
+)
+
+// RunOptions choose the traced processes and the output.
+type RunOptions struct {
+	Command string // -c: run this through /bin/sh and trace it and its children
+	PID     int    // -x: trace this process and its children
+	JSON    bool
+	Stdin   io.Reader // the command's stdio (defaults: os.Stdin etc.)
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// gateEnv marks a whythefail process started as the -c command's gate: it
+// waits until the probes are attached, then execs the command, so that the
+// traced process keeps its pid and nothing it does before is missed.
+const gateEnv = "WHYTHEFAIL_EXEC_GATE"
+
+// MaybeGate turns the current process into the gate for a -c command when
+// it was started as one; it returns only if it was not.
+func MaybeGate() {
+	cmd, ok := os.LookupEnv(gateEnv)
+	if !ok {
+		return
+	}
+	os.Unsetenv(gateEnv)
+	gate := os.NewFile(3, "gate")
+	buf := make([]byte, 1)
+	n, _ := gate.Read(buf)
+	gate.Close()
+	if n != 1 || buf[0] != 'g' {
+		os.Exit(127) // whythefail gave up before the probes were attached
+	}
+	err := syscall.Exec("/bin/sh", []string{"sh", "-c", cmd}, os.Environ())
+	fmt.Fprintf(os.Stderr, "whythefail: running %q: %v\n", cmd, err)
+	os.Exit(127)
+}
+
+// Run attaches the job's probes to the chosen processes, prints each
+// committed trace as it arrives and the statistics at the end. It returns
+// the -c command's exit status (0 otherwise).
+func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int, err error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+
+	sopts := session.Options{}
+	var child *exec.Cmd
+	var release *os.File
+	switch {
+	case o.Command != "":
+		self, err := os.Executable()
+		if err != nil {
+			return 0, fmt.Errorf("finding whythefail's own executable to start %q: %w", o.Command, err)
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, err
+		}
+		child = exec.Command(self)
+		child.Env = append(os.Environ(), gateEnv+"="+o.Command)
+		child.ExtraFiles = []*os.File{r}
+		child.Stdin, child.Stdout, child.Stderr = orStd(o.Stdin, os.Stdin), orStdW(o.Stdout, os.Stdout), orStdW(o.Stderr, os.Stderr)
+		if err := child.Start(); err != nil {
+			r.Close()
+			w.Close()
+			return 0, fmt.Errorf("starting %q: %w", o.Command, err)
+		}
+		r.Close()
+		release = w
+		defer func() {
+			if release != nil { // not released: the command must not run untraced
+				release.Close()
+				child.Wait()
+			}
+		}()
+		sopts.PIDs = []int{child.Process.Pid}
+	case o.PID != 0:
+		if err := syscall.Kill(o.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+			return 0, fmt.Errorf("process %d: %v (is the pid right?)", o.PID, err)
+		}
+		sopts.PIDs = []int{o.PID}
+	default:
+		sopts.TraceAll = true
+	}
+
+	if err := checkPrivileges(); err != nil {
+		return 0, err
+	}
+	sess, err := session.Start(ctx, j.Plan, sopts)
+	if err != nil {
+		return 0, explainStart(err)
+	}
+
+	var w interface {
+		Trace(*report.Trace) error
+		Stats(report.Stats) error
+	}
+	if o.JSON {
+		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts}
+	} else {
+		w = &report.Text{W: out, H: j.Header, Stmts: j.Stmts}
+	}
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		for t := range sess.Traces() {
+			w.Trace(convert(&t))
+		}
+	}()
+
+	done := make(chan struct{})
+	if child != nil {
+		if _, err := release.Write([]byte{'g'}); err != nil {
+			sess.Close()
+			return 0, fmt.Errorf("starting %q: %w", o.Command, err)
+		}
+		release.Close()
+		release = nil
+		go func() {
+			child.Wait()
+			close(done)
+		}()
+	} else if o.PID != 0 {
+		go func() {
+			for {
+				if err := syscall.Kill(o.PID, 0); errors.Is(err, syscall.ESRCH) {
+					close(done)
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	cerr := sess.Close()
+	<-printed
+	st, _ := sess.Stats()
+	w.Stats(report.Stats{
+		Entries: st.Entries, ExitHit: st.ExitHit, ExitMiss: st.ExitMiss, Statements: st.Statements,
+		RingbufDrops: st.RingbufDrops, Truncations: st.Truncations, MissingBuffer: st.MissingBuffer,
+		EntryDrops: st.EntryDrops, DecodeErrors: st.DecodeErrors,
+	})
+	if child != nil {
+		select {
+		case <-done:
+			status = child.ProcessState.ExitCode()
+			if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				status = 128 + int(ws.Signal())
+			}
+		default:
+			// Interrupted: the command goes on untraced, as with stap -c.
+		}
+	}
+	return status, cerr
+}
+
+func orStd(r io.Reader, d *os.File) io.Reader {
+	if r != nil {
+		return r
+	}
+	return d
+}
+
+func orStdW(w io.Writer, d *os.File) io.Writer {
+	if w != nil {
+		return w
+	}
+	return d
+}
+
+func convert(t *session.Trace) *report.Trace {
+	rt := &report.Trace{Comm: t.Comm, PID: t.PID, TID: t.TID, Return: t.Return, Truncated: t.Truncated}
+	for _, r := range t.Records {
+		rr := report.Record{Stmt: r.StmtID}
+		for _, v := range r.Values {
+			rr.Values = append(rr.Values, report.Value{U64: v.U64, OK: v.OK})
+		}
+		rt.Records = append(rt.Records, rr)
+	}
+	return rt
+}
+
+// checkPrivileges says which capability is missing, before the kernel
+// answers with a bare EPERM.
+func checkPrivileges() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil
+	}
+	var eff uint64
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			eff, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	const capSysAdmin, capPerfmon, capBPF = 21, 38, 39
+	has := func(c uint) bool { return eff&(1<<c) != 0 }
+	var missing []string
+	if !has(capBPF) && !has(capSysAdmin) {
+		missing = append(missing, "CAP_BPF")
+	}
+	if !has(capPerfmon) && !has(capSysAdmin) {
+		missing = append(missing, "CAP_PERFMON")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("tracing needs root, or the capabilities CAP_BPF and CAP_PERFMON; this process lacks %s (run it with sudo)", strings.Join(missing, " and "))
+	}
+	return nil
+}
+
+// explainStart turns kernel refusals into advice.
+func explainStart(err error) error {
+	switch {
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%w (tracing needs root, or CAP_BPF and CAP_PERFMON)", err)
+	case errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "uprobe"):
+		return fmt.Errorf("%w (does this kernel have CONFIG_UPROBE_EVENTS?)", err)
+	}
+	return err
+}
