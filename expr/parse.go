@@ -148,7 +148,7 @@ func Parse(s string) (Node, error) {
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
-func (p *parser) next() token  { t := p.toks[p.pos]; p.pos++; return t }
+func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
 
 func (p *parser) errf(t token, format string, a ...any) error {
 	return &SyntaxError{p.in, t.col, fmt.Sprintf(format, a...)}
