@@ -2,6 +2,7 @@ package bpfgen
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"testing"
@@ -89,4 +90,72 @@ func allKinds() []Var {
 		{Name: "cmp", Expr: []byte{0x70, 0x00, 0x71, 0x00, 0x2d, 0x9f}, Size: 4},        // breg0 0 breg1 0 lt stack_value
 		{Name: "none", Size: 4}, // no location here
 	}
+}
+
+// TestRandomExpressionsVerify compiles random sequences of the supported
+// operations and loads them: whatever compiles must also pass the verifier,
+// since one rejected variable would fail the whole session.
+func TestRandomExpressionsVerify(t *testing.T) {
+	requireBPF(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	simple := []byte{0x06, 0x12, 0x13, 0x14, 0x16, 0x17, 0x19, 0x1a, 0x1c, 0x1e, 0x1f, 0x20, 0x21, 0x22,
+		0x24, 0x25, 0x26, 0x27, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x31, 0x4f, 0x9c, 0x96}
+	randOp := func() []byte {
+		switch rng.IntN(8) {
+		case 0:
+			return []byte{0x70 + byte(rng.IntN(18)), byte(rng.IntN(128))} // bregN
+		case 1:
+			return []byte{0x91, byte(rng.IntN(128))} // fbreg
+		case 2:
+			return []byte{0x94, []byte{1, 2, 4, 8}[rng.IntN(4)]} // deref_size
+		case 3:
+			return []byte{0x15, byte(rng.IntN(4))} // pick
+		case 4:
+			return []byte{0xa3, 0x01, 0x50 + byte(rng.IntN(10))} // entry_value(regN)
+		case 5:
+			return []byte{0x03, 0x40, 0x40, 0, 0, 0, 0, 0, 0} // addr
+		default:
+			return []byte{simple[rng.IntN(len(simple))]}
+		}
+	}
+	var stmts []Stmt
+	compiled := 0
+	for s := 0; s < 8; s++ {
+		st := Stmt{ID: uint32(s + 1), PC: 0x1000 + uint64(s), FileOffset: 0x2000 + uint64(s), CFA: CFARule{Reg: 7, Offset: 16}}
+		for len(st.Vars) < MaxVars {
+			var expr []byte
+			for n := 1 + rng.IntN(6); n > 0; n-- {
+				expr = append(expr, randOp()...)
+			}
+			switch rng.IntN(3) {
+			case 0:
+				expr = append(expr, 0x9f) // stack_value
+			case 1:
+				expr = append(expr, 0x93, 0x04, 0x50, 0x93, 0x04) // piece with rax
+			}
+			v := Var{Name: "v", Expr: expr, FrameBase: [][]byte{{0x9c}, {0x56}, {0x77, 0x10}}[rng.IntN(3)], Size: []int{1, 2, 4, 8}[rng.IntN(4)], Signed: rng.IntN(2) == 0}
+			if compileVar(&emitter{}, &st, &v, "fail") == nil {
+				compiled++
+				st.Vars = append(st.Vars, v)
+			}
+		}
+		stmts = append(stmts, st)
+	}
+	g, err := Generate(&Spec{EntryOffset: 0x2000, RetSize: 8, Stmts: stmts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Warnings) != 0 {
+		t.Fatalf("warnings for expressions that compiled: %v", g.Warnings[:1])
+	}
+	coll, err := ebpf.NewCollection(g.Collection)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Fatalf("%+v", ve)
+		}
+		t.Fatal(err)
+	}
+	coll.Close()
+	t.Logf("%d random expressions verified", compiled)
 }

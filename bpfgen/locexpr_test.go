@@ -1,0 +1,113 @@
+package bpfgen
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// TestUnsupportedLocations pins the reason given for each location form that
+// must print as unavailable rather than risk a wrong value.
+func TestUnsupportedLocations(t *testing.T) {
+	cfa := CFARule{Reg: 7, Offset: 8}
+	for _, tc := range []struct {
+		name string
+		v    Var
+		cfa  CFARule
+		want string
+	}{
+		{"no location", Var{Size: 4}, cfa, "no location at this address"},
+		{"odd size", Var{Expr: []byte{0x50}, Size: 3}, cfa, "size 3 is not a scalar size"},
+		{"xmm", Var{Expr: []byte{0x61}, Size: 8}, cfa, "register 17 is not in pt_regs"},
+		{"branch", Var{Expr: []byte{0x30, 0x28, 0x00, 0x00}, Size: 4}, cfa, "unsupported DWARF operation 0x28"},
+		{"unknown op", Var{Expr: []byte{0x18}, Size: 4}, cfa, "unsupported DWARF operation 0x18"},
+		{"truncated", Var{Expr: []byte{0x91}, Size: 4}, cfa, "operation 0x91: expression ends inside an operand"},
+		{"fbreg without frame base", Var{Expr: []byte{0x91, 0x6c}, Size: 4}, cfa, "DW_OP_fbreg without a frame base"},
+		{"no CFA", Var{Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}, Size: 4}, CFARule{}, "no CFA rule at this address"},
+		{"entry value of rbx", Var{Expr: []byte{0xa3, 0x01, 0x53, 0x9f}, Size: 8}, cfa, "entry value of register 3, which is not an argument register"},
+		{"entry value of memory", Var{Expr: []byte{0xa3, 0x02, 0x75, 0x00, 0x9f}, Size: 8}, cfa, "entry value of something other than a register"},
+		{"optimized-out piece", Var{Expr: []byte{0x93, 0x04, 0x50, 0x93, 0x04}, Size: 8}, cfa, "part of the value is optimized out"},
+		{"bit piece", Var{Expr: []byte{0x50, 0x9d, 0x04, 0x00}, Size: 4}, cfa, "unsupported DWARF operation 0x9d"},
+		{"too wide", Var{Expr: []byte{0x50, 0x93, 0x08, 0x51, 0x93, 0x08}, Size: 8}, cfa, ""}, // first piece covers it
+		{"underflow", Var{Expr: []byte{0x22}, Size: 8}, cfa, "expression stack underflow"},
+		{"register then op", Var{Expr: []byte{0x50, 0x23, 0x01}, Size: 8}, cfa, "operation 0x23 after a register or value location"},
+		{"addrx unresolved", Var{Expr: []byte{0xa1, 0x00}, Size: 8}, cfa, "DWARF operation 0xa1 not supported here"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &Stmt{PC: 0x1000, CFA: tc.cfa}
+			err := compileVar(&emitter{}, st, &tc.v, "fail")
+			got := ""
+			if err != nil {
+				got = err.Error()
+				var u unsupported
+				if !errors.As(err, &u) {
+					t.Errorf("error %v is not an unsupported-location error", err)
+				}
+			}
+			if got != tc.want {
+				t.Errorf("compileVar = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestResolveAddrx(t *testing.T) {
+	addrs := []uint64{0x4040, 0x1122334455667788}
+	lookup := func(i uint64) (uint64, error) {
+		if i >= uint64(len(addrs)) {
+			return 0, errors.New("out of range")
+		}
+		return addrs[i], nil
+	}
+	// breg7 -8, addrx 1, constx 0, plus, stack_value
+	in := []byte{0x77, 0x78, 0xa1, 0x01, 0xa2, 0x00, 0x22, 0x9f}
+	want := []byte{0x77, 0x78,
+		0x03, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+		0x0e, 0x40, 0x40, 0, 0, 0, 0, 0, 0,
+		0x22, 0x9f}
+	got, err := ResolveAddrx(in, lookup)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("ResolveAddrx = % x, %v; want % x", got, err, want)
+	}
+	if got, err := ResolveAddrx([]byte{0xa1, 0x05}, lookup); err == nil {
+		t.Errorf("index out of range: got % x, want an error", got)
+	}
+}
+
+// FuzzDecodeExpr checks that any bytes decode to operations or an error,
+// never both, that unsupported ones compile to an error rather than a panic,
+// and that address index resolution agrees with decoding.
+func FuzzDecodeExpr(f *testing.F) {
+	for _, v := range allKinds() {
+		f.Add(v.Expr, v.FrameBase)
+	}
+	f.Add([]byte{0xa3, 0x05, 0xa3, 0x02, 0x55, 0x9f, 0x9f}, []byte{})
+	f.Add([]byte{0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, []byte{0x91})
+	f.Fuzz(func(t *testing.T, expr, fb []byte) {
+		ops, err := decodeExpr(expr)
+		if err != nil && ops != nil {
+			t.Fatalf("decodeExpr = %v, %v: operations and an error", ops, err)
+		}
+		if err == nil && len(expr) > 0 && len(ops) == 0 {
+			t.Fatalf("decodeExpr(% x) = no operations and no error", expr)
+		}
+		n := 0
+		for _, o := range ops {
+			n += o.len
+		}
+		if err == nil && n != len(expr) {
+			t.Fatalf("operation lengths add up to %d of %d bytes", n, len(expr))
+		}
+		res, rerr := ResolveAddrx(expr, func(i uint64) (uint64, error) { return i, nil })
+		if (res == nil) == (rerr == nil) && len(expr) > 0 {
+			t.Fatalf("ResolveAddrx = % x, %v", res, rerr)
+		}
+		for _, size := range []int{1, 4, 8} {
+			e := &emitter{}
+			st := &Stmt{PC: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}}
+			if err := compileVar(e, st, &Var{Expr: expr, FrameBase: fb, Size: size}, "fail"); err == nil && len(e.insns) == 0 {
+				t.Fatalf("compileVar(% x) emitted nothing and no error", expr)
+			}
+		}
+	})
+}
