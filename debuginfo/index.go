@@ -68,6 +68,11 @@ type Function struct {
 	CallFile    string      // for inlined instances, where the call is
 	CallLine    int
 	External    bool
+	// DeclFileUnknown is set when libdw would find no declaration file
+	// (DW_AT_decl_file 0 and, for inlined instances, no line row to fall
+	// back on): DeclFile is then "<unknown source>", and SystemTap takes
+	// the function to be in every file of its unit.
+	DeclFileUnknown bool
 	CU          *CompUnit
 	Offset      dwarf.Offset // this instance's DIE
 	FrameBase   []byte       // DW_AT_frame_base (out-of-line instances only)
@@ -203,7 +208,10 @@ func (d *Data) index() error {
 		}
 		if e.Tag == 0 {
 			depth--
-			for len(stack) > 0 && stack[len(stack)-1].depth >= depth {
+			// A frame's depth is that of its function's children: it ends
+			// when the walk climbs above them, not when a nested DIE's
+			// children end.
+			for len(stack) > 0 && stack[len(stack)-1].depth > depth {
 				stack = stack[:len(stack)-1]
 			}
 			continue
@@ -311,15 +319,14 @@ func (d *Data) declFileFallback() {
 		if fn.DeclFile != "" {
 			continue
 		}
-		if fn.Inlined {
-			fn.DeclFile = "<unknown source>"
-			continue
-		}
-		if row, ok := fn.CU.RowAt(fn.Entry); ok {
-			fn.DeclFile = fn.CU.File(row.File)
+		if !fn.Inlined {
+			if row, ok := fn.CU.RowAt(fn.Entry); ok {
+				fn.DeclFile = fn.CU.File(row.File)
+			}
 		}
 		if fn.DeclFile == "" {
 			fn.DeclFile = "<unknown source>"
+			fn.DeclFileUnknown = true
 		}
 	}
 }
@@ -494,10 +501,4 @@ func (d *Data) ReturnTypeName(fn *Function) (string, bool) {
 		return "", false
 	}
 	return d.TypeName(fn.retType, true)
-}
-
-// FuncReturnInfo classifies the function's return type; the zero TypeInfo
-// for void.
-func (d *Data) FuncReturnInfo(fn *Function) TypeInfo {
-	return d.TypeInfo(fn.retType, fn.hasRet)
 }

@@ -20,6 +20,9 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		if fn.LinkageName != "" {
 			matched[fn.LinkageName] = true
 		}
+		// A symbol at a DWARF function's entry is that function, even
+		// when the suffix leaves the function out (C1/C2 constructors).
+		probed[fn.Entry] = true
 		switch s.Suffix {
 		case spec.Inline:
 			if !fn.Inlined {
@@ -34,7 +37,6 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		if err != nil {
 			return nil, err
 		}
-		probed[fn.Entry] = true
 		pts = append(pts, p)
 	}
 	if s.File == "" {

@@ -173,7 +173,7 @@ func (r *Resolver) candidates(s *spec.Spec) []*debuginfo.Function {
 		if !r.matchName(s.Func, fn) {
 			continue
 		}
-		if s.File != "" && !spec.MatchFile(s.File, fn.DeclFile) {
+		if s.File != "" && len(matchedFiles(s.File, fn)) == 0 {
 			continue
 		}
 		if fn.Inlined {
@@ -218,4 +218,26 @@ func (r *Resolver) partClones() map[uint64]bool {
 		}
 	}
 	return m
+}
+
+// matchedFiles returns the files of fn that a file pattern selects: its
+// declaration file, or for a function whose declaration file is unknown,
+// every file of its unit's line table that matches (SystemTap accepts such
+// a function under each file it looks at).
+func matchedFiles(pattern string, fn *debuginfo.Function) []string {
+	if !fn.DeclFileUnknown {
+		if spec.MatchFile(pattern, fn.DeclFile) {
+			return []string{fn.DeclFile}
+		}
+		return nil
+	}
+	var out []string
+	seen := make(map[string]bool)
+	for _, f := range fn.CU.Files() {
+		if f != "" && !seen[f] && spec.MatchFile(pattern, f) {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -32,10 +32,22 @@ func (r *Resolver) statementPoints(prefix string, s *spec.Spec) ([]*Point, error
 	byFile := make(map[string][]*debuginfo.Function)
 	var files []string
 	for _, fn := range fns {
-		if _, ok := byFile[fn.DeclFile]; !ok {
-			files = append(files, fn.DeclFile)
+		walked := []string{fn.DeclFile}
+		if fn.DeclFileUnknown && s.File != "" {
+			// Observed with stap 4.8: a function of unknown file is
+			// walked under each matching file for explicit lines, and
+			// (mostly) not at all for "*".
+			walked = nil
+			if s.Lines.Kind != spec.AnyLine {
+				walked = matchedFiles(s.File, fn)
+			}
 		}
-		byFile[fn.DeclFile] = append(byFile[fn.DeclFile], fn)
+		for _, f := range walked {
+			if _, ok := byFile[f]; !ok {
+				files = append(files, f)
+			}
+			byFile[f] = append(byFile[f], fn)
+		}
 	}
 	sort.Strings(files)
 	var pts []*Point
@@ -47,7 +59,13 @@ func (r *Resolver) statementPoints(prefix string, s *spec.Spec) ([]*Point, error
 			if err != nil {
 				return nil, err
 			}
-			las, miss := r.lineAddrs(fn, s.Lines)
+			if s.Lines.Kind != spec.AnyLine {
+				// Explicit lines: observed with stap 4.8, an inlined
+				// instance gets its rows even where its caller's
+				// rows are at the same address.
+				used = make(map[uint64]bool)
+			}
+			las, miss := r.lineAddrs(fn, file, s.Lines)
 			missing = append(missing, miss...)
 			for _, la := range las {
 				if used[la.addr] {
@@ -84,15 +102,15 @@ type lineAddr struct {
 	addr uint64
 }
 
-// fileRows returns every row of fn's unit whose file is fn's declaration
-// file (is_stmt is not looked at, as SystemTap does not), sorted by line
+// fileRows returns every row of fn's unit whose file is file (normally
+// fn's declaration file; is_stmt is not looked at, as SystemTap does not), sorted by line
 // then address.
-func fileRows(fn *debuginfo.Function) []debuginfo.LineRow {
+func fileRows(fn *debuginfo.Function, file string) []debuginfo.LineRow {
 	rows, _ := fn.CU.Lines()
 	files := fn.CU.Files()
 	var out []debuginfo.LineRow
 	for _, rw := range rows {
-		if rw.File >= 0 && rw.File < len(files) && files[rw.File] == fn.DeclFile {
+		if rw.File >= 0 && rw.File < len(files) && files[rw.File] == file {
 			out = append(out, rw)
 		}
 	}
@@ -113,11 +131,11 @@ func fileRows(fn *debuginfo.Function) []debuginfo.LineRow {
 // rows but none inside it (normally the next function). With a line or a
 // range, each line is looked up on its own. The statement("f") form probes
 // the entry pc.
-func (r *Resolver) lineAddrs(fn *debuginfo.Function, lines spec.Lines) (out []lineAddr, missing []int) {
+func (r *Resolver) lineAddrs(fn *debuginfo.Function, file string, lines spec.Lines) (out []lineAddr, missing []int) {
 	if lines.Kind == spec.NoLine {
 		return []lineAddr{{fn.DeclLine, fn.Entry}}, nil
 	}
-	rows := fileRows(fn)
+	rows := fileRows(fn, file)
 	lowest := func(i int) (next int, addr uint64, found bool) {
 		line := rows[i].Line
 		for ; i < len(rows) && rows[i].Line == line; i++ {
@@ -174,7 +192,7 @@ func (r *Resolver) lineAddrs(fn *debuginfo.Function, lines spec.Lines) (out []li
 // that have some, as stap does.
 func (r *Resolver) noLineRecords(fns []*debuginfo.Function, line int) error {
 	fn := fns[0]
-	rows := fileRows(fn)
+	rows := fileRows(fn, fn.DeclFile)
 	has := func(l int) bool {
 		i := sort.Search(len(rows), func(i int) bool { return rows[i].Line >= l })
 		return i < len(rows) && rows[i].Line == l
