@@ -204,12 +204,13 @@ func (f *fixture) fileOffset(t testing.TB, va uint64) uint64 {
 const (
 	vNEntry  = iota // n as it was at entry: DW_OP_entry_value(DW_OP_reg5)
 	vCounter        // the global, DW_OP_addr (PIE: needs the load bias)
+	vNull           // DW_OP_lit0: address 0, a read that fails at run time
 	vN              // -O0 only from here: DWARF locations of check()
 	vDepth
 	vR
 	vSq
-	vRDI = 6 // entry statement only: DW_OP_reg5, DW_OP_reg4
-	vRSI = 7
+	vRDI = 7 // entry statement only: DW_OP_reg5, DW_OP_reg4
+	vRSI = 8
 )
 
 // plan builds a session plan with a statement per is_stmt address and the
@@ -234,6 +235,7 @@ func (f *fixture) plan(t testing.TB, withLocals bool) Plan {
 		vars := []bpfgen.Var{
 			{Name: "n@entry", Expr: []byte{0xa3, 0x01, 0x55, 0x9f}, Size: 4, Signed: true},
 			{Name: "counter", Expr: f.counter, Size: 8, Signed: true},
+			{Name: "null", Expr: []byte{0x30}, Size: 8},
 		}
 		if withLocals {
 			for _, v := range []struct {

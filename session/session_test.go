@@ -86,9 +86,9 @@ func TestSession(t *testing.T) {
 
 			byPID := map[uint32][]Trace{}
 			var bytes, records uint64
-			l := bpfgen.Layout{Values: 2}
+			l := bpfgen.Layout{Values: 3}
 			if o0 {
-				l.Values = 8
+				l.Values = 9
 			}
 			for _, tr := range traces {
 				byPID[tr.PID] = append(byPID[tr.PID], tr)
@@ -187,6 +187,9 @@ func checkN(t *testing.T, f *fixture, tr Trace, n int, depth uint32) {
 		t.Errorf("trace %v: want depth %d and rdi %d at entry", &tr, depth, n)
 	}
 	for _, r := range tr.Records {
+		if r.Values[vNull] != (Value{}) {
+			t.Errorf("statement at line %d: a read of address 0 gave %v", f.line(r.StmtID), r.Values[vNull])
+		}
 		if got := r.Values[vNEntry]; got != (Value{uint64(n), true}) {
 			t.Errorf("statement at line %d: n@entry = %v, want %d", f.line(r.StmtID), got, n)
 		}
