@@ -2,4 +2,23 @@
 // package, from DWARF: a statement's program reads each variable in scope
 // according to its location description at that address, and the return
 // program evaluates the user's condition.
+//
+// Generate turns a Spec (statements with their variables' location
+// expressions and CFA rules, a Cond, limits) into a CollectionSpec without
+// touching the kernel; the session package loads and attaches it.
+//
+// Speculation happens in the kernel. The entry program (on the function's
+// first instruction) counts the thread's recursion depth and creates a zeroed
+// buffer keyed by {pid_tgid, depth} in an LRU hash, so invocations that never
+// return (longjmp, killed threads) cannot fill it; it also snapshots the six
+// argument registers, which answer DW_OP_entry_value and Param. Each statement
+// program appends a fixed-size record {id, valid mask, values} to the current
+// buffer, or counts a truncation when it is full. The return program (a
+// uretprobe) evaluates the condition on rax and either copies the used part of
+// the buffer to the ring buffer or drops it, so discarded invocations cost no
+// ring buffer bytes.
+//
+// A location this package cannot evaluate exactly is never approximated: the
+// variable becomes unavailable at generation time (with a Warning) or, when a
+// memory read faults, at run time (its valid bit stays clear).
 package bpfgen

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"encoding/binary"
 	"reflect"
 	"testing"
@@ -85,4 +86,21 @@ func FuzzDecode(f *testing.F) {
 			_ = tr.String()
 		}
 	})
+}
+
+// TestStartErrors covers the failures found before touching the kernel.
+func TestStartErrors(t *testing.T) {
+	for _, tc := range []struct {
+		plan Plan
+		opts Options
+		want string
+	}{
+		{Plan{}, Options{}, "no process to trace: give process ids or trace all processes"},
+		{Plan{RetSize: 5}, Options{TraceAll: true}, "generating BPF programs: return size 5 is not 0, 1, 2, 4 or 8"},
+	} {
+		s, err := Start(context.Background(), tc.plan, tc.opts)
+		if s != nil || err == nil || err.Error() != tc.want {
+			t.Errorf("Start = %v, %v; want error %q", s, err, tc.want)
+		}
+	}
 }

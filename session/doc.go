@@ -2,4 +2,11 @@
 // target, keeps each invocation's trace speculatively in BPF maps, and delivers
 // the committed traces through a ring buffer. It is the only package that
 // touches the kernel.
+//
+// Start attaches the return probe first and the entry probe last, so an
+// invocation that gets a buffer also gets its statements and its return;
+// Close detaches in the opposite order, then drains the ring buffer into
+// Traces. The target filter is a map of tgids seeded with Options.PIDs; a
+// task/task_newtask tracepoint adds every new process (not thread) whose
+// parent is traced.
 package session

@@ -1,0 +1,80 @@
+package bpfgen
+
+import (
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func TestGenerateShape(t *testing.T) {
+	spec := &Spec{
+		EntryOffset: 0x1000,
+		RetSize:     4,
+		Stmts: []Stmt{
+			{ID: 10, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}},
+			{ID: 11, FileOffset: 0x1008, Vars: []Var{{Name: "a", Expr: []byte{0x55}, Size: 4}, {Name: "s", Size: 0}, {Name: "b", Expr: []byte{0x54}, Size: 8}}},
+		},
+	}
+	g, err := Generate(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Layout{Values: 3, MaxRecords: DefaultMaxRecords}); g.Layout != want {
+		t.Errorf("layout %+v, want %+v", g.Layout, want)
+	}
+	if want := []string{"", "wtf_stmt_1"}; !reflect.DeepEqual(g.StmtPrograms, want) {
+		t.Errorf("statement programs %q, want %q", g.StmtPrograms, want)
+	}
+	var progs, maps []string
+	for n := range g.Collection.Programs {
+		progs = append(progs, n)
+	}
+	for n, m := range g.Collection.Maps {
+		maps = append(maps, n)
+		if n == MapBufs && m.ValueSize != uint32(HeaderSize+DefaultMaxRecords*(16+3*8)) {
+			t.Errorf("buffer value size %d", m.ValueSize)
+		}
+	}
+	sort.Strings(progs)
+	sort.Strings(maps)
+	if want := []string{ProgEntry, ProgFork, ProgReturn, "wtf_stmt_1"}; !reflect.DeepEqual(progs, want) {
+		t.Errorf("programs %q, want %q", progs, want)
+	}
+	if want := []string{MapBufs, MapDepth, MapEvents, MapStats, MapTargets, MapZero}; !reflect.DeepEqual(maps, want) {
+		t.Errorf("maps %q, want %q", maps, want)
+	}
+	spec.TraceAll = true
+	if g, _ := Generate(spec); g.Collection.Programs[ProgFork] != nil {
+		t.Error("fork tracker generated although every process is traced")
+	}
+}
+
+func TestGenerateErrors(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{RetSize: 3}, "return size 3 is not 0, 1, 2, 4 or 8"},
+		{Spec{Stmts: []Stmt{{ID: 1}, {ID: 1, FileOffset: 4}}}, "statement id 1 used twice"},
+		{Spec{EntryOffset: 8, Stmts: []Stmt{{ID: 1, FileOffset: 8}, {ID: 2, FileOffset: 8}}}, "statements 1 and 2 both at the entry offset 0x8"},
+		{Spec{MaxRecords: 1 << 20}, "record limit 1048576 or invocation limit 256 out of range"},
+		{Spec{Cond: BinOp{Op: OpEq, L: Param{Name: "x", Index: 7, Size: 4}, R: Const{}}}, "compiling the condition ($x == 0): parameter x: argument 7 is not passed in a register"},
+		{Spec{Cond: BinOp{Op: Op(99), L: Return{}, R: Const{}}}, "compiling the condition ($return op(99) 0): unknown operator op(99)"},
+	} {
+		g, err := Generate(&tc.spec)
+		if g != nil || err == nil || err.Error() != tc.want {
+			t.Errorf("Generate(%+v) = %v, %v; want error %q", tc.spec, g, err, tc.want)
+		}
+	}
+}
+
+func TestCondString(t *testing.T) {
+	c := BinOp{Op: OpLogOr, L: BinOp{Op: OpLe, L: Return{}, R: Const{V: -1}}, R: BinOp{Op: OpBitAnd, L: Param{Name: "flags"}, R: Const{V: 4}}}
+	if got, want := c.String(), "(($return <= -1) || ($flags & 4))"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	if !strings.Contains(StatTruncations.String(), "truncations") || Stat(99).String() != "stat(99)" {
+		t.Error("stat names")
+	}
+}
