@@ -74,6 +74,11 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, err
 	}
 	defer bin.Close()
+	for _, name := range []string{".go.buildinfo", ".note.go.buildid", ".gopclntab"} {
+		if bin.ELF.Section(name) != nil {
+			return nil, fmt.Errorf("%s is a Go program: tracing Go is not supported yet (return probes break its moving stacks); -L lists its probe points", bin.Path)
+		}
+	}
 	if err := bin.NeedDWARF(); err != nil {
 		return nil, err
 	}
@@ -154,12 +159,20 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	skipped := 0
 	var id uint32
+	// In unoptimised code (no location lists) variables live in stack slots
+	// that the prologue has not written yet at statements before its end:
+	// reading them there would print stale memory, so parameters are read
+	// from their argument registers and locals print as "?".
+	preProlog := uint64(0)
+	if !fn.CU.HasLocLists {
+		preProlog = r.PrologueEnd(fn)
+	}
 	for _, p := range spts {
 		if p.Func != fn {
 			skipped++
 			continue
 		}
-		st, rs, err := statement(bin, fn, p, id, job.Header.Variable)
+		st, rs, err := statement(bin, fn, p, id, job.Header.Variable, p.Addr < preProlog, env)
 		if err != nil {
 			return nil, err
 		}
@@ -212,7 +225,7 @@ func paramEnv(sc *debuginfo.Scope) expr.Env {
 }
 
 // statement builds the BPF statement and its report description.
-func statement(bin *target.File, fn *debuginfo.Function, p *probe.Point, id uint32, variable string) (bpfgen.Stmt, report.Stmt, error) {
+func statement(bin *target.File, fn *debuginfo.Function, p *probe.Point, id uint32, variable string, beforePrologue bool, env expr.Env) (bpfgen.Stmt, report.Stmt, error) {
 	st := bpfgen.Stmt{ID: id, PC: p.Addr, FileOffset: p.FileOffset}
 	if reg, off, err := bin.CFA(p.Addr); err == nil {
 		st.CFA = bpfgen.CFARule{Reg: reg, Offset: off}
@@ -243,7 +256,11 @@ func statement(bin *target.File, fn *debuginfo.Function, p *probe.Point, id uint
 		}
 		if (rv.Format == "int" || rv.Format == "uint" || rv.Format == "ptr") && ti.Size >= 1 && ti.Size <= 8 && ti.Size&(ti.Size-1) == 0 {
 			bv.Size, bv.Signed = ti.Size, ti.Signed
-			if expr, ok, err := v.LocationAt(p.Addr); err == nil && ok {
+			if beforePrologue {
+				if prm, ok := env.Params[v.Name]; ok && v.Param {
+					bv.Expr = []byte{0x50 + byte(argRegs[prm.Index])} // DW_OP_regN
+				}
+			} else if expr, ok, err := v.LocationAt(p.Addr); err == nil && ok {
 				bv.Expr = expr
 			} else if v.Const != nil && !v.HasLocation() {
 				if c, ok := constValue(v.Const); ok {
