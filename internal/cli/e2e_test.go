@@ -1,0 +1,629 @@
+package cli_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/whythefail/whythefail/internal/cli"
+	"github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/tracer"
+)
+
+// TestMain lets the test binary serve as the -c command's gate: whythefail
+// re-executes os.Executable(), which in a test is this binary.
+func TestMain(m *testing.M) {
+	tracer.MaybeGate()
+	os.Exit(m.Run())
+}
+
+// result is one in-process run of whythefail.
+type result struct {
+	stdout, stderr string
+	status         int
+}
+
+func runCLI(args ...string) result {
+	var stdout, stderr bytes.Buffer
+	status := cli.Main(&stdout, &stderr, args)
+	return result{stdout.String(), stderr.String(), status}
+}
+
+// traceRun runs a tracing command line and checks that every probe link it
+// created is gone afterwards.
+func traceRun(t *testing.T, args ...string) result {
+	t.Helper()
+	before := perfLinks(t)
+	r := runCLI(args...)
+	if t.Failed() {
+		return r
+	}
+	var leaked []string
+	for try := 0; try < 10; try++ {
+		leaked = leaked[:0]
+		for id, line := range perfLinks(t) {
+			if _, ok := before[id]; !ok {
+				leaked = append(leaked, line)
+			}
+		}
+		if len(leaked) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(leaked) > 0 {
+		// Other test processes may attach links at the same time, so
+		// only a whole set of leftovers is a clear sign of a leak.
+		t.Errorf("%d perf_event links new since the run are still attached after it returned, e.g. %s", len(leaked), leaked[0])
+	}
+	return r
+}
+
+var linkLineRE = regexp.MustCompile(`^(\d+): (\S+)`)
+
+// perfLinks returns the perf_event (uprobe) links bpftool lists, by id.
+func perfLinks(t *testing.T) map[string]string {
+	t.Helper()
+	out, err := exec.Command("bpftool", "link", "list").CombinedOutput()
+	if err != nil {
+		fixture.Missing(t, "bpftool link list failed: %v: %s", err, out)
+	}
+	links := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if m := linkLineRE.FindStringSubmatch(line); m != nil && (m[2] == "perf_event" || strings.Contains(m[2], "uprobe")) {
+			links[m[1]] = line
+		}
+	}
+	return links
+}
+
+// stmtLine is one statement line of a trace.
+type stmtLine struct {
+	comm string
+	tid  int
+	file string
+	line int
+	vars map[string]string
+	text string
+}
+
+// parsedTrace is one committed invocation as printed.
+type parsedTrace struct {
+	comm, target, function, ret string
+	tid                         int
+	header                      string
+	stmts                       []stmtLine
+}
+
+var (
+	headerRE = regexp.MustCompile(`^(\S+)\[(\d+)\] (process\(.*\)) function\((\S+)\) \$return: (\S+)$`)
+	stmtRE   = regexp.MustCompile(`^(\S+)\[(\d+)\] (\S+):(\d+) \$\$vars:(.*)$`)
+)
+
+// parseOutput splits whythefail's stdout into traces and statistics. It
+// fails the test on any line it does not recognize.
+func parseOutput(t *testing.T, out string) ([]parsedTrace, []string) {
+	t.Helper()
+	body, stats, ok := strings.Cut(out, "\nstatistics:\n")
+	if !ok {
+		t.Fatalf("no statistics block in output:\n%s", out)
+	}
+	var traces []parsedTrace
+	lines := strings.Split(body, "\n")
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if l == "" {
+			continue
+		}
+		if m := headerRE.FindStringSubmatch(l); m != nil {
+			if i == 0 || lines[i-1] != "" {
+				t.Errorf("trace header %q is not preceded by a blank line", l)
+			}
+			tid, _ := strconv.Atoi(m[2])
+			traces = append(traces, parsedTrace{comm: m[1], tid: tid, target: m[3], function: m[4], ret: m[5], header: l})
+			continue
+		}
+		m := stmtRE.FindStringSubmatch(l)
+		if m == nil || len(traces) == 0 {
+			t.Fatalf("unexpected output line %q in:\n%s", l, out)
+		}
+		tid, _ := strconv.Atoi(m[2])
+		n, _ := strconv.Atoi(m[4])
+		s := stmtLine{comm: m[1], tid: tid, file: m[3], line: n, vars: map[string]string{}, text: l}
+		for _, kv := range strings.Fields(m[5]) {
+			k, v, _ := strings.Cut(kv, "=")
+			s.vars[k] = v
+		}
+		tr := &traces[len(traces)-1]
+		if s.comm != tr.comm || s.tid != tr.tid {
+			t.Errorf("statement line %q does not belong to trace %q", l, tr.header)
+		}
+		tr.stmts = append(tr.stmts, s)
+	}
+	return traces, strings.Split(strings.TrimSuffix(stats, "\n"), "\n")
+}
+
+// wantStats is the exact statistics block for counts with nothing lost.
+func wantStats(entries, hit, miss, stmts int) []string {
+	return []string{
+		fmt.Sprintf("entry count: %d", entries),
+		fmt.Sprintf("exit-hit count: %d", hit),
+		fmt.Sprintf("exit-miss count: %d", miss),
+		fmt.Sprintf("statement count: %d", stmts),
+	}
+}
+
+// statementCount extracts the statement count from a statistics block.
+func statementCount(t *testing.T, stats []string) int {
+	t.Helper()
+	for _, l := range stats {
+		if s, ok := strings.CutPrefix(l, "statement count: "); ok {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				t.Fatalf("bad statement count line %q", l)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no statement count in %q", stats)
+	return 0
+}
+
+func checkStats(t *testing.T, got []string, entries, hit, miss int) int {
+	t.Helper()
+	n := statementCount(t, got)
+	if want := wantStats(entries, hit, miss, n); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("statistics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n <= 0 {
+		t.Errorf("statement count %d, want > 0", n)
+	}
+	return n
+}
+
+var listStmtRE = regexp.MustCompile(`\.statement\("[^@"]*@([^"]*):(\d+)"\)`)
+
+// listedLines returns FILE:LINE -> line for every statement probe point
+// `whythefail -L 'process("BIN").statement("FN@*:*")'` lists, and the
+// largest line number.
+func listedLines(t *testing.T, bin, fn string) (map[string]int, int) {
+	t.Helper()
+	r := runCLI("-L", fmt.Sprintf(`process(%q).statement("%s@*:*")`, bin, fn))
+	if r.status != 0 || r.stderr != "" {
+		t.Fatalf("-L exited %d: %s", r.status, r.stderr)
+	}
+	lines := map[string]int{}
+	last := 0
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		m := listStmtRE.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("unexpected -L line %q", l)
+		}
+		n, _ := strconv.Atoi(m[2])
+		lines[m[1]+":"+m[2]] = n
+		last = max(last, n)
+	}
+	if len(lines) == 0 {
+		t.Fatalf("-L listed no statements of %s in %s", fn, bin)
+	}
+	return lines, last
+}
+
+func dumpOnFailure(t *testing.T, r result) {
+	t.Helper()
+	if t.Failed() {
+		t.Logf("exit status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.stdout, r.stderr)
+	}
+}
+
+// printedLines returns the line numbers a trace printed, in order.
+func printedLines(tr parsedTrace) []int {
+	var ns []int
+	for _, s := range tr.stmts {
+		ns = append(ns, s.line)
+	}
+	return ns
+}
+
+func hasLine(tr parsedTrace, n int) bool {
+	for _, s := range tr.stmts {
+		if s.line == n {
+			return true
+		}
+	}
+	return false
+}
+
+// checkKnownLines checks that every statement line of every trace is one the
+// -L listing offers.
+func checkKnownLines(t *testing.T, traces []parsedTrace, listed map[string]int) {
+	t.Helper()
+	for _, tr := range traces {
+		for _, s := range tr.stmts {
+			if _, ok := listed[s.file+":"+strconv.Itoa(s.line)]; !ok {
+				t.Errorf("trace line %q names %s:%d, which -L does not list", s.text, s.file, s.line)
+			}
+		}
+	}
+}
+
+// TestTraceDemo is the article's workflow on demo.c: the one failing
+// load_config call out of 200 is printed with the path it took.
+func TestTraceDemo(t *testing.T) {
+	fixture.RequireBPF(t)
+	src := fixture.Source("demo")
+	marks := fixture.Markers(t, src)
+	for _, v := range fixture.Variants() {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "demo", v)
+			listed, last := listedLines(t, b.Path, "load_config")
+			target := fmt.Sprintf("process(%q)", b.Path)
+			r := traceRun(t, target, "load_config", "$return == -22", "-c", b.Path+" 200")
+			defer dumpOnFailure(t, r)
+			if r.status != 0 || r.stderr != "" {
+				t.Errorf("exit status %d, stderr %q; want 0 and nothing", r.status, r.stderr)
+			}
+			traces, stats := parseOutput(t, r.stdout)
+			n := checkStats(t, stats, 200, 1, 199)
+			if len(traces) != 1 {
+				t.Fatalf("%d traces, want 1", len(traces))
+			}
+			tr := traces[0]
+			if want := fmt.Sprintf("demo[%d] %s function(load_config) $return: -22", tr.tid, target); tr.header != want {
+				t.Errorf("header %q, want %q", tr.header, want)
+			}
+			if len(tr.stmts) == 0 || len(tr.stmts) > n {
+				t.Errorf("trace has %d statement lines, want 1..%d (the statement count)", len(tr.stmts), n)
+			}
+			checkKnownLines(t, traces, listed)
+			if !hasLine(tr, marks["fail-flags"]) {
+				t.Errorf("the @fail-flags line %d is not in the trace: lines %v", marks["fail-flags"], printedLines(tr))
+			}
+			for _, other := range []string{"fail-null", "fail-long", "fail-nocolon", "fail-range", "fail-mode", "success"} {
+				if hasLine(tr, marks[other]) {
+					t.Errorf("line %d (@%s) is in the trace of the @fail-flags exit: lines %v", marks[other], other, printedLines(tr))
+				}
+			}
+			// load_config has no loops: lines only go forward, except the
+			// closing brace, which epilogues reach from anywhere.
+			prev := 0
+			for i, s := range tr.stmts {
+				if s.line == last && i == len(tr.stmts)-1 {
+					break
+				}
+				if s.line <= prev {
+					t.Errorf("line %d follows line %d: lines %v are not increasing", s.line, prev, printedLines(tr))
+					break
+				}
+				prev = s.line
+			}
+			for _, s := range tr.stmts {
+				if s.line != marks["fail-flags"] {
+					continue
+				}
+				if w, ok := s.vars["workers"]; ok && w != "?" && w != "0x10" {
+					t.Errorf("workers=%s at the @fail-flags line, want 0x10", w)
+				}
+				if m, ok := s.vars["m"]; v.Opt == "-O0" && (!ok || m != "0x2") {
+					t.Errorf("m=%q (printed %v) at the @fail-flags line at -O0, want 0x2", m, ok)
+				}
+			}
+		})
+	}
+}
+
+// TestTraceConditions checks a condition nothing satisfies and one that
+// everything satisfies.
+func TestTraceConditions(t *testing.T) {
+	fixture.RequireBPF(t)
+	for _, v := range fixture.Variants() {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "demo", v)
+			target := fmt.Sprintf("process(%q)", b.Path)
+			t.Run("never", func(t *testing.T) {
+				r := traceRun(t, target, "load_config", "$return == -999", "-c", b.Path+" 200")
+				defer dumpOnFailure(t, r)
+				if r.status != 0 || r.stderr != "" {
+					t.Errorf("exit status %d, stderr %q; want 0 and nothing", r.status, r.stderr)
+				}
+				traces, stats := parseOutput(t, r.stdout)
+				checkStats(t, stats, 200, 0, 200)
+				if len(traces) != 0 {
+					t.Errorf("%d traces, want none", len(traces))
+				}
+			})
+			t.Run("always", func(t *testing.T) {
+				const calls = 20
+				r := traceRun(t, target, "load_config", "1", "-c", fmt.Sprintf("%s %d", b.Path, calls))
+				defer dumpOnFailure(t, r)
+				// With 20 iterations the failing call is still the middle one.
+				if r.status != 0 || r.stderr != "" {
+					t.Errorf("exit status %d, stderr %q; want 0 and nothing", r.status, r.stderr)
+				}
+				traces, stats := parseOutput(t, r.stdout)
+				n := checkStats(t, stats, calls, calls, 0)
+				if len(traces) != calls {
+					t.Errorf("%d traces, want %d", len(traces), calls)
+				}
+				// Every invocation was committed, so the printed lines are
+				// every statement run.
+				total := 0
+				fails := 0
+				for _, tr := range traces {
+					total += len(tr.stmts)
+					if tr.ret == "-22" {
+						fails++
+					} else if tr.ret != "0" {
+						t.Errorf("trace %q returns %s, want 0 or -22", tr.header, tr.ret)
+					}
+				}
+				if total != n {
+					t.Errorf("the traces print %d statement lines, the statement count is %d", total, n)
+				}
+				if fails != 1 {
+					t.Errorf("%d traces return -22, want 1", fails)
+				}
+			})
+		})
+	}
+}
+
+// TestTraceRecursion checks that each failing level of a recursion is its own
+// trace.
+func TestTraceRecursion(t *testing.T) {
+	fixture.RequireBPF(t)
+	src := fixture.Source("recurse")
+	marks := fixture.Markers(t, src)
+	for _, v := range fixture.Variants() {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "recurse", v)
+			listed, _ := listedLines(t, b.Path, "parse_group")
+			first := 1 << 30
+			for _, n := range listed {
+				first = min(first, n)
+			}
+			target := fmt.Sprintf("process(%q)", b.Path)
+			// E2BIG is 7. "(a(b(c(d(e)))))" fails at depth 5 (MAX_DEPTH+1)
+			// and depths 4..1 propagate the error: 5 failing invocations.
+			r := traceRun(t, target, "parse_group", "$return == -7", "-c", b.Path)
+			defer dumpOnFailure(t, r)
+			if r.status != 0 || r.stderr != "" {
+				t.Errorf("exit status %d, stderr %q; want 0 and nothing", r.status, r.stderr)
+			}
+			traces, stats := parseOutput(t, r.stdout)
+			// Calls: "(a)" 1, "(a(b)c)" 2, "((((x))))" 4, the deep one 5,
+			// "(a(b)" 2.
+			checkStats(t, stats, 14, 5, 9)
+			if len(traces) != 5 {
+				t.Fatalf("%d traces, want 5", len(traces))
+			}
+			checkKnownLines(t, traces, listed)
+			deepest := 0
+			for i, tr := range traces {
+				if tr.ret != "-7" {
+					t.Errorf("trace %d returns %s", i, tr.ret)
+				}
+				starts := 0
+				for _, s := range tr.stmts {
+					if s.line == first {
+						starts++
+					}
+				}
+				if len(tr.stmts) == 0 || tr.stmts[0].line != first || starts != 1 {
+					t.Errorf("trace %d: lines %v, want exactly one entry line %d, first", i, printedLines(tr), first)
+				}
+				switch {
+				case hasLine(tr, marks["fail-depth"]):
+					deepest++
+					if hasLine(tr, marks["propagate"]) {
+						t.Errorf("trace %d has both @fail-depth and @propagate: lines %v", i, printedLines(tr))
+					}
+				case !hasLine(tr, marks["propagate"]):
+					t.Errorf("trace %d has neither @fail-depth nor @propagate: lines %v", i, printedLines(tr))
+				}
+			}
+			if deepest != 1 {
+				t.Errorf("%d traces reach @fail-depth, want 1", deepest)
+			}
+			// The innermost invocation returns first.
+			if len(traces[0].stmts) > 0 && !hasLine(traces[0], marks["fail-depth"]) {
+				t.Errorf("first trace is not the innermost (@fail-depth) one: lines %v", printedLines(traces[0]))
+			}
+		})
+	}
+}
+
+// TestTraceThreads checks that one failing call among four threads' calls is
+// found.
+func TestTraceThreads(t *testing.T) {
+	fixture.RequireBPF(t)
+	src := fixture.Source("threads")
+	marks := fixture.Markers(t, src)
+	for _, v := range fixture.Variants() {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "threads", v)
+			listed, _ := listedLines(t, b.Path, "check_item")
+			target := fmt.Sprintf("process(%q)", b.Path)
+			r := traceRun(t, target, "check_item", "$return == -75", "-c", b.Path) // EOVERFLOW
+			defer dumpOnFailure(t, r)
+			if r.status != 0 || r.stderr != "" {
+				t.Errorf("exit status %d, stderr %q; want 0 and nothing", r.status, r.stderr)
+			}
+			traces, stats := parseOutput(t, r.stdout)
+			checkStats(t, stats, 4*500, 1, 4*500-1)
+			if len(traces) != 1 {
+				t.Fatalf("%d traces, want 1", len(traces))
+			}
+			tr := traces[0]
+			checkKnownLines(t, traces, listed)
+			if want := fmt.Sprintf("threads[%d] %s function(check_item) $return: -75", tr.tid, target); tr.header != want {
+				t.Errorf("header %q, want %q", tr.header, want)
+			}
+			if !hasLine(tr, marks["fail-overflow"]) {
+				t.Errorf("@fail-overflow line %d not in trace: %v", marks["fail-overflow"], printedLines(tr))
+			}
+			for _, other := range []string{"fail-negative", "success"} {
+				if hasLine(tr, marks[other]) {
+					t.Errorf("@%s line %d in trace: %v", other, marks[other], printedLines(tr))
+				}
+			}
+			for _, s := range tr.stmts {
+				for name, want := range map[string]string{"value": "0x186a0", "weight": "0x3", "scaled": "0x493e0"} {
+					if got, ok := s.vars[name]; ok && got != "?" && got != want && (name != "scaled" || s.line > marks["fail-overflow"]-2) {
+						t.Errorf("%s=%s at line %d, want %s", name, got, s.line, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestTraceSharedLibrary traces a function of a shared library that the -c
+// command loads.
+func TestTraceSharedLibrary(t *testing.T) {
+	fixture.RequireBPF(t)
+	marks := fixture.Markers(t, fixture.Source("lib"))
+	for _, v := range fixture.Variants() {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "lib", v)
+			listed, _ := listedLines(t, b.Lib, "wtf_open")
+			target := fmt.Sprintf("process(%q)", b.Lib)
+			r := traceRun(t, target, "wtf_open", "$return == -13", "-c", filepath.Join(b.Dir, "libmain"))
+			defer dumpOnFailure(t, r)
+			if r.status != 0 || r.stderr != "" {
+				t.Errorf("exit status %d, stderr %q; want 0 and nothing", r.status, r.stderr)
+			}
+			traces, stats := parseOutput(t, r.stdout)
+			// 10 rounds of 5 calls; "/etc/passwd" for writing fails.
+			checkStats(t, stats, 50, 10, 40)
+			if len(traces) != 10 {
+				t.Fatalf("%d traces, want 10", len(traces))
+			}
+			checkKnownLines(t, traces, listed)
+			for i, tr := range traces {
+				if want := fmt.Sprintf("libmain[%d] %s function(wtf_open) $return: -13", tr.tid, target); tr.header != want {
+					t.Errorf("trace %d header %q, want %q", i, tr.header, want)
+				}
+				if !hasLine(tr, marks["fail-access"]) || hasLine(tr, marks["success"]) {
+					t.Errorf("trace %d lines %v: want @fail-access (%d), not @success (%d)", i, printedLines(tr), marks["fail-access"], marks["success"])
+				}
+			}
+		})
+	}
+}
+
+const gaiProgram = `#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+int main(void)
+{
+	struct addrinfo hints, *res;
+	int bad = 0;
+
+	for (int i = 0; i < 6; i++) {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_flags = i == 3 ? 0x7fff : AI_NUMERICHOST;
+		int err = getaddrinfo("127.0.0.1", NULL, &hints, &res);
+		if (err == 0)
+			freeaddrinfo(res);
+		bad += (err != 0) != (i == 3);
+	}
+	return bad;
+}
+`
+
+// TestTraceGlibc traces getaddrinfo in the system's libc, whose DWARF comes
+// from libc6-dbg through the build-id.
+func TestTraceGlibc(t *testing.T) {
+	fixture.RequireBPF(t)
+	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	if _, err := os.Stat(libc); err != nil {
+		fixture.Missing(t, "no %s: %v", libc, err)
+	}
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "gai")
+	if err := os.WriteFile(prog+".c", []byte(gaiProgram), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-O1", "-o", prog, prog+".c").CombinedOutput(); err != nil {
+		t.Fatalf("compiling: %v: %s", err, out)
+	}
+	target := fmt.Sprintf("process(%q)", libc)
+	r := traceRun(t, target, "getaddrinfo", "$return == -1", "-c", prog)
+	defer dumpOnFailure(t, r)
+	if r.status != 0 || r.stderr != "" {
+		t.Errorf("exit status %d, stderr %q; want 0 and nothing", r.status, r.stderr)
+	}
+	traces, stats := parseOutput(t, r.stdout)
+	checkStats(t, stats, 6, 1, 5)
+	if len(traces) != 1 {
+		t.Fatalf("%d traces, want 1", len(traces))
+	}
+	tr := traces[0]
+	if want := fmt.Sprintf("gai[%d] %s function(getaddrinfo) $return: -1", tr.tid, target); tr.header != want {
+		t.Errorf("header %q, want %q", tr.header, want)
+	}
+	if len(tr.stmts) == 0 {
+		t.Errorf("trace has no statement lines")
+	}
+	for _, s := range tr.stmts {
+		if s.file != "../sysdeps/posix/getaddrinfo.c" {
+			t.Errorf("line %q is not in ../sysdeps/posix/getaddrinfo.c", s.text)
+		}
+	}
+}
+
+// TestBadInput checks that each mistake gives exit status 1 and one line of
+// diagnosis on stderr, without tracing anything.
+func TestBadInput(t *testing.T) {
+	b := fixture.Build(t, "demo", fixture.Default)
+	demo := fmt.Sprintf("process(%q)", b.Path)
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"missing-binary", []string{`process("/nonexistent/prog")`, "main", "$return == -1", "-c", "true"}},
+		{"not-elf", []string{`process("testdata/not-elf.txt")`, "main", "$return == -1", "-c", "true"}},
+		{"no-such-function", []string{demo, "no_such_fn", "$return == -22", "-c", "true"}},
+		{"malformed-condition", []string{demo, "load_config", "$return ==", "-c", "true"}},
+		{"unknown-variable", []string{demo, "load_config", "$nope == 1", "-c", "true"}},
+		{"too-few-args", []string{demo, "load_config"}},
+		{"pid-zero", []string{demo, "load_config", "$return == -22", "-x", "0"}},
+		{"no-such-pid", []string{demo, "load_config", "$return == -22", "-x", "999999999"}},
+		{"unknown-flag", []string{demo, "load_config", "$return == -22", "--frobnicate"}},
+		{"kernel", []string{"kernel", "vfs_open", "$return == -2"}},
+		{"c-and-x", []string{demo, "load_config", "$return == -22", "-c", "true", "-x", "1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runCLI(c.args...)
+			if r.status != 1 {
+				t.Errorf("exit status %d, want 1", r.status)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q, want nothing", r.stdout)
+			}
+			if !strings.HasPrefix(r.stderr, "whythefail: ") || strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") {
+				t.Errorf("stderr %q, want exactly one line starting with \"whythefail: \"", r.stderr)
+			}
+			if strings.Contains(r.stderr, "internal error") || strings.Contains(r.stderr, "panic") {
+				t.Errorf("stderr %q reports a panic", r.stderr)
+			}
+			got := b.Redact([]byte(r.stderr))
+			if wd, err := os.Getwd(); err == nil {
+				got = bytes.ReplaceAll(got, []byte(wd), []byte("/CWD"))
+			}
+			fixture.Golden(t, filepath.Join("testdata", "errors", c.name+".txt"), got)
+		})
+	}
+}
