@@ -235,10 +235,14 @@ func (d *Data) index() error {
 			info := d.declOf(e, cu)
 			ranges, err := d.DWARF.Ranges(e)
 			if err == nil && len(ranges) > 0 && cu != nil {
+				// Without entry_pc or low_pc, the entry is the first
+				// range as listed, not the lowest: gcc lists a
+				// function's hot part before its .cold part.
+				first := ranges[0][0]
 				sort.Slice(ranges, func(i, j int) bool { return ranges[i][0] < ranges[j][0] })
 				fn := &Function{
 					Ranges:  ranges,
-					Entry:   ranges[0][0],
+					Entry:   first,
 					Inlined: e.Tag == dwarf.TagInlinedSubroutine,
 					CU:      cu,
 					Offset:  e.Offset,

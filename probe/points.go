@@ -22,7 +22,11 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		}
 		// A symbol at a DWARF function's entry is that function, even
 		// when the suffix leaves the function out (C1/C2 constructors).
-		probed[fn.Entry] = true
+		// Inlined instances do not hide symbols (a .cold symbol can sit
+		// at an instance's entry).
+		if !fn.Inlined {
+			probed[fn.Entry] = true
+		}
 		switch s.Suffix {
 		case spec.Inline:
 			if !fn.Inlined {
