@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/rlimit"
+	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+	"github.com/go-delve/delve/pkg/dwarf/loclist"
 
 	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/target"
@@ -57,13 +59,14 @@ func requireTool(t testing.TB, name string) {
 // fixture is the compiled whyfail.c with what the tests need from its DWARF.
 type fixture struct {
 	exe       string
-	low, high uint64            // check()'s link-time range
-	frameBase []byte            // check()'s DW_AT_frame_base
-	locals    map[string][]byte // exprloc locations of check()'s parameters and locals (-O0)
-	counter   []byte            // location of the global counter
-	stmts     []stmtPC          // is_stmt rows inside check(), by address
-	markers   map[string]int    // @marker -> line
-	lineMark  map[int]string    // line -> marker
+	low, high uint64                            // check()'s link-time range
+	frameBase []byte                            // check()'s DW_AT_frame_base
+	locals    map[string][]byte                 // exprloc locations of check()'s parameters and locals (-O0)
+	counter   []byte                            // location of the global counter
+	params    map[string]func(pc uint64) []byte // n, depth: location at pc from the location lists (-O2)
+	stmts     []stmtPC                          // is_stmt rows inside check(), by address
+	markers   map[string]int                    // @marker -> line
+	lineMark  map[int]string                    // line -> marker
 }
 
 type stmtPC struct {
@@ -82,7 +85,7 @@ func buildFixture(t testing.TB, compiler, opt string) *fixture {
 	if out, err := exec.Command(compiler, "-g", opt, "-o", exe, src, "-lpthread").CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", compiler, opt, err, out)
 	}
-	f := &fixture{exe: exe, locals: map[string][]byte{}, markers: map[string]int{}, lineMark: map[int]string{}}
+	f := &fixture{exe: exe, locals: map[string][]byte{}, params: map[string]func(uint64) []byte{}, markers: map[string]int{}, lineMark: map[int]string{}}
 	text, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -155,8 +158,12 @@ func buildFixture(t testing.TB, compiler, opt string) *fixture {
 				if c.Tag == 0 {
 					break
 				}
+				name, _ := c.Val(dwarf.AttrName).(string)
 				if loc, ok := c.Val(dwarf.AttrLocation).([]byte); ok {
-					f.locals[c.Val(dwarf.AttrName).(string)] = loc
+					f.locals[name] = loc
+				}
+				if fld := c.AttrField(dwarf.AttrLocation); fld != nil && (fld.Class == dwarf.ClassLocListPtr || fld.Class == dwarf.ClassLocList) {
+					f.params[name] = locList(t, ef, cu, fld)
 				}
 				if c.Children {
 					r.SkipChildren()
@@ -182,6 +189,52 @@ func buildFixture(t testing.TB, compiler, opt string) *fixture {
 		t.Fatalf("no check(), statements or counter in the DWARF of %s", exe)
 	}
 	return f
+}
+
+// locList returns a lookup of a variable's location list: gcc gives an
+// offset into .debug_loclists, clang an index (DW_FORM_loclistx) through the
+// unit's offset table; clang's entries also index .debug_addr.
+func locList(t testing.TB, ef *elf.File, cu *dwarf.Entry, fld *dwarf.Field) func(uint64) []byte {
+	sec := ef.Section(".debug_loclists")
+	if sec == nil {
+		t.Fatal("no .debug_loclists")
+	}
+	data, err := sec.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off int64
+	switch v := fld.Val.(type) {
+	case int64:
+		off = v
+	case uint64:
+		off = int64(v)
+	}
+	if fld.Class == dwarf.ClassLocList {
+		base, _ := cu.Val(dwarf.AttrLoclistsBase).(int64)
+		off = base + int64(binary.LittleEndian.Uint32(data[base+4*off:]))
+	}
+	var addr *godwarf.DebugAddr
+	if s := ef.Section(".debug_addr"); s != nil {
+		b, err := s.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ab, _ := cu.Val(dwarf.AttrAddrBase).(int64)
+		addr = godwarf.ParseAddr(b).GetSubsection(uint64(ab))
+	}
+	low, _ := cu.Val(dwarf.AttrLowpc).(uint64)
+	rd := loclist.NewDwarf5Reader(data)
+	return func(pc uint64) []byte {
+		e, err := rd.Find(int(off), 0, low, pc, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			return nil
+		}
+		return e.Instr
+	}
 }
 
 // fileOffset converts a link-time address with the executable PT_LOAD.
@@ -248,6 +301,18 @@ func (f *fixture) plan(t testing.TB, withLocals bool) Plan {
 				}
 				vars = append(vars, bpfgen.Var{Name: v.name, Expr: loc, FrameBase: f.frameBase, Size: v.size, Signed: true})
 			}
+		} else {
+			// Optimised: the parameters from their location lists
+			// (registers, DW_OP_entry_value), nil where optimised out.
+			for _, name := range []string{"n", "depth"} {
+				loc := f.params[name]
+				if loc == nil {
+					t.Fatalf("no location list for %s", name)
+				}
+				vars = append(vars, bpfgen.Var{Name: name, Expr: loc(s.pc), Size: 4, Signed: true})
+			}
+		}
+		if withLocals {
 			if s.pc == f.low {
 				vars = append(vars,
 					bpfgen.Var{Name: "rdi", Expr: []byte{0x55}, Size: 4, Signed: true},

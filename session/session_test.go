@@ -86,7 +86,7 @@ func TestSession(t *testing.T) {
 
 			byPID := map[uint32][]Trace{}
 			var bytes, records uint64
-			l := bpfgen.Layout{Values: 3}
+			l := bpfgen.Layout{Values: 5}
 			if o0 {
 				l.Values = 9
 			}
@@ -111,7 +111,7 @@ func TestSession(t *testing.T) {
 			if len(loop) != 1 {
 				t.Fatalf("loop: %d traces, want 1: %v", len(loop), loop)
 			}
-			checkN(t, f, loop[0], 13, 1)
+			checkN(t, f, loop[0], 13, 1, 0)
 			paths = append(paths, stmtIDs(loop[0]))
 			if o0 {
 				checkO0(t, f, loop[0], []string{"init", "sq", "count", "rec", "test", "fail"}, 13, 0, 0)
@@ -126,7 +126,7 @@ func TestSession(t *testing.T) {
 			tids := map[uint32]bool{}
 			for _, tr := range threads {
 				tids[tr.TID] = true
-				checkN(t, f, tr, 13, 1)
+				checkN(t, f, tr, 13, 1, 0)
 				paths = append(paths, stmtIDs(tr))
 			}
 			if len(threads) != 4 || len(tids) != 4 || tids[uint32(pids["threads"])] {
@@ -146,7 +146,7 @@ func TestSession(t *testing.T) {
 			}
 			for i, tr := range rec {
 				n, depth := 13-i, 3-i
-				checkN(t, f, tr, n, uint32(depth))
+				checkN(t, f, tr, n, uint32(depth), 3-depth+1)
 				if o0 {
 					want := []string{"init", "sq", "count", "rec", "call", "test", "ok"}
 					if n == 13 {
@@ -179,10 +179,31 @@ func stmtIDs(tr Trace) []uint32 {
 	return ids
 }
 
-// checkN checks what every variant must agree on: the depth, n at entry at
-// every statement, and the argument registers at the entry statement.
-func checkN(t *testing.T, f *fixture, tr Trace, n int, depth uint32) {
+// checkN checks what every variant must agree on: the recursion level, n at entry at
+// every statement, the argument registers at the entry statement, and the
+// parameters n and depth (never assigned) wherever their location is known.
+func checkN(t *testing.T, f *fixture, tr Trace, n int, depth uint32, depthParam int) {
 	t.Helper()
+	avail := 0
+	for _, r := range tr.Records {
+		if f.stmts[r.StmtID-1].pc == f.low && f.locals["n"] != nil {
+			// -O0: the prologue has not stored the parameter into
+			// its stack slot yet, so the slot holds a stale value.
+			continue
+		}
+		if r.Values[vN].OK {
+			avail++
+			if r.Values[vN] != (Value{uint64(n), true}) {
+				t.Errorf("statement at line %d: n = %v, want %d", f.line(r.StmtID), r.Values[vN], n)
+			}
+		}
+		if r.Values[vDepth].OK && r.Values[vDepth] != (Value{uint64(depthParam), true}) {
+			t.Errorf("statement at line %d: depth = %v, want %d", f.line(r.StmtID), r.Values[vDepth], depthParam)
+		}
+	}
+	if avail == 0 {
+		t.Errorf("trace %v: n never available", &tr)
+	}
 	if tr.Depth != depth || tr.Args[0] != uint64(n) {
 		t.Errorf("trace %v: want depth %d and rdi %d at entry", &tr, depth, n)
 	}
