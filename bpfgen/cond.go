@@ -54,6 +54,7 @@ const (
 
 var opNames = [...]string{"==", "!=", "<", "<=", ">", ">=", "&&", "||", "+", "-", "&", "|"}
 
+// String gives the operator as the user writes it.
 func (o Op) String() string {
 	if int(o) >= 0 && int(o) < len(opNames) {
 		return opNames[o]
@@ -72,9 +73,16 @@ func (Return) isCond() {}
 func (Param) isCond()  {}
 func (BinOp) isCond()  {}
 
+// String renders the literal in decimal.
 func (c Const) String() string { return fmt.Sprint(c.V) }
-func (Return) String() string  { return "$return" }
+
+// String renders $return.
+func (Return) String() string { return "$return" }
+
+// String renders the parameter as $name.
 func (p Param) String() string { return "$" + p.Name }
+
+// String parenthesises the operation so nesting is unambiguous.
 func (b BinOp) String() string { return fmt.Sprintf("(%v %v %v)", b.L, b.Op, b.R) }
 
 // compileCond emits code storing the value of c in expression slot n. The

@@ -190,6 +190,7 @@ type Warning struct {
 	Reason string
 }
 
+// String is the warning as shown to users.
 func (w Warning) String() string {
 	return fmt.Sprintf("statement %d: variable %s unavailable: %s", w.StmtID, w.Var, w.Reason)
 }
