@@ -15,6 +15,7 @@ type Args struct {
 	Source    bool
 	Command   string // -c CMD
 	PID       int    // -x PID
+	Verbose   bool // -v: with -L/-l, one row per probe with its address
 	Help      bool
 	Version   bool
 	// Positional: TARGET FUNCTION CONDITION [VARIABLE]
@@ -80,6 +81,8 @@ func parseArgs(argv []string) (*Args, error) {
 					return nil, usagef("-x wants a process id, a positive number, not %q", s)
 				}
 			}
+		case "-v":
+			a.Verbose = true
 		case "-h", "--help", "-help":
 			a.Help = true
 		case "--version", "-version", "-V":

@@ -14,6 +14,7 @@ import (
 const usage = `usage: whythefail TARGET FUNCTION CONDITION [VARIABLE] [-c CMD | -x PID]
        whythefail -L SPEC    list probe points with their variables (like stap -L)
        whythefail -l SPEC    list probe points
+       whythefail -v -L SPEC each probe with its address and file offset
 flags: --debug-dir DIR  also look for separate debug files under DIR
        --json           print traces as JSON
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
@@ -81,6 +82,17 @@ func list(stdout io.Writer, a *Args, text string, withVars bool) error {
 	pts, err := r.Resolve(s)
 	if err != nil {
 		return err
+	}
+	if a.Verbose {
+		// Like stap -v -L: every probe unmerged, with its address.
+		for _, p := range pts {
+			line := p.String()
+			if withVars {
+				line = p.Listing()
+			}
+			fmt.Fprintf(stdout, "%s /* pc=%#x offset=%#x */\n", line, p.Addr, p.FileOffset)
+		}
+		return nil
 	}
 	for _, line := range probe.List(pts, withVars) {
 		fmt.Fprintln(stdout, line)
