@@ -130,6 +130,17 @@ func (c *compiler) node(n Node) (bpfgen.Cond, error) {
 		}
 		return bpfgen.BinOp{Op: op, L: l, R: r}, nil
 	}
+	case *Str:
+		return nil, c.errf(n, "a string can only be compared with execname() or user_string(...)")
+	case *Call:
+		return c.call(n)
+	case *VarSet:
+		return nil, c.errf(n, "$$%s is a list of variables, not a value: name one variable", n.Kind)
+	case *Pretty:
+		return nil, c.errf(n, "pretty printing ($) has no value in a condition")
+	case *Member, *Index, *AtVar, *Cast:
+		return nil, c.errf(n, "this expression form is supported in VARIABLE but not yet in conditions")
+	}
 	return nil, fmt.Errorf("condition %q: unexpected node %T", c.in, n)
 }
 

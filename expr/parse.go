@@ -18,13 +18,66 @@ type Num struct {
 	C    int
 }
 
+// Str is a string literal.
+type Str struct {
+	S string
+	C int
+}
+
 // Var is $return or a $name.
 type Var struct {
 	Name string // "return" for $return
 	C    int
 }
 
-// Unary is -x, !x or ~x.
+// VarSet is $$vars, $$locals or $$parms.
+type VarSet struct {
+	Kind string // "vars", "locals", "parms"
+	C    int
+}
+
+// AtVar is @var("name") or @var("name@file").
+type AtVar struct {
+	Name, File string
+	C          int
+}
+
+// Cast is @cast(X, "type") or @cast(X, "type", "module").
+type Cast struct {
+	X            Node
+	Type, Module string
+	C            int
+}
+
+// Call is a function call: pid(), execname(), user_string($p), ...
+type Call struct {
+	Fn   string
+	Args []Node
+	C    int
+}
+
+// Member is X->field (stap writes -> for members of structs and of
+// pointers to structs alike; . is accepted too).
+type Member struct {
+	X     Node
+	Field string
+	C     int
+}
+
+// Index is X[I].
+type Index struct {
+	X, I Node
+	C    int
+}
+
+// Pretty is X$ (pretty-print) or X$$ (also follow pointers one level).
+type Pretty struct {
+	X    Node
+	Deep bool
+	C    int
+}
+
+// Unary is -x, !x, ~x, *x or &x.
 type Unary struct {
 	Op string
 	X  Node
@@ -39,30 +92,46 @@ type Binary struct {
 }
 
 func (n *Num) Col() int    { return n.C }
+func (n *Str) Col() int    { return n.C }
 func (n *Var) Col() int    { return n.C }
+func (n *VarSet) Col() int { return n.C }
+func (n *AtVar) Col() int  { return n.C }
+func (n *Cast) Col() int   { return n.C }
+func (n *Call) Col() int   { return n.C }
+func (n *Member) Col() int { return n.C }
+func (n *Index) Col() int  { return n.C }
+func (n *Pretty) Col() int { return n.C }
 func (n *Unary) Col() int  { return n.C }
 func (n *Binary) Col() int { return n.C }
 
 // SyntaxError points at the column of a mistake in an expression.
 type SyntaxError struct {
+	What  string // "condition" or "variable"
 	Input string
 	Col   int
 	Msg   string
 }
 
 func (e *SyntaxError) Error() string {
-	return fmt.Sprintf("condition %q: column %d: %s", e.Input, e.Col, e.Msg)
+	what := e.What
+	if what == "" {
+		what = "expression"
+	}
+	return fmt.Sprintf("%s %q: column %d: %s", what, e.Input, e.Col, e.Msg)
 }
 
 type token struct {
-	kind string // "num", "var", "ident", "op", "eof"
+	kind string // "num", "str", "var", "varset", "pretty", "at", "ident", "op", "eof"
 	text string
 	col  int
 }
 
-func lex(s string) ([]token, error) {
+func lex(what, s string) ([]token, error) {
 	var toks []token
 	i := 0
+	fail := func(col int, format string, a ...any) error {
+		return &SyntaxError{what, s, col, fmt.Sprintf(format, a...)}
+	}
 	for i < len(s) {
 		c := s[i]
 		switch {
@@ -70,20 +139,61 @@ func lex(s string) ([]token, error) {
 			i++
 		case c >= '0' && c <= '9':
 			j := i
-			for j < len(s) && (isIdent(s[j])) {
+			for j < len(s) && isIdent(s[j]) {
 				j++
 			}
 			toks = append(toks, token{"num", s[i:j], i + 1})
 			i = j
+		case c == '"':
+			var b strings.Builder
+			j := i + 1
+			for ; j < len(s) && s[j] != '"'; j++ {
+				if s[j] == '\\' && j+1 < len(s) {
+					j++
+					switch s[j] {
+					case 'n':
+						b.WriteByte('\n')
+					case 't':
+						b.WriteByte('\t')
+					default:
+						b.WriteByte(s[j])
+					}
+					continue
+				}
+				b.WriteByte(s[j])
+			}
+			if j >= len(s) {
+				return nil, fail(i+1, "unterminated string")
+			}
+			toks = append(toks, token{"str", b.String(), i + 1})
+			i = j + 1
 		case c == '$':
+			j := i + 1
+			switch {
+			case j < len(s) && isIdent(s[j]):
+				for j < len(s) && isIdent(s[j]) {
+					j++
+				}
+				toks = append(toks, token{"var", s[i+1 : j], i + 1})
+			case j+1 < len(s) && s[j] == '$' && isIdent(s[j+1]):
+				j++
+				for j < len(s) && isIdent(s[j]) {
+					j++
+				}
+				toks = append(toks, token{"varset", s[i+2 : j], i + 1})
+			default:
+				toks = append(toks, token{"pretty", "$", i + 1})
+			}
+			i = j
+		case c == '@':
 			j := i + 1
 			for j < len(s) && isIdent(s[j]) {
 				j++
 			}
 			if j == i+1 {
-				return nil, &SyntaxError{s, i + 1, "expected a variable name after $"}
+				return nil, fail(i+1, "expected @var or @cast")
 			}
-			toks = append(toks, token{"var", s[i+1 : j], i + 1})
+			toks = append(toks, token{"at", s[i+1 : j], i + 1})
 			i = j
 		case isIdent(c):
 			j := i
@@ -94,14 +204,14 @@ func lex(s string) ([]token, error) {
 			i = j
 		default:
 			op := ""
-			for _, o := range []string{"==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "<", ">", "+", "-", "*", "/", "%", "&", "|", "^", "!", "~", "(", ")"} {
+			for _, o := range []string{"->", "==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "<", ">", "+", "-", "*", "/", "%", "&", "|", "^", "!", "~", "(", ")", "[", "]", ",", "."} {
 				if strings.HasPrefix(s[i:], o) {
 					op = o
 					break
 				}
 			}
 			if op == "" {
-				return nil, &SyntaxError{s, i + 1, fmt.Sprintf("unexpected character %q", c)}
+				return nil, fail(i+1, "unexpected character %q", c)
 			}
 			toks = append(toks, token{"op", op, i + 1})
 			i += len(op)
@@ -122,6 +232,7 @@ var precedence = map[string]int{
 }
 
 type parser struct {
+	what string
 	in   string
 	toks []token
 	pos  int
@@ -130,13 +241,25 @@ type parser struct {
 // Parse parses a condition expression.
 func Parse(s string) (Node, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, &SyntaxError{s, 1, "empty condition (use 1 to trace every invocation)"}
+		return nil, &SyntaxError{"condition", s, 1, "empty condition (use 1 to trace every invocation)"}
 	}
-	toks, err := lex(s)
+	return parse("condition", s)
+}
+
+// ParseVariable parses a VARIABLE expression.
+func ParseVariable(s string) (Node, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, &SyntaxError{"variable", s, 1, "empty expression (the default is $$vars)"}
+	}
+	return parse("variable", s)
+}
+
+func parse(what, s string) (Node, error) {
+	toks, err := lex(what, s)
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{in: s, toks: toks}
+	p := &parser{what: what, in: s, toks: toks}
 	n, err := p.binary(1)
 	if err != nil {
 		return nil, err
@@ -148,10 +271,22 @@ func Parse(s string) (Node, error) {
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
-func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
+func (p *parser) next() token  { t := p.toks[p.pos]; p.pos++; return t }
 
 func (p *parser) errf(t token, format string, a ...any) error {
-	return &SyntaxError{p.in, t.col, fmt.Sprintf(format, a...)}
+	return &SyntaxError{p.what, p.in, t.col, fmt.Sprintf(format, a...)}
+}
+
+func (p *parser) expectOp(op, why string) (token, error) {
+	t := p.next()
+	if t.kind != "op" || t.text != op {
+		found := t.text
+		if t.kind == "eof" {
+			found = "the end"
+		}
+		return t, p.errf(t, "expected %s %s, found %q", op, why, found)
+	}
+	return t, nil
 }
 
 func (p *parser) binary(minPrec int) (Node, error) {
@@ -176,7 +311,7 @@ func (p *parser) binary(minPrec int) (Node, error) {
 
 func (p *parser) unary() (Node, error) {
 	t := p.peek()
-	if t.kind == "op" && (t.text == "-" || t.text == "!" || t.text == "~" || t.text == "+") {
+	if t.kind == "op" && strings.Contains("- ! ~ + * &", t.text) && len(t.text) == 1 {
 		p.next()
 		x, err := p.unary()
 		if err != nil {
@@ -187,7 +322,58 @@ func (p *parser) unary() (Node, error) {
 		}
 		return &Unary{Op: t.text, X: x, C: t.col}, nil
 	}
-	return p.primary()
+	return p.postfix()
+}
+
+func (p *parser) postfix() (Node, error) {
+	n, err := p.primary()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		t := p.peek()
+		switch {
+		case t.kind == "op" && (t.text == "->" || t.text == "."):
+			p.next()
+			f := p.next()
+			if f.kind != "ident" {
+				return nil, p.errf(f, "expected a member name after %s", t.text)
+			}
+			n = &Member{X: n, Field: f.text, C: t.col}
+		case t.kind == "op" && t.text == "[":
+			p.next()
+			i, err := p.binary(1)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := p.expectOp("]", "to close the ["); err != nil {
+				return nil, err
+			}
+			n = &Index{X: n, I: i, C: t.col}
+		case t.kind == "pretty":
+			p.next()
+			deep := false
+			if p.peek().kind == "pretty" {
+				p.next()
+				deep = true
+			}
+			n = &Pretty{X: n, Deep: deep, C: t.col}
+			if p.peek().kind == "pretty" {
+				return nil, p.errf(p.peek(), "at most two $ after an expression ($ or $$)")
+			}
+			return n, nil
+		default:
+			return n, nil
+		}
+	}
+}
+
+func (p *parser) stringArg(what string) (token, error) {
+	t := p.next()
+	if t.kind != "str" {
+		return t, p.errf(t, "%s takes a quoted string here", what)
+	}
+	return t, nil
 }
 
 func (p *parser) primary() (Node, error) {
@@ -203,31 +389,146 @@ func (p *parser) primary() (Node, error) {
 			v = int64(u)
 		}
 		return &Num{V: v, C: t.col}, nil
+	case "str":
+		return &Str{S: t.text, C: t.col}, nil
 	case "var":
 		return &Var{Name: t.text, C: t.col}, nil
+	case "varset":
+		switch t.text {
+		case "vars", "locals", "parms":
+			return &VarSet{Kind: t.text, C: t.col}, nil
+		}
+		return nil, p.errf(t, "unknown $$%s: use $$vars, $$locals or $$parms", t.text)
+	case "at":
+		switch t.text {
+		case "var":
+			if _, err := p.expectOp("(", "after @var"); err != nil {
+				return nil, err
+			}
+			s, err := p.stringArg("@var")
+			if err != nil {
+				return nil, err
+			}
+			if _, err := p.expectOp(")", "to close @var("); err != nil {
+				return nil, err
+			}
+			name, file, _ := strings.Cut(s.text, "@")
+			if name == "" {
+				return nil, p.errf(s, "@var needs a variable name, as in @var(\"counter\") or @var(\"counter@file.c\")")
+			}
+			return &AtVar{Name: name, File: file, C: t.col}, nil
+		case "cast":
+			if _, err := p.expectOp("(", "after @cast"); err != nil {
+				return nil, err
+			}
+			x, err := p.binary(1)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := p.expectOp(",", "between @cast's expression and type"); err != nil {
+				return nil, err
+			}
+			ty, err := p.stringArg("@cast")
+			if err != nil {
+				return nil, err
+			}
+			c := &Cast{X: x, Type: ty.text, C: t.col}
+			if p.peek().text == "," && p.peek().kind == "op" {
+				p.next()
+				m, err := p.stringArg("@cast's module")
+				if err != nil {
+					return nil, err
+				}
+				c.Module = m.text
+			}
+			if _, err := p.expectOp(")", "to close @cast("); err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+		return nil, p.errf(t, "unknown @%s: use @var(\"name\") or @cast(expr, \"type\")", t.text)
 	case "ident":
+		if p.peek().kind == "op" && p.peek().text == "(" {
+			p.next()
+			call := &Call{Fn: t.text, C: t.col}
+			if p.peek().text == ")" && p.peek().kind == "op" {
+				p.next()
+				return call, nil
+			}
+			for {
+				a, err := p.binary(1)
+				if err != nil {
+					return nil, err
+				}
+				call.Args = append(call.Args, a)
+				sep := p.next()
+				if sep.kind == "op" && sep.text == ")" {
+					return call, nil
+				}
+				if sep.kind != "op" || sep.text != "," {
+					return nil, p.errf(sep, "expected , or ) in the arguments of %s()", t.text)
+				}
+			}
+		}
 		if t.text == "NULL" {
 			return &Num{V: 0, Name: "NULL", C: t.col}, nil
 		}
 		if v, ok := errnos[t.text]; ok {
 			return &Num{V: v, Name: t.text, C: t.col}, nil
 		}
-		if p.peek().text == "(" {
-			return nil, p.errf(t, "function %s() is not supported in conditions yet", t.text)
+		msg := fmt.Sprintf("unknown name %q: use $%s for a variable", t.text, t.text)
+		if len(t.text) > 1 && t.text[0] == 'E' && strings.ToUpper(t.text) == t.text {
+			msg = fmt.Sprintf("unknown errno name %q", t.text)
+			if near := nearestErrno(t.text); near != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", near)
+			}
 		}
-		return nil, p.errf(t, "unknown name %q: use $%s for a variable, or an errno name such as EINVAL", t.text, t.text)
+		return nil, p.errf(t, "%s", msg)
 	case "op":
 		if t.text == "(" {
 			n, err := p.binary(1)
 			if err != nil {
 				return nil, err
 			}
-			if c := p.next(); c.text != ")" {
-				return nil, p.errf(c, "expected ) to close the ( at column %d", t.col)
+			if _, err := p.expectOp(")", fmt.Sprintf("to close the ( at column %d", t.col)); err != nil {
+				return nil, err
 			}
 			return n, nil
 		}
 		return nil, p.errf(t, "expected a value, found %q", t.text)
+	case "pretty":
+		return nil, p.errf(t, "expected a variable name after $")
 	}
-	return nil, p.errf(t, "expected a value at the end of the condition")
+	return nil, p.errf(t, "expected a value at the end of the expression")
+}
+
+// nearestErrno suggests the errno name closest to a misspelt one.
+func nearestErrno(s string) string {
+	best, bestD := "", 3
+	for name := range errnos {
+		if d := editDistance(s, name); d < bestD || d == bestD && best != "" && name < best {
+			best, bestD = name, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
