@@ -129,7 +129,6 @@ func (c *compiler) node(n Node) (bpfgen.Cond, error) {
 			return nil, c.errf(n, "operator %s on a variable is not supported yet", n.Op)
 		}
 		return bpfgen.BinOp{Op: op, L: l, R: r}, nil
-	}
 	case *Str:
 		return nil, c.errf(n, "a string can only be compared with execname() or user_string(...)")
 	case *Call:
