@@ -271,7 +271,7 @@ func parse(what, s string) (Node, error) {
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
-func (p *parser) next() token  { t := p.toks[p.pos]; p.pos++; return t }
+func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
 
 func (p *parser) errf(t token, format string, a ...any) error {
 	return &SyntaxError{p.what, p.in, t.col, fmt.Sprintf(format, a...)}
