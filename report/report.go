@@ -10,11 +10,61 @@ import (
 // Var describes one variable printed at a statement.
 type Var struct {
 	Name string
-	// Format says how to print the value: "int", "uint", "ptr" (hex), "struct"
-	// ({...}), "array" ([...]), "other" (?), or "const" (Const is printed).
-	Format string
-	Size   int // bytes of an integer, for sign extension
-	Const  string
+	// Format says how to print the value: "int", "uint", "ptr" (hex),
+	// "dec", "udec" (decimal), "string" (quoted), "struct" ({...}),
+	// "array" ([...]), "other" (?), "const" (Const is printed), or "group"
+	// (Children printed as {.name=value, ...}). The formats that print a
+	// read value each consume the next value of the record, depth first.
+	Format   string
+	Size     int // bytes of an integer, for sign extension
+	Const    string
+	Children []Var
+}
+
+// Reads reports whether the format consumes a value.
+func (v Var) Reads() bool {
+	switch v.Format {
+	case "int", "uint", "ptr", "dec", "udec", "string":
+		return true
+	}
+	return false
+}
+
+// Leaves counts the values a Var consumes.
+func (v Var) Leaves() int {
+	if v.Format == "group" {
+		n := 0
+		for _, c := range v.Children {
+			n += c.Leaves()
+		}
+		return n
+	}
+	if v.Reads() {
+		return 1
+	}
+	return 0
+}
+
+// format prints v, consuming values from vals.
+func (v Var) format(vals *[]Value) string {
+	if v.Format == "group" {
+		var b strings.Builder
+		b.WriteString("{")
+		for i, c := range v.Children {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("." + c.Name + "=" + c.format(vals))
+		}
+		b.WriteString("}")
+		return b.String()
+	}
+	var val Value
+	if v.Reads() && len(*vals) > 0 {
+		val = (*vals)[0]
+		*vals = (*vals)[1:]
+	}
+	return FormatValue(v, val)
 }
 
 // Stmt describes one statement probe point.
@@ -28,6 +78,10 @@ type Stmt struct {
 type Value struct {
 	U64 uint64
 	OK  bool
+	// Bytes holds a string's bytes (up to its NUL); Truncated says the
+	// string was longer than what was read.
+	Bytes     []byte
+	Truncated bool
 }
 
 // Record is one executed statement of a trace.
@@ -86,16 +140,13 @@ func (t *Text) Trace(tr *Trace) error {
 			continue
 		}
 		fmt.Fprintf(&b, "%s[%d] %s:%d %s:", tr.Comm, tr.TID, st.File, st.Line, label)
-		for i, v := range st.Vars {
-			var val Value
-			if i < len(r.Values) {
-				val = r.Values[i]
-			}
-			if t.H.Variable != "" {
-				b.WriteString(" " + FormatValue(v, val))
+		vals := r.Values
+		for _, v := range st.Vars {
+			if v.Name == "" {
+				b.WriteString(" " + v.format(&vals))
 				continue
 			}
-			b.WriteString(" " + v.Name + "=" + FormatValue(v, val))
+			b.WriteString(" " + v.Name + "=" + v.format(&vals))
 		}
 		b.WriteString("\n")
 	}
@@ -153,8 +204,42 @@ func FormatValue(v Var, val Value) string {
 		return fmt.Sprintf("%#x", uint64(signExtend(val.U64, v.Size)))
 	case "uint", "ptr":
 		return fmt.Sprintf("%#x", truncate(val.U64, v.Size))
+	case "dec":
+		return fmt.Sprintf("%d", signExtend(val.U64, v.Size))
+	case "udec":
+		return fmt.Sprintf("%d", truncate(val.U64, v.Size))
+	case "string":
+		q := quote(val.Bytes)
+		if val.Truncated {
+			q += "..."
+		}
+		return q
 	}
 	return "?"
+}
+
+// quote prints a string as stap does: in double quotes, with C escapes
+// for quotes, backslashes and unprintable bytes.
+func quote(b []byte) string {
+	var s strings.Builder
+	s.WriteByte('"')
+	for _, c := range b {
+		switch {
+		case c == '"' || c == '\\':
+			s.WriteByte('\\')
+			s.WriteByte(c)
+		case c == '\n':
+			s.WriteString(`\n`)
+		case c == '\t':
+			s.WriteString(`\t`)
+		case c < 0x20 || c >= 0x7f:
+			fmt.Fprintf(&s, "\\x%02x", c)
+		default:
+			s.WriteByte(c)
+		}
+	}
+	s.WriteByte('"')
+	return s.String()
 }
 
 func signExtend(u uint64, size int) int64 {
@@ -209,12 +294,13 @@ func (j *JSON) Trace(tr *Trace) error {
 	for _, r := range tr.Records {
 		st := j.Stmts[r.Stmt]
 		js := jsonStmt{File: st.File, Line: st.Line, Vars: map[string]string{}}
-		for i, v := range st.Vars {
-			var val Value
-			if i < len(r.Values) {
-				val = r.Values[i]
+		vals := r.Values
+		for _, v := range st.Vars {
+			name := v.Name
+			if name == "" {
+				name = j.H.Variable
 			}
-			js.Vars[v.Name] = FormatValue(v, val)
+			js.Vars[name] = v.format(&vals)
 		}
 		out.Statements = append(out.Statements, js)
 	}
