@@ -50,9 +50,13 @@ const (
 	OpSub
 	OpBitAnd
 	OpBitOr
+	OpMul
+	OpXor
+	OpShl
+	OpShr // arithmetic (signed), as stap's >> on its 64-bit integers
 )
 
-var opNames = [...]string{"==", "!=", "<", "<=", ">", ">=", "&&", "||", "+", "-", "&", "|"}
+var opNames = [...]string{"==", "!=", "<", "<=", ">", ">=", "&&", "||", "+", "-", "&", "|", "*", "^", "<<", ">>"}
 
 // String gives the operator as the user writes it.
 func (o Op) String() string {
@@ -130,6 +134,20 @@ func compileCond(e *emitter, c Cond, n int) error {
 			e.emit(asm.And.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
 		case OpBitOr:
 			e.emit(asm.Or.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
+		case OpMul:
+			e.emit(asm.Mul.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
+		case OpXor:
+			e.emit(asm.Xor.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
+		case OpShl, OpShr:
+			// Shift counts are taken modulo 64, as x86 does, so the
+			// result never depends on the JIT.
+			e.emit(asm.And.Imm(asm.R2, 63))
+			if c.Op == OpShl {
+				e.emit(asm.LSh.Reg(asm.R1, asm.R2))
+			} else {
+				e.emit(asm.ArSh.Reg(asm.R1, asm.R2))
+			}
+			e.emit(asm.Mov.Reg(asm.R0, asm.R1))
 		case OpLogAnd, OpLogOr:
 			// Normalise both sides to 0/1, then combine bitwise.
 			for _, r := range []asm.Register{asm.R1, asm.R2} {
@@ -164,6 +182,50 @@ func compileCond(e *emitter, c Cond, n int) error {
 			e.mark(done)
 		}
 	case *BinOp:
+		return compileCond(e, *c, n)
+	case Unary:
+		if err := compileCond(e, c.X, n); err != nil {
+			return err
+		}
+		e.emit(asm.LoadMem(asm.R0, asm.RFP, slot(n), asm.DWord))
+		switch c.Op {
+		case UnNot:
+			done := e.newLabel("not")
+			e.emit(asm.Mov.Reg(asm.R1, asm.R0), asm.Mov.Imm(asm.R0, 1), asm.JEq.Imm(asm.R1, 0, done), asm.Mov.Imm(asm.R0, 0))
+			e.mark(done)
+		case UnNeg:
+			e.emit(asm.Neg.Imm(asm.R0, 0))
+		case UnBitNot:
+			e.emit(asm.Xor.Imm(asm.R0, -1))
+		default:
+			return fmt.Errorf("unknown unary operator %v", c.Op)
+		}
+	case *Unary:
+		return compileCond(e, *c, n)
+	case Pid, *Pid:
+		e.emit(asm.LoadMem(asm.R0, rBuf, OffPID, asm.Word))
+	case Tid, *Tid:
+		e.emit(asm.LoadMem(asm.R0, rBuf, OffTID, asm.Word))
+	case Uid, *Uid:
+		e.emit(asm.FnGetCurrentUidGid.Call(), asm.LSh.Imm(asm.R0, 32), asm.RSh.Imm(asm.R0, 32))
+	case Randint:
+		if c.N <= 0 {
+			return fmt.Errorf("randint(%d): the bound must be positive", c.N)
+		}
+		e.emit(asm.FnGetPrandomU32.Call())
+		e.loadConst(asm.R1, c.N)
+		e.emit(asm.Mod.Reg(asm.R0, asm.R1))
+	case *Randint:
+		return compileCond(e, *c, n)
+	case CommEq:
+		compileCommEq(e, c.S)
+	case *CommEq:
+		return compileCond(e, *c, n)
+	case UserStrEq:
+		if err := compileUserStrEq(e, c, n); err != nil {
+			return err
+		}
+	case *UserStrEq:
 		return compileCond(e, *c, n)
 	case nil:
 		e.emit(asm.Mov.Imm(asm.R0, 1))

@@ -71,7 +71,7 @@ func Generate(spec *Spec) (*Generated, error) {
 			return nil, fmt.Errorf("statement id %d used twice", st.ID)
 		}
 		seen[st.ID] = true
-		g.Layout.Values = max(g.Layout.Values, min(len(st.Vars), MaxVars))
+		g.Layout.Values = max(g.Layout.Values, slotsUsed(Slots(st.Vars)))
 	}
 	if g.Layout.BufferSize() > 1<<22 {
 		return nil, fmt.Errorf("invocation buffer of %d bytes is too large: lower the record limit", g.Layout.BufferSize())
@@ -182,18 +182,30 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 		asm.Add.Imm(rRec, HeaderSize),
 		asm.StoreImm(rRec, recOffID, int64(int32(st.ID)), asm.Word),
 		asm.Mov.Imm(rMask, 0))
+	slots := Slots(st.Vars)
 	for i := range st.Vars {
 		v := &st.Vars[i]
-		if v.Size == 0 {
+		if v.Size == 0 && v.Str == 0 {
 			continue // aggregates print as {...} without reading
 		}
 		if i >= MaxVars {
 			warns = append(warns, Warning{st.ID, v.Name, fmt.Sprintf("more than %d variables at one statement", MaxVars)})
 			continue
 		}
+		if slots[i].N == 0 {
+			warns = append(warns, Warning{st.ID, v.Name, fmt.Sprintf("no room left in the record (%d slots of 8 bytes)", MaxSlots)})
+			continue
+		}
 		sub := &emitter{n: e.n}
 		fail := sub.newLabel("fail")
-		err := compileVar(sub, st, v, fail)
+		off := int16(recOffVals + 8*slots[i].First)
+		var err error
+		if v.Str != 0 {
+			err = compileString(sub, st, v, off, fail)
+		} else {
+			err = compileVar(sub, st, v, fail)
+			sub.emit(asm.StoreMem(rRec, off, asm.R0, asm.DWord))
+		}
 		e.n = sub.n
 		if err != nil {
 			var u unsupported
@@ -207,8 +219,7 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 		// this variable's first instruction.
 		e.emit(sub.insns...)
 		e.pending = append(e.pending, sub.pending...)
-		e.emit(asm.StoreMem(rRec, int16(recOffVals+8*i), asm.R0, asm.DWord),
-			asm.Mov.Imm(asm.R1, 1),
+		e.emit(asm.Mov.Imm(asm.R1, 1),
 			asm.LSh.Imm(asm.R1, int32(i)),
 			asm.Or.Reg(rMask, asm.R1))
 		e.mark(fail)

@@ -541,6 +541,9 @@ type piece struct {
 // exactly at this statement; nothing usable was emitted then and the caller
 // discards the instructions.
 func compileVar(e *emitter, st *Stmt, v *Var, fail string) error {
+	if len(v.Steps) > 0 {
+		return compileAccess(e, st, v, fail)
+	}
 	switch v.Size {
 	case 1, 2, 4, 8:
 	default:

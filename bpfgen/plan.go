@@ -38,7 +38,61 @@ type Var struct {
 
 	// Signed asks for sign extension of values narrower than 8 bytes.
 	Signed bool
+
+	// Steps is an access path applied after the location expression
+	// ($c->name, $p[2], *$p, &$v): at most MaxSteps. Size and Signed
+	// then describe the object at the end of the path.
+	Steps []Step
+
+	// Str, when non-zero, makes the variable a string: the value at the
+	// end of the path is a char* (Size is ignored), and up to Str bytes
+	// of the NUL-terminated user string it points to are recorded. Str
+	// is a multiple of 8 from 8 to MaxStr.
+	Str int
 }
+
+// Step is one operation of an access path. Evaluating a location expression
+// leaves either an address A (the object is in memory) or a value V (a
+// register, DW_OP_stack_value, an implicit value); steps move between the
+// two. A step that needs an address when there is only a value makes the
+// variable unavailable at generation time; a faulting read (a NULL or bad
+// pointer) makes it unavailable at run time. Never a wrong value.
+type Step interface {
+	// String renders the step as C would write it after the variable.
+	String() string
+	isStep()
+}
+
+// StepAdd moves the address by Off bytes: a struct member, or a constant array
+// index times the element size. It needs an address.
+type StepAdd struct{ Off int64 }
+
+// StepDeref follows a pointer: with an address A, the 8-byte pointer stored at
+// A becomes the new address; with a value V, V itself becomes the address.
+type StepDeref struct{}
+
+// StepAddrOf turns the address A into the value A (C's &). It needs an address
+// and must be the last step.
+type StepAddrOf struct{}
+
+func (StepAdd) isStep()    {}
+func (StepDeref) isStep()  {}
+func (StepAddrOf) isStep() {}
+
+// String renders the offset as "+off".
+func (s StepAdd) String() string { return fmt.Sprintf("+%d", s.Off) }
+
+// String renders the dereference as "*".
+func (StepDeref) String() string { return "*" }
+
+// String renders the address-of as "&".
+func (StepAddrOf) String() string { return "&" }
+
+// Limits of access paths and strings.
+const (
+	MaxSteps = 8   // steps per variable
+	MaxStr   = 256 // bytes of one string variable
+)
 
 // Stmt is one statement probe point.
 type Stmt struct {
@@ -85,8 +139,53 @@ type Spec struct {
 }
 
 // MaxVars is the most variables a statement can record: the valid bits are one
-// 64-bit mask.
-const MaxVars = 64
+// 64-bit mask. MaxSlots is the most 8-byte value slots a record has: a scalar
+// takes one, a string Str/8, so a statement fits for example 64 scalars, or 7
+// strings of 64 bytes and 8 scalars. Both are kept small because every record
+// of every invocation buffer is as large as the largest statement's.
+const (
+	MaxVars  = 64
+	MaxSlots = 64
+)
+
+// Slot says where a variable's value sits in its statement's records.
+type Slot struct {
+	First int  // index of the first 8-byte value slot
+	N     int  // slots taken: 1 for a scalar, Str/8 for a string, 0 when there was no room (never read)
+	Str   bool // the slots hold a string's bytes rather than one value
+}
+
+// Slots assigns record slots to a statement's variables, in order. The session
+// decodes records with the same assignment. Every variable, even one that is
+// not read (aggregates, missing locations), takes its slots, so for a
+// statement without strings variable i is slot i.
+func Slots(vars []Var) []Slot {
+	out := make([]Slot, len(vars))
+	next := 0
+	for i, v := range vars {
+		n := 1
+		if validStr(v.Str) {
+			n = v.Str / 8
+		}
+		if i >= MaxVars || next+n > MaxSlots {
+			continue
+		}
+		out[i] = Slot{First: next, N: n, Str: v.Str != 0}
+		next += n
+	}
+	return out
+}
+
+// slotsUsed is how many slots a statement's records need.
+func slotsUsed(slots []Slot) int {
+	n := 0
+	for _, s := range slots {
+		n = max(n, s.First+s.N)
+	}
+	return n
+}
+
+func validStr(n int) bool { return n > 0 && n <= MaxStr && n%8 == 0 }
 
 // Layout describes the bytes of an invocation buffer, which is also what the
 // return program copies into the ring buffer (only the used prefix).
@@ -101,12 +200,16 @@ const MaxVars = 64
 //	36  u32 truncated (records that did not fit)
 //	40  [6]u64 argument registers at entry: rdi rsi rdx rcx r8 r9
 //	88  u32 depth (recursion level, 1 for the outermost call)
-//	92  u32 values per record
+//	92  u32 value slots per record
 //
 // Records follow, each RecordSize bytes: u32 statement id, u32 zero, u64
-// valid mask (bit i: Values[i] was read), then Values u64 values.
+// valid mask (bit i: variable i of the statement was read), then Values
+// 8-byte slots. Slots(stmt.Vars) says which slots hold which variable: a
+// scalar is one u64 slot, a string fills its Str/8 slots with its bytes up to
+// and including the NUL; a string with no NUL in its Str bytes is at least
+// Str bytes long, and only its first Str bytes were kept.
 type Layout struct {
-	Values     int // values per record
+	Values     int // 8-byte value slots per record
 	MaxRecords int
 }
 

@@ -29,20 +29,34 @@ type Record struct {
 }
 
 // Value is one variable read. OK is false when it could not be read
-// (unsupported location, faulting read); U64 is then zero.
+// (unsupported location, faulting read); U64 and Bytes are then zero.
 type Value struct {
 	U64 uint64
 	OK  bool
+
+	// Bytes is a string variable's bytes up to its NUL (bpfgen.Var.Str);
+	// nil for scalars. Truncated says the string had no NUL within the
+	// bytes read: it is at least that long, and Bytes holds its start.
+	Bytes     []byte
+	Truncated bool
 }
 
-// maxValues bounds the values per record a decoder accepts: the generator
-// never makes more.
-const maxValues = bpfgen.MaxVars
+// maxValues bounds the value slots per record a decoder accepts: the
+// generator never makes more.
+const maxValues = bpfgen.MaxSlots
 
-// Decode parses one ring-buffer sample: an invocation buffer's header and its
-// used records (layout in bpfgen.Layout). Records carry every value slot of
-// the layout; Session trims them to each statement's variables.
-func Decode(b []byte) (*Trace, error) {
+// Decode parses one ring-buffer sample whose records hold one 8-byte scalar
+// per slot (plans without strings, where variable i is slot i). Records carry
+// every slot of the layout; Session trims them to each statement's variables.
+func Decode(b []byte) (*Trace, error) { return DecodeSlots(b, nil) }
+
+// DecodeSlots parses one ring-buffer sample: an invocation buffer's header
+// and its used records (layout in bpfgen.Layout). slots gives, per statement
+// id, where each variable sits in the record (bpfgen.Slots of the statement's
+// variables); records then get one Value per variable. With a nil map every
+// slot is one scalar Value, as Decode does. A record of a statement missing
+// from a non-nil map, or whose slots exceed the record, is an error.
+func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 	if len(b) < bpfgen.HeaderSize {
 		return nil, fmt.Errorf("decoding trace: %d bytes is shorter than the %d-byte header", len(b), bpfgen.HeaderSize)
 	}
@@ -75,14 +89,42 @@ func Decode(b []byte) (*Trace, error) {
 	}
 	for i := range t.Records {
 		r := b[bpfgen.HeaderSize+i*rs : bpfgen.HeaderSize+(i+1)*rs]
-		mask := le.Uint64(r[8:])
-		vals := make([]Value, nvals)
-		for j := range vals {
-			if mask&(1<<j) != 0 {
-				vals[j] = Value{U64: le.Uint64(r[16+8*j:]), OK: true}
+		id, mask := le.Uint32(r), le.Uint64(r[8:])
+		var vals []Value
+		if slots == nil {
+			vals = make([]Value, nvals)
+			for j := range vals {
+				if mask&(1<<j) != 0 {
+					vals[j] = Value{U64: le.Uint64(r[16+8*j:]), OK: true}
+				}
+			}
+		} else {
+			sl, ok := slots[id]
+			if !ok {
+				return nil, fmt.Errorf("decoding trace: record %d is of statement %d, which is not in the plan", i, id)
+			}
+			vals = make([]Value, len(sl))
+			for j, s := range sl {
+				if s.First < 0 || s.N < 0 || s.First+s.N > nvals {
+					return nil, fmt.Errorf("decoding trace: statement %d variable %d needs slots %d to %d, records have %d", id, j, s.First, s.First+s.N, nvals)
+				}
+				if j >= 64 || s.N == 0 || mask&(1<<j) == 0 {
+					continue
+				}
+				data := r[16+8*s.First : 16+8*(s.First+s.N)]
+				if !s.Str {
+					vals[j] = Value{U64: le.Uint64(data), OK: true}
+					continue
+				}
+				v := Value{OK: true, Truncated: true}
+				if k := bytes.IndexByte(data, 0); k >= 0 {
+					data, v.Truncated = data[:k], false
+				}
+				v.Bytes = append([]byte{}, data...)
+				vals[j] = v
 			}
 		}
-		t.Records[i] = Record{StmtID: le.Uint32(r), Values: vals}
+		t.Records[i] = Record{StmtID: id, Values: vals}
 	}
 	return t, nil
 }
@@ -97,9 +139,15 @@ func (t *Trace) String() string {
 			if i > 0 {
 				b.WriteByte(' ')
 			}
-			if v.OK {
+			switch {
+			case v.OK && v.Bytes != nil:
+				fmt.Fprintf(&b, "%q", v.Bytes)
+				if v.Truncated {
+					b.WriteString("...")
+				}
+			case v.OK:
 				fmt.Fprintf(&b, "%d", int64(v.U64))
-			} else {
+			default:
 				b.WriteByte('?')
 			}
 		}

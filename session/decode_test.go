@@ -40,8 +40,8 @@ func sample(nvals int, recs []Record) []byte {
 
 func TestDecode(t *testing.T) {
 	recs := []Record{
-		{StmtID: 7, Values: []Value{{13, true}, {0, false}}},
-		{StmtID: 9, Values: []Value{{0, false}, {^uint64(0), true}}},
+		{StmtID: 7, Values: []Value{{U64: 13, OK: true}, {}}},
+		{StmtID: 9, Values: []Value{{}, {U64: ^uint64(0), OK: true}}},
 	}
 	got, err := Decode(sample(2, recs))
 	if err != nil {
@@ -57,7 +57,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	good := sample(1, []Record{{StmtID: 1, Values: []Value{{1, true}}}})
+	good := sample(1, []Record{{StmtID: 1, Values: []Value{{U64: 1, OK: true}}}})
 	binary.LittleEndian.PutUint32(good[bpfgen.OffCount:], 1<<31)
 	hugeValues := sample(0, nil)
 	binary.LittleEndian.PutUint32(hugeValues[bpfgen.OffValues:], 65)
@@ -74,7 +74,7 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(sample(2, []Record{{StmtID: 7, Values: []Value{{13, true}, {0, false}}}}))
+	f.Add(sample(2, []Record{{StmtID: 7, Values: []Value{{U64: 13, OK: true}, {}}}}))
 	f.Add(sample(0, nil))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -64,7 +64,7 @@ type Session struct {
 	links  []link.Link // in attach order; closed in reverse
 	rd     *ringbuf.Reader
 	traces chan Trace
-	nvars  map[uint32]int
+	slots  map[uint32][]bpfgen.Slot // per statement id: where its variables sit in records
 
 	warnings []bpfgen.Warning
 
@@ -103,12 +103,12 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	}
 	s := &Session{
 		warnings:   gen.Warnings,
-		nvars:      map[uint32]int{},
+		slots:      map[uint32][]bpfgen.Slot{},
 		abandon:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
 	for _, st := range p.Stmts {
-		s.nvars[st.ID] = len(st.Vars)
+		s.slots[st.ID] = bpfgen.Slots(st.Vars)
 	}
 	coll, err := ebpf.NewCollection(gen.Collection)
 	if err != nil {
@@ -210,16 +210,10 @@ func (s *Session) read() {
 			return
 		}
 		s.ringBytes.Add(uint64(len(rec.RawSample)))
-		t, err := Decode(rec.RawSample)
+		t, err := DecodeSlots(rec.RawSample, s.slots)
 		if err != nil {
 			s.decodeErrs.Add(1)
 			continue
-		}
-		for i := range t.Records {
-			r := &t.Records[i]
-			if n, ok := s.nvars[r.StmtID]; ok && n < len(r.Values) {
-				r.Values = r.Values[:n]
-			}
 		}
 		select {
 		case s.traces <- *t:

@@ -118,7 +118,7 @@ func TestSession(t *testing.T) {
 			}
 			// The global: before the add at the entry, after it at the end.
 			c0, c1 := loop[0].Records[0].Values[vCounter], loop[0].Records[len(loop[0].Records)-1].Values[vCounter]
-			if want := counterBefore(13); c0 != (Value{uint64(want), true}) || c1 != (Value{uint64(want + 13), true}) {
+			if want := counterBefore(13); !sameValue(c0, Value{U64: uint64(want), OK: true}) || !sameValue(c1, Value{U64: uint64(want + 13), OK: true}) {
 				t.Errorf("counter at entry %v and at the last statement %v, want %d and %d", c0, c1, want, want+13)
 			}
 
@@ -193,11 +193,11 @@ func checkN(t *testing.T, f *fixture, tr Trace, n int, depth uint32, depthParam 
 		}
 		if r.Values[vN].OK {
 			avail++
-			if r.Values[vN] != (Value{uint64(n), true}) {
+			if !sameValue(r.Values[vN], Value{U64: uint64(n), OK: true}) {
 				t.Errorf("statement at line %d: n = %v, want %d", f.line(r.StmtID), r.Values[vN], n)
 			}
 		}
-		if r.Values[vDepth].OK && r.Values[vDepth] != (Value{uint64(depthParam), true}) {
+		if r.Values[vDepth].OK && !sameValue(r.Values[vDepth], Value{U64: uint64(depthParam), OK: true}) {
 			t.Errorf("statement at line %d: depth = %v, want %d", f.line(r.StmtID), r.Values[vDepth], depthParam)
 		}
 	}
@@ -208,14 +208,14 @@ func checkN(t *testing.T, f *fixture, tr Trace, n int, depth uint32, depthParam 
 		t.Errorf("trace %v: want depth %d and rdi %d at entry", &tr, depth, n)
 	}
 	for _, r := range tr.Records {
-		if r.Values[vNull] != (Value{}) {
+		if !sameValue(r.Values[vNull], Value{}) {
 			t.Errorf("statement at line %d: a read of address 0 gave %v", f.line(r.StmtID), r.Values[vNull])
 		}
-		if got := r.Values[vNEntry]; got != (Value{uint64(n), true}) {
+		if got := r.Values[vNEntry]; !sameValue(got, Value{U64: uint64(n), OK: true}) {
 			t.Errorf("statement at line %d: n@entry = %v, want %d", f.line(r.StmtID), got, n)
 		}
 		if f.stmts[r.StmtID-1].pc == f.low && len(r.Values) > vRDI {
-			if r.Values[vRDI] != (Value{uint64(n), true}) {
+			if !sameValue(r.Values[vRDI], Value{U64: uint64(n), OK: true}) {
 				t.Errorf("rdi at entry = %v, want %d", r.Values[vRDI], n)
 			}
 		}
@@ -229,25 +229,28 @@ func checkO0(t *testing.T, f *fixture, tr Trace, path []string, n, depth int, r 
 	if got := f.markerPath(tr); !reflect.DeepEqual(got, path) {
 		t.Errorf("n=%d: path %v, want %v", n, got, path)
 	}
-	val := func(v int64) Value { return Value{uint64(v), true} }
+	val := func(v int64) Value { return Value{U64: uint64(v), OK: true} }
 	for _, rec := range tr.Records {
 		m := f.lineMark[f.line(rec.StmtID)]
 		if m == "" {
 			continue
 		}
 		vs := rec.Values
-		if vs[vN] != val(int64(n)) || vs[vDepth] != val(int64(depth)) {
+		if !sameValue(vs[vN], val(int64(n))) || !sameValue(vs[vDepth], val(int64(depth))) {
 			t.Errorf("n=%d @%s: n = %v, depth = %v, want %d, %d", n, m, vs[vN], vs[vDepth], n, depth)
 		}
 		afterInit := m != "init"
-		if afterInit && vs[vR] != val(0) && m != "test" && m != "ok" && m != "fail" {
+		if afterInit && !sameValue(vs[vR], val(0)) && m != "test" && m != "ok" && m != "fail" {
 			t.Errorf("n=%d @%s: r = %v, want 0", n, m, vs[vR])
 		}
-		if (m == "test" || m == "ok" || m == "fail") && vs[vR] != val(int64(r)) {
+		if (m == "test" || m == "ok" || m == "fail") && !sameValue(vs[vR], val(int64(r))) {
 			t.Errorf("n=%d @%s: r = %v, want %d", n, m, vs[vR], r)
 		}
-		if m != "init" && m != "sq" && vs[vSq] != val(int64(n*n)) {
+		if m != "init" && m != "sq" && !sameValue(vs[vSq], val(int64(n*n))) {
 			t.Errorf("n=%d @%s: sq = %v, want %d", n, m, vs[vSq], n*n)
 		}
 	}
 }
+
+// sameValue compares two values, strings included.
+func sameValue(a, b Value) bool { return reflect.DeepEqual(a, b) }

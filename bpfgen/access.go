@@ -1,0 +1,163 @@
+package bpfgen
+
+import (
+	"github.com/cilium/ebpf/asm"
+)
+
+// fpStrPtr keeps a string's pointer across the helper calls that read it.
+const fpStrPtr = fpStack - 8*(stackSlots+1)
+
+// compileBase evaluates v's location expression and leaves in R0 either the
+// object's address (addr true) or its whole 64-bit value (addr false).
+// Composite locations (pieces) always give a value: their parts need not be
+// contiguous in memory, so no address of the whole exists.
+func compileBase(e *emitter, st *Stmt, v *Var, fail string) (addr bool, err error) {
+	if len(v.Expr) == 0 {
+		return false, unsup("no location at this address")
+	}
+	ops, err := decodeExpr(v.Expr)
+	if err != nil {
+		return false, unsup("%v", err)
+	}
+	for _, o := range ops {
+		if o.code == opPiece || o.code == opBitPiece {
+			whole := Var{Name: v.Name, Expr: v.Expr, FrameBase: v.FrameBase, Size: 8}
+			return false, compileVar(e, st, &whole, fail)
+		}
+	}
+	c := &locCompiler{e: e, stmt: st, v: v, fail: fail}
+	kind, reg, imm, err := c.run(ops, false)
+	if err != nil {
+		return false, err
+	}
+	switch kind {
+	case locMem:
+		return true, c.top(asm.R0, 0)
+	case locReg:
+		return false, c.loadReg(asm.R0, reg)
+	case locValue:
+		return false, c.top(asm.R0, 0)
+	default: // locImplicit
+		e.loadConst(asm.R0, int64(imm))
+		return false, nil
+	}
+}
+
+// applySteps walks v's access path from the state compileBase left in R0 and
+// says whether R0 now holds an address or a value.
+func applySteps(e *emitter, st *Stmt, v *Var, addr bool, fail string) (bool, error) {
+	if len(v.Steps) > MaxSteps {
+		return false, unsup("access path of %d steps, at most %d", len(v.Steps), MaxSteps)
+	}
+	c := &locCompiler{e: e, stmt: st, v: v, fail: fail}
+	for i, s := range v.Steps {
+		switch s := stepValue(s).(type) {
+		case StepAdd:
+			if !addr {
+				return false, unsup("member or element of a value that is not in memory")
+			}
+			if s.Off != 0 {
+				e.loadConst(asm.R1, s.Off)
+				e.emit(asm.Add.Reg(asm.R0, asm.R1))
+			}
+		case StepDeref:
+			if addr {
+				if err := c.read(asm.R0, 8); err != nil {
+					return false, err
+				}
+			}
+			addr = true
+		case StepAddrOf:
+			if !addr {
+				return false, unsup("address of a value that is not in memory")
+			}
+			if i != len(v.Steps)-1 {
+				return false, unsup("& must be the last step of an access path")
+			}
+			addr = false
+		default:
+			return false, unsup("unknown access step %T", s)
+		}
+	}
+	return addr, nil
+}
+
+// stepValue accepts pointers to steps as well, like compileCond does for
+// conditions; a nil pointer stays as it is and is refused.
+func stepValue(s Step) Step {
+	switch p := s.(type) {
+	case *StepAdd:
+		if p != nil {
+			return *p
+		}
+	case *StepDeref:
+		if p != nil {
+			return *p
+		}
+	case *StepAddrOf:
+		if p != nil {
+			return *p
+		}
+	}
+	return s
+}
+
+// compileAccess leaves in R0 the scalar at the end of v's access path,
+// truncated to v.Size and extended, or jumps to fail.
+func compileAccess(e *emitter, st *Stmt, v *Var, fail string) error {
+	switch v.Size {
+	case 1, 2, 4, 8:
+	default:
+		return unsup("size %d is not a scalar size", v.Size)
+	}
+	addr, err := compileBase(e, st, v, fail)
+	if err != nil {
+		return err
+	}
+	if addr, err = applySteps(e, st, v, addr, fail); err != nil {
+		return err
+	}
+	if addr {
+		c := &locCompiler{e: e, stmt: st, v: v, fail: fail}
+		if err := c.read(asm.R0, v.Size); err != nil {
+			return err
+		}
+	}
+	e.extend(asm.R0, v.Size, v.Signed)
+	return nil
+}
+
+// compileString reads the NUL-terminated user string that v (a char*, after
+// its access path) points to into the record's slots at off, or jumps to
+// fail. bpf_probe_read_user_str always writes a NUL in its last byte, so a
+// string of Str-1 bytes and a longer one look alike; when the helper filled
+// the whole buffer, the real last byte is read again over that NUL, which
+// leaves no NUL exactly when the string did not fit.
+func compileString(e *emitter, st *Stmt, v *Var, off int16, fail string) error {
+	if !validStr(v.Str) {
+		return unsup("string size %d is not a multiple of 8 from 8 to %d", v.Str, MaxStr)
+	}
+	ptr := *v
+	ptr.Size = 8
+	ptr.Signed = false
+	if err := compileVar(e, st, &ptr, fail); err != nil {
+		return err
+	}
+	done := e.newLabel("strdone")
+	e.emit(asm.StoreMem(asm.RFP, fpStrPtr, asm.R0, asm.DWord),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, int32(off)),
+		asm.Mov.Imm(asm.R2, int32(v.Str)),
+		asm.FnProbeReadUserStr.Call(),
+		asm.JSLE.Imm(asm.R0, 0, fail),
+		asm.JNE.Imm(asm.R0, int32(v.Str), done),
+		asm.LoadMem(asm.R3, asm.RFP, fpStrPtr, asm.DWord),
+		asm.Add.Imm(asm.R3, int32(v.Str-1)),
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, int32(off)+int32(v.Str-1)),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.FnProbeReadUser.Call())
+	e.mark(done)
+	return nil
+}
