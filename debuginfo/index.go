@@ -26,6 +26,8 @@ type Data struct {
 	mu      sync.Mutex
 	origins map[dwarf.Offset]*declInfo
 	types   map[dwarf.Offset]*dwarf.Entry
+
+	typeIndex
 }
 
 // CompUnit is one compilation unit.
@@ -49,8 +51,10 @@ type CompUnit struct {
 
 	sortOnce  sync.Once
 	sorted    []LineRow
-	linesOnce sync.Once
+	filesOnce sync.Once
 	files     []string
+	filesErr  error
+	linesOnce sync.Once
 	rows      []LineRow
 	linesErr  error
 }
@@ -73,9 +77,9 @@ type Function struct {
 	// back on): DeclFile is then "<unknown source>", and SystemTap takes
 	// the function to be in every file of its unit.
 	DeclFileUnknown bool
-	CU          *CompUnit
-	Offset      dwarf.Offset // this instance's DIE
-	FrameBase   []byte       // DW_AT_frame_base (out-of-line instances only)
+	CU              *CompUnit
+	Offset          dwarf.Offset // this instance's DIE
+	FrameBase       []byte       // DW_AT_frame_base (out-of-line instances only)
 	// Parent is the out-of-line function an inlined instance sits in.
 	Parent *Function
 
@@ -152,29 +156,10 @@ func Load(ef *elf.File) (d *Data, err error) {
 			d, err = nil, fmt.Errorf("reading DWARF: malformed debug info (%v)", r)
 		}
 	}()
-	dw, err := ef.DWARF()
+	sec, dw, err := readSections(ef)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoDWARF, err)
+		return nil, err
 	}
-	sec := &sections{order: ef.ByteOrder}
-	get := func(name string) []byte {
-		s := ef.Section(name)
-		if s == nil || s.Type == elf.SHT_NOBITS {
-			return nil
-		}
-		b, err := s.Data()
-		if err != nil {
-			return nil
-		}
-		return b
-	}
-	sec.info = get(".debug_info")
-	sec.line = get(".debug_line")
-	sec.lineStr = get(".debug_line_str")
-	sec.str = get(".debug_str")
-	sec.loc = get(".debug_loc")
-	sec.loclists = get(".debug_loclists")
-	sec.addr = get(".debug_addr")
 	d = &Data{DWARF: dw, sec: sec, origins: make(map[dwarf.Offset]*declInfo), types: make(map[dwarf.Offset]*dwarf.Entry)}
 	if sec.addr != nil {
 		d.debugAddr = godwarf.ParseAddr(sec.addr)
@@ -183,6 +168,81 @@ func Load(ef *elf.File) (d *Data, err error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// readSections decompresses the DWARF sections once, in parallel, and
+// builds the dwarf.Data from them. ef.DWARF() would decompress them a
+// second time, and decompression is half the cost of indexing a packaged
+// debug file such as glibc's (Debian compresses them with zlib).
+func readSections(ef *elf.File) (*sections, *dwarf.Data, error) {
+	names := []string{".debug_abbrev", ".debug_info", ".debug_line", ".debug_ranges", ".debug_str",
+		".debug_line_str", ".debug_loc", ".debug_loclists", ".debug_addr", ".debug_rnglists",
+		".debug_str_offsets", ".debug_types"}
+	data := make([][]byte, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		s := ef.Section(name)
+		if s == nil || s.Type == elf.SHT_NOBITS {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("reading %s: malformed (%v)", name, r)
+				}
+			}()
+			data[i], errs[i] = s.Data()
+		}()
+	}
+	wg.Wait()
+	get := func(name string) []byte {
+		for i, n := range names {
+			if n == name && errs[i] == nil {
+				return data[i]
+			}
+		}
+		return nil
+	}
+	if ef.Type == elf.ET_REL || get(".debug_info") == nil {
+		// Relocatable objects need debug/elf's relocation processing;
+		// its error also explains a missing .debug_info.
+		dw, err := ef.DWARF()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrNoDWARF, err)
+		}
+		sec := &sections{order: ef.ByteOrder, info: get(".debug_info"), line: get(".debug_line"),
+			lineStr: get(".debug_line_str"), str: get(".debug_str"), loc: get(".debug_loc"),
+			loclists: get(".debug_loclists"), addr: get(".debug_addr")}
+		return sec, dw, nil
+	}
+	for i, err := range errs {
+		if err != nil && (names[i] == ".debug_info" || names[i] == ".debug_abbrev") {
+			return nil, nil, fmt.Errorf("%w: %v", ErrNoDWARF, err)
+		}
+	}
+	dw, err := dwarf.New(get(".debug_abbrev"), nil, nil, get(".debug_info"), get(".debug_line"), nil, get(".debug_ranges"), get(".debug_str"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNoDWARF, err)
+	}
+	for _, name := range []string{".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists", ".debug_loclists"} {
+		if b := get(name); b != nil {
+			if err := dw.AddSection(name, b); err != nil {
+				return nil, nil, fmt.Errorf("reading %s: %w", name, err)
+			}
+		}
+	}
+	if b := get(".debug_types"); b != nil {
+		if err := dw.AddTypes("types", b); err != nil {
+			return nil, nil, fmt.Errorf("reading .debug_types: %w", err)
+		}
+	}
+	sec := &sections{order: ef.ByteOrder, info: get(".debug_info"), line: get(".debug_line"),
+		lineStr: get(".debug_line_str"), str: get(".debug_str"), loc: get(".debug_loc"),
+		loclists: get(".debug_loclists"), addr: get(".debug_addr")}
+	return sec, dw, nil
 }
 
 // index walks .debug_info once, recording compilation units, every
@@ -205,6 +265,12 @@ func (d *Data) index() error {
 		}
 		if e == nil {
 			break
+		}
+		if e.Children && skipSubtree(e.Tag) {
+			// Types hold no code; member function declarations that
+			// specifications point to are read on demand (readDecl).
+			r.SkipChildren()
+			continue
 		}
 		if e.Tag == 0 {
 			depth--
@@ -314,6 +380,17 @@ func (d *Data) index() error {
 	return nil
 }
 
+// skipSubtree reports whether the children of a DIE with this tag can be
+// skipped by the index: they never contain functions with code.
+func skipSubtree(tag dwarf.Tag) bool {
+	switch tag {
+	case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType,
+		dwarf.TagEnumerationType, dwarf.TagSubroutineType, dwarf.TagArrayType:
+		return true
+	}
+	return false
+}
+
 // declFileFallback gives functions whose DW_AT_decl_file is 0 (clang's
 // DWARF 5 names the primary file so, and libdw 0.188 takes 0 for "none")
 // the file SystemTap shows: that of the line row at the out-of-line
@@ -404,7 +481,7 @@ func (d *Data) newCU(e *dwarf.Entry) *CompUnit {
 // File returns the name of file i of the unit's line table, spelled as
 // SystemTap spells it, or "" when there is none.
 func (cu *CompUnit) File(i int) string {
-	cu.loadLines()
+	cu.loadFiles()
 	if i < 0 || i >= len(cu.files) {
 		return ""
 	}
@@ -413,7 +490,7 @@ func (cu *CompUnit) File(i int) string {
 
 // Files returns the unit's file table.
 func (cu *CompUnit) Files() []string {
-	cu.loadLines()
+	cu.loadFiles()
 	return cu.files
 }
 
@@ -423,6 +500,23 @@ func (cu *CompUnit) Lines() ([]LineRow, error) {
 	return cu.rows, cu.linesErr
 }
 
+// loadFiles reads only the line-program header's file table: naming
+// functions needs it for every unit, the rows only for units listed.
+func (cu *CompUnit) loadFiles() {
+	cu.filesOnce.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				cu.filesErr = fmt.Errorf("reading line table of %s: malformed (%v)", cu.Name, r)
+			}
+		}()
+		off, ok := cu.entry.Val(dwarf.AttrStmtList).(int64)
+		if !ok {
+			return
+		}
+		cu.files, cu.filesErr = fileTable(cu.d.sec, off, cu.CompDir)
+	})
+}
+
 func (cu *CompUnit) loadLines() {
 	cu.linesOnce.Do(func() {
 		defer func() {
@@ -430,12 +524,12 @@ func (cu *CompUnit) loadLines() {
 				cu.linesErr = fmt.Errorf("reading line table of %s: malformed (%v)", cu.Name, r)
 			}
 		}()
-		off, ok := cu.entry.Val(dwarf.AttrStmtList).(int64)
-		if !ok {
+		cu.loadFiles()
+		if cu.filesErr != nil {
+			cu.linesErr = cu.filesErr
 			return
 		}
-		cu.files, cu.linesErr = fileTable(cu.d.sec, off, cu.CompDir)
-		if cu.linesErr != nil {
+		if _, ok := cu.entry.Val(dwarf.AttrStmtList).(int64); !ok {
 			return
 		}
 		cu.rows, cu.linesErr = lineRows(cu.d.DWARF, cu.entry)
