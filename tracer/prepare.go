@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -157,6 +158,14 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	varText := strings.TrimSpace(cfg.Variable)
+	var varNode expr.Node = &expr.VarSet{Kind: "vars", C: 1}
+	if varText != "" && varText != "$$vars" {
+		if varNode, err = expr.ParseVariable(varText); err != nil {
+			return nil, err
+		}
+	}
+	all := sc.AllVars()
 	skipped := 0
 	var id uint32
 	// In unoptimised code (no location lists) variables live in stack slots
@@ -172,7 +181,7 @@ func Prepare(cfg Config) (*Job, error) {
 			skipped++
 			continue
 		}
-		st, rs, err := statement(bin, fn, p, id, job.Header.Variable, p.Addr < preProlog, env)
+		st, rs, err := statement(r, bin, fn, p, id, varNode, varText, all, p.Addr < preProlog, env)
 		if err != nil {
 			return nil, err
 		}
@@ -224,75 +233,14 @@ func paramEnv(sc *debuginfo.Scope) expr.Env {
 	return env
 }
 
-// statement builds the BPF statement and its report description.
-func statement(bin *target.File, fn *debuginfo.Function, p *probe.Point, id uint32, variable string, beforePrologue bool, env expr.Env) (bpfgen.Stmt, report.Stmt, error) {
+// statement builds the BPF statement and its report description from the
+// VARIABLE expression lowered at this statement.
+func statement(r *probe.Resolver, bin *target.File, fn *debuginfo.Function, p *probe.Point, id uint32, variable expr.Node, varText string, all []*debuginfo.Variable, beforePrologue bool, env expr.Env) (bpfgen.Stmt, report.Stmt, error) {
 	st := bpfgen.Stmt{ID: id, PC: p.Addr, FileOffset: p.FileOffset}
 	if reg, off, err := bin.CFA(p.Addr); err == nil {
 		st.CFA = bpfgen.CFARule{Reg: reg, Offset: off}
 	}
 	rs := report.Stmt{File: p.File, Line: p.Line}
-	vars, err := selectVars(p, variable)
-	if err != nil {
-		return st, rs, err
-	}
-	for _, v := range vars {
-		rv := report.Var{Name: v.Name}
-		bv := bpfgen.Var{Name: v.Name, FrameBase: fn.FrameBase}
-		ti := v.TypeInfo()
-		switch ti.Kind {
-		case debuginfo.KindInt:
-			rv.Format, rv.Size = "uint", ti.Size
-			if ti.Signed {
-				rv.Format = "int"
-			}
-		case debuginfo.KindPointer:
-			rv.Format, rv.Size = "ptr", 8
-		case debuginfo.KindStruct:
-			rv.Format = "struct"
-		case debuginfo.KindArray:
-			rv.Format = "array"
-		default:
-			rv.Format = "other"
-		}
-		if (rv.Format == "int" || rv.Format == "uint" || rv.Format == "ptr") && ti.Size >= 1 && ti.Size <= 8 && ti.Size&(ti.Size-1) == 0 {
-			bv.Size, bv.Signed = ti.Size, ti.Signed
-			if beforePrologue {
-				if prm, ok := env.Params[v.Name]; ok && v.Param {
-					bv.Expr = []byte{0x50 + byte(argRegs[prm.Index])} // DW_OP_regN
-				}
-			} else if expr, ok, err := v.LocationAt(p.Addr); err == nil && ok {
-				bv.Expr = expr
-			} else if v.Const != nil && !v.HasLocation() {
-				if c, ok := constValue(v.Const); ok {
-					rv.Format, rv.Const = "const", report.FormatValue(report.Var{Format: rv.Format, Size: rv.Size}, report.Value{U64: c, OK: true})
-				}
-			}
-		} else if rv.Format == "uint" || rv.Format == "int" || rv.Format == "ptr" {
-			rv.Format = "other"
-		}
-		st.Vars = append(st.Vars, bv)
-		rs.Vars = append(rs.Vars, rv)
-	}
-	if len(st.Vars) > bpfgen.MaxVars {
-		st.Vars, rs.Vars = st.Vars[:bpfgen.MaxVars], rs.Vars[:bpfgen.MaxVars]
-	}
-	return st, rs, nil
-}
-
-func constValue(c any) (uint64, bool) {
-	switch c := c.(type) {
-	case int64:
-		return uint64(c), true
-	case uint64:
-		return c, true
-	}
-	return 0, false
-}
-
-// selectVars picks the variables VARIABLE names at a statement: every
-// variable in scope for $$vars, parameters for $$parms, the others for
-// $$locals, or one $name.
-func selectVars(p *probe.Point, variable string) ([]*debuginfo.Variable, error) {
 	var inScope []*debuginfo.Variable
 	for _, v := range p.Scope.VarsAt(p.Addr) {
 		if v.Name == "" {
@@ -303,35 +251,57 @@ func selectVars(p *probe.Point, variable string) ([]*debuginfo.Variable, error) 
 		}
 		inScope = append(inScope, v)
 	}
-	switch variable {
-	case "", "$$vars":
-		return inScope, nil
-	case "$$parms":
-		var out []*debuginfo.Variable
-		for _, v := range inScope {
-			if v.Param {
-				out = append(out, v)
-			}
-		}
-		return out, nil
-	case "$$locals":
-		var out []*debuginfo.Variable
-		for _, v := range inScope {
-			if !v.Param {
-				out = append(out, v)
-			}
-		}
-		return out, nil
+	vars, leaves, err := expr.Display(varText, variable, expr.Scope{Data: r.Data, InScope: inScope, All: all, PC: p.Addr})
+	if err != nil {
+		return st, rs, err
 	}
-	if strings.HasPrefix(variable, "$") && !strings.ContainsAny(variable[1:], "$-[]*&>.()@ ") {
-		name := variable[1:]
-		for _, v := range inScope {
-			if v.Name == name {
-				return []*debuginfo.Variable{v}, nil
-			}
-		}
-		// Not in scope at this statement: prints as "?".
-		return []*debuginfo.Variable{{Name: name}}, nil
+	rs.Vars = vars
+	for _, l := range leaves {
+		st.Vars = append(st.Vars, bpfVar(fn, p, l, beforePrologue, env))
 	}
-	return nil, fmt.Errorf("VARIABLE %q: only $$vars, $$parms, $$locals and $name are supported so far", variable)
+	return st, rs, nil
+}
+
+// bpfVar turns one leaf into what the generator reads.
+func bpfVar(fn *debuginfo.Function, p *probe.Point, l expr.Leaf, beforePrologue bool, env expr.Env) bpfgen.Var {
+	bv := bpfgen.Var{FrameBase: fn.FrameBase, Size: l.Size, Signed: l.Signed, Str: l.Str}
+	for _, s := range l.Steps {
+		switch s.Kind {
+		case expr.StepAdd:
+			bv.Steps = append(bv.Steps, bpfgen.StepAdd{Off: s.Off})
+		case expr.StepDeref:
+			bv.Steps = append(bv.Steps, bpfgen.StepDeref{})
+		case expr.StepAddrOf:
+			bv.Steps = append(bv.Steps, bpfgen.StepAddrOf{})
+		}
+	}
+	switch {
+	case l.Global:
+		bv.Name = fmt.Sprintf("global@%#x", l.Addr)
+		e := make([]byte, 9)
+		e[0] = 0x03 // DW_OP_addr
+		binary.LittleEndian.PutUint64(e[1:], l.Addr)
+		bv.Expr = e
+	case l.Var == nil || l.Unavailable:
+		if l.Var != nil {
+			bv.Name = l.Var.Name
+		}
+	default:
+		v := l.Var
+		bv.Name = v.Name
+		if beforePrologue {
+			if prm, ok := env.Params[v.Name]; ok && v.Param {
+				bv.Expr = []byte{0x50 + byte(argRegs[prm.Index])} // DW_OP_regN
+			}
+			break
+		}
+		e, ok, err := v.LocationAt(p.Addr)
+		if err != nil || !ok {
+			break
+		}
+		if e, err = bpfgen.ResolveAddrx(e, v.AddrIndex); err == nil {
+			bv.Expr = e
+		}
+	}
+	return bv
 }

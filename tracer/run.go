@@ -192,7 +192,7 @@ func convert(t *session.Trace) *report.Trace {
 	for _, r := range t.Records {
 		rr := report.Record{Stmt: r.StmtID}
 		for _, v := range r.Values {
-			rr.Values = append(rr.Values, report.Value{U64: v.U64, OK: v.OK})
+			rr.Values = append(rr.Values, report.Value{U64: v.U64, OK: v.OK, Bytes: v.Bytes, Truncated: v.Truncated})
 		}
 		rt.Records = append(rt.Records, rr)
 	}

@@ -1,0 +1,372 @@
+package debuginfo
+
+import (
+	"debug/dwarf"
+	"fmt"
+	"strings"
+)
+
+// Type is a reference to a type DIE, for navigating types when checking
+// and lowering expressions. The zero Type (Has false) is void.
+type Type struct {
+	Off dwarf.Offset
+	Has bool
+	d   *Data
+}
+
+// Member is a member of a struct, union or class.
+type Member struct {
+	Name   string
+	Offset int64
+	Type   Type
+	// BitField is set for bit fields, which expressions cannot read yet.
+	BitField bool
+}
+
+// VarType returns the type of a variable.
+func (v *Variable) VarType() Type { return Type{Off: v.TypeOff, Has: v.HasType, d: v.cu.d} }
+
+// Name spells the type as SystemTap does.
+func (t Type) Name() string {
+	if t.d == nil {
+		return "void"
+	}
+	n, ok := t.d.TypeName(t.Off, t.Has)
+	if !ok {
+		return "?"
+	}
+	return n
+}
+
+// Info classifies the type.
+func (t Type) Info() TypeInfo {
+	if t.d == nil {
+		return TypeInfo{}
+	}
+	return t.d.TypeInfo(t.Off, t.Has)
+}
+
+// Strip looks through typedefs and const/volatile/restrict/atomic.
+func (t Type) Strip() Type {
+	for i := 0; i < 64 && t.Has && t.d != nil; i++ {
+		e := t.d.typeEntry(t.Off)
+		if e == nil {
+			return t
+		}
+		switch e.Tag {
+		case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType, dwarf.TagRestrictType, tagAtomicType:
+			off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+			t = Type{Off: off, Has: ok, d: t.d}
+		default:
+			return t
+		}
+	}
+	return t
+}
+
+// Tag is the DWARF tag of the stripped type (0 for void).
+func (t Type) Tag() dwarf.Tag {
+	s := t.Strip()
+	if !s.Has || s.d == nil {
+		return 0
+	}
+	if e := s.d.typeEntry(s.Off); e != nil {
+		return e.Tag
+	}
+	return 0
+}
+
+// Target returns what a pointer or reference points to, or an array's
+// element type; ok is false for other types.
+func (t Type) Target() (Type, bool) {
+	s := t.Strip()
+	if !s.Has || s.d == nil {
+		return Type{}, false
+	}
+	e := s.d.typeEntry(s.Off)
+	if e == nil {
+		return Type{}, false
+	}
+	switch e.Tag {
+	case dwarf.TagPointerType, dwarf.TagReferenceType, tagRvalueReference, dwarf.TagArrayType:
+		off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+		return Type{Off: off, Has: ok, d: s.d}, true
+	}
+	return Type{}, false
+}
+
+// Size is the byte size of the type (through typedefs), 0 if unknown.
+func (t Type) Size() int64 {
+	s := t.Strip()
+	if !s.Has || s.d == nil {
+		return 0
+	}
+	e := s.d.typeEntry(s.Off)
+	if e == nil {
+		return 0
+	}
+	switch e.Tag {
+	case dwarf.TagPointerType, dwarf.TagReferenceType, tagRvalueReference:
+		return 8
+	case dwarf.TagArrayType:
+		el, _ := t.Target()
+		n := s.d.arrayCount(e)
+		if n < 0 {
+			return 0
+		}
+		return n * el.Size()
+	}
+	if n, ok := e.Val(dwarf.AttrByteSize).(int64); ok {
+		return n
+	}
+	return 0
+}
+
+// ArrayLen is the element count of an array type, -1 if unknown.
+func (t Type) ArrayLen() int64 {
+	s := t.Strip()
+	if !s.Has || s.d == nil {
+		return -1
+	}
+	e := s.d.typeEntry(s.Off)
+	if e == nil || e.Tag != dwarf.TagArrayType {
+		return -1
+	}
+	return s.d.arrayCount(e)
+}
+
+func (d *Data) arrayCount(e *dwarf.Entry) int64 {
+	if !e.Children {
+		return -1
+	}
+	r := d.DWARF.Reader()
+	r.Seek(e.Offset)
+	if _, err := r.Next(); err != nil {
+		return -1
+	}
+	c, err := r.Next()
+	if err != nil || c == nil || c.Tag != dwarf.TagSubrangeType {
+		return -1
+	}
+	if n, ok := c.Val(dwarf.AttrCount).(int64); ok {
+		return n
+	}
+	if u, ok := c.Val(dwarf.AttrUpperBound).(int64); ok {
+		return u + 1
+	}
+	return -1
+}
+
+// Members lists the members of a struct, union or class type.
+func (t Type) Members() ([]Member, error) {
+	s := t.Strip()
+	if !s.Has || s.d == nil {
+		return nil, fmt.Errorf("void is not a struct")
+	}
+	e := s.d.typeEntry(s.Off)
+	if e == nil {
+		return nil, fmt.Errorf("unreadable type at %#x", s.Off)
+	}
+	if e.Tag != dwarf.TagStructType && e.Tag != dwarf.TagUnionType && e.Tag != dwarf.TagClassType {
+		return nil, fmt.Errorf("%s is not a struct or union", t.Name())
+	}
+	if decl, _ := e.Val(dwarf.AttrDeclaration).(bool); decl {
+		if full, ok := s.d.TypeByName(t.Strip().Name()); ok && full.Off != s.Off {
+			return full.Members()
+		}
+		return nil, fmt.Errorf("%s is only declared here: its members are unknown", t.Name())
+	}
+	r := s.d.DWARF.Reader()
+	r.Seek(e.Offset)
+	if _, err := r.Next(); err != nil {
+		return nil, err
+	}
+	var out []Member
+	if !e.Children {
+		return nil, nil
+	}
+	for {
+		c, err := r.Next()
+		if err != nil {
+			return nil, err
+		}
+		if c == nil || c.Tag == 0 {
+			break
+		}
+		if c.Tag == dwarf.TagMember {
+			m := Member{}
+			m.Name, _ = c.Val(dwarf.AttrName).(string)
+			off, ok := c.Val(dwarf.AttrType).(dwarf.Offset)
+			m.Type = Type{Off: off, Has: ok, d: s.d}
+			if loc, ok := c.Val(dwarf.AttrDataMemberLoc).(int64); ok {
+				m.Offset = loc
+			}
+			if c.Val(dwarf.AttrBitSize) != nil || c.Val(dwarf.AttrDataBitOffset) != nil {
+				m.BitField = true
+			}
+			out = append(out, m)
+		}
+		if c.Children {
+			r.SkipChildren()
+		}
+	}
+	return out, nil
+}
+
+// Member finds a member by name, looking into anonymous struct and union
+// members as C does.
+func (t Type) Member(name string) (Member, bool) {
+	ms, err := t.Members()
+	if err != nil {
+		return Member{}, false
+	}
+	for _, m := range ms {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	for _, m := range ms {
+		if m.Name == "" {
+			if sub, ok := m.Type.Member(name); ok {
+				sub.Offset += m.Offset
+				return sub, true
+			}
+		}
+	}
+	return Member{}, false
+}
+
+// MemberNames lists member names, for error messages.
+func (t Type) MemberNames() string {
+	ms, _ := t.Members()
+	var names []string
+	for _, m := range ms {
+		if m.Name != "" {
+			names = append(names, m.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// TypeByName finds a type by the name SystemTap would print for it
+// ("struct cfg", "int", a typedef name), preferring a complete definition.
+func (d *Data) TypeByName(name string) (Type, bool) {
+	d.typeNamesOnce.Do(d.indexTypeNames)
+	offs := d.typeNames[name]
+	var decl Type
+	for _, off := range offs {
+		e := d.typeEntry(off)
+		if e == nil {
+			continue
+		}
+		t := Type{Off: off, Has: true, d: d}
+		if isDecl, _ := e.Val(dwarf.AttrDeclaration).(bool); isDecl {
+			decl = t
+			continue
+		}
+		return t, true
+	}
+	return decl, decl.Has
+}
+
+func (d *Data) indexTypeNames() {
+	d.typeNames = make(map[string][]dwarf.Offset)
+	r := d.DWARF.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			return
+		}
+		switch e.Tag {
+		case dwarf.TagStructType, dwarf.TagUnionType, dwarf.TagEnumerationType, dwarf.TagClassType, dwarf.TagTypedef, dwarf.TagBaseType:
+			if n, ok := e.Val(dwarf.AttrName).(string); ok {
+				if full, ok := d.TypeName(e.Offset, true); ok {
+					d.typeNames[full] = append(d.typeNames[full], e.Offset)
+				} else {
+					d.typeNames[n] = append(d.typeNames[n], e.Offset)
+				}
+			}
+		}
+		switch e.Tag {
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagNamespace, dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType:
+		default:
+			if e.Children {
+				r.SkipChildren()
+			}
+		}
+	}
+}
+
+// Global is a variable with a static address.
+type Global struct {
+	Name string
+	File string // declaration file
+	Addr uint64 // link-time address
+	Type Type
+}
+
+// Globals finds the variables named name with a static address
+// (DW_OP_addr), as @var("name") and @var("name@file") need.
+func (d *Data) Globals(name string) []Global {
+	d.globalsOnce.Do(d.indexGlobals)
+	return d.globals[name]
+}
+
+func (d *Data) indexGlobals() {
+	d.globals = make(map[string][]Global)
+	r := d.DWARF.Reader()
+	var cu *CompUnit
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			return
+		}
+		switch e.Tag {
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit:
+			cu = d.cuFor(e.Offset + 1)
+			if !e.Children {
+				continue
+			}
+			continue
+		case dwarf.TagNamespace:
+			continue
+		case dwarf.TagVariable:
+			loc, _ := e.Val(dwarf.AttrLocation).([]byte)
+			if len(loc) == 9 && loc[0] == 0x03 { // DW_OP_addr
+				addr := d.sec.order.Uint64(loc[1:])
+				g := Global{Addr: addr}
+				v := d.variable(e, cu)
+				g.Name = v.Name
+				g.Type = v.VarType()
+				if df, ok := e.Val(dwarf.AttrDeclFile).(int64); ok && cu != nil && df > 0 {
+					g.File = cu.File(int(df))
+				} else if spec, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok && cu != nil {
+					sr := d.DWARF.Reader()
+					sr.Seek(spec)
+					if se, err := sr.Next(); err == nil && se != nil {
+						if df, ok := se.Val(dwarf.AttrDeclFile).(int64); ok && df > 0 {
+							g.File = cu.File(int(df))
+						}
+						if g.Name == "" {
+							g.Name, _ = se.Val(dwarf.AttrName).(string)
+						}
+						if !g.Type.Has {
+							if t, ok := se.Val(dwarf.AttrType).(dwarf.Offset); ok {
+								g.Type = Type{Off: t, Has: true, d: d}
+							}
+						}
+					}
+				}
+				if g.File == "" && cu != nil {
+					g.File = cu.Name
+				}
+				if g.Name != "" {
+					d.globals[g.Name] = append(d.globals[g.Name], g)
+				}
+			}
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+	}
+}

@@ -1,0 +1,408 @@
+package expr
+
+import (
+	"debug/dwarf"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/report"
+)
+
+// StepKind is one step of an access path, applied after a variable's
+// location: see Step.
+type StepKind int
+
+const (
+	// StepAdd adds Off to the address of an object in memory (a member, a
+	// constant array index).
+	StepAdd StepKind = iota
+	// StepDeref follows a pointer: the object's address becomes the
+	// pointer stored there (or, for a value in a register, the value).
+	StepDeref
+	// StepAddrOf makes the object's address the value (&x).
+	StepAddrOf
+)
+
+// Step is one step of an access path.
+type Step struct {
+	Kind StepKind
+	Off  int64
+}
+
+// Leaf is one value to read at a statement: a variable's location (or a
+// global's address), an access path, and how many bytes to read. Leaves are
+// what the BPF generator reads; report.Var trees say how to print them.
+type Leaf struct {
+	Var    *debuginfo.Variable // base variable, nil for a global
+	Addr   uint64              // a global's link-time address
+	Global bool
+	// Unavailable is set when the base has no location here: prints "?".
+	Unavailable bool
+	Steps       []Step
+	Size        int
+	Signed      bool
+	// Str > 0 reads a NUL-terminated string of at most Str bytes from the
+	// pointer the path ends with.
+	Str int
+}
+
+// StrMax is how many bytes of a string are read.
+const StrMax = 64
+
+// Scope is what a VARIABLE expression can name at one statement.
+type Scope struct {
+	Data    *debuginfo.Data
+	InScope []*debuginfo.Variable // visible at the statement, innermost first
+	All     []*debuginfo.Variable // every variable of the function
+	PC      uint64
+}
+
+// DisplayError is a semantic error in a VARIABLE expression.
+type DisplayError struct {
+	Input string
+	Col   int
+	Msg   string
+}
+
+func (e *DisplayError) Error() string {
+	return fmt.Sprintf("variable %q: column %d: %s", e.Input, e.Col, e.Msg)
+}
+
+type displayer struct {
+	in    string
+	sc    Scope
+	leafs []Leaf
+}
+
+func (d *displayer) errf(n Node, format string, a ...any) error {
+	return &DisplayError{d.in, n.Col(), fmt.Sprintf(format, a...)}
+}
+
+// chain is an lvalue being lowered: a base and an access path, of type t.
+type chain struct {
+	leaf  Leaf
+	t     debuginfo.Type
+	ptrTo *debuginfo.Type // set for &x: a pointer to this type
+}
+
+// Display lowers a VARIABLE expression at one statement into what to print
+// (report.Var trees) and the leaves to read, in the order the trees consume
+// them. Mistakes that do not depend on the statement (unknown variables,
+// members of non-structs, bad types) are errors.
+func Display(input string, n Node, sc Scope) ([]report.Var, []Leaf, error) {
+	d := &displayer{in: input, sc: sc}
+	var out []report.Var
+	pretty, deep := false, false
+	if p, ok := n.(*Pretty); ok {
+		pretty, deep = true, p.Deep
+		n = p.X
+	}
+	if vs, ok := n.(*VarSet); ok {
+		for _, v := range sc.InScope {
+			if vs.Kind == "parms" && !v.Param || vs.Kind == "locals" && v.Param {
+				continue
+			}
+			c := d.base(v)
+			rv, err := d.value(n, c, pretty, deep, false, 0)
+			if err != nil {
+				return nil, nil, err
+			}
+			rv.Name = v.Name
+			out = append(out, rv)
+		}
+		return out, d.leafs, nil
+	}
+	c, err := d.lower(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	rv, err := d.value(n, c, pretty, deep, true, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []report.Var{rv}, d.leafs, nil
+}
+
+// base starts a chain at a variable, as located at the statement.
+func (d *displayer) base(v *debuginfo.Variable) chain {
+	l := Leaf{Var: v}
+	if _, ok, err := v.LocationAt(d.sc.PC); err != nil || !ok {
+		l.Unavailable = true
+	}
+	return chain{leaf: l, t: v.VarType()}
+}
+
+func (d *displayer) lookup(n *Var) (*debuginfo.Variable, bool, error) {
+	for _, v := range d.sc.InScope {
+		if v.Name == n.Name {
+			return v, true, nil
+		}
+	}
+	for _, v := range d.sc.All {
+		if v.Name == n.Name {
+			return v, false, nil
+		}
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, v := range d.sc.All {
+		if v.Name != "" && !seen[v.Name] {
+			seen[v.Name] = true
+			names = append(names, "$"+v.Name)
+		}
+	}
+	sort.Strings(names)
+	if n.Name == "return" {
+		return nil, false, d.errf(n, "$return is only known when the function returns: use it in CONDITION")
+	}
+	return nil, false, d.errf(n, "unknown variable $%s; the function's variables are %s", n.Name, strings.Join(names, " "))
+}
+
+func (d *displayer) lower(n Node) (chain, error) {
+	switch n := n.(type) {
+	case *Var:
+		v, here, err := d.lookup(n)
+		if err != nil {
+			return chain{}, err
+		}
+		c := d.base(v)
+		if !here {
+			c.leaf.Unavailable = true
+		}
+		return c, nil
+	case *AtVar:
+		gs := d.sc.Data.Globals(n.Name)
+		for _, g := range gs {
+			if n.File == "" || spec.MatchFile(n.File, g.File) {
+				return chain{leaf: Leaf{Global: true, Addr: g.Addr}, t: g.Type}, nil
+			}
+		}
+		if n.File != "" && len(gs) > 0 {
+			var files []string
+			for _, g := range gs {
+				files = append(files, g.File)
+			}
+			return chain{}, d.errf(n, "no global %s in %s; it is defined in %s", n.Name, n.File, strings.Join(files, ", "))
+		}
+		return chain{}, d.errf(n, "no global variable named %s with a static address", n.Name)
+	case *Member:
+		c, err := d.lower(n.X)
+		if err != nil {
+			return chain{}, err
+		}
+		if c.ptrTo != nil {
+			return chain{}, d.errf(n, "-> on an address (&...) is not supported")
+		}
+		t := c.t
+		switch t.Tag() {
+		case dwarf.TagPointerType, dwarf.TagReferenceType:
+			target, _ := t.Target()
+			c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepDeref})
+			t = target
+		}
+		switch t.Tag() {
+		case dwarf.TagStructType, dwarf.TagUnionType, dwarf.TagClassType:
+		default:
+			return chain{}, d.errf(n, "member %s of %s, which is not a struct, a union or a pointer to one", n.Field, c.t.Name())
+		}
+		m, ok := t.Member(n.Field)
+		if !ok {
+			return chain{}, d.errf(n, "%s has no member %s; its members are %s", t.Name(), n.Field, t.MemberNames())
+		}
+		if m.BitField {
+			return chain{}, d.errf(n, "member %s is a bit field, which cannot be read yet", n.Field)
+		}
+		c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepAdd, Off: m.Offset})
+		c.t = m.Type
+		return c, nil
+	case *Index:
+		c, err := d.lower(n.X)
+		if err != nil {
+			return chain{}, err
+		}
+		i, ok := constOf(n.I)
+		if !ok {
+			return chain{}, d.errf(n.I, "only constant indexes are supported")
+		}
+		el, ok := c.t.Target()
+		if !ok || c.ptrTo != nil {
+			return chain{}, d.errf(n, "index into %s, which is not an array or a pointer", c.t.Name())
+		}
+		size := el.Size()
+		if size <= 0 {
+			return chain{}, d.errf(n, "elements of %s have no known size", c.t.Name())
+		}
+		if c.t.Tag() != dwarf.TagArrayType {
+			c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepDeref})
+		} else if l := c.t.ArrayLen(); l >= 0 && (i < 0 || i >= l) {
+			return chain{}, d.errf(n.I, "index %d is outside %s's %d elements", i, c.t.Name(), l)
+		}
+		c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepAdd, Off: i * size})
+		c.t = el
+		return c, nil
+	case *Unary:
+		switch n.Op {
+		case "*":
+			c, err := d.lower(n.X)
+			if err != nil {
+				return chain{}, err
+			}
+			if c.ptrTo != nil {
+				t := *c.ptrTo
+				c.ptrTo = nil
+				c.leaf.Steps = c.leaf.Steps[:len(c.leaf.Steps)-1]
+				c.t = t
+				return c, nil
+			}
+			if c.t.Tag() != dwarf.TagPointerType && c.t.Tag() != dwarf.TagReferenceType {
+				return chain{}, d.errf(n, "* on %s, which is not a pointer", c.t.Name())
+			}
+			target, _ := c.t.Target()
+			if !target.Has {
+				return chain{}, d.errf(n, "* on a void pointer: use @cast")
+			}
+			c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepDeref})
+			c.t = target
+			return c, nil
+		case "&":
+			c, err := d.lower(n.X)
+			if err != nil {
+				return chain{}, err
+			}
+			if c.ptrTo != nil {
+				return chain{}, d.errf(n, "& of an address")
+			}
+			t := c.t
+			c.ptrTo = &t
+			c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepAddrOf})
+			return c, nil
+		}
+		return chain{}, d.errf(n, "operator %s in VARIABLE is not supported; name a variable, a member or an element", n.Op)
+	case *Cast:
+		c, err := d.lower(n.X)
+		if err != nil {
+			return chain{}, err
+		}
+		t, ok := d.sc.Data.TypeByName(n.Type)
+		if !ok {
+			return chain{}, d.errf(n, "unknown type %q (write it as stap lists it, e.g. \"struct cfg\")", n.Type)
+		}
+		if c.ptrTo != nil {
+			// @cast(&x, "T"): the object at x's address, seen as T.
+			c.leaf.Steps = c.leaf.Steps[:len(c.leaf.Steps)-1]
+			c.ptrTo = nil
+		} else {
+			c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepDeref})
+		}
+		c.t = t
+		return c, nil
+	case *Pretty:
+		return chain{}, d.errf(n, "$ (pretty printing) goes at the end of the expression")
+	case *VarSet:
+		return chain{}, d.errf(n, "$$%s cannot be combined with other operators", n.Kind)
+	}
+	return chain{}, d.errf(n, "VARIABLE must name something to read: a $variable, a member, an element, @var or @cast")
+}
+
+func constOf(n Node) (int64, bool) {
+	switch n := n.(type) {
+	case *Num:
+		return n.V, true
+	case *Unary:
+		if v, ok := constOf(n.X); ok && n.Op == "-" {
+			return -v, true
+		}
+	}
+	return 0, false
+}
+
+// value turns a chain into what to print. decimal selects stap's plain
+// formatting of a single expression (integers in decimal); in $$vars
+// integers print in hex. Pretty printing expands structs and prints char
+// pointers and arrays as strings; deep also follows pointers to structs.
+func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int) (report.Var, error) {
+	if len(d.leafs) > 48 {
+		return report.Var{}, d.errf(n, "too many values to read at one statement (the limit is 48)")
+	}
+	addLeaf := func(format string, size int, signed bool, str int) report.Var {
+		l := c.leaf
+		l.Steps = append([]Step(nil), c.leaf.Steps...)
+		l.Size, l.Signed, l.Str = size, signed, str
+		d.leafs = append(d.leafs, l)
+		return report.Var{Format: format, Size: size}
+	}
+	if c.ptrTo != nil {
+		return addLeaf("ptr", 8, false, 0), nil
+	}
+	t := c.t
+	ti := t.Info()
+	isChar := func(t debuginfo.Type) bool {
+		s := t.Strip()
+		return s.Has && s.Info().Kind == debuginfo.KindInt && s.Size() == 1 && (strings.Contains(s.Name(), "char"))
+	}
+	switch ti.Kind {
+	case debuginfo.KindInt:
+		if ti.Size < 1 || ti.Size > 8 || ti.Size&(ti.Size-1) != 0 {
+			return report.Var{Format: "other"}, nil
+		}
+		f := map[[2]bool]string{{false, false}: "uint", {false, true}: "int", {true, false}: "udec", {true, true}: "dec"}[[2]bool{decimal || depth > 0, ti.Signed}]
+		return addLeaf(f, ti.Size, ti.Signed, 0), nil
+	case debuginfo.KindPointer:
+		target, _ := t.Target()
+		if pretty && isChar(target) {
+			return addLeaf("string", 8, false, StrMax), nil
+		}
+		if deep && depth == 0 {
+			switch target.Tag() {
+			case dwarf.TagStructType, dwarf.TagUnionType, dwarf.TagClassType:
+				c2 := c
+				c2.leaf.Steps = append(append([]Step(nil), c.leaf.Steps...), Step{Kind: StepDeref})
+				c2.t = target
+				return d.value(n, c2, true, false, decimal, depth+1)
+			}
+		}
+		return addLeaf("ptr", 8, false, 0), nil
+	case debuginfo.KindStruct:
+		if !pretty || depth > 2 {
+			return report.Var{Format: "struct"}, nil
+		}
+		ms, err := t.Members()
+		if err != nil {
+			return report.Var{Format: "struct"}, nil
+		}
+		g := report.Var{Format: "group"}
+		for _, m := range ms {
+			if m.Name == "" || m.BitField {
+				continue
+			}
+			c2 := c
+			c2.leaf.Steps = append(append([]Step(nil), c.leaf.Steps...), Step{Kind: StepAdd, Off: m.Offset})
+			c2.t = m.Type
+			mv, err := d.value(n, c2, pretty, deep, decimal, depth+1)
+			if err != nil {
+				return report.Var{}, err
+			}
+			mv.Name = m.Name
+			g.Children = append(g.Children, mv)
+		}
+		return g, nil
+	case debuginfo.KindArray:
+		el, _ := t.Target()
+		if pretty && isChar(el) {
+			c2 := c
+			c2.leaf.Steps = append(append([]Step(nil), c.leaf.Steps...), Step{Kind: StepAddrOf})
+			n := int(t.ArrayLen())
+			if n <= 0 || n > StrMax {
+				n = StrMax
+			}
+			n = (n + 7) &^ 7
+			c = c2
+			return addLeaf("string", 8, false, n), nil
+		}
+		return report.Var{Format: "array"}, nil
+	}
+	return report.Var{Format: "other"}, nil
+}
