@@ -56,6 +56,7 @@ var binOps = map[string]bpfgen.Op{
 	"==": bpfgen.OpEq, "!=": bpfgen.OpNe, "<": bpfgen.OpLt, "<=": bpfgen.OpLe,
 	">": bpfgen.OpGt, ">=": bpfgen.OpGe, "&&": bpfgen.OpLogAnd, "||": bpfgen.OpLogOr,
 	"+": bpfgen.OpAdd, "-": bpfgen.OpSub, "&": bpfgen.OpBitAnd, "|": bpfgen.OpBitOr,
+	"*": bpfgen.OpMul, "^": bpfgen.OpXor, "<<": bpfgen.OpShl, ">>": bpfgen.OpShr,
 }
 
 func (c *compiler) node(n Node) (bpfgen.Cond, error) {
