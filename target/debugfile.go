@@ -2,6 +2,7 @@ package target
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"encoding/hex"
 	"errors"
@@ -11,33 +12,45 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/whythefail/whythefail/debuginfod"
 )
 
 // findDebug sets Debug, DebugPath and DWARF from the first place that has
-// DWARF, in the order gdb and stap search. It fails only when the binary's
-// own DWARF is unreadable; unusable separate debug files are skipped and
-// remembered for NeedDWARF's message.
-func (f *File) findDebug() error {
+// DWARF, in the order gdb and stap search, ending with debuginfod when a
+// client is configured. It fails only when the binary's own DWARF is
+// unreadable; unusable separate debug files are skipped and remembered for
+// NeedDWARF's message. A debug file that depends on a dwz supplementary
+// file is adopted, but NeedDWARF then says why it cannot be used.
+func (f *File) findDebug(ctx context.Context, client *debuginfod.Client) error {
 	if hasDWARF(f.ELF) {
 		d, err := safeDWARF(f.ELF)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
 		f.Debug, f.DebugPath, f.DWARF = f.ELF, f.Path, d
-		return nil
+	} else if !f.findLocalDebug() {
+		f.findDebuginfod(ctx, client)
 	}
+	if f.Debug != nil {
+		f.findAlt(ctx, client)
+	}
+	return nil
+}
+
+// findLocalDebug looks for a separate debug file by build-id under the
+// debug dirs, then by .gnu_debuglink, and reports whether it found one.
+func (f *File) findLocalDebug() bool {
 	if len(f.BuildID) >= 2 {
-		hexID := hex.EncodeToString(f.BuildID)
 		for _, dir := range f.debugDir {
-			p := filepath.Join(dir, ".build-id", hexID[:2], hexID[2:]+".debug")
-			if f.tryDebugFile(p, nil) {
-				return nil
+			if f.tryDebugFile(buildIDPath(dir, f.BuildID), nil) {
+				return true
 			}
 		}
 	}
 	name, crc, ok := debugLink(f.ELF)
 	if !ok {
-		return nil
+		return false
 	}
 	dir := filepath.Dir(f.Path)
 	candidates := []string{
@@ -49,10 +62,31 @@ func (f *File) findDebug() error {
 	}
 	for _, p := range candidates {
 		if f.tryDebugFile(p, &crc) {
-			return nil
+			return true
 		}
 	}
-	return nil
+	return false
+}
+
+// findDebuginfod asks the debuginfod servers for the debug file, when a
+// client is configured and the binary has a build-id to ask by.
+func (f *File) findDebuginfod(ctx context.Context, client *debuginfod.Client) {
+	if client == nil || len(f.BuildID) == 0 {
+		return
+	}
+	f.askedDebuginfod = true
+	path, err := client.Debuginfo(ctx, f.BuildID)
+	if err != nil {
+		f.skipped = append(f.skipped, err.Error())
+		return
+	}
+	f.tryDebugFile(path, nil)
+}
+
+// buildIDPath is where a debug dir keeps the file for a build-id.
+func buildIDPath(dir string, id []byte) string {
+	hexID := hex.EncodeToString(id)
+	return filepath.Join(dir, ".build-id", hexID[:2], hexID[2:]+".debug")
 }
 
 // hasDWARF reports whether ef carries DWARF itself (possibly compressed)

@@ -24,6 +24,9 @@ var (
 	// ErrBadDebugInfo means DWARF or call-frame information was found but
 	// could not be decoded.
 	ErrBadDebugInfo = errors.New("malformed debug info")
+	// ErrUnsupportedDebugInfo means debug info was found in a form
+	// whythefail cannot read yet (DWARF compressed by dwz).
+	ErrUnsupportedDebugInfo = errors.New("unsupported debug info")
 	// ErrNotCode means an address lies outside every executable loadable
 	// segment of the binary, so no uprobe can be placed there.
 	ErrNotCode = errors.New("address is not in an executable segment")

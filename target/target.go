@@ -1,6 +1,7 @@
 package target
 
 import (
+	"context"
 	"debug/dwarf"
 	"debug/elf"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
+	"github.com/whythefail/whythefail/debuginfod"
 )
 
 // DefaultDebugDirs is where distributions install separate debug files
@@ -25,6 +27,10 @@ type Options struct {
 	// /usr/lib/debug. Only a nil slice means the default: an empty,
 	// non-nil slice searches no directory (tests use it to stay hermetic).
 	DebugDirs []string
+	// Debuginfod, when not nil, is asked for the debug file (and a dwz
+	// supplementary file) by build-id after every local place failed.
+	// Build it with debuginfod.NewFromEnv; nil keeps Open offline.
+	Debuginfod *debuginfod.Client
 }
 
 // Kind says what sort of thing a Binary is. Only user-space ELF files exist
@@ -88,11 +94,19 @@ type File struct {
 	Debug     *elf.File
 	DWARF     *dwarf.Data
 
-	osFile   *os.File // backs ELF; Code reads through it
-	debugOS  *os.File // backs Debug when it is a separate file
-	size     int64    // size of the binary, for bounds checks
-	debugDir []string // effective DebugDirs, for NeedDWARF's message
-	skipped  []string // debug-file candidates rejected, and why
+	// AltPath and AltBuildID name the dwz supplementary file that the
+	// debug file's .gnu_debugaltlink refers to; AltPath is empty when it
+	// was not found. NeedDWARF refuses such targets for now.
+	AltPath    string
+	AltBuildID []byte
+
+	osFile          *os.File // backs ELF; Code reads through it
+	debugOS         *os.File // backs Debug when it is a separate file
+	size            int64    // size of the binary, for bounds checks
+	debugDir        []string // effective DebugDirs, for NeedDWARF's message
+	skipped         []string // debug-file candidates rejected, and why
+	altErr          error    // why dwz-compressed DWARF cannot be used
+	askedDebuginfod bool     // a debuginfod client was configured and asked
 
 	symOnce sync.Once
 	syms    []Symbol
@@ -106,13 +120,19 @@ type File struct {
 // debug information. It looks for DWARF in the file itself, then by build-id
 // under each of opts.DebugDirs (.build-id/xx/rest.debug), then by the
 // .gnu_debuglink name beside the binary, in its .debug subdirectory and under
-// each debug dir followed by the binary's directory. A separate debug file
-// must match the binary's build-id when both have one, and the debuglink CRC.
+// each debug dir followed by the binary's directory, and last from the
+// debuginfod servers of opts.Debuginfod. A separate debug file must match
+// the binary's build-id when both have one, and the debuglink CRC.
 //
 // Finding no debug info is not an error: the returned File has DWARF == nil
 // and NeedDWARF explains what to install, because functions can still be
 // listed from the ELF symbol tables.
 func Open(path string, opts Options) (*File, error) {
+	return OpenContext(context.Background(), path, opts)
+}
+
+// OpenContext is Open with a context that bounds the debuginfod lookups.
+func OpenContext(ctx context.Context, path string, opts Options) (*File, error) {
 	canon, err := canonicalPath(path)
 	if err != nil {
 		return nil, err
@@ -131,7 +151,7 @@ func Open(path string, opts Options) (*File, error) {
 	if f.debugDir == nil {
 		f.debugDir = DefaultDebugDirs
 	}
-	if err := f.findDebug(); err != nil {
+	if err := f.findDebug(ctx, opts.Debuginfod); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -170,10 +190,14 @@ func (f *File) DebugInfo() (*dwarf.Data, error) {
 }
 
 // NeedDWARF returns nil when the target has DWARF, and otherwise a one-line
-// error wrapping ErrNoDebugInfo that says how to obtain it. Callers that can
+// error wrapping ErrNoDebugInfo that says how to obtain it, or wrapping
+// ErrUnsupportedDebugInfo when the DWARF was compressed by dwz. Callers that can
 // work from symbols alone (listing functions) call it only when they need
 // statements or variables.
 func (f *File) NeedDWARF() error {
+	if f.altErr != nil {
+		return f.altErr
+	}
 	if f.DWARF != nil {
 		return nil
 	}
@@ -185,8 +209,12 @@ func (f *File) NeedDWARF() error {
 	if len(f.skipped) > 0 {
 		why = "; rejected " + strings.Join(f.skipped, ", ")
 	}
-	return fmt.Errorf("%w for %s (%s%s): install the distribution's debug package (e.g. %s-dbgsym; dpkg -S %s names the package) or set DEBUGINFOD_URLS",
-		ErrNoDebugInfo, f.Path, id, why, filepath.Base(f.Path), f.Path)
+	server := "set DEBUGINFOD_URLS"
+	if f.askedDebuginfod {
+		server = "add a debuginfod server that has it to DEBUGINFOD_URLS"
+	}
+	return fmt.Errorf("%w for %s (%s%s): install the distribution's debug package (e.g. %s-dbgsym; dpkg -S %s names the package) or %s",
+		ErrNoDebugInfo, f.Path, id, why, filepath.Base(f.Path), f.Path, server)
 }
 
 // Close closes the binary and its separate debug file.
