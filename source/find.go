@@ -1,0 +1,144 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/whythefail/whythefail/debuginfod"
+)
+
+// ErrNotFound means the source file is nowhere to be found.
+var ErrNotFound = errors.New("source file not found")
+
+// Substitution rewrites source paths starting with Old to start with New,
+// as gdb's "set substitute-path OLD NEW" does: for sources built in one
+// place (a build server's /build/pkg-1.0) and kept in another.
+type Substitution struct {
+	Old, New string
+}
+
+// ParseSubstitution parses a --source-path argument, OLD=NEW. Both sides
+// must be non-empty; trailing slashes are dropped so that "/a/" and "/a"
+// mean the same directory.
+func ParseSubstitution(s string) (*Substitution, error) {
+	old, new, ok := strings.Cut(s, "=")
+	if !ok {
+		return nil, fmt.Errorf("--source-path %q: want OLD=NEW, for example /build/src=/home/me/src", s)
+	}
+	old, new = trimSlash(old), trimSlash(new)
+	if old == "" || new == "" {
+		return nil, fmt.Errorf("--source-path %q: OLD and NEW must both be directories, for example /build/src=/home/me/src", s)
+	}
+	return &Substitution{Old: old, New: new}, nil
+}
+
+// trimSlash drops trailing slashes but keeps a lone "/".
+func trimSlash(p string) string {
+	for len(p) > 1 && strings.HasSuffix(p, "/") {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+// Apply rewrites path when Old is a prefix of it on component boundaries
+// ("/build/src" matches "/build/src/a.c" but not "/build/srcx/a.c").
+func (s Substitution) Apply(path string) (string, bool) {
+	old := trimSlash(s.Old)
+	switch {
+	case old == "/" && strings.HasPrefix(path, "/"):
+		return trimSlash(s.New) + path, true
+	case path == old:
+		return trimSlash(s.New), true
+	case strings.HasPrefix(path, old+"/"):
+		return trimSlash(s.New) + path[len(old):], true
+	}
+	return "", false
+}
+
+// Options say where else to look for source files.
+type Options struct {
+	// Substitutions are tried in order; every one that matches is tried.
+	Substitutions []Substitution
+	// Debuginfod, when not nil, is asked for the file by build-id last.
+	Debuginfod *debuginfod.Client
+	// Context bounds the debuginfod lookup; nil means no bound beyond the
+	// client's own timeouts.
+	Context context.Context
+}
+
+// Find returns a readable path holding the source file that a line table
+// names as file in a unit compiled in compDir (DW_AT_comp_dir), for the
+// binary with buildID. The error is one line listing where it looked.
+func Find(compDir, file string, buildID []byte, opts Options) (string, error) {
+	if file == "" {
+		return "", fmt.Errorf("%w: the line table names no file", ErrNotFound)
+	}
+	recorded := file
+	if !filepath.IsAbs(file) && compDir != "" {
+		recorded = filepath.Join(compDir, file)
+	}
+	tried := []string{recorded}
+	if isFile(recorded) {
+		return recorded, nil
+	}
+	for _, s := range opts.Substitutions {
+		p, ok := s.Apply(recorded)
+		if !ok {
+			continue
+		}
+		tried = append(tried, p)
+		if isFile(p) {
+			return p, nil
+		}
+	}
+	var dErr error
+	if opts.Debuginfod != nil && len(buildID) > 0 && filepath.IsAbs(recorded) {
+		ctx := opts.Context
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		p, err := opts.Debuginfod.Source(ctx, buildID, recorded)
+		if err == nil {
+			return p, nil
+		}
+		dErr = err
+	}
+	msg := fmt.Sprintf("%s: %v (looked at %s", recorded, ErrNotFound, strings.Join(tried, ", "))
+	if dErr != nil {
+		msg += "; " + dErr.Error()
+	}
+	msg += "): use --source-path OLD=NEW to say where the sources are"
+	if opts.Debuginfod == nil {
+		msg += ", or set DEBUGINFOD_URLS"
+	}
+	return "", &notFoundError{msg: msg, debuginfod: dErr}
+}
+
+// notFoundError is Find's failure: it matches ErrNotFound and the
+// debuginfod error it includes.
+type notFoundError struct {
+	msg        string
+	debuginfod error
+}
+
+func (e *notFoundError) Error() string { return e.msg }
+
+func (e *notFoundError) Unwrap() []error {
+	if e.debuginfod != nil {
+		return []error{ErrNotFound, e.debuginfod}
+	}
+	return []error{ErrNotFound}
+}
+
+// isFile reports whether p is a regular file (following symlinks).
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// String prints the rule as --source-path takes it.
+func (s Substitution) String() string { return s.Old + "=" + s.New }
