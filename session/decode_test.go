@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"reflect"
@@ -73,17 +74,102 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// stringSlots is a statement with a scalar, a 16-byte string and an
+// 8-byte string: slots 0, 1-2 and 3.
+var stringSlots = map[uint32][]bpfgen.Slot{
+	4: bpfgen.Slots([]bpfgen.Var{{Size: 4}, {Str: 16}, {Str: 8}}),
+	5: bpfgen.Slots([]bpfgen.Var{{Str: 8}}),
+}
+
+// stringSample is a record of statement 4 with the given slot bytes and mask.
+func stringSample(slots []byte, mask uint64) []byte {
+	b := sample(4, []Record{{StmtID: 4}})
+	copy(b[bpfgen.HeaderSize+16:], slots)
+	binary.LittleEndian.PutUint64(b[bpfgen.HeaderSize+8:], mask)
+	return b
+}
+
+func TestDecodeSlots(t *testing.T) {
+	slots := make([]byte, 32)
+	binary.LittleEndian.PutUint64(slots, 0xfffffffe)
+	copy(slots[8:], "hello\x00junk")
+	copy(slots[24:], "12345678")
+	for _, tc := range []struct {
+		name string
+		mask uint64
+		want []Value
+		str  string
+	}{
+		{"all", 7, []Value{{U64: 0xfffffffe, OK: true}, {OK: true, Bytes: []byte("hello")}, {OK: true, Bytes: []byte("12345678"), Truncated: true}},
+			`prog[100/101] depth 2 return -22 truncated 3: 4(4294967294 "hello" "12345678"...)`},
+		{"none", 0, []Value{{}, {}, {}}, `prog[100/101] depth 2 return -22 truncated 3: 4(? ? ?)`},
+		{"string only", 2, []Value{{}, {OK: true, Bytes: []byte("hello")}, {}}, `prog[100/101] depth 2 return -22 truncated 3: 4(? "hello" ?)`},
+	} {
+		got, err := DecodeSlots(stringSample(slots, tc.mask), stringSlots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Records[0].Values, tc.want) {
+			t.Errorf("%s: values %+v, want %+v", tc.name, got.Records[0].Values, tc.want)
+		}
+		if s := got.String(); s != tc.str {
+			t.Errorf("%s: String = %q, want %q", tc.name, s, tc.str)
+		}
+	}
+	empty := make([]byte, 32)
+	copy(empty[8:], "\x00")
+	got, err := DecodeSlots(stringSample(empty, 2), stringSlots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := got.Records[0].Values[1]; !v.OK || v.Bytes == nil || len(v.Bytes) != 0 || v.Truncated {
+		t.Errorf("empty string decoded as %+v", v)
+	}
+
+	unknown := sample(4, []Record{{StmtID: 9}})
+	narrow := sample(1, []Record{{StmtID: 4}})
+	for name, tc := range map[string]struct {
+		b    []byte
+		want string
+	}{
+		"unknown statement": {unknown, "decoding trace: record 0 is of statement 9, which is not in the plan"},
+		"slots beyond":      {narrow, "decoding trace: statement 4 variable 1 needs slots 1 to 3, records have 1"},
+	} {
+		if tr, err := DecodeSlots(tc.b, stringSlots); tr != nil || err == nil || err.Error() != tc.want {
+			t.Errorf("%s: DecodeSlots = %v, %v; want error %q", name, tr, err, tc.want)
+		}
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add(sample(2, []Record{{StmtID: 7, Values: []Value{{U64: 13, OK: true}, {}}}}))
 	f.Add(sample(0, nil))
 	f.Add([]byte{})
+	f.Add(stringSample([]byte("\x01\x00\x00\x00\x00\x00\x00\x00abc\x00"), 7))
+	f.Add(sample(4, []Record{{StmtID: 5}, {StmtID: 4}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tr, err := Decode(b)
-		if (tr == nil) == (err == nil) {
-			t.Fatalf("Decode = %v, %v: want exactly one of trace and error", tr, err)
-		}
-		if tr != nil {
+		for _, slots := range []map[uint32][]bpfgen.Slot{nil, stringSlots} {
+			tr, err := DecodeSlots(b, slots)
+			if (tr == nil) == (err == nil) {
+				t.Fatalf("DecodeSlots = %v, %v: want exactly one of trace and error", tr, err)
+			}
+			if tr == nil {
+				continue
+			}
 			_ = tr.String()
+			for _, r := range tr.Records {
+				for _, v := range r.Values {
+					if !v.OK && (v.U64 != 0 || v.Bytes != nil || v.Truncated) {
+						t.Fatalf("unavailable value with contents: %+v", v)
+					}
+					if v.Bytes != nil && (len(v.Bytes) > bpfgen.MaxStr || bytes.IndexByte(v.Bytes, 0) >= 0) {
+						t.Fatalf("string value %+v: too long or with a NUL", v)
+					}
+				}
+			}
+		}
+		if tr, err := Decode(b); (tr == nil) == (err == nil) {
+			t.Fatalf("Decode = %v, %v: want exactly one of trace and error", tr, err)
 		}
 	})
 }
