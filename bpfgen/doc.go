@@ -18,6 +18,17 @@
 // the buffer to the ring buffer or drops it, so discarded invocations cost no
 // ring buffer bytes.
 //
+// A variable may carry an access path (Var.Steps: member offsets,
+// dereferences, address-of) applied after its location, and may be a string
+// (Var.Str): up to Str bytes of the NUL-terminated user string its char*
+// value points to fill Str/8 consecutive 8-byte slots of the record. Slots
+// says which slots each variable of a statement takes; the valid mask stays
+// one bit per variable.
+//
+// Conditions (Cond) are trees of literals, $return, parameters at entry,
+// stap's pid(), tid(), uid(), randint(N), execname() == "s" and
+// user_string(p) == "s", and unary and binary operators.
+//
 // A location this package cannot evaluate exactly is never approximated: the
 // variable becomes unavailable at generation time (with a Warning) or, when a
 // memory read faults, at run time (its valid bit stays clear).

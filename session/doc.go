@@ -9,4 +9,7 @@
 // Traces. The target filter is a map of tgids seeded with Options.PIDs; a
 // task/task_newtask tracepoint adds every new process (not thread) whose
 // parent is traced.
+//
+// Records are decoded per statement with bpfgen.Slots, so each Record has one
+// Value per variable of its statement: a scalar in U64, a string in Bytes.
 package session
