@@ -22,6 +22,13 @@ type RunOptions struct {
 	Command string // -c: run this through /bin/sh and trace it and its children
 	PID     int    // -x: trace this process and its children
 	JSON    bool
+	// MaxRecords bounds the statements kept per invocation, RingBufSize
+	// the ring buffer's bytes (a power-of-two number of pages); zero picks
+	// the defaults.
+	MaxRecords  int
+	RingBufSize int
+	// Ready, if set, is told once the probes are attached.
+	Ready   func()
 	Stdin   io.Reader // the command's stdio (defaults: os.Stdin etc.)
 	Stdout  io.Writer
 	Stderr  io.Writer
@@ -59,7 +66,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
-	sopts := session.Options{}
+	sopts := session.Options{MaxRecords: o.MaxRecords, RingBufSize: o.RingBufSize}
 	var child *exec.Cmd
 	var release *os.File
 	switch {
@@ -124,6 +131,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		}
 	}()
 
+	if o.Ready != nil {
+		o.Ready()
+	}
 	done := make(chan struct{})
 	if child != nil {
 		if _, err := release.Write([]byte{'g'}); err != nil {

@@ -16,6 +16,9 @@ type Args struct {
 	Command   string // -c CMD
 	PID       int    // -x PID
 	Verbose   bool // -v: with -L/-l, one row per probe with its address
+	// MaxRecords and RingBuf size the speculation buffers (0: defaults).
+	MaxRecords int
+	RingBuf    int
 	Help      bool
 	Version   bool
 	// Positional: TARGET FUNCTION CONDITION [VARIABLE]
@@ -83,6 +86,22 @@ func parseArgs(argv []string) (*Args, error) {
 			}
 		case "-v":
 			a.Verbose = true
+		case "--max-statements", "-max-statements":
+			var v string
+			if v, err = get(); err == nil {
+				a.MaxRecords, err = strconv.Atoi(v)
+				if err != nil || a.MaxRecords <= 0 || a.MaxRecords > 65536 {
+					return nil, usagef("--max-statements wants a number of statements from 1 to 65536, not %q", v)
+				}
+			}
+		case "--ringbuf-size", "-ringbuf-size":
+			var v string
+			if v, err = get(); err == nil {
+				a.RingBuf, err = parseSize(v)
+				if err != nil {
+					return nil, usagef("--ringbuf-size: %v", err)
+				}
+			}
 		case "-h", "--help", "-help":
 			a.Help = true
 		case "--version", "-version", "-V":
@@ -106,4 +125,26 @@ func parseArgs(argv []string) (*Args, error) {
 func isNumber(s string) bool {
 	_, err := strconv.ParseInt(s, 0, 64)
 	return err == nil
+}
+
+// parseSize reads a ring buffer size such as 4096, 64K or 8M: a power of
+// two, at least one page.
+func parseSize(s string) (int, error) {
+	mult := 1
+	t := strings.ToUpper(s)
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult, t = 1<<10, t[:len(t)-1]
+	case strings.HasSuffix(t, "M"):
+		mult, t = 1<<20, t[:len(t)-1]
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size (like 64K or 4M)", s)
+	}
+	n *= mult
+	if n < 4096 || n&(n-1) != 0 || n > 1<<30 {
+		return 0, fmt.Errorf("%q must be a power of two from 4K to 1G", s)
+	}
+	return n, nil
 }

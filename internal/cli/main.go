@@ -17,6 +17,9 @@ const usage = `usage: whythefail TARGET FUNCTION CONDITION [VARIABLE] [-c CMD | 
        whythefail -v -L SPEC each probe with its address and file offset
 flags: --debug-dir DIR  also look for separate debug files under DIR
        --json           print traces as JSON
+       --source         show the source text of each traced line
+       --max-statements N  statements kept per invocation (default 512)
+       --ringbuf-size SIZE ring buffer for committed traces (default 4M)
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
 `
 

@@ -29,7 +29,7 @@ func trace(stdout, stderr io.Writer, a *Args) error {
 	for _, n := range job.Notes {
 		fmt.Fprintf(stderr, "whythefail: note: %s\n", n)
 	}
-	status, err := job.Run(context.Background(), stdout, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON})
+	status, err := job.Run(context.Background(), stdout, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf})
 	if err != nil {
 		return err
 	}
