@@ -28,10 +28,10 @@ type RunOptions struct {
 	MaxRecords  int
 	RingBufSize int
 	// Ready, if set, is told once the probes are attached.
-	Ready   func()
-	Stdin   io.Reader // the command's stdio (defaults: os.Stdin etc.)
-	Stdout  io.Writer
-	Stderr  io.Writer
+	Ready  func()
+	Stdin  io.Reader // the command's stdio (defaults: os.Stdin etc.)
+	Stdout io.Writer
+	Stderr io.Writer
 }
 
 // gateEnv marks a whythefail process started as the -c command's gate: it

@@ -15,12 +15,12 @@ type Args struct {
 	Source    bool
 	Command   string // -c CMD
 	PID       int    // -x PID
-	Verbose   bool // -v: with -L/-l, one row per probe with its address
+	Verbose   bool   // -v: with -L/-l, one row per probe with its address
 	// MaxRecords and RingBuf size the speculation buffers (0: defaults).
 	MaxRecords int
 	RingBuf    int
-	Help      bool
-	Version   bool
+	Help       bool
+	Version    bool
 	// Positional: TARGET FUNCTION CONDITION [VARIABLE]
 	Positional []string
 }
