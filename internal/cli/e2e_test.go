@@ -241,6 +241,38 @@ func hasLine(tr parsedTrace, n int) bool {
 	return false
 }
 
+// reachLine returns the line a trace must contain to show that it reached
+// marker: the marker's own line, or when the compiler left no statement
+// probe on it (an optimized `return -E...` folded into a shared exit), the
+// nearest listed line above it.
+func reachLine(t *testing.T, listed map[string]int, file string, marker int) int {
+	t.Helper()
+	for n := marker; n > 0; n-- {
+		if _, ok := listed[fmt.Sprintf("%s:%d", file, n)]; ok {
+			if n != marker {
+				t.Logf("marker line %d has no statement probe in this build; checking line %d instead", marker, n)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no listed line at or above %s:%d", file, marker)
+	return 0
+}
+
+// checkNotReached checks that the trace has none of the lines of other
+// exits, except as its last line: optimizers attribute a shared epilogue to
+// one of the return statements.
+func checkNotReached(t *testing.T, tr parsedTrace, marks map[string]int, others ...string) {
+	t.Helper()
+	for _, other := range others {
+		for i, s := range tr.stmts {
+			if s.line == marks[other] && i != len(tr.stmts)-1 {
+				t.Errorf("line %d (@%s) is in the trace, before its end: lines %v", marks[other], other, printedLines(tr))
+			}
+		}
+	}
+}
+
 // checkKnownLines checks that every statement line of every trace is one the
 // -L listing offers.
 func checkKnownLines(t *testing.T, traces []parsedTrace, listed map[string]int) {
@@ -283,22 +315,11 @@ func TestTraceDemo(t *testing.T) {
 				t.Errorf("trace has %d statement lines, want 1..%d (the statement count)", len(tr.stmts), n)
 			}
 			checkKnownLines(t, traces, listed)
-			failLine := marks["fail-flags"]
-			if _, ok := listed[fmt.Sprintf("%s:%d", fixture.SourcePrefix+"/demo.c", failLine)]; !ok {
-				// clang -O2 folds this `return -EINVAL` into a shared
-				// return: no line-table row names it, so the deepest
-				// line that can show the path is the `if` above it.
-				t.Logf("@fail-flags line %d has no statement probe in this build; checking line %d instead", failLine, failLine-1)
-				failLine--
-			}
+			failLine := reachLine(t, listed, fixture.SourcePrefix+"/demo.c", marks["fail-flags"])
 			if !hasLine(tr, failLine) {
-				t.Errorf("line %d (@fail-flags or the if above it) is not in the trace: lines %v", failLine, printedLines(tr))
+				t.Errorf("line %d (@fail-flags or the nearest probed line above it) is not in the trace: lines %v", failLine, printedLines(tr))
 			}
-			for _, other := range []string{"fail-null", "fail-long", "fail-nocolon", "fail-range", "fail-mode", "success"} {
-				if hasLine(tr, marks[other]) {
-					t.Errorf("line %d (@%s) is in the trace of the @fail-flags exit: lines %v", marks[other], other, printedLines(tr))
-				}
-			}
+			checkNotReached(t, tr, marks, "fail-null", "fail-long", "fail-nocolon", "fail-range", "fail-mode", "success")
 			// load_config has no loops: lines only go forward, except the
 			// closing brace, which epilogues reach from anywhere.
 			prev := 0
@@ -413,7 +434,8 @@ func TestTraceRecursion(t *testing.T) {
 				t.Fatalf("%d traces, want 5", len(traces))
 			}
 			checkKnownLines(t, traces, listed)
-			deepest := 0
+			failDepth := reachLine(t, listed, fixture.SourcePrefix+"/recurse.c", marks["fail-depth"])
+			propagate := reachLine(t, listed, fixture.SourcePrefix+"/recurse.c", marks["propagate"])
 			for i, tr := range traces {
 				if tr.ret != "-7" {
 					t.Errorf("trace %d returns %s", i, tr.ret)
@@ -427,22 +449,20 @@ func TestTraceRecursion(t *testing.T) {
 				if len(tr.stmts) == 0 || tr.stmts[0].line != first || starts != 1 {
 					t.Errorf("trace %d: lines %v, want exactly one entry line %d, first", i, printedLines(tr), first)
 				}
-				switch {
-				case hasLine(tr, marks["fail-depth"]):
-					deepest++
-					if hasLine(tr, marks["propagate"]) {
-						t.Errorf("trace %d has both @fail-depth and @propagate: lines %v", i, printedLines(tr))
+				// The innermost invocation (depth 5) returns first, then
+				// the four enclosing ones propagate its error.
+				if i == 0 {
+					if !hasLine(tr, failDepth) || hasLine(tr, propagate) {
+						t.Errorf("trace 0 (depth 5): lines %v, want line %d (@fail-depth) and not %d (@propagate)", printedLines(tr), failDepth, propagate)
 					}
-				case !hasLine(tr, marks["propagate"]):
-					t.Errorf("trace %d has neither @fail-depth nor @propagate: lines %v", i, printedLines(tr))
+					continue
 				}
-			}
-			if deepest != 1 {
-				t.Errorf("%d traces reach @fail-depth, want 1", deepest)
-			}
-			// The innermost invocation returns first.
-			if len(traces[0].stmts) > 0 && !hasLine(traces[0], marks["fail-depth"]) {
-				t.Errorf("first trace is not the innermost (@fail-depth) one: lines %v", printedLines(traces[0]))
+				if !hasLine(tr, propagate) {
+					t.Errorf("trace %d: lines %v, want line %d (@propagate)", i, printedLines(tr), propagate)
+				}
+				if failDepth == marks["fail-depth"] && hasLine(tr, failDepth) {
+					t.Errorf("trace %d: lines %v, want no line %d (@fail-depth)", i, printedLines(tr), failDepth)
+				}
 			}
 		})
 	}
@@ -474,18 +494,19 @@ func TestTraceThreads(t *testing.T) {
 			if want := fmt.Sprintf("threads[%d] %s function(check_item) $return: -75", tr.tid, target); tr.header != want {
 				t.Errorf("header %q, want %q", tr.header, want)
 			}
-			if !hasLine(tr, marks["fail-overflow"]) {
-				t.Errorf("@fail-overflow line %d not in trace: %v", marks["fail-overflow"], printedLines(tr))
+			failLine := reachLine(t, listed, fixture.SourcePrefix+"/threads.c", marks["fail-overflow"])
+			if !hasLine(tr, failLine) {
+				t.Errorf("line %d (@fail-overflow or the nearest probed line above it) not in trace: %v", failLine, printedLines(tr))
 			}
-			for _, other := range []string{"fail-negative", "success"} {
-				if hasLine(tr, marks[other]) {
-					t.Errorf("@%s line %d in trace: %v", other, marks[other], printedLines(tr))
-				}
-			}
+			checkNotReached(t, tr, marks, "fail-negative", "success")
+			// Thread 2 (weight 3) passes LIMIT: scaled is 3*LIMIT.
 			for _, s := range tr.stmts {
+				if s.line != marks["fail-overflow"] {
+					continue
+				}
 				for name, want := range map[string]string{"value": "0x186a0", "weight": "0x3", "scaled": "0x493e0"} {
-					if got, ok := s.vars[name]; ok && got != "?" && got != want && (name != "scaled" || s.line > marks["fail-overflow"]-2) {
-						t.Errorf("%s=%s at line %d, want %s", name, got, s.line, want)
+					if got, ok := s.vars[name]; ok && got != "?" && got != want {
+						t.Errorf("%s=%s at the @fail-overflow line %d, want %s", name, got, s.line, want)
 					}
 				}
 			}
@@ -515,13 +536,15 @@ func TestTraceSharedLibrary(t *testing.T) {
 				t.Fatalf("%d traces, want 10", len(traces))
 			}
 			checkKnownLines(t, traces, listed)
+			failLine := reachLine(t, listed, fixture.SourcePrefix+"/lib.c", marks["fail-access"])
 			for i, tr := range traces {
 				if want := fmt.Sprintf("libmain[%d] %s function(wtf_open) $return: -13", tr.tid, target); tr.header != want {
 					t.Errorf("trace %d header %q, want %q", i, tr.header, want)
 				}
-				if !hasLine(tr, marks["fail-access"]) || hasLine(tr, marks["success"]) {
-					t.Errorf("trace %d lines %v: want @fail-access (%d), not @success (%d)", i, printedLines(tr), marks["fail-access"], marks["success"])
+				if !hasLine(tr, failLine) {
+					t.Errorf("trace %d lines %v: want line %d (@fail-access or the nearest probed line above it)", i, printedLines(tr), failLine)
 				}
+				checkNotReached(t, tr, marks, "fail-null", "fail-flags", "success")
 			}
 		})
 	}
