@@ -96,7 +96,9 @@ func (p *progress) draw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	line := fmt.Sprintf("debuginfod: downloading %s", p.what)
-	if s, c := p.leaderLocked(); c != nil {
+	if s, c := p.leaderLocked(); c == nil {
+		line += ": waiting for the servers to answer"
+	} else {
 		line += fmt.Sprintf(" from %s: %s", s, byteCount(c.n))
 		if c.size > 0 {
 			line += " of " + byteCount(c.size)
