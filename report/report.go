@@ -72,6 +72,21 @@ type Stmt struct {
 	File string
 	Line int
 	Vars []Var
+	// Source is the text of the line, when it was found.
+	Source    string
+	HasSource bool
+}
+
+// Listing is a function's source, for annotating traces.
+type Listing struct {
+	File  string
+	Lines []SourceLine
+}
+
+// SourceLine is one numbered line of source.
+type SourceLine struct {
+	N    int
+	Text string
 }
 
 // Value is one variable as read at a statement.
@@ -115,6 +130,8 @@ type Header struct {
 	// ReturnFormat formats $return like the function's type: "int" prints
 	// decimal, "ptr" and "uint" print hex.
 	ReturnFormat string
+	// Listing is the traced function's source, when it was found.
+	Listing *Listing
 }
 
 // Text writes traces in whythefail.stp's format.
@@ -122,6 +139,9 @@ type Text struct {
 	W     io.Writer
 	H     Header
 	Stmts map[uint32]Stmt
+	// Source adds each statement's source text below it; Annotate adds,
+	// after each trace, the function's source with executed lines marked.
+	Source, Annotate bool
 }
 
 // Trace prints one committed invocation: a blank line, the function line,
@@ -149,12 +169,44 @@ func (t *Text) Trace(tr *Trace) error {
 			b.WriteString(" " + v.Name + "=" + v.format(&vals))
 		}
 		b.WriteString("\n")
+		if t.Source && st.HasSource {
+			fmt.Fprintf(&b, "%8d | %s\n", st.Line, st.Source)
+		}
 	}
 	if tr.Truncated > 0 {
 		fmt.Fprintf(&b, "%s[%d] ... %d more statements not recorded: the trace buffer was full\n", tr.Comm, tr.TID, tr.Truncated)
 	}
+	if t.Annotate && t.H.Listing != nil {
+		t.annotate(&b, tr)
+	}
 	_, err := io.WriteString(t.W, b.String())
 	return err
+}
+
+// annotate prints the function's source the way `less -N` shows it, with
+// the number of times the trace executed each line in the margin and a >
+// on the last line executed: the article's reading step, done for the user.
+func (t *Text) annotate(b *strings.Builder, tr *Trace) {
+	hits := map[int]int{}
+	last := 0
+	for _, r := range tr.Records {
+		if st, ok := t.Stmts[r.Stmt]; ok && st.File == t.H.Listing.File {
+			hits[st.Line]++
+			last = st.Line
+		}
+	}
+	fmt.Fprintf(b, "%s[%d] source of %s, %s (executed lines marked with their count):\n", tr.Comm, tr.TID, t.H.Function, t.H.Listing.File)
+	for _, l := range t.H.Listing.Lines {
+		mark := "    "
+		if n := hits[l.N]; n > 0 {
+			mark = fmt.Sprintf("%3dx", n)
+		}
+		arrow := " "
+		if l.N == last {
+			arrow = ">"
+		}
+		fmt.Fprintf(b, "%s %s%6d  %s\n", mark, arrow, l.N, l.Text)
+	}
 }
 
 // Stats prints the statistics block as whythefail.stp's end probe does,

@@ -8,11 +8,13 @@ import (
 
 	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/debuginfod"
 	"github.com/whythefail/whythefail/expr"
 	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/spec"
 	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/source"
 	"github.com/whythefail/whythefail/target"
 )
 
@@ -23,6 +25,13 @@ type Config struct {
 	Condition string
 	Variable  string // empty or "$$vars" for every variable
 	DebugDirs []string
+	// Debuginfod, when set, is asked for missing debug info and sources.
+	Debuginfod *debuginfod.Client
+	// Source asks for the source text of each statement, found through
+	// the compile directory, SourcePaths substitutions (OLD=NEW), then
+	// debuginfod.
+	Source      bool
+	SourcePaths []string
 }
 
 // Job is a prepared trace: everything resolved and generated, nothing
@@ -66,7 +75,7 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := target.Options{}
+	opts := target.Options{Debuginfod: cfg.Debuginfod}
 	if len(cfg.DebugDirs) > 0 {
 		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
 	}
@@ -189,6 +198,9 @@ func Prepare(cfg Config) (*Job, error) {
 		job.Stmts[id] = rs
 		id++
 	}
+	if cfg.Source {
+		job.Notes = append(job.Notes, addSource(job, fn, bin.BuildID, cfg)...)
+	}
 	if skipped > 0 {
 		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of inlined copies of %s are not traced: only calls of its out-of-line instance are", skipped, fn.Name))
 	}
@@ -304,4 +316,54 @@ func bpfVar(fn *debuginfo.Function, p *probe.Point, l expr.Leaf, beforePrologue 
 		}
 	}
 	return bv
+}
+
+// addSource finds the text of every statement's line, and the function's
+// whole source for --annotate. What cannot be found becomes a note; the
+// trace itself goes on without it.
+func addSource(job *Job, fn *debuginfo.Function, buildID []byte, cfg Config) []string {
+	opts := source.Options{Debuginfod: cfg.Debuginfod}
+	for _, s := range cfg.SourcePaths {
+		sub, err := source.ParseSubstitution(s)
+		if err == nil {
+			opts.Substitutions = append(opts.Substitutions, *sub)
+		}
+	}
+	var lines source.Lines
+	paths := map[string]string{}
+	var notes []string
+	find := func(file string) string {
+		if p, ok := paths[file]; ok {
+			return p
+		}
+		p, err := source.Find(fn.CU.CompDir, file, buildID, opts)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("no source text for %s: %v", file, err))
+		}
+		paths[file] = p
+		return p
+	}
+	lo, hi := fn.DeclLine, fn.DeclLine
+	for id, st := range job.Stmts {
+		if p := find(st.File); p != "" {
+			if text, ok := lines.Line(p, st.Line); ok {
+				st.Source, st.HasSource = text, true
+				job.Stmts[id] = st
+			}
+		}
+		if st.File == fn.DeclFile && st.Line > hi {
+			hi = st.Line
+		}
+	}
+	if p := find(fn.DeclFile); p != "" && lo > 0 {
+		job.Header.Listing = &report.Listing{File: fn.DeclFile}
+		for n := lo; n <= hi; n++ {
+			text, ok := lines.Line(p, n)
+			if !ok {
+				break
+			}
+			job.Header.Listing.Lines = append(job.Header.Listing.Lines, report.SourceLine{N: n, Text: text})
+		}
+	}
+	return notes
 }

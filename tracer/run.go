@@ -22,6 +22,10 @@ type RunOptions struct {
 	Command string // -c: run this through /bin/sh and trace it and its children
 	PID     int    // -x: trace this process and its children
 	JSON    bool
+	// Source prints each statement's source text; Annotate prints, after
+	// each trace, the function's source with the executed lines marked.
+	Source   bool
+	Annotate bool
 	// MaxRecords bounds the statements kept per invocation, RingBufSize
 	// the ring buffer's bytes (a power-of-two number of pages); zero picks
 	// the defaults.
@@ -121,7 +125,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if o.JSON {
 		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts}
 	} else {
-		w = &report.Text{W: out, H: j.Header, Stmts: j.Stmts}
+		w = &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate}
 	}
 	printed := make(chan struct{})
 	go func() {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+
+	"github.com/whythefail/whythefail/source"
 	"strconv"
 	"strings"
 )
@@ -12,10 +14,12 @@ type Args struct {
 	ListNames string // -l SPEC
 	DebugDirs []string
 	JSON      bool
-	Source    bool
-	Command   string // -c CMD
-	PID       int    // -x PID
-	Verbose   bool   // -v: with -L/-l, one row per probe with its address
+	Source    bool     // --source: the source text of each traced line
+	Annotate  bool     // --annotate: each trace's function source, executed lines marked
+	SrcPaths  []string // --source-path OLD=NEW
+	Command   string   // -c CMD
+	PID       int      // -x PID
+	Verbose   bool     // -v: with -L/-l, one row per probe with its address
 	// MaxRecords and RingBuf size the speculation buffers (0: defaults).
 	MaxRecords int
 	RingBuf    int
@@ -74,6 +78,16 @@ func parseArgs(argv []string) (*Args, error) {
 			a.JSON = true
 		case "--source", "-source":
 			a.Source = true
+		case "--annotate", "-annotate":
+			a.Annotate = true
+		case "--source-path", "-source-path":
+			var v string
+			if v, err = get(); err == nil {
+				if _, perr := source.ParseSubstitution(v); perr != nil {
+					return nil, usagef("--source-path: %v", perr)
+				}
+				a.SrcPaths = append(a.SrcPaths, v)
+			}
 		case "-c":
 			a.Command, err = get()
 		case "-x":

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/whythefail/whythefail/debuginfod"
 	"io"
 	"strings"
 
@@ -17,6 +19,8 @@ const usage = `usage: whythefail TARGET FUNCTION CONDITION [VARIABLE] [-c CMD | 
        whythefail -v -L SPEC each probe with its address and file offset
 flags: --debug-dir DIR  also look for separate debug files under DIR
        --json           print traces as JSON
+       --annotate       after each trace, the function's source with executed lines marked
+       --source-path OLD=NEW  look for sources under NEW where debug info says OLD
        --source         show the source text of each traced line
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
@@ -111,6 +115,11 @@ func openResolver(s *spec.Spec, a *Args) (*probe.Resolver, func(), error) {
 	if len(a.DebugDirs) > 0 {
 		opts.DebugDirs = append(append([]string(nil), a.DebugDirs...), target.DefaultDebugDirs...)
 	}
+	client, err := debuginfodClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Debuginfod = client
 	f, err := target.Open(s.Path, opts)
 	if err != nil {
 		return nil, nil, err
@@ -121,4 +130,13 @@ func openResolver(s *spec.Spec, a *Args) (*probe.Resolver, func(), error) {
 		return nil, nil, err
 	}
 	return r, func() { f.Close() }, nil
+}
+
+// debuginfodClient is the client DEBUGINFOD_URLS configures, or nil.
+func debuginfodClient() (*debuginfod.Client, error) {
+	c, err := debuginfod.NewFromEnv()
+	if errors.Is(err, debuginfod.ErrNotConfigured) {
+		return nil, nil
+	}
+	return c, err
 }

@@ -18,7 +18,12 @@ func trace(stdout, stderr io.Writer, a *Args) error {
 	case n > 4:
 		return usagef("too many arguments: %q", a.Positional[4:])
 	}
-	cfg := tracer.Config{Target: a.Positional[0], Function: a.Positional[1], Condition: a.Positional[2], DebugDirs: a.DebugDirs}
+	client, err := debuginfodClient()
+	if err != nil {
+		return err
+	}
+	cfg := tracer.Config{Target: a.Positional[0], Function: a.Positional[1], Condition: a.Positional[2], DebugDirs: a.DebugDirs,
+		Debuginfod: client, Source: a.Source || a.Annotate, SourcePaths: a.SrcPaths}
 	if len(a.Positional) == 4 {
 		cfg.Variable = a.Positional[3]
 	}
@@ -29,7 +34,7 @@ func trace(stdout, stderr io.Writer, a *Args) error {
 	for _, n := range job.Notes {
 		fmt.Fprintf(stderr, "whythefail: note: %s\n", n)
 	}
-	status, err := job.Run(context.Background(), stdout, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf})
+	status, err := job.Run(context.Background(), stdout, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf})
 	if err != nil {
 		return err
 	}
