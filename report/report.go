@@ -116,9 +116,19 @@ type Trace struct {
 
 // Stats are the counters printed at the end.
 type Stats struct {
-	Entries, ExitHit, ExitMiss, Statements uint64
+	Entries    uint64 `json:"entry"`
+	ExitHit    uint64 `json:"exit_hit"`
+	ExitMiss   uint64 `json:"exit_miss"`
+	Statements uint64 `json:"statement"`
 	// Losses, printed only when non-zero.
-	RingbufDrops, Truncations, MissingBuffer, EntryDrops, DecodeErrors uint64
+	RingbufDrops  uint64 `json:"dropped_traces"`
+	Truncations   uint64 `json:"truncated_statements"`
+	MissingBuffer uint64 `json:"orphan_statements"`
+	EntryDrops    uint64 `json:"dropped_entries"`
+	DecodeErrors  uint64 `json:"undecodable_traces"`
+	// RingBytes is how many bytes crossed from the kernel: committed
+	// traces only, never discarded ones.
+	RingBytes uint64 `json:"ring_buffer_bytes"`
 }
 
 // Header carries what every trace's first line names.
@@ -325,9 +335,14 @@ type JSON struct {
 }
 
 type jsonStmt struct {
-	File string            `json:"file"`
-	Line int               `json:"line"`
-	Vars map[string]string `json:"vars"`
+	File string    `json:"file"`
+	Line int       `json:"line"`
+	Vars []jsonVar `json:"vars"`
+}
+
+type jsonVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Trace writes one trace object.
@@ -344,15 +359,18 @@ func (j *JSON) Trace(tr *Trace) error {
 		Truncated  uint32     `json:"truncated,omitempty"`
 	}{Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
 	for _, r := range tr.Records {
-		st := j.Stmts[r.Stmt]
-		js := jsonStmt{File: st.File, Line: st.Line, Vars: map[string]string{}}
+		st, ok := j.Stmts[r.Stmt]
+		if !ok {
+			continue
+		}
+		js := jsonStmt{File: st.File, Line: st.Line, Vars: []jsonVar{}}
 		vals := r.Values
 		for _, v := range st.Vars {
 			name := v.Name
 			if name == "" {
 				name = j.H.Variable
 			}
-			js.Vars[name] = v.format(&vals)
+			js.Vars = append(js.Vars, jsonVar{name, v.format(&vals)})
 		}
 		out.Statements = append(out.Statements, js)
 	}

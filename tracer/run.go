@@ -171,7 +171,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	w.Stats(report.Stats{
 		Entries: st.Entries, ExitHit: st.ExitHit, ExitMiss: st.ExitMiss, Statements: st.Statements,
 		RingbufDrops: st.RingbufDrops, Truncations: st.Truncations, MissingBuffer: st.MissingBuffer,
-		EntryDrops: st.EntryDrops, DecodeErrors: st.DecodeErrors,
+		EntryDrops: st.EntryDrops, DecodeErrors: st.DecodeErrors, RingBytes: st.RingBytes,
 	})
 	if child != nil {
 		select {

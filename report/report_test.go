@@ -1,0 +1,104 @@
+package report
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/whythefail/whythefail/internal/fixture"
+)
+
+// sample is a trace that uses every value format.
+func sample() (Header, map[uint32]Stmt, *Trace) {
+	h := Header{Target: `process("./demo")`, Function: "load_config", ReturnFormat: "int",
+		Listing: &Listing{File: "demo.c", Lines: []SourceLine{{10, "int f(int a)"}, {11, "{"}, {12, "\tif (a < 0)"}, {13, "\t\treturn -EINVAL;"}, {14, "}"}}}}
+	stmts := map[uint32]Stmt{
+		0: {File: "demo.c", Line: 11, Source: "{", HasSource: true, Vars: []Var{
+			{Name: "a", Format: "int", Size: 4},
+			{Name: "u", Format: "uint", Size: 2},
+			{Name: "p", Format: "ptr", Size: 8},
+			{Name: "s", Format: "struct"},
+			{Name: "arr", Format: "array"},
+			{Name: "f", Format: "other"},
+			{Name: "k", Format: "const", Const: "0x5"},
+		}},
+		1: {File: "demo.c", Line: 13, Source: "\t\treturn -EINVAL;", HasSource: true, Vars: []Var{
+			{Name: "c", Format: "group", Children: []Var{
+				{Name: "name", Format: "string"},
+				{Name: "workers", Format: "dec", Size: 4},
+				{Name: "mask", Format: "udec", Size: 1},
+				{Name: "next", Format: "ptr", Size: 8},
+			}},
+			{Name: "path", Format: "string"},
+		}},
+	}
+	tr := &Trace{Comm: "demo", PID: 7, TID: 8, Return: -22, Records: []Record{
+		{Stmt: 0, Values: []Value{{U64: 0xffffffea, OK: true}, {U64: 0x1ffff, OK: true}, {U64: 0x7ffd1000, OK: true}, {}}},
+		{Stmt: 1, Values: []Value{{Bytes: []byte("web\"\n"), OK: true}, {U64: 0xfffffffc, OK: true}, {U64: 0x1ff, OK: true}, {}, {Bytes: []byte("abcdefgh"), Truncated: true, OK: true}}},
+		{Stmt: 9},
+	}, Truncated: 3}
+	return h, stmts, tr
+}
+
+func TestText(t *testing.T) {
+	h, stmts, tr := sample()
+	for _, tc := range []struct {
+		name             string
+		source, annotate bool
+		variable         string
+	}{
+		{"plain", false, false, ""},
+		{"source", true, false, ""},
+		{"annotate", false, true, ""},
+		{"variable", false, false, "$c$"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			h := h
+			h.Variable = tc.variable
+			w := &Text{W: &b, H: h, Stmts: stmts, Source: tc.source, Annotate: tc.annotate}
+			if err := w.Trace(tr); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Stats(Stats{Entries: 10, ExitHit: 1, ExitMiss: 9, Statements: 30, RingbufDrops: 2, Truncations: 3}); err != nil {
+				t.Fatal(err)
+			}
+			fixture.Golden(t, "testdata/text-"+tc.name+".golden", b.Bytes())
+		})
+	}
+}
+
+func TestJSON(t *testing.T) {
+	h, stmts, tr := sample()
+	var b bytes.Buffer
+	w := &JSON{W: &b, H: h, Stmts: stmts}
+	if err := w.Trace(tr); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Stats(Stats{Entries: 10, ExitHit: 1, ExitMiss: 9, Statements: 30}); err != nil {
+		t.Fatal(err)
+	}
+	fixture.Golden(t, "testdata/json.golden", b.Bytes())
+}
+
+func TestFormatValue(t *testing.T) {
+	for _, tc := range []struct {
+		v    Var
+		val  Value
+		want string
+	}{
+		{Var{Format: "int", Size: 4}, Value{U64: 0xffffff9c, OK: true}, "0xffffffffffffff9c"},
+		{Var{Format: "int", Size: 8}, Value{U64: 0, OK: true}, "0x0"},
+		{Var{Format: "uint", Size: 1}, Value{U64: 0x1ff, OK: true}, "0xff"},
+		{Var{Format: "dec", Size: 2}, Value{U64: 0xffff, OK: true}, "-1"},
+		{Var{Format: "udec", Size: 2}, Value{U64: 0xffff, OK: true}, "65535"},
+		{Var{Format: "ptr", Size: 8}, Value{}, "?"},
+		{Var{Format: "string"}, Value{Bytes: []byte("a\\b\x01"), OK: true}, `"a\\b\x01"`},
+		{Var{Format: "struct"}, Value{}, "{...}"},
+		{Var{Format: "array"}, Value{}, "[...]"},
+		{Var{Format: "const", Const: "7"}, Value{}, "7"},
+	} {
+		if got := FormatValue(tc.v, tc.val); got != tc.want {
+			t.Errorf("FormatValue(%+v, %+v) = %s, want %s", tc.v, tc.val, got, tc.want)
+		}
+	}
+}
