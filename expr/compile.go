@@ -105,9 +105,14 @@ func (c *compiler) node(n Node) (bpfgen.Cond, error) {
 			return bpfgen.BinOp{Op: bpfgen.OpSub, L: bpfgen.Const{V: 0}, R: x}, nil
 		case "!":
 			return bpfgen.BinOp{Op: bpfgen.OpEq, L: x, R: bpfgen.Const{V: 0}}, nil
+		case "~":
+			return bpfgen.Unary{Op: bpfgen.UnBitNot, X: x}, nil
 		}
-		return nil, c.errf(n, "operator %s on a variable is not supported yet", n.Op)
+		return nil, c.errf(n, "operator %s is not supported in conditions", n.Op)
 	case *Binary:
+		if cond, ok, err := c.strCompare(n); ok {
+			return cond, err
+		}
 		l, err := c.node(n.L)
 		if err != nil {
 			return nil, err

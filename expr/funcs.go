@@ -3,7 +3,7 @@ package expr
 import "github.com/whythefail/whythefail/bpfgen"
 
 // call compiles a function call in a condition. The string functions only
-// make sense compared with a string; the comparison is handled in node.
+// make sense compared with a string; strCompare handles those.
 func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
 	switch n.Fn {
 	case "pid", "tid", "uid", "execname":
@@ -12,8 +12,73 @@ func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
 		}
 	}
 	switch n.Fn {
+	case "pid":
+		return bpfgen.Pid{}, nil
+	case "tid":
+		return bpfgen.Tid{}, nil
+	case "uid":
+		return bpfgen.Uid{}, nil
+	case "randint":
+		if len(n.Args) != 1 {
+			return nil, c.errf(n, "randint(N) takes one argument")
+		}
+		k, err := c.node(n.Args[0])
+		if err != nil {
+			return nil, err
+		}
+		v, ok := k.(bpfgen.Const)
+		if !ok || v.V <= 0 || v.V > 1<<32 {
+			return nil, c.errf(n.Args[0], "randint(N) needs a constant N from 1 to 2^32")
+		}
+		return bpfgen.Randint{N: v.V}, nil
 	case "execname", "user_string":
 		return nil, c.errf(n, "%s() gives a string: compare it with a string, as in %s(...) == \"x\"", n.Fn, n.Fn)
 	}
 	return nil, c.errf(n, "unknown function %s(): conditions know pid(), tid(), uid(), execname(), randint(N) and user_string(p)", n.Fn)
+}
+
+// strCompare compiles execname() == "s" and user_string(p) == "s" (and
+// !=, either way round). ok is false when b is not such a comparison.
+func (c *compiler) strCompare(b *Binary) (cond bpfgen.Cond, ok bool, err error) {
+	if b.Op != "==" && b.Op != "!=" {
+		return nil, false, nil
+	}
+	call, cok := b.L.(*Call)
+	str, sok := b.R.(*Str)
+	if !cok || !sok {
+		call, cok = b.R.(*Call)
+		str, sok = b.L.(*Str)
+	}
+	if !sok {
+		return nil, false, nil
+	}
+	if !cok || (call.Fn != "execname" && call.Fn != "user_string") {
+		return nil, true, c.errf(str, "a string can only be compared with execname() or user_string(...)")
+	}
+	switch call.Fn {
+	case "execname":
+		if len(call.Args) != 0 {
+			return nil, true, c.errf(call, "execname() takes no arguments")
+		}
+		if len(str.S) > 15 {
+			return nil, true, c.errf(str, "execname() is at most 15 characters (the kernel's comm): %q never matches", str.S)
+		}
+		cond = bpfgen.CommEq{S: str.S}
+	case "user_string":
+		if len(call.Args) != 1 {
+			return nil, true, c.errf(call, "user_string(p) takes one argument, a pointer")
+		}
+		p, err := c.node(call.Args[0])
+		if err != nil {
+			return nil, true, err
+		}
+		if len(str.S) > bpfgen.MaxCondStr {
+			return nil, true, c.errf(str, "strings compared with user_string() are at most %d bytes", bpfgen.MaxCondStr)
+		}
+		cond = bpfgen.UserStrEq{Ptr: p, S: str.S}
+	}
+	if b.Op == "!=" {
+		cond = bpfgen.Unary{Op: bpfgen.UnNot, X: cond}
+	}
+	return cond, true, nil
 }

@@ -91,6 +91,12 @@ func TestCompileCondition(t *testing.T) {
 		{"2 > 1", "<nil>"},
 		{"!$return", "($return == 0)"},
 		{"-$return == 22", "((0 - $return) == 22)"},
+		{`execname() == "demo"`, `(execname() == "demo")`},
+		{`"demo" != execname()`, `!(execname() == "demo")`},
+		{`user_string($fd) == "x"`, `(user_string($fd) == "x")`},
+		{"pid() == 42 && tid() != uid()", "((pid() == 42) && (tid() != uid()))"},
+		{"randint(100) < 20", "(randint(100) < 20)"},
+		{"$return * 2 ^ 1 << 3 >> 1 == ~$fd", "(($return * 2) ^ (4 == ~$fd))"},
 	} {
 		n, err := Parse(tc.in)
 		if err != nil {
@@ -116,6 +122,10 @@ func TestCompileCondition(t *testing.T) {
 		{"$return / 2", `condition "$return / 2": column 9: operator / on a variable is not supported yet`},
 		{"$$vars", `condition "$$vars": column 1: $$vars is a list of variables, not a value: name one variable`},
 		{"nosuch()", `condition "nosuch()": column 1: unknown function nosuch(): conditions know pid(), tid(), uid(), execname(), randint(N) and user_string(p)`},
+		{`$fd == "x"`, `condition "$fd == \"x\"": column 8: a string can only be compared with execname() or user_string(...)`},
+		{`execname() == "a-very-long-program-name"`, `condition "execname() == \"a-very-long-program-name\"": column 15: execname() is at most 15 characters (the kernel's comm): "a-very-long-program-name" never matches`},
+		{"randint($fd)", `condition "randint($fd)": column 9: randint(N) needs a constant N from 1 to 2^32`},
+		{"execname()", `condition "execname()": column 1: execname() gives a string: compare it with a string, as in execname(...) == "x"`},
 	} {
 		n, err := Parse(tc.in)
 		if err != nil {
