@@ -3,13 +3,12 @@ package debuginfo
 import (
 	"debug/dwarf"
 	"debug/elf"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 )
 
 // Data is the index of one target's DWARF.
@@ -20,7 +19,7 @@ type Data struct {
 	// inlined instances, in .debug_info order.
 	Funcs []*Function
 
-	sec       *sections
+	sec       *dwarfsec.Sections
 	debugAddr *godwarf.DebugAddrSection
 
 	mu      sync.Mutex
@@ -133,19 +132,8 @@ type declInfo struct {
 	origin        dwarf.Offset // further abstract_origin/specification
 }
 
-type sections struct {
-	order    binary.ByteOrder
-	info     []byte
-	line     []byte
-	lineStr  []byte
-	str      []byte
-	loc      []byte
-	loclists []byte
-	addr     []byte
-}
-
 // ErrNoDWARF says a file carries no DWARF.
-var ErrNoDWARF = errors.New("no DWARF debug info")
+var ErrNoDWARF = dwarfsec.ErrNoDWARF
 
 // Load indexes the DWARF of ef, the file that carries it (a binary or its
 // separate debug file). Malformed DWARF is reported as an error, never a
@@ -156,93 +144,20 @@ func Load(ef *elf.File) (d *Data, err error) {
 			d, err = nil, fmt.Errorf("reading DWARF: malformed debug info (%v)", r)
 		}
 	}()
-	sec, dw, err := readSections(ef)
+	// target.Open read the sections already, to check the file has
+	// DWARF: For hands over the same copy.
+	sec, err := dwarfsec.For(ef)
 	if err != nil {
 		return nil, err
 	}
-	d = &Data{DWARF: dw, sec: sec, origins: make(map[dwarf.Offset]*declInfo), types: make(map[dwarf.Offset]*dwarf.Entry)}
-	if sec.addr != nil {
-		d.debugAddr = godwarf.ParseAddr(sec.addr)
+	d = &Data{DWARF: sec.DWARF, sec: sec, origins: make(map[dwarf.Offset]*declInfo), types: make(map[dwarf.Offset]*dwarf.Entry)}
+	if sec.Addr != nil {
+		d.debugAddr = godwarf.ParseAddr(sec.Addr)
 	}
 	if err := d.index(); err != nil {
 		return nil, err
 	}
 	return d, nil
-}
-
-// readSections decompresses the DWARF sections once, in parallel, and
-// builds the dwarf.Data from them. ef.DWARF() would decompress them a
-// second time, and decompression is half the cost of indexing a packaged
-// debug file such as glibc's (Debian compresses them with zlib).
-func readSections(ef *elf.File) (*sections, *dwarf.Data, error) {
-	names := []string{".debug_abbrev", ".debug_info", ".debug_line", ".debug_ranges", ".debug_str",
-		".debug_line_str", ".debug_loc", ".debug_loclists", ".debug_addr", ".debug_rnglists",
-		".debug_str_offsets", ".debug_types"}
-	data := make([][]byte, len(names))
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
-		s := ef.Section(name)
-		if s == nil || s.Type == elf.SHT_NOBITS {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					errs[i] = fmt.Errorf("reading %s: malformed (%v)", name, r)
-				}
-			}()
-			data[i], errs[i] = s.Data()
-		}()
-	}
-	wg.Wait()
-	get := func(name string) []byte {
-		for i, n := range names {
-			if n == name && errs[i] == nil {
-				return data[i]
-			}
-		}
-		return nil
-	}
-	if ef.Type == elf.ET_REL || get(".debug_info") == nil {
-		// Relocatable objects need debug/elf's relocation processing;
-		// its error also explains a missing .debug_info.
-		dw, err := ef.DWARF()
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrNoDWARF, err)
-		}
-		sec := &sections{order: ef.ByteOrder, info: get(".debug_info"), line: get(".debug_line"),
-			lineStr: get(".debug_line_str"), str: get(".debug_str"), loc: get(".debug_loc"),
-			loclists: get(".debug_loclists"), addr: get(".debug_addr")}
-		return sec, dw, nil
-	}
-	for i, err := range errs {
-		if err != nil && (names[i] == ".debug_info" || names[i] == ".debug_abbrev") {
-			return nil, nil, fmt.Errorf("%w: %v", ErrNoDWARF, err)
-		}
-	}
-	dw, err := dwarf.New(get(".debug_abbrev"), nil, nil, get(".debug_info"), get(".debug_line"), nil, get(".debug_ranges"), get(".debug_str"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrNoDWARF, err)
-	}
-	for _, name := range []string{".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists", ".debug_loclists"} {
-		if b := get(name); b != nil {
-			if err := dw.AddSection(name, b); err != nil {
-				return nil, nil, fmt.Errorf("reading %s: %w", name, err)
-			}
-		}
-	}
-	if b := get(".debug_types"); b != nil {
-		if err := dw.AddTypes("types", b); err != nil {
-			return nil, nil, fmt.Errorf("reading .debug_types: %w", err)
-		}
-	}
-	sec := &sections{order: ef.ByteOrder, info: get(".debug_info"), line: get(".debug_line"),
-		lineStr: get(".debug_line_str"), str: get(".debug_str"), loc: get(".debug_loc"),
-		loclists: get(".debug_loclists"), addr: get(".debug_addr")}
-	return sec, dw, nil
 }
 
 // index walks .debug_info once, recording compilation units, every
@@ -539,12 +454,12 @@ func (cu *CompUnit) loadLines() {
 // unitVersion reads the DWARF version from the unit header that precedes
 // the unit DIE at dieOff (debug/dwarf does not expose it). A version 5
 // header is 12 bytes long (32-bit DWARF) and versions 2 to 4 use 11.
-func unitVersion(sec *sections, dieOff int) int {
+func unitVersion(sec *dwarfsec.Sections, dieOff int) int {
 	at := func(off int) int {
-		if off < 0 || off+2 > len(sec.info) {
+		if off < 0 || off+2 > len(sec.Info) {
 			return 0
 		}
-		return int(sec.order.Uint16(sec.info[off:]))
+		return int(sec.Order.Uint16(sec.Info[off:]))
 	}
 	if at(dieOff-8) == 5 {
 		return 5

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 )
 
 // LineRow is one row of a compilation unit's line table.
@@ -25,12 +27,12 @@ type LineRow struct {
 // as written, without cleaning and without joining relative directories to
 // the compilation directory. Go's LineReader cleans and joins, which loses
 // the spelling ("./posix/../sysdeps/x.c" becomes "sysdeps/x.c").
-func fileTable(sec *sections, off int64, compDir string) ([]string, error) {
-	data := sec.line
+func fileTable(sec *dwarfsec.Sections, off int64, compDir string) ([]string, error) {
+	data := sec.Line
 	if off < 0 || off >= int64(len(data)) {
 		return nil, fmt.Errorf(".debug_line offset %#x out of range", off)
 	}
-	b := &buf{data: data, off: int(off), order: sec.order, name: ".debug_line"}
+	b := &buf{data: data, off: int(off), order: sec.Order, name: ".debug_line"}
 	unitLen := uint64(b.u32())
 	dwarf64 := false
 	if unitLen == 0xffffffff {
@@ -308,7 +310,7 @@ func strAt(sec []byte, off uint64) string {
 
 // form reads one attribute value of a line-header entry format. Strings come
 // back in s, constants in v.
-func (b *buf) form(form uint64, dwarf64 bool, sec *sections) (s string, v uint64, err error) {
+func (b *buf) form(form uint64, dwarf64 bool, sec *dwarfsec.Sections) (s string, v uint64, err error) {
 	offset := func() uint64 {
 		if dwarf64 {
 			return b.u64()
@@ -319,9 +321,9 @@ func (b *buf) form(form uint64, dwarf64 bool, sec *sections) (s string, v uint64
 	case 0x08: // DW_FORM_string
 		s = b.cstr()
 	case 0x1f: // DW_FORM_line_strp
-		s = strAt(sec.lineStr, offset())
+		s = strAt(sec.LineStr, offset())
 	case 0x0e: // DW_FORM_strp
-		s = strAt(sec.str, offset())
+		s = strAt(sec.Str, offset())
 	case 0x0b: // data1
 		v = uint64(b.u8())
 	case 0x05: // data2

@@ -37,31 +37,32 @@ func (d *Data) findLoc(cu *CompUnit, l locList, pc uint64) (expr []byte, ok bool
 		debugAddr = d.debugAddr.GetSubsection(cu.addrBase)
 	}
 	var e *loclist.Entry
-	if cu.Version >= 5 || d.sec.loc == nil {
-		if d.sec.loclists == nil {
+	locs, loclists := d.sec.Loc(), d.sec.Loclists()
+	if cu.Version >= 5 || locs == nil {
+		if loclists == nil {
 			return nil, false, fmt.Errorf("location list at %#x but no .debug_loclists", l.offset)
 		}
 		off := uint64(l.offset)
 		if l.index {
 			// DW_FORM_loclistx: an index into the offset table that
 			// starts at DW_AT_loclists_base; entries are relative to it.
-			b := &buf{data: d.sec.loclists, off: int(cu.loclistsBase + 4*off), order: d.sec.order, name: ".debug_loclists"}
+			b := &buf{data: loclists, off: int(cu.loclistsBase + 4*off), order: d.sec.Order, name: ".debug_loclists"}
 			rel := b.u32()
 			if b.err != nil {
 				return nil, false, b.err
 			}
 			off = cu.loclistsBase + uint64(rel)
 		}
-		if off >= uint64(len(d.sec.loclists)) {
+		if off >= uint64(len(loclists)) {
 			return nil, false, fmt.Errorf("location list offset %#x out of range", off)
 		}
-		rdr := loclist.NewDwarf5Reader(d.sec.loclists)
+		rdr := loclist.NewDwarf5Reader(loclists)
 		e, err = rdr.Find(int(off), 0, cu.LowPC, pc, debugAddr)
 	} else {
-		if uint64(l.offset) >= uint64(len(d.sec.loc)) {
+		if uint64(l.offset) >= uint64(len(locs)) {
 			return nil, false, fmt.Errorf("location list offset %#x out of range", l.offset)
 		}
-		rdr := loclist.NewDwarf2Reader(d.sec.loc, 8)
+		rdr := loclist.NewDwarf2Reader(locs, 8)
 		e, err = rdr.Find(int(l.offset), 0, cu.LowPC, pc, nil)
 	}
 	if err != nil {

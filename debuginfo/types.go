@@ -333,7 +333,7 @@ func (d *Data) indexGlobals() {
 		case dwarf.TagVariable:
 			loc, _ := e.Val(dwarf.AttrLocation).([]byte)
 			if len(loc) == 9 && loc[0] == 0x03 { // DW_OP_addr
-				addr := d.sec.order.Uint64(loc[1:])
+				addr := d.sec.Order.Uint64(loc[1:])
 				g := Global{Addr: addr}
 				v := d.variable(e, cu)
 				g.Name = v.Name

@@ -1,0 +1,211 @@
+// Package dwarfsec reads the DWARF sections of an ELF file once per
+// process. Packaged debug files compress their sections (Debian: zlib), and
+// decompressing them is the largest single cost of indexing one; both
+// target.Open (which checks that a debug file carries DWARF) and
+// debuginfo.Load (which indexes it) need them, so they share one copy
+// through For.
+package dwarfsec
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"weak"
+)
+
+// Sections holds the decompressed DWARF sections of one ELF file and the
+// dwarf.Data built from them. A nil slice means the section is absent or
+// unreadable.
+type Sections struct {
+	Order binary.ByteOrder
+	DWARF *dwarf.Data
+
+	Info, Abbrev, Line, LineStr, Str, Addr, Ranges, Rnglists, StrOffsets []byte
+
+	// Location lists are large and only needed once variables are read
+	// at an address, so they are decompressed on first use.
+	locOnce      sync.Once
+	locSec       *elf.Section
+	loclistsSec  *elf.Section
+	loc, loclist []byte
+}
+
+// Loc returns .debug_loc (DWARF 2-4 location lists), read on first use.
+func (s *Sections) Loc() []byte {
+	s.readLoc()
+	return s.loc
+}
+
+// Loclists returns .debug_loclists (DWARF 5), read on first use.
+func (s *Sections) Loclists() []byte {
+	s.readLoc()
+	return s.loclist
+}
+
+func (s *Sections) readLoc() {
+	s.locOnce.Do(func() {
+		// Both are wanted together rarely enough that reading them in
+		// sequence costs nothing worth a goroutine.
+		s.loc, _ = sectionData(s.locSec)
+		s.loclist, _ = sectionData(s.loclistsSec)
+		s.locSec, s.loclistsSec = nil, nil
+	})
+}
+
+// ErrNoDWARF says the file carries no usable DWARF. Errors from Read and
+// For match it with errors.Is.
+var ErrNoDWARF = errors.New("no DWARF debug info")
+
+// noDWARF is an error that matches ErrNoDWARF without repeating its text:
+// callers add their own context ("malformed debug info: ...").
+type noDWARF struct{ err error }
+
+func (e noDWARF) Error() string        { return e.err.Error() }
+func (e noDWARF) Unwrap() error        { return e.err }
+func (e noDWARF) Is(target error) bool { return target == ErrNoDWARF }
+
+type entry struct {
+	once sync.Once
+	s    *Sections
+	err  error
+}
+
+// cache maps files, weakly, to their sections: an entry goes when its file
+// is garbage collected, so that opening many files (fuzzing, tests) does
+// not keep their DWARF alive. Entries must not point back to the file.
+var cache struct {
+	sync.Mutex
+	m map[weak.Pointer[elf.File]]*entry
+}
+
+// For returns the sections of ef, reading them the first time it is asked
+// about ef and sharing them afterwards. Safe for concurrent use. Malformed
+// sections are reported as errors, never panics.
+func For(ef *elf.File) (*Sections, error) {
+	k := weak.Make(ef)
+	cache.Lock()
+	if cache.m == nil {
+		cache.m = make(map[weak.Pointer[elf.File]]*entry)
+	}
+	e := cache.m[k]
+	if e == nil {
+		e = &entry{}
+		cache.m[k] = e
+		runtime.AddCleanup(ef, func(k weak.Pointer[elf.File]) {
+			cache.Lock()
+			delete(cache.m, k)
+			cache.Unlock()
+		}, k)
+	}
+	cache.Unlock()
+	e.once.Do(func() { e.s, e.err = Read(ef) })
+	return e.s, e.err
+}
+
+// Read decompresses ef's DWARF sections, those needed up front in
+// parallel, and builds the dwarf.Data from them; it does not cache (For
+// does). Malformed sections are reported as errors, never panics.
+func Read(ef *elf.File) (s *Sections, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
+		}
+	}()
+	s = &Sections{Order: ef.ByteOrder, locSec: live(ef.Section(".debug_loc")), loclistsSec: live(ef.Section(".debug_loclists"))}
+	targets := []struct {
+		name string
+		dst  *[]byte
+	}{
+		// Largest first: the goroutines finish about together.
+		{".debug_info", &s.Info}, {".debug_line", &s.Line}, {".debug_abbrev", &s.Abbrev},
+		{".debug_str", &s.Str}, {".debug_rnglists", &s.Rnglists}, {".debug_ranges", &s.Ranges},
+		{".debug_line_str", &s.LineStr}, {".debug_addr", &s.Addr}, {".debug_str_offsets", &s.StrOffsets},
+	}
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		sec := live(ef.Section(t.name))
+		if sec == nil {
+			continue
+		}
+		wg.Go(func() { *t.dst, errs[i] = sectionData(sec) })
+	}
+	wg.Wait()
+	if needsDebugElf(ef) || s.Info == nil {
+		// Relocatable objects need debug/elf's relocation processing,
+		// .zdebug sections its GNU decompression, .debug_types sections
+		// their COMDAT naming; its error also explains a missing
+		// .debug_info. All are rare, so the second read does not matter.
+		dw, err := ef.DWARF()
+		if err != nil {
+			return nil, noDWARF{err}
+		}
+		s.DWARF = dw
+		return s, nil
+	}
+	for i, err := range errs {
+		if err != nil && (targets[i].dst == &s.Info || targets[i].dst == &s.Abbrev) {
+			return nil, noDWARF{err}
+		}
+	}
+	dw, err := dwarf.New(s.Abbrev, nil, nil, s.Info, s.Line, nil, s.Ranges, s.Str)
+	if err != nil {
+		return nil, noDWARF{err}
+	}
+	for _, sec := range []struct {
+		name string
+		data []byte
+	}{{".debug_addr", s.Addr}, {".debug_line_str", s.LineStr}, {".debug_str_offsets", s.StrOffsets}, {".debug_rnglists", s.Rnglists}} {
+		if sec.data != nil {
+			if err := dw.AddSection(sec.name, sec.data); err != nil {
+				return nil, noDWARF{fmt.Errorf("reading %s: %w", sec.name, err)}
+			}
+		}
+	}
+	s.DWARF = dw
+	return s, nil
+}
+
+// needsDebugElf reports whether ef needs something only ef.DWARF does.
+func needsDebugElf(ef *elf.File) bool {
+	if ef.Type == elf.ET_REL {
+		return true
+	}
+	for _, sec := range ef.Sections {
+		if strings.HasPrefix(sec.Name, ".zdebug_") || sec.Name == ".debug_types" {
+			return true
+		}
+	}
+	return false
+}
+
+// live returns s unless it is absent or a stripped file's NOBITS stand-in.
+func live(s *elf.Section) *elf.Section {
+	if s == nil || s.Type == elf.SHT_NOBITS {
+		return nil
+	}
+	return s
+}
+
+// sectionData decompresses a section, turning debug/elf panics on
+// malformed compression headers into errors.
+func sectionData(s *elf.Section) (data []byte, err error) {
+	if s == nil {
+		return nil, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			data, err = nil, fmt.Errorf("reading %s: malformed (%v)", s.Name, r)
+		}
+	}()
+	data, err = s.Data()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", s.Name, err)
+	}
+	return data, nil
+}
