@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 )
 
 // elfMagic starts every ELF file.
@@ -72,17 +74,19 @@ func safeNewELF(r io.ReaderAt) (ef *elf.File, err error) {
 }
 
 // safeDWARF loads the DWARF sections, turning debug/dwarf panics into errors.
+// It reads them through dwarfsec, which keeps the decompressed sections for
+// debuginfo.Load: ef.DWARF() would decompress them a second time.
 func safeDWARF(ef *elf.File) (d *dwarf.Data, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d, err = nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, p)
 		}
 	}()
-	d, err = ef.DWARF()
+	secs, err := dwarfsec.For(ef)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, err)
 	}
-	return d, nil
+	return secs.DWARF, nil
 }
 
 // safeSectionData reads a section (decompressing it if needed) without
