@@ -176,4 +176,3 @@ func newELF(data []byte) (ef *elf.File, err error) {
 	}()
 	return elf.NewFile(bytes.NewReader(data))
 }
-
