@@ -113,6 +113,15 @@ func NewResolver(bin *target.File) (*Resolver, error) {
 // ErrNoMatch says that a spec matched nothing.
 var ErrNoMatch = errors.New("no match")
 
+// NoMatchError explains what did not match and suggests what might; it
+// matches ErrNoMatch with errors.Is.
+type NoMatchError struct{ Msg string }
+
+func (e *NoMatchError) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrNoMatch) hold.
+func (e *NoMatchError) Is(target error) bool { return target == ErrNoMatch }
+
 // Resolve returns the probe points that s names, sorted as stap sorts them.
 func (r *Resolver) Resolve(s *spec.Spec) ([]*Point, error) {
 	if s.Target != spec.Process {

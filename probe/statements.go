@@ -218,5 +218,5 @@ func (r *Resolver) noLineRecords(fns []*debuginfo.Function, line int) error {
 		}
 		msg += ")"
 	}
-	return fmt.Errorf("%w: %s", ErrNoMatch, msg)
+	return &NoMatchError{Msg: msg}
 }
