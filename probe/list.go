@@ -84,7 +84,7 @@ func (r *Resolver) noMatch(s *spec.Spec) error {
 	if len(near) > 0 {
 		msg += "; did you mean " + strings.Join(near, ", ") + "?"
 	}
-	return &NoMatchError{Msg: msg}
+	return &NoMatchError{Msg: msg, Nearest: near}
 }
 
 // nearest returns up to n names closest to pattern by edit distance.

@@ -115,7 +115,10 @@ var ErrNoMatch = errors.New("no match")
 
 // NoMatchError explains what did not match and suggests what might; it
 // matches ErrNoMatch with errors.Is.
-type NoMatchError struct{ Msg string }
+type NoMatchError struct {
+	Msg     string
+	Nearest []string // the closest names, if any
+}
 
 func (e *NoMatchError) Error() string { return e.Msg }
 

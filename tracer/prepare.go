@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -51,7 +52,7 @@ func targetPath(t string) (string, error) {
 	case t == "":
 		return "", fmt.Errorf("TARGET is empty: give process(\"PATH\") or a path")
 	case t == "kernel" || strings.HasPrefix(t, "kernel.") || strings.HasPrefix(t, "module("):
-		return "", fmt.Errorf("kernel and module targets are not supported yet; trace a user-space binary with process(\"PATH\")")
+		return "", fmt.Errorf("kernel and module targets are not supported yet; use process(\"PATH\")")
 	case strings.HasPrefix(t, "process"):
 		s, err := spec.Parse(t + `.function("x")`)
 		if err != nil {
@@ -98,6 +99,16 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	fs := &spec.Spec{Target: spec.Process, Path: bin.Path, Point: spec.Function, Func: cfg.Function, Suffix: spec.Call}
 	fpts, err := r.Resolve(fs)
+	var nm *probe.NoMatchError
+	if errors.As(err, &nm) {
+		msg := fmt.Sprintf("no function %s in %s", cfg.Function, bin.Path)
+		if len(nm.Nearest) > 0 {
+			msg += "; did you mean " + strings.Join(nm.Nearest, ", ") + "?"
+		} else {
+			msg += fmt.Sprintf(" (whythefail -l 'process(\"%s\").function(\"*\")' lists them)", bin.Path)
+		}
+		return nil, errors.New(msg)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,12 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
+	if err := checkPrivileges(); err != nil {
+		return 0, err
+	}
+	if err := checkUprobes(); err != nil {
+		return 0, err
+	}
 	sopts := session.Options{MaxRecords: o.MaxRecords, RingBufSize: o.RingBufSize}
 	var child *exec.Cmd
 	var release *os.File
@@ -110,9 +116,6 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		sopts.TraceAll = true
 	}
 
-	if err := checkPrivileges(); err != nil {
-		return 0, err
-	}
 	sess, err := session.Start(ctx, j.Plan, sopts)
 	if err != nil {
 		return 0, explainStart(err)
@@ -240,6 +243,18 @@ func checkPrivileges() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("tracing needs root, or the capabilities CAP_BPF and CAP_PERFMON; this process lacks %s (run it with sudo)", strings.Join(missing, " and "))
+	}
+	return nil
+}
+
+// UprobePMU is where the kernel lists its uprobe event source; a variable so
+// that tests can point it at a kernel without one.
+var UprobePMU = "/sys/bus/event_source/devices/uprobe"
+
+// checkUprobes says plainly when the kernel cannot place uprobes at all.
+func checkUprobes() error {
+	if _, err := os.Stat(UprobePMU); err != nil {
+		return fmt.Errorf("this kernel has no uprobe support (%s is missing): tracing user space needs a kernel built with CONFIG_UPROBES and CONFIG_UPROBE_EVENTS", UprobePMU)
 	}
 	return nil
 }

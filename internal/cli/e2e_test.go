@@ -619,6 +619,27 @@ func TestTraceGlibc(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	b := fixture.Build(t, "demo", fixture.Default)
 	demo := fmt.Sprintf("process(%q)", b.Path)
+	tmp := t.TempDir()
+	// A truncated copy of a real binary, one without debug info, and a Go
+	// program (this test binary).
+	whole, err := os.ReadFile(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(tmp, "truncated")
+	if err := os.WriteFile(truncated, whole[:300], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nodebug := filepath.Join(tmp, "nodebug")
+	src := filepath.Join(tmp, "nodebug.c")
+	os.WriteFile(src, []byte("int main(void) { return 0; }\n"), 0o644)
+	if out, err := exec.Command("gcc", "-O2", "-Wl,--build-id=0x1234567890abcdef", "-o", nodebug, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	goprog, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -634,6 +655,32 @@ func TestBadInput(t *testing.T) {
 		{"unknown-flag", []string{demo, "load_config", "$return == -22", "--frobnicate"}},
 		{"kernel", []string{"kernel", "vfs_open", "$return == -2"}},
 		{"c-and-x", []string{demo, "load_config", "$return == -22", "-c", "true", "-x", "1"}},
+		{"directory", []string{`process("/tmp")`, "main", "1", "-c", "true"}},
+		{"truncated-elf", []string{fmt.Sprintf("process(%q)", truncated), "main", "1", "-c", "true"}},
+		{"no-debug-info", []string{fmt.Sprintf("process(%q)", nodebug), "main", "1", "-c", "true"}},
+		{"go-program", []string{fmt.Sprintf("process(%q)", goprog), "main.main", "1", "-c", "true"}},
+		{"list-malformed-spec", []string{"-L", `process("/bin/true").fnction("x")`}},
+		{"list-unterminated-string", []string{"-L", `process("/bin/true).function("x")`}},
+		{"list-no-match", []string{"-L", demo + `.function("load_confg")`}},
+		{"list-line-without-code", []string{"-L", demo + `.statement("load_config@*:2")`}},
+		{"list-extra-argument", []string{"-L", demo + `.function("main")`, "extra"}},
+		{"list-kernel", []string{"-L", `kernel.function("vfs_open")`}},
+		{"empty-condition", []string{demo, "load_config", "", "-c", "true"}},
+		{"unknown-errno", []string{demo, "load_config", "$return == -EINVALL", "-c", "true"}},
+		{"condition-string", []string{demo, "load_config", `$path == "x"`, "-c", "true"}},
+		{"condition-function", []string{demo, "load_config", "frobnicate() == 1", "-c", "true"}},
+		{"variable-unknown", []string{demo, "load_config", "1", "$nope", "-c", "true"}},
+		{"variable-no-member", []string{demo, "load_config", "1", "$c->nope", "-c", "true"}},
+		{"variable-not-struct", []string{demo, "load_config", "1", "$workers->x", "-c", "true"}},
+		{"variable-unknown-global", []string{demo, "load_config", "1", `@var("nope")`, "-c", "true"}},
+		{"variable-unknown-type", []string{demo, "load_config", "1", `@cast($c, "struct nope")`, "-c", "true"}},
+		{"variable-syntax", []string{demo, "load_config", "1", "$c->", "-c", "true"}},
+		{"function-glob-several", []string{demo, "*", "1", "-c", "true"}},
+		{"pid-not-number", []string{demo, "load_config", "1", "-x", "abc"}},
+		{"flag-without-value", []string{demo, "load_config", "1", "-c"}},
+		{"ringbuf-size", []string{demo, "load_config", "1", "--ringbuf-size", "1000", "-c", "true"}},
+		{"too-many-args", []string{demo, "load_config", "1", "$c", "extra", "-c", "true"}},
+		{"nothing-to-do", []string{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -651,10 +698,78 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("stderr %q reports a panic", r.stderr)
 			}
 			got := b.Redact([]byte(r.stderr))
+			got = bytes.ReplaceAll(got, []byte(tmp), []byte("/TMP"))
+			got = bytes.ReplaceAll(got, []byte(goprog), []byte("/GO-PROGRAM"))
 			if wd, err := os.Getwd(); err == nil {
 				got = bytes.ReplaceAll(got, []byte(wd), []byte("/CWD"))
 			}
 			fixture.Golden(t, filepath.Join("testdata", "errors", c.name+".txt"), got)
 		})
+	}
+}
+
+// TestNoUprobes: a kernel without uprobe support gets one clear line.
+func TestNoUprobes(t *testing.T) {
+	fixture.RequireRoot(t)
+	b := fixture.Build(t, "demo", fixture.Default)
+	saved := tracer.UprobePMU
+	tracer.UprobePMU = "/nonexistent/uprobe"
+	defer func() { tracer.UprobePMU = saved }()
+	r := runCLI(fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -22", "-c", "true")
+	want := "whythefail: this kernel has no uprobe support (/nonexistent/uprobe is missing): tracing user space needs a kernel built with CONFIG_UPROBES and CONFIG_UPROBE_EVENTS\n"
+	if r.status != 1 || r.stderr != want || r.stdout != "" {
+		t.Errorf("got status %d, stdout %q, stderr %q; want 1, nothing, %q", r.status, r.stdout, r.stderr, want)
+	}
+}
+
+// TestPrivileges runs whythefail as an unprivileged user: listing works,
+// tracing says exactly which capabilities are missing.
+func TestPrivileges(t *testing.T) {
+	fixture.RequireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		fixture.Missing(t, "setpriv is not installed (util-linux)")
+		return
+	}
+	dir, err := os.MkdirTemp("", "whythefail-priv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "whythefail")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/whythefail").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	src, err := os.ReadFile(fixture.Source("demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "demo.c"), src, 0o644)
+	demo := filepath.Join(dir, "demo")
+	if out, err := exec.Command("gcc", "-g", "-O2", "-o", demo, filepath.Join(dir, "demo.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	asNobody := func(args ...string) (string, string, int) {
+		cmd := exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin}, args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return stdout.String(), stderr.String(), code
+	}
+	out, errs, code := asNobody("-l", fmt.Sprintf("process(%q).function(\"load_config\")", demo))
+	if code != 0 || !strings.Contains(out, `function("load_config@`) {
+		t.Errorf("listing as nobody: status %d, stdout %q, stderr %q", code, out, errs)
+	}
+	out, errs, code = asNobody(fmt.Sprintf("process(%q)", demo), "load_config", "$return == -22", "-c", demo)
+	want := "whythefail: tracing needs root, or the capabilities CAP_BPF and CAP_PERFMON; this process lacks CAP_BPF and CAP_PERFMON (run it with sudo)\n"
+	if code != 1 || errs != want || out != "" {
+		t.Errorf("tracing as nobody: status %d, stdout %q, stderr %q; want 1, nothing, %q", code, out, errs, want)
 	}
 }
