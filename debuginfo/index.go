@@ -22,8 +22,11 @@ type Data struct {
 	sec       *dwarfsec.Sections
 	debugAddr *godwarf.DebugAddrSection
 
-	mu      sync.Mutex
-	origins map[dwarf.Offset]*declInfo
+	mu sync.Mutex
+	// origins holds the naming attributes of subprogram DIEs by offset,
+	// one map per part of .debug_info indexed in parallel; the first also
+	// takes DIEs read later (readDecl).
+	origins []map[dwarf.Offset]*declInfo
 	types   map[dwarf.Offset]*dwarf.Entry
 
 	typeIndex
@@ -150,7 +153,7 @@ func Load(ef *elf.File) (d *Data, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d = &Data{DWARF: sec.DWARF, sec: sec, origins: make(map[dwarf.Offset]*declInfo), types: make(map[dwarf.Offset]*dwarf.Entry)}
+	d = &Data{DWARF: sec.DWARF, sec: sec, types: make(map[dwarf.Offset]*dwarf.Entry)}
 	if sec.Addr != nil {
 		d.debugAddr = godwarf.ParseAddr(sec.Addr)
 	}
@@ -160,18 +163,33 @@ func Load(ef *elf.File) (d *Data, err error) {
 	return d, nil
 }
 
-// index walks .debug_info once, recording compilation units, every
-// function instance with code, and the names of every subprogram DIE so
-// that abstract origins resolve without re-reading.
+// index records compilation units, every function instance with code, and
+// the names of every subprogram DIE so that abstract origins resolve
+// without re-reading. The walk over .debug_info is scanDIEs's; indexReader
+// is the same walk with debug/dwarf's Reader, kept as the reference the
+// scanner is checked against.
 func (d *Data) index() error {
-	r := d.DWARF.Reader()
-	var cu *CompUnit
-	// stack of enclosing out-of-line functions, by depth
-	type frame struct {
-		fn    *Function
-		depth int
+	if err := d.scanDIEs(); err != nil {
+		return err
 	}
-	var stack []frame
+	d.resolveNames()
+	return nil
+}
+
+// funcFrame is an enclosing function of the walk: depth is that of its
+// children.
+type funcFrame struct {
+	fn    *Function
+	depth int
+}
+
+// indexReader walks .debug_info with debug/dwarf's Reader, which decodes
+// every attribute of every DIE: the reference for scanDIEs.
+func (d *Data) indexReader() error {
+	r := d.DWARF.Reader()
+	p := newIndexPart()
+	var cu *CompUnit
+	var stack []funcFrame
 	depth := 0
 	for {
 		e, err := r.Next()
@@ -189,12 +207,7 @@ func (d *Data) index() error {
 		}
 		if e.Tag == 0 {
 			depth--
-			// A frame's depth is that of its function's children: it ends
-			// when the walk climbs above them, not when a nested DIE's
-			// children end.
-			for len(stack) > 0 && stack[len(stack)-1].depth > depth {
-				stack = stack[:len(stack)-1]
-			}
+			stack = popFrames(stack, depth)
 			continue
 		}
 		switch e.Tag {
@@ -211,59 +224,119 @@ func (d *Data) index() error {
 			depth = 0
 			stack = stack[:0]
 			cu = d.newCU(e)
-			d.CUs = append(d.CUs, cu)
+			p.cus = append(p.cus, cu)
 		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
-			info := d.declOf(e, cu)
-			ranges, err := d.DWARF.Ranges(e)
-			if err == nil && len(ranges) > 0 && cu != nil {
-				// Without entry_pc or low_pc, the entry is the first
-				// range as listed, not the lowest: gcc lists a
-				// function's hot part before its .cold part.
-				first := ranges[0][0]
-				sort.Slice(ranges, func(i, j int) bool { return ranges[i][0] < ranges[j][0] })
-				fn := &Function{
-					Ranges:  ranges,
-					Entry:   first,
-					Inlined: e.Tag == dwarf.TagInlinedSubroutine,
-					CU:      cu,
-					Offset:  e.Offset,
-					origin:  info.origin,
-				}
-				if v, ok := e.Val(dwarf.AttrEntrypc).(uint64); ok {
-					fn.Entry = v
-				} else if v, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
-					fn.Entry = v
-				}
-				if fb, ok := e.Val(dwarf.AttrFrameBase).([]byte); ok {
-					fn.FrameBase = fb
-				}
-				if fn.Inlined {
-					if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
-						fn.CallLine = int(v)
-					}
-					if v, ok := e.Val(dwarf.AttrCallFile).(int64); ok {
-						fn.CallFile = cu.File(int(v))
-					}
-					for i := len(stack) - 1; i >= 0; i-- {
-						if !stack[i].fn.Inlined {
-							fn.Parent = stack[i].fn
-							break
-						}
-					}
-				}
-				d.Funcs = append(d.Funcs, fn)
-				if e.Children {
-					stack = append(stack, frame{fn, depth + 1})
-				}
-			}
+			stack = d.addFunc(p, e, cu, depth, stack)
 		}
 		if e.Children {
 			depth++
 		}
 	}
-	// Resolve names through abstract origins and specifications.
+	d.merge([]*indexPart{p})
+	d.resolveNames()
+	return nil
+}
+
+// indexPart is what indexing one run of units finds.
+type indexPart struct {
+	cus     []*CompUnit
+	funcs   []*Function
+	origins map[dwarf.Offset]*declInfo
+}
+
+func newIndexPart() *indexPart {
+	return &indexPart{origins: make(map[dwarf.Offset]*declInfo)}
+}
+
+// merge adds parts, in .debug_info order, to the index.
+func (d *Data) merge(parts []*indexPart) {
+	for _, p := range parts {
+		d.CUs = append(d.CUs, p.cus...)
+		d.Funcs = append(d.Funcs, p.funcs...)
+		d.origins = append(d.origins, p.origins)
+	}
+	if len(d.origins) == 0 {
+		d.origins = append(d.origins, make(map[dwarf.Offset]*declInfo))
+	}
+}
+
+// originAt returns the naming attributes recorded for the DIE at off.
+func (d *Data) originAt(off dwarf.Offset) *declInfo {
+	for _, m := range d.origins {
+		if info := m[off]; info != nil {
+			return info
+		}
+	}
+	return nil
+}
+
+// popFrames drops the frames that end when the walk climbs to depth: a
+// frame's depth is that of its function's children, so it ends when the
+// walk climbs above them, not when a nested DIE's children end.
+func popFrames(stack []funcFrame, depth int) []funcFrame {
+	for len(stack) > 0 && stack[len(stack)-1].depth > depth {
+		stack = stack[:len(stack)-1]
+	}
+	return stack
+}
+
+// addFunc records the naming attributes of a subprogram or inlined
+// subroutine DIE and, when it has code, the function instance; it returns
+// the stack of enclosing functions for its children.
+func (d *Data) addFunc(p *indexPart, e *dwarf.Entry, cu *CompUnit, depth int, stack []funcFrame) []funcFrame {
+	info := declOf(e, cu)
+	p.origins[e.Offset] = info
+	ranges, err := d.DWARF.Ranges(e)
+	if err != nil || len(ranges) == 0 || cu == nil {
+		return stack
+	}
+	// Without entry_pc or low_pc, the entry is the first range as listed,
+	// not the lowest: gcc lists a function's hot part before its .cold
+	// part.
+	first := ranges[0][0]
+	sort.Slice(ranges, func(i, j int) bool { return ranges[i][0] < ranges[j][0] })
+	fn := &Function{
+		Ranges:  ranges,
+		Entry:   first,
+		Inlined: e.Tag == dwarf.TagInlinedSubroutine,
+		CU:      cu,
+		Offset:  e.Offset,
+		origin:  info.origin,
+	}
+	if v, ok := e.Val(dwarf.AttrEntrypc).(uint64); ok {
+		fn.Entry = v
+	} else if v, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+		fn.Entry = v
+	}
+	if fb, ok := e.Val(dwarf.AttrFrameBase).([]byte); ok {
+		fn.FrameBase = fb
+	}
+	if fn.Inlined {
+		if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
+			fn.CallLine = int(v)
+		}
+		if v, ok := e.Val(dwarf.AttrCallFile).(int64); ok {
+			fn.CallFile = cu.File(int(v))
+		}
+		for i := len(stack) - 1; i >= 0; i-- {
+			if !stack[i].fn.Inlined {
+				fn.Parent = stack[i].fn
+				break
+			}
+		}
+	}
+	p.funcs = append(p.funcs, fn)
+	if e.Children {
+		stack = append(stack, funcFrame{fn, depth + 1})
+	}
+	return stack
+}
+
+// resolveNames completes functions' names, declarations and return types
+// through abstract origins and specifications.
+func (d *Data) resolveNames() {
 	for _, fn := range d.Funcs {
-		info := d.origins[fn.Offset]
+		info := d.originAt(fn.Offset)
 		for hops := 0; info != nil && hops < 8; hops++ {
 			if fn.Name == "" {
 				fn.Name = info.name
@@ -284,7 +357,7 @@ func (d *Data) index() error {
 			if info.origin == 0 {
 				break
 			}
-			next := d.origins[info.origin]
+			next := d.originAt(info.origin)
 			if next == nil {
 				next = d.readDecl(info.origin)
 			}
@@ -292,7 +365,6 @@ func (d *Data) index() error {
 		}
 	}
 	d.declFileFallback()
-	return nil
 }
 
 // skipSubtree reports whether the children of a DIE with this tag can be
@@ -327,8 +399,8 @@ func (d *Data) declFileFallback() {
 	}
 }
 
-// declOf records the naming attributes of a subprogram-like DIE.
-func (d *Data) declOf(e *dwarf.Entry, cu *CompUnit) *declInfo {
+// declOf reads the naming attributes of a subprogram-like DIE.
+func declOf(e *dwarf.Entry, cu *CompUnit) *declInfo {
 	info := &declInfo{cu: cu}
 	for _, f := range e.Field {
 		switch f.Attr {
@@ -349,7 +421,6 @@ func (d *Data) declOf(e *dwarf.Entry, cu *CompUnit) *declInfo {
 			info.origin, _ = f.Val.(dwarf.Offset)
 		}
 	}
-	d.origins[e.Offset] = info
 	return info
 }
 
@@ -362,7 +433,9 @@ func (d *Data) readDecl(off dwarf.Offset) *declInfo {
 	if err != nil || e == nil {
 		return nil
 	}
-	return d.declOf(e, d.cuFor(off))
+	info := declOf(e, d.cuFor(off))
+	d.origins[0][off] = info
+	return info
 }
 
 // cuFor returns the unit containing the DIE at off.

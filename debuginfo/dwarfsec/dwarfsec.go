@@ -27,34 +27,30 @@ type Sections struct {
 
 	Info, Abbrev, Line, LineStr, Str, Addr, Ranges, Rnglists, StrOffsets []byte
 
+	abbrevCache abbrevs
+
 	// Location lists are large and only needed once variables are read
-	// at an address, so they are decompressed on first use.
-	locOnce      sync.Once
-	locSec       *elf.Section
-	loclistsSec  *elf.Section
+	// at an address: they are decompressed in the background, and Loc
+	// and Loclists wait for them (a nil channel: Sections built by hand,
+	// which have none).
+	locDone      chan struct{}
 	loc, loclist []byte
 }
 
-// Loc returns .debug_loc (DWARF 2-4 location lists), read on first use.
+// Loc returns .debug_loc (DWARF 2-4 location lists).
 func (s *Sections) Loc() []byte {
-	s.readLoc()
+	if s.locDone != nil {
+		<-s.locDone
+	}
 	return s.loc
 }
 
-// Loclists returns .debug_loclists (DWARF 5), read on first use.
+// Loclists returns .debug_loclists (DWARF 5).
 func (s *Sections) Loclists() []byte {
-	s.readLoc()
+	if s.locDone != nil {
+		<-s.locDone
+	}
 	return s.loclist
-}
-
-func (s *Sections) readLoc() {
-	s.locOnce.Do(func() {
-		// Both are wanted together rarely enough that reading them in
-		// sequence costs nothing worth a goroutine.
-		s.loc, _ = sectionData(s.locSec)
-		s.loclist, _ = sectionData(s.loclistsSec)
-		s.locSec, s.loclistsSec = nil, nil
-	})
 }
 
 // ErrNoDWARF says the file carries no usable DWARF. Errors from Read and
@@ -116,7 +112,13 @@ func Read(ef *elf.File) (s *Sections, err error) {
 			s, err = nil, noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
 		}
 	}()
-	s = &Sections{Order: ef.ByteOrder, locSec: live(ef.Section(".debug_loc")), loclistsSec: live(ef.Section(".debug_loclists"))}
+	s = &Sections{Order: ef.ByteOrder, locDone: make(chan struct{})}
+	locSec, loclistsSec := live(ef.Section(".debug_loc")), live(ef.Section(".debug_loclists"))
+	go func(s *Sections) { // not the named result, which errors set to nil
+		defer close(s.locDone)
+		s.loc, _ = sectionData(locSec)
+		s.loclist, _ = sectionData(loclistsSec)
+	}(s)
 	targets := []struct {
 		name string
 		dst  *[]byte
@@ -133,7 +135,13 @@ func Read(ef *elf.File) (s *Sections, err error) {
 		if sec == nil {
 			continue
 		}
-		wg.Go(func() { *t.dst, errs[i] = sectionData(sec) })
+		wg.Go(func() {
+			*t.dst, errs[i] = sectionData(sec)
+			if t.dst == &s.Abbrev && errs[i] == nil {
+				// Ready before .debug_info, the largest section, is.
+				s.parseAllAbbrevs()
+			}
+		})
 	}
 	wg.Wait()
 	if needsDebugElf(ef) || s.Info == nil {
