@@ -1,7 +1,10 @@
 #!/bin/sh
 # listing.sh times `whythefail -L` against `stap -L` on the same probe
-# point (default: every statement of glibc's getaddrinfo) in one run and
-# prints user+sys CPU seconds, wall seconds, peak RSS and the ratio.
+# point (default: every statement of glibc's getaddrinfo) in one run. The
+# two commands alternate, RUNS times each, so that load from elsewhere
+# falls on both alike; each figure is the median of its runs. It prints
+# user+sys CPU seconds, wall seconds and peak RSS of each, the ratios
+# stap/whythefail, and whether the two listings are identical.
 # Usage: bench/listing.sh [SPEC] [RUNS]
 set -eu
 spec=${1:-'process("/lib/x86_64-linux-gnu/libc.so.6").statement("getaddrinfo@*:*")'}
@@ -19,25 +22,44 @@ uname -r >"$tree/include/config/kernel.release"
 printf '#define UTS_RELEASE "%s"\n' "$(uname -r)" >"$tree/include/generated/utsrelease.h"
 echo 'ffffffff81001000 T arch_uretprobe_hijack_return_addr' >"$tree/System.map"
 
-# measure NAME CMD...: best of $runs by CPU time; prints "cpu wall rss_kb".
-measure() {
-	best=""
-	i=0
-	while [ "$i" -lt "$runs" ]; do
-		/usr/bin/time -f '%U %S %e %M' -o "$tmp/t" "$@" >"$tmp/out" 2>/dev/null
-		line=$(awk '{printf "%.2f %.2f %d\n", $1+$2, $3, $4}' "$tmp/t")
-		if [ -z "$best" ] || [ "$(echo "$line $best" | awk '{print ($1 < $4)}')" = 1 ]; then
-			best=$line
-		fi
-		i=$((i + 1))
-	done
-	echo "$best"
+# once NAME CMD...: runs CMD, appends "cpu wall rss_kb" to $tmp/NAME.times
+# and keeps its output in $tmp/NAME.out.
+once() {
+	name=$1
+	shift
+	if ! /usr/bin/time -f '%U %S %e %M' -o "$tmp/t" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"; then
+		echo "$name failed: $*" >&2
+		cat "$tmp/$name.err" >&2
+		exit 1
+	fi
+	awk '{printf "%.3f %.3f %d\n", $1+$2, $3, $4}' "$tmp/t" >>"$tmp/$name.times"
 }
-w=$(measure "$tmp/wtf" -L "$spec")
-wrows=$(wc -l <"$tmp/out")
-s=$(measure stap -r "$tree" -L "$spec")
-srows=$(wc -l <"$tmp/out")
-echo "spec: $spec"
-echo "$w" | awk -v r="$wrows" '{printf "whythefail -L: %5.2f s cpu %5.2f s wall %7d KB peak RSS (%d rows)\n", $1, $2, $3, r}'
-echo "$s" | awk -v r="$srows" '{printf "stap -L:       %5.2f s cpu %5.2f s wall %7d KB peak RSS (%d rows)\n", $1, $2, $3, r}'
-echo "$w $s" | awk '{ if ($1 > 0) printf "stap/whythefail CPU ratio: %.2fx\n", $4 / $1; else print "whythefail CPU below timer resolution" }'
+
+# median NAME COLUMN: the median of a column of $tmp/NAME.times.
+median() {
+	sort -n -k "$2" "$tmp/$1.times" | awk -v c="$2" '{v[NR]=$c} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
+}
+
+echo "spec:  $spec"
+echo "load:  $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs; $runs runs each, medians"
+i=0
+while [ "$i" -lt "$runs" ]; do
+	once wtf "$tmp/wtf" -L "$spec"
+	once stap stap -r "$tree" -L "$spec"
+	i=$((i + 1))
+done
+for n in wtf stap; do
+	eval "${n}_cpu=\$(median $n 1) ${n}_wall=\$(median $n 2) ${n}_rss=\$(median $n 3)"
+done
+printf '%-15s %8s %8s %12s %6s\n' "" "CPU s" "wall s" "peak RSS KB" "rows"
+printf '%-15s %8.3f %8.3f %12d %6d\n' "whythefail -L" "$wtf_cpu" "$wtf_wall" "$wtf_rss" "$(wc -l <"$tmp/wtf.out")"
+printf '%-15s %8.3f %8.3f %12d %6d\n' "stap -L" "$stap_cpu" "$stap_wall" "$stap_rss" "$(wc -l <"$tmp/stap.out")"
+echo "$stap_cpu $wtf_cpu $stap_wall $wtf_wall $stap_rss $wtf_rss" | awk '{
+	printf "%-15s %7.2fx %7.2fx %11.2fx\n", "stap/whythefail", ($2 > 0 ? $1/$2 : 0), ($4 > 0 ? $3/$4 : 0), ($6 > 0 ? $5/$6 : 0) }'
+if cmp -s "$tmp/wtf.out" "$tmp/stap.out"; then
+	echo "output: identical"
+else
+	echo "output: DIFFERENT"
+	diff "$tmp/stap.out" "$tmp/wtf.out" | head -20
+	exit 1
+fi
