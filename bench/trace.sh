@@ -34,6 +34,7 @@ best() {
 
 untraced=$(best "$demo" "$calls")
 traced=$(best "$wtf" "process(\"$demo\")" load_config '$return == -22' -c "$demo $calls")
+floor=$(best "$wtf" --floor "process(\"$demo\")" load_config '$return == -22' -c "$demo $calls")
 stats=$("$wtf" --json "process(\"$demo\")" load_config '$return == -22' -c "$demo $calls" 2>/dev/null | tail -1)
 
 # gdb: a dprintf at every statement address whythefail probes.
@@ -52,7 +53,11 @@ wtfper=$(per "$traced" "$untraced" "$calls")
 gdbper=$(per "$gdbt" "$gdbuntraced" "$gdbcalls")
 printf 'statements probed: %d\n' "$nstmts"
 printf 'untraced: %.3f s for %d calls\n' "$untraced" "$calls"
+floorper=$(per "$floor" "$untraced" "$calls")
+printf 'floor (empty programs at the same probes): %.3f s for %d calls: %.1f us/call over untraced\n' "$floor" "$calls" "$floorper"
 printf 'whythefail: %.3f s for %d calls: %.1f us/call over untraced\n' "$traced" "$calls" "$wtfper"
+printf 'whythefail / floor per call: %.2fx\n' "$(echo "$wtfper / $floorper" | bc -l)"
+printf 'gdb / floor per call: %.1fx\n' "$(echo "$gdbper / $floorper" | bc -l)"
 printf 'gdb dprintf: %.3f s for %d calls: %.1f us/call over untraced\n' "$gdbt" "$gdbcalls" "$gdbper"
 printf 'gdb / whythefail per call: %.1fx\n' "$(echo "$gdbper / $wtfper" | bc -l)"
 printf 'statistics: %s\n' "$stats"

@@ -31,6 +31,9 @@ type RunOptions struct {
 	// the defaults.
 	MaxRecords  int
 	RingBufSize int
+	// Floor attaches empty programs at the same probes instead of
+	// tracing, to measure what any uprobe tracer pays there.
+	Floor bool
 	// Ready, if set, is told once the probes are attached.
 	Ready  func()
 	Stdin  io.Reader // the command's stdio (defaults: os.Stdin etc.)
@@ -116,6 +119,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		sopts.TraceAll = true
 	}
 
+	if o.Floor {
+		return j.runFloor(ctx, child, release)
+	}
 	sess, err := session.Start(ctx, j.Plan, sopts)
 	if err != nil {
 		return 0, explainStart(err)
@@ -268,4 +274,30 @@ func explainStart(err error) error {
 		return fmt.Errorf("%w (does this kernel have CONFIG_UPROBE_EVENTS?)", err)
 	}
 	return err
+}
+
+// runFloor attaches empty programs at the job's probes, releases the -c
+// command and waits for it (or for a signal): a benchmark's floor.
+func (j *Job) runFloor(ctx context.Context, child *exec.Cmd, release *os.File) (int, error) {
+	f, err := session.AttachFloor(j.Plan)
+	if err != nil {
+		return 0, explainStart(err)
+	}
+	defer f.Close()
+	if child == nil {
+		<-ctx.Done()
+		return 0, nil
+	}
+	if _, err := release.Write([]byte{'g'}); err != nil {
+		return 0, err
+	}
+	release.Close()
+	done := make(chan struct{})
+	go func() { child.Wait(); close(done) }()
+	select {
+	case <-done:
+		return child.ProcessState.ExitCode(), nil
+	case <-ctx.Done():
+		return 0, nil
+	}
 }

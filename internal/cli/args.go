@@ -15,6 +15,7 @@ type Args struct {
 	DebugDirs []string
 	JSON      bool
 	Source    bool     // --source: the source text of each traced line
+	Floor     bool     // --floor: empty programs at the same probes (benchmarks)
 	Annotate  bool     // --annotate: each trace's function source, executed lines marked
 	SrcPaths  []string // --source-path OLD=NEW
 	Command   string   // -c CMD
@@ -78,6 +79,8 @@ func parseArgs(argv []string) (*Args, error) {
 			a.JSON = true
 		case "--source", "-source":
 			a.Source = true
+		case "--floor", "-floor":
+			a.Floor = true
 		case "--annotate", "-annotate":
 			a.Annotate = true
 		case "--source-path", "-source-path":

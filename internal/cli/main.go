@@ -22,6 +22,7 @@ flags: --debug-dir DIR  also look for separate debug files under DIR
        --annotate       after each trace, the function's source with executed lines marked
        --source-path OLD=NEW  look for sources under NEW where debug info says OLD
        --source         show the source text of each traced line
+       --floor          attach empty programs at the same probes instead (a benchmark's floor)
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog

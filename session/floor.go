@@ -1,0 +1,71 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+)
+
+// Floor is a plan's probes with empty programs: what any uprobe tracer
+// pays at the same addresses, for benchmarks to compare against.
+type Floor struct {
+	prog  *ebpf.Program
+	links []link.Link
+}
+
+// AttachFloor attaches an empty program at every probe of p (entry, return
+// and statements), in every process running the binary.
+func AttachFloor(p Plan) (_ *Floor, err error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Kprobe, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading the empty program: %w", err)
+	}
+	f := &Floor{prog: prog}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	ex, err := link.OpenExecutable(p.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s for uprobes: %w", p.Binary, err)
+	}
+	add := func(l link.Link, err error) error {
+		if err != nil {
+			return fmt.Errorf("attaching an empty probe: %w", err)
+		}
+		f.links = append(f.links, l)
+		return nil
+	}
+	if err := add(ex.Uretprobe("", prog, &link.UprobeOptions{Address: p.Entry})); err != nil {
+		return nil, err
+	}
+	if err := add(ex.Uprobe("", prog, &link.UprobeOptions{Address: p.Entry})); err != nil {
+		return nil, err
+	}
+	for _, st := range p.Stmts {
+		if st.FileOffset != p.Entry {
+			if err := add(ex.Uprobe("", prog, &link.UprobeOptions{Address: st.FileOffset})); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f, nil
+}
+
+// Close detaches the probes.
+func (f *Floor) Close() error {
+	var errs []error
+	for i := len(f.links) - 1; i >= 0; i-- {
+		errs = append(errs, f.links[i].Close())
+	}
+	f.links = nil
+	errs = append(errs, f.prog.Close())
+	return errors.Join(errs...)
+}
