@@ -37,8 +37,6 @@ func (t *AbbrevTable) Get(code uint64) *Abbrev {
 	return t.sparse[code]
 }
 
-const formImplicitConst = 0x21
-
 // abbrevs caches the parsed tables of .debug_abbrev by offset. Read parses
 // the whole section while .debug_info is still being decompressed, so that
 // indexers find the tables ready.

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -27,7 +28,17 @@ type Sections struct {
 
 	Info, Abbrev, Line, LineStr, Str, Addr, Ranges, Rnglists, StrOffsets []byte
 
+	// ViaDebugElf is set when the dwarf.Data came from ef.DWARF
+	// (relocatable objects, .zdebug sections, .debug_types): the raw
+	// sections above may then lack relocations.
+	ViaDebugElf bool
+
 	abbrevCache abbrevs
+
+	outlineOnce sync.Once
+	outlineDone bool // Read built the outline
+	outline     []OutlineDIE
+	outlineErr  error
 
 	// Location lists are large and only needed once variables are read
 	// at an address: they are decompressed in the background, and Loc
@@ -106,30 +117,51 @@ func For(ef *elf.File) (*Sections, error) {
 // Read decompresses ef's DWARF sections, those needed up front in
 // parallel, and builds the dwarf.Data from them; it does not cache (For
 // does). Malformed sections are reported as errors, never panics.
-func Read(ef *elf.File) (s *Sections, err error) {
+func Read(ef *elf.File) (_ *Sections, err error) {
+	// s is not the named result: goroutines use it after an error
+	// return would have set that to nil.
+	s := &Sections{Order: ef.ByteOrder, locDone: make(chan struct{})}
 	defer func() {
 		if r := recover(); r != nil {
-			s, err = nil, noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
+			err = noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
 		}
 	}()
-	s = &Sections{Order: ef.ByteOrder, locDone: make(chan struct{})}
 	locSec, loclistsSec := live(ef.Section(".debug_loc")), live(ef.Section(".debug_loclists"))
-	go func(s *Sections) { // not the named result, which errors set to nil
+	go func() {
 		defer close(s.locDone)
 		s.loc, _ = sectionData(locSec)
 		s.loclist, _ = sectionData(loclistsSec)
-	}(s)
+	}()
 	targets := []struct {
 		name string
 		dst  *[]byte
 	}{
 		// Largest first: the goroutines finish about together.
-		{".debug_info", &s.Info}, {".debug_line", &s.Line}, {".debug_abbrev", &s.Abbrev},
+		{".debug_line", &s.Line}, {".debug_abbrev", &s.Abbrev},
 		{".debug_str", &s.Str}, {".debug_rnglists", &s.Rnglists}, {".debug_ranges", &s.Ranges},
 		{".debug_line_str", &s.LineStr}, {".debug_addr", &s.Addr}, {".debug_str_offsets", &s.StrOffsets},
 	}
 	errs := make([]error, len(targets))
-	var wg sync.WaitGroup
+	var wg, outlineWG sync.WaitGroup
+	// .debug_info streams into s.Info while the outline follows it, once
+	// the abbreviation tables are parsed.
+	infoSec := live(ef.Section(".debug_info"))
+	st := newStream()
+	var infoErr error
+	s.Info = allocFor(infoSec)
+	wg.Go(func() { infoErr = streamSection(infoSec, s.Info, st) })
+	abbrevsReady := make(chan struct{})
+	outlineWG.Go(func() {
+		<-abbrevsReady
+		defer func() {
+			if r := recover(); r != nil {
+				s.outline, s.outlineErr = nil, fmt.Errorf("malformed DWARF (%v)", r)
+			}
+		}()
+		s.outline, s.outlineErr = buildOutline(s, st)
+		s.outlineDone = true
+	})
+	abbrevSec := live(ef.Section(".debug_abbrev"))
 	for i, t := range targets {
 		sec := live(ef.Section(t.name))
 		if sec == nil {
@@ -137,13 +169,23 @@ func Read(ef *elf.File) (s *Sections, err error) {
 		}
 		wg.Go(func() {
 			*t.dst, errs[i] = sectionData(sec)
-			if t.dst == &s.Abbrev && errs[i] == nil {
-				// Ready before .debug_info, the largest section, is.
-				s.parseAllAbbrevs()
+			if t.dst == &s.Abbrev {
+				if errs[i] == nil {
+					s.parseAllAbbrevs()
+				}
+				close(abbrevsReady)
 			}
 		})
 	}
+	if abbrevSec == nil {
+		close(abbrevsReady)
+	}
 	wg.Wait()
+	defer outlineWG.Wait() // the outline reads s; it runs alongside dwarf.New
+	if infoErr != nil {
+		s.Info = nil
+		return nil, noDWARF{infoErr}
+	}
 	if needsDebugElf(ef) || s.Info == nil {
 		// Relocatable objects need debug/elf's relocation processing,
 		// .zdebug sections its GNU decompression, .debug_types sections
@@ -153,11 +195,11 @@ func Read(ef *elf.File) (s *Sections, err error) {
 		if err != nil {
 			return nil, noDWARF{err}
 		}
-		s.DWARF = dw
+		s.DWARF, s.ViaDebugElf = dw, true
 		return s, nil
 	}
 	for i, err := range errs {
-		if err != nil && (targets[i].dst == &s.Info || targets[i].dst == &s.Abbrev) {
+		if err != nil && targets[i].dst == &s.Abbrev {
 			return nil, noDWARF{err}
 		}
 	}
@@ -177,6 +219,51 @@ func Read(ef *elf.File) (s *Sections, err error) {
 	}
 	s.DWARF = dw
 	return s, nil
+}
+
+// allocFor returns the buffer .debug_info decompresses into, nil when
+// there is no such section or its size is implausible: zlib expands 1032
+// times at most, and zstd's frames are no denser in practice.
+func allocFor(sec *elf.Section) []byte {
+	if sec == nil || sec.Size > 1100*sec.FileSize+4096 {
+		return nil
+	}
+	return make([]byte, sec.Size)
+}
+
+// streamChunk is how much .debug_info decompresses between two reports
+// to the outline.
+const streamChunk = 256 << 10
+
+// streamSection decompresses sec into buf, publishing progress to st; a
+// nil buf means the size is implausible. It always ends st.
+func streamSection(sec *elf.Section, buf []byte, st *stream) (err error) {
+	n := 0
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading %s: malformed (%v)", sec.Name, r)
+		}
+		if err != nil {
+			n = 0
+		}
+		st.publish(n, true)
+	}()
+	if sec == nil {
+		return nil
+	}
+	if buf == nil {
+		return fmt.Errorf("reading %s: %d bytes from %d compressed is implausible", sec.Name, sec.Size, sec.FileSize)
+	}
+	r := sec.Open()
+	for n < len(buf) {
+		m, err := io.ReadFull(r, buf[n:min(n+streamChunk, len(buf))])
+		n += m
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", sec.Name, err)
+		}
+		st.publish(n, false)
+	}
+	return nil
 }
 
 // needsDebugElf reports whether ef needs something only ef.DWARF does.

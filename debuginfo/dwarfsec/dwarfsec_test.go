@@ -1,4 +1,4 @@
-package dwarfsec_test
+package dwarfsec
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/internal/fixture"
 )
 
@@ -80,7 +79,7 @@ func TestReadMatchesDebugElf(t *testing.T) {
 		for _, path := range []string{b.Path, compressed(t, b.Path)} {
 			t.Run(v.String()+"/"+filepath.Base(path), func(t *testing.T) {
 				ef := open(t, path)
-				s, err := dwarfsec.Read(ef)
+				s, err := Read(ef)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -113,15 +112,15 @@ func TestReadMatchesDebugElf(t *testing.T) {
 func TestForShares(t *testing.T) {
 	b := fixture.Build(t, "recurse", variants[0])
 	ef1, ef2 := open(t, b.Path), open(t, b.Path)
-	s1, err := dwarfsec.For(ef1)
+	s1, err := For(ef1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := dwarfsec.For(ef1)
+	again, err := For(ef1)
 	if err != nil || again != s1 {
 		t.Errorf("second For = %p, %v; want the first copy %p", again, err, s1)
 	}
-	s2, err := dwarfsec.For(ef2)
+	s2, err := For(ef2)
 	if err != nil || s2 == s1 {
 		t.Errorf("For of another file = %p, %v; want a copy of its own", s2, err)
 	}
@@ -134,8 +133,8 @@ func TestReadNoDWARF(t *testing.T) {
 	if msg, err := exec.Command("strip", "-o", out, b.Path).CombinedOutput(); err != nil {
 		t.Fatalf("strip: %v\n%s", err, msg)
 	}
-	s, err := dwarfsec.Read(open(t, out))
-	if s != nil || !errors.Is(err, dwarfsec.ErrNoDWARF) {
+	s, err := Read(open(t, out))
+	if s != nil || !errors.Is(err, ErrNoDWARF) {
 		t.Fatalf("Read = %v, %v; want ErrNoDWARF", s, err)
 	}
 }
@@ -156,7 +155,7 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s, err := dwarfsec.Read(ef)
+		s, err := Read(ef)
 		if (s == nil) == (err == nil) {
 			t.Fatalf("Read = %v, %v: want exactly one of sections and error", s, err)
 		}
@@ -175,4 +174,82 @@ func newELF(data []byte) (ef *elf.File, err error) {
 		}
 	}()
 	return elf.NewFile(bytes.NewReader(data))
+}
+
+// TestOutlineStreamed checks that the outline Read builds while
+// .debug_info decompresses is the one built from the whole section, and
+// that it lists what it promises, against a walk with debug/dwarf.
+func TestOutlineStreamed(t *testing.T) {
+	paths := []string{"/usr/lib/debug/.build-id/93/ac61ec5a8eb1396f9fbd350e3169a558528a40.debug"}
+	if _, err := os.Stat(paths[0]); err != nil {
+		paths = nil // glibc's debug file of another build: the fixtures still run
+	}
+	for _, v := range variants {
+		b := fixture.Build(t, "recurse", v)
+		paths = append(paths, b.Path, compressed(t, b.Path))
+	}
+	for _, path := range paths {
+		ef := open(t, path)
+		s, err := Read(ef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Outline()
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := &Sections{Order: s.Order, Info: s.Info, Abbrev: s.Abbrev}
+		want, err := whole.Outline()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: streamed outline differs from the whole section's", path)
+		}
+		if w := readerOutline(t, s.DWARF); fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Fatalf("%s: outline differs from debug/dwarf's walk:\n got %v\nwant %v", path, got, w)
+		}
+	}
+}
+
+// readerOutline builds the outline with debug/dwarf's Reader.
+func readerOutline(t *testing.T, d *dwarf.Data) []OutlineDIE {
+	var out []OutlineDIE
+	r := d.Reader()
+	level := int32(0)
+	locSeen := false
+	for {
+		e, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			return out
+		}
+		if e.Tag == 0 {
+			level--
+			continue
+		}
+		if e.Children && skipsSubtree(e.Tag) {
+			r.SkipChildren()
+			continue
+		}
+		keep := false
+		switch e.Tag {
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit, dwarf.TagSkeletonUnit:
+			level, locSeen, keep = 0, false, true
+		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
+			keep = true
+		case dwarf.TagVariable, dwarf.TagFormalParameter:
+			f := e.AttrField(dwarf.AttrLocation)
+			keep = !locSeen && f != nil && f.Class == dwarf.ClassLocListPtr
+			locSeen = locSeen || keep
+		}
+		if keep {
+			out = append(out, OutlineDIE{Offset: e.Offset, Tag: e.Tag, Level: level, Children: e.Children})
+		}
+		if e.Children {
+			level++
+		}
+	}
 }

@@ -1,0 +1,447 @@
+package dwarfsec
+
+import (
+	"bytes"
+	"debug/dwarf"
+	"encoding/binary"
+	"fmt"
+	"sync"
+)
+
+// OutlineDIE is one DIE of the outline of .debug_info.
+type OutlineDIE struct {
+	Offset dwarf.Offset
+	Tag    dwarf.Tag
+	// Level is the DIE's nesting depth within its unit: 0 for the unit
+	// DIE, 1 for its children.
+	Level    int32
+	Children bool
+}
+
+// The outline is what indexing functions needs from .debug_info, found
+// without decoding attribute values: debug/dwarf's Reader decodes and
+// allocates every attribute of every DIE, which made it most of the cost of
+// listing a probe point in glibc. Read builds it while .debug_info is
+// still being decompressed, driven by the abbreviation tables, skipping
+// attribute values by their form's size.
+
+// Outline lists, in .debug_info order, every unit DIE (compile, partial,
+// type), every subprogram and inlined subroutine, and per unit the first
+// variable or formal parameter whose DW_AT_location is a location-list
+// offset (debug/dwarf's ClassLocListPtr; not a DWARF 5 DW_FORM_loclistx),
+// leaving out the subtrees of types (structures, classes, unions,
+// enumerations, subroutine and array types), which hold no code.
+func (s *Sections) Outline() ([]OutlineDIE, error) {
+	s.outlineOnce.Do(func() {
+		if s.outlineDone {
+			return
+		}
+		s.outline, s.outlineErr = buildOutline(s, nil)
+	})
+	return s.outline, s.outlineErr
+}
+
+// skipsSubtree reports whether the children of a DIE with this tag are
+// left out of the outline.
+func skipsSubtree(tag dwarf.Tag) bool {
+	switch tag {
+	case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType,
+		dwarf.TagEnumerationType, dwarf.TagSubroutineType, dwarf.TagArrayType:
+		return true
+	}
+	return false
+}
+
+// stream lets the outline follow .debug_info as it is decompressed.
+type stream struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	avail int  // bytes of Info decompressed so far
+	done  bool // no more will come (all of it, or an error)
+}
+
+func newStream() *stream {
+	st := &stream{}
+	st.cond = sync.NewCond(&st.mu)
+	return st
+}
+
+// publish makes n bytes available; done ends the stream.
+func (st *stream) publish(n int, done bool) {
+	st.mu.Lock()
+	st.avail, st.done = n, done
+	st.mu.Unlock()
+	st.cond.Broadcast()
+}
+
+// wait blocks until n bytes are available or the stream ended, and
+// returns how many are.
+func (st *stream) wait(n int) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for st.avail < n && !st.done {
+		st.cond.Wait()
+	}
+	return st.avail
+}
+
+// unitFormat is what skipping a unit's attribute values depends on.
+type unitFormat struct {
+	version  int
+	addrSize int
+	offSize  int
+}
+
+// buildOutline walks the units of s.Info. With st, it follows the
+// decompression: it reads a unit once all of its bytes are there.
+func buildOutline(s *Sections, st *stream) ([]OutlineDIE, error) {
+	info := s.Info
+	have := func(n int) bool {
+		if st == nil {
+			return n <= len(info)
+		}
+		return st.wait(n) >= n
+	}
+	var out []OutlineDIE
+	r := &reader{data: info, order: s.Order}
+	for have(r.off + 1) {
+		start := r.off
+		have(min(start+24, len(info))) // the longest unit header
+		f := unitFormat{offSize: 4}
+		length := uint64(r.u32())
+		if length == 0xffffffff {
+			f.offSize = 8
+			length = r.u64()
+		} else if length >= 0xfffffff0 {
+			return nil, fmt.Errorf("unit at %#x has reserved length %#x", start, length)
+		}
+		if r.err != nil || length > uint64(len(info)-r.off) {
+			return nil, fmt.Errorf("unit at %#x overruns .debug_info", start)
+		}
+		end := r.off + int(length)
+		if !have(end) {
+			return nil, fmt.Errorf("unit at %#x: .debug_info was not fully decompressed", start)
+		}
+		f.version = int(r.u16())
+		readOff := func() uint64 {
+			if f.offSize == 8 {
+				return r.u64()
+			}
+			return uint64(r.u32())
+		}
+		var abbrevOff uint64
+		if f.version >= 5 {
+			unitType := r.u8()
+			f.addrSize = int(r.u8())
+			abbrevOff = readOff()
+			switch unitType {
+			case 2, 6: // type, split type: signature and type offset
+				r.skip(8)
+				readOff()
+			case 4, 5: // skeleton, split compile: dwo id
+				r.skip(8)
+			}
+		} else {
+			abbrevOff = readOff()
+			f.addrSize = int(r.u8())
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		if f.version < 2 || f.version > 5 {
+			return nil, fmt.Errorf("unit at %#x has version %d", start, f.version)
+		}
+		if r.off > end {
+			return nil, fmt.Errorf("unit at %#x ends inside its header", start)
+		}
+		t, err := s.Abbrevs(abbrevOff)
+		if err != nil {
+			return nil, fmt.Errorf("unit at %#x: %w", start, err)
+		}
+		ur := &reader{data: info[:end], off: r.off, order: s.Order}
+		if out, err = outlineUnit(out, ur, t, f); err != nil {
+			return nil, err
+		}
+		r.off = end
+	}
+	if st != nil && r.off < len(info) {
+		return nil, fmt.Errorf(".debug_info was not fully decompressed")
+	}
+	return out, nil
+}
+
+// outlineUnit appends the outline of one unit's DIEs.
+func outlineUnit(out []OutlineDIE, r *reader, t *AbbrevTable, f unitFormat) ([]OutlineDIE, error) {
+	level := int32(0)
+	skipTo := int32(-1) // while skipping a type's children: the level to return to
+	locSeen := false
+	for r.off < len(r.data) {
+		off := r.off
+		code := r.uleb()
+		if r.err != nil {
+			break
+		}
+		if code == 0 {
+			level--
+			if skipTo >= 0 && level == skipTo {
+				skipTo = -1
+			}
+			continue
+		}
+		a := t.Get(code)
+		if a == nil {
+			return nil, fmt.Errorf("DIE at %#x has unknown abbrev code %d", off, code)
+		}
+		for _, at := range a.Attrs {
+			r.skipForm(at.Form, f)
+		}
+		if r.err != nil {
+			break
+		}
+		if skipTo >= 0 {
+			if a.Children {
+				level++
+			}
+			continue
+		}
+		if a.Children && skipsSubtree(a.Tag) {
+			skipTo = level
+			level++
+			continue
+		}
+		keep := false
+		switch a.Tag {
+		case dwarf.TagVariable, dwarf.TagFormalParameter:
+			keep = !locSeen && hasLocListPtr(a, f.version)
+			locSeen = locSeen || keep
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit, dwarf.TagSkeletonUnit,
+			dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
+			keep = true
+		}
+		if keep {
+			out = append(out, OutlineDIE{Offset: dwarf.Offset(off), Tag: a.Tag, Level: level, Children: a.Children})
+		}
+		if a.Children {
+			level++
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return out, nil
+}
+
+// hasLocListPtr reports whether DIEs of abbreviation a have a
+// DW_AT_location that is a location list offset, as debug/dwarf classifies
+// it (ClassLocListPtr): DW_FORM_loclistx, a DWARF 5 index, is not one.
+func hasLocListPtr(a *Abbrev, version int) bool {
+	var form uint64
+	for _, at := range a.Attrs {
+		if at.Attr == dwarf.AttrLocation {
+			form = at.Form
+		}
+	}
+	switch form {
+	case formSecOffset:
+		return true
+	case formData4, formData8:
+		return version < 4
+	}
+	return false
+}
+
+// reader is a bounds-checked reader of a section.
+type reader struct {
+	data  []byte
+	off   int
+	order binary.ByteOrder
+	err   error
+}
+
+func (r *reader) fail(msg string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("decoding .debug_info at offset %#x: %s", r.off, msg)
+	}
+}
+
+func (r *reader) skip(n int) {
+	if r.err != nil {
+		return
+	}
+	if n < 0 || n > len(r.data)-r.off {
+		r.fail("unexpected end of unit")
+		return
+	}
+	r.off += n
+}
+
+func (r *reader) u8() uint8 {
+	if r.err != nil || r.off >= len(r.data) {
+		r.fail("unexpected end of unit")
+		return 0
+	}
+	v := r.data[r.off]
+	r.off++
+	return v
+}
+
+func (r *reader) u16() uint16 {
+	if r.err != nil || len(r.data)-r.off < 2 {
+		r.fail("unexpected end of unit")
+		return 0
+	}
+	v := r.order.Uint16(r.data[r.off:])
+	r.off += 2
+	return v
+}
+
+func (r *reader) u32() uint32 {
+	if r.err != nil || len(r.data)-r.off < 4 {
+		r.fail("unexpected end of unit")
+		return 0
+	}
+	v := r.order.Uint32(r.data[r.off:])
+	r.off += 4
+	return v
+}
+
+func (r *reader) u64() uint64 {
+	if r.err != nil || len(r.data)-r.off < 8 {
+		r.fail("unexpected end of unit")
+		return 0
+	}
+	v := r.order.Uint64(r.data[r.off:])
+	r.off += 8
+	return v
+}
+
+func (r *reader) uleb() uint64 {
+	var v uint64
+	for shift := uint(0); ; shift += 7 {
+		c := r.u8()
+		if r.err != nil {
+			return 0
+		}
+		if shift < 64 {
+			v |= uint64(c&0x7f) << shift
+		}
+		if c&0x80 == 0 {
+			return v
+		}
+	}
+}
+
+// skipForm skips one attribute value of the given form.
+func (r *reader) skipForm(form uint64, f unitFormat) {
+	switch form {
+	case formFlagPresent, formImplicitConst:
+	case formData1, formRef1, formFlag, formStrx1, formAddrx1:
+		r.skip(1)
+	case formData2, formRef2, formStrx2, formAddrx2:
+		r.skip(2)
+	case formStrx3, formAddrx3:
+		r.skip(3)
+	case formData4, formRef4, formRefSup4, formStrx4, formAddrx4:
+		r.skip(4)
+	case formData8, formRef8, formRefSig8, formRefSup8:
+		r.skip(8)
+	case formData16:
+		r.skip(16)
+	case formAddr:
+		r.skip(f.addrSize)
+	case formStrp, formSecOffset, formStrpSup, formLineStrp, formGNURefAlt, formGNUStrpAlt:
+		r.skip(f.offSize)
+	case formRefAddr:
+		if f.version <= 2 {
+			r.skip(f.addrSize)
+		} else {
+			r.skip(f.offSize)
+		}
+	case formSdata, formUdata, formRefUdata, formStrx, formAddrx, formLoclistx, formRnglistx,
+		formGNUAddrIndex, formGNUStrIndex:
+		r.uleb()
+	case formString:
+		if r.err != nil {
+			return
+		}
+		i := bytes.IndexByte(r.data[r.off:], 0)
+		if i < 0 {
+			r.fail("unterminated string")
+			return
+		}
+		r.off += i + 1
+	case formBlock1:
+		r.skip(int(r.u8()))
+	case formBlock2:
+		r.skip(int(r.u16()))
+	case formBlock4:
+		r.skip(int(r.u32()))
+	case formBlock, formExprloc:
+		n := r.uleb()
+		if n > uint64(len(r.data)) {
+			r.fail("block longer than the unit")
+			return
+		}
+		r.skip(int(n))
+	case formIndirect:
+		inner := r.uleb()
+		if inner == formIndirect {
+			r.fail("indirect form naming itself")
+			return
+		}
+		r.skipForm(inner, f)
+	default:
+		r.fail(fmt.Sprintf("unknown attribute form %#x", form))
+	}
+}
+
+// DWARF forms the outline skips (DWARF 5, section 7).
+const (
+	formAddr          = 0x01
+	formBlock2        = 0x03
+	formBlock4        = 0x04
+	formData2         = 0x05
+	formData4         = 0x06
+	formData8         = 0x07
+	formString        = 0x08
+	formBlock         = 0x09
+	formBlock1        = 0x0a
+	formData1         = 0x0b
+	formFlag          = 0x0c
+	formSdata         = 0x0d
+	formStrp          = 0x0e
+	formUdata         = 0x0f
+	formRefAddr       = 0x10
+	formRef1          = 0x11
+	formRef2          = 0x12
+	formRef4          = 0x13
+	formRef8          = 0x14
+	formRefUdata      = 0x15
+	formIndirect      = 0x16
+	formSecOffset     = 0x17
+	formExprloc       = 0x18
+	formFlagPresent   = 0x19
+	formStrx          = 0x1a
+	formAddrx         = 0x1b
+	formRefSup4       = 0x1c
+	formStrpSup       = 0x1d
+	formData16        = 0x1e
+	formLineStrp      = 0x1f
+	formRefSig8       = 0x20
+	formImplicitConst = 0x21
+	formLoclistx      = 0x22
+	formRnglistx      = 0x23
+	formRefSup8       = 0x24
+	formStrx1         = 0x25
+	formStrx2         = 0x26
+	formStrx3         = 0x27
+	formStrx4         = 0x28
+	formAddrx1        = 0x29
+	formAddrx2        = 0x2a
+	formAddrx3        = 0x2b
+	formAddrx4        = 0x2c
+	formGNUAddrIndex  = 0x1f01
+	formGNUStrIndex   = 0x1f02
+	formGNURefAlt     = 0x1f20
+	formGNUStrpAlt    = 0x1f21
+)
