@@ -72,8 +72,9 @@ func (s *Sections) Abbrevs(off uint64) (*AbbrevTable, error) {
 // a unit asks for it).
 func (s *Sections) parseAllAbbrevs() {
 	tables := make(map[uint64]*AbbrevTable)
+	var ar abbrevArena
 	for off := 0; off < len(s.Abbrev); {
-		t, next, err := parseAbbrevTable(s.Abbrev, off)
+		t, next, err := ar.parse(s.Abbrev, off)
 		if err != nil {
 			break
 		}
@@ -85,13 +86,52 @@ func (s *Sections) parseAllAbbrevs() {
 	s.abbrevCache.mu.Unlock()
 }
 
-// parseAbbrevTable parses the table at off and returns where it ends. A
-// first pass counts declarations and attributes so that each lands in one
-// exact allocation: glibc's debug file has some 2000 tables with 40000
-// declarations, and growing slices was most of the parse.
+// parseAbbrevTable parses the table at off and returns where it ends.
 func parseAbbrevTable(data []byte, off int) (*AbbrevTable, int, error) {
+	var ar abbrevArena
+	return ar.parse(data, off)
+}
+
+// abbrevArena allocates declarations and attributes in blocks, and keeps
+// scratch space between tables: glibc's debug file has some 2000 tables
+// with 40000 declarations, and allocating each was most of the parse.
+type abbrevArena struct {
+	decls []Abbrev
+	attrs []AbbrevAttr
+	// scratch, reused
+	attrBuf []AbbrevAttr
+	codes   []uint64
+	ptrs    []*Abbrev
+}
+
+const arenaBlock = 4096
+
+func (ar *abbrevArena) decl() *Abbrev {
+	if len(ar.decls) == cap(ar.decls) {
+		ar.decls = make([]Abbrev, 0, arenaBlock)
+	}
+	ar.decls = ar.decls[:len(ar.decls)+1]
+	return &ar.decls[len(ar.decls)-1]
+}
+
+// keep copies attrs into the arena.
+func (ar *abbrevArena) keep(attrs []AbbrevAttr) []AbbrevAttr {
+	n := len(attrs)
+	if n == 0 {
+		return nil
+	}
+	if cap(ar.attrs)-len(ar.attrs) < n {
+		ar.attrs = make([]AbbrevAttr, 0, max(arenaBlock, n))
+	}
+	start := len(ar.attrs)
+	ar.attrs = append(ar.attrs, attrs...)
+	return ar.attrs[start : start+n : start+n]
+}
+
+// parse parses the table at off and returns where it ends.
+func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
 	r := abbrevReader{data: data, off: off}
-	nDecls, nAttrs := 0, 0
+	ar.codes, ar.ptrs = ar.codes[:0], ar.ptrs[:0]
 	var maxCode uint64
 	for {
 		code := r.uleb()
@@ -101,10 +141,8 @@ func parseAbbrevTable(data []byte, off int) (*AbbrevTable, int, error) {
 		if code == 0 {
 			break
 		}
-		maxCode = max(maxCode, code)
-		nDecls++
-		r.uleb()
-		r.u8()
+		tag, children := dwarf.Tag(r.uleb()), r.u8() != 0
+		ar.attrBuf = ar.attrBuf[:0]
 		for {
 			attr, form := r.uleb(), r.uleb()
 			if r.err != nil {
@@ -113,47 +151,31 @@ func parseAbbrevTable(data []byte, off int) (*AbbrevTable, int, error) {
 			if attr == 0 && form == 0 {
 				break
 			}
+			a := AbbrevAttr{Attr: dwarf.Attr(attr), Form: form}
 			if form == formImplicitConst {
-				r.sleb()
+				a.ImplicitConst = r.sleb()
 			}
-			nAttrs++
+			ar.attrBuf = append(ar.attrBuf, a)
 		}
+		d := ar.decl()
+		*d = Abbrev{Tag: tag, Children: children, Attrs: ar.keep(ar.attrBuf)}
+		ar.codes = append(ar.codes, code)
+		ar.ptrs = append(ar.ptrs, d)
+		maxCode = max(maxCode, code)
 	}
-	end := r.off
-	decls := make([]Abbrev, nDecls)
-	attrs := make([]AbbrevAttr, nAttrs)
 	t := &AbbrevTable{}
-	if maxCode <= 2*uint64(nDecls)+16 {
+	if n := uint64(len(ar.codes)); maxCode <= 2*n+16 {
 		t.dense = make([]*Abbrev, maxCode+1)
+		for i, c := range ar.codes {
+			t.dense[c] = ar.ptrs[i]
+		}
 	} else {
-		t.sparse = make(map[uint64]*Abbrev, nDecls)
-	}
-	r.off = off
-	k := 0
-	for i := range decls {
-		code := r.uleb()
-		a := &decls[i]
-		a.Tag, a.Children = dwarf.Tag(r.uleb()), r.u8() != 0
-		start := k
-		for {
-			attr, form := r.uleb(), r.uleb()
-			if attr == 0 && form == 0 {
-				break
-			}
-			attrs[k] = AbbrevAttr{Attr: dwarf.Attr(attr), Form: form}
-			if form == formImplicitConst {
-				attrs[k].ImplicitConst = r.sleb()
-			}
-			k++
-		}
-		a.Attrs = attrs[start:k:k]
-		if t.dense != nil {
-			t.dense[code] = a
-		} else {
-			t.sparse[code] = a
+		t.sparse = make(map[uint64]*Abbrev, n)
+		for i, c := range ar.codes {
+			t.sparse[c] = ar.ptrs[i]
 		}
 	}
-	return t, end, nil
+	return t, r.off, nil
 }
 
 // abbrevReader reads LEB128 numbers with bounds checks.
