@@ -127,11 +127,11 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 		}
 	}()
 	locSec, loclistsSec := live(ef.Section(".debug_loc")), live(ef.Section(".debug_loclists"))
-	go func() {
+	readLoc := func() {
 		defer close(s.locDone)
 		s.loc, _ = sectionData(locSec)
 		s.loclist, _ = sectionData(loclistsSec)
-	}()
+	}
 	targets := []struct {
 		name string
 		dst  *[]byte
@@ -152,6 +152,11 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 	wg.Go(func() { infoErr = streamSection(infoSec, s.Info, st) })
 	abbrevsReady := make(chan struct{})
 	outlineWG.Go(func() {
+		// Location lists wait until the outline is done (or failed):
+		// until .debug_info is in, the other core has the other
+		// sections, the abbreviations and the outline to do, and
+		// dwarf.New then leaves it idle.
+		defer func() { go readLoc() }()
 		<-abbrevsReady
 		defer func() {
 			if r := recover(); r != nil {
