@@ -146,15 +146,4 @@ func readFile(t *testing.T, path string) string {
 // stap 4.8, keyed by "fixture variant spec", with the reason (see
 // docs/stap-listing.md, "whythefail differences"). Any other difference
 // fails the test; an entry that no longer differs is only logged.
-var knownDifferences = map[string]string{
-	"cxx clang-O2-pie " + `statement("*@*cxx.cc:*")`:          "stap walks an inlined constructor of unknown file under \"*\"",
-	"cxx clang-O2-nopie " + `statement("*@*cxx.cc:*")`:        "stap walks an inlined constructor of unknown file under \"*\"",
-	"cxx gcc-O2-pie " + `statement("*@*cxx.cc:*")`:            "stap lists a line of an inlined callee below the caller's start line",
-	"cxx gcc-O2-nopie " + `statement("*@*cxx.cc:*")`:          "stap lists a line of an inlined callee below the caller's start line",
-	"cxx gcc-O2-pie-split " + `statement("*@*cxx.cc:*")`:      "stap lists a line of an inlined callee below the caller's start line",
-	"inline gcc-O0-pie " + `statement("*@*inline.c:*")`:       "stap lists lines of an inlined callee below the caller's start line",
-	"inline gcc-O0-nopie " + `statement("*@*inline.c:*")`:     "stap lists lines of an inlined callee below the caller's start line",
-	"inline gcc-O2-pie " + `statement("*@*inline.c:*")`:       "stap lists lines of an inlined callee below the caller's start line",
-	"inline gcc-O2-nopie " + `statement("*@*inline.c:*")`:     "stap lists lines of an inlined callee below the caller's start line",
-	"inline gcc-O2-pie-split " + `statement("*@*inline.c:*")`: "stap lists lines of an inlined callee below the caller's start line",
-}
+var knownDifferences = map[string]string{}

@@ -8,7 +8,7 @@ import (
 	"github.com/whythefail/whythefail/probe/spec"
 )
 
-// statementFuncs returns the function instances a .statement spec walks:
+// statementFuncs returns the function instances a spec selects:
 // out-of-line instances first, then inlined ones, each in .debug_info
 // order, as SystemTap creates them.
 func (r *Resolver) statementFuncs(s *spec.Spec) []*debuginfo.Function {
@@ -23,71 +23,107 @@ func (r *Resolver) statementFuncs(s *spec.Spec) []*debuginfo.Function {
 	return append(outOfLine, inlined...)
 }
 
-// statementPoints resolves a .statement spec. Lines are found per source
-// file (the functions' declaration files, in sorted order), and within a
-// file per function instance; an address already taken by an earlier
-// (line, address) pair is not probed again.
-func (r *Resolver) statementPoints(prefix string, s *spec.Spec) ([]*Point, error) {
-	fns := r.statementFuncs(s)
-	byFile := make(map[string][]*debuginfo.Function)
-	var files []string
+// unitFuncs groups the selected instances by compilation unit, units in
+// .debug_info order, keeping statementFuncs' order inside each unit
+// (SystemTap resolves statements one unit at a time).
+func unitFuncs(fns []*debuginfo.Function) (cus []*debuginfo.CompUnit, by map[*debuginfo.CompUnit][]*debuginfo.Function) {
+	by = make(map[*debuginfo.CompUnit][]*debuginfo.Function)
 	for _, fn := range fns {
-		walked := []string{fn.DeclFile}
-		if fn.DeclFileUnknown && s.File != "" {
-			// Observed with stap 4.8: a function of unknown file is
-			// walked under each matching file for explicit lines, and
-			// (mostly) not at all for "*".
-			walked = nil
-			if s.Lines.Kind != spec.AnyLine {
-				walked = matchedFiles(s.File, fn)
-			}
+		if _, ok := by[fn.CU]; !ok {
+			cus = append(cus, fn.CU)
 		}
-		for _, f := range walked {
-			if _, ok := byFile[f]; !ok {
-				files = append(files, f)
-			}
-			byFile[f] = append(byFile[f], fn)
+		by[fn.CU] = append(by[fn.CU], fn)
+	}
+	sort.SliceStable(cus, func(i, j int) bool { return cus[i].Offset < cus[j].Offset })
+	return cus, by
+}
+
+// unitFiles returns the names of the unit's file table that the file
+// pattern selects, sorted and without duplicates.
+func unitFiles(cu *debuginfo.CompUnit, pattern string) []string {
+	var out []string
+	seen := make(map[string]bool)
+	for _, f := range cu.Files() {
+		if f != "" && !seen[f] && spec.MatchFile(pattern, f) {
+			seen[f] = true
+			out = append(out, f)
 		}
 	}
-	sort.Strings(files)
+	sort.Strings(out)
+	return out
+}
+
+// statementPoints resolves a .statement spec.
+//
+// statement("f") and statement("f@FILE") probe each instance's entry.
+// With lines, SystemTap 4.8 works per unit and, inside it, per matched
+// source file (sorted): the instances declared in that file collect
+// (line, address) pairs (lineAddrs); an address already collected earlier
+// for that file is dropped; and each remaining pair becomes a probe of
+// every selected instance of the unit whose ranges contain the address,
+// whatever its declaration file. So a caller gets rows at the lines of a
+// same-file callee inlined into it (also below its own first line), and
+// an inlined instance whose file is unknown gets rows where its caller's
+// lines fall inside it.
+func (r *Resolver) statementPoints(prefix string, s *spec.Spec) ([]*Point, error) {
+	fns := r.statementFuncs(s)
+	if s.Lines.Kind == spec.NoLine {
+		return r.entryStatements(prefix, fns)
+	}
+	cus, byCU := unitFuncs(fns)
+	scopes := make(map[*debuginfo.Function]*debuginfo.Scope)
 	var pts []*Point
-	var missing []int
-	for _, file := range files {
-		used := make(map[uint64]bool)
-		for _, fn := range byFile[file] {
-			sc, err := r.Data.Scope(fn)
-			if err != nil {
-				return nil, err
+	for _, cu := range cus {
+		bfis := byCU[cu]
+		for _, file := range unitFiles(cu, s.File) {
+			var walked []*debuginfo.Function
+			for _, fn := range bfis {
+				if fn.DeclFile == file && !fn.DeclFileUnknown {
+					walked = append(walked, fn)
+				}
 			}
-			if s.Lines.Kind != spec.AnyLine {
-				// Explicit lines: observed with stap 4.8, an inlined
-				// instance gets its rows even where its caller's
-				// rows are at the same address.
-				used = make(map[uint64]bool)
+			if len(walked) == 0 {
+				continue
 			}
-			las, miss := r.lineAddrs(fn, file, s.Lines)
-			missing = append(missing, miss...)
+			rows := fileRows(cu, file)
+			var las []lineAddr
+			if s.Lines.Kind == spec.AnyLine {
+				for _, fn := range walked {
+					las = append(las, wildcardLines(fn, rows)...)
+				}
+			} else {
+				for l := s.Lines.From; l <= s.Lines.To; l++ {
+					for _, fn := range walked {
+						if a, ok := lowestIn(fn, rows, l); ok {
+							las = append(las, lineAddr{l, a})
+						}
+					}
+				}
+			}
+			used := make(map[uint64]bool)
 			for _, la := range las {
 				if used[la.addr] {
 					continue
 				}
 				used[la.addr] = true
-				p := &Point{
-					Kind: spec.Statement, Target: prefix, Func: fn, Name: fn.Name,
-					File: fn.DeclFile, Line: la.line, Addr: la.addr, Scope: sc,
-				}
-				if s.Lines.Kind == spec.NoLine {
-					p.Line = fn.DeclLine
-				}
-				for _, v := range sc.VarsAt(la.addr) {
-					if listed(v, la.addr) {
-						p.Vars = append(p.Vars, v)
+				for _, fn := range bfis {
+					if !fn.Contains(la.addr) {
+						continue
 					}
+					sc, ok := scopes[fn]
+					if !ok {
+						var err error
+						if sc, err = r.Data.Scope(fn); err != nil {
+							return nil, err
+						}
+						scopes[fn] = sc
+					}
+					p, err := r.statementPoint(prefix, fn, sc, la.line, la.addr)
+					if err != nil {
+						return nil, err
+					}
+					pts = append(pts, p)
 				}
-				if err := r.place(p); err != nil {
-					return nil, err
-				}
-				pts = append(pts, p)
 			}
 		}
 	}
@@ -97,17 +133,60 @@ func (r *Resolver) statementPoints(prefix string, s *spec.Spec) ([]*Point, error
 	return pts, nil
 }
 
+// entryStatements probes each instance's entry pc, named with its
+// declaration line; an address is probed once.
+func (r *Resolver) entryStatements(prefix string, fns []*debuginfo.Function) ([]*Point, error) {
+	var pts []*Point
+	used := make(map[string]map[uint64]bool)
+	for _, fn := range fns {
+		if used[fn.DeclFile] == nil {
+			used[fn.DeclFile] = make(map[uint64]bool)
+		}
+		if used[fn.DeclFile][fn.Entry] {
+			continue
+		}
+		used[fn.DeclFile][fn.Entry] = true
+		sc, err := r.Data.Scope(fn)
+		if err != nil {
+			return nil, err
+		}
+		p, err := r.statementPoint(prefix, fn, sc, fn.DeclLine, fn.Entry)
+		if err != nil {
+			return nil, err
+		}
+		pts = append(pts, p)
+	}
+	return pts, nil
+}
+
+// statementPoint builds the point of instance fn at addr, listed as line.
+func (r *Resolver) statementPoint(prefix string, fn *debuginfo.Function, sc *debuginfo.Scope, line int, addr uint64) (*Point, error) {
+	p := &Point{
+		Kind: spec.Statement, Target: prefix, Func: fn, Name: fn.Name,
+		File: fn.DeclFile, Line: line, Addr: addr, Scope: sc,
+	}
+	for _, v := range sc.VarsAt(addr) {
+		if listed(v, addr) {
+			p.Vars = append(p.Vars, v)
+		}
+	}
+	if err := r.place(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 type lineAddr struct {
 	line int
 	addr uint64
 }
 
-// fileRows returns every row of fn's unit whose file is file (normally
-// fn's declaration file; is_stmt is not looked at, as SystemTap does not), sorted by line
-// then address.
-func fileRows(fn *debuginfo.Function, file string) []debuginfo.LineRow {
-	rows, _ := fn.CU.Lines()
-	files := fn.CU.Files()
+// fileRows returns every row of the unit whose file is file (is_stmt is
+// not looked at, and end-of-sequence rows count, as in SystemTap), sorted
+// by line then address.
+func fileRows(cu *debuginfo.CompUnit, file string) []debuginfo.LineRow {
+	rows, _ := cu.Lines()
+	files := cu.Files()
 	var out []debuginfo.LineRow
 	for _, rw := range rows {
 		if rw.File >= 0 && rw.File < len(files) && files[rw.File] == file {
@@ -123,76 +202,77 @@ func fileRows(fn *debuginfo.Function, file string) []debuginfo.LineRow {
 	return out
 }
 
-// lineAddrs lists the (line, lowest address) pairs of one function instance.
-//
-// With LINE "*", the walk starts at the line of the row at the entry pc
-// and goes up through the line numbers of the file, taking for each the
-// lowest address inside the instance, and stops at the first line that has
-// rows but none inside it (normally the next function). With a line or a
-// range, each line is looked up on its own. The statement("f") form probes
-// the entry pc.
-func (r *Resolver) lineAddrs(fn *debuginfo.Function, file string, lines spec.Lines) (out []lineAddr, missing []int) {
-	if lines.Kind == spec.NoLine {
-		return []lineAddr{{fn.DeclLine, fn.Entry}}, nil
-	}
-	rows := fileRows(fn, file)
-	lowest := func(i int) (next int, addr uint64, found bool) {
-		line := rows[i].Line
-		for ; i < len(rows) && rows[i].Line == line; i++ {
-			if fn.Contains(rows[i].Addr) && (!found || rows[i].Addr < addr) {
-				addr, found = rows[i].Addr, true
-			}
-		}
-		return i, addr, found
-	}
-	if lines.Kind != spec.AnyLine {
-		for l := lines.From; l <= lines.To; l++ {
-			i := sort.Search(len(rows), func(i int) bool { return rows[i].Line >= l })
-			if i < len(rows) && rows[i].Line == l {
-				if _, a, ok := lowest(i); ok {
-					out = append(out, lineAddr{l, a})
-					continue
-				}
-			}
-			missing = append(missing, l)
-		}
-		return out, missing
-	}
-	start := -1
-	if row, ok := fn.CU.RowAt(fn.Entry); ok && row.Addr == fn.Entry {
-		start = row.Line
-	} else {
-		var best uint64
-		for _, rw := range rows {
-			if fn.Contains(rw.Addr) && (start < 0 || rw.Addr < best) {
-				start, best = rw.Line, rw.Addr
-			}
+// lowestIn returns the lowest address inside fn among the rows (sorted as
+// fileRows sorts them) of line l.
+func lowestIn(fn *debuginfo.Function, rows []debuginfo.LineRow, l int) (uint64, bool) {
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].Line >= l })
+	for ; i < len(rows) && rows[i].Line == l; i++ {
+		if fn.Contains(rows[i].Addr) {
+			return rows[i].Addr, true
 		}
 	}
-	if start < 0 {
-		return nil, nil
+	return 0, false
+}
+
+// wildcardLines lists the (line, lowest address) pairs of one instance for
+// LINE "*": starting at the line of its first row (firstLine), it goes up
+// through the line numbers that have rows in the file, taking the lowest
+// address inside the instance, and stops at the first line that has rows
+// but none inside it (normally the next function).
+func wildcardLines(fn *debuginfo.Function, rows []debuginfo.LineRow) []lineAddr {
+	start, ok := firstLine(fn)
+	if !ok {
+		return nil
 	}
+	var out []lineAddr
 	i := sort.Search(len(rows), func(i int) bool { return rows[i].Line >= start })
-	if i < len(rows) && rows[i].Line != start {
-		return nil, nil
+	if i >= len(rows) || rows[i].Line != start {
+		return nil
 	}
 	for i < len(rows) {
 		line := rows[i].Line
-		next, addr, found := lowest(i)
-		if !found {
+		a, ok := lowestIn(fn, rows[i:], line)
+		if !ok {
 			break
 		}
-		out = append(out, lineAddr{line, addr})
-		i = next
+		out = append(out, lineAddr{line, a})
+		for i < len(rows) && rows[i].Line == line {
+			i++
+		}
 	}
-	return out, nil
+	return out
+}
+
+// firstLine returns the line number SystemTap starts an instance's walk
+// at: that of the row libdw's dwarf_getsrc_die gives for the entry pc when
+// that row is at the entry itself, else that of the first row, in libdw's
+// address order, inside the instance. Either row may belong to any file
+// of the unit: only its number is used.
+func firstLine(fn *debuginfo.Function) (int, bool) {
+	if row, ok := fn.CU.RowAt(fn.Entry); ok && row.Addr == fn.Entry {
+		return row.Line, true
+	}
+	rows, _ := fn.CU.Lines()
+	var best debuginfo.LineRow
+	found := false
+	for _, rw := range rows {
+		if !fn.Contains(rw.Addr) {
+			continue
+		}
+		// libdw sorts by address, end-of-sequence rows first, otherwise
+		// stably: the first such row in program order wins a tie.
+		if !found || rw.Addr < best.Addr || (rw.Addr == best.Addr && rw.EndSeq && !best.EndSeq) {
+			best, found = rw, true
+		}
+	}
+	return best.Line, found
 }
 
 // noLineRecords explains that a line has no code, naming the nearest lines
 // that have some, as stap does.
 func (r *Resolver) noLineRecords(fns []*debuginfo.Function, line int) error {
 	fn := fns[0]
-	rows := fileRows(fn, fn.DeclFile)
+	rows := fileRows(fn.CU, fn.DeclFile)
 	has := func(l int) bool {
 		i := sort.Search(len(rows), func(i int) bool { return rows[i].Line >= l })
 		return i < len(rows) && rows[i].Line == l
