@@ -61,6 +61,9 @@ type scanner struct {
 	d    *Data
 	r    *dwarf.Reader
 	part *indexPart
+	// e and its fields are reused for the DIEs decoded from the outline:
+	// the index keeps values, never the entry.
+	e dwarf.Entry
 }
 
 func (d *Data) newScanner() *scanner {
@@ -103,7 +106,7 @@ func (s *scanner) scan(outline []dwarfsec.OutlineDIE) error {
 			s.part.cus = append(s.part.cus, cu)
 		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
 			stack = popFrames(stack, int(o.Level))
-			e, err := s.entry(o.Offset)
+			e, err := s.function(o)
 			if err != nil {
 				return err
 			}
@@ -111,4 +114,23 @@ func (s *scanner) scan(outline []dwarfsec.OutlineDIE) error {
 		}
 	}
 	return nil
+}
+
+// function returns the entry of a subprogram or inlined subroutine:
+// decoded from the outline when its forms allow and it has no
+// DW_AT_ranges (whose base address comes from the unit DIE), else read
+// with debug/dwarf.
+func (s *scanner) function(o dwarfsec.OutlineDIE) (*dwarf.Entry, error) {
+	fields, ok := s.d.sec.Fields(o, s.e.Field[:0])
+	s.e.Field = fields
+	if !ok {
+		return s.entry(o.Offset)
+	}
+	for _, f := range fields {
+		if f.Attr == dwarf.AttrRanges {
+			return s.entry(o.Offset)
+		}
+	}
+	s.e.Offset, s.e.Tag, s.e.Children = o.Offset, o.Tag, o.Children
+	return &s.e, nil
 }

@@ -16,6 +16,17 @@ type OutlineDIE struct {
 	// DIE, 1 for its children.
 	Level    int32
 	Children bool
+	Abbrev   *Abbrev // the DIE's abbreviation declaration
+	Unit     *Unit   // the unit the DIE is in
+}
+
+// Unit describes a unit of .debug_info, as far as decoding its DIEs'
+// attributes needs.
+type Unit struct {
+	Offset   dwarf.Offset // of the unit header
+	Version  int
+	AddrSize int
+	OffSize  int // 4, or 8 for 64-bit DWARF
 }
 
 // The outline is what indexing functions needs from .debug_info, found
@@ -159,7 +170,8 @@ func buildOutline(s *Sections, st *stream) ([]OutlineDIE, error) {
 			return nil, fmt.Errorf("unit at %#x: %w", start, err)
 		}
 		ur := &reader{data: info[:end], off: r.off, order: s.Order}
-		if out, err = outlineUnit(out, ur, t, f); err != nil {
+		u := &Unit{Offset: dwarf.Offset(start), Version: f.version, AddrSize: f.addrSize, OffSize: f.offSize}
+		if out, err = outlineUnit(out, ur, t, f, u); err != nil {
 			return nil, err
 		}
 		r.off = end
@@ -171,7 +183,7 @@ func buildOutline(s *Sections, st *stream) ([]OutlineDIE, error) {
 }
 
 // outlineUnit appends the outline of one unit's DIEs.
-func outlineUnit(out []OutlineDIE, r *reader, t *AbbrevTable, f unitFormat) ([]OutlineDIE, error) {
+func outlineUnit(out []OutlineDIE, r *reader, t *AbbrevTable, f unitFormat, u *Unit) ([]OutlineDIE, error) {
 	level := int32(0)
 	skipTo := int32(-1) // while skipping a type's children: the level to return to
 	locSeen := false
@@ -219,7 +231,7 @@ func outlineUnit(out []OutlineDIE, r *reader, t *AbbrevTable, f unitFormat) ([]O
 			keep = true
 		}
 		if keep {
-			out = append(out, OutlineDIE{Offset: dwarf.Offset(off), Tag: a.Tag, Level: level, Children: a.Children})
+			out = append(out, OutlineDIE{Offset: dwarf.Offset(off), Tag: a.Tag, Level: level, Children: a.Children, Abbrev: a, Unit: u})
 		}
 		if a.Children {
 			level++
@@ -229,6 +241,154 @@ func outlineUnit(out []OutlineDIE, r *reader, t *AbbrevTable, f unitFormat) ([]O
 		return nil, r.err
 	}
 	return out, nil
+}
+
+// Fields decodes the attributes of an outline DIE into dst, reusing its
+// storage, with the values and classes debug/dwarf gives them, for the
+// forms that need nothing from the unit DIE and whose class does not
+// depend on the attribute. It reports false when the DIE has another form
+// (strx, addrx, rnglistx, loclistx, sec_offset, blocks, indirect,
+// signatures, supplementary files) or a DWARF 2-3 constant that
+// debug/dwarf would take for a section offset: the caller then reads the
+// DIE with debug/dwarf.
+func (s *Sections) Fields(o OutlineDIE, dst []dwarf.Field) ([]dwarf.Field, bool) {
+	u, a := o.Unit, o.Abbrev
+	if u == nil || a == nil || int(o.Offset) >= len(s.Info) {
+		return dst, false
+	}
+	r := &reader{data: s.Info, off: int(o.Offset), order: s.Order}
+	r.uleb() // the abbreviation code
+	f := unitFormat{version: u.Version, addrSize: u.AddrSize, offSize: u.OffSize}
+	offset := func() uint64 {
+		if f.offSize == 8 {
+			return r.u64()
+		}
+		return uint64(r.u32())
+	}
+	for _, at := range a.Attrs {
+		var val any
+		var class dwarf.Class
+		switch at.Form {
+		case formAddr:
+			switch f.addrSize {
+			case 1:
+				val = uint64(r.u8())
+			case 2:
+				val = uint64(r.u16())
+			case 4:
+				val = uint64(r.u32())
+			case 8:
+				val = r.u64()
+			default:
+				return dst, false
+			}
+			class = dwarf.ClassAddress
+		case formData1, formData2, formData4, formData8, formSdata, formUdata, formImplicitConst:
+			if f.version < 4 && ptrClassAttr(at.Attr) {
+				return dst, false
+			}
+			switch at.Form {
+			case formData1:
+				val = int64(r.u8())
+			case formData2:
+				val = int64(r.u16())
+			case formData4:
+				val = int64(r.u32())
+			case formData8:
+				val = int64(r.u64())
+			case formSdata:
+				val = r.sleb()
+			case formUdata:
+				val = int64(r.uleb())
+			default:
+				val = at.ImplicitConst
+			}
+			class = dwarf.ClassConstant
+		case formFlag:
+			val, class = r.u8() == 1, dwarf.ClassFlag
+		case formFlagPresent:
+			val, class = true, dwarf.ClassFlag
+		case formRef1, formRef2, formRef4, formRef8, formRefUdata:
+			var v uint64
+			switch at.Form {
+			case formRef1:
+				v = uint64(r.u8())
+			case formRef2:
+				v = uint64(r.u16())
+			case formRef4:
+				v = uint64(r.u32())
+			case formRef8:
+				v = r.u64()
+			default:
+				v = r.uleb()
+			}
+			val, class = dwarf.Offset(v)+u.Offset, dwarf.ClassReference
+		case formRefAddr:
+			if f.version <= 2 && f.addrSize != f.offSize {
+				return dst, false
+			}
+			val, class = dwarf.Offset(offset()), dwarf.ClassReference
+		case formString:
+			start := r.off
+			r.skipForm(formString, f)
+			if r.err != nil {
+				return dst, false
+			}
+			val, class = string(s.Info[start:r.off-1]), dwarf.ClassString
+		case formStrp, formLineStrp:
+			sec := s.Str
+			if at.Form == formLineStrp {
+				sec = s.LineStr
+			}
+			str, ok := cstring(sec, offset())
+			if !ok {
+				return dst, false
+			}
+			val, class = str, dwarf.ClassString
+		case formExprloc:
+			n := r.uleb()
+			start := r.off
+			if n > uint64(len(r.data)) {
+				return dst, false
+			}
+			r.skip(int(n))
+			if r.err != nil {
+				return dst, false
+			}
+			val, class = s.Info[start:r.off:r.off], dwarf.ClassExprLoc
+		default:
+			return dst, false
+		}
+		dst = append(dst, dwarf.Field{Attr: at.Attr, Val: val, Class: class})
+	}
+	return dst, r.err == nil
+}
+
+// ptrClassAttr reports whether debug/dwarf takes a DWARF 2-3 constant of
+// this attribute for a section offset.
+func ptrClassAttr(a dwarf.Attr) bool {
+	switch a {
+	case dwarf.AttrLocation, dwarf.AttrStmtList, dwarf.AttrStringLength, dwarf.AttrReturnAddr,
+		dwarf.AttrStartScope, dwarf.AttrDataMemberLoc, dwarf.AttrFrameBase, dwarf.AttrMacroInfo,
+		dwarf.AttrSegment, dwarf.AttrStaticLink, dwarf.AttrUseLocation, dwarf.AttrVtableElemLoc,
+		dwarf.AttrRanges, dwarf.AttrStrOffsetsBase, dwarf.AttrAddrBase, dwarf.AttrRnglistsBase,
+		dwarf.AttrLoclistsBase:
+		return true
+	}
+	return false
+}
+
+// cstring returns the NUL-terminated string at off in a string section.
+func cstring(sec []byte, off uint64) (string, bool) {
+	if off >= uint64(len(sec)) {
+		return "", false
+	}
+	b := sec[off:]
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", false
+	}
+	return string(b[:i]), true
 }
 
 // hasLocListPtr reports whether DIEs of abbreviation a have a
@@ -313,6 +473,27 @@ func (r *reader) u64() uint64 {
 	v := r.order.Uint64(r.data[r.off:])
 	r.off += 8
 	return v
+}
+
+func (r *reader) sleb() int64 {
+	var v int64
+	shift := uint(0)
+	for {
+		c := r.u8()
+		if r.err != nil {
+			return 0
+		}
+		if shift < 64 {
+			v |= int64(c&0x7f) << shift
+		}
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return v
+		}
+	}
 }
 
 func (r *reader) uleb() uint64 {
