@@ -4,8 +4,10 @@
 # two commands alternate, RUNS times each, so that load from elsewhere
 # falls on both alike; each figure is the median of its runs. It prints
 # user+sys CPU seconds, wall seconds and peak RSS of each, the ratios
-# stap/whythefail, and whether the two listings are identical.
-# Usage: bench/listing.sh [SPEC] [RUNS]
+# stap/whythefail, and whether the two listings are identical. With
+# BASELINE=REV (a git revision) it also times whythefail as built at REV,
+# in the same alternation, for before/after figures.
+# Usage: [BASELINE=REV] bench/listing.sh [SPEC] [RUNS]
 set -eu
 spec=${1:-'process("/lib/x86_64-linux-gnu/libc.so.6").statement("getaddrinfo@*:*")'}
 runs=${2:-5}
@@ -13,6 +15,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$root" && go build -o "$tmp/wtf" ./cmd/whythefail)
+names="wtf stap"
+if [ -n "${BASELINE:-}" ]; then
+	mkdir "$tmp/src"
+	git -C "$root" archive "$BASELINE" | tar -x -C "$tmp/src"
+	(cd "$tmp/src" && go build -o "$tmp/base" ./cmd/whythefail)
+	names="base wtf stap"
+fi
 # stap needs a stand-in kernel build tree (docs/stap-listing.md, section 0).
 tree=$tmp/tree
 mkdir -p "$tree/include/config" "$tree/include/generated"
@@ -44,18 +53,25 @@ echo "spec:  $spec"
 echo "load:  $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs; $runs runs each, medians"
 i=0
 while [ "$i" -lt "$runs" ]; do
+	[ -z "${BASELINE:-}" ] || once base "$tmp/base" -L "$spec"
 	once wtf "$tmp/wtf" -L "$spec"
 	once stap stap -r "$tree" -L "$spec"
 	i=$((i + 1))
 done
-for n in wtf stap; do
+for n in $names; do
 	eval "${n}_cpu=\$(median $n 1) ${n}_wall=\$(median $n 2) ${n}_rss=\$(median $n 3)"
 done
+# row LABEL NAME: the medians of NAME and, but for stap, stap's over them.
+row() {
+	eval "cpu=\$${2}_cpu wall=\$${2}_wall rss=\$${2}_rss"
+	printf '%-15s %8.3f %8.3f %12d %6d\n' "$1" "$cpu" "$wall" "$rss" "$(wc -l <"$tmp/$2.out")"
+	[ "$2" = stap ] || echo "$stap_cpu $cpu $stap_wall $wall $stap_rss $rss" | awk '{
+		printf "%-15s %7.2fx %7.2fx %11.2fx\n", "  stap/that", ($2 > 0 ? $1/$2 : 0), ($4 > 0 ? $3/$4 : 0), ($6 > 0 ? $5/$6 : 0) }'
+}
 printf '%-15s %8s %8s %12s %6s\n' "" "CPU s" "wall s" "peak RSS KB" "rows"
-printf '%-15s %8.3f %8.3f %12d %6d\n' "whythefail -L" "$wtf_cpu" "$wtf_wall" "$wtf_rss" "$(wc -l <"$tmp/wtf.out")"
-printf '%-15s %8.3f %8.3f %12d %6d\n' "stap -L" "$stap_cpu" "$stap_wall" "$stap_rss" "$(wc -l <"$tmp/stap.out")"
-echo "$stap_cpu $wtf_cpu $stap_wall $wtf_wall $stap_rss $wtf_rss" | awk '{
-	printf "%-15s %7.2fx %7.2fx %11.2fx\n", "stap/whythefail", ($2 > 0 ? $1/$2 : 0), ($4 > 0 ? $3/$4 : 0), ($6 > 0 ? $5/$6 : 0) }'
+[ -z "${BASELINE:-}" ] || row "at $BASELINE" base
+row "whythefail -L" wtf
+row "stap -L" stap
 if cmp -s "$tmp/wtf.out" "$tmp/stap.out"; then
 	echo "output: identical"
 else
