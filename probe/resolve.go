@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"debug/dwarf"
 	"errors"
 	"fmt"
 	"strconv"
@@ -95,11 +96,13 @@ type Resolver struct {
 	Data *debuginfo.Data // nil when the target has no DWARF
 
 	bounds map[*debuginfo.Function][]uint64
+	// rawDecl caches noDeclFile by DIE offset.
+	rawDecl map[dwarf.Offset]bool
 }
 
 // NewResolver indexes the target's DWARF, if it has any.
 func NewResolver(bin *target.File) (*Resolver, error) {
-	r := &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64)}
+	r := &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool)}
 	if bin.Debug != nil {
 		d, err := debuginfo.Load(bin.Debug)
 		if err != nil {
@@ -185,7 +188,7 @@ func (r *Resolver) candidates(s *spec.Spec) []*debuginfo.Function {
 		if !r.matchName(s.Func, fn) {
 			continue
 		}
-		if s.File != "" && len(matchedFiles(s.File, fn)) == 0 {
+		if s.File != "" && !r.fileMatches(s.File, fn) {
 			continue
 		}
 		if fn.Inlined {
@@ -232,24 +235,59 @@ func (r *Resolver) partClones() map[uint64]bool {
 	return m
 }
 
-// matchedFiles returns the files of fn that a file pattern selects: its
-// declaration file, or for a function whose declaration file is unknown,
-// every file of its unit's line table that matches (SystemTap accepts such
-// a function under each file it looks at).
-func matchedFiles(pattern string, fn *debuginfo.Function) []string {
-	if !fn.DeclFileUnknown {
-		if spec.MatchFile(pattern, fn.DeclFile) {
-			return []string{fn.DeclFile}
-		}
-		return nil
+// fileMatches reports whether SystemTap keeps fn for a file pattern. It
+// tests the subprogram's DW_AT_decl_file as libdw reads it: when that
+// is missing or 0 (clang's DWARF 5 names the primary file 0, and libdw
+// 0.188 takes 0 for "none"), the function is kept whenever any file of its
+// unit matches, even though it is listed with the file of its entry row.
+// So clang's main-file functions are listed for `function("*@*h.h")`.
+func (r *Resolver) fileMatches(pattern string, fn *debuginfo.Function) bool {
+	if !fn.DeclFileUnknown && !r.noDeclFile(fn) {
+		return spec.MatchFile(pattern, fn.DeclFile)
 	}
-	var out []string
-	seen := make(map[string]bool)
 	for _, f := range fn.CU.Files() {
-		if f != "" && !seen[f] && spec.MatchFile(pattern, f) {
-			seen[f] = true
-			out = append(out, f)
+		if f != "" && spec.MatchFile(pattern, f) {
+			return true
 		}
 	}
-	return out
+	return false
+}
+
+// noDeclFile reports whether the DIE of out-of-line function fn, through
+// its abstract origins and specifications as libdw's dwarf_attr_integrate
+// follows them, has no DW_AT_decl_file other than 0. Inlined instances say
+// so already with DeclFileUnknown.
+func (r *Resolver) noDeclFile(fn *debuginfo.Function) (none bool) {
+	if fn.Inlined {
+		return false
+	}
+	if v, ok := r.rawDecl[fn.Offset]; ok {
+		return v
+	}
+	defer func() {
+		if recover() != nil {
+			none = false // malformed DWARF: keep the file libdw would give
+		}
+		r.rawDecl[fn.Offset] = none
+	}()
+	rd := r.Data.DWARF.Reader()
+	off := fn.Offset
+	for hops := 0; hops < 8; hops++ {
+		rd.Seek(off)
+		e, err := rd.Next()
+		if err != nil || e == nil {
+			return false
+		}
+		if v, ok := e.Val(dwarf.AttrDeclFile).(int64); ok {
+			return v == 0
+		}
+		next, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+		if !ok {
+			if next, ok = e.Val(dwarf.AttrSpecification).(dwarf.Offset); !ok {
+				return true
+			}
+		}
+		off = next
+	}
+	return true
 }
