@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -771,5 +772,110 @@ func TestPrivileges(t *testing.T) {
 	want := "whythefail: tracing needs root, or the capabilities CAP_BPF and CAP_PERFMON; this process lacks CAP_BPF and CAP_PERFMON (run it with sudo)\n"
 	if code != 1 || errs != want || out != "" {
 		t.Errorf("tracing as nobody: status %d, stdout %q, stderr %q; want 1, nothing, %q", code, out, errs, want)
+	}
+}
+
+// TestExpressions traces the demo's failing call with each form of
+// VARIABLE and checks the value printed where the call decides to fail. The
+// values are known from the program: the failing call is call 101 of 200,
+// with path "batch:16,debug", and the previous call stored "queue:16,fast"
+// in *c. Optimized builds may print "?" for what the compiler has let go,
+// never a wrong value; unoptimized builds must print the exact value.
+func TestExpressions(t *testing.T) {
+	fixture.RequireBPF(t)
+	exact := []struct {
+		expr, want string
+		always     bool // exact even when optimized
+	}{
+		{"$workers", "16", false},
+		{"$path$", `"batch:16,debug"`, false},
+		{"*$path", "98", false},
+		{"$path[2]", "116", false},
+		{"$c->workers", "16", false},
+		{"$c->name$", `"queue"`, false},
+		{"$c->name[0]", "113", false},
+		{"$c$$", `{.name="queue", .workers=16, .mode=0, .verbose=0}`, false},
+		{`@cast($c, "struct cfg")->workers`, "16", false},
+		{`@var("loads")`, "101", true},
+		{`@var("loads@demo.c")`, "101", true},
+		{"$buf$", `"batch"`, false},
+		{"$$parms$$", `path="batch:16,debug" c={.name="queue", .workers=16, .mode=0, .verbose=0}`, false},
+	}
+	for _, v := range fixture.Variants() {
+		if v.SplitDebug {
+			continue
+		}
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "demo", v)
+			listed, _ := listedLines(t, b, b.Path, "load_config")
+			src := fixture.Source("demo")
+			marker := reachLine(t, listed, "/fixture/src/demo.c", fixture.Line(t, src, "fail-flags"))
+			for _, e := range exact {
+				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -EINVAL", e.expr, "-c", fmt.Sprintf("%q 200 >/dev/null", b.Path))
+				if r.status != 0 {
+					t.Errorf("%s: exit %d: %s", e.expr, r.status, r.stderr)
+					continue
+				}
+				prefix := fmt.Sprintf(":%d %s: ", marker, e.expr)
+				got, found := "", false
+				for _, l := range strings.Split(r.stdout, "\n") {
+					if i := strings.Index(l, prefix); i >= 0 {
+						got, found = l[i+len(prefix):], true
+					}
+				}
+				if !found {
+					t.Errorf("%s: no line %d in the trace:\n%s", e.expr, marker, r.stdout)
+					continue
+				}
+				optimized := v.Opt != "-O0"
+				switch {
+				case got == e.want:
+				case optimized && !e.always && (got == "?" || strings.Contains(got, "?")):
+					t.Logf("%s at line %d: %s (optimized out; exact value %s)", e.expr, marker, got, e.want)
+				default:
+					t.Errorf("%s at line %d = %s, want %s", e.expr, marker, got, e.want)
+				}
+			}
+		})
+	}
+}
+
+// TestTraceJSON: --json prints one object per committed trace and one for
+// the statistics, nothing else.
+func TestTraceJSON(t *testing.T) {
+	fixture.RequireBPF(t)
+	b := fixture.Build(t, "demo", fixture.Default)
+	r := traceRun(t, "--json", fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -EINVAL", "-c", fmt.Sprintf("%q 50 >/dev/null", b.Path))
+	if r.status != 0 {
+		t.Fatalf("exit %d: %s", r.status, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 JSON lines, got %d:\n%s", len(lines), r.stdout)
+	}
+	var tr struct {
+		Type, Execname, Function string
+		Return                   int64
+		Statements               []struct {
+			File string
+			Line int
+			Vars []struct{ Name, Value string }
+		}
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Type != "trace" || tr.Function != "load_config" || tr.Return != -22 || len(tr.Statements) == 0 || tr.Statements[0].File != "/fixture/src/demo.c" || len(tr.Statements[0].Vars) == 0 {
+		t.Errorf("unexpected trace object %+v", tr)
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st["type"] != "statistics" || st["entry"] != 50.0 || st["exit_hit"] != 1.0 || st["exit_miss"] != 49.0 {
+		t.Errorf("unexpected statistics object %v", st)
+	}
+	if rb, _ := st["ring_buffer_bytes"].(float64); rb <= 0 {
+		t.Errorf("ring_buffer_bytes %v, want the committed trace's size", st["ring_buffer_bytes"])
 	}
 }
