@@ -332,8 +332,7 @@ func (d *Data) indexGlobals() {
 			continue
 		case dwarf.TagVariable:
 			loc, _ := e.Val(dwarf.AttrLocation).([]byte)
-			if len(loc) == 9 && loc[0] == 0x03 { // DW_OP_addr
-				addr := d.sec.Order.Uint64(loc[1:])
+			if addr, ok := staticAddr(d, cu, loc); ok {
 				g := Global{Addr: addr}
 				v := d.variable(e, cu)
 				g.Name = v.Name
@@ -369,4 +368,22 @@ func (d *Data) indexGlobals() {
 			r.SkipChildren()
 		}
 	}
+}
+
+// staticAddr decodes a location that is just a static address: DW_OP_addr,
+// or clang's DW_OP_addrx through the unit's .debug_addr entries.
+func staticAddr(d *Data, cu *CompUnit, loc []byte) (uint64, bool) {
+	switch {
+	case len(loc) == 9 && loc[0] == 0x03: // DW_OP_addr
+		return d.sec.Order.Uint64(loc[1:]), true
+	case len(loc) >= 2 && loc[0] == 0xa1 && cu != nil && d.debugAddr != nil: // DW_OP_addrx
+		b := &buf{data: loc, off: 1, order: d.sec.Order, name: "location"}
+		idx := b.uleb()
+		if b.err != nil || b.off != len(loc) {
+			return 0, false
+		}
+		a, err := d.debugAddr.GetSubsection(cu.addrBase).Get(idx)
+		return a, err == nil
+	}
+	return 0, false
 }
