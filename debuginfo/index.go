@@ -169,11 +169,7 @@ func Load(ef *elf.File) (d *Data, err error) {
 // is the same walk with debug/dwarf's Reader, kept as the reference the
 // scanner is checked against.
 func (d *Data) index() error {
-	if err := d.scanDIEs(); err != nil {
-		return err
-	}
-	d.resolveNames()
-	return nil
+	return d.scanDIEs()
 }
 
 // funcFrame is an enclosing function of the walk: depth is that of its
@@ -336,35 +332,53 @@ func (d *Data) addFunc(p *indexPart, e *dwarf.Entry, cu *CompUnit, depth int, st
 // through abstract origins and specifications.
 func (d *Data) resolveNames() {
 	for _, fn := range d.Funcs {
-		info := d.originAt(fn.Offset)
-		for hops := 0; info != nil && hops < 8; hops++ {
-			if fn.Name == "" {
-				fn.Name = info.name
+		d.resolveFunc(fn)
+	}
+}
+
+// resolveFunc completes one function, looking its origins up in every
+// part and reading those the index did not see.
+func (d *Data) resolveFunc(fn *Function) {
+	resolveChain(fn, d.originAt(fn.Offset), func(off dwarf.Offset) *declInfo {
+		if next := d.originAt(off); next != nil {
+			return next
+		}
+		return d.readDecl(off)
+	})
+	declFileFallback(fn)
+}
+
+// resolveChain completes fn's name, declaration and return type from info
+// and the origins and specifications it leads to (at most 8), found with
+// next (nil: not found). It reports false when a hop was not found.
+// Resolving again from the start gives the same result: it only fills
+// what is unset.
+func resolveChain(fn *Function, info *declInfo, next func(dwarf.Offset) *declInfo) bool {
+	for hops := 0; info != nil && hops < 8; hops++ {
+		if fn.Name == "" {
+			fn.Name = info.name
+		}
+		if fn.LinkageName == "" {
+			fn.LinkageName = info.linkage
+		}
+		if fn.DeclLine == 0 && info.declLine != 0 {
+			fn.DeclLine = info.declLine
+			if info.declFile > 0 {
+				fn.DeclFile = info.cu.File(int(info.declFile))
 			}
-			if fn.LinkageName == "" {
-				fn.LinkageName = info.linkage
-			}
-			if fn.DeclLine == 0 && info.declLine != 0 {
-				fn.DeclLine = info.declLine
-				if info.declFile > 0 {
-					fn.DeclFile = info.cu.File(int(info.declFile))
-				}
-			}
-			fn.External = fn.External || info.external
-			if !fn.hasRet && info.hasRet {
-				fn.retType, fn.hasRet = info.retType, true
-			}
-			if info.origin == 0 {
-				break
-			}
-			next := d.originAt(info.origin)
-			if next == nil {
-				next = d.readDecl(info.origin)
-			}
-			info = next
+		}
+		fn.External = fn.External || info.external
+		if !fn.hasRet && info.hasRet {
+			fn.retType, fn.hasRet = info.retType, true
+		}
+		if info.origin == 0 {
+			return true
+		}
+		if info = next(info.origin); info == nil {
+			return false
 		}
 	}
-	d.declFileFallback()
+	return true
 }
 
 // skipSubtree reports whether the children of a DIE with this tag can be
@@ -382,20 +396,18 @@ func skipSubtree(tag dwarf.Tag) bool {
 // DWARF 5 names the primary file so, and libdw 0.188 takes 0 for "none")
 // the file SystemTap shows: that of the line row at the out-of-line
 // instance's entry, or "<unknown source>" for an inlined instance.
-func (d *Data) declFileFallback() {
-	for _, fn := range d.Funcs {
-		if fn.DeclFile != "" {
-			continue
+func declFileFallback(fn *Function) {
+	if fn.DeclFile != "" {
+		return
+	}
+	if !fn.Inlined {
+		if row, ok := fn.CU.RowAt(fn.Entry); ok {
+			fn.DeclFile = fn.CU.File(row.File)
 		}
-		if !fn.Inlined {
-			if row, ok := fn.CU.RowAt(fn.Entry); ok {
-				fn.DeclFile = fn.CU.File(row.File)
-			}
-		}
-		if fn.DeclFile == "" {
-			fn.DeclFile = "<unknown source>"
-			fn.DeclFileUnknown = true
-		}
+	}
+	if fn.DeclFile == "" {
+		fn.DeclFile = "<unknown source>"
+		fn.DeclFileUnknown = true
 	}
 }
 

@@ -41,10 +41,14 @@ func (d *Data) scanDIEs() error {
 					err2 = fmt.Errorf("reading DWARF: malformed debug info (%v)", r)
 				}
 			}()
-			err2 = second.scan(outline[split:])
+			if err2 = second.scan(outline[split:]); err2 == nil {
+				second.resolve()
+			}
 		})
 	}
-	err = first.scan(outline[:split])
+	if err = first.scan(outline[:split]); err == nil {
+		first.resolve()
+	}
 	wg.Wait()
 	if err == nil {
 		err = err2
@@ -53,7 +57,28 @@ func (d *Data) scanDIEs() error {
 		return err
 	}
 	d.merge([]*indexPart{first.part, second.part})
+	// Functions whose origins lie in the other part, or were not indexed.
+	for _, fn := range first.pending {
+		d.resolveFunc(fn)
+	}
+	for _, fn := range second.pending {
+		d.resolveFunc(fn)
+	}
 	return nil
+}
+
+// resolve completes the names of the part's functions whose chains of
+// origins stay within the part, and leaves the others pending.
+func (s *scanner) resolve() {
+	origins := s.part.origins
+	lookup := func(off dwarf.Offset) *declInfo { return origins[off] }
+	for _, fn := range s.part.funcs {
+		if !resolveChain(fn, origins[fn.Offset], lookup) {
+			s.pending = append(s.pending, fn)
+			continue
+		}
+		declFileFallback(fn)
+	}
 }
 
 // scanner indexes a run of the outline; each goroutine has its own.
@@ -64,6 +89,8 @@ type scanner struct {
 	// e and its fields are reused for the DIEs decoded from the outline:
 	// the index keeps values, never the entry.
 	e dwarf.Entry
+	// pending functions have origins outside the part.
+	pending []*Function
 }
 
 func (d *Data) newScanner() *scanner {
