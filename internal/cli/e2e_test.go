@@ -879,3 +879,32 @@ func TestTraceJSON(t *testing.T) {
 		t.Errorf("ring_buffer_bytes %v, want the committed trace's size", st["ring_buffer_bytes"])
 	}
 }
+
+// TestTraceSource: --source prints each traced line's text, found through a
+// --source-path substitution (the fixtures record /fixture/src), and
+// --annotate prints the function with the executed lines counted.
+func TestTraceSource(t *testing.T) {
+	fixture.RequireBPF(t)
+	b := fixture.Build(t, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O0", PIE: true})
+	subst := "/fixture/src=" + fixture.SourceDir()
+	r := traceRun(t, "--source", "--annotate", "--source-path", subst, fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -EINVAL", "-c", fmt.Sprintf("%q 20 >/dev/null", b.Path))
+	if r.status != 0 || r.stderr != "" {
+		t.Fatalf("exit %d: %s", r.status, r.stderr)
+	}
+	src := fixture.Source("demo")
+	fail := fixture.Line(t, src, "fail-flags")
+	text, _ := os.ReadFile(src)
+	want := strings.Split(string(text), "\n")[fail-1]
+	if !strings.Contains(r.stdout, fmt.Sprintf("demo.c:%d $$vars: ", fail)) || !strings.Contains(r.stdout, fmt.Sprintf("%8d | %s\n", fail, want)) {
+		t.Errorf("no source text for line %d (%q) under its statement:\n%s", fail, want, r.stdout)
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("  1x >%6d  %s\n", fail, want)) && !strings.Contains(r.stdout, fmt.Sprintf("  1x  %6d  %s\n", fail, want)) {
+		t.Errorf("annotated listing does not mark line %d as executed once:\n%s", fail, r.stdout)
+	}
+	// Without the substitution the source is not found: a note on stderr,
+	// and the trace as usual.
+	r = traceRun(t, "--source", fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -EINVAL", "-c", fmt.Sprintf("%q 20 >/dev/null", b.Path))
+	if r.status != 0 || !strings.Contains(r.stderr, "whythefail: note: no source text for /fixture/src/demo.c") || !strings.Contains(r.stdout, "function(load_config) $return: -22") {
+		t.Errorf("without --source-path: exit %d, stderr %q", r.status, r.stderr)
+	}
+}
