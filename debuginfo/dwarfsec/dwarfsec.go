@@ -132,19 +132,21 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 		s.loc, _ = sectionData(locSec)
 		s.loclist, _ = sectionData(loclistsSec)
 	}
+	// One goroutine decompresses .debug_info, the longest task and the
+	// one everything after waits for, without sharing its core; a second
+	// one does the other sections in turn, abbreviations first; the
+	// outline follows .debug_info as it streams, once the abbreviation
+	// tables are parsed.
 	targets := []struct {
 		name string
 		dst  *[]byte
 	}{
-		// Largest first: the goroutines finish about together.
-		{".debug_line", &s.Line}, {".debug_abbrev", &s.Abbrev},
+		{".debug_abbrev", &s.Abbrev}, {".debug_line", &s.Line},
 		{".debug_str", &s.Str}, {".debug_rnglists", &s.Rnglists}, {".debug_ranges", &s.Ranges},
 		{".debug_line_str", &s.LineStr}, {".debug_addr", &s.Addr}, {".debug_str_offsets", &s.StrOffsets},
 	}
 	errs := make([]error, len(targets))
 	var wg, outlineWG sync.WaitGroup
-	// .debug_info streams into s.Info while the outline follows it, once
-	// the abbreviation tables are parsed.
 	infoSec := live(ef.Section(".debug_info"))
 	st := newStream()
 	var infoErr error
@@ -166,25 +168,19 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 		s.outline, s.outlineErr = buildOutline(s, st)
 		s.outlineDone = true
 	})
-	abbrevSec := live(ef.Section(".debug_abbrev"))
-	for i, t := range targets {
-		sec := live(ef.Section(t.name))
-		if sec == nil {
-			continue
-		}
-		wg.Go(func() {
-			*t.dst, errs[i] = sectionData(sec)
-			if t.dst == &s.Abbrev {
-				if errs[i] == nil {
+	wg.Go(func() {
+		for i, t := range targets {
+			if sec := live(ef.Section(t.name)); sec != nil {
+				*t.dst, errs[i] = sectionData(sec)
+			}
+			if i == 0 {
+				if s.Abbrev != nil {
 					s.parseAllAbbrevs()
 				}
 				close(abbrevsReady)
 			}
-		})
-	}
-	if abbrevSec == nil {
-		close(abbrevsReady)
-	}
+		}
+	})
 	wg.Wait()
 	defer outlineWG.Wait() // the outline reads s; it runs alongside dwarf.New
 	if infoErr != nil {
