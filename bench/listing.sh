@@ -3,8 +3,9 @@
 # point (default: every statement of glibc's getaddrinfo) in one run. The
 # two commands alternate, RUNS times each, so that load from elsewhere
 # falls on both alike; each figure is the median of its runs. It prints
-# user+sys CPU seconds, wall seconds and peak RSS of each, the ratios
-# stap/whythefail, and whether the two listings are identical. With
+# user+sys CPU seconds (time(1): 10 ms resolution), wall seconds (from
+# date, with the cost of starting time(1)) and peak RSS of each, the
+# ratios stap/whythefail, and whether the two listings are identical. With
 # BASELINE=REV (a git revision) it also times whythefail as built at REV,
 # in the same alternation, for before/after figures.
 # Usage: [BASELINE=REV] bench/listing.sh [SPEC] [RUNS]
@@ -36,12 +37,15 @@ echo 'ffffffff81001000 T arch_uretprobe_hijack_return_addr' >"$tree/System.map"
 once() {
 	name=$1
 	shift
-	if ! /usr/bin/time -f '%U %S %e %M' -o "$tmp/t" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"; then
+	start=$(date +%s%N)
+	if ! /usr/bin/time -f '%U %S %M' -o "$tmp/t" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"; then
 		echo "$name failed: $*" >&2
 		cat "$tmp/$name.err" >&2
 		exit 1
 	fi
-	awk '{printf "%.3f %.3f %d\n", $1+$2, $3, $4}' "$tmp/t" >>"$tmp/$name.times"
+	end=$(date +%s%N)
+	# time(1) counts wall time in centiseconds; date gives nanoseconds.
+	awk -v ns=$((end - start)) '{printf "%.3f %.4f %d\n", $1+$2, ns/1e9, $3}' "$tmp/t" >>"$tmp/$name.times"
 }
 
 # median NAME COLUMN: the median of a column of $tmp/NAME.times.
@@ -64,7 +68,7 @@ done
 # row LABEL NAME: the medians of NAME and, but for stap, stap's over them.
 row() {
 	eval "cpu=\$${2}_cpu wall=\$${2}_wall rss=\$${2}_rss"
-	printf '%-15s %8.3f %8.3f %12d %6d\n' "$1" "$cpu" "$wall" "$rss" "$(wc -l <"$tmp/$2.out")"
+	printf '%-15s %8.2f %8.4f %12d %6d\n' "$1" "$cpu" "$wall" "$rss" "$(wc -l <"$tmp/$2.out")"
 	[ "$2" = stap ] || echo "$stap_cpu $cpu $stap_wall $wall $stap_rss $rss" | awk '{
 		printf "%-15s %7.2fx %7.2fx %11.2fx\n", "  stap/that", ($2 > 0 ? $1/$2 : 0), ($4 > 0 ? $3/$4 : 0), ($6 > 0 ? $5/$6 : 0) }'
 }
