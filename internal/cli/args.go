@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"regexp"
 
 	"github.com/whythefail/whythefail/source"
 	"strconv"
@@ -54,7 +55,7 @@ func parseArgs(argv []string) (*Args, error) {
 			a.Positional = append(a.Positional, argv[i+1:]...)
 			break
 		}
-		if len(arg) < 2 || arg[0] != '-' || isNumber(arg) {
+		if len(arg) < 2 || arg[0] != '-' || isNumber(arg) || !flagRE.MatchString(arg) {
 			a.Positional = append(a.Positional, arg)
 			continue
 		}
@@ -138,6 +139,10 @@ func parseArgs(argv []string) (*Args, error) {
 	}
 	return a, nil
 }
+
+// flagRE is what a flag looks like; anything else starting with "-" (a
+// condition such as "-$return == EINVAL") is a positional argument.
+var flagRE = regexp.MustCompile(`^--?[A-Za-z][A-Za-z-]*(=.*)?$`)
 
 func isNumber(s string) bool {
 	_, err := strconv.ParseInt(s, 0, 64)

@@ -799,6 +799,8 @@ func TestExpressions(t *testing.T) {
 		{`@var("loads")`, "101", true},
 		{`@var("loads@demo.c")`, "101", true},
 		{"$buf$", `"batch"`, false},
+		{"&$c->workers", "", false}, // checked against $c below
+		{"$$locals$", `buf="batch"`, false},
 		{"$$parms$$", `path="batch:16,debug" c={.name="queue", .workers=16, .mode=0, .verbose=0}`, false},
 	}
 	for _, v := range fixture.Variants() {
@@ -829,6 +831,8 @@ func TestExpressions(t *testing.T) {
 				}
 				optimized := v.Opt != "-O0"
 				switch {
+				case e.want == "" && regexp.MustCompile(`^0x[0-9a-f]+$`).MatchString(got):
+				case strings.HasPrefix(e.expr, "$$locals") && strings.Contains(got, e.want):
 				case got == e.want:
 				case optimized && !e.always && (got == "?" || strings.Contains(got, "?")):
 					t.Logf("%s at line %d: %s (optimized out; exact value %s)", e.expr, marker, got, e.want)
@@ -906,5 +910,48 @@ func TestTraceSource(t *testing.T) {
 	r = traceRun(t, "--source", fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -EINVAL", "-c", fmt.Sprintf("%q 20 >/dev/null", b.Path))
 	if r.status != 0 || !strings.Contains(r.stderr, "whythefail: note: no source text for /fixture/src/demo.c") || !strings.Contains(r.stdout, "function(load_config) $return: -22") {
 		t.Errorf("without --source-path: exit %d, stderr %q", r.status, r.stderr)
+	}
+}
+
+// TestConditionForms checks that each form of CONDITION commits exactly the
+// invocations it should, on unoptimized and optimized builds.
+func TestConditionForms(t *testing.T) {
+	fixture.RequireBPF(t)
+	for _, v := range []fixture.Variant{{Compiler: "gcc", Opt: "-O0", PIE: true}, {Compiler: "clang", Opt: "-O2", PIE: true}} {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "demo", v)
+			for _, c := range []struct {
+				cond string
+				hits int
+			}{
+				{"$return == -22", 1},
+				{"$return == -EINVAL", 1},
+				{"$return == -EINVAL && user_string($path) == \"batch:16,debug\"", 1},
+				{"user_string($path) == \"web:4\"", 5},
+				{"user_string($path) != \"web:4\"", 15},
+				{"execname() == \"demo\" && $return < 0", 1},
+				{"execname() == \"cat\"", 0},
+				{"pid() > 0 && tid() == pid() && uid() == 0 && $return != 0", 1},
+				{"randint(1) == 0", 20},
+				{"!($return == 0)", 1},
+				{"$return + 22 == 0 || $return == -ENOENT", 1},
+				{"($return & 0xff) == 0xea", 1},
+				{"$c != NULL && $path != NULL", 20},
+				{"$return * 2 == -44", 1},
+				{"-$return == EINVAL", 1},
+				{"1", 20},
+				{"0", 0},
+			} {
+				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "load_config", c.cond, "-c", fmt.Sprintf("%q 20 >/dev/null", b.Path))
+				if r.status != 0 {
+					t.Errorf("%s: exit %d: %s", c.cond, r.status, r.stderr)
+					continue
+				}
+				got := strings.Count(r.stdout, " function(load_config) $return: ")
+				if got != c.hits || !strings.Contains(r.stdout, fmt.Sprintf("exit-hit count: %d\n", c.hits)) {
+					t.Errorf("%s: %d traces printed, want %d", c.cond, got, c.hits)
+				}
+			}
+		})
 	}
 }
