@@ -38,6 +38,9 @@ func parseELF(osf *os.File) (*elf.File, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	if st.IsDir() {
+		return nil, 0, fmt.Errorf("%w: it is a directory", ErrNotELF)
+	}
 	if !st.Mode().IsRegular() {
 		return nil, 0, fmt.Errorf("%w: not a regular file (%s)", ErrNotELF, st.Mode().Type())
 	}
@@ -55,6 +58,7 @@ func parseELF(osf *os.File) (*elf.File, int64, error) {
 	if err := checkExtents(ef, st.Size()); err != nil {
 		return nil, 0, err
 	}
+	dwarfsec.SetRaw(ef, osf)
 	return ef, st.Size(), nil
 }
 

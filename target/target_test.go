@@ -438,7 +438,7 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{filepath.Join(dir, "missing"), fs.ErrNotExist, dir + "/missing: file does not exist"},
 		{text, ErrNotELF, text + ": not an ELF file: name an executable or shared library"},
-		{dir, ErrNotELF, dir + ": not an ELF file: not a regular file (d---------)"},
+		{dir, ErrNotELF, dir + ": not an ELF file: it is a directory"},
 		{trunc100, ErrBadELF, trunc100 + ": malformed or truncated ELF file: headers extend past the end of the file (100 bytes)"},
 		{half, ErrBadELF, fmt.Sprintf("%s: malformed or truncated ELF file: headers extend past the end of the file (%d bytes)", half, halfSize)},
 		{badSection, ErrBadELF, fmt.Sprintf("%s: malformed or truncated ELF file: section .comment ends at byte %d but the file has %d bytes", badSection, commentOff+1<<20, len(raw))},

@@ -121,6 +121,8 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 	// s is not the named result: goroutines use it after an error
 	// return would have set that to nil.
 	s := &Sections{Order: ef.ByteOrder, locDone: make(chan struct{})}
+	raw := rawFor(ef)
+	open := func(sec *elf.Section) io.Reader { return openSection(sec, raw, ef.ByteOrder, ef.Class) }
 	defer func() {
 		if r := recover(); r != nil {
 			err = noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
@@ -129,8 +131,8 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 	locSec, loclistsSec := live(ef.Section(".debug_loc")), live(ef.Section(".debug_loclists"))
 	readLoc := func() {
 		defer close(s.locDone)
-		s.loc, _ = sectionData(locSec)
-		s.loclist, _ = sectionData(loclistsSec)
+		s.loc, _ = sectionData(locSec, open)
+		s.loclist, _ = sectionData(loclistsSec, open)
 	}
 	// One goroutine decompresses .debug_info, the longest task and the
 	// one everything after waits for, without sharing its core; a second
@@ -151,7 +153,7 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 	st := newStream()
 	var infoErr error
 	s.Info = allocFor(infoSec)
-	wg.Go(func() { infoErr = streamSection(infoSec, s.Info, st) })
+	wg.Go(func() { infoErr = streamSection(infoSec, s.Info, st, open) })
 	abbrevsReady := make(chan struct{})
 	outlineWG.Go(func() {
 		// Location lists wait until the outline is done (or failed):
@@ -171,7 +173,7 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 	wg.Go(func() {
 		for i, t := range targets {
 			if sec := live(ef.Section(t.name)); sec != nil {
-				*t.dst, errs[i] = sectionData(sec)
+				*t.dst, errs[i] = sectionData(sec, open)
 			}
 			if i == 0 {
 				if s.Abbrev != nil {
@@ -238,7 +240,7 @@ const streamChunk = 256 << 10
 
 // streamSection decompresses sec into buf, publishing progress to st; a
 // nil buf means the size is implausible. It always ends st.
-func streamSection(sec *elf.Section, buf []byte, st *stream) (err error) {
+func streamSection(sec *elf.Section, buf []byte, st *stream, open func(*elf.Section) io.Reader) (err error) {
 	n := 0
 	defer func() {
 		if r := recover(); r != nil {
@@ -255,7 +257,7 @@ func streamSection(sec *elf.Section, buf []byte, st *stream) (err error) {
 	if buf == nil {
 		return fmt.Errorf("reading %s: %d bytes from %d compressed is implausible", sec.Name, sec.Size, sec.FileSize)
 	}
-	r := sec.Open()
+	r := open(sec)
 	for n < len(buf) {
 		m, err := io.ReadFull(r, buf[n:min(n+streamChunk, len(buf))])
 		n += m
@@ -290,7 +292,7 @@ func live(s *elf.Section) *elf.Section {
 
 // sectionData decompresses a section, turning debug/elf panics on
 // malformed compression headers into errors.
-func sectionData(s *elf.Section) (data []byte, err error) {
+func sectionData(s *elf.Section, open func(*elf.Section) io.Reader) (data []byte, err error) {
 	if s == nil {
 		return nil, nil
 	}
@@ -299,7 +301,12 @@ func sectionData(s *elf.Section) (data []byte, err error) {
 			data, err = nil, fmt.Errorf("reading %s: malformed (%v)", s.Name, r)
 		}
 	}()
-	data, err = s.Data()
+	if s.Flags&elf.SHF_COMPRESSED == 0 || s.Size > 1100*s.FileSize+4096 {
+		data, err = s.Data()
+	} else {
+		data = make([]byte, s.Size)
+		_, err = io.ReadFull(open(s), data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", s.Name, err)
 	}
