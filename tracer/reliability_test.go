@@ -143,6 +143,35 @@ func TestExitDetaches(t *testing.T) {
 	fixture.RequireBPF(t)
 	wtf := whythefail(t)
 	demo := fixture.Build(t, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O2", PIE: true})
+	t.Run("command-exit", func(t *testing.T) {
+		// -c: whythefail ends with the command; nothing stays attached.
+		var out, errb syncBuffer
+		cmd := exec.Command(wtf, fmt.Sprintf("process(%q)", demo.Path), "load_config", "1", "-c", fmt.Sprintf("%q 20000 >/dev/null", demo.Path))
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		waitFor(t, "the first trace", func() bool { return strings.Contains(out.String(), "function(load_config)") })
+		objs := held(t, cmd.Process.Pid)
+		if len(objs) == 0 {
+			t.Fatalf("whythefail holds no BPF objects while tracing")
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("whythefail: %v; stderr: %s", err, errb.String())
+			}
+		case <-time.After(5 * time.Minute):
+			cmd.Process.Kill()
+			t.Fatal("whythefail did not end with its command")
+		}
+		if !strings.Contains(out.String(), "\nstatistics:\nentry count: 20000\n") {
+			t.Errorf("statistics do not count the command's 20000 calls")
+		}
+		waitFor(t, "the probes to be gone", func() bool { return len(alive(t, objs)) == 0 })
+	})
 	for _, how := range []string{"SIGINT", "SIGTERM", "SIGKILL", "target-exit"} {
 		t.Run(how, func(t *testing.T) {
 			target := exec.Command(demo.Path, "2000000000")
