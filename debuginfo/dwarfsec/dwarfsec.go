@@ -21,7 +21,9 @@ import (
 
 // Sections holds the decompressed DWARF sections of one ELF file and the
 // dwarf.Data built from them. A nil slice means the section is absent or
-// unreadable.
+// unreadable. Read may change the abbreviation offset in Info's unit
+// headers to that of an earlier table with the same bytes, for dwarf.New
+// (abbrevSharing): the DIEs decode the same.
 type Sections struct {
 	Order binary.ByteOrder
 	DWARF *dwarf.Data
@@ -184,7 +186,9 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 		}
 	})
 	wg.Wait()
-	defer outlineWG.Wait() // the outline reads s; it runs alongside dwarf.New
+	// The outline reads s, and rewrites unit headers for dwarf.New
+	// (abbrevSharing): dwarf.New waits for it.
+	defer outlineWG.Wait()
 	if infoErr != nil {
 		s.Info = nil
 		return nil, noDWARF{infoErr}
@@ -206,6 +210,7 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 			return nil, noDWARF{err}
 		}
 	}
+	outlineWG.Wait()
 	dw, err := dwarf.New(s.Abbrev, nil, nil, s.Info, s.Line, nil, s.Ranges, s.Str)
 	if err != nil {
 		return nil, noDWARF{err}

@@ -301,3 +301,52 @@ func readerOutline(t *testing.T, d *dwarf.Data) []OutlineDIE {
 		}
 	}
 }
+
+// TestReadSharesAbbrevs checks that Read points the units of glibc's debug
+// file whose abbreviation tables repeat an earlier one at that one, and
+// only at a table with the same bytes.
+func TestReadSharesAbbrevs(t *testing.T) {
+	path := "/usr/lib/debug/.build-id/93/ac61ec5a8eb1396f9fbd350e3169a558528a40.debug"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("glibc's debug file of the build this test knows is absent (libc6-dbg): %v", err)
+	}
+	ef := open(t, path)
+	s, err := Read(ef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ef.Section(".debug_info").Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tableAt := func(off uint32) string {
+		_, end, err := parseAbbrevTable(s.Abbrev, int(off))
+		if err != nil {
+			t.Fatalf("table at %#x: %v", off, err)
+		}
+		return string(s.Abbrev[off:end])
+	}
+	// glibc's units are 32-bit DWARF 5: the offset follows length,
+	// version, unit type and address size.
+	before, after := map[uint32]bool{}, map[uint32]bool{}
+	for off := 0; off+12 <= len(raw); off += 4 + int(s.Order.Uint32(raw[off:])) {
+		if v := s.Order.Uint16(raw[off+4:]); v != 5 {
+			t.Fatalf("unit at %#x has version %d, want 5", off, v)
+		}
+		was, is := s.Order.Uint32(raw[off+8:]), s.Order.Uint32(s.Info[off+8:])
+		before[was], after[is] = true, true
+		if was != is && tableAt(was) != tableAt(is) {
+			t.Fatalf("unit at %#x: table %#x became %#x, which differs", off, was, is)
+		}
+		if !bytes.Equal(raw[off:off+8], s.Info[off:off+8]) {
+			t.Fatalf("unit at %#x: header changed before its abbreviation offset", off)
+		}
+	}
+	contents := map[string]bool{}
+	for off := range before {
+		contents[tableAt(off)] = true
+	}
+	if len(after) != len(contents) {
+		t.Errorf("units name %d tables (%d before), want one per content: %d", len(after), len(before), len(contents))
+	}
+}
