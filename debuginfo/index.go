@@ -46,6 +46,7 @@ type CompUnit struct {
 	// function probes at the entry instead of after the prologue.
 	HasLocLists bool
 
+	addrSize     int // from the unit header; 0 when not known
 	addrBase     uint64
 	loclistsBase uint64
 	entry        *dwarf.Entry
@@ -153,14 +154,35 @@ func Load(ef *elf.File) (d *Data, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d = &Data{DWARF: sec.DWARF, sec: sec, types: make(map[dwarf.Offset]*dwarf.Entry)}
+	// The dwarf.Data may still be being built (dwarfsec.Sections.Data):
+	// the index starts from the outline and raw sections, and waits
+	// for it only where it needs it (d.dw), or at the end.
+	d = &Data{sec: sec, types: make(map[dwarf.Offset]*dwarf.Entry)}
 	if sec.Addr != nil {
 		d.debugAddr = godwarf.ParseAddr(sec.Addr)
 	}
 	if err := d.index(); err != nil {
 		return nil, err
 	}
+	if d.DWARF, err = sec.Data(); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// data returns the dwarf.Data, waiting for it while Load indexes.
+func (d *Data) data() (*dwarf.Data, error) {
+	if d.DWARF != nil {
+		return d.DWARF, nil
+	}
+	return d.sec.Data()
+}
+
+// dw is data without the error: nil when the dwarf.Data could not be
+// built (Load then fails).
+func (d *Data) dw() *dwarf.Data {
+	dw, _ := d.data()
+	return dw
 }
 
 // index records compilation units, every function instance with code, and
@@ -182,7 +204,11 @@ type funcFrame struct {
 // indexReader walks .debug_info with debug/dwarf's Reader, which decodes
 // every attribute of every DIE: the reference for scanDIEs.
 func (d *Data) indexReader() error {
-	r := d.DWARF.Reader()
+	dw, err := d.data()
+	if err != nil {
+		return err
+	}
+	r := dw.Reader()
 	p := newIndexPart()
 	var cu *CompUnit
 	var stack []funcFrame
@@ -282,7 +308,14 @@ func popFrames(stack []funcFrame, depth int) []funcFrame {
 func (d *Data) addFunc(p *indexPart, e *dwarf.Entry, cu *CompUnit, depth int, stack []funcFrame) []funcFrame {
 	info := declOf(e, cu)
 	p.origins[e.Offset] = info
-	ranges, err := d.DWARF.Ranges(e)
+	ranges, ok := d.quickRanges(e, cu)
+	var err error
+	if !ok {
+		var dw *dwarf.Data
+		if dw, err = d.data(); err == nil {
+			ranges, err = dw.Ranges(e)
+		}
+	}
 	if err != nil || len(ranges) == 0 || cu == nil {
 		return stack
 	}
@@ -439,7 +472,11 @@ func declOf(e *dwarf.Entry, cu *CompUnit) *declInfo {
 // readDecl reads a DIE that the index did not see (for example one in
 // another unit that is referenced before it is reached).
 func (d *Data) readDecl(off dwarf.Offset) *declInfo {
-	r := d.DWARF.Reader()
+	dw := d.dw()
+	if dw == nil {
+		return nil
+	}
+	r := dw.Reader()
 	r.Seek(off)
 	e, err := r.Next()
 	if err != nil || e == nil {
@@ -532,7 +569,12 @@ func (cu *CompUnit) loadLines() {
 		if _, ok := cu.entry.Val(dwarf.AttrStmtList).(int64); !ok {
 			return
 		}
-		cu.rows, cu.linesErr = lineRows(cu.d.DWARF, cu.entry)
+		dw, err := cu.d.data()
+		if err != nil {
+			cu.linesErr = err
+			return
+		}
+		cu.rows, cu.linesErr = lineRows(dw, cu.entry)
 	})
 }
 

@@ -94,11 +94,18 @@ type scanner struct {
 }
 
 func (d *Data) newScanner() *scanner {
-	return &scanner{d: d, r: d.DWARF.Reader(), part: newIndexPart()}
+	return &scanner{d: d, part: newIndexPart()}
 }
 
-// entry reads the DIE at off with debug/dwarf.
+// entry reads the DIE at off with debug/dwarf, waiting for its Data.
 func (s *scanner) entry(off dwarf.Offset) (*dwarf.Entry, error) {
+	if s.r == nil {
+		dw, err := s.d.data()
+		if err != nil {
+			return nil, err
+		}
+		s.r = dw.Reader()
+	}
 	s.r.Seek(off)
 	e, err := s.r.Next()
 	if err == nil && (e == nil || e.Offset != off) {
@@ -124,12 +131,20 @@ func (s *scanner) scan(outline []dwarfsec.OutlineDIE) error {
 				cu.HasLocLists = true
 			}
 		case dwarf.TagCompileUnit, dwarf.TagPartialUnit:
-			e, err := s.entry(o.Offset)
-			if err != nil {
-				return err
+			// The unit keeps its entry: decoded into fields of its own.
+			e := &dwarf.Entry{Offset: o.Offset, Tag: o.Tag, Children: o.Children}
+			var ok bool
+			if e.Field, ok = s.d.sec.Fields(o, nil); !ok {
+				var err error
+				if e, err = s.entry(o.Offset); err != nil {
+					return err
+				}
 			}
 			stack = stack[:0]
 			cu = s.d.newCU(e)
+			if o.Unit != nil {
+				cu.addrSize = o.Unit.AddrSize
+			}
 			s.part.cus = append(s.part.cus, cu)
 		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
 			stack = popFrames(stack, int(o.Level))
@@ -144,19 +159,13 @@ func (s *scanner) scan(outline []dwarfsec.OutlineDIE) error {
 }
 
 // function returns the entry of a subprogram or inlined subroutine:
-// decoded from the outline when its forms allow and it has no
-// DW_AT_ranges (whose base address comes from the unit DIE), else read
-// with debug/dwarf.
+// decoded from the outline when its forms allow, else read with
+// debug/dwarf.
 func (s *scanner) function(o dwarfsec.OutlineDIE) (*dwarf.Entry, error) {
 	fields, ok := s.d.sec.Fields(o, s.e.Field[:0])
 	s.e.Field = fields
 	if !ok {
 		return s.entry(o.Offset)
-	}
-	for _, f := range fields {
-		if f.Attr == dwarf.AttrRanges {
-			return s.entry(o.Offset)
-		}
 	}
 	s.e.Offset, s.e.Tag, s.e.Children = o.Offset, o.Tag, o.Children
 	return &s.e, nil

@@ -51,7 +51,11 @@ func checkScanMatchesReader(t *testing.T, path string, opts target.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Data{DWARF: sec.DWARF, sec: sec, types: got.types}
+	dw, err := sec.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Data{DWARF: dw, sec: sec, types: got.types}
 	if err := want.indexReader(); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +125,7 @@ func FuzzScan(f *testing.F) {
 			if err != nil {
 				return nil, err
 			}
-			s := &dwarfsec.Sections{Order: sec.Order, DWARF: dw, Info: info, Abbrev: sec.Abbrev, Line: sec.Line,
+			s := &dwarfsec.Sections{Order: sec.Order, Info: info, Abbrev: sec.Abbrev, Line: sec.Line,
 				LineStr: sec.LineStr, Str: sec.Str, Addr: sec.Addr, Ranges: sec.Ranges, Rnglists: sec.Rnglists, StrOffsets: sec.StrOffsets}
 			return &Data{DWARF: dw, sec: s}, nil
 		}

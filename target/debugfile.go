@@ -16,7 +16,7 @@ import (
 	"github.com/whythefail/whythefail/debuginfod"
 )
 
-// findDebug sets Debug, DebugPath and DWARF from the first place that has
+// findDebug sets Debug, DebugPath and the sections from the first place that has
 // DWARF, in the order gdb and stap search, ending with debuginfod when a
 // client is configured. It fails only when the binary's own DWARF is
 // unreadable; unusable separate debug files are skipped and remembered for
@@ -28,7 +28,7 @@ func (f *File) findDebug(ctx context.Context, client *debuginfod.Client) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
-		f.Debug, f.DebugPath, f.DWARF = f.ELF, f.Path, d
+		f.Debug, f.DebugPath, f.secs = f.ELF, f.Path, d
 	} else if !f.findLocalDebug() {
 		f.findDebuginfod(ctx, client)
 	}
@@ -186,7 +186,7 @@ func (f *File) tryDebugFile(path string, wantCRC *uint32) bool {
 		return false
 	}
 	keep = true
-	f.Debug, f.DebugPath, f.DWARF, f.debugOS = ef, canon, d, osf
+	f.Debug, f.DebugPath, f.secs, f.debugOS = ef, canon, d, osf
 	return true
 }
 

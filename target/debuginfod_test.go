@@ -45,7 +45,7 @@ func TestDebuginfodEndToEnd(t *testing.T) {
 	if err := f.NeedDWARF(); err != nil {
 		t.Fatal(err)
 	}
-	if !hasFunction(t, f.DWARF, "twice") {
+	if !hasFunction(t, f.DWARF(), "twice") {
 		t.Errorf("DWARF has no subprogram twice")
 	}
 	checkAgainstBinutils(t, f, orig)

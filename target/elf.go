@@ -2,7 +2,6 @@ package target
 
 import (
 	"bytes"
-	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
@@ -78,9 +77,10 @@ func safeNewELF(r io.ReaderAt) (ef *elf.File, err error) {
 }
 
 // safeDWARF loads the DWARF sections, turning debug/dwarf panics into errors.
+// The dwarf.Data may still be being built when it returns (Sections.Data).
 // It reads them through dwarfsec, which keeps the decompressed sections for
 // debuginfo.Load: ef.DWARF() would decompress them a second time.
-func safeDWARF(ef *elf.File) (d *dwarf.Data, err error) {
+func safeDWARF(ef *elf.File) (d *dwarfsec.Sections, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d, err = nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, p)
@@ -90,7 +90,7 @@ func safeDWARF(ef *elf.File) (d *dwarf.Data, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, err)
 	}
-	return secs.DWARF, nil
+	return secs, nil
 }
 
 // safeSectionData reads a section (decompressing it if needed) without

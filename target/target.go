@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
+	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/debuginfod"
 )
 
@@ -90,15 +91,19 @@ type File struct {
 
 	// DebugPath and Debug are the file that carries the DWARF: ELF itself or
 	// a separate debug file. Debug is nil when no debug info was found.
+	// The DWARF method returns its dwarf.Data.
 	DebugPath string
 	Debug     *elf.File
-	DWARF     *dwarf.Data
 
 	// AltPath and AltBuildID name the dwz supplementary file that the
 	// debug file's .gnu_debugaltlink refers to; AltPath is empty when it
 	// was not found. NeedDWARF refuses such targets for now.
 	AltPath    string
 	AltBuildID []byte
+
+	// secs are Debug's sections; their dwarf.Data may still be being
+	// built when Open returns (dwarfsec), which DWARF waits for.
+	secs *dwarfsec.Sections
 
 	osFile          *os.File // backs ELF; Code reads through it
 	debugOS         *os.File // backs Debug when it is a separate file
@@ -124,7 +129,7 @@ type File struct {
 // debuginfod servers of opts.Debuginfod. A separate debug file must match
 // the binary's build-id when both have one, and the debuglink CRC.
 //
-// Finding no debug info is not an error: the returned File has DWARF == nil
+// Finding no debug info is not an error: the returned File's DWARF is nil
 // and NeedDWARF explains what to install, because functions can still be
 // listed from the ELF symbol tables.
 func Open(path string, opts Options) (*File, error) {
@@ -186,7 +191,22 @@ func (f *File) DebugInfo() (*dwarf.Data, error) {
 	if err := f.NeedDWARF(); err != nil {
 		return nil, err
 	}
-	return f.DWARF, nil
+	dw, err := f.secs.Data()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", f.DebugPath, ErrBadDebugInfo, err)
+	}
+	return dw, nil
+}
+
+// DWARF returns the debug file's DWARF, nil when none was found or it is
+// malformed (DebugInfo says why). Open hands the building of it to the
+// background, so that indexing can start first: DWARF waits for it.
+func (f *File) DWARF() *dwarf.Data {
+	if f.secs == nil {
+		return nil
+	}
+	dw, _ := f.secs.Data()
+	return dw
 }
 
 // NeedDWARF returns nil when the target has DWARF, and otherwise a one-line
@@ -198,7 +218,7 @@ func (f *File) NeedDWARF() error {
 	if f.altErr != nil {
 		return f.altErr
 	}
-	if f.DWARF != nil {
+	if f.secs != nil {
 		return nil
 	}
 	id := "no build-id"

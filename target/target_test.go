@@ -182,7 +182,7 @@ func TestOpenWithOwnDWARF(t *testing.T) {
 			if err := f.NeedDWARF(); err != nil {
 				t.Errorf("NeedDWARF: %v", err)
 			}
-			if !hasFunction(t, f.DWARF, "square") {
+			if !hasFunction(t, f.DWARF(), "square") {
 				t.Errorf("DWARF has no subprogram square")
 			}
 			wantType := elf.ET_DYN
@@ -248,10 +248,10 @@ func TestSeparateDebugByBuildID(t *testing.T) {
 			splitDebug(t, path, debugPath, strip...)
 
 			f := mustOpen(t, path, Options{DebugDirs: []string{filepath.Join(dir, "nothing-here"), debugDir}})
-			if f.DebugPath != debugPath || f.Debug == f.ELF || f.DWARF == nil {
+			if f.DebugPath != debugPath || f.Debug == f.ELF || f.DWARF() == nil {
 				t.Fatalf("DebugPath %q, want %q", f.DebugPath, debugPath)
 			}
-			if !hasFunction(t, f.DWARF, "twice") {
+			if !hasFunction(t, f.DWARF(), "twice") {
 				t.Errorf("DWARF has no subprogram twice")
 			}
 			// Symbols, offsets, code and CFI come from the stripped binary
@@ -325,7 +325,7 @@ func TestSeparateDebugByDebugLink(t *testing.T) {
 			if f.BuildID != nil {
 				t.Errorf("BuildID %x, want none", f.BuildID)
 			}
-			if f.DebugPath != want || f.DWARF == nil {
+			if f.DebugPath != want || f.DWARF() == nil {
 				t.Fatalf("DebugPath %q, want %q", f.DebugPath, want)
 			}
 			checkAgainstBinutils(t, f, orig)
@@ -348,7 +348,7 @@ func TestDebugLinkCRCMismatch(t *testing.T) {
 
 	f := mustOpen(t, path, noDebugDirs)
 	err = f.NeedDWARF()
-	if f.DWARF != nil || !errors.Is(err, ErrNoDebugInfo) {
+	if f.DWARF() != nil || !errors.Is(err, ErrNoDebugInfo) {
 		t.Fatalf("DWARF found in %s despite CRC mismatch (NeedDWARF: %v)", f.DebugPath, err)
 	}
 	wantPrefix := fmt.Sprintf("no debug info for %s (no build-id; rejected %s (CRC ", path, debugFile)
@@ -377,7 +377,7 @@ func TestCompressedDebugSections(t *testing.T) {
 			if got := elf.CompressionType(binary.LittleEndian.Uint32(chType[:])); got != want {
 				t.Errorf(".debug_info compressed with %s, want %s", got, want)
 			}
-			if !hasFunction(t, f.DWARF, "square") {
+			if !hasFunction(t, f.DWARF(), "square") {
 				t.Errorf("compressed DWARF has no subprogram square")
 			}
 		})
@@ -388,8 +388,8 @@ func TestNoDebugInfo(t *testing.T) {
 	dir := t.TempDir()
 	path := compile(t, dir, "gcc", "nodebug", "-O2")
 	f := mustOpen(t, path, noDebugDirs)
-	if f.DWARF != nil || f.Debug != nil || f.DebugPath != "" {
-		t.Errorf("DWARF %v Debug %v DebugPath %q, want none", f.DWARF, f.Debug, f.DebugPath)
+	if f.DWARF() != nil || f.Debug != nil || f.DebugPath != "" {
+		t.Errorf("DWARF %v Debug %v DebugPath %q, want none", f.DWARF(), f.Debug, f.DebugPath)
 	}
 	want := fmt.Sprintf("no debug info for %s (build-id %s): install the distribution's debug package (e.g. nodebug-dbgsym; dpkg -S %s names the package) or set DEBUGINFOD_URLS",
 		path, readelfBuildID(t, path), path)
@@ -525,7 +525,7 @@ func TestSystemLibc(t *testing.T) {
 	if f.Path != "/usr/lib/x86_64-linux-gnu/libc.so.6" || f.DebugPath != wantDebug {
 		t.Errorf("Path %s DebugPath %s, want /usr/lib/x86_64-linux-gnu/libc.so.6 and %s", f.Path, f.DebugPath, wantDebug)
 	}
-	if !hasFunction(t, f.DWARF, "getaddrinfo") {
+	if !hasFunction(t, f.DWARF(), "getaddrinfo") {
 		t.Errorf("libc DWARF has no getaddrinfo")
 	}
 	// The binary has no .symtab: static functions come from the debug file.

@@ -20,13 +20,13 @@ import (
 )
 
 // Sections holds the decompressed DWARF sections of one ELF file and the
-// dwarf.Data built from them. A nil slice means the section is absent or
+// dwarf.Data built from them (Data: built in the background, for what
+// needs only the raw sections and the outline can start before it is). A nil slice means the section is absent or
 // unreadable. Read may change the abbreviation offset in Info's unit
 // headers to that of an earlier table with the same bytes, for dwarf.New
 // (abbrevSharing): the DIEs decode the same.
 type Sections struct {
 	Order binary.ByteOrder
-	DWARF *dwarf.Data
 
 	Info, Abbrev, Line, LineStr, Str, Addr, Ranges, Rnglists, StrOffsets []byte
 
@@ -36,6 +36,12 @@ type Sections struct {
 	ViaDebugElf bool
 
 	abbrevCache abbrevs
+
+	// dwarf.New runs while Read's caller goes on; Data waits for it (a
+	// nil channel: built synchronously, or by hand).
+	dwarfDone chan struct{}
+	dwarf     *dwarf.Data
+	dwarfErr  error
 
 	outlineOnce sync.Once
 	outlineDone bool // Read built the outline
@@ -48,6 +54,16 @@ type Sections struct {
 	// which have none).
 	locDone      chan struct{}
 	loc, loclist []byte
+}
+
+// Data returns the dwarf.Data built from the sections, waiting for it
+// when it is still being built. Its error, which Read did not know about,
+// matches ErrNoDWARF.
+func (s *Sections) Data() (*dwarf.Data, error) {
+	if s.dwarfDone != nil {
+		<-s.dwarfDone
+	}
+	return s.dwarf, s.dwarfErr
 }
 
 // Loc returns .debug_loc (DWARF 2-4 location lists).
@@ -202,7 +218,7 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 		if err != nil {
 			return nil, noDWARF{err}
 		}
-		s.DWARF, s.ViaDebugElf = dw, true
+		s.dwarf, s.ViaDebugElf = dw, true
 		return s, nil
 	}
 	for i, err := range errs {
@@ -211,7 +227,33 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 		}
 	}
 	outlineWG.Wait()
-	dw, err := dwarf.New(s.Abbrev, nil, nil, s.Info, s.Line, nil, s.Ranges, s.Str)
+	if s.outlineErr != nil {
+		// The outline failed: let dwarf.New's error, if any, be Read's
+		// as well, so that callers reject the file up front.
+		if s.dwarf, s.dwarfErr = newData(s); s.dwarfErr != nil {
+			return nil, s.dwarfErr
+		}
+		return s, nil
+	}
+	// The outline read every unit header and abbreviation that dwarf.New
+	// reads: it goes on in the background, for those that need it.
+	s.dwarfDone = make(chan struct{})
+	go func() {
+		defer close(s.dwarfDone)
+		s.dwarf, s.dwarfErr = newData(s)
+	}()
+	return s, nil
+}
+
+// newData builds the dwarf.Data from the raw sections; malformed sections
+// are errors matching ErrNoDWARF, never panics.
+func newData(s *Sections) (dw *dwarf.Data, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			dw, err = nil, noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
+		}
+	}()
+	dw, err = dwarf.New(s.Abbrev, nil, nil, s.Info, s.Line, nil, s.Ranges, s.Str)
 	if err != nil {
 		return nil, noDWARF{err}
 	}
@@ -225,8 +267,7 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 			}
 		}
 	}
-	s.DWARF = dw
-	return s, nil
+	return dw, nil
 }
 
 // allocFor returns the buffer .debug_info decompresses into, nil when

@@ -89,7 +89,7 @@ func TestReadMatchesDebugElf(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got, want := dump(t, s.DWARF), dump(t, want); got != want {
+				if got, want := dump(t, mustData(t, s)), dump(t, want); got != want {
 					t.Errorf("entries differ:\n got %s\nwant %s", got, want)
 				}
 				for name, got := range map[string][]byte{".debug_info": s.Info, ".debug_line": s.Line,
@@ -213,7 +213,7 @@ func TestOutlineStreamed(t *testing.T) {
 		if outlineText(got, true) != outlineText(want, true) {
 			t.Fatalf("%s: streamed outline differs from the whole section's", path)
 		}
-		if g, w := outlineText(got, false), outlineText(readerOutline(t, s.DWARF), false); g != w {
+		if g, w := outlineText(got, false), outlineText(readerOutline(t, mustData(t, s)), false); g != w {
 			t.Fatalf("%s: outline differs from debug/dwarf's walk:\n got %v\nwant %v", path, g, w)
 		}
 		if n := checkFields(t, path, s, got); strings.HasPrefix(path, "/usr/lib/debug") && n < len(got)/2 {
@@ -240,7 +240,7 @@ func outlineText(o []OutlineDIE, full bool) string {
 // debug/dwarf does, and returns how many it could.
 func checkFields(t *testing.T, path string, s *Sections, outline []OutlineDIE) int {
 	t.Helper()
-	r := s.DWARF.Reader()
+	r := mustData(t, s).Reader()
 	decoded := 0
 	for _, o := range outline {
 		got, ok := s.Fields(o, nil)
@@ -349,4 +349,14 @@ func TestReadSharesAbbrevs(t *testing.T) {
 	if len(after) != len(contents) {
 		t.Errorf("units name %d tables (%d before), want one per content: %d", len(after), len(before), len(contents))
 	}
+}
+
+// mustData waits for the dwarf.Data of s.
+func mustData(t *testing.T, s *Sections) *dwarf.Data {
+	t.Helper()
+	dw, err := s.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dw
 }

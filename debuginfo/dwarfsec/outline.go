@@ -297,7 +297,7 @@ func outlineUnit(out []OutlineDIE, r *reader, t *AbbrevTable, f unitFormat, u *U
 // storage, with the values and classes debug/dwarf gives them, for the
 // forms that need nothing from the unit DIE and whose class does not
 // depend on the attribute. It reports false when the DIE has another form
-// (strx, addrx, rnglistx, loclistx, sec_offset, blocks, indirect,
+// (strx, addrx, rnglistx, loclistx, blocks, indirect,
 // signatures, supplementary files) or a DWARF 2-3 constant that
 // debug/dwarf would take for a section offset: the caller then reads the
 // DIE with debug/dwarf.
@@ -395,6 +395,10 @@ func (s *Sections) Fields(o OutlineDIE, dst []dwarf.Field) ([]dwarf.Field, bool)
 				return dst, false
 			}
 			val, class = str, dwarf.ClassString
+		case formSecOffset:
+			// Unit DIEs (stmt_list) and functions with DW_AT_ranges
+			// have them: debug/dwarf names the class by the attribute.
+			val, class = int64(offset()), secOffsetClass[at.Attr]
 		case formExprloc:
 			n := r.uleb()
 			start := r.off
@@ -412,6 +416,20 @@ func (s *Sections) Fields(o OutlineDIE, dst []dwarf.Field) ([]dwarf.Field, bool)
 		dst = append(dst, dwarf.Field{Attr: at.Attr, Val: val, Class: class})
 	}
 	return dst, r.err == nil
+}
+
+// secOffsetClass is the class debug/dwarf gives a DW_FORM_sec_offset of
+// each attribute; others are dwarf.ClassUnknown (0).
+var secOffsetClass = map[dwarf.Attr]dwarf.Class{
+	dwarf.AttrLocation: dwarf.ClassLocListPtr, dwarf.AttrStmtList: dwarf.ClassLinePtr,
+	dwarf.AttrStringLength: dwarf.ClassLocListPtr, dwarf.AttrReturnAddr: dwarf.ClassLocListPtr,
+	dwarf.AttrStartScope: dwarf.ClassRangeListPtr, dwarf.AttrDataMemberLoc: dwarf.ClassLocListPtr,
+	dwarf.AttrFrameBase: dwarf.ClassLocListPtr, dwarf.AttrMacroInfo: dwarf.ClassMacPtr,
+	dwarf.AttrSegment: dwarf.ClassLocListPtr, dwarf.AttrStaticLink: dwarf.ClassLocListPtr,
+	dwarf.AttrUseLocation: dwarf.ClassLocListPtr, dwarf.AttrVtableElemLoc: dwarf.ClassLocListPtr,
+	dwarf.AttrRanges: dwarf.ClassRangeListPtr, dwarf.AttrStrOffsetsBase: dwarf.ClassStrOffsetsPtr,
+	dwarf.AttrAddrBase: dwarf.ClassAddrPtr, dwarf.AttrRnglistsBase: dwarf.ClassRngListsPtr,
+	dwarf.AttrLoclistsBase: dwarf.ClassLocListPtr,
 }
 
 // ptrClassAttr reports whether debug/dwarf takes a DWARF 2-3 constant of
