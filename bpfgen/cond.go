@@ -225,6 +225,10 @@ func compileCond(e *emitter, c Cond, n int) error {
 		if err := compileUserStrEq(e, c, n); err != nil {
 			return err
 		}
+	case Load:
+		if err := compileLoad(e, c, n); err != nil {
+			return err
+		}
 	case *UserStrEq:
 		return compileCond(e, *c, n)
 	case nil:

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/debuginfo"
 )
 
 // Env says what names a condition can use.
@@ -16,6 +17,9 @@ type Env struct {
 	// Unreadable names parameters that exist but cannot be read (passed on
 	// the stack or in vector registers), with the reason.
 	Unreadable map[string]string
+	// Types are the parameters' types, for $param->member, *$param and
+	// $param[i], read at return through the value at entry.
+	Types map[string]debuginfo.Type
 }
 
 // CompileError is a semantic error at a column of the condition.
@@ -101,6 +105,8 @@ func (c *compiler) node(n Node) (bpfgen.Cond, error) {
 			}
 		}
 		switch n.Op {
+		case "*":
+			return c.load(n)
 		case "-":
 			return bpfgen.BinOp{Op: bpfgen.OpSub, L: bpfgen.Const{V: 0}, R: x}, nil
 		case "!":
@@ -143,8 +149,10 @@ func (c *compiler) node(n Node) (bpfgen.Cond, error) {
 		return nil, c.errf(n, "$$%s is a list of variables, not a value: name one variable", n.Kind)
 	case *Pretty:
 		return nil, c.errf(n, "pretty printing ($) has no value in a condition")
-	case *Member, *Index, *AtVar, *Cast:
-		return nil, c.errf(n, "this expression form is supported in VARIABLE but not yet in conditions")
+	case *Member, *Index:
+		return c.load(n)
+	case *AtVar, *Cast:
+		return nil, c.errf(n, "@var and @cast are supported in VARIABLE but not yet in conditions")
 	}
 	return nil, fmt.Errorf("condition %q: unexpected node %T", c.in, n)
 }

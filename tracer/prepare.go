@@ -229,7 +229,7 @@ var argRegs = []uint64{5, 4, 1, 2, 8, 9}
 // carry them at entry (System V x86-64: the first six integer or pointer
 // parameters), for conditions that read them at return.
 func paramEnv(sc *debuginfo.Scope) expr.Env {
-	env := expr.Env{Params: map[string]bpfgen.Param{}, Unreadable: map[string]string{}}
+	env := expr.Env{Params: map[string]bpfgen.Param{}, Unreadable: map[string]string{}, Types: map[string]debuginfo.Type{}}
 	idx := 0
 	broken := ""
 	for _, v := range sc.Vars {
@@ -251,6 +251,7 @@ func paramEnv(sc *debuginfo.Scope) expr.Env {
 			continue
 		}
 		env.Params[v.Name] = bpfgen.Param{Name: v.Name, Index: idx, Size: ti.Size, Signed: ti.Signed}
+		env.Types[v.Name] = v.VarType()
 		idx++
 	}
 	return env

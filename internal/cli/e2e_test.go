@@ -941,6 +941,14 @@ func TestConditionForms(t *testing.T) {
 				{"-$return == EINVAL", 1},
 				{"1", 20},
 				{"0", 0},
+				// Members, elements and dereferences read at return through
+				// the parameter's value at entry (20 calls: "web:4" five
+				// times, "batch:16,debug" once, the rest succeed).
+				{"$c->workers == 16 && $return < 0", 0},
+				{"user_string($path) == \"web:4\" && $c->workers == 4", 5},
+				{"*$path == 98", 1},
+				{"$path[1] == 97", 5},
+				{"$c->name[0] == 113", 5},
 			} {
 				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "load_config", c.cond, "-c", fmt.Sprintf("%q 20 >/dev/null", b.Path))
 				if r.status != 0 {
