@@ -174,11 +174,6 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 	wg.Go(func() { infoErr = streamSection(infoSec, s.Info, st, open) })
 	abbrevsReady := make(chan struct{})
 	outlineWG.Go(func() {
-		// Location lists wait until the outline is done (or failed):
-		// until .debug_info is in, the other core has the other
-		// sections, the abbreviations and the outline to do, and
-		// dwarf.New then leaves it idle.
-		defer func() { go readLoc() }()
 		<-abbrevsReady
 		defer func() {
 			if r := recover(); r != nil {
@@ -202,6 +197,17 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 		}
 	})
 	wg.Wait()
+	// Location lists wait until the outline is done (or failed), and
+	// dwarf.New when it runs in the background: until then both cores
+	// have the work that indexing waits for (.debug_info, the other
+	// sections, the abbreviations and the outline; then dwarf.New and
+	// the index itself).
+	locLater := false
+	defer func() {
+		if !locLater {
+			go readLoc()
+		}
+	}()
 	// The outline reads s, and rewrites unit headers for dwarf.New
 	// (abbrevSharing): dwarf.New waits for it.
 	defer outlineWG.Wait()
@@ -238,9 +244,11 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 	// The outline read every unit header and abbreviation that dwarf.New
 	// reads: it goes on in the background, for those that need it.
 	s.dwarfDone = make(chan struct{})
+	locLater = true
 	go func() {
-		defer close(s.dwarfDone)
 		s.dwarf, s.dwarfErr = newData(s)
+		close(s.dwarfDone)
+		readLoc()
 	}()
 	return s, nil
 }
