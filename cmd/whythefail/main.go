@@ -6,6 +6,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/whythefail/whythefail/internal/cli"
 	"github.com/whythefail/whythefail/tracer"
@@ -13,5 +14,11 @@ import (
 
 func main() {
 	tracer.MaybeGate()
+	// Loading DWARF allocates heavily and briefly; collecting less often
+	// saves about a tenth of a listing's time for a bounded amount of
+	// memory (a listing of glibc peaks under 100 MB). GOGC still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	os.Exit(cli.Main(os.Stdout, os.Stderr, os.Args[1:]))
 }
