@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/whythefail/whythefail/internal/elfnote"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -354,6 +355,6 @@ func FuzzBuildID(f *testing.F) {
 		if err != nil && id != nil {
 			t.Fatalf("elfBuildID = %x, %v: a build-id with an error", id, err)
 		}
-		_ = noteBuildID(data, binary.LittleEndian)
+		_ = elfnote.Find(data, binary.LittleEndian)
 	})
 }

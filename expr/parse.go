@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/whythefail/whythefail/internal/nearest"
 )
 
 // Node is a parsed expression.
@@ -506,29 +508,9 @@ func (p *parser) primary() (Node, error) {
 func nearestErrno(s string) string {
 	best, bestD := "", 3
 	for name := range errnos {
-		if d := editDistance(s, name); d < bestD || d == bestD && best != "" && name < best {
+		if d := nearest.Distance(s, name); d < bestD || d == bestD && best != "" && name < best {
 			best, bestD = name, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

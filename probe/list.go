@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"github.com/whythefail/whythefail/internal/nearest"
 	"sort"
 	"strings"
 
@@ -76,7 +77,7 @@ func (r *Resolver) noMatch(s *spec.Spec) error {
 			names = append(names, sym.Name)
 		}
 	}
-	near := nearest(s.Func, names, 3)
+	near := closest(s.Func, names, 3)
 	msg := fmt.Sprintf("no probe point matches %s in %s", s, r.Bin.Path)
 	if r.Data == nil && s.Point == spec.Statement {
 		return r.Bin.NeedDWARF()
@@ -87,8 +88,8 @@ func (r *Resolver) noMatch(s *spec.Spec) error {
 	return &NoMatchError{Msg: msg, Nearest: near}
 }
 
-// nearest returns up to n names closest to pattern by edit distance.
-func nearest(pattern string, names []string, n int) []string {
+// closest returns up to n names closest to pattern by edit distance.
+func closest(pattern string, names []string, n int) []string {
 	type cand struct {
 		name string
 		d    int
@@ -96,7 +97,7 @@ func nearest(pattern string, names []string, n int) []string {
 	p := strings.Trim(pattern, "*?")
 	var cs []cand
 	for _, name := range names {
-		d := distance(p, name)
+		d := nearest.Distance(p, name)
 		if strings.Contains(name, p) && p != "" {
 			d = 0
 		}
@@ -115,24 +116,4 @@ func nearest(pattern string, names []string, n int) []string {
 		out = append(out, cs[i].name)
 	}
 	return out
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

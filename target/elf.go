@@ -3,13 +3,13 @@ package target
 import (
 	"bytes"
 	"debug/elf"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
+	"github.com/whythefail/whythefail/internal/elfnote"
 )
 
 // elfMagic starts every ELF file.
@@ -139,64 +139,5 @@ func checkTarget(ef *elf.File) error {
 	return nil
 }
 
-// buildID returns the GNU build-id note's descriptor, looking in note
-// sections first and in PT_NOTE segments when section headers are gone.
-func buildID(ef *elf.File) []byte {
-	for _, s := range ef.Sections {
-		if s.Type != elf.SHT_NOTE {
-			continue
-		}
-		data, err := safeSectionData(s)
-		if err != nil {
-			continue
-		}
-		if id := findBuildIDNote(data, ef.ByteOrder); id != nil {
-			return id
-		}
-	}
-	for _, p := range ef.Progs {
-		if p.Type != elf.PT_NOTE || p.Filesz > 1<<20 {
-			continue
-		}
-		data := make([]byte, p.Filesz)
-		if _, err := p.ReadAt(data, 0); err != nil {
-			continue
-		}
-		if id := findBuildIDNote(data, ef.ByteOrder); id != nil {
-			return id
-		}
-	}
-	return nil
-}
-
-// ntGNUBuildID is the note type of a GNU build-id.
-const ntGNUBuildID = 3
-
-// findBuildIDNote walks ELF notes (namesz, descsz, type, name and desc each
-// padded to 4 bytes) and returns the descriptor of the "GNU" build-id note.
-func findBuildIDNote(data []byte, order binary.ByteOrder) []byte {
-	align := func(n uint64) uint64 { return (n + 3) &^ 3 }
-	for len(data) >= 12 {
-		namesz := uint64(order.Uint32(data[0:]))
-		descsz := uint64(order.Uint32(data[4:]))
-		typ := order.Uint32(data[8:])
-		rest := data[12:]
-		if align(namesz) > uint64(len(rest)) {
-			return nil
-		}
-		name := rest[:namesz]
-		rest = rest[align(namesz):]
-		if descsz > uint64(len(rest)) {
-			return nil
-		}
-		desc := rest[:descsz]
-		if typ == ntGNUBuildID && bytes.Equal(name, []byte("GNU\x00")) && descsz > 0 {
-			return bytes.Clone(desc)
-		}
-		if align(descsz) >= uint64(len(rest)) {
-			return nil
-		}
-		data = rest[align(descsz):]
-	}
-	return nil
-}
+// buildID returns the GNU build-id note's descriptor.
+func buildID(ef *elf.File) []byte { return elfnote.BuildID(ef) }
