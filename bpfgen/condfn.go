@@ -172,8 +172,12 @@ func compileUserStrEq(e *emitter, c UserStrEq, n int) error {
 	e.stackPtr(asm.R1, fpCondBuf)
 	e.emit(asm.Mov.Imm(asm.R2, int32(len(c.S)+2)),
 		asm.LoadMem(asm.R3, asm.RFP, slot(n), asm.DWord),
-		asm.FnProbeReadUserStr.Call(),
-		asm.JNE.Imm(asm.R0, int32(len(c.S)+1), no))
+		asm.FnProbeReadUserStr.Call())
+	if e.condFault != "" {
+		// The pointer cannot be read: the condition cannot be evaluated.
+		e.emit(asm.JSLT.Imm(asm.R0, 0, e.condFault))
+	}
+	e.emit(asm.JNE.Imm(asm.R0, int32(len(c.S)+1), no))
 	for i := 0; i < len(c.S); {
 		var sz asm.Size
 		var w int

@@ -9,7 +9,8 @@ import (
 // Load reads Size bytes of user memory at the value of Addr plus Off, at
 // return: stap's $param->member, *$param and $param[i] in conditions, where
 // the parameter is its value at entry and the memory is read when the
-// function returns. A read that faults yields 0.
+// function returns. A read that faults makes the whole condition false in
+// the return program (elsewhere it yields 0).
 type Load struct {
 	Addr   Cond
 	Off    int64
@@ -52,7 +53,11 @@ func compileLoad(e *emitter, l Load, n int) error {
 	e.extend(asm.R0, l.Size, l.Signed)
 	e.emit(asm.Ja.Label(done))
 	e.mark(fail)
-	e.emit(asm.Mov.Imm(asm.R0, 0))
+	if e.condFault != "" {
+		e.emit(asm.Ja.Label(e.condFault))
+	} else {
+		e.emit(asm.Mov.Imm(asm.R0, 0))
+	}
 	e.mark(done)
 	return nil
 }

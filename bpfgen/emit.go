@@ -33,6 +33,10 @@ type emitter struct {
 	insns   asm.Instructions
 	pending []string // labels waiting for the next instruction
 	n       int
+	// condFault, while the return program compiles the condition, is the
+	// label a faulting read jumps to: a condition that cannot be evaluated
+	// is false (SystemTap aborts the probe handler), not evaluated with 0.
+	condFault string
 }
 
 func (e *emitter) newLabel(what string) string {

@@ -346,7 +346,10 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 		e.extend(asm.R1, s.RetSize, false)
 	}
 	e.emit(asm.StoreMem(rBuf, OffReturn, asm.R1, asm.DWord))
-	if err := compileCond(e, s.Cond, 0); err != nil {
+	e.condFault = discard
+	err := compileCond(e, s.Cond, 0)
+	e.condFault = ""
+	if err != nil {
 		return err
 	}
 	capped := e.newLabel("capped")

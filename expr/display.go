@@ -398,9 +398,12 @@ func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int
 			if n <= 0 || n > StrMax {
 				n = StrMax
 			}
+			max := n
 			n = (n + 7) &^ 7
 			c = c2
-			return addLeaf("string", 8, false, n), nil
+			rv := addLeaf("string", 8, false, n)
+			rv.Max = max // the read is rounded up to 8 bytes; the array is not
+			return rv, nil
 		}
 		return report.Var{Format: "array"}, nil
 	}

@@ -17,6 +17,7 @@ type Var struct {
 	// read value each consume the next value of the record, depth first.
 	Format   string
 	Size     int // bytes of an integer, for sign extension
+	Max      int // for a string read from a char array: the array's length
 	Const    string
 	Children []Var
 }
@@ -271,8 +272,12 @@ func FormatValue(v Var, val Value) string {
 	case "udec":
 		return fmt.Sprintf("%d", truncate(val.U64, v.Size))
 	case "string":
-		q := quote(val.Bytes)
-		if val.Truncated {
+		b, truncated := val.Bytes, val.Truncated
+		if v.Max > 0 && len(b) > v.Max {
+			b, truncated = b[:v.Max], true
+		}
+		q := quote(b)
+		if truncated {
 			q += "..."
 		}
 		return q
@@ -355,13 +360,13 @@ func (j *JSON) Trace(tr *Trace) error {
 		Target     string     `json:"target"`
 		Function   string     `json:"function"`
 		Return     int64      `json:"return"`
-		Statements []jsonStmt `json:"statements"`
+		Statements []jsonStmt `json:"statements"` // never null
 		Truncated  uint32     `json:"truncated,omitempty"`
-	}{Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
+	}{Statements: []jsonStmt{}, Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
 	for _, r := range tr.Records {
 		st, ok := j.Stmts[r.Stmt]
 		if !ok {
-			continue
+			st = Stmt{File: "<unknown statement>"}
 		}
 		js := jsonStmt{File: st.File, Line: st.Line, Vars: []jsonVar{}}
 		vals := r.Values

@@ -93,6 +93,8 @@ func TestFormatValue(t *testing.T) {
 		{Var{Format: "udec", Size: 2}, Value{U64: 0xffff, OK: true}, "65535"},
 		{Var{Format: "ptr", Size: 8}, Value{}, "?"},
 		{Var{Format: "string"}, Value{Bytes: []byte("a\\b\x01"), OK: true}, `"a\\b\x01"`},
+		{Var{Format: "string", Max: 5}, Value{Bytes: []byte("abcdefg"), OK: true}, `"abcde"...`},
+		{Var{Format: "string", Max: 5}, Value{Bytes: []byte("abc"), OK: true}, `"abc"`},
 		{Var{Format: "struct"}, Value{}, "{...}"},
 		{Var{Format: "array"}, Value{}, "[...]"},
 		{Var{Format: "const", Const: "7"}, Value{}, "7"},

@@ -120,11 +120,25 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	}
 
 	if o.Floor {
-		return j.runFloor(ctx, child, release)
+		status, err := j.runFloor(ctx, child, release)
+		release = nil
+		return status, err
 	}
-	sess, err := session.Start(ctx, j.Plan, sopts)
+	// The session must not stop delivering on a signal: Run drains it
+	// after detaching, so every committed trace is printed or counted.
+	sess, err := session.Start(context.WithoutCancel(ctx), j.Plan, sopts)
 	if err != nil {
 		return 0, explainStart(err)
+	}
+	if ctx.Err() != nil {
+		// Interrupted while attaching: never start the command untraced.
+		sess.Close()
+		return 0, ctx.Err()
+	}
+	diag := orStdW(o.Stderr, os.Stderr)
+	for _, w := range sess.Warnings() {
+		st := j.Stmts[w.StmtID]
+		fmt.Fprintf(diag, "whythefail: note: %s:%d: %s prints as ? there: %s\n", st.File, st.Line, w.Var, w.Reason)
 	}
 
 	var w interface {
@@ -185,10 +199,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if child != nil {
 		select {
 		case <-done:
-			status = child.ProcessState.ExitCode()
-			if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				status = 128 + int(ws.Signal())
-			}
+			status = exitStatus(child)
 		default:
 			// Interrupted: the command goes on untraced, as with stap -c.
 		}
@@ -296,8 +307,17 @@ func (j *Job) runFloor(ctx context.Context, child *exec.Cmd, release *os.File) (
 	go func() { child.Wait(); close(done) }()
 	select {
 	case <-done:
-		return child.ProcessState.ExitCode(), nil
+		return exitStatus(child), nil
 	case <-ctx.Done():
 		return 0, nil
 	}
+}
+
+// exitStatus is a finished command's status as a shell reports it:
+// 128+N when signal N killed it.
+func exitStatus(child *exec.Cmd) int {
+	if ws, ok := child.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return child.ProcessState.ExitCode()
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"runtime/debug"
 
 	"fmt"
 	"github.com/whythefail/whythefail/debuginfod"
@@ -22,6 +23,7 @@ flags: --debug-dir DIR  also look for separate debug files under DIR
        --annotate       after each trace, the function's source with executed lines marked
        --source-path OLD=NEW  look for sources under NEW where debug info says OLD
        --source         show the source text of each traced line
+       --version        print whythefail's version
        --floor          attach empty programs at the same probes instead (a benchmark's floor)
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
@@ -64,6 +66,9 @@ func run(stdout, stderr io.Writer, argv []string) (err error) {
 	switch {
 	case a.Help:
 		fmt.Fprint(stdout, usage)
+		return nil
+	case a.Version:
+		fmt.Fprintln(stdout, version())
 		return nil
 	case a.List != "":
 		return list(stdout, a, a.List, true)
@@ -140,4 +145,20 @@ func debuginfodClient() (*debuginfod.Client, error) {
 		return nil, nil
 	}
 	return c, err
+}
+
+// version names the module version whythefail was built from.
+func version() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+	}
+	return "whythefail " + v
 }
