@@ -1,38 +1,23 @@
 package debuginfod
 
 import (
-	"bytes"
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	fx "github.com/whythefail/whythefail/internal/fixture"
 )
 
-// needTool skips when a command is missing, and fails under CI=true.
-func needTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI=true: %v", name, err)
-		}
-		t.Skipf("skipping: %s not installed (%v)", name, err)
-	}
-}
+// needTool and run are the shared fixture helpers: a missing tool skips,
+// or fails under CI=true.
+func needTool(t testing.TB, name string) { t.Helper(); fx.NeedTool(t, name) }
 
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	needTool(t, name)
-	cmd := exec.Command(name, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
+	return fx.Run(t, name, args...)
 }
 
 // fixture is a program whose debug info lives only in a separate file.

@@ -1,41 +1,23 @@
 package target
 
 import (
-	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/whythefail/whythefail/internal/fixture"
 )
 
-// needTool skips when a command the test shells out to is missing, and
-// fails instead under CI=true, where the toolchain is part of the contract.
-func needTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI=true: %v", name, err)
-		}
-		t.Skipf("skipping: %s not installed (%v)", name, err)
-	}
-}
+// needTool and run are the shared fixture helpers: a missing tool skips,
+// or fails under CI=true.
+func needTool(t testing.TB, name string) { t.Helper(); fixture.NeedTool(t, name) }
 
-// run runs a command and returns its standard output, failing the test
-// with the command line and its stderr when it fails.
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	needTool(t, name)
-	cmd := exec.Command(name, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
+	return fixture.Run(t, name, args...)
 }
 
 // compile builds testdata/prog.c into dir/out with cc and flags.
