@@ -100,10 +100,11 @@ type Resolver struct {
 	rawDecl map[dwarf.Offset]bool
 }
 
-// NewResolver indexes the target's DWARF, if it has any.
+// NewResolver indexes the target's DWARF, if it has any that can be used
+// (NeedDWARF).
 func NewResolver(bin *target.File) (*Resolver, error) {
 	r := &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool)}
-	if bin.Debug != nil {
+	if bin.Debug != nil && bin.NeedDWARF() == nil {
 		d, err := debuginfo.Load(bin.Debug)
 		if err != nil {
 			return nil, fmt.Errorf("reading debug info of %s: %w", bin.Path, err)

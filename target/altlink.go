@@ -33,23 +33,42 @@ func debugAltLink(ef *elf.File) (name string, id []byte, ok bool) {
 	return string(data[:n]), bytes.Clone(data[n+1:]), true
 }
 
-// findAlt handles a debug file made by dwz. It locates the supplementary
-// file as gdb does: by the name recorded (relative names are relative to
-// the debug file's directory), by build-id under the debug dirs, then from
-// debuginfod, and records it in AltPath. Go's debug/dwarf reads the
-// DW_FORM_GNU_ref_alt and DW_FORM_GNU_strp_alt attributes such a file uses
-// as bare offsets into the other file, so names and types would come out
-// wrong; until the DWARF readers follow them, NeedDWARF refuses the target
-// with a message that says so, instead of failing obscurely later.
-func (f *File) findAlt(ctx context.Context, client *debuginfod.Client) {
-	name, id, ok := debugAltLink(f.Debug)
-	if !ok {
-		return
+// altFile is the dwz supplementary file of a debug file.
+type altFile struct {
+	name string   // as .gnu_debugaltlink records it
+	id   []byte   // its build-id
+	path string   // where it was found; "" when it was not
+	osf  *os.File // open when found
+	ef   *elf.File
+	err  error // when not found: why NeedDWARF refuses the debug file
+}
+
+func (a *altFile) close() {
+	if a != nil && a.osf != nil {
+		a.osf.Close()
+		a.osf, a.ef = nil, nil
 	}
-	f.AltBuildID = id
+}
+
+// findAlt locates the supplementary file that the debug file ef at
+// debugPath refers to through .gnu_debugaltlink, as gdb does: by the name
+// recorded (relative names are relative to the debug file's directory),
+// by build-id under the debug dirs, then from debuginfod. It returns nil
+// when ef names none, and an altFile whose err says so when it names one
+// that cannot be found or a DWARF 5 supplementary file (.debug_sup).
+func (f *File) findAlt(ctx context.Context, client *debuginfod.Client, ef *elf.File, debugPath string) *altFile {
+	if s := ef.Section(".debug_sup"); s != nil && s.Type != elf.SHT_NOBITS {
+		return &altFile{err: fmt.Errorf("%w: %s refers to a DWARF 5 supplementary file (.debug_sup), which whythefail cannot read yet: use debug info built without dwz --dwarf-5",
+			ErrUnsupportedDebugInfo, debugPath)}
+	}
+	name, id, ok := debugAltLink(ef)
+	if !ok {
+		return nil
+	}
+	a := &altFile{name: name, id: id}
 	candidates := []string{name}
 	if !filepath.IsAbs(name) {
-		candidates[0] = filepath.Join(filepath.Dir(f.DebugPath), name)
+		candidates[0] = filepath.Join(filepath.Dir(debugPath), name)
 	}
 	if len(id) >= 2 {
 		for _, dir := range f.debugDir {
@@ -57,49 +76,62 @@ func (f *File) findAlt(ctx context.Context, client *debuginfod.Client) {
 		}
 	}
 	var why []string
-	for _, p := range candidates {
-		err := checkAltFile(p, id)
+	try := func(p string) bool {
+		osf, ef, err := openAltFile(p, id)
 		if err == nil {
-			f.AltPath = p
-			break
+			a.path, a.osf, a.ef = p, osf, ef
+			return true
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			why = append(why, fmt.Sprintf("%s (%v)", p, err))
 		}
+		return false
 	}
-	if f.AltPath == "" && client != nil && len(id) > 0 {
-		if p, err := client.Debuginfo(ctx, id); err == nil {
-			f.AltPath = p
-		} else {
+	for _, p := range candidates {
+		if try(p) {
+			return a
+		}
+	}
+	if client != nil && len(id) > 0 {
+		p, err := client.Debuginfo(ctx, id)
+		if err == nil && try(p) {
+			return a
+		}
+		if err != nil {
 			why = append(why, err.Error())
 		}
 	}
 	where := fmt.Sprintf("%s (build-id %x", name, id)
-	switch {
-	case f.AltPath != "":
-		where += ", found at " + f.AltPath + ")"
-	case len(why) > 0:
-		where += fmt.Sprintf(", not found; rejected %s)", strings.Join(why, ", "))
-	default:
-		where += ", not found)"
+	if len(why) > 0 {
+		where += "; rejected " + strings.Join(why, ", ")
 	}
-	f.altErr = fmt.Errorf("%w: %s was compressed by dwz and refers to its supplementary file %s through DW_FORM_GNU_ref_alt/strp_alt, which whythefail cannot follow yet (Go's debug/dwarf does not resolve them): use debug info built without dwz",
-		ErrUnsupportedDebugInfo, f.DebugPath, where)
+	server := "set DEBUGINFOD_URLS"
+	if client != nil {
+		server = "add a debuginfod server that has it to DEBUGINFOD_URLS"
+	}
+	a.err = fmt.Errorf("%w: %s was compressed by dwz and its supplementary file %s) was not found: install the package that provides it (the -dbgsym package, under /usr/lib/debug/.dwz) or %s",
+		ErrNoDebugInfo, debugPath, where, server)
+	return a
 }
 
-// checkAltFile checks that path is an ELF file with build-id id.
-func checkAltFile(path string, id []byte) error {
+// openAltFile opens path and checks that it is an ELF file with DWARF and
+// build-id id.
+func openAltFile(path string, id []byte) (*os.File, *elf.File, error) {
 	osf, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer osf.Close()
 	ef, _, err := parseELF(osf)
+	if err == nil {
+		if got := buildID(ef); !bytes.Equal(got, id) {
+			err = fmt.Errorf("build-id %x", got)
+		} else if !hasDWARF(ef) {
+			err = errors.New("no .debug_info")
+		}
+	}
 	if err != nil {
-		return err
+		osf.Close()
+		return nil, nil, err
 	}
-	if got := buildID(ef); !bytes.Equal(got, id) {
-		return fmt.Errorf("build-id %x", got)
-	}
-	return nil
+	return osf, ef, nil
 }

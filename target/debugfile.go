@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/debuginfod"
 )
 
@@ -21,29 +22,51 @@ import (
 // client is configured. It fails only when the binary's own DWARF is
 // unreadable; unusable separate debug files are skipped and remembered for
 // NeedDWARF's message. A debug file that depends on a dwz supplementary
-// file is adopted, but NeedDWARF then says why it cannot be used.
+// file is read together with it; when that cannot be found the debug file
+// is adopted all the same, and NeedDWARF says what is missing.
 func (f *File) findDebug(ctx context.Context, client *debuginfod.Client) error {
 	if hasDWARF(f.ELF) {
-		d, err := safeDWARF(f.ELF)
+		d, alt, err := f.openDWARF(ctx, client, f.ELF, f.Path)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
-		f.Debug, f.DebugPath, f.secs = f.ELF, f.Path, d
-	} else if !f.findLocalDebug() {
+		f.adopt(f.ELF, f.Path, nil, d, alt)
+	} else if !f.findLocalDebug(ctx, client) {
 		f.findDebuginfod(ctx, client)
-	}
-	if f.Debug != nil {
-		f.findAlt(ctx, client)
 	}
 	return nil
 }
 
+// openDWARF reads the DWARF sections of ef, the file at path, together
+// with its dwz supplementary file when it names one (findAlt).
+func (f *File) openDWARF(ctx context.Context, client *debuginfod.Client, ef *elf.File, path string) (*dwarfsec.Sections, *altFile, error) {
+	alt := f.findAlt(ctx, client, ef, path)
+	if alt != nil && alt.ef != nil {
+		dwarfsec.SetAlt(ef, alt.ef)
+	}
+	d, err := safeDWARF(ef)
+	if err != nil {
+		alt.close()
+		return nil, nil, err
+	}
+	return d, alt, nil
+}
+
+// adopt makes ef, the file at path, the target's debug file.
+func (f *File) adopt(ef *elf.File, path string, osf *os.File, d *dwarfsec.Sections, alt *altFile) {
+	f.Debug, f.DebugPath, f.secs, f.debugOS = ef, path, d, osf
+	if alt != nil {
+		f.AltPath, f.AltBuildID, f.altErr = alt.path, alt.id, alt.err
+		f.altOS = alt.osf
+	}
+}
+
 // findLocalDebug looks for a separate debug file by build-id under the
 // debug dirs, then by .gnu_debuglink, and reports whether it found one.
-func (f *File) findLocalDebug() bool {
+func (f *File) findLocalDebug(ctx context.Context, client *debuginfod.Client) bool {
 	if len(f.BuildID) >= 2 {
 		for _, dir := range f.debugDir {
-			if f.tryDebugFile(buildIDPath(dir, f.BuildID), nil) {
+			if f.tryDebugFile(ctx, client, buildIDPath(dir, f.BuildID), nil) {
 				return true
 			}
 		}
@@ -61,7 +84,7 @@ func (f *File) findLocalDebug() bool {
 		candidates = append(candidates, filepath.Join(d, dir, name))
 	}
 	for _, p := range candidates {
-		if f.tryDebugFile(p, &crc) {
+		if f.tryDebugFile(ctx, client, p, &crc) {
 			return true
 		}
 	}
@@ -80,7 +103,7 @@ func (f *File) findDebuginfod(ctx context.Context, client *debuginfod.Client) {
 		f.skipped = append(f.skipped, err.Error())
 		return
 	}
-	f.tryDebugFile(path, nil)
+	f.tryDebugFile(ctx, client, path, nil)
 }
 
 // buildIDPath is where a debug dir keeps the file for a build-id.
@@ -130,7 +153,7 @@ func debugLink(ef *elf.File) (name string, crc uint32, ok bool) {
 // tryDebugFile adopts the debug file at path if it exists, matches the
 // binary (CRC when wantCRC is set, build-id when both have one) and carries
 // DWARF. It reports whether it did.
-func (f *File) tryDebugFile(path string, wantCRC *uint32) bool {
+func (f *File) tryDebugFile(ctx context.Context, client *debuginfod.Client, path string, wantCRC *uint32) bool {
 	canon, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -180,13 +203,13 @@ func (f *File) tryDebugFile(path string, wantCRC *uint32) bool {
 		f.skip(path, "no .debug_info")
 		return false
 	}
-	d, err := safeDWARF(ef)
+	d, alt, err := f.openDWARF(ctx, client, ef, canon)
 	if err != nil {
 		f.skip(path, err.Error())
 		return false
 	}
 	keep = true
-	f.Debug, f.DebugPath, f.secs, f.debugOS = ef, canon, d, osf
+	f.adopt(ef, canon, osf, d, alt)
 	return true
 }
 

@@ -1,6 +1,8 @@
 package target
 
 import (
+	"debug/dwarf"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"net/http"
@@ -68,13 +70,14 @@ func TestDebuginfodNotFound(t *testing.T) {
 }
 
 // TestDWZAltLink builds two binaries whose debug files dwz compresses
-// into a shared supplementary file, and checks that Open finds the
-// supplementary file and NeedDWARF explains that it cannot be used yet.
+// into a shared supplementary file, and checks that Open finds that file
+// wherever gdb would, reads the DWARF of both together, and explains
+// when it is missing.
 func TestDWZAltLink(t *testing.T) {
 	needTool(t, "dwz")
 	dir := t.TempDir()
 	debugDir := filepath.Join(dir, "debug")
-	var paths, debugs []string
+	var paths, debugs, origs []string
 	// Different optimisation levels give different build-ids; the types
 	// they share are what dwz moves into the supplementary file.
 	for _, name := range []string{"-O0", "-O1"} {
@@ -85,7 +88,9 @@ func TestDWZAltLink(t *testing.T) {
 			t.Fatal(err)
 		}
 		splitDebug(t, p, d, "--strip-all")
-		paths, debugs = append(paths, p), append(debugs, d)
+		orig := filepath.Join(dir, "orig"+name+".debug")
+		run(t, "cp", d, orig)
+		paths, debugs, origs = append(paths, p), append(debugs, d), append(origs, orig)
 	}
 	alt := filepath.Join(dir, "common.debug")
 	run(t, "dwz", append([]string{"-m", alt, "-M", "common.debug"}, debugs...)...)
@@ -93,18 +98,41 @@ func TestDWZAltLink(t *testing.T) {
 
 	// Not found: the name is relative to the debug file's directory, and
 	// the build-id directory does not have it yet.
-	f := mustOpen(t, paths[0], Options{DebugDirs: []string{debugDir}})
-	wantPrefix := func(debug string) string {
-		return fmt.Sprintf("unsupported debug info: %s was compressed by dwz and refers to its supplementary file common.debug (build-id %s", debug, altID)
+	missing := func(debug, server string) string {
+		return fmt.Sprintf("no debug info: %s was compressed by dwz and its supplementary file common.debug (build-id %s) was not found: install the package that provides it (the -dbgsym package, under /usr/lib/debug/.dwz) or %s",
+			debug, altID, server)
 	}
-	tail := "through DW_FORM_GNU_ref_alt/strp_alt, which whythefail cannot follow yet (Go's debug/dwarf does not resolve them): use debug info built without dwz"
-	want := wantPrefix(debugs[0]) + ", not found) " + tail
-	if err := f.NeedDWARF(); err == nil || err.Error() != want || !errors.Is(err, ErrUnsupportedDebugInfo) {
-		t.Errorf("NeedDWARF() = %v\nwant %s", err, want)
+	f := mustOpen(t, paths[0], Options{DebugDirs: []string{debugDir}})
+	if err := f.NeedDWARF(); err == nil || err.Error() != missing(debugs[0], "set DEBUGINFOD_URLS") || !errors.Is(err, ErrNoDebugInfo) {
+		t.Errorf("NeedDWARF() = %v\nwant %s", err, missing(debugs[0], "set DEBUGINFOD_URLS"))
 	}
 	if f.AltPath != "" || fmt.Sprintf("%x", f.AltBuildID) != altID {
 		t.Errorf("AltPath %q AltBuildID %x, want none and %s", f.AltPath, f.AltBuildID, altID)
 	}
+	if _, err := f.DebugInfo(); err == nil || !strings.Contains(err.Error(), "supplementary file") {
+		t.Errorf("DebugInfo() error %v, want the dwz message", err)
+	}
+
+	// A file by that name with another build-id is rejected, and said so.
+	wrong := filepath.Join(filepath.Dir(debugs[0]), "common.debug")
+	run(t, "cp", origs[1], wrong)
+	f = mustOpen(t, paths[0], Options{DebugDirs: []string{debugDir}})
+	want := strings.Replace(missing(debugs[0], "set DEBUGINFOD_URLS"), altID+")",
+		fmt.Sprintf("%s; rejected %s (build-id %s))", altID, wrong, readelfBuildID(t, origs[1])), 1)
+	if err := f.NeedDWARF(); err == nil || err.Error() != want {
+		t.Errorf("NeedDWARF() = %v\nwant %s", err, want)
+	}
+	os.Remove(wrong)
+
+	// Found by the recorded name, relative to the debug file.
+	beside := filepath.Join(filepath.Dir(debugs[0]), "common.debug")
+	run(t, "cp", alt, beside)
+	f = mustOpen(t, paths[0], Options{DebugDirs: []string{debugDir}})
+	if f.AltPath != beside {
+		t.Errorf("AltPath %q, want %q", f.AltPath, beside)
+	}
+	sameDWARF(t, f, origs[0])
+	os.Remove(beside)
 
 	// Found by build-id under the debug dir.
 	altByID := filepath.Join(debugDir, ".build-id", altID[:2], altID[2:]+".debug")
@@ -116,15 +144,10 @@ func TestDWZAltLink(t *testing.T) {
 	if f.AltPath != altByID {
 		t.Errorf("AltPath %q, want %q", f.AltPath, altByID)
 	}
-	want = wantPrefix(debugs[1]) + ", found at " + altByID + ") " + tail
-	if err := f.NeedDWARF(); err == nil || err.Error() != want {
-		t.Errorf("NeedDWARF() = %v\nwant %s", err, want)
-	}
-	if _, err := f.DebugInfo(); err == nil || !strings.Contains(err.Error(), "dwz") {
-		t.Errorf("DebugInfo() error %v, want the dwz message", err)
-	}
+	sameDWARF(t, f, origs[1])
 
-	// Found through debuginfod.
+	// Found through debuginfod; and when the server lacks it, the message
+	// says to add one that has it.
 	os.Remove(altByID)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/buildid/"+altID+"/debuginfo" {
@@ -139,4 +162,123 @@ func TestDWZAltLink(t *testing.T) {
 	if want := filepath.Join(cache, altID, "debuginfo"); f.AltPath != want {
 		t.Errorf("AltPath %q, want %q", f.AltPath, want)
 	}
+	sameDWARF(t, f, origs[1])
+	empty := httptest.NewServer(http.NotFoundHandler())
+	defer empty.Close()
+	f = mustOpen(t, paths[1], Options{DebugDirs: []string{debugDir}, Debuginfod: debuginfod.New([]string{empty.URL}, t.TempDir())})
+	want = strings.Replace(missing(debugs[1], "add a debuginfod server that has it to DEBUGINFOD_URLS"), altID+")",
+		fmt.Sprintf("%s; rejected debuginfod: debuginfo for build-id %s not found on 1 server)", altID, altID), 1)
+	if err := f.NeedDWARF(); err == nil || err.Error() != want {
+		t.Errorf("NeedDWARF() = %v\nwant %s", err, want)
+	}
+}
+
+// sameDWARF checks that f's DWARF, read together with its supplementary
+// file, says what the debug file at orig said before dwz compressed it:
+// every function with code has the same name, declaration line and
+// parameters, with the same types, and no reference is left pointing into
+// the supplementary file.
+func sameDWARF(t *testing.T, f *File, orig string) {
+	t.Helper()
+	if err := f.NeedDWARF(); err != nil {
+		t.Fatalf("NeedDWARF() = %v", err)
+	}
+	dw, err := f.DebugInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.Open(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	want, err := ef.DWARF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := functionSummary(t, dw)
+	if w := functionSummary(t, want); strings.Join(got, "\n") != strings.Join(w, "\n") || len(w) == 0 {
+		t.Errorf("functions after dwz:\n%s\nbefore:\n%s", strings.Join(got, "\n"), strings.Join(w, "\n"))
+	}
+}
+
+// functionSummary describes each subprogram with code: address, name and
+// declaration line (through abstract origins and specifications), and its
+// parameters with their types. It fails on attributes left in dwz's forms.
+func functionSummary(t *testing.T, dw *dwarf.Data) []string {
+	t.Helper()
+	entryAt := func(off dwarf.Offset) *dwarf.Entry {
+		r := dw.Reader()
+		r.Seek(off)
+		e, err := r.Next()
+		if err != nil || e == nil {
+			t.Fatalf("no DIE at %#x: %v", off, err)
+		}
+		return e
+	}
+	attr := func(e *dwarf.Entry, a dwarf.Attr) any {
+		for e != nil {
+			if v := e.Val(a); v != nil {
+				return v
+			}
+			next, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+			if !ok {
+				if next, ok = e.Val(dwarf.AttrSpecification).(dwarf.Offset); !ok {
+					return nil
+				}
+			}
+			e = entryAt(next)
+		}
+		return nil
+	}
+	typeName := func(e *dwarf.Entry) string {
+		off, ok := attr(e, dwarf.AttrType).(dwarf.Offset)
+		if !ok {
+			return "void"
+		}
+		ty, err := dw.Type(off)
+		if err != nil {
+			t.Fatalf("type at %#x: %v", off, err)
+		}
+		return ty.String()
+	}
+	var out []string
+	r := dw.Reader()
+	var cur *strings.Builder
+	flush := func() {
+		if cur != nil {
+			out = append(out, cur.String())
+			cur = nil
+		}
+	}
+	for {
+		e, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			break
+		}
+		for _, fl := range e.Field {
+			if fl.Class == dwarf.ClassReferenceAlt || fl.Class == dwarf.ClassStringAlt {
+				t.Fatalf("DIE at %#x: %s still refers into the supplementary file", e.Offset, fl.Attr)
+			}
+		}
+		switch e.Tag {
+		case dwarf.TagSubprogram:
+			flush()
+			if pc, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+				cur = new(strings.Builder)
+				fmt.Fprintf(cur, "%#x %v:%v returns %s;", pc, attr(e, dwarf.AttrName), attr(e, dwarf.AttrDeclLine), typeName(e))
+			}
+		case dwarf.TagFormalParameter, dwarf.TagVariable:
+			if cur != nil && e.Val(dwarf.AttrLocation) != nil {
+				fmt.Fprintf(cur, " %v:%s", attr(e, dwarf.AttrName), typeName(e))
+			}
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit:
+			flush()
+		}
+	}
+	flush()
+	return out
 }

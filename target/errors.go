@@ -25,7 +25,7 @@ var (
 	// could not be decoded.
 	ErrBadDebugInfo = errors.New("malformed debug info")
 	// ErrUnsupportedDebugInfo means debug info was found in a form
-	// whythefail cannot read yet (DWARF compressed by dwz).
+	// whythefail cannot read yet (a DWARF 5 supplementary file, .debug_sup).
 	ErrUnsupportedDebugInfo = errors.New("unsupported debug info")
 	// ErrNotCode means an address lies outside every executable loadable
 	// segment of the binary, so no uprobe can be placed there.

@@ -96,8 +96,9 @@ type File struct {
 	Debug     *elf.File
 
 	// AltPath and AltBuildID name the dwz supplementary file that the
-	// debug file's .gnu_debugaltlink refers to; AltPath is empty when it
-	// was not found. NeedDWARF refuses such targets for now.
+	// debug file's .gnu_debugaltlink refers to, whose DWARF the debug
+	// file's includes; AltPath is empty when it was not found, and
+	// NeedDWARF then says so.
 	AltPath    string
 	AltBuildID []byte
 
@@ -110,7 +111,8 @@ type File struct {
 	size            int64    // size of the binary, for bounds checks
 	debugDir        []string // effective DebugDirs, for NeedDWARF's message
 	skipped         []string // debug-file candidates rejected, and why
-	altErr          error    // why dwz-compressed DWARF cannot be used
+	altOS           *os.File // backs the dwz supplementary file
+	altErr          error    // why the debug file's DWARF cannot be used
 	askedDebuginfod bool     // a debuginfod client was configured and asked
 
 	symOnce sync.Once
@@ -210,8 +212,9 @@ func (f *File) DWARF() *dwarf.Data {
 }
 
 // NeedDWARF returns nil when the target has DWARF, and otherwise a one-line
-// error wrapping ErrNoDebugInfo that says how to obtain it, or wrapping
-// ErrUnsupportedDebugInfo when the DWARF was compressed by dwz. Callers that can
+// error wrapping ErrNoDebugInfo that says how to obtain it (also when the
+// dwz supplementary file the debug file needs is missing), or wrapping
+// ErrUnsupportedDebugInfo for a DWARF 5 supplementary file (.debug_sup). Callers that can
 // work from symbols alone (listing functions) call it only when they need
 // statements or variables.
 func (f *File) NeedDWARF() error {
@@ -242,6 +245,10 @@ func (f *File) Close() error {
 	var errs []error
 	if f.Debug != nil && f.Debug != f.ELF {
 		errs = append(errs, f.Debug.Close())
+	}
+	if f.altOS != nil {
+		errs = append(errs, f.altOS.Close())
+		f.altOS = nil
 	}
 	if f.debugOS != nil {
 		errs = append(errs, f.debugOS.Close())

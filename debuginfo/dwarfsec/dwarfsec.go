@@ -136,6 +136,9 @@ func For(ef *elf.File) (*Sections, error) {
 // parallel, and builds the dwarf.Data from them; it does not cache (For
 // does). Malformed sections are reported as errors, never panics.
 func Read(ef *elf.File) (_ *Sections, err error) {
+	if alt := altFor(ef); alt != nil {
+		return readWithAlt(ef, alt)
+	}
 	// s is not the named result: goroutines use it after an error
 	// return would have set that to nil.
 	s := &Sections{Order: ef.ByteOrder, locDone: make(chan struct{})}
@@ -157,14 +160,7 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 	// one does the other sections in turn, abbreviations first; the
 	// outline follows .debug_info as it streams, once the abbreviation
 	// tables are parsed.
-	targets := []struct {
-		name string
-		dst  *[]byte
-	}{
-		{".debug_abbrev", &s.Abbrev}, {".debug_line", &s.Line},
-		{".debug_str", &s.Str}, {".debug_rnglists", &s.Rnglists}, {".debug_ranges", &s.Ranges},
-		{".debug_line_str", &s.LineStr}, {".debug_addr", &s.Addr}, {".debug_str_offsets", &s.StrOffsets},
-	}
+	targets := s.targets()
 	errs := make([]error, len(targets))
 	var wg, outlineWG sync.WaitGroup
 	infoSec := live(ef.Section(".debug_info"))

@@ -103,6 +103,69 @@ type unitFormat struct {
 	offSize  int
 }
 
+// unitHeader is a unit header of .debug_info.
+type unitHeader struct {
+	start, end int // the unit's bytes, header included
+	f          unitFormat
+	abbrevAt   int // where the abbreviation offset is written
+	abbrevOff  uint64
+}
+
+// readUnitHeader reads the header of the unit at r.off, leaving r at its
+// first DIE. have(n) reports whether the first n bytes of r.data can be
+// read (they may still be being decompressed).
+func readUnitHeader(r *reader, have func(int) bool) (unitHeader, error) {
+	h := unitHeader{start: r.off, f: unitFormat{offSize: 4}}
+	length := uint64(r.u32())
+	if length == 0xffffffff {
+		h.f.offSize = 8
+		length = r.u64()
+	} else if length >= 0xfffffff0 {
+		return h, fmt.Errorf("unit at %#x has reserved length %#x", h.start, length)
+	}
+	if r.err != nil || length > uint64(len(r.data)-r.off) {
+		return h, fmt.Errorf("unit at %#x overruns .debug_info", h.start)
+	}
+	h.end = r.off + int(length)
+	if !have(h.end) {
+		return h, fmt.Errorf("unit at %#x: .debug_info was not fully decompressed", h.start)
+	}
+	h.f.version = int(r.u16())
+	readOff := func() uint64 {
+		if h.f.offSize == 8 {
+			return r.u64()
+		}
+		return uint64(r.u32())
+	}
+	if h.f.version >= 5 {
+		unitType := r.u8()
+		h.f.addrSize = int(r.u8())
+		h.abbrevAt = r.off
+		h.abbrevOff = readOff()
+		switch unitType {
+		case 2, 6: // type, split type: signature and type offset
+			r.skip(8)
+			readOff()
+		case 4, 5: // skeleton, split compile: dwo id
+			r.skip(8)
+		}
+	} else {
+		h.abbrevAt = r.off
+		h.abbrevOff = readOff()
+		h.f.addrSize = int(r.u8())
+	}
+	if r.err != nil {
+		return h, r.err
+	}
+	if h.f.version < 2 || h.f.version > 5 {
+		return h, fmt.Errorf("unit at %#x has version %d", h.start, h.f.version)
+	}
+	if r.off > h.end {
+		return h, fmt.Errorf("unit at %#x ends inside its header", h.start)
+	}
+	return h, nil
+}
+
 // buildOutline walks the units of s.Info. With st, it follows the
 // decompression: it reads a unit once all of its bytes are there.
 func buildOutline(s *Sections, st *stream) ([]OutlineDIE, error) {
@@ -119,59 +182,14 @@ func buildOutline(s *Sections, st *stream) ([]OutlineDIE, error) {
 	for have(r.off + 1) {
 		start := r.off
 		have(min(start+24, len(info))) // the longest unit header
-		f := unitFormat{offSize: 4}
-		length := uint64(r.u32())
-		if length == 0xffffffff {
-			f.offSize = 8
-			length = r.u64()
-		} else if length >= 0xfffffff0 {
-			return nil, fmt.Errorf("unit at %#x has reserved length %#x", start, length)
-		}
-		if r.err != nil || length > uint64(len(info)-r.off) {
-			return nil, fmt.Errorf("unit at %#x overruns .debug_info", start)
-		}
-		end := r.off + int(length)
-		if !have(end) {
-			return nil, fmt.Errorf("unit at %#x: .debug_info was not fully decompressed", start)
-		}
-		f.version = int(r.u16())
-		readOff := func() uint64 {
-			if f.offSize == 8 {
-				return r.u64()
-			}
-			return uint64(r.u32())
-		}
-		var abbrevOff uint64
-		var abbrevAt int
-		if f.version >= 5 {
-			unitType := r.u8()
-			f.addrSize = int(r.u8())
-			abbrevAt = r.off
-			abbrevOff = readOff()
-			switch unitType {
-			case 2, 6: // type, split type: signature and type offset
-				r.skip(8)
-				readOff()
-			case 4, 5: // skeleton, split compile: dwo id
-				r.skip(8)
-			}
-		} else {
-			abbrevAt = r.off
-			abbrevOff = readOff()
-			f.addrSize = int(r.u8())
-		}
-		if r.err != nil {
-			return nil, r.err
+		h, err := readUnitHeader(r, have)
+		if err != nil {
+			return nil, err
 		}
 		if st != nil {
-			share.share(s, info, abbrevAt, f, abbrevOff)
+			share.share(s, info, h.abbrevAt, h.f, h.abbrevOff)
 		}
-		if f.version < 2 || f.version > 5 {
-			return nil, fmt.Errorf("unit at %#x has version %d", start, f.version)
-		}
-		if r.off > end {
-			return nil, fmt.Errorf("unit at %#x ends inside its header", start)
-		}
+		f, end, abbrevOff := h.f, h.end, h.abbrevOff
 		t, err := s.Abbrevs(abbrevOff)
 		if err != nil {
 			return nil, fmt.Errorf("unit at %#x: %w", start, err)
