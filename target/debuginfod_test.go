@@ -53,6 +53,42 @@ func TestDebuginfodEndToEnd(t *testing.T) {
 	checkAgainstBinutils(t, f, orig)
 }
 
+// TestDebuginfodDWZ serves, from a real debuginfod only, the debug files of
+// two binaries that dwz compressed together and their supplementary file,
+// whose recorded path does not exist here: Open must fetch both.
+func TestDebuginfodDWZ(t *testing.T) {
+	needTool(t, "dwz")
+	dir := t.TempDir()
+	serve := filepath.Join(dir, "serve")
+	if err := os.Mkdir(serve, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var paths, debugs, origs []string
+	for _, opt := range []string{"-O0", "-O2"} {
+		p := compile(t, dir, "gcc", "prog"+opt, "-g", opt)
+		d := filepath.Join(serve, "prog"+opt+".debug")
+		splitDebug(t, p, d, "--strip-all")
+		orig := filepath.Join(dir, "orig"+opt+".debug")
+		run(t, "cp", d, orig)
+		paths, debugs, origs = append(paths, p), append(debugs, d), append(origs, orig)
+	}
+	alt := filepath.Join(serve, "common.debug")
+	run(t, "dwz", append([]string{"-m", alt, "-M", "/nonexistent/common.debug"}, debugs...)...)
+	id, altID := readelfBuildID(t, paths[1]), readelfBuildID(t, alt)
+
+	srv := debuginfodtest.Start(t, serve)
+	srv.WaitFor(t, "/buildid/"+altID+"/debuginfo")
+	cache := t.TempDir()
+	f := mustOpen(t, paths[1], Options{DebugDirs: []string{}, Debuginfod: debuginfod.New([]string{srv.URL}, cache)})
+	if want := filepath.Join(cache, id, "debuginfo"); f.DebugPath != want {
+		t.Errorf("DebugPath %q, want %q", f.DebugPath, want)
+	}
+	if want := filepath.Join(cache, altID, "debuginfo"); f.AltPath != want {
+		t.Errorf("AltPath %q, want %q", f.AltPath, want)
+	}
+	sameDWARF(t, f, origs[1])
+}
+
 // TestDebuginfodNotFound checks NeedDWARF's message when the configured
 // servers do not have the debug file either.
 func TestDebuginfodNotFound(t *testing.T) {
