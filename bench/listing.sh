@@ -7,8 +7,11 @@
 # date, with the cost of starting time(1)) and peak RSS of each, the
 # ratios stap/whythefail, and whether the two listings are identical. With
 # BASELINE=REV (a git revision) it also times whythefail as built at REV,
-# in the same alternation, for before/after figures.
-# Usage: [BASELINE=REV] bench/listing.sh [SPEC] [RUNS]
+# in the same alternation, for before/after figures. With DWZ=1 both read
+# glibc's debug files (libc6-dbg) as a -dbgsym package compressed by dh_dwz
+# would ship them: decompressed, then run through dwz -m together (libc,
+# libm, libresolv, ld.so), found under a debug dir of their own.
+# Usage: [BASELINE=REV] [DWZ=1] bench/listing.sh [SPEC] [RUNS]
 set -eu
 spec=${1:-'process("/lib/x86_64-linux-gnu/libc.so.6").statement("getaddrinfo@*:*")'}
 runs=${2:-5}
@@ -22,6 +25,24 @@ if [ -n "${BASELINE:-}" ]; then
 	git -C "$root" archive "$BASELINE" | tar -x -C "$tmp/src"
 	(cd "$tmp/src" && go build -o "$tmp/base" ./cmd/whythefail)
 	names="base wtf stap"
+fi
+wtfargs=
+export DEBUGINFOD_URLS=
+if [ -n "${DWZ:-}" ]; then
+	dbg=$tmp/debug
+	mkdir -p "$dbg/.dwz"
+	for lib in libc.so.6 libm.so.6 libresolv.so.2 ld-linux-x86-64.so.2; do
+		id=$(readelf -n "/lib/x86_64-linux-gnu/$lib" | awk '/Build ID/ {print $3}')
+		rest=${id#??}
+		mkdir -p "$dbg/.build-id/${id%"$rest"}"
+		objcopy --decompress-debug-sections "/usr/lib/debug/.build-id/${id%"$rest"}/$rest.debug" \
+			"$dbg/.build-id/${id%"$rest"}/$rest.debug"
+	done
+	# dwz says which files it left alone ("not beneficial"): those keep
+	# their own partial units but no supplementary file.
+	dwz -m "$dbg/.dwz/glibc.debug" -M "$dbg/.dwz/glibc.debug" "$dbg"/.build-id/*/*.debug 2>&1 | sed 's/^/dwz:   /'
+	wtfargs="--debug-dir $dbg"
+	export SYSTEMTAP_DEBUGINFO_PATH="+:.debug:$dbg"
 fi
 # stap needs a stand-in kernel build tree (docs/stap-listing.md, section 0).
 tree=$tmp/tree
@@ -57,8 +78,10 @@ echo "spec:  $spec"
 echo "load:  $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs; $runs runs each, medians"
 i=0
 while [ "$i" -lt "$runs" ]; do
-	[ -z "${BASELINE:-}" ] || once base "$tmp/base" -L "$spec"
-	once wtf "$tmp/wtf" -L "$spec"
+	# shellcheck disable=SC2086 # wtfargs is a list
+	[ -z "${BASELINE:-}" ] || once base "$tmp/base" $wtfargs -L "$spec"
+	# shellcheck disable=SC2086
+	once wtf "$tmp/wtf" $wtfargs -L "$spec"
 	once stap stap -r "$tree" -L "$spec"
 	i=$((i + 1))
 done
