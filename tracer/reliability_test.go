@@ -123,14 +123,29 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// cpuTicks reads a process's user+system CPU ticks, to see it still runs.
-func cpuTicks(pid int) (int64, bool) {
+// procStat reads the fields of /proc/PID/stat after the command name:
+// the state first.
+func procStat(pid int) ([]string, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+2:]), true
+}
+
+// zombie reports whether pid has exited and awaits reaping.
+func zombie(pid int) bool {
+	f, ok := procStat(pid)
+	return ok && f[0] == "Z"
+}
+
+// cpuTicks reads a process's user+system CPU ticks, to see it still runs.
+func cpuTicks(pid int) (int64, bool) {
+	f, ok := procStat(pid)
+	if !ok {
+		return 0, false
+	}
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	k, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + k, true
@@ -138,7 +153,7 @@ func cpuTicks(pid int) (int64, bool) {
 
 // TestExitDetaches checks that whythefail leaves nothing attached and the
 // target running, however it ends: SIGINT, SIGTERM, SIGKILL, or the -x
-// process ending.
+// process ending, reaped by its parent or left a zombie.
 func TestExitDetaches(t *testing.T) {
 	fixture.RequireBPF(t)
 	wtf := whythefail(t)
@@ -172,16 +187,27 @@ func TestExitDetaches(t *testing.T) {
 		}
 		waitFor(t, "the probes to be gone", func() bool { return len(alive(t, objs)) == 0 })
 	})
-	for _, how := range []string{"SIGINT", "SIGTERM", "SIGKILL", "target-exit"} {
+	for _, how := range []string{"SIGINT", "SIGTERM", "SIGKILL", "target-exit", "target-zombie"} {
 		t.Run(how, func(t *testing.T) {
 			target := exec.Command(demo.Path, "2000000000")
 			if err := target.Start(); err != nil {
 				t.Fatal(err)
 			}
-			targetDone := make(chan error, 1)
-			go func() { targetDone <- target.Wait() }()
+			// The test is the target's parent: for target-zombie it reaps
+			// the target only after whythefail has ended.
+			var targetDone chan error
+			reap := func() {
+				if targetDone == nil {
+					targetDone = make(chan error, 1)
+					go func() { targetDone <- target.Wait() }()
+				}
+			}
+			if how != "target-zombie" {
+				reap()
+			}
 			defer func() {
 				target.Process.Kill()
+				reap()
 				<-targetDone
 			}()
 			var out, errb syncBuffer
@@ -210,7 +236,7 @@ func TestExitDetaches(t *testing.T) {
 				cmd.Process.Signal(syscall.SIGTERM)
 			case "SIGKILL":
 				cmd.Process.Kill()
-			case "target-exit":
+			case "target-exit", "target-zombie":
 				target.Process.Kill()
 			}
 			var err error
@@ -231,7 +257,10 @@ func TestExitDetaches(t *testing.T) {
 			// The kernel frees them once the last descriptor is gone; give
 			// it a moment after SIGKILL.
 			waitFor(t, "the probes to be gone", func() bool { return len(alive(t, objs)) == 0 })
-			if how == "target-exit" {
+			if how == "target-zombie" && !zombie(target.Process.Pid) {
+				t.Errorf("target %d is not a zombie after whythefail ended: the test did not test that", target.Process.Pid)
+			}
+			if strings.HasPrefix(how, "target-") {
 				return
 			}
 			// The target goes on, untraced and unharmed.

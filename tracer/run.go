@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/session"
@@ -82,6 +81,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	sopts := session.Options{MaxRecords: o.MaxRecords, RingBufSize: o.RingBufSize}
 	var child *exec.Cmd
 	var release *os.File
+	var watch *exitWatch // -x
 	switch {
 	case o.Command != "":
 		self, err := os.Executable()
@@ -111,9 +111,12 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		}()
 		sopts.PIDs = []int{child.Process.Pid}
 	case o.PID != 0:
-		if err := syscall.Kill(o.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		w, err := watchExit(o.PID)
+		if err != nil {
 			return 0, fmt.Errorf("process %d: %v (is the pid right?)", o.PID, err)
 		}
+		defer w.close()
+		watch = w
 		sopts.PIDs = []int{o.PID}
 	default:
 		sopts.TraceAll = true
@@ -173,15 +176,17 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 			child.Wait()
 			close(done)
 		}()
-	} else if o.PID != 0 {
+	} else if watch != nil {
+		stop := make(chan struct{})
+		stopped := make(chan struct{})
 		go func() {
-			for {
-				if err := syscall.Kill(o.PID, 0); errors.Is(err, syscall.ESRCH) {
-					close(done)
-					return
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			defer close(stopped)
+			watch.wait(done, stop)
+		}()
+		// The watch holds the pidfd: it ends before Run closes it.
+		defer func() {
+			close(stop)
+			<-stopped
 		}()
 	}
 	select {
