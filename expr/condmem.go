@@ -79,9 +79,18 @@ func (c *compiler) object(n Node) (object, error) {
 		}
 		return object{base: o.base, off: o.off + m.Offset, t: m.Type}, nil
 	case *Index:
-		i, ok := constOf(x.I)
-		if !ok {
-			return object{}, c.errf(x.I, "only constant indexes are supported")
+		// A constant index is folded into the offset; any other is
+		// evaluated at return, like the rest of the condition.
+		i, isConst := constOf(x.I)
+		var idx bpfgen.Cond
+		if !isConst {
+			var err error
+			if idx, err = c.index(x.I); err != nil {
+				return object{}, err
+			}
+			if k, ok := idx.(bpfgen.Const); ok {
+				i, isConst = k.V, true
+			}
 		}
 		var o object
 		if inner, err := c.object(x.X); err == nil && inner.t.Tag() == dwarf.TagArrayType {
@@ -98,13 +107,30 @@ func (c *compiler) object(n Node) (object, error) {
 		if size <= 0 {
 			return object{}, c.errf(x, "elements of %s have no known size", o.t.Name())
 		}
-		return object{base: o.base, off: o.off + i*size, t: o.t}, nil
+		if isConst {
+			return object{base: o.base, off: o.off + i*size, t: o.t}, nil
+		}
+		scaled := bpfgen.BinOp{Op: bpfgen.OpMul, L: idx, R: bpfgen.Const{V: size}}
+		return object{base: bpfgen.BinOp{Op: bpfgen.OpAdd, L: o.base, R: scaled}, off: o.off, t: o.t}, nil
 	case *Unary:
 		if x.Op == "*" {
 			return c.pointee(x.X)
 		}
 	}
 	return object{}, c.errf(n, "%s does not name memory", Format(n))
+}
+
+// index compiles an array index: any integer expression of the
+// condition's values (parameters at entry, $return, memory they point to).
+func (c *compiler) index(n Node) (bpfgen.Cond, error) {
+	if v, ok := n.(*Var); ok {
+		if t, ok := c.env.Types[v.Name]; ok {
+			if ti := t.Info(); ti.Kind != debuginfo.KindInt {
+				return nil, c.errf(n, "an index must be an integer; $%s is a %s", v.Name, t.Name())
+			}
+		}
+	}
+	return c.node(n)
 }
 
 // load compiles a member, element or dereference in a condition: read at

@@ -670,6 +670,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown-errno", []string{demo, "load_config", "$return == -EINVALL", "-c", "true"}},
 		{"condition-string", []string{demo, "load_config", `$path == "x"`, "-c", "true"}},
 		{"condition-function", []string{demo, "load_config", "frobnicate() == 1", "-c", "true"}},
+		{"condition-index-not-integer", []string{demo, "load_config", "$path[$c] == 1", "-c", "true"}},
 		{"variable-unknown", []string{demo, "load_config", "1", "$nope", "-c", "true"}},
 		{"variable-no-member", []string{demo, "load_config", "1", "$c->nope", "-c", "true"}},
 		{"variable-not-struct", []string{demo, "load_config", "1", "$workers->x", "-c", "true"}},
@@ -982,6 +983,11 @@ func TestConditionForms(t *testing.T) {
 				{"*$path == 98", 1},
 				{"$path[1] == 97", 5},
 				{"$c->name[0] == 113", 5},
+				// Indexes computed at return: path[1] again, and path[1]
+				// only for the call that returns -22 (for the others the
+				// element read is anywhere, and the && is false anyway).
+				{"$path[$return * 0 + 1] == 97", 5},
+				{"$return < 0 && $path[-$return - 21] == 97", 1},
 			} {
 				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "load_config", c.cond, "-c", fmt.Sprintf("%q 20 >/dev/null", b.Path))
 				if r.status != 0 {
