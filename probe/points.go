@@ -15,7 +15,11 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 	var pts []*Point
 	matched := make(map[string]bool) // names matched to DWARF functions
 	probed := make(map[uint64]bool)
-	for _, fn := range r.statementFuncs(s) {
+	fns, err := r.statementFuncs(s)
+	if err != nil {
+		return nil, err
+	}
+	for _, fn := range fns {
 		matched[fn.Name] = true
 		if fn.LinkageName != "" {
 			matched[fn.LinkageName] = true
@@ -116,15 +120,15 @@ func listed(v *debuginfo.Variable, pc uint64) bool {
 	return ok && err == nil
 }
 
-// place computes the point's file offset and checks that its address is
-// an instruction boundary of its function.
+// place computes the point's file offset and, unless r.ListOnly, checks
+// that its address is an instruction boundary of its function.
 func (r *Resolver) place(p *Point) error {
 	off, err := r.Bin.FileOffset(p.Addr)
 	if err != nil {
 		return fmt.Errorf("probe point %s: %w", p, err)
 	}
 	p.FileOffset = off
-	if p.Func == nil {
+	if p.Func == nil || r.ListOnly {
 		return nil
 	}
 	fn := p.Func

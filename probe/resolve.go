@@ -94,16 +94,26 @@ func (p *Point) varTexts() []string {
 type Resolver struct {
 	Bin  *target.File
 	Data *debuginfo.Data // nil when the target has no DWARF
+	// ListOnly says the points will only be listed, never attached, so a
+	// line address inside an instruction is listed as stap lists it
+	// (glibc's pthread_spin_lock.S has a row at the byte after a lock
+	// prefix) instead of refused. Leave it false when attaching: a
+	// uprobe there would corrupt the instruction.
+	ListOnly bool
 
 	bounds map[*debuginfo.Function][]uint64
 	// rawDecl caches noDeclFile by DIE offset.
 	rawDecl map[dwarf.Offset]bool
+	// orders caches unitOrder by unit, names dieName's lookups.
+	orders map[*debuginfo.CompUnit]*unitOrder
+	names  map[dwarf.Offset]string
 }
 
 // NewResolver indexes the target's DWARF, if it has any that can be used
 // (NeedDWARF).
 func NewResolver(bin *target.File) (*Resolver, error) {
-	r := &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool)}
+	r := &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool),
+		orders: make(map[*debuginfo.CompUnit]*unitOrder), names: make(map[dwarf.Offset]string)}
 	if bin.Debug != nil && bin.NeedDWARF() == nil {
 		d, err := debuginfo.Load(bin.Debug)
 		if err != nil {
@@ -165,12 +175,30 @@ func targetWord(k spec.TargetKind) string {
 }
 
 // candidates returns the DWARF function instances whose name and
-// declaration file match the spec, without SystemTap's duplicates: one
-// out-of-line function per entry address (aliases), no ".part." clones, and
+// declaration file match the spec, in the order SystemTap meets them
+// (stapOrder), without SystemTap's duplicates: one out-of-line function
+// per entry address (aliases; the first met wins), no ".part." clones, and
 // one inlined instance per (entry, name, declaration).
-func (r *Resolver) candidates(s *spec.Spec) []*debuginfo.Function {
+func (r *Resolver) candidates(s *spec.Spec) ([]*debuginfo.Function, error) {
 	if r.Data == nil {
-		return nil
+		return nil, nil
+	}
+	var matched []*debuginfo.Function
+	for _, fn := range r.Data.Funcs {
+		if fn.Name == "" || fn.Entry == 0 {
+			continue
+		}
+		if !r.matchName(s.Func, fn) {
+			continue
+		}
+		if s.File != "" && !r.fileMatches(s.File, fn) {
+			continue
+		}
+		matched = append(matched, fn)
+	}
+	matched, err := r.stapOrder(matched)
+	if err != nil {
+		return nil, err
 	}
 	var parts map[uint64]bool
 	var out []*debuginfo.Function
@@ -182,16 +210,7 @@ func (r *Resolver) candidates(s *spec.Spec) []*debuginfo.Function {
 		file  string
 	}
 	seenInl := make(map[inlKey]bool)
-	for _, fn := range r.Data.Funcs {
-		if fn.Name == "" || fn.Entry == 0 {
-			continue
-		}
-		if !r.matchName(s.Func, fn) {
-			continue
-		}
-		if s.File != "" && !r.fileMatches(s.File, fn) {
-			continue
-		}
+	for _, fn := range matched {
 		if fn.Inlined {
 			k := inlKey{fn.Entry, fn.DeclLine, fn.Name, fn.DeclFile}
 			if seenInl[k] {
@@ -212,7 +231,7 @@ func (r *Resolver) candidates(s *spec.Spec) []*debuginfo.Function {
 		}
 		out = append(out, fn)
 	}
-	return out
+	return out, nil
 }
 
 // matchName matches a function pattern as stap does: against the linkage

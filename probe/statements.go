@@ -9,18 +9,22 @@ import (
 )
 
 // statementFuncs returns the function instances a spec selects:
-// out-of-line instances first, then inlined ones, each in .debug_info
-// order, as SystemTap creates them.
-func (r *Resolver) statementFuncs(s *spec.Spec) []*debuginfo.Function {
+// out-of-line instances first, then inlined ones, each in the order
+// SystemTap meets them (candidates).
+func (r *Resolver) statementFuncs(s *spec.Spec) ([]*debuginfo.Function, error) {
+	fns, err := r.candidates(s)
+	if err != nil {
+		return nil, err
+	}
 	var outOfLine, inlined []*debuginfo.Function
-	for _, fn := range r.candidates(s) {
+	for _, fn := range fns {
 		if fn.Inlined {
 			inlined = append(inlined, fn)
 		} else {
 			outOfLine = append(outOfLine, fn)
 		}
 	}
-	return append(outOfLine, inlined...)
+	return append(outOfLine, inlined...), nil
 }
 
 // unitFuncs groups the selected instances by compilation unit, units in
@@ -66,7 +70,10 @@ func unitFiles(cu *debuginfo.CompUnit, pattern string) []string {
 // an inlined instance whose file is unknown gets rows where its caller's
 // lines fall inside it.
 func (r *Resolver) statementPoints(prefix string, s *spec.Spec) ([]*Point, error) {
-	fns := r.statementFuncs(s)
+	fns, err := r.statementFuncs(s)
+	if err != nil {
+		return nil, err
+	}
 	if s.Lines.Kind == spec.NoLine {
 		return r.entryStatements(prefix, fns)
 	}
