@@ -209,6 +209,42 @@ func TestDWZAltLink(t *testing.T) {
 	}
 }
 
+// TestDWZDWARF2 reads dwz-compressed DWARF 2, where the offset-sized alt
+// references sit in units whose DW_FORM_ref_addr is address-sized.
+func TestDWZDWARF2(t *testing.T) {
+	needTool(t, "dwz")
+	dir := t.TempDir()
+	var paths, debugs, origs []string
+	for _, opt := range []string{"-O0", "-O2"} {
+		p := compile(t, dir, "gcc", "prog"+opt, "-gdwarf-2", opt)
+		d := filepath.Join(dir, "prog"+opt+".debug")
+		splitDebug(t, p, d, "--strip-all")
+		orig := filepath.Join(dir, "orig"+opt+".debug")
+		run(t, "cp", d, orig)
+		paths, debugs, origs = append(paths, p), append(debugs, d), append(origs, orig)
+	}
+	alt := filepath.Join(dir, "common.debug")
+	run(t, "dwz", append([]string{"-m", alt, "-M", alt}, debugs...)...)
+	if out := run(t, "readelf", "--debug-dump=info", debugs[1]); !strings.Contains(out, "Version:       2") || !strings.Contains(out, "DW_FORM_GNU_ref_alt") && !strings.Contains(out, "alt indirect") {
+		t.Fatalf("dwz did not leave DWARF 2 units with alt references:\n%.2000s", out)
+	}
+	for i, p := range paths {
+		// The debuglink CRC no longer matches after dwz: find the debug
+		// file by build-id, as distributions install them.
+		id := readelfBuildID(t, p)
+		byID := filepath.Join(dir, "debug", ".build-id", id[:2], id[2:]+".debug")
+		if err := os.MkdirAll(filepath.Dir(byID), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "cp", debugs[i], byID)
+		f := mustOpen(t, p, Options{DebugDirs: []string{filepath.Join(dir, "debug")}})
+		if f.AltPath != alt {
+			t.Errorf("AltPath %q, want %q", f.AltPath, alt)
+		}
+		sameDWARF(t, f, origs[i])
+	}
+}
+
 // sameDWARF checks that f's DWARF, read together with its supplementary
 // file, says what the debug file at orig said before dwz compressed it:
 // every function with code has the same name, declaration line and

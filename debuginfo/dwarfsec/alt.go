@@ -137,7 +137,26 @@ func mergeAlt(s, a *Sections) error {
 	}
 	b := altBases{info: uint64(len(s.Info)), abbrev: uint64(len(s.Abbrev)), str: uint64(len(s.Str)),
 		line: uint64(len(s.Line)), lineStr: uint64(len(s.LineStr))}
-	err := patchUnits(s.Info, s.Abbrev, s.Order, nil, func(r *reader, h *unitHeader, at AbbrevAttr, form uint64) (bool, error) {
+	// DWARF 2 units: their DW_FORM_ref_addr is address-sized, so the
+	// offset-sized alt references they hold become ref_addr only once
+	// the unit says DWARF 3, which differs from 2 in nothing else that
+	// matters here; a unit that also has DWARF 2 ref_addrs cannot.
+	type v2unit struct {
+		start, offSize int
+		alt, refAddr   bool
+	}
+	var v2 []v2unit
+	err := patchUnits(s.Info, s.Abbrev, s.Order, func(r *reader, h *unitHeader) error {
+		if h.f.version == 2 {
+			v2 = append(v2, v2unit{start: h.start, offSize: h.f.offSize})
+		}
+		return nil
+	}, func(r *reader, h *unitHeader, at AbbrevAttr, form uint64) (bool, error) {
+		if h.f.version == 2 {
+			u := &v2[len(v2)-1]
+			u.alt = u.alt || form == formGNURefAlt
+			u.refAddr = u.refAddr || form == formRefAddr
+		}
 		switch form {
 		case formGNURefAlt:
 			return true, r.addOffset(h.f.offSize, b.info)
@@ -150,6 +169,19 @@ func mergeAlt(s, a *Sections) error {
 	})
 	if err != nil {
 		return err
+	}
+	for _, u := range v2 {
+		if !u.alt {
+			continue
+		}
+		if u.refAddr {
+			return fmt.Errorf("unit at %#x: DWARF 2 with both DW_FORM_ref_addr and dwz references", u.start)
+		}
+		at := u.start + 4 // the version follows the unit length
+		if u.offSize == 8 {
+			at += 8
+		}
+		s.Order.PutUint16(s.Info[at:], 3)
 	}
 	// The DIEs are read: now their abbreviations can name the ordinary
 	// forms.
