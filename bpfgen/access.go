@@ -60,6 +60,13 @@ func applySteps(e *emitter, st *Stmt, v *Var, addr bool, fail string) (bool, err
 				e.loadConst(asm.R1, s.Off)
 				e.emit(asm.Add.Reg(asm.R0, asm.R1))
 			}
+		case StepIndex:
+			if !addr {
+				return false, unsup("member or element of a value that is not in memory")
+			}
+			if err := compileIndex(e, st, &s, fail); err != nil {
+				return false, err
+			}
 		case StepDeref:
 			if addr {
 				if err := c.read(asm.R0, 8); err != nil {
@@ -95,6 +102,10 @@ func stepValue(s Step) Step {
 			return *p
 		}
 	case *StepAddrOf:
+		if p != nil {
+			return *p
+		}
+	case *StepIndex:
 		if p != nil {
 			return *p
 		}

@@ -40,8 +40,8 @@ type Var struct {
 	Signed bool
 
 	// Steps is an access path applied after the location expression
-	// ($c->name, $p[2], *$p, &$v): at most MaxSteps. Size and Signed
-	// then describe the object at the end of the path.
+	// ($c->name, $p[2], $p[$i], *$p, &$v): at most MaxSteps. Size and
+	// Signed then describe the object at the end of the path.
 	Steps []Step
 
 	// Str, when non-zero, makes the variable a string: the value at the

@@ -24,12 +24,21 @@ const (
 	StepDeref
 	// StepAddrOf makes the object's address the value (&x).
 	StepAddrOf
+	// StepIndex adds (the value of Index + Off) * Scale to the address of
+	// an object in memory: an element at a variable index ($a[$i+1]).
+	StepIndex
 )
 
 // Step is one step of an access path.
 type Step struct {
 	Kind StepKind
 	Off  int64
+	// Index is what a StepIndex reads at the same statement: a scalar
+	// leaf of integer type. Scale is the element size; Len, when
+	// positive, the array's length, beyond which the element prints "?".
+	Index *Leaf
+	Scale int64
+	Len   int64
 }
 
 // Leaf is one value to read at a statement: a variable's location (or a
@@ -223,9 +232,12 @@ func (d *displayer) lower(n Node) (chain, error) {
 		if err != nil {
 			return chain{}, err
 		}
-		i, ok := constOf(n.I)
-		if !ok {
-			return chain{}, d.errf(n.I, "only constant indexes are supported")
+		i, isConst := constOf(n.I)
+		var idx indexExpr
+		if !isConst {
+			if idx, err = d.index(n.I); err != nil {
+				return chain{}, err
+			}
 		}
 		el, ok := c.t.Target()
 		if !ok || c.ptrTo != nil {
@@ -235,12 +247,19 @@ func (d *displayer) lower(n Node) (chain, error) {
 		if size <= 0 {
 			return chain{}, d.errf(n, "elements of %s have no known size", c.t.Name())
 		}
+		length := int64(0)
 		if c.t.Tag() != dwarf.TagArrayType {
 			c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepDeref})
-		} else if l := c.t.ArrayLen(); l >= 0 && (i < 0 || i >= l) {
+		} else if l := c.t.ArrayLen(); l >= 0 && isConst && (i < 0 || i >= l) {
 			return chain{}, d.errf(n.I, "index %d is outside %s's %d elements", i, c.t.Name(), l)
+		} else if l > 0 {
+			length = l
 		}
-		c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepAdd, Off: i * size})
+		if isConst {
+			c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepAdd, Off: i * size})
+		} else {
+			c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepIndex, Index: &idx.leaf, Off: idx.add, Scale: size, Len: length})
+		}
 		c.t = el
 		return c, nil
 	case *Unary:

@@ -297,6 +297,15 @@ func bpfVar(fn *debuginfo.Function, p *probe.Point, l expr.Leaf, beforePrologue 
 			bv.Steps = append(bv.Steps, bpfgen.StepDeref{})
 		case expr.StepAddrOf:
 			bv.Steps = append(bv.Steps, bpfgen.StepAddrOf{})
+		case expr.StepIndex:
+			// The index is located at this statement like any
+			// variable; unavailable there, it has no location and the
+			// generator makes the whole value unavailable.
+			var idx bpfgen.Var
+			if s.Index != nil {
+				idx = bpfVar(fn, p, *s.Index, beforePrologue, env)
+			}
+			bv.Steps = append(bv.Steps, bpfgen.StepIndex{Index: idx, Add: s.Off, Scale: s.Scale, Len: s.Len})
 		}
 	}
 	switch {
