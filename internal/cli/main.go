@@ -92,6 +92,10 @@ func list(stdout io.Writer, a *Args, text string, withVars bool) error {
 		return err
 	}
 	defer closer()
+	// Listed, never attached: a line row inside an instruction (after a
+	// lock prefix in glibc's assembly) is listed as stap lists it;
+	// tracing refuses it.
+	r.ListOnly = true
 	pts, err := r.Resolve(s)
 	if err != nil {
 		return err
