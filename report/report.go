@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/whythefail/whythefail/session"
 )
 
 // Var describes one variable printed at a statement.
@@ -90,30 +92,14 @@ type SourceLine struct {
 	Text string
 }
 
-// Value is one variable as read at a statement.
-type Value struct {
-	U64 uint64
-	OK  bool
-	// Bytes holds a string's bytes (up to its NUL); Truncated says the
-	// string was longer than what was read.
-	Bytes     []byte
-	Truncated bool
-}
-
-// Record is one executed statement of a trace.
-type Record struct {
-	Stmt   uint32
-	Values []Value
-}
-
-// Trace is one committed invocation.
-type Trace struct {
-	Comm      string
-	PID, TID  uint32
-	Return    int64
-	Records   []Record
-	Truncated uint32
-}
+// Value, Record and Trace are the session's: a committed invocation as
+// the ring buffer delivered it (one Record per executed statement, one Value
+// per variable read there), printed as it is.
+type (
+	Value  = session.Value
+	Record = session.Record
+	Trace  = session.Trace
+)
 
 // Stats are the counters printed at the end.
 type Stats struct {
@@ -165,9 +151,9 @@ func (t *Text) Trace(tr *Trace) error {
 		label = t.H.Variable
 	}
 	for _, r := range tr.Records {
-		st, ok := t.Stmts[r.Stmt]
+		st, ok := t.Stmts[r.StmtID]
 		if !ok {
-			fmt.Fprintf(&b, "%s[%d] <unknown statement %d>\n", tr.Comm, tr.TID, r.Stmt)
+			fmt.Fprintf(&b, "%s[%d] <unknown statement %d>\n", tr.Comm, tr.TID, r.StmtID)
 			continue
 		}
 		fmt.Fprintf(&b, "%s[%d] %s:%d %s:", tr.Comm, tr.TID, st.File, st.Line, label)
@@ -201,7 +187,7 @@ func (t *Text) annotate(b *strings.Builder, tr *Trace) {
 	hits := map[int]int{}
 	last := 0
 	for _, r := range tr.Records {
-		if st, ok := t.Stmts[r.Stmt]; ok && st.File == t.H.Listing.File {
+		if st, ok := t.Stmts[r.StmtID]; ok && st.File == t.H.Listing.File {
 			hits[st.Line]++
 			last = st.Line
 		}
@@ -364,7 +350,7 @@ func (j *JSON) Trace(tr *Trace) error {
 		Truncated  uint32     `json:"truncated,omitempty"`
 	}{Statements: []jsonStmt{}, Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
 	for _, r := range tr.Records {
-		st, ok := j.Stmts[r.Stmt]
+		st, ok := j.Stmts[r.StmtID]
 		if !ok {
 			st = Stmt{File: "<unknown statement>"}
 		}

@@ -32,9 +32,9 @@ func sample() (Header, map[uint32]Stmt, *Trace) {
 		}},
 	}
 	tr := &Trace{Comm: "demo", PID: 7, TID: 8, Return: -22, Records: []Record{
-		{Stmt: 0, Values: []Value{{U64: 0xffffffea, OK: true}, {U64: 0x1ffff, OK: true}, {U64: 0x7ffd1000, OK: true}, {}}},
-		{Stmt: 1, Values: []Value{{Bytes: []byte("web\"\n"), OK: true}, {U64: 0xfffffffc, OK: true}, {U64: 0x1ff, OK: true}, {}, {Bytes: []byte("abcdefgh"), Truncated: true, OK: true}}},
-		{Stmt: 9},
+		{StmtID: 0, Values: []Value{{U64: 0xffffffea, OK: true}, {U64: 0x1ffff, OK: true}, {U64: 0x7ffd1000, OK: true}, {}}},
+		{StmtID: 1, Values: []Value{{Bytes: []byte("web\"\n"), OK: true}, {U64: 0xfffffffc, OK: true}, {U64: 0x1ff, OK: true}, {}, {Bytes: []byte("abcdefgh"), Truncated: true, OK: true}}},
+		{StmtID: 9},
 	}, Truncated: 3}
 	return h, stmts, tr
 }

@@ -157,7 +157,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	go func() {
 		defer close(printed)
 		for t := range sess.Traces() {
-			w.Trace(convert(&t))
+			w.Trace(&t)
 		}
 	}()
 
@@ -224,18 +224,6 @@ func orStdW(w io.Writer, d *os.File) io.Writer {
 		return w
 	}
 	return d
-}
-
-func convert(t *session.Trace) *report.Trace {
-	rt := &report.Trace{Comm: t.Comm, PID: t.PID, TID: t.TID, Return: t.Return, Truncated: t.Truncated}
-	for _, r := range t.Records {
-		rr := report.Record{Stmt: r.StmtID}
-		for _, v := range r.Values {
-			rr.Values = append(rr.Values, report.Value{U64: v.U64, OK: v.OK, Bytes: v.Bytes, Truncated: v.Truncated})
-		}
-		rt.Records = append(rt.Records, rr)
-	}
-	return rt
 }
 
 // checkPrivileges says which capability is missing, before the kernel
