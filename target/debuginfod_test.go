@@ -53,6 +53,38 @@ func TestDebuginfodEndToEnd(t *testing.T) {
 	checkAgainstBinutils(t, f, orig)
 }
 
+// dwzBuild is builds of the test program whose debug files dwz
+// compressed together into a supplementary file.
+type dwzBuild struct {
+	paths  []string // the stripped binaries
+	debugs []string // their debug files, compressed by dwz
+	origs  []string // copies of the debug files from before dwz
+	alt    string   // the supplementary file
+}
+
+// buildDWZ compiles the test program with debug flag g at each of opts
+// (different build-ids, shared types), splits each binary's debug file to
+// debugPath(binary), and runs dwz -m over them, writing the supplementary
+// file to alt and recording it as recorded.
+func buildDWZ(t *testing.T, dir, g string, opts []string, debugPath func(string) string, alt, recorded string) dwzBuild {
+	t.Helper()
+	needTool(t, "dwz")
+	b := dwzBuild{alt: alt}
+	for _, opt := range opts {
+		p := compile(t, dir, "gcc", "prog"+opt, g, opt)
+		d := debugPath(p)
+		if err := os.MkdirAll(filepath.Dir(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		splitDebug(t, p, d, "--strip-all")
+		orig := filepath.Join(dir, "orig"+opt+".debug")
+		run(t, "cp", d, orig)
+		b.paths, b.debugs, b.origs = append(b.paths, p), append(b.debugs, d), append(b.origs, orig)
+	}
+	run(t, "dwz", append([]string{"-m", alt, "-M", recorded}, b.debugs...)...)
+	return b
+}
+
 // TestDebuginfodDWZ serves, from a real debuginfod only, the debug files of
 // two binaries that dwz compressed together and their supplementary file,
 // whose recorded path does not exist here: Open must fetch both.
@@ -63,18 +95,10 @@ func TestDebuginfodDWZ(t *testing.T) {
 	if err := os.Mkdir(serve, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var paths, debugs, origs []string
-	for _, opt := range []string{"-O0", "-O2"} {
-		p := compile(t, dir, "gcc", "prog"+opt, "-g", opt)
-		d := filepath.Join(serve, "prog"+opt+".debug")
-		splitDebug(t, p, d, "--strip-all")
-		orig := filepath.Join(dir, "orig"+opt+".debug")
-		run(t, "cp", d, orig)
-		paths, debugs, origs = append(paths, p), append(debugs, d), append(origs, orig)
-	}
-	alt := filepath.Join(serve, "common.debug")
-	run(t, "dwz", append([]string{"-m", alt, "-M", "/nonexistent/common.debug"}, debugs...)...)
-	id, altID := readelfBuildID(t, paths[1]), readelfBuildID(t, alt)
+	b := buildDWZ(t, dir, "-g", []string{"-O0", "-O2"}, func(p string) string { return filepath.Join(serve, filepath.Base(p)+".debug") },
+		filepath.Join(serve, "common.debug"), "/nonexistent/common.debug")
+	paths, origs := b.paths, b.origs
+	id, altID := readelfBuildID(t, paths[1]), readelfBuildID(t, b.alt)
 
 	srv := debuginfodtest.Start(t, serve)
 	srv.WaitFor(t, "/buildid/"+altID+"/debuginfo")
@@ -113,23 +137,11 @@ func TestDWZAltLink(t *testing.T) {
 	needTool(t, "dwz")
 	dir := t.TempDir()
 	debugDir := filepath.Join(dir, "debug")
-	var paths, debugs, origs []string
-	// Different optimisation levels give different build-ids; the types
-	// they share are what dwz moves into the supplementary file.
-	for _, name := range []string{"-O0", "-O1"} {
-		p := compile(t, dir, "gcc", "prog"+name, "-g", name)
+	b := buildDWZ(t, dir, "-g", []string{"-O0", "-O1"}, func(p string) string {
 		id := readelfBuildID(t, p)
-		d := filepath.Join(debugDir, ".build-id", id[:2], id[2:]+".debug")
-		if err := os.MkdirAll(filepath.Dir(d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		splitDebug(t, p, d, "--strip-all")
-		orig := filepath.Join(dir, "orig"+name+".debug")
-		run(t, "cp", d, orig)
-		paths, debugs, origs = append(paths, p), append(debugs, d), append(origs, orig)
-	}
-	alt := filepath.Join(dir, "common.debug")
-	run(t, "dwz", append([]string{"-m", alt, "-M", "common.debug"}, debugs...)...)
+		return filepath.Join(debugDir, ".build-id", id[:2], id[2:]+".debug")
+	}, filepath.Join(dir, "common.debug"), "common.debug")
+	paths, debugs, origs, alt := b.paths, b.debugs, b.origs, b.alt
 	altID := readelfBuildID(t, alt)
 
 	// Not found: the name is relative to the debug file's directory, and
@@ -214,17 +226,9 @@ func TestDWZAltLink(t *testing.T) {
 func TestDWZDWARF2(t *testing.T) {
 	needTool(t, "dwz")
 	dir := t.TempDir()
-	var paths, debugs, origs []string
-	for _, opt := range []string{"-O0", "-O2"} {
-		p := compile(t, dir, "gcc", "prog"+opt, "-gdwarf-2", opt)
-		d := filepath.Join(dir, "prog"+opt+".debug")
-		splitDebug(t, p, d, "--strip-all")
-		orig := filepath.Join(dir, "orig"+opt+".debug")
-		run(t, "cp", d, orig)
-		paths, debugs, origs = append(paths, p), append(debugs, d), append(origs, orig)
-	}
 	alt := filepath.Join(dir, "common.debug")
-	run(t, "dwz", append([]string{"-m", alt, "-M", alt}, debugs...)...)
+	b := buildDWZ(t, dir, "-gdwarf-2", []string{"-O0", "-O2"}, func(p string) string { return p + ".debug" }, alt, alt)
+	paths, debugs, origs := b.paths, b.debugs, b.origs
 	if out := run(t, "readelf", "--debug-dump=info", debugs[1]); !strings.Contains(out, "Version:       2") || !strings.Contains(out, "DW_FORM_GNU_ref_alt") && !strings.Contains(out, "alt indirect") {
 		t.Fatalf("dwz did not leave DWARF 2 units with alt references:\n%.2000s", out)
 	}

@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
-	"sync"
-	"weak"
 )
 
 // Supplementary files (dwz).
@@ -28,36 +25,14 @@ import (
 // stays valid; the result is ordinary DWARF that every reader understands.
 
 // alts maps debug files, weakly, to their supplementary files.
-var alts struct {
-	sync.Mutex
-	m map[weak.Pointer[elf.File]]*elf.File
-}
+var alts fileMap[*elf.File]
 
 // SetAlt tells Read that the DWARF of ef refers into alt, the dwz
 // supplementary file its .gnu_debugaltlink names. It must be called before
 // the first For(ef); alt must stay open as long as ef is used.
-func SetAlt(ef, alt *elf.File) {
-	k := weak.Make(ef)
-	alts.Lock()
-	defer alts.Unlock()
-	if alts.m == nil {
-		alts.m = make(map[weak.Pointer[elf.File]]*elf.File)
-	}
-	if _, ok := alts.m[k]; !ok {
-		runtime.AddCleanup(ef, func(k weak.Pointer[elf.File]) {
-			alts.Lock()
-			delete(alts.m, k)
-			alts.Unlock()
-		}, k)
-	}
-	alts.m[k] = alt
-}
+func SetAlt(ef, alt *elf.File) { alts.set(ef, alt) }
 
-func altFor(ef *elf.File) *elf.File {
-	alts.Lock()
-	defer alts.Unlock()
-	return alts.m[weak.Make(ef)]
-}
+func altFor(ef *elf.File) *elf.File { return alts.get(ef) }
 
 // readWithAlt is Read for a debug file with a supplementary file: both are
 // read whole, merged, and then outlined and handed to dwarf.New. There is
