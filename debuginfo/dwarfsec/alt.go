@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Supplementary files (dwz).
@@ -35,21 +36,25 @@ func SetAlt(ef, alt *elf.File) { alts.set(ef, alt) }
 func altFor(ef *elf.File) *elf.File { return alts.get(ef) }
 
 // readWithAlt is Read for a debug file with a supplementary file: both are
-// read whole, merged, and then outlined and handed to dwarf.New. There is
-// no streaming: packaged files compressed by dwz are small next to glibc's.
+// read whole (their sections decompressed side by side), merged, outlined,
+// and handed to dwarf.New in the background as Read does.
 func readWithAlt(ef, alt *elf.File) (_ *Sections, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
 		}
 	}()
-	s, err := readWhole(ef)
+	var s, a *Sections
+	var aerr error
+	var wg sync.WaitGroup
+	wg.Go(func() { a, aerr = readWhole(alt) })
+	s, err = readWhole(ef)
+	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	a, err := readWhole(alt)
-	if err != nil {
-		return nil, noDWARF{fmt.Errorf("dwz supplementary file: %w", err)}
+	if aerr != nil {
+		return nil, noDWARF{fmt.Errorf("dwz supplementary file: %w", aerr)}
 	}
 	if err := mergeAlt(s, a); err != nil {
 		return nil, noDWARF{fmt.Errorf("merging the dwz supplementary file: %w", err)}
@@ -57,24 +62,42 @@ func readWithAlt(ef, alt *elf.File) (_ *Sections, err error) {
 	s.parseAllAbbrevs()
 	s.outline, s.outlineErr = buildOutline(s, nil)
 	s.outlineDone = true
-	if s.dwarf, s.dwarfErr = newData(s); s.dwarfErr != nil {
-		return nil, s.dwarfErr
+	if s.outlineErr != nil {
+		if s.dwarf, s.dwarfErr = newData(s); s.dwarfErr != nil {
+			return nil, s.dwarfErr
+		}
+		return s, nil
 	}
+	s.dwarfDone = make(chan struct{})
+	go func() {
+		s.dwarf, s.dwarfErr = newData(s)
+		close(s.dwarfDone)
+	}()
 	return s, nil
 }
 
-// readWhole reads every section Read knows of ef, in turn.
+// readWhole reads every section Read knows of ef: .debug_info on one
+// goroutine while another does the rest, the location lists last.
 func readWhole(ef *elf.File) (*Sections, error) {
 	s := &Sections{Order: ef.ByteOrder}
 	raw := rawFor(ef)
 	open := func(sec *elf.Section) io.Reader { return openSection(sec, raw, ef.ByteOrder, ef.Class) }
-	all := append(s.targets(),
-		target{".debug_info", &s.Info}, target{".debug_loc", &s.loc}, target{".debug_loclists", &s.loclist})
-	for _, t := range all {
-		var err error
-		if *t.dst, err = sectionData(live(ef.Section(t.name)), open); err != nil {
-			return nil, noDWARF{err}
+	read := func(ts []target) error {
+		for _, t := range ts {
+			var err error
+			if *t.dst, err = sectionData(live(ef.Section(t.name)), open); err != nil {
+				return err
+			}
 		}
+		return nil
+	}
+	var infoErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { infoErr = read([]target{{".debug_info", &s.Info}}) })
+	err := read(append(s.targets(), target{".debug_loc", &s.loc}, target{".debug_loclists", &s.loclist}))
+	wg.Wait()
+	if err = errors.Join(infoErr, err); err != nil {
+		return nil, noDWARF{err}
 	}
 	if s.Info == nil || s.Abbrev == nil {
 		return nil, noDWARF{errors.New("no .debug_info or .debug_abbrev section")}
@@ -120,31 +143,47 @@ func mergeAlt(s, a *Sections) error {
 		start, offSize int
 		alt, refAddr   bool
 	}
-	var v2 []v2unit
-	err := patchUnits(s.Info, s.Abbrev, s.Order, func(r *reader, h *unitHeader) error {
-		if h.f.version == 2 {
-			v2 = append(v2, v2unit{start: h.start, offSize: h.f.offSize})
+	// The units are independent: the two halves of .debug_info are
+	// patched side by side.
+	patchMain := func(info []byte, base int) ([]v2unit, error) {
+		var v2 []v2unit
+		err := patchUnits(info, s.Abbrev, s.Order, func(r *reader, h *unitHeader) error {
+			if h.f.version == 2 {
+				v2 = append(v2, v2unit{start: base + h.start, offSize: h.f.offSize})
+			}
+			return nil
+		}, func(r *reader, h *unitHeader, at AbbrevAttr, form uint64) (bool, error) {
+			if h.f.version == 2 {
+				u := &v2[len(v2)-1]
+				u.alt = u.alt || form == formGNURefAlt
+				u.refAddr = u.refAddr || form == formRefAddr
+			}
+			switch form {
+			case formGNURefAlt:
+				return true, r.addOffset(h.f.offSize, b.info)
+			case formGNUStrpAlt:
+				return true, r.addOffset(h.f.offSize, b.str)
+			case formRefSup4, formRefSup8, formStrpSup:
+				return false, errors.New("DWARF 5 supplementary files (.debug_sup) are not supported")
+			}
+			return false, nil
+		})
+		if err != nil && base > 0 {
+			err = fmt.Errorf("in .debug_info from %#x: %w", base, err)
 		}
-		return nil
-	}, func(r *reader, h *unitHeader, at AbbrevAttr, form uint64) (bool, error) {
-		if h.f.version == 2 {
-			u := &v2[len(v2)-1]
-			u.alt = u.alt || form == formGNURefAlt
-			u.refAddr = u.refAddr || form == formRefAddr
-		}
-		switch form {
-		case formGNURefAlt:
-			return true, r.addOffset(h.f.offSize, b.info)
-		case formGNUStrpAlt:
-			return true, r.addOffset(h.f.offSize, b.str)
-		case formRefSup4, formRefSup8, formStrpSup:
-			return false, errors.New("DWARF 5 supplementary files (.debug_sup) are not supported")
-		}
-		return false, nil
-	})
-	if err != nil {
+		return v2, err
+	}
+	mid := unitBoundary(s.Info, s.Order, len(s.Info)/2)
+	var v2, v2b []v2unit
+	var err, errb error
+	var wg sync.WaitGroup
+	wg.Go(func() { v2b, errb = patchMain(s.Info[mid:], mid) })
+	v2, err = patchMain(s.Info[:mid], 0)
+	wg.Wait()
+	if err = errors.Join(err, errb); err != nil {
 		return err
 	}
+	v2 = append(v2, v2b...)
 	for _, u := range v2 {
 		if !u.alt {
 			continue
@@ -218,6 +257,24 @@ func mergeAlt(s, a *Sections) error {
 		return errors.New("merged .debug_info exceeds 4 GiB")
 	}
 	return nil
+}
+
+// unitBoundary returns the offset of the first unit header of info at
+// or after at, following the unit lengths from the start; len(info) when
+// there is none, or the lengths go wrong (patchUnits then says how).
+func unitBoundary(info []byte, order binary.ByteOrder, at int) int {
+	r := &reader{data: info, order: order}
+	for r.off < at {
+		length := uint64(r.u32())
+		if length == 0xffffffff {
+			length = r.u64()
+		}
+		if r.err != nil || length > uint64(len(info)-r.off) {
+			return len(info)
+		}
+		r.off += int(length)
+	}
+	return r.off
 }
 
 // macroAttr reports whether a is an attribute that points into the macro
