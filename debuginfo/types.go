@@ -12,6 +12,10 @@ type Type struct {
 	Off dwarf.Offset
 	Has bool
 	d   *Data
+	// dims is how many dimensions of the array type at Off have been
+	// indexed away: `int a[3][4]` is one array type DIE with two
+	// subranges, and a[i] is the array at Off with dims 1, an int[4].
+	dims int
 }
 
 // Member is a member of a struct, union or class.
@@ -48,6 +52,9 @@ func (t Type) Info() TypeInfo {
 
 // Strip looks through typedefs and const/volatile/restrict/atomic.
 func (t Type) Strip() Type {
+	if t.dims > 0 {
+		return t // a row of an array type, not a typedef
+	}
 	for i := 0; i < 64 && t.Has && t.d != nil; i++ {
 		e := t.d.typeEntry(t.Off)
 		if e == nil {
@@ -77,7 +84,8 @@ func (t Type) Tag() dwarf.Tag {
 }
 
 // Target returns what a pointer or reference points to, or an array's
-// element type; ok is false for other types.
+// element type (for an array of several dimensions, its rows); ok is
+// false for other types.
 func (t Type) Target() (Type, bool) {
 	s := t.Strip()
 	if !s.Has || s.d == nil {
@@ -88,7 +96,12 @@ func (t Type) Target() (Type, bool) {
 		return Type{}, false
 	}
 	switch e.Tag {
-	case dwarf.TagPointerType, dwarf.TagReferenceType, tagRvalueReference, dwarf.TagArrayType:
+	case dwarf.TagArrayType:
+		if len(s.d.arrayDims(e)) > s.dims+1 {
+			return Type{Off: s.Off, Has: true, d: s.d, dims: s.dims + 1}, true
+		}
+		fallthrough
+	case dwarf.TagPointerType, dwarf.TagReferenceType, tagRvalueReference:
 		off, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
 		return Type{Off: off, Has: ok, d: s.d}, true
 	}
@@ -110,7 +123,7 @@ func (t Type) Size() int64 {
 		return 8
 	case dwarf.TagArrayType:
 		el, _ := t.Target()
-		n := s.d.arrayCount(e)
+		n := s.ArrayLen()
 		if n < 0 {
 			return 0
 		}
@@ -132,29 +145,43 @@ func (t Type) ArrayLen() int64 {
 	if e == nil || e.Tag != dwarf.TagArrayType {
 		return -1
 	}
-	return s.d.arrayCount(e)
+	if dims := s.d.arrayDims(e); s.dims < len(dims) {
+		return dims[s.dims]
+	}
+	return -1
 }
 
-func (d *Data) arrayCount(e *dwarf.Entry) int64 {
+// arrayDims returns the element counts of an array type's subranges,
+// outermost first; -1 where the count is unknown (int a[]).
+func (d *Data) arrayDims(e *dwarf.Entry) []int64 {
 	if !e.Children {
-		return -1
+		return nil
 	}
 	r := d.DWARF.Reader()
 	r.Seek(e.Offset)
 	if _, err := r.Next(); err != nil {
-		return -1
+		return nil
 	}
-	c, err := r.Next()
-	if err != nil || c == nil || c.Tag != dwarf.TagSubrangeType {
-		return -1
+	var dims []int64
+	for {
+		c, err := r.Next()
+		if err != nil || c == nil || c.Tag == 0 {
+			return dims
+		}
+		if c.Children {
+			r.SkipChildren()
+		}
+		if c.Tag != dwarf.TagSubrangeType {
+			continue
+		}
+		n := int64(-1)
+		if v, ok := c.Val(dwarf.AttrCount).(int64); ok {
+			n = v
+		} else if u, ok := c.Val(dwarf.AttrUpperBound).(int64); ok {
+			n = u + 1
+		}
+		dims = append(dims, n)
 	}
-	if n, ok := c.Val(dwarf.AttrCount).(int64); ok {
-		return n
-	}
-	if u, ok := c.Val(dwarf.AttrUpperBound).(int64); ok {
-		return u + 1
-	}
-	return -1
 }
 
 // Members lists the members of a struct, union or class type.

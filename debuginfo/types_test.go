@@ -1,0 +1,78 @@
+package debuginfo
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/target"
+)
+
+// TestArrayDimensions navigates arrays of several dimensions, which DWARF
+// describes as one array type with a subrange per dimension: indexing one
+// dimension must give the rows, with their own length and size, and only
+// the last the elements.
+func TestArrayDimensions(t *testing.T) {
+	fixture.NeedTool(t, "gcc")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "dims.c")
+	err := os.WriteFile(src, []byte(`typedef int row[4];
+int grid[3][4];
+char names[5][8];
+row rows[2];
+int flat[6];
+int main(void) { return grid[1][2] + names[1][0] + rows[1][3] + flat[5]; }
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "dims")
+	if out, err := exec.Command("gcc", "-g", "-O0", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	f, err := target.Open(bin, target.Options{DebugDirs: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := Load(f.Debug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each step: length and size of the array, then of its Target.
+	type level struct{ len, size int64 }
+	for _, c := range []struct {
+		global string
+		levels []level // one per array level, outermost first
+		elem   int64   // size of the final element
+	}{
+		{"grid", []level{{3, 48}, {4, 16}}, 4},
+		{"names", []level{{5, 40}, {8, 8}}, 1},
+		{"rows", []level{{2, 32}, {4, 16}}, 4}, // a typedef'd row: two array types
+		{"flat", []level{{6, 24}}, 4},
+	} {
+		gs := d.Globals(c.global)
+		if len(gs) != 1 {
+			t.Fatalf("Globals(%q) = %v", c.global, gs)
+		}
+		ty := gs[0].Type
+		for i, l := range c.levels {
+			if got := ty.ArrayLen(); got != l.len {
+				t.Errorf("%s level %d: ArrayLen = %d, want %d", c.global, i, got, l.len)
+			}
+			if got := ty.Size(); got != l.size {
+				t.Errorf("%s level %d: Size = %d, want %d", c.global, i, got, l.size)
+			}
+			next, ok := ty.Target()
+			if !ok {
+				t.Fatalf("%s level %d: no Target", c.global, i)
+			}
+			ty = next
+		}
+		if ty.Tag() == 0x01 /* DW_TAG_array_type */ || ty.ArrayLen() != -1 || ty.Size() != c.elem {
+			t.Errorf("%s: element tag %v len %d size %d, want a scalar of %d bytes", c.global, ty.Tag(), ty.ArrayLen(), ty.Size(), c.elem)
+		}
+	}
+}
