@@ -19,7 +19,8 @@
 // ring buffer bytes.
 //
 // A variable may carry an access path (Var.Steps: member offsets,
-// dereferences, address-of) applied after its location, and may be a string
+// dereferences, address-of, and indexes read from another variable at the
+// same statement) applied after its location, and may be a string
 // (Var.Str): up to Str bytes of the NUL-terminated user string its char*
 // value points to fill Str/8 consecutive 8-byte slots of the record. Slots
 // says which slots each variable of a statement takes; the valid mask stays
