@@ -61,9 +61,18 @@ func (r *Resolver) unitOrder(cu *debuginfo.CompUnit) (o *unitOrder, err error) {
 			return nil, fmt.Errorf("reading the functions of unit %s: %w", cu.Name, err)
 		}
 	}
+	m := newSTLMultimap(len(w.names))
+	for i, name := range w.names {
+		m.insert(name, i)
+	}
+	r.addAliases(m, w)
 	o = &unitOrder{rank: make(map[dwarf.Offset]int, len(w.offs)), origin: w.origin}
-	for i, p := range multimapOrder(w.names) {
-		o.rank[w.offs[p]] = i
+	// A DIE met again under an alias keeps its first place: SystemTap
+	// drops the later visits (same entry pc).
+	for i, p := range m.order() {
+		if _, seen := o.rank[w.offs[p]]; !seen {
+			o.rank[w.offs[p]] = i
+		}
 	}
 	r.orders[cu] = o
 	return o, nil
@@ -73,11 +82,15 @@ func (r *Resolver) unitOrder(cu *debuginfo.CompUnit) (o *unitOrder, err error) {
 // subprogram DIEs of a unit with their names, and notes the abstract
 // origin of every inlined instance it passes.
 type funcWalk struct {
-	r      *Resolver
-	c      bool // a C unit: dwarf_getfuncs prunes non-scope DIEs
-	offs   []dwarf.Offset
-	names  []string
-	origin map[dwarf.Offset]dwarf.Offset
+	r     *Resolver
+	c     bool // a C unit: dwarf_getfuncs prunes non-scope DIEs
+	offs  []dwarf.Offset
+	names []string
+	// linkage is each DIE's DW_AT_linkage_name (integrated), "" if none;
+	// inline says it has a DW_AT_inline other than DW_INL_not_inlined.
+	linkage []string
+	inline  []bool
+	origin  map[dwarf.Offset]dwarf.Offset
 }
 
 // children visits the children of the entry rd has just returned, as
@@ -142,9 +155,12 @@ func (w *funcWalk) visit(e *dwarf.Entry) {
 		if _, decl := e.Val(dwarf.AttrDeclaration).(bool); decl {
 			return
 		}
-		if name, ok := w.r.dieName(e); ok {
+		if name, linkage, ok := w.r.dieNames(e); ok {
 			w.offs = append(w.offs, e.Offset)
 			w.names = append(w.names, name)
+			w.linkage = append(w.linkage, linkage)
+			inl, _ := e.Val(dwarf.AttrInline).(int64)
+			w.inline = append(w.inline, inl != 0)
 		}
 	case dwarf.TagInlinedSubroutine:
 		if o, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset); ok {
@@ -168,34 +184,64 @@ func (w *funcWalk) descend(tag dwarf.Tag) bool {
 	return false
 }
 
-// dieName returns e's DW_AT_name, following DW_AT_abstract_origin and
-// DW_AT_specification as libdw's dwarf_attr_integrate does.
-func (r *Resolver) dieName(e *dwarf.Entry) (string, bool) {
+// dieNames returns e's DW_AT_name and DW_AT_linkage_name (or
+// DW_AT_MIPS_linkage_name), each following DW_AT_abstract_origin and
+// DW_AT_specification as libdw's dwarf_attr_integrate does; ok is false
+// when e has no name.
+func (r *Resolver) dieNames(e *dwarf.Entry) (name, linkage string, ok bool) {
 	for hops := 0; hops < 16; hops++ {
-		if name, ok := e.Val(dwarf.AttrName).(string); ok {
-			return name, true
+		if linkage == "" {
+			linkage = entryLinkage(e)
+		}
+		if n, ok := e.Val(dwarf.AttrName).(string); ok && name == "" {
+			name = n
+		}
+		if name != "" && linkage != "" {
+			break
 		}
 		next, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
 		if !ok {
 			if next, ok = e.Val(dwarf.AttrSpecification).(dwarf.Offset); !ok {
-				return "", false
+				break
 			}
 		}
-		if name, ok := r.names[next]; ok {
-			return name, name != ""
+		if d, ok := r.names[next]; ok {
+			if name == "" {
+				name = d.name
+			}
+			if linkage == "" {
+				linkage = d.linkage
+			}
+			break
 		}
 		rd := r.Data.DWARF.Reader()
 		rd.Seek(next)
 		n, err := rd.Next()
 		if err != nil || n == nil {
-			return "", false
+			break
 		}
-		if name, ok := n.Val(dwarf.AttrName).(string); ok {
-			r.names[next] = name
+		if n.Val(dwarf.AttrAbstractOrigin) == nil && n.Val(dwarf.AttrSpecification) == nil {
+			nn, _ := n.Val(dwarf.AttrName).(string)
+			r.names[next] = dieNameAttrs{nn, entryLinkage(n)}
 		}
 		e = n
 	}
-	return "", false
+	return name, linkage, name != ""
+}
+
+// dieNameAttrs are the name attributes of a DIE that integrated lookups
+// end at (one without an origin or specification of its own).
+type dieNameAttrs struct{ name, linkage string }
+
+// entryLinkage returns e's own linkage name attribute, "" if none.
+func entryLinkage(e *dwarf.Entry) string {
+	if s, ok := e.Val(dwarf.AttrLinkageName).(string); ok {
+		return s
+	}
+	if s, ok := e.Val(attrMIPSLinkageName).(string); ok {
+		return s
+	}
+	return ""
 }
 
 // stapOrder sorts fns (in .debug_info order) into the order SystemTap
@@ -243,3 +289,7 @@ func (r *Resolver) stapOrder(fns []*debuginfo.Function) ([]*debuginfo.Function, 
 	}
 	return out, nil
 }
+
+// attrMIPSLinkageName is DW_AT_MIPS_linkage_name, which older gcc emits
+// instead of DW_AT_linkage_name (debug/dwarf has no name for it).
+const attrMIPSLinkageName dwarf.Attr = 0x2007

@@ -104,16 +104,19 @@ type Resolver struct {
 	bounds map[*debuginfo.Function][]uint64
 	// rawDecl caches noDeclFile by DIE offset.
 	rawDecl map[dwarf.Offset]bool
-	// orders caches unitOrder by unit, names dieName's lookups.
+	// orders caches unitOrder by unit, names dieNames's lookups.
 	orders map[*debuginfo.CompUnit]*unitOrder
-	names  map[dwarf.Offset]string
+	names  map[dwarf.Offset]dieNameAttrs
+	// symtab is the symbol table SystemTap reads, built on first use.
+	symtab     *stapSymtab
+	symtabDone bool
 }
 
 // NewResolver indexes the target's DWARF, if it has any that can be used
 // (NeedDWARF).
 func NewResolver(bin *target.File) (*Resolver, error) {
 	r := &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool),
-		orders: make(map[*debuginfo.CompUnit]*unitOrder), names: make(map[dwarf.Offset]string)}
+		orders: make(map[*debuginfo.CompUnit]*unitOrder), names: make(map[dwarf.Offset]dieNameAttrs)}
 	if bin.Debug != nil && bin.NeedDWARF() == nil {
 		d, err := debuginfo.Load(bin.Debug)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,20 +18,34 @@ import (
 // same names into the same container type and prints its iteration order.
 // The name sets cross every growth step up to 20753 buckets and hold
 // repeated names (overloads, a function's abstract and concrete DIEs) and
-// bytes above 0x7f (hashed as signed chars).
+// bytes above 0x7f (hashed as signed chars). The second half of the cases
+// adds extra names with one range insert (update_symtab's aliases), which
+// sizes the buckets for all of them at once.
 func TestMultimapOrderMatchesLibstdcxx(t *testing.T) {
 	fixture.NeedTool(t, "g++")
 	bin := filepath.Join(t.TempDir(), "order")
 	fixture.Run(t, "g++", "-O1", "-o", bin, filepath.Join("testdata", "stlhash", "order.cc"))
 	rnd := rand.New(rand.NewSource(1))
+	type tc struct{ n, extra int }
+	var cases []tc
 	for _, n := range []int{0, 1, 2, 12, 13, 14, 29, 30, 100, 541, 542, 3000, 12000} {
-		for _, pool := range []int{n + 1, n/3 + 1} {
-			names := make([]string, n)
+		cases = append(cases, tc{n, 0})
+	}
+	for _, c := range [][2]int{{1, 1}, {2, 4}, {7, 6}, {12, 1}, {13, 1}, {10, 19}, {20, 40}, {28, 1}, {29, 30}, {50, 9}, {100, 300}, {541, 1}, {600, 700}} {
+		cases = append(cases, tc{c[0], c[1]})
+	}
+	for _, c := range cases {
+		for _, pool := range []int{c.n + c.extra + 1, (c.n+c.extra)/3 + 1} {
+			names := make([]string, c.n+c.extra)
 			for i := range names {
 				names[i] = randomName(rnd, pool)
 			}
+			input := names
+			if c.extra > 0 {
+				input = append(append(slices.Clone(names[:c.n]), "--"), names[c.n:]...)
+			}
 			cmd := exec.Command(bin)
-			cmd.Stdin = strings.NewReader(strings.Join(names, "\n") + map[bool]string{true: "\n"}[n > 0])
+			cmd.Stdin = strings.NewReader(strings.Join(input, "\n") + map[bool]string{true: "\n"}[len(input) > 0])
 			out, err := cmd.Output()
 			if err != nil {
 				t.Fatalf("%s: %v", bin, err)
@@ -44,15 +59,25 @@ func TestMultimapOrderMatchesLibstdcxx(t *testing.T) {
 				}
 				want = append(want, v)
 			}
-			m := newSTLMultimap(n)
-			for _, k := range names {
-				m.insert(k)
+			m := newSTLMultimap(c.n)
+			for i, k := range names[:c.n] {
+				m.insert(k, i)
 			}
+			extra := newSTLMultimap(c.extra)
+			for i, k := range names[c.n:] {
+				extra.insert(k, c.n+i)
+			}
+			m.insertAll(extra)
 			if got, want := fmt.Sprint("buckets ", len(m.buckets)), lines[len(lines)-1]; got != want {
-				t.Errorf("%d names from %d: %s, libstdc++ has %s", n, pool, got, want)
+				t.Errorf("%d+%d names from %d: %s, libstdc++ has %s", c.n, c.extra, pool, got, want)
 			}
-			if got := multimapOrder(names); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("%d names from %d: order differs from libstdc++'s\n got %v\nwant %v", n, pool, head(got), head(want))
+			if got := m.order(); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%d+%d names from %d: order differs from libstdc++'s\n got %v\nwant %v", c.n, c.extra, pool, head(got), head(want))
+			}
+			if c.extra == 0 {
+				if got := multimapOrder(names); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("multimapOrder of %d names from %d differs from libstdc++'s", c.n, pool)
+				}
 			}
 		}
 	}
@@ -81,18 +106,21 @@ func head(v []int) []int {
 	return v
 }
 
-// TestSTLBucketCounts checks the growth table against libstdc++'s
-// _Prime_rehash_policy.
+// TestSTLBucketCounts checks the bucket count tables against libstdc++'s
+// _Prime_rehash_policy::_M_next_bkt.
 func TestSTLBucketCounts(t *testing.T) {
 	fixture.NeedTool(t, "g++")
 	bin := filepath.Join(t.TempDir(), "chain")
 	fixture.Run(t, "g++", "-O1", "-o", bin, filepath.Join("testdata", "stlhash", "chain.cc"))
-	out := strings.Fields(fixture.Run(t, bin))
+	want := strings.Fields(fixture.Run(t, bin))
 	var got []string
-	for _, c := range stlBucketCounts {
+	for _, c := range stlFastBuckets {
 		got = append(got, strconv.FormatUint(c, 10))
 	}
-	if len(out) < len(got) || strings.Join(out[:len(got)], " ") != strings.Join(got, " ") {
-		t.Errorf("stlBucketCounts = %v\nlibstdc++ grows through %v", got, out)
+	for _, c := range stlPrimes {
+		got = append(got, strconv.FormatUint(c, 10))
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("stlFastBuckets, stlPrimes = %v\nlibstdc++ has %v", got, want)
 	}
 }

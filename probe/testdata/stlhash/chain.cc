@@ -1,20 +1,21 @@
-// chain prints the bucket counts a default-constructed libstdc++ unordered
-// container grows through as elements are inserted one at a time (maximum
-// load factor 1): the first insertion asks _M_next_bkt for 12 buckets
-// (at least 11, plus one), each later growth for twice the current count.
-// Built by TestSTLBucketCounts.
+// chain prints the bucket counts libstdc++'s _Prime_rehash_policy picks:
+// _M_next_bkt(n) for n from 0 to 13, then, from n = 14 on, each distinct
+// answer p with n moved to p + 1, until the answer stops changing (the
+// last prime of __prime_list). Built by TestSTLBucketCounts.
 #include <cstdio>
 #include <unordered_map>
 
 int main() {
   std::__detail::_Prime_rehash_policy p;
-  std::size_t b = p._M_next_bkt(12);
-  std::printf("%zu\n", b);
-  for (int i = 0; i < 64; i++) {
-    std::size_t nb = p._M_next_bkt(2 * b);
-    if (nb == b)
+  for (std::size_t n = 0; n < 14; n++)
+    std::printf("%zu\n", p._M_next_bkt(n));
+  std::size_t last = 0;
+  for (std::size_t n = 14;;) {
+    std::size_t b = p._M_next_bkt(n);
+    if (b == last)
       break;
-    b = nb;
     std::printf("%zu\n", b);
+    last = b;
+    n = b + 1;
   }
 }

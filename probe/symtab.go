@@ -1,0 +1,126 @@
+package probe
+
+import (
+	"debug/elf"
+)
+
+// SystemTap 4.8 reads the module's ELF symbol table (symbol_table::
+// get_from_elf) and, whenever it builds a unit's function cache,
+// module_info::update_symtab adds the names of ELF aliases to the cache:
+// for every function DIE that is not an abstract inline one, each STT_FUNC
+// symbol at the address of a symbol named like the DIE (linkage name, else
+// name) becomes one more key mapped to the same DIE. The extra keys change
+// the cache's bucket count and iteration order, which decide which of the
+// DIEs at one address SystemTap keeps (glibc's assembler units give each
+// entry point several DIEs: __clone3, clone3, __GI___clone3) and which
+// function collects a shared line address first. stapSymtab holds what
+// that needs.
+
+// stapSymtab is the ELF symbol table as SystemTap indexes it: the STT_FUNC
+// symbols in table order, by name (defined ones only, as lookup_symbol
+// filters them) and by address.
+type stapSymtab struct {
+	names  []string
+	addrs  []uint64
+	byName map[string][]int
+	byAddr map[uint64][]int
+}
+
+// symbolTable returns the table SystemTap reads, nil when there is none.
+func (r *Resolver) symbolTable() *stapSymtab {
+	if !r.symtabDone {
+		r.symtabDone = true
+		r.symtab = readStapSymtab(r.Bin.ELF, r.Bin.Debug)
+	}
+	return r.symtab
+}
+
+// readStapSymtab picks the table as libdwfl's find_symtab does: the
+// binary's .symtab, else the debug file's .symtab, else the binary's
+// .dynsym. Names are kept as the string table spells them (with any
+// "@VERSION"), since SystemTap compares them as they are.
+func readStapSymtab(bin, debug *elf.File) *stapSymtab {
+	var syms []elf.Symbol
+	switch {
+	case hasSection(bin, elf.SHT_SYMTAB):
+		syms = safeELFSymbols(bin.Symbols)
+	case debug != nil && debug != bin && hasSection(debug, elf.SHT_SYMTAB):
+		syms = safeELFSymbols(debug.Symbols)
+	case bin != nil:
+		syms = safeELFSymbols(bin.DynamicSymbols)
+	}
+	if len(syms) == 0 {
+		return nil
+	}
+	t := &stapSymtab{byName: make(map[string][]int), byAddr: make(map[uint64][]int)}
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) != elf.STT_FUNC {
+			continue
+		}
+		i := len(t.names)
+		t.names = append(t.names, s.Name)
+		t.addrs = append(t.addrs, s.Value)
+		t.byAddr[s.Value] = append(t.byAddr[s.Value], i)
+		if s.Section != elf.SHN_UNDEF {
+			t.byName[s.Name] = append(t.byName[s.Name], i)
+		}
+	}
+	return t
+}
+
+// hasSection reports whether f has a section of type typ with entries.
+func hasSection(f *elf.File, typ elf.SectionType) bool {
+	if f == nil {
+		return false
+	}
+	for _, s := range f.Sections {
+		if s.Type == typ && s.Entsize != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// safeELFSymbols calls a debug/elf symbol reader, treating errors and
+// panics (malformed tables) as an empty table: the aliases only refine
+// the listing order.
+func safeELFSymbols(read func() ([]elf.Symbol, error)) (syms []elf.Symbol) {
+	defer func() {
+		if recover() != nil {
+			syms = nil
+		}
+	}()
+	syms, _ = read()
+	return syms
+}
+
+// addAliases does module_info::update_symtab on a unit's function cache
+// m, whose values index w's DIEs: it walks m in its order and, for each
+// DIE that is not an abstract inline function, collects every other
+// symbol at the address of each symbol named like the DIE into a
+// separate multimap, whose elements are then inserted into m at once.
+func (r *Resolver) addAliases(m *stlMultimap, w *funcWalk) {
+	t := r.symbolTable()
+	if t == nil {
+		return
+	}
+	extra := newSTLMultimap(0)
+	for p := m.next[0]; p >= 0; p = m.next[p] {
+		i := m.vals[p]
+		if w.inline[i] {
+			continue
+		}
+		name := w.linkage[i]
+		if name == "" {
+			name = m.keys[p]
+		}
+		for _, fi := range t.byName[name] {
+			for _, s := range t.byAddr[t.addrs[fi]] {
+				if s != fi {
+					extra.insert(t.names[s], i)
+				}
+			}
+		}
+	}
+	m.insertAll(extra)
+}
