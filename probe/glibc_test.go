@@ -48,3 +48,55 @@ func TestListGlibc(t *testing.T) {
 		}
 	}
 }
+
+const ldso = "/lib64/ld-linux-x86-64.so.2"
+
+// TestListGlibcAliases compares with stap the listings whose order depends
+// on module_info::update_symtab's ELF aliases and on the cache's real
+// string hash: all of ld.so's statements (assembler units with several
+// DIEs per entry point, C units whose functions share line addresses),
+// and libc's syscall stubs, clone3.S and two C units whose rows differed
+// while either was missing. Listed as -L lists (ListOnly).
+func TestListGlibcAliases(t *testing.T) {
+	staporacle.Require(t)
+	for _, c := range []struct {
+		bin   string
+		specs []string
+	}{
+		{ldso, []string{`statement("*@*:*")`}},
+		{libc, []string{
+			`statement("*@../sysdeps/unix/syscall-template.S:*")`,
+			`statement("*@*/clone3.S:*")`,
+			`statement("*@./inet/getnameinfo.c:*")`,
+			`statement("*@../malloc/dynarray-skeleton.c:*")`,
+		}},
+	} {
+		f, err := target.Open(c.bin, target.Options{})
+		if err != nil {
+			fixture.Missing(t, "cannot open %s: %v", c.bin, err)
+		}
+		if f.Debug == nil {
+			f.Close()
+			fixture.Missing(t, "no debug info for %s: install libc6-dbg", c.bin)
+		}
+		r, err := NewResolver(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.ListOnly = true
+		for _, text := range c.specs {
+			ours := listRows(t, r, text)
+			theirs, err := staporacle.List(t, `process("`+r.Bin.Path+`").`+text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ours) == 0 {
+				t.Errorf("%s %s: no rows", c.bin, text)
+			}
+			if got, want := strings.Join(ours, "\n"), strings.Join(theirs, "\n"); got != want {
+				t.Errorf("whythefail -L differs from stap -L for %s %s (-stap +whythefail):\n%s", c.bin, text, fixture.Diff(want, got))
+			}
+		}
+		f.Close()
+	}
+}
