@@ -105,7 +105,7 @@ func (r *Resolver) functionPoint(prefix string, fn *debuginfo.Function, suffix s
 }
 
 // listed reports whether stap lists v at pc: it has a name, a type it can
-// name, and a constant value or a location there.
+// name, and a constant value or a location there that libdw can read.
 func listed(v *debuginfo.Variable, pc uint64) bool {
 	if v.Name == "" {
 		return false
@@ -116,8 +116,8 @@ func listed(v *debuginfo.Variable, pc uint64) bool {
 	if v.Const != nil && !v.HasLocation() {
 		return true
 	}
-	_, ok, err := v.LocationAt(pc)
-	return ok && err == nil
+	expr, ok, err := v.LocationAt(pc)
+	return ok && err == nil && libdwParses(expr)
 }
 
 // place computes the point's file offset and, unless r.ListOnly, checks

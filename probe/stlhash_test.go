@@ -18,7 +18,7 @@ import (
 // same names into the same container type and prints its iteration order.
 // The name sets cross every growth step up to 20753 buckets and hold
 // repeated names (overloads, a function's abstract and concrete DIEs) and
-// bytes above 0x7f (hashed as signed chars). The second half of the cases
+// bytes above 0x7f. The second half of the cases
 // adds extra names with one range insert (update_symtab's aliases), which
 // sizes the buckets for all of them at once.
 func TestMultimapOrderMatchesLibstdcxx(t *testing.T) {
