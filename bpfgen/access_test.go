@@ -115,12 +115,14 @@ func TestAccessAndCondVerify(t *testing.T) {
 		Unary{Op: UnNot, X: n}, Unary{Op: UnNeg, X: n}, Unary{Op: UnBitNot, X: n},
 		BinOp{Op: OpMul, L: n, R: Const{3}}, BinOp{Op: OpXor, L: n, R: Const{3}},
 		BinOp{Op: OpShl, L: n, R: n}, BinOp{Op: OpShr, L: n, R: Const{70}},
+		Load{Addr: GlobalAddr{Addr: 0x404010, Name: "g"}, Size: 4, Signed: true},
+		Load{Addr: BinOp{Op: OpAdd, L: GlobalAddr{Addr: 0x404010, Name: "a"}, R: BinOp{Op: OpMul, L: n, R: Const{8}}}, Size: 8},
 	} {
 		cond = BinOp{Op: OpLogOr, L: cond, R: c}
 	}
 	// One chain of ||, so every node lands in the same return program.
 	spec := &Spec{
-		EntryOffset: 0x1000, RetSize: 4, Cond: cond,
+		EntryOffset: 0x1000, EntryPC: 0x401000, RetSize: 4, Cond: cond,
 		Stmts: []Stmt{
 			{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: strs},
 			{ID: 2, PC: 0x401010, FileOffset: 0x1010, CFA: CFARule{Reg: 6, Offset: 16}, Vars: paths},
@@ -154,6 +156,7 @@ func TestCondFunctionStrings(t *testing.T) {
 		{Tid{}, "tid()"},
 		{Uid{}, "uid()"},
 		{Randint{N: 10}, "randint(10)"},
+		{GlobalAddr{Addr: 0x4010, Name: "loads"}, `&@var("loads")`},
 		{CommEq{S: "ls"}, `(execname() == "ls")`},
 		{UserStrEq{Ptr: tag, S: "a\"b\\c\n\x01\xff"}, `(user_string($tag) == "a\"b\\c\n\001\377")`},
 		{Unary{Op: UnNot, X: BinOp{Op: OpEq, L: Pid{}, R: Const{1}}}, "!(pid() == 1)"},

@@ -32,6 +32,14 @@ type Param struct {
 	Signed bool
 }
 
+// GlobalAddr is the run-time address of a global variable: Addr, its
+// link-time address, plus the load bias the entry program recorded
+// (Spec.EntryPC). Name is for String.
+type GlobalAddr struct {
+	Addr uint64
+	Name string
+}
+
 // Op is a binary operator.
 type Op int
 
@@ -72,10 +80,14 @@ type BinOp struct {
 	L, R Cond
 }
 
-func (Const) isCond()  {}
-func (Return) isCond() {}
-func (Param) isCond()  {}
-func (BinOp) isCond()  {}
+func (Const) isCond()      {}
+func (Return) isCond()     {}
+func (Param) isCond()      {}
+func (BinOp) isCond()      {}
+func (GlobalAddr) isCond() {}
+
+// String renders the address as &@var("name").
+func (g GlobalAddr) String() string { return fmt.Sprintf("&@var(%q)", g.Name) }
 
 // String renders the literal in decimal.
 func (c Const) String() string { return fmt.Sprint(c.V) }
@@ -201,6 +213,12 @@ func compileCond(e *emitter, c Cond, n int) error {
 			return fmt.Errorf("unknown unary operator %v", c.Op)
 		}
 	case *Unary:
+		return compileCond(e, *c, n)
+	case GlobalAddr:
+		e.emit(asm.LoadMem(asm.R0, rBuf, OffBias, asm.DWord))
+		e.loadConst(asm.R1, int64(c.Addr))
+		e.emit(asm.Add.Reg(asm.R0, asm.R1))
+	case *GlobalAddr:
 		return compileCond(e, *c, n)
 	case Pid, *Pid:
 		e.emit(asm.LoadMem(asm.R0, rBuf, OffPID, asm.Word))

@@ -299,6 +299,9 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
 			asm.StoreMem(rBuf, int16(OffArgs+8*i), asm.R1, asm.DWord))
 	}
+	e.emit(asm.LoadMem(asm.R1, rCtx, ripOffset, asm.DWord))
+	e.loadConst(asm.R2, int64(s.EntryPC))
+	e.emit(asm.Sub.Reg(asm.R1, asm.R2), asm.StoreMem(rBuf, OffBias, asm.R1, asm.DWord))
 	e.emit(asm.Mov.Reg(asm.R1, rBuf), asm.Add.Imm(asm.R1, OffComm), asm.Mov.Imm(asm.R2, 16),
 		asm.FnGetCurrentComm.Call())
 	e.stat(StatEntries)

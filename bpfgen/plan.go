@@ -110,6 +110,10 @@ type Spec struct {
 	// EntryOffset is the file offset of the function's first instruction,
 	// where the entry uprobe and the uretprobe go.
 	EntryOffset uint64
+	// EntryPC is that instruction's link-time address: the entry program
+	// records how far the code moved at run time (the load bias, ip -
+	// EntryPC), which places globals in conditions (GlobalAddr).
+	EntryPC uint64
 
 	// RetSize is the size in bytes of the return type (1, 2, 4 or 8; 0 for
 	// void): rax is sign-extended from it unless RetUnsigned, so an int
@@ -201,6 +205,7 @@ func validStr(n int) bool { return n > 0 && n <= MaxStr && n%8 == 0 }
 //	40  [6]u64 argument registers at entry: rdi rsi rdx rcx r8 r9
 //	88  u32 depth (recursion level, 1 for the outermost call)
 //	92  u32 value slots per record
+//	96  u64 load bias (ip - EntryPC at entry)
 //
 // Records follow, each RecordSize bytes: u32 statement id, u32 zero, u64
 // valid mask (bit i: variable i of the statement was read), then Values
@@ -224,7 +229,8 @@ const (
 	OffArgs      = 40
 	OffDepth     = 88
 	OffValues    = 92
-	HeaderSize   = 96
+	OffBias      = 96
+	HeaderSize   = 104
 
 	recOffID    = 0
 	recOffMask  = 8

@@ -20,6 +20,9 @@ type Env struct {
 	// Types are the parameters' types, for $param->member, *$param and
 	// $param[i], read at return through the value at entry.
 	Types map[string]debuginfo.Type
+	// Data finds the globals of @var and the types of @cast; nil: neither
+	// can be used.
+	Data *debuginfo.Data
 }
 
 // CompileError is a semantic error at a column of the condition.
@@ -149,10 +152,8 @@ func (c *compiler) node(n Node) (bpfgen.Cond, error) {
 		return nil, c.errf(n, "$$%s is a list of variables, not a value: name one variable", n.Kind)
 	case *Pretty:
 		return nil, c.errf(n, "pretty printing ($) has no value in a condition")
-	case *Member, *Index:
+	case *Member, *Index, *AtVar, *Cast:
 		return c.load(n)
-	case *AtVar, *Cast:
-		return nil, c.errf(n, "@var and @cast are supported in VARIABLE but not yet in conditions")
 	}
 	return nil, fmt.Errorf("condition %q: unexpected node %T", c.in, n)
 }

@@ -116,6 +116,37 @@ func (c *compiler) object(n Node) (object, error) {
 		if x.Op == "*" {
 			return c.pointee(x.X)
 		}
+	case *AtVar:
+		if c.env.Data == nil {
+			return object{}, c.errf(x, "@var needs the target's debug info")
+		}
+		g, err := findGlobal(c.env.Data, x)
+		if err != nil {
+			return object{}, c.errf(x, "%v", err)
+		}
+		return object{base: bpfgen.GlobalAddr{Addr: g.Addr, Name: x.Name}, t: g.Type}, nil
+	case *Cast:
+		if c.env.Data == nil {
+			return object{}, c.errf(x, "@cast needs the target's debug info")
+		}
+		t, ok := c.env.Data.TypeByName(x.Type)
+		if !ok {
+			return object{}, c.errf(x, "unknown type %q (write it as stap lists it, e.g. \"struct cfg\")", x.Type)
+		}
+		// @cast(&@var("g"), "T") is g seen as T; otherwise the operand
+		// is the address.
+		if u, ok := x.X.(*Unary); ok && u.Op == "&" {
+			o, err := c.object(u.X)
+			if err != nil {
+				return object{}, err
+			}
+			return object{base: o.base, off: o.off, t: t}, nil
+		}
+		addr, err := c.node(x.X)
+		if err != nil {
+			return object{}, err
+		}
+		return object{base: addr, t: t}, nil
 	}
 	return object{}, c.errf(n, "%s does not name memory", Format(n))
 }

@@ -183,20 +183,11 @@ func (d *displayer) lower(n Node) (chain, error) {
 		}
 		return c, nil
 	case *AtVar:
-		gs := d.sc.Data.Globals(n.Name)
-		for _, g := range gs {
-			if n.File == "" || spec.MatchFile(n.File, g.File) {
-				return chain{leaf: Leaf{Global: true, Addr: g.Addr}, t: g.Type}, nil
-			}
+		g, err := findGlobal(d.sc.Data, n)
+		if err != nil {
+			return chain{}, d.errf(n, "%v", err)
 		}
-		if n.File != "" && len(gs) > 0 {
-			var files []string
-			for _, g := range gs {
-				files = append(files, g.File)
-			}
-			return chain{}, d.errf(n, "no global %s in %s; it is defined in %s", n.Name, n.File, strings.Join(files, ", "))
-		}
-		return chain{}, d.errf(n, "no global variable named %s with a static address", n.Name)
+		return chain{leaf: Leaf{Global: true, Addr: g.Addr}, t: g.Type}, nil
 	case *Member:
 		c, err := d.lower(n.X)
 		if err != nil {
@@ -324,6 +315,25 @@ func (d *displayer) lower(n Node) (chain, error) {
 		return chain{}, d.errf(n, "$$%s cannot be combined with other operators", n.Kind)
 	}
 	return chain{}, d.errf(n, "VARIABLE must name something to read: a $variable, a member, an element, @var or @cast")
+}
+
+// findGlobal finds the global that @var names: by name, and by file when
+// it says one (@var("name@file.c")).
+func findGlobal(data *debuginfo.Data, n *AtVar) (debuginfo.Global, error) {
+	gs := data.Globals(n.Name)
+	for _, g := range gs {
+		if n.File == "" || spec.MatchFile(n.File, g.File) {
+			return g, nil
+		}
+	}
+	if n.File != "" && len(gs) > 0 {
+		var files []string
+		for _, g := range gs {
+			files = append(files, g.File)
+		}
+		return debuginfo.Global{}, fmt.Errorf("no global %s in %s; it is defined in %s", n.Name, n.File, strings.Join(files, ", "))
+	}
+	return debuginfo.Global{}, fmt.Errorf("no global variable named %s with a static address", n.Name)
 }
 
 func constOf(n Node) (int64, bool) {

@@ -19,6 +19,7 @@ import (
 type Plan struct {
 	Binary      string // path of the executable or shared library
 	Entry       uint64 // file offset of the function's first instruction
+	EntryPC     uint64 // its link-time address (globals in Cond are placed from it)
 	RetSize     int    // size of the return type in bytes (0 for void)
 	RetUnsigned bool   // zero-extend rather than sign-extend the return value
 	Stmts       []bpfgen.Stmt
@@ -85,6 +86,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	}
 	spec := &bpfgen.Spec{
 		EntryOffset:    p.Entry,
+		EntryPC:        p.EntryPC,
 		RetSize:        p.RetSize,
 		RetUnsigned:    p.RetUnsigned,
 		Stmts:          p.Stmts,

@@ -148,10 +148,7 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	job.Plan = session.Plan{Binary: bin.Path, Entry: entry}
-	if rt, ok := r.Data.ReturnTypeName(fn); ok {
-		_ = rt
-	}
+	job.Plan = session.Plan{Binary: bin.Path, Entry: entry, EntryPC: fn.Entry}
 	retInfo := returnInfo(r.Data, fn)
 	job.Plan.RetSize, job.Plan.RetUnsigned = retInfo.Size, retInfo.Kind == debuginfo.KindPointer || (retInfo.Kind == debuginfo.KindInt && !retInfo.Signed)
 	switch {
@@ -168,6 +165,7 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, err
 	}
 	env := paramEnv(sc)
+	env.Data = r.Data
 	job.Plan.Cond, err = expr.Compile(cfg.Condition, cond, env)
 	if err != nil {
 		return nil, err

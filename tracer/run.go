@@ -38,6 +38,9 @@ type RunOptions struct {
 	Stdin  io.Reader // the command's stdio (defaults: os.Stdin etc.)
 	Stdout io.Writer
 	Stderr io.Writer
+	// Diag receives whythefail's own notes (variables that will print
+	// ?); default Stderr.
+	Diag io.Writer
 }
 
 // gateEnv marks a whythefail process started as the -c command's gate: it
@@ -138,7 +141,10 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		sess.Close()
 		return 0, ctx.Err()
 	}
-	diag := orStdW(o.Stderr, os.Stderr)
+	diag := o.Diag
+	if diag == nil {
+		diag = orStdW(o.Stderr, os.Stderr)
+	}
 	for _, w := range sess.Warnings() {
 		st := j.Stmts[w.StmtID]
 		fmt.Fprintf(diag, "whythefail: note: %s:%d: %s prints as ? there: %s\n", st.File, st.Line, w.Var, w.Reason)

@@ -34,7 +34,7 @@ func trace(stdout, stderr io.Writer, a *Args) error {
 	for _, n := range job.Notes {
 		fmt.Fprintf(stderr, "whythefail: note: %s\n", n)
 	}
-	status, err := job.Run(context.Background(), stdout, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf})
+	status, err := job.Run(context.Background(), stdout, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, Diag: stderr})
 	if err != nil {
 		return err
 	}
