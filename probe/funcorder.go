@@ -18,6 +18,18 @@ import (
 type unitOrder struct {
 	rank   map[dwarf.Offset]int          // subprogram DIE → position in the iteration order
 	origin map[dwarf.Offset]dwarf.Offset // inlined_subroutine DIE → its abstract origin
+	// entries is the cache itself in iteration order: a DIE is there
+	// under its own name and under each of its ELF aliases' names, and
+	// a pattern selects entries by those names (keyRank). at lists each
+	// DIE's entries, ascending.
+	entries []cacheEntry
+	at      map[dwarf.Offset][]int
+}
+
+// cacheEntry is one element of a unit's function cache.
+type cacheEntry struct {
+	key string
+	off dwarf.Offset
 }
 
 // key returns fn's position in the order: that of its own DIE for an
@@ -33,6 +45,26 @@ func (o *unitOrder) key(fn *debuginfo.Function) (int, bool) {
 	}
 	k, ok := o.rank[off]
 	return k, ok
+}
+
+// keyRank is like key, but counts only the cache entries whose name
+// match accepts: SystemTap meets a DIE first at the first entry the
+// pattern selects, which for a name that is only one of its aliases is
+// not the DIE's first entry.
+func (o *unitOrder) keyRank(fn *debuginfo.Function, match func(key string) bool) (int, bool) {
+	off := fn.Offset
+	if fn.Inlined {
+		var ok bool
+		if off, ok = o.origin[off]; !ok {
+			return 0, false
+		}
+	}
+	for _, i := range o.at[off] {
+		if match(o.entries[i].key) {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // DWARF language codes that make libdw's dwarf_getfuncs prune the walk
@@ -66,13 +98,17 @@ func (r *Resolver) unitOrder(cu *debuginfo.CompUnit) (o *unitOrder, err error) {
 		m.insert(name, i)
 	}
 	r.addAliases(m, w)
-	o = &unitOrder{rank: make(map[dwarf.Offset]int, len(w.offs)), origin: w.origin}
+	o = &unitOrder{rank: make(map[dwarf.Offset]int, len(w.offs)), origin: w.origin,
+		entries: make([]cacheEntry, 0, m.len()), at: make(map[dwarf.Offset][]int, len(w.offs))}
 	// A DIE met again under an alias keeps its first place: SystemTap
 	// drops the later visits (same entry pc).
-	for i, p := range m.order() {
-		if _, seen := o.rank[w.offs[p]]; !seen {
-			o.rank[w.offs[p]] = i
+	for p := m.next[0]; p >= 0; p = m.next[p] {
+		off := w.offs[m.vals[p]]
+		if _, seen := o.rank[off]; !seen {
+			o.rank[off] = len(o.entries)
 		}
+		o.at[off] = append(o.at[off], len(o.entries))
+		o.entries = append(o.entries, cacheEntry{m.keys[p], off})
 	}
 	r.orders[cu] = o
 	return o, nil
@@ -248,7 +284,9 @@ func entryLinkage(e *dwarf.Entry) string {
 // meets them: unit by unit, and inside a unit in the unit's function
 // cache order (unitOrder), inlined instances in DIE order at the place of
 // their abstract function. Units with a single function are left alone.
-func (r *Resolver) stapOrder(fns []*debuginfo.Function) ([]*debuginfo.Function, error) {
+// keyMatch, when not nil, says which cache names the pattern selects: a
+// function then takes the place of its first entry under such a name.
+func (r *Resolver) stapOrder(fns []*debuginfo.Function, keyMatch func(string) bool) ([]*debuginfo.Function, error) {
 	count := make(map[*debuginfo.CompUnit]int)
 	for _, fn := range fns {
 		count[fn.CU]++
@@ -268,7 +306,13 @@ func (r *Resolver) stapOrder(fns []*debuginfo.Function) ([]*debuginfo.Function, 
 		if err != nil {
 			return nil, err
 		}
-		if k, ok := o.key(fn); ok {
+		k, ok := o.key(fn)
+		if keyMatch != nil {
+			if kk, found := o.keyRank(fn, keyMatch); found {
+				k, ok = kk, true
+			}
+		}
+		if ok {
 			ks[i].rank = k
 		} else {
 			// Not met by the walk (libdw would not list it): after

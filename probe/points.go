@@ -15,9 +15,19 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 	var pts []*Point
 	matched := make(map[string]bool) // names matched to DWARF functions
 	probed := make(map[uint64]bool)
-	fns, err := r.statementFuncs(s)
+	fns, entries, err := r.statementFuncs(s)
 	if err != nil {
 		return nil, err
+	}
+	if r.ListOnly {
+		// As stap lists them: no symbol row at the entry of a selected
+		// ".part." clone, nor at a function update_symtab tied to a DIE.
+		for a := range entries {
+			probed[a] = true
+		}
+		for a := range r.dieSymbolAddrs() {
+			probed[a] = true
+		}
 	}
 	for _, fn := range fns {
 		matched[fn.Name] = true
@@ -83,7 +93,7 @@ func (r *Resolver) functionPoint(prefix string, fn *debuginfo.Function, suffix s
 	}
 	p := &Point{
 		Kind: spec.Function, Suffix: suffix, Target: prefix, Func: fn,
-		Name: fn.Name, File: fn.DeclFile, Line: fn.DeclLine, Addr: addr, Scope: sc,
+		Name: fn.Name, File: fn.DeclFile, Line: declLine(fn), Addr: addr, Scope: sc,
 	}
 	if p.File == "" {
 		p.File = fn.CU.Name
@@ -102,6 +112,23 @@ func (r *Resolver) functionPoint(prefix string, fn *debuginfo.Function, suffix s
 		return nil, err
 	}
 	return p, nil
+}
+
+// declLine returns the line SystemTap shows for fn (dwflpp::
+// function_line): DW_AT_decl_line, else, for an out-of-line function
+// (the DIEs of glibc's assembler units have no declaration attributes),
+// the line of the row libdw's dwarf_getsrc_die gives for its low pc: a
+// syscall stub is listed at syscall-template.S:117, its first
+// instruction. An inlined instance asks its abstract function, which has
+// no low pc, so it stays at 0 and is listed without a line.
+func declLine(fn *debuginfo.Function) int {
+	if fn.DeclLine != 0 || fn.Inlined {
+		return fn.DeclLine
+	}
+	if row, ok := fn.CU.RowAt(fn.Low()); ok {
+		return row.Line
+	}
+	return 0
 }
 
 // listed reports whether stap lists v at pc: it has a name, a type it can

@@ -49,8 +49,10 @@ func (p *Point) String() string {
 	if p.File != "" {
 		b.WriteString("@")
 		b.WriteString(p.File)
-		b.WriteString(":")
-		b.WriteString(strconv.Itoa(p.Line))
+		if p.Line > 0 {
+			b.WriteString(":")
+			b.WriteString(strconv.Itoa(p.Line))
+		}
 	}
 	b.WriteString("\")")
 	switch p.Suffix {
@@ -99,6 +101,12 @@ type Resolver struct {
 	// (glibc's pthread_spin_lock.S has a row at the byte after a lock
 	// prefix) instead of refused. Leave it false when attaching: a
 	// uprobe there would corrupt the instruction.
+	//
+	// It also names functions through their ELF aliases as stap does
+	// (aliasKeys): function("__GI_munmap") lists the DIE "munmap" and
+	// function("malloc") the DIE "__libc_malloc". Tracing keeps matching
+	// DW_AT_name only, so the function it picks and its statement spec
+	// (built from that name) stay as they were.
 	ListOnly bool
 
 	bounds map[*debuginfo.Function][]uint64
@@ -110,6 +118,8 @@ type Resolver struct {
 	// symtab is the symbol table SystemTap reads, built on first use.
 	symtab     *stapSymtab
 	symtabDone bool
+	// dieAddrs caches dieSymbolAddrs.
+	dieAddrs map[uint64]bool
 }
 
 // NewResolver indexes the target's DWARF, if it has any that can be used
@@ -181,10 +191,13 @@ func targetWord(k spec.TargetKind) string {
 // declaration file match the spec, in the order SystemTap meets them
 // (stapOrder), without SystemTap's duplicates: one out-of-line function
 // per entry address (aliases; the first met wins), no ".part." clones, and
-// one inlined instance per (entry, name, declaration).
-func (r *Resolver) candidates(s *spec.Spec) ([]*debuginfo.Function, error) {
+// one inlined instance per (entry, name, declaration). entries holds the
+// entry address of every out-of-line function the spec selected, the
+// ".part." clones included: SystemTap notes them (alias_dupes) before it
+// drops the clones, and lists no symbol-table function there.
+func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries map[uint64]bool, err error) {
 	if r.Data == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var matched []*debuginfo.Function
 	for _, fn := range r.Data.Funcs {
@@ -199,9 +212,13 @@ func (r *Resolver) candidates(s *spec.Spec) ([]*debuginfo.Function, error) {
 		}
 		matched = append(matched, fn)
 	}
-	matched, err := r.stapOrder(matched)
+	var keyMatch func(string) bool
+	if r.ListOnly && !strings.HasPrefix(s.Func, "_Z") {
+		keyMatch = func(key string) bool { return spec.MatchFunc(s.Func, key) }
+	}
+	matched, err = r.stapOrder(matched, keyMatch)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var parts map[uint64]bool
 	var out []*debuginfo.Function
@@ -234,16 +251,29 @@ func (r *Resolver) candidates(s *spec.Spec) ([]*debuginfo.Function, error) {
 		}
 		out = append(out, fn)
 	}
-	return out, nil
+	return out, seenEntry, nil
 }
 
 // matchName matches a function pattern as stap does: against the linkage
-// name when the pattern is a mangled C++ name, else against DW_AT_name.
+// name when the pattern is a mangled C++ name, else against DW_AT_name
+// and, when listing, against the names of the function's ELF aliases,
+// which SystemTap's function cache holds as keys of the same DIE.
 func (r *Resolver) matchName(pattern string, fn *debuginfo.Function) bool {
 	if strings.HasPrefix(pattern, "_Z") && fn.LinkageName != "" {
 		return spec.MatchFunc(pattern, fn.LinkageName)
 	}
-	return spec.MatchFunc(pattern, fn.Name)
+	if spec.MatchFunc(pattern, fn.Name) {
+		return true
+	}
+	if !r.ListOnly || fn.Inlined {
+		return false
+	}
+	for _, a := range r.aliasKeys(fn) {
+		if spec.MatchFunc(pattern, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // partClones returns the entry addresses of gcc's ".part." clones, which

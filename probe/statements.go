@@ -10,11 +10,11 @@ import (
 
 // statementFuncs returns the function instances a spec selects:
 // out-of-line instances first, then inlined ones, each in the order
-// SystemTap meets them (candidates).
-func (r *Resolver) statementFuncs(s *spec.Spec) ([]*debuginfo.Function, error) {
-	fns, err := r.candidates(s)
+// SystemTap meets them (candidates), and candidates' entries.
+func (r *Resolver) statementFuncs(s *spec.Spec) ([]*debuginfo.Function, map[uint64]bool, error) {
+	fns, entries, err := r.candidates(s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var outOfLine, inlined []*debuginfo.Function
 	for _, fn := range fns {
@@ -24,7 +24,7 @@ func (r *Resolver) statementFuncs(s *spec.Spec) ([]*debuginfo.Function, error) {
 			outOfLine = append(outOfLine, fn)
 		}
 	}
-	return append(outOfLine, inlined...), nil
+	return append(outOfLine, inlined...), entries, nil
 }
 
 // unitFuncs groups the selected instances by compilation unit, units in
@@ -70,7 +70,7 @@ func unitFiles(cu *debuginfo.CompUnit, pattern string) []string {
 // an inlined instance whose file is unknown gets rows where its caller's
 // lines fall inside it.
 func (r *Resolver) statementPoints(prefix string, s *spec.Spec) ([]*Point, error) {
-	fns, err := r.statementFuncs(s)
+	fns, _, err := r.statementFuncs(s)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (r *Resolver) entryStatements(prefix string, fns []*debuginfo.Function) ([]
 		if err != nil {
 			return nil, err
 		}
-		p, err := r.statementPoint(prefix, fn, sc, fn.DeclLine, fn.Entry)
+		p, err := r.statementPoint(prefix, fn, sc, declLine(fn), fn.Entry)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,8 @@ package probe
 
 import (
 	"debug/elf"
+
+	"github.com/whythefail/whythefail/debuginfo"
 )
 
 // SystemTap 4.8 reads the module's ELF symbol table (symbol_table::
@@ -123,4 +125,59 @@ func (r *Resolver) addAliases(m *stlMultimap, w *funcWalk) {
 		}
 	}
 	m.insertAll(extra)
+}
+
+// aliasKeys returns the extra names under which update_symtab files the
+// out-of-line function fn in its unit's cache: every other STT_FUNC
+// symbol at the address of each symbol named like fn (linkage name, else
+// name), in the order addAliases meets them, duplicates kept.
+func (r *Resolver) aliasKeys(fn *debuginfo.Function) []string {
+	t := r.symbolTable()
+	if t == nil || fn.Inlined {
+		return nil
+	}
+	name := fn.LinkageName
+	if name == "" {
+		name = fn.Name
+	}
+	var out []string
+	for _, fi := range t.byName[name] {
+		for _, s := range t.byAddr[t.addrs[fi]] {
+			if s != fi {
+				out = append(out, t.names[s])
+			}
+		}
+	}
+	return out
+}
+
+// dieSymbolAddrs returns the addresses whose symbols update_symtab ties
+// to a DIE: those of the symbols named like an out-of-line function
+// (linkage name, else name). SystemTap builds every unit's cache before
+// it reads the symbol table for function("PAT") (each unit for a
+// wildcard, the module-wide cache for a plain name), and lists no symbol
+// with a DIE, so __GI___libc_malloc, an alias that no cache key names
+// (the DIE's linkage name is __GI___libc_malloc itself), is not listed.
+func (r *Resolver) dieSymbolAddrs() map[uint64]bool {
+	if r.dieAddrs != nil {
+		return r.dieAddrs
+	}
+	r.dieAddrs = make(map[uint64]bool)
+	t := r.symbolTable()
+	if t == nil || r.Data == nil {
+		return r.dieAddrs
+	}
+	for _, fn := range r.Data.Funcs {
+		if fn.Inlined || fn.Name == "" {
+			continue
+		}
+		name := fn.LinkageName
+		if name == "" {
+			name = fn.Name
+		}
+		for _, fi := range t.byName[name] {
+			r.dieAddrs[t.addrs[fi]] = true
+		}
+	}
+	return r.dieAddrs
 }
