@@ -25,6 +25,9 @@ type Member struct {
 	Type   Type
 	// BitField is set for bit fields, which expressions cannot read yet.
 	BitField bool
+	// NoOffset is set when the member's location is an expression other
+	// than a constant offset: Offset is then unknown.
+	NoOffset bool
 }
 
 // VarType returns the type of a variable.
@@ -225,8 +228,13 @@ func (t Type) Members() ([]Member, error) {
 			m.Name, _ = c.Val(dwarf.AttrName).(string)
 			off, ok := c.Val(dwarf.AttrType).(dwarf.Offset)
 			m.Type = Type{Off: off, Has: ok, d: s.d}
-			if loc, ok := c.Val(dwarf.AttrDataMemberLoc).(int64); ok {
+			switch loc := c.Val(dwarf.AttrDataMemberLoc).(type) {
+			case int64:
 				m.Offset = loc
+			case []byte:
+				// DWARF 2 gives the offset as an expression:
+				// DW_OP_plus_uconst N.
+				m.Offset, m.NoOffset = plusUconst(loc)
 			}
 			if c.Val(dwarf.AttrBitSize) != nil || c.Val(dwarf.AttrDataBitOffset) != nil {
 				m.BitField = true
@@ -238,6 +246,28 @@ func (t Type) Members() ([]Member, error) {
 		}
 	}
 	return out, nil
+}
+
+// plusUconst decodes a member location that is DW_OP_plus_uconst N alone;
+// bad is set for any other expression.
+func plusUconst(expr []byte) (off int64, bad bool) {
+	if len(expr) < 2 || expr[0] != 0x23 {
+		return 0, true
+	}
+	var v uint64
+	for i, c := range expr[1:] {
+		if i >= 9 {
+			return 0, true
+		}
+		v |= uint64(c&0x7f) << (7 * i)
+		if c&0x80 == 0 {
+			if i+2 != len(expr) || v > 1<<62 {
+				return 0, true
+			}
+			return int64(v), false
+		}
+	}
+	return 0, true
 }
 
 // Member finds a member by name, looking into anonymous struct and union
@@ -256,6 +286,7 @@ func (t Type) Member(name string) (Member, bool) {
 		if m.Name == "" {
 			if sub, ok := m.Type.Member(name); ok {
 				sub.Offset += m.Offset
+				sub.NoOffset = sub.NoOffset || m.NoOffset
 				return sub, true
 			}
 		}

@@ -10,6 +10,71 @@ import (
 	"github.com/whythefail/whythefail/target"
 )
 
+// loadC compiles src with gcc and flags and indexes its DWARF.
+func loadC(t *testing.T, src string, flags ...string) *Data {
+	t.Helper()
+	fixture.NeedTool(t, "gcc")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "prog.c")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "prog")
+	if out, err := exec.Command("gcc", append(append([]string{}, flags...), "-o", bin, path)...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	f, err := target.Open(bin, target.Options{DebugDirs: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	d, err := Load(f.Debug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestMemberOffsets reads member offsets in every DWARF version: DWARF 2
+// gives them as expressions (DW_OP_plus_uconst), later versions as
+// constants, and both must give the same layout, through anonymous
+// members too.
+func TestMemberOffsets(t *testing.T) {
+	const src = `struct s { char a; int b; struct { long c; short d; }; } g;
+int main(void) { return g.b + g.d; }
+`
+	for _, v := range []string{"-gdwarf-2", "-gdwarf-3", "-gdwarf-4", "-gdwarf-5"} {
+		d := loadC(t, src, v, "-O0")
+		gs := d.Globals("g")
+		if len(gs) != 1 {
+			t.Fatalf("%s: Globals(g) = %v", v, gs)
+		}
+		for name, want := range map[string]int64{"a": 0, "b": 4, "c": 8, "d": 16} {
+			m, ok := gs[0].Type.Member(name)
+			if !ok || m.Offset != want || m.NoOffset {
+				t.Errorf("%s: member %s = %+v, %v; want offset %d", v, name, m, ok, want)
+			}
+		}
+	}
+	for _, c := range []struct {
+		expr []byte
+		off  int64
+		bad  bool
+	}{
+		{[]byte{0x23, 0x08}, 8, false},
+		{[]byte{0x23, 0x80, 0x01}, 128, false},
+		{[]byte{0x23}, 0, true},
+		{[]byte{0x23, 0x80}, 0, true},
+		{[]byte{0x23, 0x08, 0x06}, 0, true}, // more after it
+		{[]byte{0x10, 0x08, 0x22}, 0, true}, // constu, plus: not modelled
+		{nil, 0, true},
+	} {
+		if off, bad := plusUconst(c.expr); off != c.off || bad != c.bad {
+			t.Errorf("plusUconst(% x) = %d, %v; want %d, %v", c.expr, off, bad, c.off, c.bad)
+		}
+	}
+}
+
 // TestArrayDimensions navigates arrays of several dimensions, which DWARF
 // describes as one array type with a subrange per dimension: indexing one
 // dimension must give the rows, with their own length and size, and only

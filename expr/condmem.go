@@ -77,6 +77,9 @@ func (c *compiler) object(n Node) (object, error) {
 		if m.BitField {
 			return object{}, c.errf(x, "member %s is a bit field, which cannot be read yet", x.Field)
 		}
+		if m.NoOffset {
+			return object{}, c.errf(x, "member %s has a location expression whythefail cannot evaluate", x.Field)
+		}
 		return object{base: o.base, off: o.off + m.Offset, t: m.Type}, nil
 	case *Index:
 		// A constant index is folded into the offset; any other is

@@ -215,6 +215,9 @@ func (d *displayer) lower(n Node) (chain, error) {
 		if m.BitField {
 			return chain{}, d.errf(n, "member %s is a bit field, which cannot be read yet", n.Field)
 		}
+		if m.NoOffset {
+			return chain{}, d.errf(n, "member %s has a location expression whythefail cannot evaluate", n.Field)
+		}
 		c.leaf.Steps = append(c.leaf.Steps, Step{Kind: StepAdd, Off: m.Offset})
 		c.t = m.Type
 		return c, nil
@@ -404,7 +407,7 @@ func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int
 		}
 		g := report.Var{Format: "group"}
 		for _, m := range ms {
-			if m.Name == "" || m.BitField {
+			if m.Name == "" || m.BitField || m.NoOffset {
 				continue
 			}
 			c2 := c
