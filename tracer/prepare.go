@@ -192,7 +192,7 @@ func Prepare(cfg Config) (*Job, error) {
 	// from their argument registers and locals print as "?".
 	preProlog := uint64(0)
 	if !fn.CU.HasLocLists {
-		preProlog = r.PrologueEnd(fn)
+		preProlog = frameReady(r, fn)
 	}
 	for _, p := range spts {
 		if p.Func != fn {
@@ -218,6 +218,30 @@ func Prepare(cfg Config) (*Job, error) {
 
 func returnInfo(d *debuginfo.Data, fn *debuginfo.Function) debuginfo.TypeInfo {
 	return d.FuncReturnInfo(fn)
+}
+
+// frameReady is the first address at which an unoptimised function's stack
+// slots hold its parameters: the end of its prologue as stap finds it, and
+// when that is the entry itself (every row of a one-line function is on
+// the same line), the next row gcc starts after the prologue. At the entry
+// instruction nothing is written yet in any case.
+func frameReady(r *probe.Resolver, fn *debuginfo.Function) uint64 {
+	if pe := r.PrologueEnd(fn); pe > fn.Entry {
+		return pe
+	}
+	rows, err := fn.CU.Lines()
+	if err == nil {
+		next := uint64(0)
+		for _, row := range rows {
+			if !row.EndSeq && row.Addr > fn.Entry && fn.Contains(row.Addr) && (next == 0 || row.Addr < next) {
+				next = row.Addr
+			}
+		}
+		if next != 0 {
+			return next
+		}
+	}
+	return fn.Entry + 1
 }
 
 // argRegs are the DWARF numbers of the integer argument registers.
