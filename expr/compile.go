@@ -23,6 +23,8 @@ type Env struct {
 	// Data finds the globals of @var and the types of @cast; nil: neither
 	// can be used.
 	Data *debuginfo.Data
+	// GOT is Scope.GOT, for @var in conditions.
+	GOT func(name string, addr uint64) (uint64, bool)
 }
 
 // CompileError is a semantic error at a column of the condition.

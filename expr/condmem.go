@@ -127,6 +127,12 @@ func (c *compiler) object(n Node) (object, error) {
 		if err != nil {
 			return object{}, c.errf(x, "%v", err)
 		}
+		if c.env.GOT != nil {
+			if slot, ok := c.env.GOT(x.Name, g.Addr); ok {
+				addr := bpfgen.Load{Addr: bpfgen.GlobalAddr{Addr: slot, Name: x.Name}, Size: 8, Text: "&" + Format(x)}
+				return object{base: addr, t: g.Type}, nil
+			}
+		}
 		return object{base: bpfgen.GlobalAddr{Addr: g.Addr, Name: x.Name}, t: g.Type}, nil
 	case *Cast:
 		if c.env.Data == nil {

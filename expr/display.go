@@ -63,7 +63,12 @@ const StrMax = 64
 
 // Scope is what a VARIABLE expression can name at one statement.
 type Scope struct {
-	Data    *debuginfo.Data
+	Data *debuginfo.Data
+	// GOT, when set, gives the GOT slot through which the binary reaches
+	// a global (target.File.GOTSlot): @var then reads the variable where
+	// the slot points, which is where it really lives when an executable
+	// holds a copy of a shared library's variable.
+	GOT     func(name string, addr uint64) (uint64, bool)
 	InScope []*debuginfo.Variable // visible at the statement, innermost first
 	All     []*debuginfo.Variable // every variable of the function
 	PC      uint64
@@ -186,6 +191,11 @@ func (d *displayer) lower(n Node) (chain, error) {
 		g, err := findGlobal(d.sc.Data, n)
 		if err != nil {
 			return chain{}, d.errf(n, "%v", err)
+		}
+		if d.sc.GOT != nil {
+			if slot, ok := d.sc.GOT(n.Name, g.Addr); ok {
+				return chain{leaf: Leaf{Global: true, Addr: slot, Steps: []Step{{Kind: StepDeref}}}, t: g.Type}, nil
+			}
 		}
 		return chain{leaf: Leaf{Global: true, Addr: g.Addr}, t: g.Type}, nil
 	case *Member:

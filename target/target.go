@@ -118,6 +118,9 @@ type File struct {
 	symOnce sync.Once
 	syms    []Symbol
 
+	gotOnce sync.Once
+	got     map[gotKey]uint64 // GOT slots of data symbols (GOTSlot)
+
 	frameOnce sync.Once
 	fdes      frame.FrameDescriptionEntries
 	frameErr  error

@@ -165,7 +165,7 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, err
 	}
 	env := paramEnv(sc)
-	env.Data = r.Data
+	env.Data, env.GOT = r.Data, bin.GOTSlot
 	job.Plan.Cond, err = expr.Compile(cfg.Condition, cond, env)
 	if err != nil {
 		return nil, err
@@ -297,7 +297,7 @@ func statement(r *probe.Resolver, bin *target.File, fn *debuginfo.Function, p *p
 		}
 		inScope = append(inScope, v)
 	}
-	vars, leaves, err := expr.Display(varText, variable, expr.Scope{Data: r.Data, InScope: inScope, All: all, PC: p.Addr})
+	vars, leaves, err := expr.Display(varText, variable, expr.Scope{Data: r.Data, GOT: bin.GOTSlot, InScope: inScope, All: all, PC: p.Addr})
 	if err != nil {
 		return st, rs, err
 	}
