@@ -76,22 +76,9 @@ func (r *Resolver) unitOrder(cu *debuginfo.CompUnit) (o *unitOrder, err error) {
 	if o, ok := r.orders[cu]; ok {
 		return o, nil
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			o, err = nil, fmt.Errorf("reading the functions of unit %s: malformed DWARF: %v", cu.Name, p)
-		}
-	}()
-	w := &funcWalk{r: r, c: cLanguages[cu.Language], origin: make(map[dwarf.Offset]dwarf.Offset)}
-	rd := r.Data.DWARF.Reader()
-	rd.Seek(cu.Offset)
-	e, err := rd.Next()
+	w, err := r.walkUnit(cu)
 	if err != nil {
-		return nil, fmt.Errorf("reading the functions of unit %s: %w", cu.Name, err)
-	}
-	if e != nil && e.Children {
-		if err := w.children(rd, nil); err != nil {
-			return nil, fmt.Errorf("reading the functions of unit %s: %w", cu.Name, err)
-		}
+		return nil, err
 	}
 	m := newSTLMultimap(len(w.names))
 	for i, name := range w.names {
@@ -112,6 +99,28 @@ func (r *Resolver) unitOrder(cu *debuginfo.CompUnit) (o *unitOrder, err error) {
 	}
 	r.orders[cu] = o
 	return o, nil
+}
+
+// walkUnit collects cu's function cache entries in dwarf_getfuncs order.
+func (r *Resolver) walkUnit(cu *debuginfo.CompUnit) (w *funcWalk, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w, err = nil, fmt.Errorf("reading the functions of unit %s: malformed DWARF: %v", cu.Name, p)
+		}
+	}()
+	w = &funcWalk{r: r, c: cLanguages[cu.Language], origin: make(map[dwarf.Offset]dwarf.Offset)}
+	rd := r.Data.DWARF.Reader()
+	rd.Seek(cu.Offset)
+	e, err := rd.Next()
+	if err != nil {
+		return nil, fmt.Errorf("reading the functions of unit %s: %w", cu.Name, err)
+	}
+	if e != nil && e.Children {
+		if err := w.children(rd, nil); err != nil {
+			return nil, fmt.Errorf("reading the functions of unit %s: %w", cu.Name, err)
+		}
+	}
+	return w, nil
 }
 
 // funcWalk collects, in libdw's dwarf_getfuncs order, the defining

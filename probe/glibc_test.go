@@ -28,6 +28,7 @@ func TestListGlibc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.ListOnly = true // as whythefail -L resolves
 	for _, text := range []string{
 		`statement("getaddrinfo@*:*")`,
 		`function("*fopen*")`,
@@ -102,5 +103,62 @@ func TestListGlibcAliases(t *testing.T) {
 			}
 		}
 		f.Close()
+	}
+}
+
+// TestListGlibcAliasNames compares with stap the rows of functions named
+// through an ELF alias (a name that is only a key of SystemTap's function
+// cache, added by update_symtab): assembler units whose DIEs have no
+// DW_AT_decl_line (the row takes the line of the entry row), C functions
+// named by an alias (malloc is the DIE __libc_malloc), aliases that name
+// no cache entry (__GI___libc_malloc, whose symbol update_symtab ties to
+// the DIE, so it is not listed either), and the symbol rows that the
+// DWARF probes hide (.part. clones, .cold parts entered by an inlined
+// instance, several symbols at one address). Listed as -L lists
+// (ListOnly); tracing matches DW_AT_name only.
+func TestListGlibcAliasNames(t *testing.T) {
+	staporacle.Require(t)
+	f, err := target.Open(libc, target.Options{})
+	if err != nil {
+		fixture.Missing(t, "cannot open %s: %v", libc, err)
+	}
+	defer f.Close()
+	if f.Debug == nil {
+		fixture.Missing(t, "no debug info for %s: install libc6-dbg", libc)
+	}
+	r, err := NewResolver(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ListOnly = true
+	for _, text := range []string{
+		`function("__GI_munmap")`,
+		`function("__GI_munmap").call`,
+		`function("__GI_munmap").return`,
+		`function("*munmap*")`,
+		`function("*munmap*").return`,
+		`function("__munmap")`,
+		`function("__GI___clone3")`,
+		`statement("__GI_munmap@*:*")`,
+		`statement("__munmap")`,
+		`function("malloc")`,
+		`function("malloc").return`,
+		`function("*alloc*")`,
+		`function("*alloc*").call`,
+		`function("*alloc*").inline`,
+		`function("*alloc*").return`,
+		`function("*tf2")`,
+		`function("*cold*")`,
+		`function("fputc.cold")`,
+		`function("m*")`,
+	} {
+		ours := listRows(t, r, text)
+		theirs, err := staporacle.List(t, `process("`+r.Bin.Path+`").`+text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(ours, "\n"), strings.Join(theirs, "\n"); got != want {
+			t.Errorf("whythefail -L differs from stap -L for %s (-stap +whythefail):\n%s", text, fixture.Diff(want, got))
+		}
 	}
 }

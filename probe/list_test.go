@@ -40,7 +40,7 @@ func countLines(t *testing.T, path string) int {
 	return strings.Count(src, "\n")
 }
 
-// openFixture opens b as whythefail does with --debug-dir b.DebugDir.
+// openFixture opens b as whythefail -L does with --debug-dir b.DebugDir.
 func openFixture(t *testing.T, b *fixture.Binary) *Resolver {
 	t.Helper()
 	opts := target.Options{}
@@ -59,6 +59,7 @@ func openFixture(t *testing.T, b *fixture.Binary) *Resolver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.ListOnly = true // as whythefail -L resolves
 	return r
 }
 

@@ -25,7 +25,11 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		for a := range entries {
 			probed[a] = true
 		}
-		for a := range r.dieSymbolAddrs() {
+		dieAddrs, err := r.dieSymbolAddrs()
+		if err != nil {
+			return nil, err
+		}
+		for a := range dieAddrs {
 			probed[a] = true
 		}
 	}
@@ -55,10 +59,21 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		if err != nil {
 			return nil, err
 		}
+		if r.ListOnly {
+			// query_symtab_func_info skips a symbol at the address of
+			// a probe already made (PR29676): an inlined instance
+			// entering a .cold part hides the .cold symbol, unless
+			// the suffix drops the instance.
+			probed[p.Addr] = true
+		}
 		pts = append(pts, p)
 	}
 	if s.File == "" {
-		for _, sym := range r.Bin.Symbols() {
+		syms := r.Bin.Symbols()
+		if r.ListOnly {
+			r.symtabOrder(syms)
+		}
+		for _, sym := range syms {
 			if matched[sym.Name] || probed[sym.Value] || sym.Value == 0 || !spec.MatchFunc(s.Func, sym.Name) {
 				continue
 			}

@@ -2,6 +2,10 @@ package probe
 
 import (
 	"debug/elf"
+	"sort"
+	"strings"
+
+	"github.com/whythefail/whythefail/target"
 
 	"github.com/whythefail/whythefail/debuginfo"
 )
@@ -152,32 +156,78 @@ func (r *Resolver) aliasKeys(fn *debuginfo.Function) []string {
 }
 
 // dieSymbolAddrs returns the addresses whose symbols update_symtab ties
-// to a DIE: those of the symbols named like an out-of-line function
-// (linkage name, else name). SystemTap builds every unit's cache before
-// it reads the symbol table for function("PAT") (each unit for a
+// to a DIE: those of the symbols named like a function cache entry that
+// is not an abstract inline function (linkage name, else name), whether
+// or not the DIE has code (genops.c's _IO_default_showmanyc has none,
+// yet its symbol is not listed). SystemTap builds every unit's cache
+// before it reads the symbol table for function("PAT") (each unit for a
 // wildcard, the module-wide cache for a plain name), and lists no symbol
 // with a DIE, so __GI___libc_malloc, an alias that no cache key names
 // (the DIE's linkage name is __GI___libc_malloc itself), is not listed.
-func (r *Resolver) dieSymbolAddrs() map[uint64]bool {
+func (r *Resolver) dieSymbolAddrs() (map[uint64]bool, error) {
 	if r.dieAddrs != nil {
-		return r.dieAddrs
+		return r.dieAddrs, nil
 	}
-	r.dieAddrs = make(map[uint64]bool)
+	addrs := make(map[uint64]bool)
 	t := r.symbolTable()
 	if t == nil || r.Data == nil {
-		return r.dieAddrs
+		r.dieAddrs = addrs
+		return addrs, nil
 	}
-	for _, fn := range r.Data.Funcs {
-		if fn.Inlined || fn.Name == "" {
-			continue
+	for _, cu := range r.Data.CUs {
+		w, err := r.walkUnit(cu)
+		if err != nil {
+			return nil, err
 		}
-		name := fn.LinkageName
-		if name == "" {
-			name = fn.Name
-		}
-		for _, fi := range t.byName[name] {
-			r.dieAddrs[t.addrs[fi]] = true
+		for i, key := range w.names {
+			if w.inline[i] {
+				continue
+			}
+			name := w.linkage[i]
+			if name == "" {
+				name = key
+			}
+			for _, fi := range t.byName[name] {
+				addrs[t.addrs[fi]] = true
+			}
 		}
 	}
-	return r.dieAddrs
+	r.dieAddrs = addrs
+	return addrs, nil
+}
+
+// symtabOrder sorts syms (by address) as SystemTap walks its symbol
+// table, map_by_addr: by address, then in the order of the table
+// SystemTap reads, so of several symbols at one address the first in that
+// table is the one listed (__gttf2, not __getf2). Symbols not in that
+// table come last at their address, by name.
+func (r *Resolver) symtabOrder(syms []target.Symbol) {
+	t := r.symbolTable()
+	if t == nil {
+		return
+	}
+	type key struct {
+		name string
+		addr uint64
+	}
+	rank := make(map[key]int, len(t.names))
+	for i, n := range t.names {
+		n, _, _ = strings.Cut(n, "@")
+		k := key{n, t.addrs[i]}
+		if _, ok := rank[k]; !ok {
+			rank[k] = i
+		}
+	}
+	at := func(s target.Symbol) int {
+		if i, ok := rank[key{s.Name, s.Value}]; ok {
+			return i
+		}
+		return len(t.names)
+	}
+	sort.SliceStable(syms, func(i, j int) bool {
+		if syms[i].Value != syms[j].Value {
+			return syms[i].Value < syms[j].Value
+		}
+		return at(syms[i]) < at(syms[j])
+	})
 }
