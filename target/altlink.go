@@ -66,6 +66,10 @@ func (f *File) findAlt(ctx context.Context, client *debuginfod.Client, ef *elf.F
 		return nil
 	}
 	a := &altFile{name: name, id: id}
+	if bytes.Equal(id, buildID(ef)) {
+		a.err = fmt.Errorf("%w: %s names itself as its dwz supplementary file", ErrBadDebugInfo, debugPath)
+		return a
+	}
 	candidates := []string{name}
 	if !filepath.IsAbs(name) {
 		candidates[0] = filepath.Join(filepath.Dir(debugPath), name)

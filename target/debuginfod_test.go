@@ -3,6 +3,7 @@ package target
 import (
 	"debug/dwarf"
 	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -217,6 +218,33 @@ func TestDWZAltLink(t *testing.T) {
 	want = strings.Replace(missing(debugs[1], "add a debuginfod server that has it to DEBUGINFOD_URLS"), altID+")",
 		fmt.Sprintf("%s; rejected debuginfod: debuginfo for build-id %s not found on 1 server)", altID, altID), 1)
 	if err := f.NeedDWARF(); err == nil || err.Error() != want {
+		t.Errorf("NeedDWARF() = %v\nwant %s", err, want)
+	}
+}
+
+// TestDWZAltLinkToItself: a debug file whose .gnu_debugaltlink names its
+// own build-id would have its DWARF merged with itself; it is refused.
+func TestDWZAltLinkToItself(t *testing.T) {
+	dir := t.TempDir()
+	p := compile(t, dir, "gcc", "prog", "-g", "-O0")
+	id := readelfBuildID(t, p)
+	debug := filepath.Join(dir, "debug", ".build-id", id[:2], id[2:]+".debug")
+	if err := os.MkdirAll(filepath.Dir(debug), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	splitDebug(t, p, debug, "--strip-all")
+	raw, err := hex.DecodeString(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.bin")
+	if err := os.WriteFile(link, append([]byte(filepath.Base(debug)+"\x00"), raw...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "objcopy", "--add-section", ".gnu_debugaltlink="+link, debug)
+	f := mustOpen(t, p, Options{DebugDirs: []string{filepath.Join(dir, "debug")}})
+	want := "malformed debug info: " + debug + " names itself as its dwz supplementary file"
+	if err := f.NeedDWARF(); err == nil || err.Error() != want || !errors.Is(err, ErrBadDebugInfo) {
 		t.Errorf("NeedDWARF() = %v\nwant %s", err, want)
 	}
 }

@@ -87,6 +87,9 @@ func safeDWARF(ef *elf.File) (d *dwarfsec.Sections, err error) {
 		}
 	}()
 	secs, err := dwarfsec.For(ef)
+	if errors.Is(err, dwarfsec.ErrUnsupported) {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupportedDebugInfo, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, err)
 	}

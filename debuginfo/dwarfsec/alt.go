@@ -25,6 +25,10 @@ import (
 // keeps its size, so no DIE moves and every offset into the debug file
 // stays valid; the result is ordinary DWARF that every reader understands.
 
+// ErrUnsupported says the DWARF is well formed but uses something the
+// package cannot read yet.
+var ErrUnsupported = errors.New("unsupported DWARF")
+
 // alts maps debug files, weakly, to their supplementary files.
 var alts fileMap[*elf.File]
 
@@ -164,7 +168,7 @@ func mergeAlt(s, a *Sections) error {
 			case formGNUStrpAlt:
 				return true, r.addOffset(h.f.offSize, b.str)
 			case formRefSup4, formRefSup8, formStrpSup:
-				return false, errors.New("DWARF 5 supplementary files (.debug_sup) are not supported")
+				return false, fmt.Errorf("%w: DWARF 5 supplementary files (.debug_sup)", ErrUnsupported)
 			}
 			return false, nil
 		})
@@ -189,7 +193,7 @@ func mergeAlt(s, a *Sections) error {
 			continue
 		}
 		if u.refAddr {
-			return fmt.Errorf("unit at %#x: DWARF 2 with both DW_FORM_ref_addr and dwz references", u.start)
+			return fmt.Errorf("%w: unit at %#x is DWARF 2 with both DW_FORM_ref_addr and dwz references (rebuild with -gdwarf-4 or later)", ErrUnsupported, u.start)
 		}
 		at := u.start + 4 // the version follows the unit length
 		if u.offSize == 8 {
