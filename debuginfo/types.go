@@ -329,27 +329,72 @@ func (d *Data) TypeByName(name string) (Type, bool) {
 
 func (d *Data) indexTypeNames() {
 	d.typeNames = make(map[string][]dwarf.Offset)
+	// Partial units (dwz) count only when a compile unit imports them,
+	// directly or through other partial units: a supplementary file
+	// shared by several programs holds their types too, and another
+	// program's struct of the same name may be laid out differently.
+	type unit struct {
+		partial bool
+		imports []dwarf.Offset
+		names   []string
+		offs    []dwarf.Offset
+	}
+	units := map[dwarf.Offset]*unit{}
+	var order []dwarf.Offset
+	var cur *unit
 	r := d.DWARF.Reader()
 	for {
 		e, err := r.Next()
 		if err != nil || e == nil {
-			return
+			break
 		}
 		switch e.Tag {
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
+			cur = &unit{partial: e.Tag == dwarf.TagPartialUnit}
+			units[e.Offset] = cur
+			order = append(order, e.Offset)
+		case dwarf.TagImportedUnit:
+			if off, ok := e.Val(dwarf.AttrImport).(dwarf.Offset); ok && cur != nil {
+				cur.imports = append(cur.imports, off)
+			}
 		case dwarf.TagStructType, dwarf.TagUnionType, dwarf.TagEnumerationType, dwarf.TagClassType, dwarf.TagTypedef, dwarf.TagBaseType:
-			if n, ok := e.Val(dwarf.AttrName).(string); ok {
+			if n, ok := e.Val(dwarf.AttrName).(string); ok && cur != nil {
 				if full, ok := d.TypeName(e.Offset, true); ok {
-					d.typeNames[full] = append(d.typeNames[full], e.Offset)
-				} else {
-					d.typeNames[n] = append(d.typeNames[n], e.Offset)
+					n = full
 				}
+				cur.names = append(cur.names, n)
+				cur.offs = append(cur.offs, e.Offset)
 			}
 		}
 		switch e.Tag {
-		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagNamespace, dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType:
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit, dwarf.TagNamespace, dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType:
 		default:
 			if e.Children {
 				r.SkipChildren()
+			}
+		}
+	}
+	reached := map[dwarf.Offset]bool{}
+	var visit func(off dwarf.Offset)
+	visit = func(off dwarf.Offset) {
+		u := units[off]
+		if u == nil || reached[off] {
+			return
+		}
+		reached[off] = true
+		for _, imp := range u.imports {
+			visit(imp)
+		}
+	}
+	for _, off := range order {
+		if !units[off].partial {
+			visit(off)
+		}
+	}
+	for _, off := range order {
+		if u := units[off]; reached[off] {
+			for i, n := range u.names {
+				d.typeNames[n] = append(d.typeNames[n], u.offs[i])
 			}
 		}
 	}

@@ -1,6 +1,9 @@
 package debuginfo
 
 import (
+	"debug/dwarf"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,5 +142,102 @@ int main(void) { return grid[1][2] + names[1][0] + rows[1][3] + flat[5]; }
 		if ty.Tag() == 0x01 /* DW_TAG_array_type */ || ty.ArrayLen() != -1 || ty.Size() != c.elem {
 			t.Errorf("%s: element tag %v len %d size %d, want a scalar of %d bytes", c.global, ty.Tag(), ty.ArrayLen(), ty.Size(), c.elem)
 		}
+	}
+}
+
+// TestTypeByNameOnlyImported: a dwz supplementary file shared by several
+// programs holds their shared types; a program must not take another
+// program's struct for its own opaque one.
+func TestTypeByNameOnlyImported(t *testing.T) {
+	fixture.NeedTool(t, "gcc")
+	fixture.NeedTool(t, "dwz")
+	dir := t.TempDir()
+	shared := `struct x { long a, b; }; struct y { int n; };
+int use(struct x *p, struct y *q) { return p->a + q->n; }
+int main(void) { struct x v = {1, 2}; struct y w = {3}; return use(&v, &w); }
+`
+	opaque := `struct x; struct y { int n; };
+int peek(struct x *p, struct y *q) { return p != 0 && q->n; }
+int main(void) { struct y w = {3}; return peek(0, &w); }
+`
+	debugDir := filepath.Join(dir, "debug")
+	var debugs []string
+	var prog string
+	// The same source twice (at two optimisation levels, for two
+	// build-ids) gives dwz types to share; the third program declares
+	// struct x only.
+	for i, c := range []struct{ src, opt string }{{shared, "-O0"}, {shared, "-O1"}, {opaque, "-O0"}} {
+		name := fmt.Sprintf("p%d", i)
+		srcFile := filepath.Join(dir, "shared.c")
+		if c.src == opaque {
+			srcFile = filepath.Join(dir, "opaque.c")
+		}
+		if err := os.WriteFile(srcFile, []byte(c.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(dir, name)
+		if out, err := exec.Command("gcc", "-g", c.opt, "-o", bin, srcFile).CombinedOutput(); err != nil {
+			t.Fatalf("gcc: %v\n%s", err, out)
+		}
+		dbg := filepath.Join(dir, name+".debug")
+		if c.src == opaque {
+			id, err := fixture.BuildID(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := hex.EncodeToString(id)
+			dbg = filepath.Join(debugDir, ".build-id", h[:2], h[2:]+".debug")
+			if err := os.MkdirAll(filepath.Dir(dbg), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			prog = bin
+		}
+		for _, args := range [][]string{{"--only-keep-debug", bin, dbg}, {"--strip-debug", bin}} {
+			if out, err := exec.Command("objcopy", args...).CombinedOutput(); err != nil {
+				t.Fatalf("objcopy %v: %v\n%s", args, err, out)
+			}
+		}
+		debugs = append(debugs, dbg)
+	}
+	alt := filepath.Join(dir, "common.debug")
+	if out, err := exec.Command("dwz", append([]string{"-m", alt, "-M", alt}, debugs...)...).CombinedOutput(); err != nil {
+		t.Fatalf("dwz: %v\n%s", err, out)
+	}
+	f, err := target.Open(prog, target.Options{DebugDirs: []string{debugDir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.AltPath != alt {
+		t.Fatalf("AltPath %q, want %q; NeedDWARF %v", f.AltPath, alt, f.NeedDWARF())
+	}
+	d, err := Load(f.Debug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The premise: the merged DWARF holds a complete struct x, the other
+	// programs', in a partial unit this program does not import.
+	complete := false
+	r := d.DWARF.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Tag == dwarf.TagStructType && e.Val(dwarf.AttrName) == "x" && e.Val(dwarf.AttrDeclaration) == nil {
+			complete = true
+		}
+	}
+	if !complete {
+		t.Fatal("dwz put no complete struct x in the supplementary file: the test tests nothing")
+	}
+	// struct y is shared by all three (in the supplementary file, and
+	// imported); struct x is complete only in the other two programs.
+	if y, ok := d.TypeByName("struct y"); !ok || y.Size() != 4 {
+		t.Errorf("struct y: %v, size %d; want the imported definition, 4 bytes", ok, y.Size())
+	}
+	x, ok := d.TypeByName("struct x")
+	if ms, err := x.Members(); ok && err == nil {
+		t.Errorf("struct x resolved to another program's definition with members %v", ms)
 	}
 }

@@ -129,8 +129,9 @@ func openAltFile(path string, id []byte) (*os.File, *elf.File, error) {
 	if err == nil {
 		if got := buildID(ef); !bytes.Equal(got, id) {
 			err = fmt.Errorf("build-id %x", got)
-		} else if !hasDWARF(ef) {
-			err = errors.New("no .debug_info")
+		} else if str := ef.Section(".debug_str"); !hasDWARF(ef) && (str == nil || str.Type == elf.SHT_NOBITS) {
+			// dwz may share only strings: then there is no .debug_info.
+			err = errors.New("no .debug_info or .debug_str")
 		}
 	}
 	if err != nil {

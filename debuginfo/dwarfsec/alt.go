@@ -51,8 +51,8 @@ func readWithAlt(ef, alt *elf.File) (_ *Sections, err error) {
 	var s, a *Sections
 	var aerr error
 	var wg sync.WaitGroup
-	wg.Go(func() { a, aerr = readWhole(alt) })
-	s, err = readWhole(ef)
+	wg.Go(func() { a, aerr = readWhole(alt, true) })
+	s, err = readWhole(ef, false)
 	wg.Wait()
 	if err != nil {
 		return nil, err
@@ -81,8 +81,9 @@ func readWithAlt(ef, alt *elf.File) (_ *Sections, err error) {
 }
 
 // readWhole reads every section Read knows of ef: .debug_info on one
-// goroutine while another does the rest, the location lists last.
-func readWhole(ef *elf.File) (*Sections, error) {
+// goroutine while another does the rest, the location lists last. A
+// supplementary file (alt) may have strings only.
+func readWhole(ef *elf.File, alt bool) (*Sections, error) {
 	s := &Sections{Order: ef.ByteOrder}
 	raw := rawFor(ef)
 	open := func(sec *elf.Section) io.Reader { return openSection(sec, raw, ef.ByteOrder, ef.Class) }
@@ -103,7 +104,7 @@ func readWhole(ef *elf.File) (*Sections, error) {
 	if err = errors.Join(infoErr, err); err != nil {
 		return nil, noDWARF{err}
 	}
-	if s.Info == nil || s.Abbrev == nil {
+	if (s.Info == nil || s.Abbrev == nil) && !(alt && s.Info == nil) {
 		return nil, noDWARF{errors.New("no .debug_info or .debug_abbrev section")}
 	}
 	return s, nil

@@ -154,11 +154,11 @@ func TestReadWithAltPristine(t *testing.T) {
 func TestMergeAltErrors(t *testing.T) {
 	debug, alt := openDWZ(t, "demo")
 	read := func() (*Sections, *Sections) {
-		s, err := readWhole(debug)
+		s, err := readWhole(debug, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := readWhole(alt)
+		a, err := readWhole(alt, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,11 +194,11 @@ func TestPutPaddedULEB(t *testing.T) {
 // supplementary file: an error or ordinary DWARF, never a panic.
 func FuzzMergeAlt(f *testing.F) {
 	debug, alt := openDWZ(f, "demo")
-	s, err := readWhole(debug)
+	s, err := readWhole(debug, false)
 	if err != nil {
 		f.Fatal(err)
 	}
-	a, err := readWhole(alt)
+	a, err := readWhole(alt, true)
 	if err != nil {
 		f.Fatal(err)
 	}
