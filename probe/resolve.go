@@ -216,9 +216,16 @@ func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries 
 	if r.ListOnly && !strings.HasPrefix(s.Func, "_Z") {
 		keyMatch = func(key string) bool { return spec.MatchFunc(s.Func, key) }
 	}
-	matched, err = r.stapOrder(matched, keyMatch)
-	if err != nil {
+	ordered, err := r.stapOrder(matched, keyMatch)
+	switch {
+	case err == nil:
+		matched = ordered
+	case r.ListOnly:
 		return nil, nil, err
+	default:
+		// Tracing names one function: stap's visiting order only
+		// decides which of several claims a shared address, so an
+		// unreadable unit falls back to DIE order rather than failing.
 	}
 	var parts map[uint64]bool
 	var out []*debuginfo.Function
