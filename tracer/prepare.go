@@ -120,6 +120,16 @@ func Prepare(cfg Config) (*Job, error) {
 			names[p.Name] = true
 		}
 	}
+	var aliasNote string
+	if len(fns) == 0 {
+		// malloc, fopen: ELF aliases of functions whose DWARF names
+		// them otherwise (__libc_malloc, _IO_new_fopen).
+		if fn, ok := aliasOf(r, bin, cfg.Function); ok {
+			fns = append(fns, fn)
+			names[fn.Name] = true
+			aliasNote = fmt.Sprintf("%s is an alias of %s (%s:%d): tracing it", cfg.Function, fn.Name, fn.DeclFile, fn.DeclLine)
+		}
+	}
 	switch {
 	case len(fns) == 0:
 		return nil, fmt.Errorf("function %s in %s has no debug info: only functions with DWARF can be traced statement by statement", cfg.Function, bin.Path)
@@ -139,6 +149,9 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	fn := fns[0]
 	job := &Job{Stmts: map[uint32]report.Stmt{}}
+	if aliasNote != "" {
+		job.Notes = append(job.Notes, aliasNote)
+	}
 	job.Header = report.Header{Target: strings.TrimSpace(cfg.Target), Function: cfg.Function}
 	if v := strings.TrimSpace(cfg.Variable); v != "" && v != "$$vars" {
 		job.Header.Variable = v
@@ -218,6 +231,33 @@ func Prepare(cfg Config) (*Job, error) {
 
 func returnInfo(d *debuginfo.Data, fn *debuginfo.Function) debuginfo.TypeInfo {
 	return d.FuncReturnInfo(fn)
+}
+
+// aliasOf finds the out-of-line function whose entry an ELF function
+// symbol named name (not a pattern) marks, when the DWARF calls that
+// function by another name.
+func aliasOf(r *probe.Resolver, bin *target.File, name string) (*debuginfo.Function, bool) {
+	if strings.ContainsAny(name, "*?[") || r.Data == nil {
+		return nil, false
+	}
+	var found *debuginfo.Function
+	for _, sym := range bin.Symbols() {
+		if sym.Name != name {
+			continue
+		}
+		for _, fn := range r.Data.Funcs {
+			if fn.Inlined || fn.Name == "" || fn.Entry != sym.Value {
+				continue
+			}
+			if found != nil && found != fn && found.Entry != fn.Entry {
+				return nil, false // several: let the caller say none
+			}
+			if found == nil {
+				found = fn
+			}
+		}
+	}
+	return found, found != nil
 }
 
 // frameReady is the first address at which an unoptimised function's stack

@@ -40,3 +40,23 @@ func TestListGlibcLibraries(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceGlibcAlias traces malloc, which glibc's DWARF calls
+// __libc_malloc (malloc is an ELF alias at the same address), the way
+// users name it.
+func TestTraceGlibcAlias(t *testing.T) {
+	fixture.RequireBPF(t)
+	r := traceRun(t, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "malloc", "$return == 0", "-c", "true")
+	if r.status != 0 {
+		if strings.Contains(r.stderr, "no debug info") {
+			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(r.stderr))
+		}
+		t.Fatalf("exit %d: %s", r.status, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "whythefail: note: malloc is an alias of __libc_malloc (") {
+		t.Errorf("no note naming the function traced: %q", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "\nentry count: ") || strings.Contains(r.stdout, "\nentry count: 0\n") {
+		t.Errorf("no call of malloc counted:\n%s", r.stdout)
+	}
+}
