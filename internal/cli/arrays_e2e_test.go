@@ -2,9 +2,6 @@ package cli_test
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,10 +13,7 @@ import (
 // each value against what the program computes.
 func TestArrayDimensionsTrace(t *testing.T) {
 	fixture.RequireBPF(t)
-	fixture.NeedTool(t, "gcc")
-	dir := t.TempDir()
-	src := filepath.Join(dir, "dims.c")
-	code := []byte(`#include <stdio.h>
+	p := compileC(t, t.TempDir(), "dims.c", "dims", `#include <stdio.h>
 #include <string.h>
 int grid[3][4];
 char names[3][8] = {"ann", "bob", "cy"};
@@ -30,19 +24,9 @@ __attribute__((noinline)) int f(int k) {
 	return local[1][2] + grid[1][2] + (int)strlen(names[i]) - 100; /* @ret */
 }
 int main(void) { int s = 0; for (int i = 0; i < 3; i++) s += f(i + 10); printf("%d\n", s); return 0; }
-`)
-	if err := os.WriteFile(src, code, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "dims")
-	if out, err := exec.Command("gcc", "-g", "-O0", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	marks, err := fixture.ParseMarkers(code)
-	if err != nil {
-		t.Fatal(err)
-	}
-	line := fmt.Sprintf("%s:%d ", src, marks["ret"])
+`, "-g", "-O0")
+	bin := p.Bin
+	line := fmt.Sprintf("%s:%d ", p.Src, p.Lines["ret"])
 	for _, c := range []struct{ expr, want string }{
 		// f(10), f(11), f(12): i = 1, 2, 0.
 		{"$local[1][2]", "6 6 6"},

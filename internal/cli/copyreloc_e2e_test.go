@@ -2,9 +2,7 @@ package cli_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +16,6 @@ import (
 // image, which keeps the initial value.
 func TestGlobalCopiedIntoExecutable(t *testing.T) {
 	fixture.RequireBPF(t)
-	fixture.NeedTool(t, "gcc")
 	dir := t.TempDir()
 	lib := `int counter = 42;
 __attribute__((noinline)) int bump(int x)
@@ -32,21 +29,8 @@ extern int counter;
 int bump(int);
 int main(void) { int r = 0; for (int i = 1; i <= 3; i++) r = bump(i); printf("%d %d\n", r, counter); return 0; }
 `
-	for name, code := range map[string]string{"lib.c": lib, "main.c": main} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(code), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	so := filepath.Join(dir, "libbump.so")
-	bin := filepath.Join(dir, "main")
-	for _, args := range [][]string{
-		{"-g", "-O0", "-fPIC", "-shared", "-o", so, filepath.Join(dir, "lib.c")},
-		{"-g", "-O0", "-no-pie", "-o", bin, filepath.Join(dir, "main.c"), "-L" + dir, "-lbump", "-Wl,-rpath," + dir},
-	} {
-		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-			t.Fatalf("gcc %v: %v\n%s", args, err, out)
-		}
-	}
+	so := compileC(t, dir, "lib.c", "libbump.so", lib, "-g", "-O0", "-fPIC", "-shared").Bin
+	bin := compileC(t, dir, "main.c", "main", main, "-g", "-O0", "-no-pie", "-L"+dir, "-lbump", "-Wl,-rpath,"+dir).Bin
 	if out, _ := exec.Command("readelf", "-r", bin).CombinedOutput(); !strings.Contains(string(out), "R_X86_64_COPY") {
 		t.Fatalf("the executable holds no copy of counter; the test tests nothing:\n%s", out)
 	}

@@ -2,9 +2,6 @@ package cli_test
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,20 +14,11 @@ import (
 // registers (not from the slots, which hold stale memory there).
 func TestOneLineFunction(t *testing.T) {
 	fixture.RequireBPF(t)
-	fixture.NeedTool(t, "gcc")
-	dir := t.TempDir()
-	src := filepath.Join(dir, "one.c")
-	code := `#include <stdio.h>
+	p := compileC(t, t.TempDir(), "one.c", "one", `#include <stdio.h>
 __attribute__((noinline)) long add(long a, int b) { long r = a * 1000 + b; return r; }
 int main(void) { long s = 0; for (int i = 1; i <= 3; i++) s += add(i * 7, i + 40); printf("%ld\n", s); return 0; }
-`
-	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "one")
-	if out, err := exec.Command("gcc", "-g", "-O0", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+`, "-g", "-O0")
+	bin := p.Bin
 	r := traceRun(t, fmt.Sprintf("process(%q)", bin), "add", "1", "-c", bin+" >/dev/null")
 	if r.status != 0 || !onlyNotes(r.stderr) {
 		t.Fatalf("exit %d: %s", r.status, r.stderr)
