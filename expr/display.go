@@ -48,7 +48,9 @@ type Leaf struct {
 	Var    *debuginfo.Variable // base variable, nil for a global
 	Addr   uint64              // a global's link-time address
 	Global bool
-	// Unavailable is set when the base has no location here: prints "?".
+	// Loc is the base variable's location expression at the statement;
+	// Unavailable is set when it has none there: prints "?".
+	Loc         []byte
 	Unavailable bool
 	Steps       []Step
 	Size        int
@@ -143,8 +145,10 @@ func Display(input string, n Node, sc Scope) ([]report.Var, []Leaf, error) {
 // base starts a chain at a variable, as located at the statement.
 func (d *displayer) base(v *debuginfo.Variable) chain {
 	l := Leaf{Var: v}
-	if _, ok, err := v.LocationAt(d.sc.PC); err != nil || !ok {
+	if e, ok, err := v.LocationAt(d.sc.PC); err != nil || !ok {
 		l.Unavailable = true
+	} else {
+		l.Loc = e
 	}
 	return chain{leaf: l, t: v.VarType()}
 }

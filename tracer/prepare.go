@@ -390,11 +390,8 @@ func bpfVar(fn *debuginfo.Function, p *probe.Point, l expr.Leaf, beforePrologue 
 			}
 			break
 		}
-		e, ok, err := v.LocationAt(p.Addr)
-		if err != nil || !ok {
-			break
-		}
-		if e, err = bpfgen.ResolveAddrx(e, v.AddrIndex); err == nil {
+		// Display found the location at this statement (Leaf.Loc).
+		if e, err := bpfgen.ResolveAddrx(l.Loc, v.AddrIndex); err == nil && len(l.Loc) > 0 {
 			bv.Expr = e
 		}
 	}
