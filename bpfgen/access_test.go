@@ -1,11 +1,8 @@
 package bpfgen
 
 import (
-	"errors"
 	"reflect"
 	"testing"
-
-	"github.com/cilium/ebpf"
 )
 
 func TestSlots(t *testing.T) {
@@ -135,15 +132,7 @@ func TestAccessAndCondVerify(t *testing.T) {
 	if len(g.Warnings) != 0 {
 		t.Fatalf("warnings: %v", g.Warnings)
 	}
-	coll, err := ebpf.NewCollection(g.Collection)
-	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			t.Fatalf("%+v", ve)
-		}
-		t.Fatal(err)
-	}
-	coll.Close()
+	mustLoad(t, g)
 }
 
 func TestCondFunctionStrings(t *testing.T) {

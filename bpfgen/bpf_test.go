@@ -58,16 +58,23 @@ func TestGeneratedProgramsVerify(t *testing.T) {
 		if !reflect.DeepEqual(g.Warnings, want) {
 			t.Errorf("warnings = %v, want %v", g.Warnings, want)
 		}
-		coll, err := ebpf.NewCollection(g.Collection)
-		if err != nil {
-			var ve *ebpf.VerifierError
-			if errors.As(err, &ve) {
-				t.Fatalf("%+v", ve)
-			}
-			t.Fatal(err)
-		}
-		coll.Close()
+		mustLoad(t, g)
 	}
+}
+
+// mustLoad loads g's programs into the kernel, failing the test with the
+// verifier's log when it refuses one.
+func mustLoad(t *testing.T, g *Generated) {
+	t.Helper()
+	coll, err := ebpf.NewCollection(g.Collection)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Fatalf("%+v", ve)
+		}
+		t.Fatal(err)
+	}
+	coll.Close()
 }
 
 // allKinds has one variable per location form the generator supports, plus
@@ -148,14 +155,6 @@ func TestRandomExpressionsVerify(t *testing.T) {
 	if len(g.Warnings) != 0 {
 		t.Fatalf("warnings for expressions that compiled: %v", g.Warnings[:1])
 	}
-	coll, err := ebpf.NewCollection(g.Collection)
-	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			t.Fatalf("%+v", ve)
-		}
-		t.Fatal(err)
-	}
-	coll.Close()
+	mustLoad(t, g)
 	t.Logf("%d random expressions verified", compiled)
 }

@@ -1,12 +1,10 @@
 package bpfgen
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"testing"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 )
 
@@ -170,13 +168,5 @@ func TestIndexVerify(t *testing.T) {
 	if len(g.Warnings) != 0 {
 		t.Fatalf("warnings: %v", g.Warnings)
 	}
-	coll, err := ebpf.NewCollection(g.Collection)
-	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			t.Fatalf("%+v", ve)
-		}
-		t.Fatal(err)
-	}
-	coll.Close()
+	mustLoad(t, g)
 }
