@@ -145,7 +145,7 @@ func (ar *abbrevArena) keep(attrs []AbbrevAttr) []AbbrevAttr {
 
 // parse parses the table at off and returns where it ends.
 func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
-	r := abbrevReader{data: data, off: off}
+	r := reader{data: data, off: off, sec: ".debug_abbrev"}
 	ar.codes, ar.ptrs = ar.codes[:0], ar.ptrs[:0]
 	var maxCode uint64
 	for {
@@ -191,61 +191,4 @@ func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
 		}
 	}
 	return t, r.off, nil
-}
-
-// abbrevReader reads LEB128 numbers with bounds checks.
-type abbrevReader struct {
-	data []byte
-	off  int
-	err  error
-}
-
-func (r *abbrevReader) u8() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.off >= len(r.data) {
-		r.err = fmt.Errorf("decoding .debug_abbrev at offset %#x: unexpected end of section", r.off)
-		return 0
-	}
-	c := r.data[r.off]
-	r.off++
-	return c
-}
-
-func (r *abbrevReader) uleb() uint64 {
-	var v uint64
-	for shift := uint(0); ; shift += 7 {
-		c := r.u8()
-		if r.err != nil {
-			return 0
-		}
-		if shift < 64 {
-			v |= uint64(c&0x7f) << shift
-		}
-		if c&0x80 == 0 {
-			return v
-		}
-	}
-}
-
-func (r *abbrevReader) sleb() int64 {
-	var v int64
-	shift := uint(0)
-	for {
-		c := r.u8()
-		if r.err != nil {
-			return 0
-		}
-		if shift < 64 {
-			v |= int64(c&0x7f) << shift
-		}
-		shift += 7
-		if c&0x80 == 0 {
-			if shift < 64 && c&0x40 != 0 {
-				v |= -1 << shift
-			}
-			return v
-		}
-	}
 }

@@ -387,7 +387,7 @@ func (r *reader) addOffset(size int, delta uint64) error {
 // one is written in as many bytes as the old one took (a padded ULEB128,
 // which every reader accepts), so no table moves.
 func rewriteForms(abbrev []byte, repl map[uint64]uint64) error {
-	r := &reader{data: abbrev}
+	r := &reader{data: abbrev, sec: ".debug_abbrev"}
 	for r.off < len(abbrev) && r.err == nil {
 		// A table: declarations until a zero code.
 		for r.err == nil {
@@ -435,7 +435,7 @@ func putPaddedULEB(buf []byte, v uint64) {
 // headers of a supplementary file's .debug_line by the sizes of the debug
 // file's string sections. Earlier versions keep their strings inline.
 func patchLineStrings(line []byte, order binary.ByteOrder, b altBases) error {
-	r := &reader{data: line, order: order}
+	r := &reader{data: line, order: order, sec: ".debug_line"}
 	for r.off < len(line) && r.err == nil {
 		start := r.off
 		offSize := 4

@@ -502,11 +502,16 @@ type reader struct {
 	off   int
 	order binary.ByteOrder
 	err   error
+	sec   string // for errors; "" is .debug_info
 }
 
 func (r *reader) fail(msg string) {
 	if r.err == nil {
-		r.err = fmt.Errorf("decoding .debug_info at offset %#x: %s", r.off, msg)
+		sec := r.sec
+		if sec == "" {
+			sec = ".debug_info"
+		}
+		r.err = fmt.Errorf("decoding %s at offset %#x: %s", sec, r.off, msg)
 	}
 }
 
