@@ -34,11 +34,12 @@ func requireBPF(t testing.TB) {
 // variables of each supported location kind, so the verifier checks bounds.
 func TestGeneratedProgramsVerify(t *testing.T) {
 	requireBPF(t)
-	for _, traceAll := range []bool{false, true} {
+	for _, c := range []struct{ traceAll, multi bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 		spec := &Spec{
 			EntryOffset: 0x1000,
 			RetSize:     4,
-			TraceAll:    traceAll,
+			TraceAll:    c.traceAll,
+			Multi:       c.multi,
 			Cond:        BinOp{Op: OpLogAnd, L: BinOp{Op: OpEq, L: Return{}, R: Const{-22}}, R: BinOp{Op: OpGt, L: Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: Const{3}}},
 			Stmts: []Stmt{
 				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []Var{
@@ -148,13 +149,15 @@ func TestRandomExpressionsVerify(t *testing.T) {
 		}
 		stmts = append(stmts, st)
 	}
-	g, err := Generate(&Spec{EntryOffset: 0x2000, RetSize: 8, Stmts: stmts})
-	if err != nil {
-		t.Fatal(err)
+	for _, multi := range []bool{false, true} {
+		g, err := Generate(&Spec{EntryOffset: 0x2000, RetSize: 8, Stmts: stmts, Multi: multi})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Warnings) != 0 {
+			t.Fatalf("warnings for expressions that compiled: %v", g.Warnings[:1])
+		}
+		mustLoad(t, g)
 	}
-	if len(g.Warnings) != 0 {
-		t.Fatalf("warnings for expressions that compiled: %v", g.Warnings[:1])
-	}
-	mustLoad(t, g)
 	t.Logf("%d random expressions verified", compiled)
 }

@@ -9,7 +9,7 @@ import (
 // Register roles shared by all generated programs. R6-R9 survive helper
 // calls, so they hold what must outlive a bpf_probe_read_user.
 const (
-	rCtx  = asm.R6 // struct pt_regs * (tracepoint record in the fork program)
+	rCtx  = asm.R6 // struct pt_regs * (the raw tracepoint's arguments in the fork program)
 	rRec  = asm.R7 // the statement record being written
 	rBuf  = asm.R8 // the invocation buffer
 	rMask = asm.R9 // valid bits of the record being written
@@ -37,6 +37,10 @@ type emitter struct {
 	// label a faulting read jumps to: a condition that cannot be evaluated
 	// is false (SystemTap aborts the probe handler), not evaluated with 0.
 	condFault string
+	// flags are the ProgramSpec.Flags the instructions need (for example
+	// BPF_F_SLEEPABLE for a helper that may fault pages in): one program
+	// holding several statements needs what any of them needs.
+	flags uint32
 }
 
 func (e *emitter) newLabel(what string) string {

@@ -20,10 +20,13 @@ const (
 // cloneThread is CLONE_THREAD: a new thread, not a new process.
 const cloneThread = 0x00010000
 
-// Offsets in the task/task_newtask tracepoint record (see its format file).
+// Offsets of task_newtask's arguments in the raw tracepoint context (an
+// array of u64): TP_PROTO(struct task_struct *task, unsigned long
+// clone_flags). Only the pointer's value is used, never what it points to:
+// without kernel BTF the layout of task_struct is unknown.
 const (
-	tpNewtaskPID   = 8
-	tpNewtaskFlags = 32
+	rawNewtaskTask  = 0
+	rawNewtaskFlags = 8
 )
 
 // Generated is the blueprint of the BPF side of a session: programs and maps
@@ -35,6 +38,8 @@ type Generated struct {
 
 	// StmtPrograms[i] names the program for Spec.Stmts[i], or is empty when
 	// the entry program records that statement (it sits at the entry).
+	// With Spec.Multi they all name ProgStmts, to be attached with the
+	// cookie i.
 	StmtPrograms []string
 
 	Warnings []Warning
@@ -88,12 +93,22 @@ func Generate(spec *Spec) (*Generated, error) {
 	cs.Maps[MapZero] = &ebpf.MapSpec{Name: MapZero, Type: ebpf.Array, KeySize: 4, ValueSize: bufSize, MaxEntries: 1}
 	cs.Maps[MapStats] = &ebpf.MapSpec{Name: MapStats, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(NumStats)}
 	cs.Maps[MapEvents] = &ebpf.MapSpec{Name: MapEvents, Type: ebpf.RingBuf, MaxEntries: uint32(s.RingBufSize)}
+	if !s.TraceAll {
+		cs.Maps[MapPending] = &ebpf.MapSpec{Name: MapPending, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 4, MaxEntries: maxThreads}
+	}
 
-	prog := func(name string, typ ebpf.ProgramType, insns asm.Instructions) {
-		cs.Programs[name] = &ebpf.ProgramSpec{Name: name, Type: typ, License: "GPL", Instructions: insns}
+	// A uprobe program: for uprobe_multi links it must be loaded with
+	// that attach type, or attaching fails with EINVAL.
+	uprobe := func(name string, e *emitter) {
+		ps := &ebpf.ProgramSpec{Name: name, Type: ebpf.Kprobe, License: "GPL", Instructions: e.insns, Flags: e.flags}
+		if s.Multi {
+			ps.AttachType = ebpf.AttachTraceUprobeMulti
+		}
+		cs.Programs[name] = ps
 	}
 
 	var entryStmt *Stmt
+	var stmts []int // indexes in s.Stmts of the statements with a program
 	g.StmtPrograms = make([]string, len(s.Stmts))
 	for i := range s.Stmts {
 		st := &s.Stmts[i]
@@ -104,27 +119,43 @@ func Generate(spec *Spec) (*Generated, error) {
 			entryStmt = st
 			continue
 		}
+		stmts = append(stmts, i)
+		if s.Multi {
+			g.StmtPrograms[i] = ProgStmts
+			continue
+		}
 		e := &emitter{}
 		g.Warnings = append(g.Warnings, stmtProgram(e, &s, g.Layout, st)...)
 		name := StmtProgramName(i)
-		prog(name, ebpf.Kprobe, e.insns)
+		uprobe(name, e)
 		g.StmtPrograms[i] = name
+	}
+	if s.Multi && len(stmts) > 0 {
+		e := &emitter{}
+		g.Warnings = append(g.Warnings, stmtsProgram(e, &s, g.Layout, stmts)...)
+		uprobe(ProgStmts, e)
 	}
 
 	e := &emitter{}
 	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmt)...)
-	prog(ProgEntry, ebpf.Kprobe, e.insns)
+	uprobe(ProgEntry, e)
 
 	e = &emitter{}
 	if err := returnProgram(e, &s, g.Layout); err != nil {
 		return nil, fmt.Errorf("compiling the condition %v: %w", s.Cond, err)
 	}
-	prog(ProgReturn, ebpf.Kprobe, e.insns)
+	uprobe(ProgReturn, e)
 
 	if !s.TraceAll {
+		rawTP := func(name string, e *emitter) {
+			cs.Programs[name] = &ebpf.ProgramSpec{Name: name, Type: ebpf.RawTracepoint, License: "GPL", Instructions: e.insns}
+		}
 		e = &emitter{}
 		forkProgram(e)
-		prog(ProgFork, ebpf.TracePoint, e.insns)
+		rawTP(ProgFork, e)
+		e = &emitter{}
+		exitProgram(e)
+		rawTP(ProgExit, e)
 	}
 	g.Collection = cs
 	return g, nil
@@ -132,6 +163,9 @@ func Generate(spec *Spec) (*Generated, error) {
 
 // prelude saves the context, computes the pid_tgid key and, unless every
 // process is traced, leaves through out when the process is not a target.
+//
+// A process a target forked is pending (see forkProgram) until it first
+// gets here: its task is found in MapPending and its tgid becomes a target.
 func prelude(e *emitter, s *Spec, out string) {
 	e.emit(asm.Mov.Reg(rCtx, asm.R1),
 		asm.FnGetCurrentPidTgid.Call(),
@@ -139,11 +173,40 @@ func prelude(e *emitter, s *Spec, out string) {
 	if s.TraceAll {
 		return
 	}
+	target := e.newLabel("target")
 	e.emit(asm.RSh.Imm(asm.R0, 32),
-		asm.StoreMem(asm.RFP, fpU32Key, asm.R0, asm.Word),
+		asm.StoreMem(asm.RFP, fpU32Key, asm.R0, asm.Word))
+	isTarget(e, target)
+	// Not a target, unless forked by one.
+	e.emit(asm.JEq.Imm(asm.R0, 0, out))
+	promote(e)
+	e.mark(target)
+}
+
+// isTarget looks the tgid at fpU32Key up in MapTargets and jumps to target
+// when it is there. Otherwise it looks the current task up in MapPending,
+// leaving the result in R0 (NULL: neither). It uses the fpDepth slot for
+// the task key, which nothing needs yet when it runs.
+func isTarget(e *emitter, target string) {
+	e.emit(mapPtr(asm.R1, MapTargets))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, target),
+		asm.FnGetCurrentTask.Call(),
+		asm.StoreMem(asm.RFP, fpDepth, asm.R0, asm.DWord),
+		mapPtr(asm.R1, MapPending))
+	e.stackPtr(asm.R2, fpDepth)
+	e.emit(asm.FnMapLookupElem.Call())
+}
+
+// promote adds the tgid at fpU32Key to MapTargets. If the map is full the
+// task stays pending, so it is still traced.
+func promote(e *emitter) {
+	e.emit(asm.StoreImm(asm.RFP, fpU32Val, 1, asm.Word),
 		mapPtr(asm.R1, MapTargets))
 	e.stackPtr(asm.R2, fpU32Key)
-	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, out))
+	e.stackPtr(asm.R3, fpU32Val)
+	e.emit(asm.Mov.Imm(asm.R4, 0), asm.FnMapUpdateElem.Call())
 }
 
 // epilogue is the shared exit.
@@ -219,6 +282,7 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 		// this variable's first instruction.
 		e.emit(sub.insns...)
 		e.pending = append(e.pending, sub.pending...)
+		e.flags |= sub.flags
 		e.emit(asm.Mov.Imm(asm.R1, 1),
 			asm.LSh.Imm(asm.R1, int32(i)),
 			asm.Or.Reg(rMask, asm.R1))
@@ -247,6 +311,42 @@ func stmtProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	e.mark(missing)
 	e.stat(StatMissingBuffer)
 	epilogue(e, out)
+	return warns
+}
+
+// rCookie holds the attach cookie while stmtsProgram dispatches on it; the
+// statement bodies it leads to reuse the register (rMask) from their start.
+const rCookie = rMask
+
+// stmtsProgram records the statements s.Stmts[i] for i in idx in one
+// program, for a uprobe_multi link whose cookie at each offset is the
+// statement's index i. After the shared prelude and buffer lookup, a chain
+// of compares finds the statement; each body ends in a return of its own,
+// so that every jump stays within one body (BPF jump offsets are 16 bits,
+// and a combined program can be far longer than 32767 instructions).
+func stmtsProgram(e *emitter, s *Spec, l Layout, idx []int) []Warning {
+	out, missing, dispatch := e.newLabel("out"), e.newLabel("missing"), e.newLabel("dispatch")
+	prelude(e, s, out)
+	lookupBuffer(e, missing)
+	e.emit(asm.Ja.Label(dispatch))
+	e.mark(missing)
+	e.stat(StatMissingBuffer)
+	epilogue(e, out)
+
+	e.mark(dispatch)
+	e.emit(asm.Mov.Reg(asm.R1, rCtx),
+		asm.FnGetAttachCookie.Call(),
+		asm.Mov.Reg(rCookie, asm.R0))
+	var warns []Warning
+	for _, i := range idx {
+		next, done := e.newLabel("next"), e.newLabel("done")
+		e.emit(asm.JNE.Imm(rCookie, int32(i), next))
+		warns = append(warns, stmtBody(e, l, &s.Stmts[i], done)...)
+		epilogue(e, done)
+		e.mark(next)
+	}
+	// A cookie no statement has: nothing to record.
+	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 	return warns
 }
 
@@ -386,25 +486,47 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	return nil
 }
 
-// forkProgram runs on task/task_newtask: a new process whose parent is a
-// target becomes a target. New threads share their tgid, so they are skipped.
+// forkProgram runs on the raw tracepoint task_newtask, in the parent while
+// it creates a task, before the task first runs. It follows a target's
+// descendants without knowing task_struct's layout (there may be no kernel
+// BTF): a process a target creates is recorded in MapPending by the address
+// of its task_struct, which is what bpf_get_current_task returns once it
+// runs; the prelude of every probe, and this program, make its tgid a
+// target when that task first shows up (so a child that forks or starts a
+// thread before it reaches a probe passes the tracing on). New threads
+// share their creator's tgid, so they need no entry. exitProgram deletes
+// a pending task's entry when it exits, so the address, reused by another
+// task later, is never mistaken for it.
 func forkProgram(e *emitter) {
-	out := e.newLabel("out")
+	out, target := e.newLabel("out"), e.newLabel("target")
 	e.emit(asm.Mov.Reg(rCtx, asm.R1),
-		asm.LoadMem(asm.R1, rCtx, tpNewtaskFlags, asm.DWord),
-		asm.JSet.Imm(asm.R1, cloneThread, out),
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.RSh.Imm(asm.R0, 32),
-		asm.StoreMem(asm.RFP, fpU32Key, asm.R0, asm.Word),
-		mapPtr(asm.R1, MapTargets))
-	e.stackPtr(asm.R2, fpU32Key)
-	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, out),
-		asm.LoadMem(asm.R1, rCtx, tpNewtaskPID, asm.Word),
-		asm.StoreMem(asm.RFP, fpU32Key, asm.R1, asm.Word),
-		asm.StoreImm(asm.RFP, fpU32Val, 1, asm.Word),
-		mapPtr(asm.R1, MapTargets))
-	e.stackPtr(asm.R2, fpU32Key)
+		asm.StoreMem(asm.RFP, fpU32Key, asm.R0, asm.Word))
+	isTarget(e, target)
+	e.emit(asm.JEq.Imm(asm.R0, 0, out))
+	promote(e)
+	e.mark(target)
+	e.emit(asm.LoadMem(asm.R1, rCtx, rawNewtaskFlags, asm.DWord),
+		asm.JSet.Imm(asm.R1, cloneThread, out),
+		asm.LoadMem(asm.R1, rCtx, rawNewtaskTask, asm.DWord),
+		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpU32Key, asm.Word),
+		asm.StoreMem(asm.RFP, fpU32Val, asm.R1, asm.Word),
+		mapPtr(asm.R1, MapPending))
+	e.stackPtr(asm.R2, fpDepth)
 	e.stackPtr(asm.R3, fpU32Val)
 	e.emit(asm.Mov.Imm(asm.R4, 0), asm.FnMapUpdateElem.Call())
 	epilogue(e, out)
+}
+
+// exitProgram runs on the raw tracepoint sched_process_exit, in every
+// exiting task: it forgets the task if it was pending, before its
+// task_struct can be freed and reused.
+func exitProgram(e *emitter) {
+	e.emit(asm.FnGetCurrentTask.Call(),
+		asm.StoreMem(asm.RFP, fpDepth, asm.R0, asm.DWord),
+		mapPtr(asm.R1, MapPending))
+	e.stackPtr(asm.R2, fpDepth)
+	e.emit(asm.FnMapDeleteElem.Call(), asm.Mov.Imm(asm.R0, 0), asm.Return())
 }

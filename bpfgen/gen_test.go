@@ -2,6 +2,8 @@ package bpfgen
 
 import (
 	"reflect"
+
+	"github.com/cilium/ebpf"
 	"sort"
 	"strings"
 	"testing"
@@ -38,14 +40,44 @@ func TestGenerateShape(t *testing.T) {
 	}
 	sort.Strings(progs)
 	sort.Strings(maps)
-	if want := []string{ProgEntry, ProgFork, ProgReturn, "wtf_stmt_1"}; !reflect.DeepEqual(progs, want) {
+	if want := []string{ProgEntry, ProgExit, ProgFork, ProgReturn, "wtf_stmt_1"}; !reflect.DeepEqual(progs, want) {
 		t.Errorf("programs %q, want %q", progs, want)
 	}
-	if want := []string{MapBufs, MapDepth, MapEvents, MapStats, MapTargets, MapZero}; !reflect.DeepEqual(maps, want) {
+	if want := []string{MapBufs, MapDepth, MapEvents, MapPending, MapStats, MapTargets, MapZero}; !reflect.DeepEqual(maps, want) {
 		t.Errorf("maps %q, want %q", maps, want)
 	}
+	for name, p := range g.Collection.Programs {
+		if p.AttachType != ebpf.AttachNone {
+			t.Errorf("program %s has attach type %v for single uprobes", name, p.AttachType)
+		}
+	}
+	if g.Collection.Programs[ProgFork].Type != ebpf.RawTracepoint || g.Collection.Programs[ProgExit].Type != ebpf.RawTracepoint {
+		t.Error("the fork tracker is not made of raw tracepoint programs (which need no tracefs)")
+	}
+
+	spec.Multi = true
+	g, err = Generate(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"", ProgStmts}; !reflect.DeepEqual(g.StmtPrograms, want) {
+		t.Errorf("statement programs with Multi %q, want %q", g.StmtPrograms, want)
+	}
+	progs = progs[:0]
+	for n, p := range g.Collection.Programs {
+		progs = append(progs, n)
+		if want := ebpf.AttachTraceUprobeMulti; p.Type == ebpf.Kprobe && p.AttachType != want {
+			t.Errorf("program %s has attach type %v, want %v", n, p.AttachType, want)
+		}
+	}
+	sort.Strings(progs)
+	if want := []string{ProgEntry, ProgExit, ProgFork, ProgReturn, ProgStmts}; !reflect.DeepEqual(progs, want) {
+		t.Errorf("programs with Multi %q, want %q", progs, want)
+	}
+
 	spec.TraceAll = true
-	if g, _ := Generate(spec); g.Collection.Programs[ProgFork] != nil {
+	g, _ = Generate(spec)
+	if g.Collection.Programs[ProgFork] != nil || g.Collection.Programs[ProgExit] != nil || g.Collection.Maps[MapPending] != nil {
 		t.Error("fork tracker generated although every process is traced")
 	}
 }

@@ -128,8 +128,18 @@ type Spec struct {
 	Cond Cond
 
 	// TraceAll disables the target filter: every process running the
-	// binary is traced. Otherwise only tgids in the targets map are.
+	// binary is traced. Otherwise only tgids in the targets map are, and
+	// the fork tracker (ProgFork, ProgExit) adds the processes they create.
 	TraceAll bool
+
+	// Multi generates for uprobe_multi links (kernel 6.6 and later), which
+	// attach many offsets at once and detach with one wait instead of one
+	// per probe: every statement is recorded by one program, ProgStmts,
+	// which chooses the statement by its attach cookie (the statement's
+	// index in Stmts), and every program is loaded for that attach type.
+	// Otherwise each statement has a program of its own, for single
+	// uprobes.
+	Multi bool
 
 	// MaxRecords bounds the statement records kept per invocation (default
 	// 512); MaxInvocations bounds the invocations alive at once across all
@@ -278,15 +288,27 @@ const (
 	MapZero    = "wtf_zero"    // array[1]: an all-zero buffer to initialise from
 	MapStats   = "wtf_stats"   // per-CPU array[NumStats] u64
 	MapEvents  = "wtf_events"  // ring buffer of committed buffers
+	MapPending = "wtf_pending" // LRU hash: u64 task_struct address -> u32 tgid of the target that forked it
 )
 
 // Program names in the generated collection. Statement programs are named
-// StmtProgramName(i) for Spec.Stmts[i]; a statement at the entry offset is
-// recorded by the entry program instead, so it has no program of its own.
+// StmtProgramName(i) for Spec.Stmts[i], or are all ProgStmts with
+// Spec.Multi; a statement at the entry offset is recorded by the entry
+// program instead, so it has no program of its own.
 const (
 	ProgEntry  = "wtf_entry"
 	ProgReturn = "wtf_return"
-	ProgFork   = "wtf_fork" // tracepoint task/task_newtask; absent with TraceAll
+	ProgStmts  = "wtf_stmts" // every statement, with Spec.Multi
+	ProgFork   = "wtf_fork"  // raw tracepoint RawTPFork; absent with TraceAll
+	ProgExit   = "wtf_exit"  // raw tracepoint RawTPExit; absent with TraceAll
+)
+
+// The raw tracepoints the fork tracker attaches to, by name: raw
+// tracepoints attach through the bpf syscall, so they need neither tracefs
+// nor debugfs mounted.
+const (
+	RawTPFork = "task_newtask"       // copy_process, in the parent, before the child first runs
+	RawTPExit = "sched_process_exit" // do_exit, in the exiting task
 )
 
 // StmtProgramName names the program of Spec.Stmts[i].

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -41,6 +42,13 @@ type Options struct {
 
 	// TraceBuffer is the capacity of the Traces channel (default 64).
 	TraceBuffer int
+
+	// SingleUprobes attaches one uprobe per probe point even where the
+	// kernel offers uprobe_multi links (which Start uses when a feature
+	// probe finds them: they detach in one wait rather than one per
+	// probe). For tests of the fallback, and kernels older than 6.6 take
+	// this path anyway.
+	SingleUprobes bool
 }
 
 // Stats are the session's counters, summed over CPUs.
@@ -62,7 +70,12 @@ type Stats struct {
 // flowing.
 type Session struct {
 	coll   *ebpf.Collection
-	links  []link.Link // in attach order; closed in reverse
+	multi  bool // probes attached with uprobe_multi links
+	probes int  // uprobes attached: statements, entry and return
+
+	linksMu sync.Mutex
+	links   []link.Link // in attach order; closed in reverse
+
 	rd     *ringbuf.Reader
 	traces chan Trace
 	slots  map[uint32][]bpfgen.Slot // per statement id: where its variables sit in records
@@ -84,7 +97,9 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	if !o.TraceAll && len(o.PIDs) == 0 {
 		return nil, errors.New("no process to trace: give process ids or trace all processes")
 	}
+	multi := !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
 	spec := &bpfgen.Spec{
+		Multi:          multi,
 		EntryOffset:    p.Entry,
 		EntryPC:        p.EntryPC,
 		RetSize:        p.RetSize,
@@ -104,6 +119,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		return nil, fmt.Errorf("lifting the memlock limit: %w", err)
 	}
 	s := &Session{
+		multi:      multi,
 		warnings:   gen.Warnings,
 		slots:      map[uint32][]bpfgen.Slot{},
 		abandon:    make(chan struct{}),
@@ -135,40 +151,19 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 				return nil, fmt.Errorf("adding process %d to the targets: %w", pid, err)
 			}
 		}
-		l, err := link.Tracepoint("task", "task_newtask", coll.Programs[bpfgen.ProgFork], nil)
-		if err != nil {
-			return nil, fmt.Errorf("attaching the fork tracker to task/task_newtask: %w", err)
+		// Exits first: a pending task must never exit unseen while
+		// forks are followed.
+		for _, tp := range []struct{ name, prog string }{{bpfgen.RawTPExit, bpfgen.ProgExit}, {bpfgen.RawTPFork, bpfgen.ProgFork}} {
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp.name, Program: coll.Programs[tp.prog]})
+			if err != nil {
+				return nil, fmt.Errorf("attaching the fork tracker to the raw tracepoint %s: %w", tp.name, err)
+			}
+			s.links = append(s.links, l)
 		}
-		s.links = append(s.links, l)
 	}
-
-	ex, err := link.OpenExecutable(p.Binary)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s for uprobes: %w", p.Binary, err)
+	if err := s.attach(p, gen); err != nil {
+		return nil, err
 	}
-	// The return probe goes first and the entry probe last, so that every
-	// invocation that gets a buffer also gets its statements and return.
-	l, err := ex.Uretprobe("", coll.Programs[bpfgen.ProgReturn], &link.UprobeOptions{Address: p.Entry})
-	if err != nil {
-		return nil, fmt.Errorf("attaching the return probe at %s offset %#x: %w", p.Binary, p.Entry, err)
-	}
-	s.links = append(s.links, l)
-	for i, name := range gen.StmtPrograms {
-		if name == "" {
-			continue
-		}
-		st := p.Stmts[i]
-		l, err := ex.Uprobe("", coll.Programs[name], &link.UprobeOptions{Address: st.FileOffset})
-		if err != nil {
-			return nil, fmt.Errorf("attaching statement %d at %s offset %#x: %w", st.ID, p.Binary, st.FileOffset, err)
-		}
-		s.links = append(s.links, l)
-	}
-	l, err = ex.Uprobe("", coll.Programs[bpfgen.ProgEntry], &link.UprobeOptions{Address: p.Entry})
-	if err != nil {
-		return nil, fmt.Errorf("attaching the entry probe at %s offset %#x: %w", p.Binary, p.Entry, err)
-	}
-	s.links = append(s.links, l)
 
 	s.rd, err = ringbuf.NewReader(coll.Maps[bpfgen.MapEvents])
 	if err != nil {
@@ -190,6 +185,82 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	}()
 	return s, nil
 }
+
+// attach places the uprobes. The return probe goes first and the entry
+// probe last, so that every invocation that gets a buffer also gets its
+// statements and return; detach removes them in the reverse order.
+func (s *Session) attach(p Plan, gen *bpfgen.Generated) error {
+	ex, err := link.OpenExecutable(p.Binary)
+	if err != nil {
+		return fmt.Errorf("opening %s for uprobes: %w", p.Binary, err)
+	}
+	prog := s.coll.Programs
+	if s.multi {
+		one := &link.UprobeMultiOptions{Addresses: []uint64{p.Entry}}
+		l, err := ex.UretprobeMulti(nil, prog[bpfgen.ProgReturn], one)
+		if err != nil {
+			return fmt.Errorf("attaching the return probe at %s offset %#x: %w", p.Binary, p.Entry, err)
+		}
+		s.links = append(s.links, l)
+		s.probes++
+		var offs, cookies []uint64
+		for i, name := range gen.StmtPrograms {
+			if name != "" {
+				offs = append(offs, p.Stmts[i].FileOffset)
+				cookies = append(cookies, uint64(i))
+			}
+		}
+		if len(offs) > 0 {
+			l, err := ex.UprobeMulti(nil, prog[bpfgen.ProgStmts], &link.UprobeMultiOptions{Addresses: offs, Cookies: cookies})
+			if err != nil {
+				return fmt.Errorf("attaching %d statement probes in %s: %w", len(offs), p.Binary, err)
+			}
+			s.links = append(s.links, l)
+			s.probes += len(offs)
+		}
+		l, err = ex.UprobeMulti(nil, prog[bpfgen.ProgEntry], one)
+		if err != nil {
+			return fmt.Errorf("attaching the entry probe at %s offset %#x: %w", p.Binary, p.Entry, err)
+		}
+		s.links = append(s.links, l)
+		s.probes++
+		return nil
+	}
+	l, err := ex.Uretprobe("", prog[bpfgen.ProgReturn], &link.UprobeOptions{Address: p.Entry})
+	if err != nil {
+		return fmt.Errorf("attaching the return probe at %s offset %#x: %w", p.Binary, p.Entry, err)
+	}
+	s.links = append(s.links, l)
+	s.probes++
+	for i, name := range gen.StmtPrograms {
+		if name == "" {
+			continue
+		}
+		st := p.Stmts[i]
+		l, err := ex.Uprobe("", prog[name], &link.UprobeOptions{Address: st.FileOffset})
+		if err != nil {
+			return fmt.Errorf("attaching statement %d at %s offset %#x: %w", st.ID, p.Binary, st.FileOffset, err)
+		}
+		s.links = append(s.links, l)
+		s.probes++
+	}
+	l, err = ex.Uprobe("", prog[bpfgen.ProgEntry], &link.UprobeOptions{Address: p.Entry})
+	if err != nil {
+		return fmt.Errorf("attaching the entry probe at %s offset %#x: %w", p.Binary, p.Entry, err)
+	}
+	s.links = append(s.links, l)
+	s.probes++
+	return nil
+}
+
+// Probes is the number of uprobes attached: one per statement probe point,
+// plus the entry and the return probe.
+func (s *Session) Probes() int { return s.probes }
+
+// Multi reports whether the uprobes are in uprobe_multi links, which detach
+// in one wait each; otherwise each single uprobe waits for the kernel on
+// its own (tens of milliseconds each).
+func (s *Session) Multi() bool { return s.multi }
 
 // Warnings lists the variables that will print as unavailable, and why.
 func (s *Session) Warnings() []bpfgen.Warning { return s.warnings }
@@ -257,9 +328,15 @@ func (s *Session) Stats() (Stats, error) {
 	}, nil
 }
 
+// Detach removes every probe; nothing is traced afterwards. Close does it
+// too: calling Detach first lets the caller see how long the kernel takes.
+func (s *Session) Detach() error { return s.detach() }
+
 // detach closes every link, newest first, so the entry probe goes before
-// the statements and the return probe.
+// the statements and the return probe, and the fork tracker goes last.
 func (s *Session) detach() error {
+	s.linksMu.Lock()
+	defer s.linksMu.Unlock()
 	var errs []error
 	for i := len(s.links) - 1; i >= 0; i-- {
 		if err := s.links[i].Close(); err != nil {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cilium/ebpf/features"
+
 	"github.com/whythefail/whythefail/bpfgen"
 )
 
@@ -22,152 +24,175 @@ var variants = []struct{ compiler, opt string }{
 func TestSession(t *testing.T) {
 	requireBPF(t)
 	for _, v := range variants {
-		t.Run(v.compiler+v.opt, func(t *testing.T) {
-			f := buildFixture(t, v.compiler, v.opt)
-			o0 := v.opt == "-O0"
-			p := f.plan(t, o0)
+		for _, single := range []bool{false, true} {
+			name := v.compiler + v.opt
+			if single {
+				name += "/single-uprobes"
+			}
+			t.Run(name, func(t *testing.T) { testSession(t, v.compiler, v.opt, single) })
+		}
+	}
+}
 
-			// Started before the session: not a descendant of a
-			// target, so never traced.
-			outsider, release := startWaiting(t, f.exe, "loop")
+// testSession is TestSession for one build of the fixture, with uprobe_multi
+// links where the kernel has them or, with single, the fallback of one
+// uprobe per probe point: both must give the same traces.
+func testSession(t *testing.T, compiler, opt string, single bool) {
+	f := buildFixture(t, compiler, opt)
+	o0 := opt == "-O0"
+	p := f.plan(t, o0)
 
-			s, err := Start(context.Background(), p, Options{PIDs: []int{os.Getpid()}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(s.Warnings()) != 0 {
-				t.Errorf("warnings: %v", s.Warnings())
-			}
-			var ours []uint32
-			for _, l := range s.links {
-				info, err := l.Info()
-				if err != nil {
-					t.Fatal(err)
-				}
-				ours = append(ours, uint32(info.ID))
-			}
-			if want := len(p.Stmts) + 2; len(ours) != want && len(ours) != want+1 {
-				t.Errorf("%d links for %d statements", len(ours), len(p.Stmts))
-			}
-			var traces []Trace
-			done := make(chan struct{})
-			go func() {
-				for tr := range s.Traces() {
-					traces = append(traces, tr)
-				}
-				close(done)
-			}()
-			pids := map[string]int{}
-			for _, mode := range []string{"loop", "recurse", "threads"} {
-				cmd := exec.Command(f.exe, mode)
-				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("%s %s: %v\n%s", f.exe, mode, err, out)
-				}
-				pids[mode] = cmd.Process.Pid
-			}
-			release()
-			if err := outsider.Wait(); err != nil {
-				t.Fatalf("outsider: %v", err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			<-done
-			st, err := s.Stats()
-			if err != nil {
-				t.Fatal(err)
-			}
-			remaining := linkIDs(t)
-			for _, id := range ours {
-				if remaining[id] {
-					t.Errorf("link %d still attached after Close", id)
-				}
-			}
+	// Started before the session: not a descendant of a
+	// target, so never traced.
+	outsider, release := startWaiting(t, f.exe, "loop")
 
-			byPID := map[uint32][]Trace{}
-			var bytes, records uint64
-			l := bpfgen.Layout{Values: 5}
-			if o0 {
-				l.Values = 9
-			}
-			for _, tr := range traces {
-				byPID[tr.PID] = append(byPID[tr.PID], tr)
-				bytes += uint64(bpfgen.HeaderSize + len(tr.Records)*l.RecordSize())
-				records += uint64(len(tr.Records))
-				if tr.Return != -22 || tr.Comm != "whyfail" || tr.Truncated != 0 {
-					t.Errorf("trace %v: want return -22, comm whyfail, nothing truncated", &tr)
-				}
-				if len(tr.Records) == 0 || f.stmts[tr.Records[0].StmtID-1].pc != f.low {
-					t.Errorf("trace %v does not start at the entry statement", &tr)
-				}
-			}
-			if n := len(byPID[uint32(outsider.Process.Pid)]); n != 0 {
-				t.Errorf("%d traces from a process that is not a target", n)
-			}
+	s, err := Start(context.Background(), p, Options{PIDs: []int{os.Getpid()}, SingleUprobes: single})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := !single && features.HaveBPFLinkUprobeMulti() == nil; s.Multi() != want {
+		t.Fatalf("uprobe_multi links %v with SingleUprobes %v, want %v", s.Multi(), single, want)
+	}
+	if len(s.Warnings()) != 0 {
+		t.Errorf("warnings: %v", s.Warnings())
+	}
+	var ours []uint32
+	for _, l := range s.links {
+		info, err := l.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours = append(ours, uint32(info.ID))
+	}
+	// One probe per statement, but the statement at the
+	// entry shares the entry probe; two more links follow forks.
+	if want := len(p.Stmts) + 1; s.Probes() != want {
+		t.Errorf("%d probes for %d statements, want %d", s.Probes(), len(p.Stmts), want)
+	}
+	wantLinks := 2 + s.Probes()
+	if s.Multi() {
+		wantLinks = 2 + 3 // return, statements, entry
+	}
+	if len(ours) != wantLinks {
+		t.Errorf("%d links, want %d", len(ours), wantLinks)
+	}
+	var traces []Trace
+	done := make(chan struct{})
+	go func() {
+		for tr := range s.Traces() {
+			traces = append(traces, tr)
+		}
+		close(done)
+	}()
+	pids := map[string]int{}
+	for _, mode := range []string{"loop", "recurse", "threads"} {
+		cmd := exec.Command(f.exe, mode)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", f.exe, mode, err, out)
+		}
+		pids[mode] = cmd.Process.Pid
+	}
+	release()
+	if err := outsider.Wait(); err != nil {
+		t.Fatalf("outsider: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	remaining := linkIDs(t)
+	for _, id := range ours {
+		if remaining[id] {
+			t.Errorf("link %d still attached after Close", id)
+		}
+	}
 
-			// The five n == 13, depth 0 invocations took the same path.
-			var paths [][]uint32
-			loop := byPID[uint32(pids["loop"])]
-			if len(loop) != 1 {
-				t.Fatalf("loop: %d traces, want 1: %v", len(loop), loop)
-			}
-			checkN(t, f, loop[0], 13, 1, 0)
-			paths = append(paths, stmtIDs(loop[0]))
-			if o0 {
-				checkO0(t, f, loop[0], []string{"init", "sq", "count", "rec", "test", "fail"}, 13, 0, 0)
-			}
-			// The global: before the add at the entry, after it at the end.
-			c0, c1 := loop[0].Records[0].Values[vCounter], loop[0].Records[len(loop[0].Records)-1].Values[vCounter]
-			if want := counterBefore(13); !sameValue(c0, Value{U64: uint64(want), OK: true}) || !sameValue(c1, Value{U64: uint64(want + 13), OK: true}) {
-				t.Errorf("counter at entry %v and at the last statement %v, want %d and %d", c0, c1, want, want+13)
-			}
+	byPID := map[uint32][]Trace{}
+	var bytes, records uint64
+	l := bpfgen.Layout{Values: 5}
+	if o0 {
+		l.Values = 9
+	}
+	for _, tr := range traces {
+		byPID[tr.PID] = append(byPID[tr.PID], tr)
+		bytes += uint64(bpfgen.HeaderSize + len(tr.Records)*l.RecordSize())
+		records += uint64(len(tr.Records))
+		if tr.Return != -22 || tr.Comm != "whyfail" || tr.Truncated != 0 {
+			t.Errorf("trace %v: want return -22, comm whyfail, nothing truncated", &tr)
+		}
+		if len(tr.Records) == 0 || f.stmts[tr.Records[0].StmtID-1].pc != f.low {
+			t.Errorf("trace %v does not start at the entry statement", &tr)
+		}
+	}
+	if n := len(byPID[uint32(outsider.Process.Pid)]); n != 0 {
+		t.Errorf("%d traces from a process that is not a target", n)
+	}
 
-			threads := byPID[uint32(pids["threads"])]
-			tids := map[uint32]bool{}
-			for _, tr := range threads {
-				tids[tr.TID] = true
-				checkN(t, f, tr, 13, 1, 0)
-				paths = append(paths, stmtIDs(tr))
-			}
-			if len(threads) != 4 || len(tids) != 4 || tids[uint32(pids["threads"])] {
-				t.Errorf("threads: %d traces from %d threads, want 4 from 4 non-main threads", len(threads), len(tids))
-			}
-			for _, p := range paths[1:] {
-				if !slices.Equal(p, paths[0]) {
-					t.Errorf("same path, different statements: %v and %v", p, paths[0])
-				}
-			}
+	// The five n == 13, depth 0 invocations took the same path.
+	var paths [][]uint32
+	loop := byPID[uint32(pids["loop"])]
+	if len(loop) != 1 {
+		t.Fatalf("loop: %d traces, want 1: %v", len(loop), loop)
+	}
+	checkN(t, f, loop[0], 13, 1, 0)
+	paths = append(paths, stmtIDs(loop[0]))
+	if o0 {
+		checkO0(t, f, loop[0], []string{"init", "sq", "count", "rec", "test", "fail"}, 13, 0, 0)
+	}
+	// The global: before the add at the entry, after it at the end.
+	c0, c1 := loop[0].Records[0].Values[vCounter], loop[0].Records[len(loop[0].Records)-1].Values[vCounter]
+	if want := counterBefore(13); !sameValue(c0, Value{U64: uint64(want), OK: true}) || !sameValue(c1, Value{U64: uint64(want + 13), OK: true}) {
+		t.Errorf("counter at entry %v and at the last statement %v, want %d and %d", c0, c1, want, want+13)
+	}
 
-			// Recursion check(11, 3): n = 13, 12, 11 fail in that
-			// order (innermost returns first), n = 14 is discarded.
-			rec := byPID[uint32(pids["recurse"])]
-			if len(rec) != 3 {
-				t.Fatalf("recurse: %d traces, want 3: %v", len(rec), rec)
-			}
-			for i, tr := range rec {
-				n, depth := 13-i, 3-i
-				checkN(t, f, tr, n, uint32(depth), 3-depth+1)
-				if o0 {
-					want := []string{"init", "sq", "count", "rec", "call", "test", "ok"}
-					if n == 13 {
-						want[len(want)-1] = "fail"
-					}
-					r := int32(-22)
-					if n == 13 {
-						r = 0 // check(14, 0) returned 0
-					}
-					checkO0(t, f, tr, want, n, 3-depth+1, r)
-				}
-			}
+	threads := byPID[uint32(pids["threads"])]
+	tids := map[uint32]bool{}
+	for _, tr := range threads {
+		tids[tr.TID] = true
+		checkN(t, f, tr, 13, 1, 0)
+		paths = append(paths, stmtIDs(tr))
+	}
+	if len(threads) != 4 || len(tids) != 4 || tids[uint32(pids["threads"])] {
+		t.Errorf("threads: %d traces from %d threads, want 4 from 4 non-main threads", len(threads), len(tids))
+	}
+	for _, p := range paths[1:] {
+		if !slices.Equal(p, paths[0]) {
+			t.Errorf("same path, different statements: %v and %v", p, paths[0])
+		}
+	}
 
-			want := Stats{Entries: 50 + 4 + 200, ExitHit: 8, ExitMiss: 246, Statements: st.Statements, RingBytes: bytes}
-			if st != want {
-				t.Errorf("stats\n%+v\nwant\n%+v", st, want)
+	// Recursion check(11, 3): n = 13, 12, 11 fail in that
+	// order (innermost returns first), n = 14 is discarded.
+	rec := byPID[uint32(pids["recurse"])]
+	if len(rec) != 3 {
+		t.Fatalf("recurse: %d traces, want 3: %v", len(rec), rec)
+	}
+	for i, tr := range rec {
+		n, depth := 13-i, 3-i
+		checkN(t, f, tr, n, uint32(depth), 3-depth+1)
+		if o0 {
+			want := []string{"init", "sq", "count", "rec", "call", "test", "ok"}
+			if n == 13 {
+				want[len(want)-1] = "fail"
 			}
-			if st.Statements < records {
-				t.Errorf("%d statements recorded, fewer than the %d committed", st.Statements, records)
+			r := int32(-22)
+			if n == 13 {
+				r = 0 // check(14, 0) returned 0
 			}
-		})
+			checkO0(t, f, tr, want, n, 3-depth+1, r)
+		}
+	}
+
+	want := Stats{Entries: 50 + 4 + 200, ExitHit: 8, ExitMiss: 246, Statements: st.Statements, RingBytes: bytes}
+	if st != want {
+		t.Errorf("stats\n%+v\nwant\n%+v", st, want)
+	}
+	if st.Statements < records {
+		t.Errorf("%d statements recorded, fewer than the %d committed", st.Statements, records)
 	}
 }
 
