@@ -7,10 +7,6 @@ import (
 	"os/exec"
 	"testing"
 	"time"
-
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 )
 
 // spin runs the fixture's spin mode for n calls of check() and returns the
@@ -31,37 +27,11 @@ func spin(tb testing.TB, exe string, n int) time.Duration {
 // attachEmpty puts a program that does nothing on every probe of p: the
 // cost of the traps alone, the floor no tracer can go under.
 func attachEmpty(tb testing.TB, p Plan) func() {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.Kprobe, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
+	f, err := AttachFloor(p)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ex, err := link.OpenExecutable(p.Binary)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var links []link.Link
-	add := func(l link.Link, err error) {
-		if err != nil {
-			tb.Fatal(err)
-		}
-		links = append(links, l)
-	}
-	add(ex.Uretprobe("", prog, &link.UprobeOptions{Address: p.Entry}))
-	add(ex.Uprobe("", prog, &link.UprobeOptions{Address: p.Entry}))
-	for _, st := range p.Stmts {
-		if st.FileOffset != p.Entry {
-			add(ex.Uprobe("", prog, &link.UprobeOptions{Address: st.FileOffset}))
-		}
-	}
-	return func() {
-		for _, l := range links {
-			l.Close()
-		}
-		prog.Close()
-	}
+	return func() { f.Close() }
 }
 
 // BenchmarkStatement measures a call of check() (about ten statements, no

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -17,12 +18,18 @@ type Floor struct {
 }
 
 // AttachFloor attaches an empty program at every probe of p (entry, return
-// and statements), in every process running the binary.
+// and statements), in every process running the binary, with the kind of
+// link Start would use: uprobe_multi where the kernel has it.
 func AttachFloor(p Plan) (_ *Floor, err error) {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+	multi := features.HaveBPFLinkUprobeMulti() == nil
+	spec := &ebpf.ProgramSpec{
 		Type: ebpf.Kprobe, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
+	}
+	if multi {
+		spec.AttachType = ebpf.AttachTraceUprobeMulti
+	}
+	prog, err := ebpf.NewProgram(spec)
 	if err != nil {
 		return nil, fmt.Errorf("loading the empty program: %w", err)
 	}
@@ -43,17 +50,24 @@ func AttachFloor(p Plan) (_ *Floor, err error) {
 		f.links = append(f.links, l)
 		return nil
 	}
+	offs := []uint64{p.Entry}
+	for _, st := range p.Stmts {
+		if st.FileOffset != p.Entry {
+			offs = append(offs, st.FileOffset)
+		}
+	}
+	if multi {
+		if err := add(ex.UretprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: offs[:1]})); err != nil {
+			return nil, err
+		}
+		return f, add(ex.UprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: offs}))
+	}
 	if err := add(ex.Uretprobe("", prog, &link.UprobeOptions{Address: p.Entry})); err != nil {
 		return nil, err
 	}
-	if err := add(ex.Uprobe("", prog, &link.UprobeOptions{Address: p.Entry})); err != nil {
-		return nil, err
-	}
-	for _, st := range p.Stmts {
-		if st.FileOffset != p.Entry {
-			if err := add(ex.Uprobe("", prog, &link.UprobeOptions{Address: st.FileOffset})); err != nil {
-				return nil, err
-			}
+	for _, off := range offs {
+		if err := add(ex.Uprobe("", prog, &link.UprobeOptions{Address: off})); err != nil {
+			return nil, err
 		}
 	}
 	return f, nil

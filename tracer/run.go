@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/session"
@@ -33,6 +34,9 @@ type RunOptions struct {
 	// Floor attaches empty programs at the same probes instead of
 	// tracing, to measure what any uprobe tracer pays there.
 	Floor bool
+	// SingleUprobes attaches one uprobe per probe point even where the
+	// kernel offers uprobe_multi links (see session.Options).
+	SingleUprobes bool
 	// Ready, if set, is told once the probes are attached.
 	Ready  func()
 	Stdin  io.Reader // the command's stdio (defaults: os.Stdin etc.)
@@ -68,12 +72,44 @@ func MaybeGate() {
 	os.Exit(127)
 }
 
+// AbortStatus is what Run returns after a second interrupt: the shell's
+// status for a process that SIGINT ended.
+const AbortStatus = 128 + int(syscall.SIGINT)
+
 // Run attaches the job's probes to the chosen processes, prints each
 // committed trace as it arrives and the statistics at the end. It returns
 // the -c command's exit status (0 otherwise).
+//
+// The first SIGINT, SIGTERM or SIGHUP (or ctx ending) detaches every probe,
+// prints the traces already committed and the statistics. A second one
+// stops the printing: Run returns AbortStatus as soon as the probes are
+// detached, without the remaining traces or the statistics. A third one
+// gets the signal's default action; the kernel removes what is left as the
+// process exits.
 func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int, err error) {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	// abort ends with the second signal; the session stops delivering
+	// then (it outlives ctx so that the first signal drains it).
+	abortCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+			stop()
+		case <-abortCtx.Done():
+			return
+		}
+		select {
+		case <-sigs:
+			signal.Stop(sigs)
+			abort()
+		case <-abortCtx.Done():
+		}
+	}()
 
 	if err := checkPrivileges(); err != nil {
 		return 0, err
@@ -81,7 +117,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if err := checkUprobes(); err != nil {
 		return 0, err
 	}
-	sopts := session.Options{MaxRecords: o.MaxRecords, RingBufSize: o.RingBufSize}
+	sopts := session.Options{MaxRecords: o.MaxRecords, RingBufSize: o.RingBufSize, SingleUprobes: o.SingleUprobes}
 	var child *exec.Cmd
 	var release *os.File
 	var watch *exitWatch // -x
@@ -130,9 +166,10 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		release = nil
 		return status, err
 	}
-	// The session must not stop delivering on a signal: Run drains it
-	// after detaching, so every committed trace is printed or counted.
-	sess, err := session.Start(context.WithoutCancel(ctx), j.Plan, sopts)
+	// The session must not stop delivering on the first signal: Run
+	// drains it after detaching, so every committed trace is printed or
+	// counted. The second signal abandons the traces not yet printed.
+	sess, err := session.Start(abortCtx, j.Plan, sopts)
 	if err != nil {
 		return 0, explainStart(err)
 	}
@@ -149,6 +186,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		st := j.Stmts[w.StmtID]
 		fmt.Fprintf(diag, "whythefail: note: %s:%d: %s prints as ? there: %s\n", st.File, st.Line, w.Var, w.Reason)
 	}
+	fmt.Fprintf(diag, "whythefail: %d probes attached to %s (%s)\n", sess.Probes(), j.Plan.Binary, j.Header.Function)
 
 	var w interface {
 		Trace(*report.Trace) error
@@ -163,7 +201,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	go func() {
 		defer close(printed)
 		for t := range sess.Traces() {
-			w.Trace(&t)
+			if abortCtx.Err() == nil {
+				w.Trace(&t)
+			}
 		}
 	}()
 
@@ -199,8 +239,19 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	case <-done:
 	case <-ctx.Done():
 	}
-	cerr := sess.Close()
-	<-printed
+	derr := detach(sess, diag)
+	cerr := errors.Join(derr, sess.Close())
+	// Not waiting for the printer after a second signal: it may be
+	// blocked on a full pipe (a pager), which is why the user pressed
+	// Ctrl-C again.
+	select {
+	case <-printed:
+	case <-abortCtx.Done():
+	}
+	if abortCtx.Err() != nil {
+		fmt.Fprintln(diag, "whythefail: interrupted again: probes detached; the remaining traces and the statistics are not printed")
+		return AbortStatus, cerr
+	}
 	st, _ := sess.Stats()
 	w.Stats(report.Stats{
 		Entries: st.Entries, ExitHit: st.ExitHit, ExitMiss: st.ExitMiss, Statements: st.Statements,
@@ -216,6 +267,20 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		}
 	}
 	return status, cerr
+}
+
+// detach removes the session's probes, saying so when the kernel takes
+// more than a second over it.
+func detach(sess *session.Session, diag io.Writer) error {
+	slow := time.AfterFunc(time.Second, func() {
+		if sess.Multi() {
+			fmt.Fprintf(diag, "whythefail: detaching %d probes (taking over a second)...\n", sess.Probes())
+		} else {
+			fmt.Fprintf(diag, "whythefail: detaching %d probes, one kernel wait each (this kernel has no uprobe_multi links)...\n", sess.Probes())
+		}
+	})
+	defer slow.Stop()
+	return sess.Detach()
 }
 
 func orStd(r io.Reader, d *os.File) io.Reader {

@@ -55,15 +55,19 @@ func traceRun(t *testing.T, args ...string) result {
 }
 
 // onlyNotes reports whether stderr holds nothing but whythefail's notes
-// (variables that print ? at some statement, and why).
+// (variables that print ? at some statement, and why) and the line saying
+// where the probes were attached.
 func onlyNotes(stderr string) bool {
 	for _, l := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
-		if l != "" && !strings.HasPrefix(l, "whythefail: note: ") {
+		if l != "" && !strings.HasPrefix(l, "whythefail: note: ") && !attachedRE.MatchString(l) {
 			return false
 		}
 	}
 	return true
 }
+
+// attachedRE matches the line whythefail prints once its probes are attached.
+var attachedRE = regexp.MustCompile(`^whythefail: \d+ probes attached to \S+ \(\S+\)$`)
 
 // bpfFDs counts this process's open descriptors of BPF links, programs, maps
 // and perf events (uprobes attached with perf_event_open) by kind.

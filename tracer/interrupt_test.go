@@ -1,0 +1,165 @@
+package tracer_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/tracer"
+)
+
+// TestInterruptSystemWide traces every process running the demo (no -c or
+// -x) and interrupts whythefail: once, it detaches, prints what was
+// committed and the statistics, and exits 0; twice, while it is stuck
+// printing to a pipe nobody reads (a pager left waiting), it exits with
+// status 130 without printing more. Either way nothing it attached is left
+// in the kernel.
+func TestInterruptSystemWide(t *testing.T) {
+	fixture.RequireBPF(t)
+	wtf := whythefail(t)
+	demo := fixture.Build(t, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O2", PIE: true})
+	target := exec.Command(demo.Path, "2000000000")
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		target.Process.Kill()
+		target.Wait()
+	}()
+
+	// start runs whythefail on every load_config call, its stdout into w.
+	start := func(t *testing.T, w io.Writer) (*exec.Cmd, *syncBuffer, chan error) {
+		var errb syncBuffer
+		cmd := exec.Command(wtf, fmt.Sprintf("process(%q)", demo.Path), "load_config", "1")
+		cmd.Stdout, cmd.Stderr = w, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		return cmd, &errb, done
+	}
+	wait := func(t *testing.T, cmd *exec.Cmd, done chan error, errb *syncBuffer) error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("whythefail did not exit; stderr: %s", errb.String())
+			return nil
+		}
+	}
+	attached := fmt.Sprintf("whythefail: %d probes attached to %s (load_config)\n", probes(t, demo.Path), demo.Path)
+
+	t.Run("once", func(t *testing.T) {
+		var out syncBuffer
+		cmd, errb, done := start(t, &out)
+		waitFor(t, "the first trace", func() bool { return strings.Contains(out.String(), "function(load_config)") })
+		objs := held(t, cmd.Process.Pid)
+		cmd.Process.Signal(syscall.SIGINT)
+		if err := wait(t, cmd, done, errb); err != nil {
+			t.Errorf("whythefail exited with %v after SIGINT; stderr: %s", err, errb.String())
+		}
+		if !strings.Contains(out.String(), "\nstatistics:\nentry count: ") {
+			t.Error("no statistics printed after SIGINT")
+		}
+		if got := withoutNotes(errb.String()); got != attached {
+			t.Errorf("stderr %q, want %q", got, attached)
+		}
+		if left := alive(t, objs); len(left) != 0 {
+			t.Errorf("left in the kernel after SIGINT: %v", left)
+		}
+	})
+
+	t.Run("twice", func(t *testing.T) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		cmd, errb, done := start(t, w)
+		w.Close()
+		// Read up to the first trace, then leave the pipe to fill up.
+		var got strings.Builder
+		buf := make([]byte, 4096)
+		for !strings.Contains(got.String(), "function(load_config)") {
+			n, err := r.Read(buf)
+			if err != nil {
+				t.Fatalf("reading whythefail's output: %v; stderr: %s", err, errb.String())
+			}
+			got.Write(buf[:n])
+		}
+		objs := held(t, cmd.Process.Pid)
+		var links []string
+		for _, o := range objs {
+			if strings.HasPrefix(o, "link ") {
+				links = append(links, o)
+			}
+		}
+		if len(links) == 0 {
+			t.Fatalf("whythefail holds no BPF links while tracing (%v)", objs)
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		// The first signal detaches the probes, then whythefail blocks
+		// printing the traces committed before.
+		waitFor(t, "the probes to be detached", func() bool { return len(alive(t, links)) == 0 })
+		select {
+		case err := <-done:
+			t.Fatalf("whythefail ended (%v) although its output pipe was full; stderr: %s", err, errb.String())
+		default:
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		err = wait(t, cmd, done, errb)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != tracer.AbortStatus {
+			t.Errorf("whythefail exited with %v after a second SIGINT, want exit status %d; stderr: %s", err, tracer.AbortStatus, errb.String())
+		}
+		want := attached + "whythefail: interrupted again: probes detached; the remaining traces and the statistics are not printed\n"
+		if got := withoutNotes(errb.String()); got != want {
+			t.Errorf("stderr %q, want %q", got, want)
+		}
+		if left := alive(t, objs); len(left) != 0 {
+			t.Errorf("left in the kernel after two SIGINTs: %v", left)
+		}
+	})
+}
+
+// probes is how many uprobes whythefail attaches for load_config in bin:
+// one per statement offset -L lists, the entry and the return, the entry
+// statement sharing the entry probe.
+func probes(t *testing.T, bin string) int {
+	t.Helper()
+	out := fixture.Run(t, whythefail(t), "-v", "-L", fmt.Sprintf("process(%q).statement(\"load_config@*:*\")", bin))
+	offs := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		m := offsetRE.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("no offset in -v -L line %q", l)
+		}
+		offs[m[1]] = true
+	}
+	return len(offs) + 1
+}
+
+var offsetRE = regexp.MustCompile(` offset=(0x[0-9a-f]+) \*/$`)
+
+// withoutNotes drops whythefail's notes (variables that print ?) from its
+// stderr.
+func withoutNotes(stderr string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(stderr, "\n") {
+		if !strings.HasPrefix(l, "whythefail: note: ") {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
