@@ -276,7 +276,7 @@ func detach(sess *session.Session, diag io.Writer) error {
 		if sess.Multi() {
 			fmt.Fprintf(diag, "whythefail: detaching %d probes (taking over a second)...\n", sess.Probes())
 		} else {
-			fmt.Fprintf(diag, "whythefail: detaching %d probes, one kernel wait each (this kernel has no uprobe_multi links)...\n", sess.Probes())
+			fmt.Fprintf(diag, "whythefail: detaching %d single uprobes, one kernel wait each...\n", sess.Probes())
 		}
 	})
 	defer slow.Stop()

@@ -1,0 +1,71 @@
+package tracer_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"testing"
+
+	"github.com/cilium/ebpf/features"
+
+	"github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/tracer"
+)
+
+var (
+	tidRE       = regexp.MustCompile(`(?m)^(\S+)\[\d+\]`)
+	detachingRE = regexp.MustCompile(`(?m)^whythefail: detaching \d+ single uprobes, one kernel wait each\.\.\.\n`)
+)
+
+// TestSingleUprobesSameOutput traces the demo's failing call with
+// uprobe_multi links (where the kernel has them) and with the fallback of
+// one uprobe per probe point, with address randomization off so that the
+// values are the same: the printed traces and statistics must be identical.
+func TestSingleUprobesSameOutput(t *testing.T) {
+	fixture.RequireBPF(t)
+	fixture.NeedTool(t, "setarch")
+	if err := features.HaveBPFLinkUprobeMulti(); err != nil {
+		t.Logf("this kernel has no uprobe_multi links (%v): both runs take the fallback", err)
+	}
+	for _, v := range []fixture.Variant{{Compiler: "gcc", Opt: "-O2", PIE: true}, {Compiler: "clang", Opt: "-O0", PIE: false}} {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "demo", v)
+			var cfg tracer.Config
+			cfg.Target, cfg.Function, cfg.Condition = fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -22"
+			if b.DebugDir != "" {
+				cfg.DebugDirs = []string{b.DebugDir}
+			}
+			job, err := tracer.Prepare(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := func(single bool) (string, string) {
+				var out, diag bytes.Buffer
+				status, err := job.Run(context.Background(), &out, tracer.RunOptions{
+					Command: fmt.Sprintf("setarch -R %q 200", b.Path), SingleUprobes: single,
+					Stdout: io.Discard, Stderr: io.Discard, Diag: &diag,
+				})
+				if err != nil || status != 0 {
+					t.Fatalf("SingleUprobes %v: status %d, %v; diagnostics:\n%s", single, status, err, diag.String())
+				}
+				return tidRE.ReplaceAllString(out.String(), "$1[TID]"), diag.String()
+			}
+			multi, multiDiag := run(false)
+			single, singleDiag := run(true)
+			if single != multi {
+				t.Errorf("the fallback prints differently (-uprobe_multi +single uprobes):\n%s", fixture.Diff(multi, single))
+			}
+			// Single uprobes may take over a second to detach, which
+			// whythefail says; the rest is the same.
+			singleDiag = detachingRE.ReplaceAllString(singleDiag, "")
+			if singleDiag != multiDiag {
+				t.Errorf("diagnostics differ (-uprobe_multi +single uprobes):\n%s", fixture.Diff(multiDiag, singleDiag))
+			}
+			if !bytes.Contains([]byte(multi), []byte("function(load_config) $return: -22\n")) {
+				t.Errorf("no trace of the failing call:\n%s", multi)
+			}
+		})
+	}
+}
