@@ -18,6 +18,13 @@
 // the buffer to the ring buffer or drops it, so discarded invocations cost no
 // ring buffer bytes.
 //
+// With Spec.Multi, for uprobe_multi links, one program records every
+// statement, choosing it by the link's attach cookie. Without TraceAll, the
+// prelude of every program lets only target processes through; a fork
+// tracker on raw tracepoints makes the processes that targets create
+// targets too, knowing them by their task_struct's address alone (no kernel
+// BTF is needed).
+//
 // A variable may carry an access path (Var.Steps: member offsets,
 // dereferences, address-of, and indexes read from another variable at the
 // same statement) applied after its location, and may be a string

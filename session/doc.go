@@ -6,9 +6,15 @@
 // Start attaches the return probe first and the entry probe last, so an
 // invocation that gets a buffer also gets its statements and its return;
 // Close detaches in the opposite order, then drains the ring buffer into
-// Traces. The target filter is a map of tgids seeded with Options.PIDs; a
-// task/task_newtask tracepoint adds every new process (not thread) whose
-// parent is traced.
+// Traces. Where the kernel has uprobe_multi links (a feature probe, not a
+// version check), the return probe, the statements and the entry probe are
+// three links, each detached with one wait; otherwise every probe is a
+// single uprobe, each of which the kernel takes 20-120 ms to detach.
+//
+// The target filter is a map of tgids seeded with Options.PIDs. Processes
+// they create are followed through the raw tracepoints task_newtask and
+// sched_process_exit (see bpfgen's fork tracker), attached through the bpf
+// syscall, so neither tracefs nor debugfs has to be mounted.
 //
 // Records are decoded per statement with bpfgen.Slots, so each Record has one
 // Value per variable of its statement: a scalar in U64, a string in Bytes.
