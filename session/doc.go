@@ -5,8 +5,8 @@
 //
 // Start attaches the return probe first and the entry probe last, so an
 // invocation that gets a buffer also gets its statements and its return;
-// Close detaches in the opposite order, then drains the ring buffer into
-// Traces. Where the kernel has uprobe_multi links (a feature probe, not a
+// Close detaches the entry probe first and the others after it (together:
+// the kernel's waits overlap), then drains the ring buffer into Traces. Where the kernel has uprobe_multi links (a feature probe, not a
 // version check), the return probe, the statements and the entry probe are
 // three links, each detached with one wait; otherwise every probe is a
 // single uprobe, each of which the kernel takes 20-120 ms to detach.

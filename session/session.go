@@ -74,7 +74,8 @@ type Session struct {
 	probes int  // uprobes attached: statements, entry and return
 
 	linksMu sync.Mutex
-	links   []link.Link // in attach order; closed in reverse
+	tracker []link.Link // the fork tracker's raw tracepoints
+	links   []link.Link // uprobes in attach order: the entry probe last
 
 	rd     *ringbuf.Reader
 	traces chan Trace
@@ -158,7 +159,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 			if err != nil {
 				return nil, fmt.Errorf("attaching the fork tracker to the raw tracepoint %s: %w", tp.name, err)
 			}
-			s.links = append(s.links, l)
+			s.tracker = append(s.tracker, l)
 		}
 	}
 	if err := s.attach(p, gen); err != nil {
@@ -332,18 +333,48 @@ func (s *Session) Stats() (Stats, error) {
 // too: calling Detach first lets the caller see how long the kernel takes.
 func (s *Session) Detach() error { return s.detach() }
 
-// detach closes every link, newest first, so the entry probe goes before
-// the statements and the return probe, and the fork tracker goes last.
+// detachWorkers bounds the links closed at once. The kernel waits for
+// a grace period in each close; concurrent closes share much of the wait
+// (measured here: 114 single uprobes close in 6.7 s with 8 workers, 11 s one
+// by one; two uprobe_multi links in 16-28 ms instead of 56-72 ms).
+const detachWorkers = 16
+
+// detach removes the entry probe first, so that no invocation starts
+// while the others go; then the statements and the return probe together;
+// then the fork tracker.
 func (s *Session) detach() error {
 	s.linksMu.Lock()
 	defer s.linksMu.Unlock()
 	var errs []error
-	for i := len(s.links) - 1; i >= 0; i-- {
-		if err := s.links[i].Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detaching probe: %w", err))
+	closeAll := func(links []link.Link) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		next := make(chan link.Link)
+		for range min(detachWorkers, len(links)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for l := range next {
+					if err := l.Close(); err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("detaching probe: %w", err))
+						mu.Unlock()
+					}
+				}
+			}()
 		}
+		for _, l := range links {
+			next <- l
+		}
+		close(next)
+		wg.Wait()
 	}
-	s.links = nil
+	if n := len(s.links); n > 0 {
+		closeAll(s.links[n-1:])
+		closeAll(s.links[:n-1])
+	}
+	closeAll(s.tracker)
+	s.links, s.tracker = nil, nil
 	return errors.Join(errs...)
 }
 

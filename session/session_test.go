@@ -57,7 +57,7 @@ func testSession(t *testing.T, compiler, opt string, single bool) {
 		t.Errorf("warnings: %v", s.Warnings())
 	}
 	var ours []uint32
-	for _, l := range s.links {
+	for _, l := range append(s.tracker, s.links...) {
 		info, err := l.Info()
 		if err != nil {
 			t.Fatal(err)
