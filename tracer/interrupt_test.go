@@ -6,11 +6,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/tracer"
@@ -75,9 +78,9 @@ func TestInterruptSystemWide(t *testing.T) {
 		if got := withoutNotes(errb.String()); got != attached {
 			t.Errorf("stderr %q, want %q", got, attached)
 		}
-		if left := alive(t, objs); len(left) != 0 {
-			t.Errorf("left in the kernel after SIGINT: %v", left)
-		}
+		// The kernel frees programs a moment after their last
+		// descriptor is closed.
+		waitFor(t, "the probes and programs to be gone", func() bool { return len(alive(t, objs)) == 0 })
 	})
 
 	t.Run("twice", func(t *testing.T) {
@@ -86,18 +89,14 @@ func TestInterruptSystemWide(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
+		// A small pipe, never read: whythefail soon blocks writing
+		// traces to it.
+		if _, err := unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+			t.Fatalf("shrinking the pipe: %v", err)
+		}
 		cmd, errb, done := start(t, w)
 		w.Close()
-		// Read up to the first trace, then leave the pipe to fill up.
-		var got strings.Builder
-		buf := make([]byte, 4096)
-		for !strings.Contains(got.String(), "function(load_config)") {
-			n, err := r.Read(buf)
-			if err != nil {
-				t.Fatalf("reading whythefail's output: %v; stderr: %s", err, errb.String())
-			}
-			got.Write(buf[:n])
-		}
+		waitFor(t, "whythefail to block writing to its full stdout", func() bool { return blockedWritingStdout(cmd.Process.Pid) })
 		objs := held(t, cmd.Process.Pid)
 		var links []string
 		for _, o := range objs {
@@ -127,9 +126,7 @@ func TestInterruptSystemWide(t *testing.T) {
 		if got := withoutNotes(errb.String()); got != want {
 			t.Errorf("stderr %q, want %q", got, want)
 		}
-		if left := alive(t, objs); len(left) != 0 {
-			t.Errorf("left in the kernel after two SIGINTs: %v", left)
-		}
+		waitFor(t, "the probes and programs to be gone", func() bool { return len(alive(t, objs)) == 0 })
 	})
 }
 
@@ -162,4 +159,18 @@ func withoutNotes(stderr string) string {
 		}
 	}
 	return b.String()
+}
+
+// blockedWritingStdout reports whether a thread of process pid waits in
+// write(1, ...) on a full pipe.
+func blockedWritingStdout(pid int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	for _, task := range tasks {
+		sc, err1 := os.ReadFile(filepath.Join(task, "syscall"))
+		wchan, err2 := os.ReadFile(filepath.Join(task, "wchan"))
+		if err1 == nil && err2 == nil && strings.HasPrefix(string(sc), "1 0x1 ") && strings.Contains(string(wchan), "pipe_write") {
+			return true
+		}
+	}
+	return false
 }
