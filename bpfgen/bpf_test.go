@@ -161,3 +161,44 @@ func TestRandomExpressionsVerify(t *testing.T) {
 	}
 	t.Logf("%d random expressions verified", compiled)
 }
+
+// TestStmtsProgramsSplit checks that with Multi the statements of a large
+// function are spread over several programs, in order, each of which loads.
+func TestStmtsProgramsSplit(t *testing.T) {
+	requireBPF(t)
+	defer func(n int) { MaxStmtsInsns = n }(MaxStmtsInsns)
+	MaxStmtsInsns = 400
+	spec := &Spec{EntryOffset: 0x1000, RetSize: 4, Multi: true}
+	for i := range 12 {
+		spec.Stmts = append(spec.Stmts, Stmt{ID: uint32(i + 1), PC: 0x401000 + 8*uint64(i), FileOffset: 0x1000 + 8*uint64(i), CFA: CFARule{Reg: 7, Offset: 8}, Vars: allKinds()})
+	}
+	g, err := Generate(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.StmtPrograms[0] != "" {
+		t.Errorf("the statement at the entry has program %q", g.StmtPrograms[0])
+	}
+	k := 0
+	for i, name := range g.StmtPrograms[1:] {
+		switch name {
+		case StmtsProgramName(k):
+		case StmtsProgramName(k + 1):
+			k++
+		default:
+			t.Fatalf("statement %d has program %q after %q", i+1, name, StmtsProgramName(k))
+		}
+		if g.Collection.Programs[name] == nil {
+			t.Fatalf("no program %q", name)
+		}
+	}
+	if k == 0 {
+		t.Fatalf("12 statements in one program of %d instructions", len(g.Collection.Programs[StmtsProgramName(0)].Instructions))
+	}
+	for n := range k + 1 {
+		if l := len(g.Collection.Programs[StmtsProgramName(n)].Instructions); l > 2*MaxStmtsInsns {
+			t.Errorf("program %s has %d instructions", StmtsProgramName(n), l)
+		}
+	}
+	mustLoad(t, g)
+}

@@ -19,7 +19,8 @@
 // ring buffer bytes.
 //
 // With Spec.Multi, for uprobe_multi links, one program records every
-// statement, choosing it by the link's attach cookie. Without TraceAll, the
+// statement (a few, for very large functions), choosing it by the link's
+// attach cookie. Without TraceAll, the
 // prelude of every program lets only target processes through; a fork
 // tracker on raw tracepoints makes the processes that targets create
 // targets too, knowing them by their task_struct's address alone (no kernel

@@ -38,8 +38,9 @@ type Generated struct {
 
 	// StmtPrograms[i] names the program for Spec.Stmts[i], or is empty when
 	// the entry program records that statement (it sits at the entry).
-	// With Spec.Multi they all name ProgStmts, to be attached with the
-	// cookie i.
+	// With Spec.Multi they name StmtsProgramName(k) programs, each to be
+	// attached with one uprobe_multi link at its statements' offsets,
+	// with the cookie i for Spec.Stmts[i].
 	StmtPrograms []string
 
 	Warnings []Warning
@@ -119,9 +120,8 @@ func Generate(spec *Spec) (*Generated, error) {
 			entryStmt = st
 			continue
 		}
-		stmts = append(stmts, i)
 		if s.Multi {
-			g.StmtPrograms[i] = ProgStmts
+			stmts = append(stmts, i)
 			continue
 		}
 		e := &emitter{}
@@ -130,10 +130,21 @@ func Generate(spec *Spec) (*Generated, error) {
 		uprobe(name, e)
 		g.StmtPrograms[i] = name
 	}
-	if s.Multi && len(stmts) > 0 {
-		e := &emitter{}
-		g.Warnings = append(g.Warnings, stmtsProgram(e, &s, g.Layout, stmts)...)
-		uprobe(ProgStmts, e)
+	var chunk *emitter
+	k := 0
+	for _, i := range stmts {
+		if chunk == nil {
+			chunk = &emitter{}
+			beginStmts(chunk, &s)
+		}
+		g.Warnings = append(g.Warnings, addStmt(chunk, &s, g.Layout, i)...)
+		g.StmtPrograms[i] = StmtsProgramName(k)
+		if len(chunk.insns) >= MaxStmtsInsns || i == stmts[len(stmts)-1] {
+			endStmts(chunk)
+			uprobe(StmtsProgramName(k), chunk)
+			chunk = nil
+			k++
+		}
 	}
 
 	e := &emitter{}
@@ -314,17 +325,19 @@ func stmtProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	return warns
 }
 
-// rCookie holds the attach cookie while stmtsProgram dispatches on it; the
-// statement bodies it leads to reuse the register (rMask) from their start.
+// rCookie holds the attach cookie while a program of several statements
+// dispatches on it; the statement bodies it leads to reuse the register
+// (rMask) from their start.
 const rCookie = rMask
 
-// stmtsProgram records the statements s.Stmts[i] for i in idx in one
-// program, for a uprobe_multi link whose cookie at each offset is the
-// statement's index i. After the shared prelude and buffer lookup, a chain
-// of compares finds the statement; each body ends in a return of its own,
-// so that every jump stays within one body (BPF jump offsets are 16 bits,
-// and a combined program can be far longer than 32767 instructions).
-func stmtsProgram(e *emitter, s *Spec, l Layout, idx []int) []Warning {
+// A program of several statements (Spec.Multi) is attached with a
+// uprobe_multi link whose cookie at each offset is the statement's index i
+// in Spec.Stmts. After the shared prelude and buffer lookup (beginStmts), a
+// chain of compares finds the statement (addStmt for each); each body ends
+// in a return of its own, so that every jump stays within one body (BPF
+// jump offsets are 16 bits, and such a program can be far longer than
+// 32767 instructions). endStmts closes the chain.
+func beginStmts(e *emitter, s *Spec) {
 	out, missing, dispatch := e.newLabel("out"), e.newLabel("missing"), e.newLabel("dispatch")
 	prelude(e, s, out)
 	lookupBuffer(e, missing)
@@ -332,22 +345,25 @@ func stmtsProgram(e *emitter, s *Spec, l Layout, idx []int) []Warning {
 	e.mark(missing)
 	e.stat(StatMissingBuffer)
 	epilogue(e, out)
-
 	e.mark(dispatch)
 	e.emit(asm.Mov.Reg(asm.R1, rCtx),
 		asm.FnGetAttachCookie.Call(),
 		asm.Mov.Reg(rCookie, asm.R0))
-	var warns []Warning
-	for _, i := range idx {
-		next, done := e.newLabel("next"), e.newLabel("done")
-		e.emit(asm.JNE.Imm(rCookie, int32(i), next))
-		warns = append(warns, stmtBody(e, l, &s.Stmts[i], done)...)
-		epilogue(e, done)
-		e.mark(next)
-	}
-	// A cookie no statement has: nothing to record.
-	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
+}
+
+// addStmt adds s.Stmts[i] to the chain; see beginStmts.
+func addStmt(e *emitter, s *Spec, l Layout, i int) []Warning {
+	next, done := e.newLabel("next"), e.newLabel("done")
+	e.emit(asm.JNE.Imm(rCookie, int32(i), next))
+	warns := stmtBody(e, l, &s.Stmts[i], done)
+	epilogue(e, done)
+	e.mark(next)
 	return warns
+}
+
+// endStmts ends the chain: a cookie no statement has records nothing.
+func endStmts(e *emitter) {
+	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 }
 
 // entryProgram opens an invocation: depth+1, a zeroed buffer under {thread,

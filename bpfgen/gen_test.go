@@ -60,7 +60,7 @@ func TestGenerateShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"", ProgStmts}; !reflect.DeepEqual(g.StmtPrograms, want) {
+	if want := []string{"", StmtsProgramName(0)}; !reflect.DeepEqual(g.StmtPrograms, want) {
 		t.Errorf("statement programs with Multi %q, want %q", g.StmtPrograms, want)
 	}
 	progs = progs[:0]
@@ -71,7 +71,7 @@ func TestGenerateShape(t *testing.T) {
 		}
 	}
 	sort.Strings(progs)
-	if want := []string{ProgEntry, ProgExit, ProgFork, ProgReturn, ProgStmts}; !reflect.DeepEqual(progs, want) {
+	if want := []string{ProgEntry, ProgExit, ProgFork, ProgReturn, StmtsProgramName(0)}; !reflect.DeepEqual(progs, want) {
 		t.Errorf("programs with Multi %q, want %q", progs, want)
 	}
 

@@ -134,11 +134,11 @@ type Spec struct {
 
 	// Multi generates for uprobe_multi links (kernel 6.6 and later), which
 	// attach many offsets at once and detach with one wait instead of one
-	// per probe: every statement is recorded by one program, ProgStmts,
-	// which chooses the statement by its attach cookie (the statement's
-	// index in Stmts), and every program is loaded for that attach type.
-	// Otherwise each statement has a program of its own, for single
-	// uprobes.
+	// per probe: the statements are recorded by a few programs (one unless
+	// the function is very large, see StmtsProgramName), each choosing
+	// the statement by its attach cookie (the statement's index in
+	// Stmts), and every program is loaded for that attach type. Otherwise
+	// each statement has a program of its own, for single uprobes.
 	Multi bool
 
 	// MaxRecords bounds the statement records kept per invocation (default
@@ -292,15 +292,14 @@ const (
 )
 
 // Program names in the generated collection. Statement programs are named
-// StmtProgramName(i) for Spec.Stmts[i], or are all ProgStmts with
+// StmtProgramName(i) for Spec.Stmts[i], or StmtsProgramName(k) with
 // Spec.Multi; a statement at the entry offset is recorded by the entry
 // program instead, so it has no program of its own.
 const (
 	ProgEntry  = "wtf_entry"
 	ProgReturn = "wtf_return"
-	ProgStmts  = "wtf_stmts" // every statement, with Spec.Multi
-	ProgFork   = "wtf_fork"  // raw tracepoint RawTPFork; absent with TraceAll
-	ProgExit   = "wtf_exit"  // raw tracepoint RawTPExit; absent with TraceAll
+	ProgFork   = "wtf_fork" // raw tracepoint RawTPFork; absent with TraceAll
+	ProgExit   = "wtf_exit" // raw tracepoint RawTPExit; absent with TraceAll
 )
 
 // The raw tracepoints the fork tracker attaches to, by name: raw
@@ -313,6 +312,16 @@ const (
 
 // StmtProgramName names the program of Spec.Stmts[i].
 func StmtProgramName(i int) string { return fmt.Sprintf("wtf_stmt_%d", i) }
+
+// StmtsProgramName names the k-th program recording several statements,
+// with Spec.Multi. Statements go to program 0 until it holds about
+// MaxStmtsInsns instructions, then to program 1, and so on, so that the
+// verifier's limit of a million instructions is never approached.
+func StmtsProgramName(k int) string { return fmt.Sprintf("wtf_stmts_%d", k) }
+
+// MaxStmtsInsns is about the most instructions a program of several
+// statements gets (StmtsProgramName); a variable for tests.
+var MaxStmtsInsns = 1 << 16
 
 // Warning says that a variable at a statement will print as unavailable and why.
 type Warning struct {

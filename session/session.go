@@ -204,20 +204,27 @@ func (s *Session) attach(p Plan, gen *bpfgen.Generated) error {
 		}
 		s.links = append(s.links, l)
 		s.probes++
-		var offs, cookies []uint64
+		// One link per statements program, with the statement's
+		// index as the cookie.
+		var names []string
+		offs, cookies := map[string][]uint64{}, map[string][]uint64{}
 		for i, name := range gen.StmtPrograms {
-			if name != "" {
-				offs = append(offs, p.Stmts[i].FileOffset)
-				cookies = append(cookies, uint64(i))
+			if name == "" {
+				continue
 			}
+			if offs[name] == nil {
+				names = append(names, name)
+			}
+			offs[name] = append(offs[name], p.Stmts[i].FileOffset)
+			cookies[name] = append(cookies[name], uint64(i))
 		}
-		if len(offs) > 0 {
-			l, err := ex.UprobeMulti(nil, prog[bpfgen.ProgStmts], &link.UprobeMultiOptions{Addresses: offs, Cookies: cookies})
+		for _, name := range names {
+			l, err := ex.UprobeMulti(nil, prog[name], &link.UprobeMultiOptions{Addresses: offs[name], Cookies: cookies[name]})
 			if err != nil {
-				return fmt.Errorf("attaching %d statement probes in %s: %w", len(offs), p.Binary, err)
+				return fmt.Errorf("attaching %d statement probes in %s: %w", len(offs[name]), p.Binary, err)
 			}
 			s.links = append(s.links, l)
-			s.probes += len(offs)
+			s.probes += len(offs[name])
 		}
 		l, err = ex.UprobeMulti(nil, prog[bpfgen.ProgEntry], one)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf/features"
@@ -24,20 +25,26 @@ var variants = []struct{ compiler, opt string }{
 func TestSession(t *testing.T) {
 	requireBPF(t)
 	for _, v := range variants {
-		for _, single := range []bool{false, true} {
-			name := v.compiler + v.opt
-			if single {
-				name += "/single-uprobes"
+		for _, mode := range []string{"", "single-uprobes", "split"} {
+			if mode == "split" && v != variants[0] {
+				continue
 			}
-			t.Run(name, func(t *testing.T) { testSession(t, v.compiler, v.opt, single) })
+			t.Run(strings.TrimSuffix(v.compiler+v.opt+"/"+mode, "/"), func(t *testing.T) { testSession(t, v.compiler, v.opt, mode) })
 		}
 	}
 }
 
-// testSession is TestSession for one build of the fixture, with uprobe_multi
-// links where the kernel has them or, with single, the fallback of one
-// uprobe per probe point: both must give the same traces.
-func testSession(t *testing.T, compiler, opt string, single bool) {
+// testSession is TestSession for one build of the fixture. Mode "" uses
+// uprobe_multi links where the kernel has them; "single-uprobes" the
+// fallback of one uprobe per probe point; "split" uprobe_multi links with
+// each statement in a program of its own, as a function too large for one
+// program gets. All must give the same traces.
+func testSession(t *testing.T, compiler, opt, mode string) {
+	single := mode == "single-uprobes"
+	if mode == "split" {
+		defer func(n int) { bpfgen.MaxStmtsInsns = n }(bpfgen.MaxStmtsInsns)
+		bpfgen.MaxStmtsInsns = 1
+	}
 	f := buildFixture(t, compiler, opt)
 	o0 := opt == "-O0"
 	p := f.plan(t, o0)
@@ -70,7 +77,7 @@ func testSession(t *testing.T, compiler, opt string, single bool) {
 		t.Errorf("%d probes for %d statements, want %d", s.Probes(), len(p.Stmts), want)
 	}
 	wantLinks := 2 + s.Probes()
-	if s.Multi() {
+	if s.Multi() && mode != "split" {
 		wantLinks = 2 + 3 // return, statements, entry
 	}
 	if len(ours) != wantLinks {
