@@ -19,13 +19,13 @@ import (
 	"github.com/whythefail/whythefail/tracer"
 )
 
-// TestInterruptSystemWide traces every process running the demo (no -c or
-// -x) and interrupts whythefail: once, it detaches, prints what was
-// committed and the statistics, and exits 0; twice, while it is stuck
-// printing to a pipe nobody reads (a pager left waiting), it exits with
-// status 130 without printing more. Either way nothing it attached is left
-// in the kernel.
-func TestInterruptSystemWide(t *testing.T) {
+// TestInterrupt traces every process running the demo (no -c or -x) and
+// interrupts whythefail: once, it detaches, prints what was committed and
+// the statistics, and exits 0; twice, while it is stuck printing to a pipe
+// nobody reads (a pager left waiting), it exits with status 130 without
+// printing more. With -c, once the command has ended, one interrupt stops
+// the printing. Whatever happens, nothing it attached is left in the kernel.
+func TestInterrupt(t *testing.T) {
 	fixture.RequireBPF(t)
 	wtf := whythefail(t)
 	demo := fixture.Build(t, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O2", PIE: true})
@@ -38,10 +38,11 @@ func TestInterruptSystemWide(t *testing.T) {
 		target.Wait()
 	}()
 
-	// start runs whythefail on every load_config call, its stdout into w.
-	start := func(t *testing.T, w io.Writer) (*exec.Cmd, *syncBuffer, chan error) {
+	// start runs whythefail on every load_config call, with extra
+	// arguments, its stdout into w.
+	start := func(t *testing.T, w io.Writer, extra ...string) (*exec.Cmd, *syncBuffer, chan error) {
 		var errb syncBuffer
-		cmd := exec.Command(wtf, fmt.Sprintf("process(%q)", demo.Path), "load_config", "1")
+		cmd := exec.Command(wtf, append([]string{fmt.Sprintf("process(%q)", demo.Path), "load_config", "1"}, extra...)...)
 		cmd.Stdout, cmd.Stderr = w, &errb
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -122,12 +123,52 @@ func TestInterruptSystemWide(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != tracer.AbortStatus {
 			t.Errorf("whythefail exited with %v after a second SIGINT, want exit status %d; stderr: %s", err, tracer.AbortStatus, errb.String())
 		}
-		want := attached + "whythefail: interrupted again: probes detached; the remaining traces and the statistics are not printed\n"
+		want := attached + "whythefail: interrupted while finishing: probes detached; the remaining traces and the statistics are not printed\n"
 		if got := withoutNotes(errb.String()); got != want {
 			t.Errorf("stderr %q, want %q", got, want)
 		}
 		waitFor(t, "the probes and programs to be gone", func() bool { return len(alive(t, objs)) == 0 })
 	})
+
+	t.Run("once-finishing", func(t *testing.T) {
+		// The -c command has ended and whythefail is stuck printing
+		// what it committed: one SIGINT is enough to stop it.
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+			t.Fatalf("shrinking the pipe: %v", err)
+		}
+		cmd, errb, done := start(t, w, "-c", fmt.Sprintf("%q 300 >/dev/null", demo.Path))
+		w.Close()
+		waitFor(t, "whythefail to block writing to its full stdout", func() bool { return blockedWritingStdout(cmd.Process.Pid) })
+		objs := held(t, cmd.Process.Pid)
+		waitFor(t, "the command to end and the probes to be detached", func() bool { return len(alive(t, objs)) < len(objs) && !hasChildren(cmd.Process.Pid) })
+		cmd.Process.Signal(syscall.SIGINT)
+		err = wait(t, cmd, done, errb)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != tracer.AbortStatus {
+			t.Errorf("whythefail exited with %v after SIGINT, want exit status %d; stderr: %s", err, tracer.AbortStatus, errb.String())
+		}
+		want := attached + "whythefail: interrupted while finishing: probes detached; the remaining traces and the statistics are not printed\n"
+		if got := withoutNotes(errb.String()); got != want {
+			t.Errorf("stderr %q, want %q", got, want)
+		}
+		waitFor(t, "the probes and programs to be gone", func() bool { return len(alive(t, objs)) == 0 })
+	})
+}
+
+// hasChildren reports whether process pid has child processes.
+func hasChildren(pid int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		if b, err := os.ReadFile(task); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // probes is how many uprobes whythefail attaches for load_config in bin:

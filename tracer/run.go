@@ -81,11 +81,12 @@ const AbortStatus = 128 + int(syscall.SIGINT)
 // the -c command's exit status (0 otherwise).
 //
 // The first SIGINT, SIGTERM or SIGHUP (or ctx ending) detaches every probe,
-// prints the traces already committed and the statistics. A second one
-// stops the printing: Run returns AbortStatus as soon as the probes are
-// detached, without the remaining traces or the statistics. A third one
-// gets the signal's default action; the kernel removes what is left as the
-// process exits.
+// prints the traces already committed and the statistics. A second one, or
+// one that comes once Run is finishing anyway (the -c command ended), stops
+// the printing: Run returns AbortStatus as soon as the probes are detached,
+// without the remaining traces or the statistics. One more gets the
+// signal's default action; the kernel removes what is left as the process
+// exits.
 func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int, err error) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -97,17 +98,18 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go func() {
-		select {
-		case <-sigs:
-			stop()
-		case <-abortCtx.Done():
+		for {
+			select {
+			case <-sigs:
+				if ctx.Err() == nil {
+					stop()
+					continue
+				}
+				signal.Stop(sigs)
+				abort()
+			case <-abortCtx.Done():
+			}
 			return
-		}
-		select {
-		case <-sigs:
-			signal.Stop(sigs)
-			abort()
-		case <-abortCtx.Done():
 		}
 	}()
 
@@ -239,6 +241,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	case <-done:
 	case <-ctx.Done():
 	}
+	stop() // finishing: a signal from now on aborts
 	derr := detach(sess, diag)
 	cerr := errors.Join(derr, sess.Close())
 	// Not waiting for the printer after a second signal: it may be
@@ -249,7 +252,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	case <-abortCtx.Done():
 	}
 	if abortCtx.Err() != nil {
-		fmt.Fprintln(diag, "whythefail: interrupted again: probes detached; the remaining traces and the statistics are not printed")
+		fmt.Fprintln(diag, "whythefail: interrupted while finishing: probes detached; the remaining traces and the statistics are not printed")
 		return AbortStatus, cerr
 	}
 	st, _ := sess.Stats()
