@@ -55,19 +55,24 @@ func traceRun(t *testing.T, args ...string) result {
 }
 
 // onlyNotes reports whether stderr holds nothing but whythefail's notes
-// (variables that print ? at some statement, and why) and the line saying
-// where the probes were attached.
+// (variables that print ? at some statement, and why), the line saying
+// where the probes were attached and the one saying that detaching them
+// takes a while (on a loaded machine).
 func onlyNotes(stderr string) bool {
 	for _, l := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
-		if l != "" && !strings.HasPrefix(l, "whythefail: note: ") && !attachedRE.MatchString(l) {
+		if l != "" && !strings.HasPrefix(l, "whythefail: note: ") && !attachedRE.MatchString(l) && !detachingRE.MatchString(l) {
 			return false
 		}
 	}
 	return true
 }
 
-// attachedRE matches the line whythefail prints once its probes are attached.
-var attachedRE = regexp.MustCompile(`^whythefail: \d+ probes attached to \S+ \(\S+\)$`)
+// attachedRE matches the line whythefail prints once its probes are
+// attached, detachingRE the one it prints when detaching takes over a second.
+var (
+	attachedRE  = regexp.MustCompile(`^whythefail: \d+ probes attached to \S+ \(\S+\)$`)
+	detachingRE = regexp.MustCompile(`^whythefail: detaching \d+ (single uprobes, one kernel wait each|probes \(taking over a second\))\.\.\.$`)
+)
 
 // bpfFDs counts this process's open descriptors of BPF links, programs, maps
 // and perf events (uprobes attached with perf_event_open) by kind.
