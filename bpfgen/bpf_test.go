@@ -32,13 +32,15 @@ func requireBPF(t testing.TB) {
 
 // TestGeneratedProgramsVerify loads every program kind into the kernel, with
 // variables of each supported location kind, so the verifier checks bounds.
+// Record limits from 1 to the default check the ring's index bounds.
 func TestGeneratedProgramsVerify(t *testing.T) {
 	requireBPF(t)
-	for _, traceAll := range []bool{false, true} {
+	for i, traceAll := range []bool{false, true, false, false} {
 		spec := &Spec{
 			EntryOffset: 0x1000,
 			RetSize:     4,
 			TraceAll:    traceAll,
+			MaxRecords:  []int{0, 1, 3, 100}[i],
 			Cond:        BinOp{Op: OpLogAnd, L: BinOp{Op: OpEq, L: Return{}, R: Const{-22}}, R: BinOp{Op: OpGt, L: Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: Const{3}}},
 			Stmts: []Stmt{
 				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []Var{

@@ -41,6 +41,12 @@ type Options struct {
 
 	// TraceBuffer is the capacity of the Traces channel (default 64).
 	TraceBuffer int
+
+	// NoFaultIn reads strings only from pages already in memory, as
+	// when the kernel has no sleepable uprobe programs
+	// (HaveSleepableUprobes); otherwise the session faults pages in
+	// where the kernel can.
+	NoFaultIn bool
 }
 
 // Stats are the session's counters, summed over CPUs.
@@ -95,6 +101,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		MaxRecords:     o.MaxRecords,
 		MaxInvocations: o.MaxInvocations,
 		RingBufSize:    o.RingBufSize,
+		FaultIn:        !o.NoFaultIn && HaveSleepableUprobes() == nil,
 	}
 	gen, err := bpfgen.Generate(spec)
 	if err != nil {
