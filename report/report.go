@@ -202,7 +202,11 @@ func (t *Text) annotate(b *strings.Builder, tr *Trace) {
 			last = st.Line
 		}
 	}
-	fmt.Fprintf(b, "%s[%d] source of %s, %s (executed lines marked with their count):\n", tr.Comm, tr.TID, t.H.Function, t.H.Listing.File)
+	dropped := ""
+	if tr.Truncated > 0 {
+		dropped = fmt.Sprintf("; the %d statements not recorded are not counted", tr.Truncated)
+	}
+	fmt.Fprintf(b, "%s[%d] source of %s, %s (executed lines marked with their count%s):\n", tr.Comm, tr.TID, t.H.Function, t.H.Listing.File, dropped)
 	for _, l := range t.H.Listing.Lines {
 		mark := "    "
 		if n := hits[l.N]; n > 0 {

@@ -179,6 +179,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(stringSample([]byte("\x01\x00\x00\x00\x00\x00\x00\x00abc\x00"), 7, 2))
 	f.Add(sample(4, []Record{{StmtID: 5}, {StmtID: 4}}))
+	ring := sample(4, []Record{{StmtID: 5}, {StmtID: 4}, {StmtID: 5}})
+	binary.LittleEndian.PutUint32(ring[bpfgen.OffTruncated:], 7)
+	binary.LittleEndian.PutUint32(ring[bpfgen.OffHead:], 1)
+	f.Add(ring)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, slots := range []map[uint32][]bpfgen.Slot{nil, stringSlots} {
 			tr, err := DecodeSlots(b, slots)
