@@ -138,13 +138,28 @@ func compileAccess(e *emitter, st *Stmt, v *Var, fail string) error {
 	return nil
 }
 
+// pageSize is the x86-64 page size: a string of at most MaxStr bytes spans
+// at most two pages.
+const pageSize = 4096
+
 // compileString reads the NUL-terminated user string that v (a char*, after
 // its access path) points to into the record's slots at off, or jumps to
-// fail. bpf_probe_read_user_str always writes a NUL in its last byte, so a
-// string of Str-1 bytes and a longer one look alike; when the helper filled
-// the whole buffer, the real last byte is read again over that NUL, which
-// leaves no NUL exactly when the string did not fit.
-func compileString(e *emitter, st *Stmt, v *Var, off int16, fail string) error {
+// fail when the pointer itself cannot be read. When the pointer is NULL or
+// the characters cannot be read, the pointer is stored in the first slot
+// and bit i of the record's unread mask is set; the variable still counts
+// as read.
+//
+// bpf_probe_read_user_str reads only pages already in memory. With
+// e.faultIn, a failed read faults the string's first page in with a
+// one-byte bpf_copy_from_user (which may sleep) and tries again, then the
+// next page, since a string of at most MaxStr bytes spans two pages at
+// most; a one-byte copy never crosses into a page that is not mapped.
+//
+// bpf_probe_read_user_str always writes a NUL in its last byte, so a string
+// of Str-1 bytes and a longer one look alike; when the helper filled the
+// whole buffer, the real last byte is read again over that NUL, which leaves
+// no NUL exactly when the string did not fit.
+func compileString(e *emitter, st *Stmt, v *Var, i int, off int16, fail string) error {
 	if !validStr(v.Str) {
 		return unsup("string size %d is not a multiple of 8 from 8 to %d", v.Str, MaxStr)
 	}
@@ -154,21 +169,54 @@ func compileString(e *emitter, st *Stmt, v *Var, off int16, fail string) error {
 	if err := compileVar(e, st, &ptr, fail); err != nil {
 		return err
 	}
-	done := e.newLabel("strdone")
+	got, unread, done := e.newLabel("strgot"), e.newLabel("strunread"), e.newLabel("strdone")
+	readStr := func() {
+		e.emit(asm.LoadMem(asm.R3, asm.RFP, fpStrPtr, asm.DWord),
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(off)),
+			asm.Mov.Imm(asm.R2, int32(v.Str)),
+			asm.FnProbeReadUserStr.Call(),
+			asm.JSGT.Imm(asm.R0, 0, got))
+	}
+	// touch faults in the page holding the byte at R3.
+	touch := func() {
+		e.stackPtr(asm.R1, fpReadTmp)
+		e.emit(asm.Mov.Imm(asm.R2, 1),
+			asm.FnCopyFromUser.Call(),
+			asm.JNE.Imm(asm.R0, 0, unread))
+	}
 	e.emit(asm.StoreMem(asm.RFP, fpStrPtr, asm.R0, asm.DWord),
-		asm.Mov.Reg(asm.R3, asm.R0),
-		asm.Mov.Reg(asm.R1, rRec),
-		asm.Add.Imm(asm.R1, int32(off)),
-		asm.Mov.Imm(asm.R2, int32(v.Str)),
-		asm.FnProbeReadUserStr.Call(),
-		asm.JSLE.Imm(asm.R0, 0, fail),
-		asm.JNE.Imm(asm.R0, int32(v.Str), done),
+		asm.JEq.Imm(asm.R0, 0, unread))
+	readStr()
+	if e.faultIn {
+		e.sleeps = true
+		e.emit(asm.LoadMem(asm.R3, asm.RFP, fpStrPtr, asm.DWord))
+		touch()
+		readStr()
+		e.emit(asm.LoadMem(asm.R3, asm.RFP, fpStrPtr, asm.DWord),
+			asm.Or.Imm(asm.R3, pageSize-1),
+			asm.Add.Imm(asm.R3, 1))
+		touch()
+		readStr()
+	}
+	e.emit(asm.Ja.Label(unread))
+	e.mark(got)
+	e.emit(asm.JNE.Imm(asm.R0, int32(v.Str), done),
 		asm.LoadMem(asm.R3, asm.RFP, fpStrPtr, asm.DWord),
 		asm.Add.Imm(asm.R3, int32(v.Str-1)),
 		asm.Mov.Reg(asm.R1, rRec),
 		asm.Add.Imm(asm.R1, int32(off)+int32(v.Str-1)),
 		asm.Mov.Imm(asm.R2, 1),
-		asm.FnProbeReadUser.Call())
+		asm.FnProbeReadUser.Call(),
+		asm.Ja.Label(done))
+	e.mark(unread)
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpStrPtr, asm.DWord),
+		asm.StoreMem(rRec, off, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, rRec, RecOffUnread, asm.DWord),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.LSh.Imm(asm.R2, int32(i)),
+		asm.Or.Reg(asm.R1, asm.R2),
+		asm.StoreMem(rRec, RecOffUnread, asm.R1, asm.DWord))
 	e.mark(done)
 	return nil
 }

@@ -118,21 +118,25 @@ func TestAccessAndCondVerify(t *testing.T) {
 		cond = BinOp{Op: OpLogOr, L: cond, R: c}
 	}
 	// One chain of ||, so every node lands in the same return program.
-	spec := &Spec{
-		EntryOffset: 0x1000, EntryPC: 0x401000, RetSize: 4, Cond: cond,
-		Stmts: []Stmt{
-			{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: strs},
-			{ID: 2, PC: 0x401010, FileOffset: 0x1010, CFA: CFARule{Reg: 6, Offset: 16}, Vars: paths},
-		},
+	// Strings are read from resident pages only, and faulting pages in
+	// (sleepable programs).
+	for _, faultIn := range []bool{false, true} {
+		spec := &Spec{
+			EntryOffset: 0x1000, EntryPC: 0x401000, RetSize: 4, Cond: cond, FaultIn: faultIn,
+			Stmts: []Stmt{
+				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: strs},
+				{ID: 2, PC: 0x401010, FileOffset: 0x1010, CFA: CFARule{Reg: 6, Offset: 16}, Vars: paths},
+			},
+		}
+		g, err := Generate(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Warnings) != 0 {
+			t.Fatalf("warnings: %v", g.Warnings)
+		}
+		mustLoad(t, g)
 	}
-	g, err := Generate(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(g.Warnings) != 0 {
-		t.Fatalf("warnings: %v", g.Warnings)
-	}
-	mustLoad(t, g)
 }
 
 func TestCondFunctionStrings(t *testing.T) {

@@ -32,14 +32,20 @@ func requireBPF(t testing.TB) {
 
 // TestGeneratedProgramsVerify loads every program kind into the kernel, with
 // variables of each supported location kind, so the verifier checks bounds.
+// Record limits from 1 to the default check the ring's index bounds.
 func TestGeneratedProgramsVerify(t *testing.T) {
 	requireBPF(t)
-	for _, c := range []struct{ traceAll, multi bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+	cases := []struct {
+		traceAll, multi bool
+		maxRecords      int
+	}{{false, false, 0}, {true, false, 0}, {false, true, 0}, {true, true, 0}, {false, false, 1}, {false, true, 3}, {false, false, 100}}
+	for _, c := range cases {
 		spec := &Spec{
 			EntryOffset: 0x1000,
 			RetSize:     4,
 			TraceAll:    c.traceAll,
 			Multi:       c.multi,
+			MaxRecords:  c.maxRecords,
 			Cond:        BinOp{Op: OpLogAnd, L: BinOp{Op: OpEq, L: Return{}, R: Const{-22}}, R: BinOp{Op: OpGt, L: Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: Const{3}}},
 			Stmts: []Stmt{
 				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []Var{

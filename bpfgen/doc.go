@@ -12,8 +12,11 @@
 // buffer keyed by {pid_tgid, depth} in an LRU hash, so invocations that never
 // return (longjmp, killed threads) cannot fill it; it also snapshots the six
 // argument registers, which answer DW_OP_entry_value and Param. Each statement
-// program appends a fixed-size record {id, valid mask, values} to the current
-// buffer, or counts a truncation when it is full. The return program (a
+// program writes a fixed-size record {id, valid mask, unread mask, values}
+// into the current buffer: into the next free record, and once all are used
+// over the oldest record of a ring, keeping the invocation's first
+// statements and its latest ones and counting those overwritten (Layout).
+// The return program (a
 // uretprobe) evaluates the condition on rax and either copies the used part of
 // the buffer to the ring buffer or drops it, so discarded invocations cost no
 // ring buffer bytes.
@@ -32,7 +35,10 @@
 // (Var.Str): up to Str bytes of the NUL-terminated user string its char*
 // value points to fill Str/8 consecutive 8-byte slots of the record. Slots
 // says which slots each variable of a statement takes; the valid mask stays
-// one bit per variable.
+// one bit per variable. A string whose characters cannot be read leaves its
+// pointer in its first slot and its bit in the unread mask. With
+// Spec.FaultIn the programs that read strings are sleepable and fault the
+// string's pages in with bpf_copy_from_user.
 //
 // Conditions (Cond) are trees of literals, $return, parameters at entry,
 // stap's pid(), tid(), uid(), randint(N), execname() == "s" and

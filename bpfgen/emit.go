@@ -37,10 +37,17 @@ type emitter struct {
 	// label a faulting read jumps to: a condition that cannot be evaluated
 	// is false (SystemTap aborts the probe handler), not evaluated with 0.
 	condFault string
-	// flags are the ProgramSpec.Flags the instructions need (for example
-	// BPF_F_SLEEPABLE for a helper that may fault pages in): one program
-	// holding several statements needs what any of them needs.
-	flags uint32
+	// faultIn lets string reads fault pages in (Spec.FaultIn); sleeps
+	// records that the program does, so it must be loaded sleepable.
+	faultIn, sleeps bool
+}
+
+// flags are the ProgramSpec.Flags the program needs.
+func (e *emitter) flags() uint32 {
+	if e.sleeps {
+		return FlagSleepable
+	}
+	return 0
 }
 
 func (e *emitter) newLabel(what string) string {
@@ -86,7 +93,9 @@ func (e *emitter) loadConst(dst asm.Register, v int64) {
 	e.emit(asm.LoadImm(dst, v, asm.DWord))
 }
 
-// stat increments a statistics counter (per-CPU, so no atomics needed).
+// stat increments a statistics counter. The counters are per-CPU, but a
+// sleepable program can be preempted on its CPU by another run of itself,
+// so the add is atomic.
 func (e *emitter) stat(s Stat) {
 	done := e.newLabel("stat")
 	e.emit(asm.StoreImm(asm.RFP, fpU32Key, int64(s), asm.Word))
@@ -94,9 +103,8 @@ func (e *emitter) stat(s Stat) {
 	e.stackPtr(asm.R2, fpU32Key)
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, done),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
 	e.mark(done)
 }
 

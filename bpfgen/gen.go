@@ -101,7 +101,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	// A uprobe program: for uprobe_multi links it must be loaded with
 	// that attach type, or attaching fails with EINVAL.
 	uprobe := func(name string, e *emitter) {
-		ps := &ebpf.ProgramSpec{Name: name, Type: ebpf.Kprobe, License: "GPL", Instructions: e.insns, Flags: e.flags}
+		ps := &ebpf.ProgramSpec{Name: name, Type: ebpf.Kprobe, License: "GPL", Instructions: e.insns, Flags: e.flags()}
 		if s.Multi {
 			ps.AttachType = ebpf.AttachTraceUprobeMulti
 		}
@@ -124,7 +124,7 @@ func Generate(spec *Spec) (*Generated, error) {
 			stmts = append(stmts, i)
 			continue
 		}
-		e := &emitter{}
+		e := &emitter{faultIn: s.FaultIn}
 		g.Warnings = append(g.Warnings, stmtProgram(e, &s, g.Layout, st)...)
 		name := StmtProgramName(i)
 		uprobe(name, e)
@@ -134,7 +134,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	k := 0
 	for _, i := range stmts {
 		if chunk == nil {
-			chunk = &emitter{}
+			chunk = &emitter{faultIn: s.FaultIn}
 			beginStmts(chunk, &s)
 		}
 		g.Warnings = append(g.Warnings, addStmt(chunk, &s, g.Layout, i)...)
@@ -147,7 +147,7 @@ func Generate(spec *Spec) (*Generated, error) {
 		}
 	}
 
-	e := &emitter{}
+	e := &emitter{faultIn: s.FaultIn}
 	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmt)...)
 	uprobe(ProgEntry, e)
 
@@ -242,20 +242,45 @@ func lookupBuffer(e *emitter, missing string) {
 		asm.Mov.Reg(rBuf, asm.R0))
 }
 
-// stmtBody appends a record for st to the buffer in rBuf and continues at
-// out. Variables that cannot be compiled are left unset and returned as
-// warnings.
+// stmtBody writes a record for st into the buffer in rBuf and continues at
+// out: into the next free record while there is one, otherwise over the
+// oldest record of the ring (see Layout). Variables that cannot be compiled
+// are left unset and returned as warnings.
 func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 	var warns []Warning
-	trunc := e.newLabel("trunc")
+	head := HeadRecords(l.MaxRecords)
+	ring := l.MaxRecords - head
+	full, place := e.newLabel("full"), e.newLabel("place")
 	e.emit(asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word),
-		asm.JGE.Imm(asm.R1, int32(l.MaxRecords), trunc),
+		asm.JGE.Imm(asm.R1, int32(l.MaxRecords), full),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(rBuf, OffCount, asm.R2, asm.Word),
+		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
+	e.stat(StatStatements)
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord),
+		asm.Ja.Label(place))
+	e.mark(full)
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffTruncated, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(rBuf, OffTruncated, asm.R2, asm.Word),
+		asm.Mod.Imm(asm.R1, int32(ring)),
+		asm.Add.Imm(asm.R1, int32(head)),
+		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
+	e.stat(StatTruncations)
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord))
+	e.mark(place)
+	// The index is below MaxRecords by construction; the compare bounds it
+	// for the verifier.
+	e.emit(asm.JGE.Imm(asm.R1, int32(l.MaxRecords), out),
 		asm.Mul.Imm(asm.R1, int32(l.RecordSize())),
 		asm.Mov.Reg(rRec, rBuf),
 		asm.Add.Reg(rRec, asm.R1),
 		asm.Add.Imm(rRec, HeaderSize),
-		asm.StoreImm(rRec, recOffID, int64(int32(st.ID)), asm.Word),
-		asm.Mov.Imm(rMask, 0))
+		asm.StoreImm(rRec, RecOffID, int64(int32(st.ID)), asm.Word),
+		asm.Mov.Imm(rMask, 0),
+		asm.StoreMem(rRec, RecOffUnread, rMask, asm.DWord))
 	slots := Slots(st.Vars)
 	for i := range st.Vars {
 		v := &st.Vars[i]
@@ -270,12 +295,12 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 			warns = append(warns, Warning{st.ID, v.Name, fmt.Sprintf("no room left in the record (%d slots of 8 bytes)", MaxSlots)})
 			continue
 		}
-		sub := &emitter{n: e.n}
+		sub := &emitter{n: e.n, faultIn: e.faultIn}
 		fail := sub.newLabel("fail")
-		off := int16(recOffVals + 8*slots[i].First)
+		off := int16(RecOffValues + 8*slots[i].First)
 		var err error
 		if v.Str != 0 {
-			err = compileString(sub, st, v, off, fail)
+			err = compileString(sub, st, v, i, off, fail)
 		} else {
 			err = compileVar(sub, st, v, fail)
 			sub.emit(asm.StoreMem(rRec, off, asm.R0, asm.DWord))
@@ -289,28 +314,18 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 			warns = append(warns, Warning{st.ID, v.Name, err.Error()})
 			continue
 		}
+		e.sleeps = e.sleeps || sub.sleeps
 		// Pending labels (the previous variable's fail path) land on
 		// this variable's first instruction.
 		e.emit(sub.insns...)
 		e.pending = append(e.pending, sub.pending...)
-		e.flags |= sub.flags
 		e.emit(asm.Mov.Imm(asm.R1, 1),
 			asm.LSh.Imm(asm.R1, int32(i)),
 			asm.Or.Reg(rMask, asm.R1))
 		e.mark(fail)
 	}
-	e.emit(asm.StoreMem(rRec, recOffMask, rMask, asm.DWord),
-		asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(rBuf, OffCount, asm.R1, asm.Word))
-	e.stat(StatStatements)
-	e.emit(asm.Ja.Label(out))
-	e.mark(trunc)
-	e.emit(asm.LoadMem(asm.R1, rBuf, OffTruncated, asm.Word),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(rBuf, OffTruncated, asm.R1, asm.Word))
-	e.stat(StatTruncations)
-	e.emit(asm.Ja.Label(out))
+	e.emit(asm.StoreMem(rRec, RecOffMask, rMask, asm.DWord),
+		asm.Ja.Label(out))
 	return warns
 }
 
@@ -409,7 +424,8 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 		asm.StoreMem(rBuf, OffPID, asm.R1, asm.Word),
 		asm.LoadMem(asm.R1, asm.RFP, fpDepth, asm.DWord),
 		asm.StoreMem(rBuf, OffDepth, asm.R1, asm.Word),
-		asm.StoreImm(rBuf, OffValues, int64(l.Values), asm.Word))
+		asm.StoreImm(rBuf, OffValues, int64(l.Values), asm.Word),
+		asm.StoreImm(rBuf, OffHead, int64(HeadRecords(l.MaxRecords)), asm.Word))
 	for i, r := range argRegs {
 		off, _ := ptRegsOffset(r)
 		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),

@@ -34,7 +34,7 @@ func TestGenerateShape(t *testing.T) {
 	}
 	for n, m := range g.Collection.Maps {
 		maps = append(maps, n)
-		if n == MapBufs && m.ValueSize != uint32(HeaderSize+DefaultMaxRecords*(16+3*8)) {
+		if n == MapBufs && m.ValueSize != uint32(HeaderSize+DefaultMaxRecords*(24+3*8)) {
 			t.Errorf("buffer value size %d", m.ValueSize)
 		}
 	}
@@ -79,6 +79,55 @@ func TestGenerateShape(t *testing.T) {
 	g, _ = Generate(spec)
 	if g.Collection.Programs[ProgFork] != nil || g.Collection.Programs[ProgExit] != nil || g.Collection.Maps[MapPending] != nil {
 		t.Error("fork tracker generated although every process is traced")
+	}
+}
+
+// TestSleepableFlags checks that with FaultIn exactly the programs that read
+// strings are sleepable, and that without it none is.
+func TestSleepableFlags(t *testing.T) {
+	str := []Var{{Name: "s", Expr: []byte{0x55}, Str: 16}}
+	scalar := []Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}
+	for _, faultIn := range []bool{false, true} {
+		for _, entryStr := range []bool{false, true} {
+			entryVars := scalar
+			if entryStr {
+				entryVars = str
+			}
+			spec := &Spec{
+				EntryOffset: 0x1000, RetSize: 4, FaultIn: faultIn,
+				Stmts: []Stmt{
+					{ID: 1, FileOffset: 0x1000, Vars: entryVars},
+					{ID: 2, FileOffset: 0x1008, Vars: str},
+					{ID: 3, FileOffset: 0x1010, Vars: scalar},
+				},
+			}
+			g, err := Generate(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sleeps := func(b bool) uint32 {
+				if b && faultIn {
+					return FlagSleepable
+				}
+				return 0
+			}
+			want := map[string]uint32{ProgEntry: sleeps(entryStr), "wtf_stmt_1": sleeps(true), "wtf_stmt_2": 0, ProgReturn: 0, ProgFork: 0}
+			for name, p := range g.Collection.Programs {
+				if p.Flags != want[name] {
+					t.Errorf("FaultIn %v, string at entry %v: %s has flags %#x, want %#x", faultIn, entryStr, name, p.Flags, want[name])
+				}
+			}
+		}
+	}
+}
+
+// TestHeadRecords pins how many first statements a buffer keeps: a quarter,
+// at most 64, so the ring always has a record.
+func TestHeadRecords(t *testing.T) {
+	for max, want := range map[int]int{1: 0, 3: 0, 4: 1, 8: 2, 255: 63, 256: 64, 512: 64, 1 << 16: 64} {
+		if got := HeadRecords(max); got != want {
+			t.Errorf("HeadRecords(%d) = %d, want %d", max, got, want)
+		}
 	}
 }
 

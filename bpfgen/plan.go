@@ -142,7 +142,9 @@ type Spec struct {
 	Multi bool
 
 	// MaxRecords bounds the statement records kept per invocation (default
-	// 512); MaxInvocations bounds the invocations alive at once across all
+	// 512): the first HeadRecords(MaxRecords) statements, then a ring of the
+	// latest ones, so a long invocation keeps its start and its end;
+	// MaxInvocations bounds the invocations alive at once across all
 	// threads and recursion levels (default 256); RingBufSize is the ring
 	// buffer size in bytes, a power of two multiple of the page size
 	// (default 4 MiB); MaxTargets bounds the traced tgids (default 4096).
@@ -150,7 +152,23 @@ type Spec struct {
 	MaxInvocations int
 	RingBufSize    int
 	MaxTargets     int
+
+	// FaultIn reads strings whose pages are not in memory yet: the
+	// programs that read strings are sleepable (ProgramSpec.Flags has
+	// FlagSleepable) and fault the pages in with bpf_copy_from_user. The
+	// session sets it when the kernel loads such programs; without it a
+	// string on a page not yet touched prints as its address.
+	FaultIn bool
 }
+
+// FlagSleepable is BPF_F_SLEEPABLE, the ProgramSpec.Flags bit of a program
+// that may sleep (fault user pages in).
+const FlagSleepable = 1 << 4
+
+// HeadRecords is how many of an invocation's first statements are always
+// kept out of maxRecords: a quarter, at most 64. The other records form a
+// ring that holds the latest statements.
+func HeadRecords(maxRecords int) int { return min(maxRecords/4, 64) }
 
 // MaxVars is the most variables a statement can record: the valid bits are one
 // 64-bit mask. MaxSlots is the most 8-byte value slots a record has: a scalar
@@ -210,19 +228,31 @@ func validStr(n int) bool { return n > 0 && n <= MaxStr && n%8 == 0 }
 //	4   u32 pid (tgid)
 //	8   [16]byte comm
 //	24  i64 return value (rax, sign-extended by the return size)
-//	32  u32 record count
-//	36  u32 truncated (records that did not fit)
+//	32  u32 record count (at most MaxRecords)
+//	36  u32 truncated (statements not recorded: overwritten in the ring)
 //	40  [6]u64 argument registers at entry: rdi rsi rdx rcx r8 r9
 //	88  u32 depth (recursion level, 1 for the outermost call)
 //	92  u32 value slots per record
 //	96  u64 load bias (ip - EntryPC at entry)
+//	104 u32 head (HeadRecords(MaxRecords))
+//	108 u32 zero
 //
 // Records follow, each RecordSize bytes: u32 statement id, u32 zero, u64
-// valid mask (bit i: variable i of the statement was read), then Values
+// valid mask (bit i: variable i of the statement was read), u64 unread mask
+// (bit i: variable i is a string whose pointer was read but whose characters
+// could not be: its first slot holds the pointer, 0 for NULL), then Values
 // 8-byte slots. Slots(stmt.Vars) says which slots hold which variable: a
 // scalar is one u64 slot, a string fills its Str/8 slots with its bytes up to
 // and including the NUL; a string with no NUL in its Str bytes is at least
 // Str bytes long, and only its first Str bytes were kept.
+//
+// Record placement: the first MaxRecords statements fill the records in
+// order. After that each statement overwrites a record of the ring, records
+// head to MaxRecords-1, at head + truncated % (MaxRecords-head), and
+// truncated counts one more. So when truncated > 0 the trace in order is
+// records [0, head), then the ring from head + truncated % (MaxRecords-head)
+// round to the record before it, and the truncated statements were dropped
+// between record head-1 and the oldest ring record.
 type Layout struct {
 	Values     int // 8-byte value slots per record
 	MaxRecords int
@@ -240,12 +270,15 @@ const (
 	OffDepth     = 88
 	OffValues    = 92
 	OffBias      = 96
-	HeaderSize   = 104
+	OffHead      = 104
+	HeaderSize   = 112
 
-	recOffID    = 0
-	recOffMask  = 8
-	recOffVals  = 16
-	recHdrBytes = 16
+	// Record fields.
+	RecOffID     = 0
+	RecOffMask   = 8
+	RecOffUnread = 16
+	RecOffValues = 24
+	recHdrBytes  = 24
 )
 
 // RecordSize is the size of one statement record.
@@ -262,9 +295,9 @@ const (
 	StatEntries       Stat = iota // entry probe hits that created a buffer
 	StatExitHit                   // returns whose condition held (committed)
 	StatExitMiss                  // returns whose condition failed (discarded)
-	StatStatements                // statement records written
+	StatStatements                // statement records written into a free record
 	StatRingbufDrops              // committed traces lost: ring buffer full
-	StatTruncations               // statement hits with the buffer already full
+	StatTruncations               // statement records that overwrote an older one (buffer full)
 	StatMissingBuffer             // statement or return hits with no live invocation
 	StatEntryDrops                // entry hits that could not create a buffer
 	NumStats

@@ -150,7 +150,10 @@ func (t *Text) Trace(tr *Trace) error {
 	if t.H.Variable != "" {
 		label = t.H.Variable
 	}
-	for _, r := range tr.Records {
+	for i, r := range tr.Records {
+		if tr.Truncated > 0 && i == tr.TruncatedAt {
+			elision(&b, tr)
+		}
 		st, ok := t.Stmts[r.StmtID]
 		if !ok {
 			fmt.Fprintf(&b, "%s[%d] <unknown statement %d>\n", tr.Comm, tr.TID, r.StmtID)
@@ -170,14 +173,21 @@ func (t *Text) Trace(tr *Trace) error {
 			fmt.Fprintf(&b, "%8d | %s\n", st.Line, st.Source)
 		}
 	}
-	if tr.Truncated > 0 {
-		fmt.Fprintf(&b, "%s[%d] ... %d more statements not recorded: the trace buffer was full\n", tr.Comm, tr.TID, tr.Truncated)
+	if tr.Truncated > 0 && tr.TruncatedAt >= len(tr.Records) {
+		elision(&b, tr)
 	}
 	if t.Annotate && t.H.Listing != nil {
 		t.annotate(&b, tr)
 	}
 	_, err := io.WriteString(t.W, b.String())
 	return err
+}
+
+// elision is the line that stands where a trace's dropped statements ran:
+// the buffer keeps an invocation's first statements and its latest ones.
+func elision(b *strings.Builder, tr *Trace) {
+	fmt.Fprintf(b, "%s[%d] ... %d statements not recorded here (the trace buffer keeps the first %d and the last %d) ...\n",
+		tr.Comm, tr.TID, tr.Truncated, tr.TruncatedAt, len(tr.Records)-tr.TruncatedAt)
 }
 
 // annotate prints the function's source the way `less -N` shows it, with
@@ -192,7 +202,11 @@ func (t *Text) annotate(b *strings.Builder, tr *Trace) {
 			last = st.Line
 		}
 	}
-	fmt.Fprintf(b, "%s[%d] source of %s, %s (executed lines marked with their count):\n", tr.Comm, tr.TID, t.H.Function, t.H.Listing.File)
+	dropped := ""
+	if tr.Truncated > 0 {
+		dropped = fmt.Sprintf("; the %d statements not recorded are not counted", tr.Truncated)
+	}
+	fmt.Fprintf(b, "%s[%d] source of %s, %s (executed lines marked with their count%s):\n", tr.Comm, tr.TID, t.H.Function, t.H.Listing.File, dropped)
 	for _, l := range t.H.Listing.Lines {
 		mark := "    "
 		if n := hits[l.N]; n > 0 {
@@ -235,7 +249,10 @@ func (t *Text) Stats(s Stats) error {
 
 // FormatValue prints a value as stap's $$vars does: integers and pointers
 // in hex (signed integers sign-extended to 64 bits first), structs as
-// {...}, arrays as [...], and ? when the value could not be read.
+// {...}, arrays as [...], and ? when the value could not be read. A string
+// whose pointer was read but not its characters prints as NULL for a null
+// pointer and otherwise as the pointer in hex, unquoted, as stap's
+// user_string_quoted does.
 func FormatValue(v Var, val Value) string {
 	switch v.Format {
 	case "const":
@@ -258,6 +275,12 @@ func FormatValue(v Var, val Value) string {
 	case "udec":
 		return fmt.Sprintf("%d", truncate(val.U64, v.Size))
 	case "string":
+		if val.Unreadable {
+			if val.U64 == 0 {
+				return "NULL"
+			}
+			return fmt.Sprintf("%#x", val.U64)
+		}
 		b, truncated := val.Bytes, val.Truncated
 		if v.Max > 0 && len(b) > v.Max {
 			b, truncated = b[:v.Max], true
@@ -347,8 +370,16 @@ func (j *JSON) Trace(tr *Trace) error {
 		Function   string     `json:"function"`
 		Return     int64      `json:"return"`
 		Statements []jsonStmt `json:"statements"` // never null
-		Truncated  uint32     `json:"truncated,omitempty"`
+		// Truncated statements ran but were not recorded; they ran
+		// just before statements[TruncatedAt] (TruncatedAt equals the
+		// length of statements when they ran last).
+		Truncated   uint32 `json:"truncated,omitempty"`
+		TruncatedAt *int   `json:"truncated_at,omitempty"`
 	}{Statements: []jsonStmt{}, Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
+	if tr.Truncated > 0 {
+		at := tr.TruncatedAt
+		out.TruncatedAt = &at
+	}
 	for _, r := range tr.Records {
 		st, ok := j.Stmts[r.StmtID]
 		if !ok {

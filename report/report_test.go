@@ -20,6 +20,8 @@ func sample() (Header, map[uint32]Stmt, *Trace) {
 			{Name: "arr", Format: "array"},
 			{Name: "f", Format: "other"},
 			{Name: "k", Format: "const", Const: "0x5"},
+			{Name: "file", Format: "string"},
+			{Name: "mode", Format: "string"},
 		}},
 		1: {File: "demo.c", Line: 13, Source: "\t\treturn -EINVAL;", HasSource: true, Vars: []Var{
 			{Name: "c", Format: "group", Children: []Var{
@@ -32,10 +34,10 @@ func sample() (Header, map[uint32]Stmt, *Trace) {
 		}},
 	}
 	tr := &Trace{Comm: "demo", PID: 7, TID: 8, Return: -22, Records: []Record{
-		{StmtID: 0, Values: []Value{{U64: 0xffffffea, OK: true}, {U64: 0x1ffff, OK: true}, {U64: 0x7ffd1000, OK: true}, {}}},
+		{StmtID: 0, Values: []Value{{U64: 0xffffffea, OK: true}, {U64: 0x1ffff, OK: true}, {U64: 0x7ffd1000, OK: true}, {OK: true, Unreadable: true}, {U64: 0x55d0c0de, OK: true, Unreadable: true}}},
 		{StmtID: 1, Values: []Value{{Bytes: []byte("web\"\n"), OK: true}, {U64: 0xfffffffc, OK: true}, {U64: 0x1ff, OK: true}, {}, {Bytes: []byte("abcdefgh"), Truncated: true, OK: true}}},
 		{StmtID: 9},
-	}, Truncated: 3}
+	}, Truncated: 3, TruncatedAt: 1}
 	return h, stmts, tr
 }
 
@@ -67,6 +69,28 @@ func TestText(t *testing.T) {
 	}
 }
 
+// TestTextElision places the line for dropped statements: between the
+// first statements and the latest ones, before all of them when no first
+// statement is kept, and after all of them when the dropped ones ran last.
+func TestTextElision(t *testing.T) {
+	stmts := map[uint32]Stmt{1: {File: "f.c", Line: 1}, 2: {File: "f.c", Line: 2}}
+	recs := []Record{{StmtID: 1}, {StmtID: 2}}
+	for at, want := range []string{
+		"\nx[2] process(\"f\") function(f) $return: -2\nx[2] ... 9 statements not recorded here (the trace buffer keeps the first 0 and the last 2) ...\nx[2] f.c:1 $$vars:\nx[2] f.c:2 $$vars:\n",
+		"\nx[2] process(\"f\") function(f) $return: -2\nx[2] f.c:1 $$vars:\nx[2] ... 9 statements not recorded here (the trace buffer keeps the first 1 and the last 1) ...\nx[2] f.c:2 $$vars:\n",
+		"\nx[2] process(\"f\") function(f) $return: -2\nx[2] f.c:1 $$vars:\nx[2] f.c:2 $$vars:\nx[2] ... 9 statements not recorded here (the trace buffer keeps the first 2 and the last 0) ...\n",
+	} {
+		var b bytes.Buffer
+		w := &Text{W: &b, H: Header{Target: `process("f")`, Function: "f"}, Stmts: stmts}
+		if err := w.Trace(&Trace{Comm: "x", TID: 2, Return: -2, Records: recs, Truncated: 9, TruncatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != want {
+			t.Errorf("dropped before record %d:\n%s\nwant\n%s", at, b.String(), want)
+		}
+	}
+}
+
 func TestJSON(t *testing.T) {
 	h, stmts, tr := sample()
 	var b bytes.Buffer
@@ -95,6 +119,9 @@ func TestFormatValue(t *testing.T) {
 		{Var{Format: "string"}, Value{Bytes: []byte("a\\b\x01"), OK: true}, `"a\\b\x01"`},
 		{Var{Format: "string", Max: 5}, Value{Bytes: []byte("abcdefg"), OK: true}, `"abcde"...`},
 		{Var{Format: "string", Max: 5}, Value{Bytes: []byte("abc"), OK: true}, `"abc"`},
+		{Var{Format: "string"}, Value{OK: true, Unreadable: true}, "NULL"},
+		{Var{Format: "string"}, Value{U64: 0x7ffd1000, OK: true, Unreadable: true}, "0x7ffd1000"},
+		{Var{Format: "string"}, Value{}, "?"},
 		{Var{Format: "struct"}, Value{}, "{...}"},
 		{Var{Format: "array"}, Value{}, "[...]"},
 		{Var{Format: "const", Const: "7"}, Value{}, "7"},

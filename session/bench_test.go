@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/whythefail/whythefail/bpfgen"
 )
 
 // spin runs the fixture's spin mode for n calls of check() and returns the
@@ -74,6 +76,37 @@ func BenchmarkStatement(b *testing.B) {
 			b.ReportMetric(float64(per), "ns/call")
 			b.ReportMetric(float64(per)/float64(floor), "x-floor")
 			b.ReportMetric(float64(st.Statements)/float64(st.Entries), "stmts/call")
+		})
+	}
+}
+
+// BenchmarkStringRead measures a call of check() at -O0 with a 16-byte
+// string read at every statement (the bytes at rsp, always in memory), by
+// sleepable programs that may fault pages in and by plain ones: the cost of
+// sleepability when no page is missing.
+func BenchmarkStringRead(b *testing.B) {
+	requireBPF(b)
+	f := buildFixture(b, "gcc", "-O0")
+	p := f.plan(b, true)
+	for i := range p.Stmts {
+		st := &p.Stmts[i]
+		st.Vars = append(append([]bpfgen.Var{}, st.Vars...), bpfgen.Var{Name: "rsp$", Expr: []byte{0x77, 0x00, 0x9f}, Str: 16})
+	}
+	for _, faultIn := range []bool{false, true} {
+		b.Run(fmt.Sprintf("faultIn=%v", faultIn), func(b *testing.B) {
+			s, err := Start(context.Background(), p, Options{PIDs: []int{os.Getpid()}, NoFaultIn: !faultIn})
+			if err != nil {
+				b.Fatal(err)
+			}
+			go func() {
+				for range s.Traces() {
+				}
+			}()
+			per := spin(b, f.exe, max(b.N, 1000))
+			if err := s.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(per), "ns/call")
 		})
 	}
 }

@@ -17,9 +17,12 @@ type Trace struct {
 	Return   int64  // rax, sign-extended by the plan's return size
 	Args     [6]uint64
 	Records  []Record
-	// Truncated counts statements that ran after the buffer was full; they
-	// are missing from Records.
-	Truncated uint32
+	// Truncated counts statements that ran but are missing from Records:
+	// the buffer keeps an invocation's first statements and its latest
+	// ones, and drops those in between. They were dropped just before
+	// Records[TruncatedAt] (the number of first statements kept).
+	Truncated   uint32
+	TruncatedAt int
 }
 
 // Record is one statement hit.
@@ -39,6 +42,11 @@ type Value struct {
 	// bytes read: it is at least that long, and Bytes holds its start.
 	Bytes     []byte
 	Truncated bool
+
+	// Unreadable says a string variable's pointer was read but its
+	// characters could not be: U64 is the pointer, 0 for NULL, and Bytes
+	// is nil.
+	Unreadable bool
 }
 
 // maxValues bounds the value slots per record a decoder accepts: the
@@ -87,15 +95,35 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 	for i := range t.Args {
 		t.Args[i] = le.Uint64(b[bpfgen.OffArgs+8*i:])
 	}
+	// order lists the records in the order the statements ran: the head,
+	// then the ring from its oldest record (bpfgen.Layout).
+	order := make([]int, count)
+	for i := range order {
+		order[i] = i
+	}
+	if t.Truncated > 0 {
+		head := int(le.Uint32(b[bpfgen.OffHead:]))
+		if head >= count {
+			return nil, fmt.Errorf("decoding trace: %d statements dropped but the %d records are all head records (%d)", t.Truncated, count, head)
+		}
+		ring := count - head
+		oldest := int(t.Truncated % uint32(ring))
+		for i := range ring {
+			order[head+i] = head + (oldest+i)%ring
+		}
+		t.TruncatedAt = head
+	}
 	for i := range t.Records {
-		r := b[bpfgen.HeaderSize+i*rs : bpfgen.HeaderSize+(i+1)*rs]
-		id, mask := le.Uint32(r), le.Uint64(r[8:])
-		var vals []Value
+		o := bpfgen.HeaderSize + order[i]*rs
+		r := b[o : o+rs]
+		id, mask, unread := le.Uint32(r[bpfgen.RecOffID:]), le.Uint64(r[bpfgen.RecOffMask:]), le.Uint64(r[bpfgen.RecOffUnread:])
+		vals := r[bpfgen.RecOffValues:]
+		var out []Value
 		if slots == nil {
-			vals = make([]Value, nvals)
-			for j := range vals {
+			out = make([]Value, nvals)
+			for j := range out {
 				if mask&(1<<j) != 0 {
-					vals[j] = Value{U64: le.Uint64(r[16+8*j:]), OK: true}
+					out[j] = Value{U64: le.Uint64(vals[8*j:]), OK: true}
 				}
 			}
 		} else {
@@ -103,7 +131,7 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 			if !ok {
 				return nil, fmt.Errorf("decoding trace: record %d is of statement %d, which is not in the plan", i, id)
 			}
-			vals = make([]Value, len(sl))
+			out = make([]Value, len(sl))
 			for j, s := range sl {
 				if s.First < 0 || s.N < 0 || s.First+s.N > nvals {
 					return nil, fmt.Errorf("decoding trace: statement %d variable %d needs slots %d to %d, records have %d", id, j, s.First, s.First+s.N, nvals)
@@ -111,9 +139,13 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 				if j >= 64 || s.N == 0 || mask&(1<<j) == 0 {
 					continue
 				}
-				data := r[16+8*s.First : 16+8*(s.First+s.N)]
+				data := vals[8*s.First : 8*(s.First+s.N)]
 				if !s.Str {
-					vals[j] = Value{U64: le.Uint64(data), OK: true}
+					out[j] = Value{U64: le.Uint64(data), OK: true}
+					continue
+				}
+				if unread&(1<<j) != 0 {
+					out[j] = Value{U64: le.Uint64(data), OK: true, Unreadable: true}
 					continue
 				}
 				v := Value{OK: true, Truncated: true}
@@ -121,10 +153,10 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 					data, v.Truncated = data[:k], false
 				}
 				v.Bytes = append([]byte{}, data...)
-				vals[j] = v
+				out[j] = v
 			}
 		}
-		t.Records[i] = Record{StmtID: id, Values: vals}
+		t.Records[i] = Record{StmtID: id, Values: out}
 	}
 	return t, nil
 }
@@ -133,13 +165,18 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 func (t *Trace) String() string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s[%d/%d] depth %d return %d truncated %d:", t.Comm, t.PID, t.TID, t.Depth, t.Return, t.Truncated)
-	for _, r := range t.Records {
+	for i, r := range t.Records {
+		if t.Truncated > 0 && i == t.TruncatedAt {
+			fmt.Fprintf(&b, " ...%d...", t.Truncated)
+		}
 		fmt.Fprintf(&b, " %d(", r.StmtID)
 		for i, v := range r.Values {
 			if i > 0 {
 				b.WriteByte(' ')
 			}
 			switch {
+			case v.OK && v.Unreadable:
+				fmt.Fprintf(&b, "*%#x", v.U64)
 			case v.OK && v.Bytes != nil:
 				fmt.Fprintf(&b, "%q", v.Bytes)
 				if v.Truncated {

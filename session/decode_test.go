@@ -10,7 +10,8 @@ import (
 	"github.com/whythefail/whythefail/bpfgen"
 )
 
-// sample builds a buffer the way the BPF programs lay it out.
+// sample builds a buffer the way the BPF programs lay it out, with no
+// statement dropped.
 func sample(nvals int, recs []Record) []byte {
 	l := bpfgen.Layout{Values: nvals}
 	b := make([]byte, bpfgen.HeaderSize+len(recs)*l.RecordSize())
@@ -20,7 +21,6 @@ func sample(nvals int, recs []Record) []byte {
 	copy(b[bpfgen.OffComm:], "prog")
 	le.PutUint64(b[bpfgen.OffReturn:], uint64(^uint64(21))) // -22
 	le.PutUint32(b[bpfgen.OffCount:], uint32(len(recs)))
-	le.PutUint32(b[bpfgen.OffTruncated:], 3)
 	le.PutUint64(b[bpfgen.OffArgs:], 13)
 	le.PutUint32(b[bpfgen.OffDepth:], 2)
 	le.PutUint32(b[bpfgen.OffValues:], uint32(nvals))
@@ -31,10 +31,10 @@ func sample(nvals int, recs []Record) []byte {
 		for j, v := range r.Values {
 			if v.OK {
 				mask |= 1 << j
-				le.PutUint64(b[o+16+8*j:], v.U64)
+				le.PutUint64(b[o+bpfgen.RecOffValues+8*j:], v.U64)
 			}
 		}
-		le.PutUint64(b[o+8:], mask)
+		le.PutUint64(b[o+bpfgen.RecOffMask:], mask)
 	}
 	return b
 }
@@ -48,11 +48,11 @@ func TestDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Trace{PID: 100, TID: 101, Comm: "prog", Depth: 2, Return: -22, Args: [6]uint64{13}, Records: recs, Truncated: 3}
+	want := &Trace{PID: 100, TID: 101, Comm: "prog", Depth: 2, Return: -22, Args: [6]uint64{13}, Records: recs}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Decode =\n%v\nwant\n%v", got, want)
 	}
-	if s, w := got.String(), "prog[100/101] depth 2 return -22 truncated 3: 7(13 ?) 9(? -1)"; s != w {
+	if s, w := got.String(), "prog[100/101] depth 2 return -22 truncated 0: 7(13 ?) 9(? -1)"; s != w {
 		t.Errorf("String = %q, want %q", s, w)
 	}
 }
@@ -81,12 +81,42 @@ var stringSlots = map[uint32][]bpfgen.Slot{
 	5: bpfgen.Slots([]bpfgen.Var{{Str: 8}}),
 }
 
-// stringSample is a record of statement 4 with the given slot bytes and mask.
-func stringSample(slots []byte, mask uint64) []byte {
+// stringSample is a record of statement 4 with the given slot bytes, valid
+// mask and unread mask.
+func stringSample(slots []byte, mask, unread uint64) []byte {
 	b := sample(4, []Record{{StmtID: 4}})
-	copy(b[bpfgen.HeaderSize+16:], slots)
-	binary.LittleEndian.PutUint64(b[bpfgen.HeaderSize+8:], mask)
+	copy(b[bpfgen.HeaderSize+bpfgen.RecOffValues:], slots)
+	binary.LittleEndian.PutUint64(b[bpfgen.HeaderSize+bpfgen.RecOffMask:], mask)
+	binary.LittleEndian.PutUint64(b[bpfgen.HeaderSize+bpfgen.RecOffUnread:], unread)
 	return b
+}
+
+// TestDecodeRing decodes a buffer whose ring wrapped: 11 statements ran
+// with 5 records, 1 of them head. Statements 1-5 filled the records, then
+// 6-11 overwrote ring records 1, 2, 3, 4, 1, 2 in turn, so the records hold
+// 1 10 11 8 9 and statements 2-7 were dropped after the first.
+func TestDecodeRing(t *testing.T) {
+	var stored []Record
+	for _, id := range []uint32{1, 10, 11, 8, 9} {
+		stored = append(stored, Record{StmtID: id, Values: []Value{}})
+	}
+	b := sample(0, stored)
+	binary.LittleEndian.PutUint32(b[bpfgen.OffTruncated:], 6)
+	binary.LittleEndian.PutUint32(b[bpfgen.OffHead:], 1)
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, w := got.String(), "prog[100/101] depth 2 return -22 truncated 6: 1() ...6... 8() 9() 10() 11()"; s != w {
+		t.Errorf("String = %q, want %q", s, w)
+	}
+	if got.TruncatedAt != 1 {
+		t.Errorf("TruncatedAt = %d, want 1", got.TruncatedAt)
+	}
+	binary.LittleEndian.PutUint32(b[bpfgen.OffHead:], 5)
+	if tr, err := Decode(b); tr != nil || err == nil || err.Error() != "decoding trace: 6 statements dropped but the 5 records are all head records (5)" {
+		t.Errorf("Decode with no ring = %v, %v", tr, err)
+	}
 }
 
 func TestDecodeSlots(t *testing.T) {
@@ -95,17 +125,19 @@ func TestDecodeSlots(t *testing.T) {
 	copy(slots[8:], "hello\x00junk")
 	copy(slots[24:], "12345678")
 	for _, tc := range []struct {
-		name string
-		mask uint64
-		want []Value
-		str  string
+		name   string
+		mask   uint64
+		unread uint64
+		want   []Value
+		str    string
 	}{
-		{"all", 7, []Value{{U64: 0xfffffffe, OK: true}, {OK: true, Bytes: []byte("hello")}, {OK: true, Bytes: []byte("12345678"), Truncated: true}},
-			`prog[100/101] depth 2 return -22 truncated 3: 4(4294967294 "hello" "12345678"...)`},
-		{"none", 0, []Value{{}, {}, {}}, `prog[100/101] depth 2 return -22 truncated 3: 4(? ? ?)`},
-		{"string only", 2, []Value{{}, {OK: true, Bytes: []byte("hello")}, {}}, `prog[100/101] depth 2 return -22 truncated 3: 4(? "hello" ?)`},
+		{"all", 7, 0, []Value{{U64: 0xfffffffe, OK: true}, {OK: true, Bytes: []byte("hello")}, {OK: true, Bytes: []byte("12345678"), Truncated: true}},
+			`prog[100/101] depth 2 return -22 truncated 0: 4(4294967294 "hello" "12345678"...)`},
+		{"none", 0, 0, []Value{{}, {}, {}}, `prog[100/101] depth 2 return -22 truncated 0: 4(? ? ?)`},
+		{"string only", 2, 0, []Value{{}, {OK: true, Bytes: []byte("hello")}, {}}, `prog[100/101] depth 2 return -22 truncated 0: 4(? "hello" ?)`},
+		{"unreadable", 6, 4, []Value{{}, {OK: true, Bytes: []byte("hello")}, {OK: true, U64: 0x3837363534333231, Unreadable: true}}, `prog[100/101] depth 2 return -22 truncated 0: 4(? "hello" *0x3837363534333231)`},
 	} {
-		got, err := DecodeSlots(stringSample(slots, tc.mask), stringSlots)
+		got, err := DecodeSlots(stringSample(slots, tc.mask, tc.unread), stringSlots)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +150,7 @@ func TestDecodeSlots(t *testing.T) {
 	}
 	empty := make([]byte, 32)
 	copy(empty[8:], "\x00")
-	got, err := DecodeSlots(stringSample(empty, 2), stringSlots)
+	got, err := DecodeSlots(stringSample(empty, 2, 0), stringSlots)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +177,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add(sample(2, []Record{{StmtID: 7, Values: []Value{{U64: 13, OK: true}, {}}}}))
 	f.Add(sample(0, nil))
 	f.Add([]byte{})
-	f.Add(stringSample([]byte("\x01\x00\x00\x00\x00\x00\x00\x00abc\x00"), 7))
+	f.Add(stringSample([]byte("\x01\x00\x00\x00\x00\x00\x00\x00abc\x00"), 7, 2))
 	f.Add(sample(4, []Record{{StmtID: 5}, {StmtID: 4}}))
+	ring := sample(4, []Record{{StmtID: 5}, {StmtID: 4}, {StmtID: 5}})
+	binary.LittleEndian.PutUint32(ring[bpfgen.OffTruncated:], 7)
+	binary.LittleEndian.PutUint32(ring[bpfgen.OffHead:], 1)
+	f.Add(ring)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, slots := range []map[uint32][]bpfgen.Slot{nil, stringSlots} {
 			tr, err := DecodeSlots(b, slots)
@@ -157,9 +193,12 @@ func FuzzDecode(f *testing.F) {
 				continue
 			}
 			_ = tr.String()
+			if tr.TruncatedAt < 0 || tr.TruncatedAt > len(tr.Records) {
+				t.Fatalf("TruncatedAt %d outside %d records", tr.TruncatedAt, len(tr.Records))
+			}
 			for _, r := range tr.Records {
 				for _, v := range r.Values {
-					if !v.OK && (v.U64 != 0 || v.Bytes != nil || v.Truncated) {
+					if !v.OK && (v.U64 != 0 || v.Bytes != nil || v.Truncated || v.Unreadable) || v.Unreadable && v.Bytes != nil {
 						t.Fatalf("unavailable value with contents: %+v", v)
 					}
 					if v.Bytes != nil && (len(v.Bytes) > bpfgen.MaxStr || bytes.IndexByte(v.Bytes, 0) >= 0) {

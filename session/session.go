@@ -49,6 +49,12 @@ type Options struct {
 	// probe). For tests of the fallback, and kernels older than 6.6 take
 	// this path anyway.
 	SingleUprobes bool
+
+	// NoFaultIn reads strings only from pages already in memory, as
+	// when the kernel has no sleepable uprobe programs
+	// (HaveSleepableUprobes); otherwise the session faults pages in
+	// where the kernel can.
+	NoFaultIn bool
 }
 
 // Stats are the session's counters, summed over CPUs.
@@ -111,6 +117,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		MaxRecords:     o.MaxRecords,
 		MaxInvocations: o.MaxInvocations,
 		RingBufSize:    o.RingBufSize,
+		FaultIn:        !o.NoFaultIn && HaveSleepableUprobes() == nil,
 	}
 	gen, err := bpfgen.Generate(spec)
 	if err != nil {
