@@ -44,6 +44,11 @@ type Var struct {
 	// Signed then describe the object at the end of the path.
 	Steps []Step
 
+	// Errno makes the variable the calling thread's errno at the
+	// statement (errno()), a 4-byte signed int; Expr and Steps are
+	// ignored.
+	Errno bool
+
 	// Str, when non-zero, makes the variable a string: the value at the
 	// end of the path is a char* (Size is ignored), and up to Str bytes
 	// of the NUL-terminated user string it points to are recorded. Str
@@ -127,6 +132,10 @@ type Spec struct {
 	// keeps every invocation.
 	Cond Cond
 
+	// Errno says where errno() finds the calling thread's errno; nil
+	// when neither the condition nor a variable uses it.
+	Errno *ErrnoLocation
+
 	// TraceAll disables the target filter: every process running the
 	// binary is traced. Otherwise only tgids in the targets map are.
 	TraceAll bool
@@ -206,6 +215,7 @@ func validStr(n int) bool { return n > 0 && n <= MaxStr && n%8 == 0 }
 //	88  u32 depth (recursion level, 1 for the outermost call)
 //	92  u32 value slots per record
 //	96  u64 load bias (ip - EntryPC at entry)
+//	104 u64 address of the thread's errno (0: unknown), see ErrnoLocation
 //
 // Records follow, each RecordSize bytes: u32 statement id, u32 zero, u64
 // valid mask (bit i: variable i of the statement was read), then Values
@@ -230,7 +240,8 @@ const (
 	OffDepth     = 88
 	OffValues    = 92
 	OffBias      = 96
-	HeaderSize   = 104
+	OffErrno     = 104
+	HeaderSize   = 112
 
 	recOffID    = 0
 	recOffMask  = 8

@@ -24,6 +24,10 @@ type Plan struct {
 	RetUnsigned bool   // zero-extend rather than sign-extend the return value
 	Stmts       []bpfgen.Stmt
 	Cond        bpfgen.Cond // nil: commit every invocation
+	// Errno, when errno() is used, says where the traced processes keep
+	// errno; Start adds the kernel's task_struct offset of the thread
+	// pointer (TaskFSBase).
+	Errno *bpfgen.ErrnoLocation
 }
 
 // Options say which processes to trace and size the buffers.
@@ -68,6 +72,7 @@ type Session struct {
 	slots  map[uint32][]bpfgen.Slot // per statement id: where its variables sit in records
 
 	warnings []bpfgen.Warning
+	notes    []string // about the whole session (errno() unavailable)
 
 	ringBytes, decodeErrs atomic.Uint64
 	abandon               chan struct{} // closed when the context ends: stop delivering
@@ -84,6 +89,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	if !o.TraceAll && len(o.PIDs) == 0 {
 		return nil, errors.New("no process to trace: give process ids or trace all processes")
 	}
+	errno, errnoNote := locateErrno(p.Errno)
 	spec := &bpfgen.Spec{
 		EntryOffset:    p.Entry,
 		EntryPC:        p.EntryPC,
@@ -91,6 +97,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		RetUnsigned:    p.RetUnsigned,
 		Stmts:          p.Stmts,
 		Cond:           p.Cond,
+		Errno:          errno,
 		TraceAll:       o.TraceAll,
 		MaxRecords:     o.MaxRecords,
 		MaxInvocations: o.MaxInvocations,
@@ -105,6 +112,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	}
 	s := &Session{
 		warnings:   gen.Warnings,
+		notes:      errnoNote,
 		slots:      map[uint32][]bpfgen.Slot{},
 		abandon:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -193,6 +201,26 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 
 // Warnings lists the variables that will print as unavailable, and why.
 func (s *Session) Warnings() []bpfgen.Warning { return s.warnings }
+
+// Notes are what the user should know about the whole session, such as
+// errno() being unavailable and why.
+func (s *Session) Notes() []string { return s.notes }
+
+// locateErrno completes the plan's errno location with the thread
+// pointer's offset in this kernel's task_struct; when that cannot be
+// found, errno() is unavailable and the note says why.
+func locateErrno(x *bpfgen.ErrnoLocation) (*bpfgen.ErrnoLocation, []string) {
+	if x == nil || x.Mode == bpfgen.ErrnoUnknown {
+		return x, nil
+	}
+	off, err := TaskFSBaseOffset()
+	if err != nil {
+		return nil, []string{fmt.Sprintf("errno() prints as ? and conditions on it are false: the thread pointer cannot be read in this kernel: %v", err)}
+	}
+	loc := *x
+	loc.TaskFSBase = off
+	return &loc, nil
+}
 
 // Traces delivers committed traces. It is closed after Close has delivered
 // what was left in the ring buffer, so keep receiving until then.

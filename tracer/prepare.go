@@ -196,6 +196,13 @@ func Prepare(cfg Config) (*Job, error) {
 			return nil, err
 		}
 	}
+	if expr.UsesErrno(cond) || expr.UsesErrno(varNode) {
+		var note string
+		job.Plan.Errno, note = errnoLocation(bin)
+		if note != "" {
+			job.Notes = append(job.Notes, note)
+		}
+	}
 	all := sc.AllVars()
 	skipped := 0
 	var id uint32
@@ -371,6 +378,8 @@ func bpfVar(fn *debuginfo.Function, p *probe.Point, l expr.Leaf, beforePrologue 
 		}
 	}
 	switch {
+	case l.Errno:
+		bv.Name, bv.Errno = "errno()", true
 	case l.Global:
 		bv.Name = fmt.Sprintf("global@%#x", l.Addr)
 		e := make([]byte, 9)

@@ -145,6 +145,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if diag == nil {
 		diag = orStdW(o.Stderr, os.Stderr)
 	}
+	for _, n := range sess.Notes() {
+		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+	}
 	for _, w := range sess.Warnings() {
 		st := j.Stmts[w.StmtID]
 		fmt.Fprintf(diag, "whythefail: note: %s:%d: %s prints as ? there: %s\n", st.File, st.Line, w.Var, w.Reason)
