@@ -47,9 +47,10 @@ type LibcErrno struct {
 // that keeps errno this way, and the error says what is missing.
 func (f *File) LibcErrno() (LibcErrno, error) {
 	var le LibcErrno
+	notLibc := fmt.Errorf("%s defines no thread-local errno: it is not glibc's libc", f.Path)
 	syms, err := f.ELF.DynamicSymbols()
 	if err != nil {
-		return le, fmt.Errorf("%s has no dynamic symbol table: %w", f.Path, err)
+		return le, notLibc
 	}
 	symIdx, value := -1, uint64(0)
 	for i, s := range syms {
@@ -60,7 +61,7 @@ func (f *File) LibcErrno() (LibcErrno, error) {
 		}
 	}
 	if symIdx < 0 {
-		return le, fmt.Errorf("%s defines no thread-local errno: it is not glibc's libc", f.Path)
+		return le, notLibc
 	}
 	for _, s := range f.ELF.Sections {
 		if s.Type != elf.SHT_RELA || s.Flags&elf.SHF_ALLOC == 0 || s.Entsize != 24 {
@@ -136,10 +137,11 @@ func loadedBuildID(ef *elf.File) ([]byte, uint64) {
 }
 
 // IsExecutable reports whether f is a program rather than a shared
-// library: an ET_EXEC file, or a position-independent one that names an
-// interpreter (PT_INTERP).
+// library: an ET_EXEC file, a position-independent one that names an
+// interpreter (PT_INTERP; libc.so.6, which can be run, is one too), or a
+// static PIE.
 func (f *File) IsExecutable() bool {
-	if f.ELF.Type == elf.ET_EXEC {
+	if f.ELF.Type == elf.ET_EXEC || f.IsStatic() {
 		return true
 	}
 	for _, p := range f.ELF.Progs {
