@@ -199,7 +199,7 @@ func findLibc(e *emitter, x *ErrnoLocation, fail string) {
 		asm.FnProbeReadUser.Call(),
 		asm.JNE.Imm(asm.R0, 0, fail),
 		asm.LoadMem(asm.R1, asm.RFP, fpLinkMap+16, asm.DWord), // l_ld
-		asm.LoadMem(asm.R2, asm.RFP, fpLinkMap, asm.DWord), // l_addr
+		asm.LoadMem(asm.R2, asm.RFP, fpLinkMap, asm.DWord),    // l_addr
 		asm.Sub.Reg(asm.R1, asm.R2))
 	e.loadConst(asm.R3, int64(x.Dynamic))
 	e.emit(asm.JEq.Reg(asm.R1, asm.R3, found),
