@@ -163,6 +163,7 @@ func errnoAddress(e *emitter, x *ErrnoLocation) {
 		asm.Ja.Label(done))
 	e.mark(fail)
 	e.emit(asm.Mov.Imm(asm.R1, 0), asm.StoreMem(rBuf, OffErrno, asm.R1, asm.DWord))
+	e.stat(StatErrnoUnknown)
 	e.mark(done)
 }
 

@@ -268,10 +268,11 @@ const (
 	StatTruncations               // statement hits with the buffer already full
 	StatMissingBuffer             // statement or return hits with no live invocation
 	StatEntryDrops                // entry hits that could not create a buffer
+	StatErrnoUnknown              // invocations whose errno could not be found (errno() in use)
 	NumStats
 )
 
-var statNames = [...]string{"entries", "exit-hit", "exit-miss", "statements", "ringbuf-drops", "truncations", "missing-buffer", "entry-drops"}
+var statNames = [...]string{"entries", "exit-hit", "exit-miss", "statements", "ringbuf-drops", "truncations", "missing-buffer", "entry-drops", "errno-unknown"}
 
 // String names the counter as reports print it.
 func (s Stat) String() string {

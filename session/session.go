@@ -57,6 +57,7 @@ type Stats struct {
 	Truncations   uint64 // statement hits lost because an invocation's buffer was full
 	MissingBuffer uint64 // statement or return hits with no live invocation
 	EntryDrops    uint64 // invocations that could not get a buffer
+	ErrnoUnknown  uint64 // invocations where errno() was in use but could not be found
 
 	RingBytes    uint64 // bytes read from the ring buffer
 	DecodeErrors uint64 // ring buffer samples that did not decode
@@ -280,6 +281,7 @@ func (s *Session) Stats() (Stats, error) {
 		Truncations:   sum[bpfgen.StatTruncations],
 		MissingBuffer: sum[bpfgen.StatMissingBuffer],
 		EntryDrops:    sum[bpfgen.StatEntryDrops],
+		ErrnoUnknown:  sum[bpfgen.StatErrnoUnknown],
 		RingBytes:     s.ringBytes.Load(),
 		DecodeErrors:  s.decodeErrs.Load(),
 	}, nil

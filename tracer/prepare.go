@@ -43,6 +43,10 @@ type Job struct {
 	Stmts  map[uint32]report.Stmt
 	// Notes are things the user should know (statements skipped, ...).
 	Notes []string
+
+	// errnoMiss says why errno() may not be found in a process at run
+	// time; the run notes it when that happened.
+	errnoMiss string
 }
 
 // targetPath extracts the binary's path from TARGET.
@@ -198,7 +202,7 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	if expr.UsesErrno(cond) || expr.UsesErrno(varNode) {
 		var note string
-		job.Plan.Errno, note = errnoLocation(bin)
+		job.Plan.Errno, note, job.errnoMiss = errnoLocation(bin)
 		if note != "" {
 			job.Notes = append(job.Notes, note)
 		}

@@ -205,6 +205,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	cerr := sess.Close()
 	<-printed
 	st, _ := sess.Stats()
+	if st.ErrnoUnknown > 0 && j.errnoMiss != "" {
+		fmt.Fprintf(diag, "whythefail: note: errno() was not found in %d invocation(s), where it printed ? and conditions on it were false: %s\n", st.ErrnoUnknown, j.errnoMiss)
+	}
 	w.Stats(report.Stats{
 		Entries: st.Entries, ExitHit: st.ExitHit, ExitMiss: st.ExitMiss, Statements: st.Statements,
 		RingbufDrops: st.RingbufDrops, Truncations: st.Truncations, MissingBuffer: st.MissingBuffer,
