@@ -10,6 +10,10 @@
 // task/task_newtask tracepoint adds every new process (not thread) whose
 // parent is traced.
 //
+// errno() needs the offset of thread.fsbase in the running kernel's
+// task_struct; TaskFSBaseOffset finds it once per process (fsbase.go) and
+// Start completes Plan.Errno with it, or notes why errno() is unavailable.
+//
 // Records are decoded per statement with bpfgen.Slots, so each Record has one
 // Value per variable of its statement: a scalar in U64, a string in Bytes.
 package session
