@@ -220,6 +220,8 @@ func compileCond(e *emitter, c Cond, n int) error {
 		e.emit(asm.Add.Reg(asm.R0, asm.R1))
 	case *GlobalAddr:
 		return compileCond(e, *c, n)
+	case Errno, *Errno:
+		compileErrnoCond(e)
 	case Pid, *Pid:
 		e.emit(asm.LoadMem(asm.R0, rBuf, OffPID, asm.Word))
 	case Tid, *Tid:

@@ -42,7 +42,13 @@
 //
 // Conditions (Cond) are trees of literals, $return, parameters at entry,
 // stap's pid(), tid(), uid(), randint(N), execname() == "s" and
-// user_string(p) == "s", and unary and binary operators.
+// user_string(p) == "s", errno(), and unary and binary operators.
+//
+// errno() (Errno in conditions, Var.Errno at statements) reads glibc's
+// thread-local errno: the entry program works out its address once per
+// invocation from the thread pointer (task_struct's thread.fsbase) and
+// errno's offset from it, found as Spec.Errno (an ErrnoLocation) says, and
+// keeps it in the buffer header.
 //
 // A location this package cannot evaluate exactly is never approximated: the
 // variable becomes unavailable at generation time (with a Warning) or, when a

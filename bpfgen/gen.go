@@ -65,6 +65,9 @@ func Generate(spec *Spec) (*Generated, error) {
 	if s.MaxRecords < 1 || s.MaxRecords > 1<<16 || s.MaxInvocations < 1 {
 		return nil, fmt.Errorf("record limit %d or invocation limit %d out of range", s.MaxRecords, s.MaxInvocations)
 	}
+	if err := s.Errno.check(); err != nil {
+		return nil, err
+	}
 	switch s.RetSize {
 	case 0, 1, 2, 4, 8:
 	default:
@@ -434,6 +437,7 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	e.emit(asm.LoadMem(asm.R1, rCtx, ripOffset, asm.DWord))
 	e.loadConst(asm.R2, int64(s.EntryPC))
 	e.emit(asm.Sub.Reg(asm.R1, asm.R2), asm.StoreMem(rBuf, OffBias, asm.R1, asm.DWord))
+	errnoAddress(e, s.Errno)
 	e.emit(asm.Mov.Reg(asm.R1, rBuf), asm.Add.Imm(asm.R1, OffComm), asm.Mov.Imm(asm.R2, 16),
 		asm.FnGetCurrentComm.Call())
 	e.stat(StatEntries)

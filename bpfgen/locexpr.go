@@ -541,6 +541,10 @@ type piece struct {
 // exactly at this statement; nothing usable was emitted then and the caller
 // discards the instructions.
 func compileVar(e *emitter, st *Stmt, v *Var, fail string) error {
+	if v.Errno {
+		compileErrnoRead(e, fail)
+		return nil
+	}
 	if len(v.Steps) > 0 {
 		return compileAccess(e, st, v, fail)
 	}

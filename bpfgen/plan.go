@@ -44,6 +44,11 @@ type Var struct {
 	// Signed then describe the object at the end of the path.
 	Steps []Step
 
+	// Errno makes the variable the calling thread's errno at the
+	// statement (errno()), a 4-byte signed int; Expr and Steps are
+	// ignored.
+	Errno bool
+
 	// Str, when non-zero, makes the variable a string: the value at the
 	// end of the path is a char* (Size is ignored), and up to Str bytes
 	// of the NUL-terminated user string it points to are recorded. Str
@@ -126,6 +131,10 @@ type Spec struct {
 	// Cond decides at return whether the invocation's trace is kept; nil
 	// keeps every invocation.
 	Cond Cond
+
+	// Errno says where errno() finds the calling thread's errno; nil
+	// when neither the condition nor a variable uses it.
+	Errno *ErrnoLocation
 
 	// TraceAll disables the target filter: every process running the
 	// binary is traced. Otherwise only tgids in the targets map are, and
@@ -236,6 +245,7 @@ func validStr(n int) bool { return n > 0 && n <= MaxStr && n%8 == 0 }
 //	96  u64 load bias (ip - EntryPC at entry)
 //	104 u32 head (HeadRecords(MaxRecords))
 //	108 u32 zero
+//	112 u64 address of the thread's errno (0: unknown), see ErrnoLocation
 //
 // Records follow, each RecordSize bytes: u32 statement id, u32 zero, u64
 // valid mask (bit i: variable i of the statement was read), u64 unread mask
@@ -271,7 +281,8 @@ const (
 	OffValues    = 92
 	OffBias      = 96
 	OffHead      = 104
-	HeaderSize   = 112
+	OffErrno     = 112
+	HeaderSize   = 120
 
 	// Record fields.
 	RecOffID     = 0
@@ -300,10 +311,11 @@ const (
 	StatTruncations               // statement records that overwrote an older one (buffer full)
 	StatMissingBuffer             // statement or return hits with no live invocation
 	StatEntryDrops                // entry hits that could not create a buffer
+	StatErrnoUnknown              // invocations whose errno could not be found (errno() in use)
 	NumStats
 )
 
-var statNames = [...]string{"entries", "exit-hit", "exit-miss", "statements", "ringbuf-drops", "truncations", "missing-buffer", "entry-drops"}
+var statNames = [...]string{"entries", "exit-hit", "exit-miss", "statements", "ringbuf-drops", "truncations", "missing-buffer", "entry-drops", "errno-unknown"}
 
 // String names the counter as reports print it.
 func (s Stat) String() string {

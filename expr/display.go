@@ -58,6 +58,9 @@ type Leaf struct {
 	// Str > 0 reads a NUL-terminated string of at most Str bytes from the
 	// pointer the path ends with.
 	Str int
+	// Errno reads the calling thread's errno (errno()) instead of a
+	// variable: a 4-byte signed int.
+	Errno bool
 }
 
 // StrMax is how many bytes of a string are read.
@@ -130,6 +133,12 @@ func Display(input string, n Node, sc Scope) ([]report.Var, []Leaf, error) {
 			out = append(out, rv)
 		}
 		return out, d.leafs, nil
+	}
+	if call, ok := n.(*Call); ok && call.Fn == "errno" {
+		if len(call.Args) != 0 {
+			return nil, nil, d.errf(call, "errno() takes no arguments")
+		}
+		return []report.Var{{Format: "dec", Size: 4}}, []Leaf{{Errno: true, Size: 4, Signed: true}}, nil
 	}
 	c, err := d.lower(n)
 	if err != nil {
@@ -331,7 +340,7 @@ func (d *displayer) lower(n Node) (chain, error) {
 	case *VarSet:
 		return chain{}, d.errf(n, "$$%s cannot be combined with other operators", n.Kind)
 	}
-	return chain{}, d.errf(n, "VARIABLE must name something to read: a $variable, a member, an element, @var or @cast")
+	return chain{}, d.errf(n, "VARIABLE must name something to read: a $variable, a member, an element, @var, @cast or errno()")
 }
 
 // findGlobal finds the global that @var names: by name, and by file when

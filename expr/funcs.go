@@ -6,7 +6,7 @@ import "github.com/whythefail/whythefail/bpfgen"
 // make sense compared with a string; strCompare handles those.
 func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
 	switch n.Fn {
-	case "pid", "tid", "uid", "execname":
+	case "pid", "tid", "uid", "execname", "errno":
 		if len(n.Args) != 0 {
 			return nil, c.errf(n, "%s() takes no arguments", n.Fn)
 		}
@@ -18,6 +18,8 @@ func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
 		return bpfgen.Tid{}, nil
 	case "uid":
 		return bpfgen.Uid{}, nil
+	case "errno":
+		return bpfgen.Errno{}, nil
 	case "randint":
 		if len(n.Args) != 1 {
 			return nil, c.errf(n, "randint(N) takes one argument")
@@ -34,7 +36,7 @@ func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
 	case "execname", "user_string":
 		return nil, c.errf(n, "%s() gives a string: compare it with a string, as in %s(...) == \"x\"", n.Fn, n.Fn)
 	}
-	return nil, c.errf(n, "unknown function %s(): conditions know pid(), tid(), uid(), execname(), randint(N) and user_string(p)", n.Fn)
+	return nil, c.errf(n, "unknown function %s(): conditions know pid(), tid(), uid(), errno(), execname(), randint(N) and user_string(p)", n.Fn)
 }
 
 // strCompare compiles execname() == "s" and user_string(p) == "s" (and
@@ -81,4 +83,33 @@ func (c *compiler) strCompare(b *Binary) (cond bpfgen.Cond, ok bool, err error) 
 		cond = bpfgen.Unary{Op: bpfgen.UnNot, X: cond}
 	}
 	return cond, true, nil
+}
+
+// UsesErrno reports whether n calls errno() anywhere: the tracer must then
+// find where the traced processes keep it.
+func UsesErrno(n Node) bool {
+	switch n := n.(type) {
+	case *Call:
+		if n.Fn == "errno" {
+			return true
+		}
+		for _, a := range n.Args {
+			if UsesErrno(a) {
+				return true
+			}
+		}
+	case *Cast:
+		return UsesErrno(n.X)
+	case *Member:
+		return UsesErrno(n.X)
+	case *Index:
+		return UsesErrno(n.X) || UsesErrno(n.I)
+	case *Pretty:
+		return UsesErrno(n.X)
+	case *Unary:
+		return UsesErrno(n.X)
+	case *Binary:
+		return UsesErrno(n.L) || UsesErrno(n.R)
+	}
+	return false
 }

@@ -479,6 +479,9 @@ func (p *parser) primary() (Node, error) {
 			return &Num{V: v, Name: t.text, C: t.col}, nil
 		}
 		msg := fmt.Sprintf("unknown name %q: use $%s for a variable", t.text, t.text)
+		if t.text == "errno" {
+			msg = `unknown name "errno": the calling thread's errno is errno()`
+		}
 		if len(t.text) > 1 && t.text[0] == 'E' && strings.ToUpper(t.text) == t.text {
 			msg = fmt.Sprintf("unknown errno name %q", t.text)
 			if near := nearestErrno(t.text); near != "" {

@@ -36,6 +36,8 @@ func TestParse(t *testing.T) {
 		{`@cast($p, "struct cfg")->workers`, `@cast($p, "struct cfg")->workers`},
 		{`@cast($p, "struct cfg", "/bin/x")`, `@cast($p, "struct cfg", "/bin/x")`},
 		{"pid() == 42 && tid() > uid()", "((pid() == 42) && (tid() > uid()))"},
+		{"errno() == ENOENT", "(errno() == ENOENT)"},
+		{"errno()", "errno()"},
 		{"$a << 2 >> 1", "(($a << 2) >> 1)"},
 		{"$a & 1 | $b ^ 2", "(($a & 1) | ($b ^ 2))"},
 	} {
@@ -70,6 +72,7 @@ func TestParseErrors(t *testing.T) {
 		{"f(1 2)", `condition "f(1 2)": column 5: expected , or ) in the arguments of f()`},
 		{"99999999999999999999", `condition "99999999999999999999": column 1: bad number "99999999999999999999"`},
 		{"$", `condition "$": column 1: expected a variable name after $`},
+		{"$return == -1 && errno == 2", `condition "$return == -1 && errno == 2": column 18: unknown name "errno": the calling thread's errno is errno()`},
 	} {
 		_, err := Parse(tc.in)
 		if err == nil {
@@ -96,6 +99,9 @@ func TestCompileCondition(t *testing.T) {
 		{`user_string($fd) == "x"`, `(user_string($fd) == "x")`},
 		{"pid() == 42 && tid() != uid()", "((pid() == 42) && (tid() != uid()))"},
 		{"randint(100) < 20", "(randint(100) < 20)"},
+		{"$return == -1 && errno() == ENOENT", "(($return == -1) && (errno() == 2))"},
+		{"errno() != EAGAIN && errno()", "((errno() != 11) && errno())"},
+		{"-errno() == -EINVAL", "((0 - errno()) == -22)"},
 		{"$return * 2 ^ 1 << 3 >> 1 == ~$fd", "(($return * 2) ^ (4 == ~$fd))"},
 	} {
 		n, err := Parse(tc.in)
@@ -121,7 +127,9 @@ func TestCompileCondition(t *testing.T) {
 		{"1 / 0", `condition "1 / 0": column 3: division by zero`},
 		{"$return / 2", `condition "$return / 2": column 9: operator / on a variable is not supported yet`},
 		{"$$vars", `condition "$$vars": column 1: $$vars is a list of variables, not a value: name one variable`},
-		{"nosuch()", `condition "nosuch()": column 1: unknown function nosuch(): conditions know pid(), tid(), uid(), execname(), randint(N) and user_string(p)`},
+		{"nosuch()", `condition "nosuch()": column 1: unknown function nosuch(): conditions know pid(), tid(), uid(), errno(), execname(), randint(N) and user_string(p)`},
+		{"errno(1) == 2", `condition "errno(1) == 2": column 1: errno() takes no arguments`},
+		{`errno() == "x"`, `condition "errno() == \"x\"": column 12: a string can only be compared with execname() or user_string(...)`},
 		{`$fd == "x"`, `condition "$fd == \"x\"": column 8: a string can only be compared with execname() or user_string(...)`},
 		{`execname() == "a-very-long-program-name"`, `condition "execname() == \"a-very-long-program-name\"": column 15: execname() is at most 15 characters (the kernel's comm): "a-very-long-program-name" never matches`},
 		{"randint($fd)", `condition "randint($fd)": column 9: randint(N) needs a constant N from 1 to 2^32`},
@@ -139,7 +147,7 @@ func TestCompileCondition(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"$return == -22", "$c->a[2]$$", `@cast($p, "struct x")->y`, `execname() == "a"`, "!(-1 + $x) || y", "$$vars$"} {
+	for _, s := range []string{"$return == -22", "$c->a[2]$$", `@cast($p, "struct x")->y`, `execname() == "a"`, "!(-1 + $x) || y", "$$vars$", "$return == -1 && errno() == ENOENT"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

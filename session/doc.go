@@ -16,6 +16,10 @@
 // sched_process_exit (see bpfgen's fork tracker), attached through the bpf
 // syscall, so neither tracefs nor debugfs has to be mounted.
 //
+// errno() needs the offset of thread.fsbase in the running kernel's
+// task_struct; TaskFSBaseOffset finds it once per process (fsbase.go) and
+// Start completes Plan.Errno with it, or notes why errno() is unavailable.
+//
 // Records are decoded per statement with bpfgen.Slots, so each Record has one
 // Value per variable of its statement: a scalar in U64, a string in Bytes.
 package session

@@ -25,6 +25,10 @@ type Plan struct {
 	RetUnsigned bool   // zero-extend rather than sign-extend the return value
 	Stmts       []bpfgen.Stmt
 	Cond        bpfgen.Cond // nil: commit every invocation
+	// Errno, when errno() is used, says where the traced processes keep
+	// errno; Start adds the kernel's task_struct offset of the thread
+	// pointer (TaskFSBase).
+	Errno *bpfgen.ErrnoLocation
 }
 
 // Options say which processes to trace and size the buffers.
@@ -67,6 +71,7 @@ type Stats struct {
 	Truncations   uint64 // statement hits lost because an invocation's buffer was full
 	MissingBuffer uint64 // statement or return hits with no live invocation
 	EntryDrops    uint64 // invocations that could not get a buffer
+	ErrnoUnknown  uint64 // invocations where errno() was in use but could not be found
 
 	RingBytes    uint64 // bytes read from the ring buffer
 	DecodeErrors uint64 // ring buffer samples that did not decode
@@ -88,6 +93,7 @@ type Session struct {
 	slots  map[uint32][]bpfgen.Slot // per statement id: where its variables sit in records
 
 	warnings []bpfgen.Warning
+	notes    []string // about the whole session (errno() unavailable)
 
 	ringBytes, decodeErrs atomic.Uint64
 	abandon               chan struct{} // closed when the context ends: stop delivering
@@ -105,6 +111,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		return nil, errors.New("no process to trace: give process ids or trace all processes")
 	}
 	multi := !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
+	errno, errnoNote := locateErrno(p.Errno)
 	spec := &bpfgen.Spec{
 		Multi:          multi,
 		EntryOffset:    p.Entry,
@@ -113,6 +120,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		RetUnsigned:    p.RetUnsigned,
 		Stmts:          p.Stmts,
 		Cond:           p.Cond,
+		Errno:          errno,
 		TraceAll:       o.TraceAll,
 		MaxRecords:     o.MaxRecords,
 		MaxInvocations: o.MaxInvocations,
@@ -129,6 +137,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	s := &Session{
 		multi:      multi,
 		warnings:   gen.Warnings,
+		notes:      errnoNote,
 		slots:      map[uint32][]bpfgen.Slot{},
 		abandon:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -280,6 +289,26 @@ func (s *Session) Multi() bool { return s.multi }
 // Warnings lists the variables that will print as unavailable, and why.
 func (s *Session) Warnings() []bpfgen.Warning { return s.warnings }
 
+// Notes are what the user should know about the whole session, such as
+// errno() being unavailable and why.
+func (s *Session) Notes() []string { return s.notes }
+
+// locateErrno completes the plan's errno location with the thread
+// pointer's offset in this kernel's task_struct; when that cannot be
+// found, errno() is unavailable and the note says why.
+func locateErrno(x *bpfgen.ErrnoLocation) (*bpfgen.ErrnoLocation, []string) {
+	if x == nil || x.Mode == bpfgen.ErrnoUnknown {
+		return x, nil
+	}
+	off, err := TaskFSBaseOffset()
+	if err != nil {
+		return nil, []string{fmt.Sprintf("errno() prints as ? and conditions on it are false: the thread pointer cannot be read in this kernel: %v", err)}
+	}
+	loc := *x
+	loc.TaskFSBase = off
+	return &loc, nil
+}
+
 // Traces delivers committed traces. It is closed after Close has delivered
 // what was left in the ring buffer, so keep receiving until then.
 func (s *Session) Traces() <-chan Trace { return s.traces }
@@ -338,6 +367,7 @@ func (s *Session) Stats() (Stats, error) {
 		Truncations:   sum[bpfgen.StatTruncations],
 		MissingBuffer: sum[bpfgen.StatMissingBuffer],
 		EntryDrops:    sum[bpfgen.StatEntryDrops],
+		ErrnoUnknown:  sum[bpfgen.StatErrnoUnknown],
 		RingBytes:     s.ringBytes.Load(),
 		DecodeErrors:  s.decodeErrs.Load(),
 	}, nil

@@ -34,6 +34,10 @@ func FuzzOpen(f *testing.F) {
 		defer file.Close()
 		// Exercise and format every reader so that printing is fuzzed too.
 		out := fmt.Sprint(file.NeedDWARF(), file.BuildID, file.DebugPath)
+		le, lerr := file.LibcErrno()
+		de, dok := file.DebugEntry()
+		se, serr := file.StaticErrno()
+		out += fmt.Sprint(le, lerr, de, dok, se, serr, file.IsExecutable(), file.IsStatic())
 		syms := file.Symbols()
 		for i, s := range syms {
 			if i == 32 {

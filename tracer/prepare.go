@@ -43,6 +43,10 @@ type Job struct {
 	Stmts  map[uint32]report.Stmt
 	// Notes are things the user should know (statements skipped, ...).
 	Notes []string
+
+	// errnoMiss says why errno() may not be found in a process at run
+	// time; the run notes it when that happened.
+	errnoMiss string
 }
 
 // targetPath extracts the binary's path from TARGET.
@@ -194,6 +198,13 @@ func Prepare(cfg Config) (*Job, error) {
 	if varText != "" && varText != "$$vars" {
 		if varNode, err = expr.ParseVariable(varText); err != nil {
 			return nil, err
+		}
+	}
+	if expr.UsesErrno(cond) || expr.UsesErrno(varNode) {
+		var note string
+		job.Plan.Errno, note, job.errnoMiss = errnoLocation(bin)
+		if note != "" {
+			job.Notes = append(job.Notes, note)
 		}
 	}
 	all := sc.AllVars()
@@ -371,6 +382,8 @@ func bpfVar(fn *debuginfo.Function, p *probe.Point, l expr.Leaf, beforePrologue 
 		}
 	}
 	switch {
+	case l.Errno:
+		bv.Name, bv.Errno = "errno()", true
 	case l.Global:
 		bv.Name = fmt.Sprintf("global@%#x", l.Addr)
 		e := make([]byte, 9)

@@ -184,6 +184,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if diag == nil {
 		diag = orStdW(o.Stderr, os.Stderr)
 	}
+	for _, n := range sess.Notes() {
+		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+	}
 	for _, w := range sess.Warnings() {
 		st := j.Stmts[w.StmtID]
 		fmt.Fprintf(diag, "whythefail: note: %s:%d: %s prints as ? there: %s\n", st.File, st.Line, w.Var, w.Reason)
@@ -256,6 +259,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		return AbortStatus, cerr
 	}
 	st, _ := sess.Stats()
+	if st.ErrnoUnknown > 0 && j.errnoMiss != "" {
+		fmt.Fprintf(diag, "whythefail: note: errno() was not found in %d invocation(s), where it printed ? and conditions on it were false: %s\n", st.ErrnoUnknown, j.errnoMiss)
+	}
 	w.Stats(report.Stats{
 		Entries: st.Entries, ExitHit: st.ExitHit, ExitMiss: st.ExitMiss, Statements: st.Statements,
 		RingbufDrops: st.RingbufDrops, Truncations: st.Truncations, MissingBuffer: st.MissingBuffer,
