@@ -30,6 +30,9 @@ type RunOptions struct {
 	// the defaults.
 	MaxRecords  int
 	RingBufSize int
+	// MaxTraces, when positive, stops tracing after that many committed
+	// traces, as Ctrl-C does.
+	MaxTraces int
 	// Floor attaches empty programs at the same probes instead of
 	// tracing, to measure what any uprobe tracer pays there.
 	Floor bool
@@ -39,8 +42,9 @@ type RunOptions struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// Diag receives whythefail's own notes (variables that will print
-	// ?); default Stderr.
-	Diag io.Writer
+	// ?); default Stderr. Notes says how many.
+	Diag  io.Writer
+	Notes Notes
 }
 
 // gateEnv marks a whythefail process started as the -c command's gate: it
@@ -145,9 +149,8 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if diag == nil {
 		diag = orStdW(o.Stderr, os.Stderr)
 	}
-	for _, w := range sess.Warnings() {
-		st := j.Stmts[w.StmtID]
-		fmt.Fprintf(diag, "whythefail: note: %s:%d: %s prints as ? there: %s\n", st.File, st.Line, w.Var, w.Reason)
+	for _, n := range unavailableNotes(j.Stmts, sess.Warnings(), o.Notes) {
+		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 	}
 
 	var w interface {
@@ -160,10 +163,13 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		w = &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate}
 	}
 	printed := make(chan struct{})
+	limit := newTraceLimit(o.MaxTraces)
 	go func() {
 		defer close(printed)
 		for t := range sess.Traces() {
-			w.Trace(&t)
+			if limit.take() {
+				w.Trace(&t)
+			}
 		}
 	}()
 
@@ -198,6 +204,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	select {
 	case <-done:
 	case <-ctx.Done():
+	case <-limit.reached: // --max-traces: stop as on Ctrl-C
 	}
 	cerr := sess.Close()
 	<-printed
@@ -207,13 +214,18 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		RingbufDrops: st.RingbufDrops, Truncations: st.Truncations, MissingBuffer: st.MissingBuffer,
 		EntryDrops: st.EntryDrops, DecodeErrors: st.DecodeErrors, RingBytes: st.RingBytes,
 	})
+	untraced := ""
 	if child != nil {
 		select {
 		case <-done:
 			status = exitStatus(child)
 		default:
 			// Interrupted: the command goes on untraced, as with stap -c.
+			untraced = "; the command goes on untraced"
 		}
+	}
+	if limit.done() && o.Notes != NotesQuiet {
+		fmt.Fprintf(diag, "whythefail: note: stopped after %s (--max-traces): probes detached%s\n", plural(o.MaxTraces, "trace", "traces"), untraced)
 	}
 	return status, cerr
 }
