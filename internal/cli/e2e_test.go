@@ -696,6 +696,11 @@ func TestBadInput(t *testing.T) {
 		{"ringbuf-size", []string{demo, "load_config", "1", "--ringbuf-size", "1000", "-c", "true"}},
 		{"too-many-args", []string{demo, "load_config", "1", "$c", "extra", "-c", "true"}},
 		{"nothing-to-do", []string{}},
+		{"empty-command", []string{demo, "load_config", "$return == -22", "-c", ""}},
+		{"blank-command", []string{demo, "load_config", "$return == -22", "-c", "  "}},
+		{"max-traces-zero", []string{demo, "load_config", "$return == -22", "--max-traces", "0", "-c", "true"}},
+		{"quiet-and-verbose", []string{demo, "load_config", "$return == -22", "-q", "-v", "-c", "true"}},
+		{"output-unwritable", []string{demo, "load_config", "$return == -22", "-o", "/nonexistent/traces.txt", "-c", "true"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
