@@ -80,7 +80,7 @@ func Prepare(cfg Config) (*Job, error) {
 	if len(cfg.DebugDirs) > 0 {
 		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
 	}
-	bin, err := target.Open(path, opts)
+	bin, err := target.Open(target.FindExecutable(path), opts)
 	if err != nil {
 		return nil, err
 	}

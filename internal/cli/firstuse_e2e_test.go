@@ -126,3 +126,51 @@ func TestMaxTraces(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestBareProgramName: a program named without a slash is looked up in
+// PATH, as stap does, unless a file of that name is in the current
+// directory; a name with a slash is never looked up.
+func TestBareProgramName(t *testing.T) {
+	b := fixture.Build(t, "demo", fixture.Default)
+	other := fixture.Build(t, "recurse", fixture.Default)
+	t.Setenv("PATH", filepath.Dir(b.Path)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	list := func(spec string) result {
+		t.Helper()
+		r := runCLI("-l", spec)
+		return result{string(b.Redact([]byte(r.stdout))), string(b.Redact([]byte(r.stderr))), r.status}
+	}
+	want := fmt.Sprintf("process(\"%s/demo\").function(\"load_config@%s/demo.c:", fixture.BuildPrefix, fixture.SourcePrefix)
+	if r := list(`process("demo").function("load_config")`); r.status != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, want) || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("from PATH: got %+v, want one line starting %s", r, want)
+	}
+	// A file named demo in the current directory wins, and ./demo means it.
+	dir := t.TempDir()
+	data, err := os.ReadFile(other.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "demo"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, name := range []string{"demo", "./demo"} {
+		r := list(fmt.Sprintf(`process(%q).function("load_config")`, name))
+		if r.status != 1 || !strings.Contains(r.stderr, " in "+dir+"/demo") {
+			t.Errorf("process(%q) in a directory holding another demo: %+v, want an error about %s/demo", name, r, dir)
+		}
+	}
+	t.Chdir(filepath.Dir(dir))
+	if r := list(`process("./demo").function("load_config")`); r.status != 1 {
+		t.Errorf("./demo was looked up in PATH: %+v", r)
+	}
+	if testing.Short() {
+		return
+	}
+	fixture.RequireBPF(t)
+	r := traceRun(t, `process("demo")`, "load_config", "$return == -22", "-c", "demo 20 >/dev/null")
+	defer dumpOnFailure(t, r)
+	traces, _ := parseOutput(t, r.stdout)
+	if r.status != 0 || len(traces) != 1 || traces[0].target != `process("demo")` || traces[0].function != "load_config" {
+		t.Errorf("tracing process(\"demo\") from PATH: exit %d, %d traces", r.status, len(traces))
+	}
+}

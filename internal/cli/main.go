@@ -134,7 +134,7 @@ func openResolver(s *spec.Spec, a *Args) (*probe.Resolver, func(), error) {
 		return nil, nil, err
 	}
 	opts.Debuginfod = client
-	f, err := target.Open(s.Path, opts)
+	f, err := target.Open(target.FindExecutable(s.Path), opts)
 	if err != nil {
 		return nil, nil, err
 	}
