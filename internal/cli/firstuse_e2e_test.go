@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -172,5 +173,26 @@ func TestBareProgramName(t *testing.T) {
 	traces, _ := parseOutput(t, r.stdout)
 	if r.status != 0 || len(traces) != 1 || traces[0].target != `process("demo")` || traces[0].function != "load_config" {
 		t.Errorf("tracing process(\"demo\") from PATH: exit %d, %d traces", r.status, len(traces))
+	}
+}
+
+// TestDebugPackageAdvice: tracing a distribution's program without its
+// debug info names the real debug package of the package that owns it
+// (ls is coreutils', found through PATH and the /usr merge), and a
+// program the user built is to be rebuilt with -g.
+func TestDebugPackageAdvice(t *testing.T) {
+	t.Setenv("DEBUGINFOD_URLS", "")
+	if _, err := os.Stat("/usr/lib/debug/.build-id"); err == nil {
+		if id, err := fixture.BuildID("/usr/bin/ls"); err == nil {
+			h := fmt.Sprintf("%x", id)
+			if _, err := os.Stat(fmt.Sprintf("/usr/lib/debug/.build-id/%s/%s.debug", h[:2], h[2:])); err == nil {
+				t.Skip("coreutils-dbgsym is installed: ls has debug info")
+			}
+		}
+	}
+	r := runCLI("ls", "main", "1", "-c", "true")
+	re := regexp.MustCompile(`^whythefail: no debug info for /usr/bin/ls \(build-id [0-9a-f]+\): install coreutils-dbgsym \(the debug info of package coreutils, which owns it; Debian keeps -dbgsym packages in the debian-debug archive\) or set DEBUGINFOD_URLS\n$`)
+	if r.status != 1 || r.stdout != "" || !re.MatchString(r.stderr) {
+		t.Errorf("ls: exit %d, stdout %q, stderr %q; want 1 and one line matching %s", r.status, r.stdout, r.stderr, re)
 	}
 }
