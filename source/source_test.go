@@ -214,3 +214,43 @@ func FuzzParseSubstitution(f *testing.F) {
 		}
 	})
 }
+
+// TestFindRelativeRecords: Debian's glibc records its compile directory
+// relative to the source tree (./posix) and the file relative to that
+// (../sysdeps/posix/getaddrinfo.c). A rule matches the joined path, the
+// compile directory or the file name as recorded.
+func TestFindRelativeRecords(t *testing.T) {
+	root := tree(t, map[string]string{"glibc/sysdeps/posix/getaddrinfo.c": "gai"})
+	const compDir, file = "./posix", "../sysdeps/posix/getaddrinfo.c"
+	want := filepath.Join(root, "glibc/sysdeps/posix/getaddrinfo.c")
+	for _, rule := range []string{
+		".=" + root + "/glibc",                           // the joined path, sysdeps/posix/getaddrinfo.c
+		"./=" + root + "/glibc/",                         // the same, with slashes
+		"./posix=" + root + "/glibc/posix",               // the compile directory
+		"posix=" + root + "/glibc/posix",                 // the same, cleaned
+		"../sysdeps=" + root + "/glibc/sysdeps",          // the file name
+		"sysdeps/posix=" + root + "/glibc/sysdeps/posix", // part of the joined path
+	} {
+		s, err := ParseSubstitution(rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Find(compDir, file, id, Options{Substitutions: []Substitution{*s}})
+		if err != nil || got != want {
+			t.Errorf("--source-path %s: %q, %v; want %s", rule, got, err, want)
+		}
+	}
+	// Not found: the note says what was recorded and every path tried.
+	s := Substitution{Old: ".", New: root + "/nothing"}
+	_, err := Find(compDir, file, id, Options{Substitutions: []Substitution{s}})
+	wantErr := fmt.Sprintf("sysdeps/posix/getaddrinfo.c: source file not found (recorded as ../sysdeps/posix/getaddrinfo.c in compile directory ./posix; looked at sysdeps/posix/getaddrinfo.c, %[1]s/nothing/sysdeps/posix/getaddrinfo.c): use --source-path OLD=NEW to say where the sources are (the path is relative: --source-path .=DIR looks for it under DIR), or set DEBUGINFOD_URLS", root)
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("got %v\nwant %s", err, wantErr)
+	}
+	// "." holds relative paths that stay below it, nothing else.
+	for path, ok := range map[string]bool{"a/b.c": true, "./a": true, ".": true, "../a": false, "..": false, "/a": false} {
+		if _, got := (Substitution{Old: ".", New: "/n"}).Apply(path); got != ok {
+			t.Errorf(". applies to %q: %v, want %v", path, got, ok)
+		}
+	}
+}
