@@ -10,7 +10,7 @@ import (
 )
 
 // trace implements: whythefail TARGET FUNCTION CONDITION [VARIABLE].
-func trace(stdout, stderr io.Writer, a *Args) error {
+func trace(stdout, stderr io.Writer, a *Args) (err error) {
 	switch n := len(a.Positional); {
 	case n == 0:
 		return usagef("nothing to do: give TARGET FUNCTION CONDITION, or -L SPEC")
@@ -52,7 +52,11 @@ func trace(stdout, stderr io.Writer, a *Args) error {
 		if err != nil {
 			return fmt.Errorf("-o: %w", err)
 		}
-		defer f.Close()
+		defer func() {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("-o: %w", cerr)
+			}
+		}()
 		out = f
 	}
 	status, err := job.Run(context.Background(), out, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor,
