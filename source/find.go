@@ -56,19 +56,24 @@ func (s Substitution) Apply(path string) (string, bool) {
 	p := filepath.Clean(path)
 	new := trimSlash(s.New)
 	switch {
-	case old == "/" && strings.HasPrefix(p, "/"):
-		return new + p, true
-	case old == "." && !filepath.IsAbs(p) && p != ".." && !strings.HasPrefix(p, "../"):
-		if p == "." {
-			return new, true
-		}
-		return new + "/" + p, true
 	case p == old:
 		return new, true
+	case old == "/" && strings.HasPrefix(p, "/"):
+		return under(new, p[1:]), true
+	case old == "." && !filepath.IsAbs(p) && p != ".." && !strings.HasPrefix(p, "../"):
+		return under(new, p), true
 	case strings.HasPrefix(p, old+"/"):
-		return new + p[len(old):], true
+		return under(new, p[len(old)+1:]), true
 	}
 	return "", false
+}
+
+// under is the relative path rel under dir.
+func under(dir, rel string) string {
+	if dir == "/" {
+		return "/" + rel
+	}
+	return dir + "/" + rel
 }
 
 // Options say where else to look for source files.
