@@ -354,9 +354,12 @@ type jsonStmt struct {
 	Vars []jsonVar `json:"vars"`
 }
 
+// jsonVar is one variable at a statement; jsonValue says how Value is
+// typed.
 type jsonVar struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name      string `json:"name"`
+	Value     any    `json:"value"`
+	Truncated bool   `json:"truncated,omitempty"`
 }
 
 // Trace writes one trace object.
@@ -392,7 +395,8 @@ func (j *JSON) Trace(tr *Trace) error {
 			if name == "" {
 				name = j.H.Variable
 			}
-			js.Vars = append(js.Vars, jsonVar{name, v.format(&vals)})
+			val, cut := jsonValue(v, &vals)
+			js.Vars = append(js.Vars, jsonVar{name, val, cut})
 		}
 		out.Statements = append(out.Statements, js)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/whythefail/whythefail/debuginfod"
@@ -45,18 +46,34 @@ func trimSlash(p string) string {
 }
 
 // Apply rewrites path when Old is a prefix of it on component boundaries
-// ("/build/src" matches "/build/src/a.c" but not "/build/srcx/a.c").
+// ("/build/src" matches "/build/src/a.c" but not "/build/srcx/a.c"). Both
+// are compared cleaned, so that the relative directories some builds
+// record match as typed: Old "./posix" matches "posix/x.c", and Old "."
+// matches every relative path that stays below it (Debian's glibc records
+// ./posix and ../sysdeps/posix/getaddrinfo.c, relative to its source tree).
 func (s Substitution) Apply(path string) (string, bool) {
-	old := trimSlash(s.Old)
+	old := filepath.Clean(trimSlash(s.Old))
+	p := filepath.Clean(path)
+	new := trimSlash(s.New)
 	switch {
-	case old == "/" && strings.HasPrefix(path, "/"):
-		return trimSlash(s.New) + path, true
-	case path == old:
-		return trimSlash(s.New), true
-	case strings.HasPrefix(path, old+"/"):
-		return trimSlash(s.New) + path[len(old):], true
+	case p == old:
+		return new, true
+	case old == "/" && strings.HasPrefix(p, "/"):
+		return under(new, p[1:]), true
+	case old == "." && !filepath.IsAbs(p) && p != ".." && !strings.HasPrefix(p, "../"):
+		return under(new, p), true
+	case strings.HasPrefix(p, old+"/"):
+		return under(new, p[len(old)+1:]), true
 	}
 	return "", false
+}
+
+// under is the relative path rel under dir.
+func under(dir, rel string) string {
+	if dir == "/" {
+		return "/" + rel
+	}
+	return dir + "/" + rel
 }
 
 // Options say where else to look for source files.
@@ -85,14 +102,32 @@ func Find(compDir, file string, buildID []byte, opts Options) (string, error) {
 	if isFile(recorded) {
 		return recorded, nil
 	}
+	// Each rule is tried on what the debug info records: the joined path,
+	// the compile directory (then joined with the file), and the file
+	// name itself.
 	for _, s := range opts.Substitutions {
-		p, ok := s.Apply(recorded)
-		if !ok {
-			continue
+		var cands []string
+		if p, ok := s.Apply(recorded); ok {
+			cands = append(cands, p)
 		}
-		tried = append(tried, p)
-		if isFile(p) {
-			return p, nil
+		if !filepath.IsAbs(file) && compDir != "" {
+			if d, ok := s.Apply(compDir); ok {
+				cands = append(cands, filepath.Join(d, file))
+			}
+		}
+		if file != recorded {
+			if p, ok := s.Apply(file); ok {
+				cands = append(cands, p)
+			}
+		}
+		for _, p := range cands {
+			if slices.Contains(tried, p) {
+				continue
+			}
+			tried = append(tried, p)
+			if isFile(p) {
+				return p, nil
+			}
 		}
 	}
 	var dErr error
@@ -107,11 +142,19 @@ func Find(compDir, file string, buildID []byte, opts Options) (string, error) {
 		}
 		dErr = err
 	}
-	msg := fmt.Sprintf("%s: %v (looked at %s", recorded, ErrNotFound, strings.Join(tried, ", "))
+	msg := fmt.Sprintf("%s: %v (", recorded, ErrNotFound)
+	if !filepath.IsAbs(recorded) {
+		// A relative record names no place: show what it was made of.
+		msg += fmt.Sprintf("recorded as %s in compile directory %s; ", file, compDir)
+	}
+	msg += "looked at " + strings.Join(tried, ", ")
 	if dErr != nil {
 		msg += "; " + dErr.Error()
 	}
 	msg += "): use --source-path OLD=NEW to say where the sources are"
+	if !filepath.IsAbs(recorded) {
+		msg += " (the path is relative: --source-path .=DIR looks for it under DIR)"
+	}
 	if opts.Debuginfod == nil {
 		msg += ", or set DEBUGINFOD_URLS"
 	}

@@ -197,6 +197,9 @@ func FuzzParseSubstitution(f *testing.F) {
 	f.Add("/build/src=/home/me/src")
 	f.Add("/=/x")
 	f.Add("==")
+	f.Add(".=/src/glibc")
+	f.Add("./posix/=/x")
+	f.Add("../a=b")
 	f.Fuzz(func(t *testing.T, in string) {
 		s, err := ParseSubstitution(in)
 		if (s == nil) == (err == nil) {
@@ -209,8 +212,50 @@ func FuzzParseSubstitution(f *testing.F) {
 		if err != nil || *again != *s {
 			t.Fatalf("round trip of %q: %v, %v", s.String(), again, err)
 		}
-		if _, ok := s.Apply(s.Old); !ok && strings.HasPrefix(s.Old, "/") {
-			t.Fatalf("%v does not apply to its own Old", s)
+		// Paths are compared cleaned, relative ones too: every rule
+		// applies to its own Old, giving its New.
+		if got, ok := s.Apply(s.Old); !ok || got != trimSlash(s.New) {
+			t.Fatalf("%v applied to its own Old: %q, %v", s, got, ok)
 		}
 	})
+}
+
+// TestFindRelativeRecords: Debian's glibc records its compile directory
+// relative to the source tree (./posix) and the file relative to that
+// (../sysdeps/posix/getaddrinfo.c). A rule matches the joined path, the
+// compile directory or the file name as recorded.
+func TestFindRelativeRecords(t *testing.T) {
+	root := tree(t, map[string]string{"glibc/sysdeps/posix/getaddrinfo.c": "gai"})
+	const compDir, file = "./posix", "../sysdeps/posix/getaddrinfo.c"
+	want := filepath.Join(root, "glibc/sysdeps/posix/getaddrinfo.c")
+	for _, rule := range []string{
+		".=" + root + "/glibc",                           // the joined path, sysdeps/posix/getaddrinfo.c
+		"./=" + root + "/glibc/",                         // the same, with slashes
+		"./posix=" + root + "/glibc/posix",               // the compile directory
+		"posix=" + root + "/glibc/posix",                 // the same, cleaned
+		"../sysdeps=" + root + "/glibc/sysdeps",          // the file name
+		"sysdeps/posix=" + root + "/glibc/sysdeps/posix", // part of the joined path
+	} {
+		s, err := ParseSubstitution(rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Find(compDir, file, id, Options{Substitutions: []Substitution{*s}})
+		if err != nil || got != want {
+			t.Errorf("--source-path %s: %q, %v; want %s", rule, got, err, want)
+		}
+	}
+	// Not found: the note says what was recorded and every path tried.
+	s := Substitution{Old: ".", New: root + "/nothing"}
+	_, err := Find(compDir, file, id, Options{Substitutions: []Substitution{s}})
+	wantErr := fmt.Sprintf("sysdeps/posix/getaddrinfo.c: source file not found (recorded as ../sysdeps/posix/getaddrinfo.c in compile directory ./posix; looked at sysdeps/posix/getaddrinfo.c, %[1]s/nothing/sysdeps/posix/getaddrinfo.c): use --source-path OLD=NEW to say where the sources are (the path is relative: --source-path .=DIR looks for it under DIR), or set DEBUGINFOD_URLS", root)
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("got %v\nwant %s", err, wantErr)
+	}
+	// "." holds relative paths that stay below it, nothing else.
+	for path, ok := range map[string]bool{"a/b.c": true, "./a": true, ".": true, "../a": false, "..": false, "/a": false} {
+		if _, got := (Substitution{Old: ".", New: "/n"}).Apply(path); got != ok {
+			t.Errorf(". applies to %q: %v, want %v", path, got, ok)
+		}
+	}
 }

@@ -239,8 +239,7 @@ func (f *File) NeedDWARF() error {
 	if f.askedDebuginfod {
 		server = "add a debuginfod server that has it to DEBUGINFOD_URLS"
 	}
-	return fmt.Errorf("%w for %s (%s%s): install the distribution's debug package (e.g. %s-dbgsym; dpkg -S %s names the package) or %s",
-		ErrNoDebugInfo, f.Path, id, why, filepath.Base(f.Path), f.Path, server)
+	return fmt.Errorf("%w for %s (%s%s): %s", ErrNoDebugInfo, f.Path, id, why, debugAdvice(f.Path, server))
 }
 
 // Close closes the binary and its separate debug file.

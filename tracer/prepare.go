@@ -84,7 +84,7 @@ func Prepare(cfg Config) (*Job, error) {
 	if len(cfg.DebugDirs) > 0 {
 		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
 	}
-	bin, err := target.Open(path, opts)
+	bin, err := target.Open(target.FindExecutable(path), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,14 @@ func Prepare(cfg Config) (*Job, error) {
 	if aliasNote != "" {
 		job.Notes = append(job.Notes, aliasNote)
 	}
+	// The header names the function traced, not the glob typed. A name
+	// without wildcards is kept as typed: an ELF alias (malloc, whose note
+	// names __libc_malloc) or a C++ mangled name, which says which
+	// overload.
 	job.Header = report.Header{Target: strings.TrimSpace(cfg.Target), Function: cfg.Function}
+	if strings.ContainsAny(cfg.Function, "*?[") {
+		job.Header.Function = fn.Name
+	}
 	if v := strings.TrimSpace(cfg.Variable); v != "" && v != "$$vars" {
 		job.Header.Variable = v
 	}

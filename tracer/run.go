@@ -31,6 +31,9 @@ type RunOptions struct {
 	// the defaults.
 	MaxRecords  int
 	RingBufSize int
+	// MaxTraces, when positive, stops tracing after that many committed
+	// traces, as Ctrl-C does.
+	MaxTraces int
 	// Floor attaches empty programs at the same probes instead of
 	// tracing, to measure what any uprobe tracer pays there.
 	Floor bool
@@ -43,8 +46,9 @@ type RunOptions struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// Diag receives whythefail's own notes (variables that will print
-	// ?); default Stderr.
-	Diag io.Writer
+	// ?); default Stderr. Notes says how many.
+	Diag  io.Writer
+	Notes Notes
 }
 
 // gateEnv marks a whythefail process started as the -c command's gate: it
@@ -184,14 +188,17 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if diag == nil {
 		diag = orStdW(o.Stderr, os.Stderr)
 	}
-	for _, n := range sess.Notes() {
+	if o.Notes != NotesQuiet {
+		for _, n := range sess.Notes() {
+			fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+		}
+	}
+	for _, n := range unavailableNotes(j.Stmts, sess.Warnings(), o.Notes) {
 		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 	}
-	for _, w := range sess.Warnings() {
-		st := j.Stmts[w.StmtID]
-		fmt.Fprintf(diag, "whythefail: note: %s:%d: %s prints as ? there: %s\n", st.File, st.Line, w.Var, w.Reason)
+	if o.Notes != NotesQuiet {
+		fmt.Fprintf(diag, "whythefail: %d probes attached to %s (%s)\n", sess.Probes(), j.Plan.Binary, j.Header.Function)
 	}
-	fmt.Fprintf(diag, "whythefail: %d probes attached to %s (%s)\n", sess.Probes(), j.Plan.Binary, j.Header.Function)
 
 	var w interface {
 		Trace(*report.Trace) error
@@ -203,10 +210,11 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		w = &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate}
 	}
 	printed := make(chan struct{})
+	limit := newTraceLimit(o.MaxTraces)
 	go func() {
 		defer close(printed)
 		for t := range sess.Traces() {
-			if abortCtx.Err() == nil {
+			if abortCtx.Err() == nil && limit.take() {
 				w.Trace(&t)
 			}
 		}
@@ -243,6 +251,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	select {
 	case <-done:
 	case <-ctx.Done():
+	case <-limit.reached: // --max-traces: stop as on Ctrl-C
 	}
 	stop() // finishing: a signal from now on aborts
 	derr := detach(sess, diag)
@@ -259,7 +268,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		return AbortStatus, cerr
 	}
 	st, _ := sess.Stats()
-	if st.ErrnoUnknown > 0 && j.errnoMiss != "" {
+	if st.ErrnoUnknown > 0 && j.errnoMiss != "" && o.Notes != NotesQuiet {
 		fmt.Fprintf(diag, "whythefail: note: errno() was not found in %d invocation(s), where it printed ? and conditions on it were false: %s\n", st.ErrnoUnknown, j.errnoMiss)
 	}
 	w.Stats(report.Stats{
@@ -267,13 +276,18 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		RingbufDrops: st.RingbufDrops, Truncations: st.Truncations, MissingBuffer: st.MissingBuffer,
 		EntryDrops: st.EntryDrops, DecodeErrors: st.DecodeErrors, RingBytes: st.RingBytes,
 	})
+	untraced := ""
 	if child != nil {
 		select {
 		case <-done:
 			status = exitStatus(child)
 		default:
 			// Interrupted: the command goes on untraced, as with stap -c.
+			untraced = "; the command goes on untraced"
 		}
+	}
+	if limit.done() && o.Notes != NotesQuiet {
+		fmt.Fprintf(diag, "whythefail: note: stopped after %s (--max-traces): probes detached%s\n", plural(o.MaxTraces, "trace", "traces"), untraced)
 	}
 	return status, cerr
 }

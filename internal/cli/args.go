@@ -21,7 +21,11 @@ type Args struct {
 	SrcPaths  []string // --source-path OLD=NEW
 	Command   string   // -c CMD
 	PID       int      // -x PID
-	Verbose   bool     // -v: with -L/-l, one row per probe with its address
+	Verbose   bool     // -v: with -L/-l, one row per probe with its address; tracing, every note
+	Quiet     bool     // -q: no notes (errors are still printed)
+	Output    string   // -o FILE: traces and statistics go there instead of stdout
+	// MaxTraces stops tracing after that many committed traces (0: no limit).
+	MaxTraces int
 	// MaxRecords and RingBuf size the speculation buffers (0: defaults).
 	MaxRecords int
 	RingBuf    int
@@ -93,7 +97,9 @@ func parseArgs(argv []string) (*Args, error) {
 				a.SrcPaths = append(a.SrcPaths, v)
 			}
 		case "-c":
-			a.Command, err = get()
+			if a.Command, err = get(); err == nil && strings.TrimSpace(a.Command) == "" {
+				return nil, usagef("-c needs a command to run, not an empty string (without -c every process running TARGET is traced)")
+			}
 		case "-x":
 			var s string
 			if s, err = get(); err == nil {
@@ -104,6 +110,20 @@ func parseArgs(argv []string) (*Args, error) {
 			}
 		case "-v":
 			a.Verbose = true
+		case "-q":
+			a.Quiet = true
+		case "-o":
+			if a.Output, err = get(); err == nil && a.Output == "" {
+				return nil, usagef("-o needs a file name")
+			}
+		case "--max-traces", "-max-traces":
+			var v string
+			if v, err = get(); err == nil {
+				a.MaxTraces, err = strconv.Atoi(v)
+				if err != nil || a.MaxTraces <= 0 {
+					return nil, usagef("--max-traces wants a positive number of traces, not %q", v)
+				}
+			}
 		case "--max-statements", "-max-statements":
 			var v string
 			if v, err = get(); err == nil {
@@ -133,6 +153,9 @@ func parseArgs(argv []string) (*Args, error) {
 	}
 	if a.List != "" && a.ListNames != "" {
 		return nil, usagef("-L and -l cannot be used together")
+	}
+	if a.Verbose && a.Quiet {
+		return nil, usagef("-v and -q cannot be used together")
 	}
 	if a.Command != "" && a.PID != 0 {
 		return nil, usagef("-c and -x cannot be used together")

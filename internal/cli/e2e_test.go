@@ -705,6 +705,11 @@ func TestBadInput(t *testing.T) {
 		{"ringbuf-size", []string{demo, "load_config", "1", "--ringbuf-size", "1000", "-c", "true"}},
 		{"too-many-args", []string{demo, "load_config", "1", "$c", "extra", "-c", "true"}},
 		{"nothing-to-do", []string{}},
+		{"empty-command", []string{demo, "load_config", "$return == -22", "-c", ""}},
+		{"blank-command", []string{demo, "load_config", "$return == -22", "-c", "  "}},
+		{"max-traces-zero", []string{demo, "load_config", "$return == -22", "--max-traces", "0", "-c", "true"}},
+		{"quiet-and-verbose", []string{demo, "load_config", "$return == -22", "-q", "-v", "-c", "true"}},
+		{"output-unwritable", []string{demo, "load_config", "$return == -22", "-o", "/nonexistent/traces.txt", "-c", "true"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -914,7 +919,10 @@ func TestTraceJSON(t *testing.T) {
 		Statements               []struct {
 			File string
 			Line int
-			Vars []struct{ Name, Value string }
+			Vars []struct {
+				Name  string
+				Value any
+			}
 		}
 	}
 	if err := json.Unmarshal([]byte(lines[0]), &tr); err != nil {
@@ -922,6 +930,30 @@ func TestTraceJSON(t *testing.T) {
 	}
 	if tr.Type != "trace" || tr.Function != "load_config" || tr.Return != -22 || len(tr.Statements) == 0 || tr.Statements[0].File != "/fixture/src/demo.c" || len(tr.Statements[0].Vars) == 0 {
 		t.Errorf("unexpected trace object %+v", tr)
+	}
+	// Values are typed: the pointers path and c are numbers, the array
+	// buf keeps its text, and what the text prints as ? is null (colon,
+	// optimized out before it is set, at the first statement).
+	first := map[string]any{}
+	for _, v := range tr.Statements[0].Vars {
+		first[v.Name] = v.Value
+	}
+	for name, want := range map[string]string{"path": "number", "c": "number", "buf": "[...]", "colon": "null"} {
+		got, ok := first[name]
+		switch {
+		case !ok:
+			t.Errorf("no variable %s at the first statement: %v", name, first)
+		case want == "number":
+			if n, ok := got.(float64); !ok || n <= 0 {
+				t.Errorf("%s = %#v, want a positive JSON number", name, got)
+			}
+		case want == "null":
+			if got != nil {
+				t.Errorf("%s = %#v, want null", name, got)
+			}
+		case got != want:
+			t.Errorf("%s = %#v, want %q", name, got, want)
+		}
 	}
 	var st map[string]any
 	if err := json.Unmarshal([]byte(lines[1]), &st); err != nil {

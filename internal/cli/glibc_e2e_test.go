@@ -1,6 +1,11 @@
 package cli_test
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -58,5 +63,90 @@ func TestTraceGlibcAlias(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "\nentry count: ") || strings.Contains(r.stdout, "\nentry count: 0\n") {
 		t.Errorf("no call of malloc counted:\n%s", r.stdout)
+	}
+}
+
+// gaiOnce is the issue's one-shot program: one getaddrinfo call with bad
+// flags.
+const gaiOnce = `#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(void)
+{
+	struct addrinfo h, *r;
+	memset(&h, 0, sizeof h);
+	h.ai_flags = 0x7fff;
+	int e = getaddrinfo("localhost", "80", &h, &r);
+	printf("%d %s\n", e, gai_strerror(e));
+	return 0;
+}
+`
+
+// TestGlibcQuietAndSources traces the one failing getaddrinfo call of
+// glibc, where most variables are optimized out at most statements: by
+// default stderr holds one note, not one per variable per statement. Then
+// --source with --source-path .=DIR finds the text of each line under DIR,
+// although Debian's glibc records only relative paths (compile directory
+// ./posix, file ../sysdeps/posix/getaddrinfo.c); -q prints no note.
+func TestGlibcQuietAndSources(t *testing.T) {
+	fixture.RequireBPF(t)
+	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "gai")
+	if err := os.WriteFile(prog+".c", []byte(gaiOnce), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-g", "-O2", "-o", prog, prog+".c").CombinedOutput(); err != nil {
+		t.Fatalf("compiling: %v: %s", err, out)
+	}
+	target := fmt.Sprintf("process(%q)", libc)
+	r := traceRun(t, target, "getaddrinfo", "$return == -1", "-c", prog+" >/dev/null")
+	defer dumpOnFailure(t, r)
+	if r.status != 0 {
+		if strings.Contains(r.stderr, "no debug info") {
+			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(r.stderr))
+		}
+		t.Fatalf("exit %d", r.status)
+	}
+	note := regexp.MustCompile(`^whythefail: note: \d+ variables print as \? at (all \d+|\d+ of the \d+) statements \(no location at this address\); -v lists them\n$`)
+	if !note.MatchString(r.stderr) {
+		t.Errorf("stderr %q, want one line matching %s", r.stderr, note)
+	}
+	traces, _ := parseOutput(t, r.stdout)
+	if len(traces) != 1 {
+		t.Fatalf("%d traces, want 1", len(traces))
+	}
+	// A stand-in for glibc's source tree: line N of getaddrinfo.c reads
+	// "line N".
+	tree := filepath.Join(dir, "glibc-2.36")
+	var text strings.Builder
+	for n := 1; n <= 3000; n++ {
+		fmt.Fprintf(&text, "line %d\n", n)
+	}
+	if err := os.MkdirAll(filepath.Join(tree, "sysdeps/posix"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "sysdeps/posix/getaddrinfo.c"), []byte(text.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = traceRun(t, "-q", "--source", "--source-path", ".="+tree, target, "getaddrinfo", "$return == -1", "-c", prog+" >/dev/null")
+	if r.status != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q; want 0 and nothing", r.status, r.stderr)
+	}
+	var stmts int
+	lines := strings.Split(r.stdout, "\n")
+	for i, l := range lines {
+		m := stmtRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		stmts++
+		if want := fmt.Sprintf("%8s | line %s", m[4], m[4]); i+1 >= len(lines) || lines[i+1] != want {
+			t.Errorf("statement %q is not followed by its source line %q", l, want)
+		}
+	}
+	if stmts == 0 {
+		t.Errorf("no statement lines:\n%s", r.stdout)
 	}
 }

@@ -18,8 +18,12 @@ const usage = `usage: whythefail TARGET FUNCTION CONDITION [VARIABLE] [-c CMD | 
        whythefail -L SPEC    list probe points with their variables (like stap -L)
        whythefail -l SPEC    list probe points
        whythefail -v -L SPEC each probe with its address and file offset
-flags: --debug-dir DIR  also look for separate debug files under DIR
-       --json           print traces as JSON
+flags: -o FILE          write traces and statistics to FILE (the -c command keeps stdout)
+       -v               list every variable that prints ? (by default one note sums them up)
+       -q               no notes (errors are still printed)
+       --max-traces N   stop after N traces, as Ctrl-C does (a -c command goes on untraced)
+       --debug-dir DIR  also look for separate debug files under DIR
+       --json           print traces as JSON (numbers as numbers, ? as null)
        --annotate       after each trace, the function's source with executed lines marked
        --source-path OLD=NEW  look for sources under NEW where debug info says OLD
        --source         show the source text of each traced line
@@ -130,7 +134,7 @@ func openResolver(s *spec.Spec, a *Args) (*probe.Resolver, func(), error) {
 		return nil, nil, err
 	}
 	opts.Debuginfod = client
-	f, err := target.Open(s.Path, opts)
+	f, err := target.Open(target.FindExecutable(s.Path), opts)
 	if err != nil {
 		return nil, nil, err
 	}

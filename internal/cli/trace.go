@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/whythefail/whythefail/tracer"
 )
 
 // trace implements: whythefail TARGET FUNCTION CONDITION [VARIABLE].
-func trace(stdout, stderr io.Writer, a *Args) error {
+func trace(stdout, stderr io.Writer, a *Args) (err error) {
 	switch n := len(a.Positional); {
 	case n == 0:
 		return usagef("nothing to do: give TARGET FUNCTION CONDITION, or -L SPEC")
@@ -31,10 +32,35 @@ func trace(stdout, stderr io.Writer, a *Args) error {
 	if err != nil {
 		return err
 	}
-	for _, n := range job.Notes {
-		fmt.Fprintf(stderr, "whythefail: note: %s\n", n)
+	notes := tracer.NotesSummary
+	switch {
+	case a.Quiet:
+		notes = tracer.NotesQuiet
+	case a.Verbose:
+		notes = tracer.NotesVerbose
 	}
-	status, err := job.Run(context.Background(), stdout, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, Diag: stderr})
+	if notes != tracer.NotesQuiet {
+		for _, n := range job.Notes {
+			fmt.Fprintf(stderr, "whythefail: note: %s\n", n)
+		}
+	}
+	out := stdout
+	if a.Output != "" {
+		// Opened once everything is resolved, so that a mistake in the
+		// command line does not leave an empty file behind.
+		f, err := os.Create(a.Output)
+		if err != nil {
+			return fmt.Errorf("-o: %w", err)
+		}
+		defer func() {
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("-o: %w", cerr)
+			}
+		}()
+		out = f
+	}
+	status, err := job.Run(context.Background(), out, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor,
+		MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, MaxTraces: a.MaxTraces, Diag: stderr, Notes: notes})
 	if err != nil {
 		return err
 	}

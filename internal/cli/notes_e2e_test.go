@@ -1,0 +1,43 @@
+package cli_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/whythefail/whythefail/internal/fixture"
+)
+
+// TestNotesLevels traces the demo's failing call at -O2, where several
+// variables print ? at some statements: by default stderr holds one summary
+// note, -v one note per variable naming the lines where it prints ? and
+// why, -q nothing; the trace is the same at every level.
+func TestNotesLevels(t *testing.T) {
+	fixture.RequireBPF(t)
+	b := fixture.Build(t, "demo", fixture.Default)
+	target := fmt.Sprintf("process(%q)", b.Path)
+	var shapes []string
+	for _, c := range []struct{ name, flag string }{{"default", ""}, {"verbose", "-v"}, {"quiet", "-q"}} {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{target, "load_config", "$return == -22", "-c", b.Path + " 200 >/dev/null"}
+			if c.flag != "" {
+				args = append(args, c.flag)
+			}
+			r := traceRun(t, args...)
+			defer dumpOnFailure(t, r)
+			if r.status != 0 {
+				t.Fatalf("exit status %d", r.status)
+			}
+			fixture.Golden(t, filepath.Join("testdata", "notes", c.name+".txt"), b.Redact([]byte(r.stderr)))
+			traces, _ := parseOutput(t, r.stdout)
+			if len(traces) != 1 {
+				t.Fatalf("%d traces, want 1", len(traces))
+			}
+			shapes = append(shapes, fmt.Sprint(printedLines(traces[0])))
+		})
+	}
+	if len(shapes) == 3 && (shapes[0] != shapes[1] || shapes[1] != shapes[2]) {
+		t.Errorf("the notes level changed the trace: lines %s", strings.Join(shapes, ", "))
+	}
+}
