@@ -1,0 +1,36 @@
+package probe
+
+import (
+	"testing"
+
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
+)
+
+// BenchmarkListOneFunction is `whythefail -L` on every statement of
+// glibc's getaddrinfo (libc6-dbg): open, index, resolve, list.
+func BenchmarkListOneFunction(b *testing.B) {
+	s, err := spec.Parse(`process("` + libc + `").statement("getaddrinfo@*:*")`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		f, err := target.Open(libc, target.Options{})
+		if err != nil || f.Debug == nil {
+			b.Skipf("glibc debug info unavailable (install libc6-dbg): %v", err)
+		}
+		r, err := NewResolver(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.ListOnly = true
+		pts, err := r.Resolve(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(List(pts, true)) == 0 {
+			b.Fatal("no rows")
+		}
+		f.Close()
+	}
+}
