@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 )
 
 // Version is the format version of entries; entries of another version
@@ -76,7 +77,9 @@ func (c *Cache) path(kind string, buildID []byte) (string, error) {
 
 // Get returns the blobs of the entry of this kind for buildID when it
 // exists, is intact and was derived from a file of this identity; ok is
-// false otherwise. The blobs share one buffer.
+// false otherwise. The blobs share one buffer, which may be a private
+// (copy-on-write) mapping of the entry that stays mapped for the life of
+// the process: entries are large, and only part of one is usually read.
 func (c *Cache) Get(kind string, buildID, identity []byte) (blobs []Blob, ok bool) {
 	if c == nil {
 		return nil, false
@@ -85,7 +88,7 @@ func (c *Cache) Get(kind string, buildID, identity []byte) (blobs []Blob, ok boo
 	if err != nil {
 		return nil, false
 	}
-	data, err := os.ReadFile(p)
+	data, err := readEntry(p)
 	if err != nil {
 		return nil, false
 	}
@@ -251,3 +254,31 @@ func Decode(data, identity []byte) ([]Blob, error) {
 }
 
 func crcSum(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
+
+// mapAbove is the size from which entries are mapped rather than read:
+// reading copies every byte into memory that must be zeroed first, where
+// a mapping shares the page cache's.
+const mapAbove = 1 << 20
+
+// readEntry returns the bytes of the file at p: a private, writable
+// mapping of it when it is large (never unmapped: the blobs alias it),
+// else a copy.
+func readEntry(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	if size >= mapAbove && size == int64(int(size)) {
+		data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE)
+		if err == nil {
+			return data, nil
+		}
+	}
+	return os.ReadFile(p)
+}

@@ -20,8 +20,7 @@ const cacheKind = "dwarf"
 
 // cacheKey returns the build-id and identity under which ef's sections
 // are cached; ok is false when ef is not worth caching (no build-id, or
-// no compressed DWARF section). The identity is every section header,
-// so that a different file that claims the same build-id misses.
+// no compressed DWARF section).
 func cacheKey(ef *elf.File) (id, identity []byte, ok bool) {
 	compressed := false
 	for _, sec := range ef.Sections {
@@ -32,6 +31,15 @@ func cacheKey(ef *elf.File) (id, identity []byte, ok bool) {
 	if !compressed {
 		return nil, nil, false
 	}
+	return Identity(ef)
+}
+
+// Identity returns the build-id under which what is derived from ef is
+// cached (bidcache), and the identity that an entry must have been made
+// for: ef's class, machine and every section header, so that a different
+// file that claims the same build-id misses. ok is false without a
+// build-id.
+func Identity(ef *elf.File) (id, identity []byte, ok bool) {
 	if id = elfnote.BuildID(ef); len(id) == 0 {
 		return nil, nil, false
 	}

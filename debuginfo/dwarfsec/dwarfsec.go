@@ -284,12 +284,17 @@ func read(ef *elf.File) (_ *Sections, err error) {
 // newData builds the dwarf.Data from the raw sections; malformed sections
 // are errors matching ErrNoDWARF, never panics.
 func newData(s *Sections) (dw *dwarf.Data, err error) {
+	return newDataInfo(s, s.Info)
+}
+
+// newDataInfo is newData with info in place of s.Info.
+func newDataInfo(s *Sections, info []byte) (dw *dwarf.Data, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			dw, err = nil, noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
 		}
 	}()
-	dw, err = dwarf.New(s.Abbrev, nil, nil, s.Info, s.Line, nil, s.Ranges, s.Str)
+	dw, err = dwarf.New(s.Abbrev, nil, nil, info, s.Line, nil, s.Ranges, s.Str)
 	if err != nil {
 		return nil, noDWARF{err}
 	}

@@ -1,0 +1,156 @@
+package probe
+
+import (
+	"debug/dwarf"
+	"errors"
+	"strings"
+
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
+)
+
+// NewLazyResolver returns a resolver that indexes the target's DWARF at
+// its first Resolve (Data is nil until then), and, when the build-id cache
+// holds the debug file's function index (debuginfo.FuncUnits), only the
+// compilation units that the spec's function pattern can select: by name,
+// by linkage name, through the ELF aliases SystemTap files functions under,
+// or at the address of a symbol the pattern names. The points are those a
+// full index gives; a spec that needs the whole file (listing functions,
+// which SystemTap checks against every unit's symbols), a later spec that
+// selects other units, and a spec that matches nothing (whose error
+// suggests names from the whole file) load it whole. Without a cached
+// index it loads the whole file and puts the index in the cache for the
+// next run.
+func NewLazyResolver(bin *target.File) *Resolver {
+	r := newResolver(bin)
+	r.lazy = true
+	return r
+}
+
+// lazyState is what a lazy resolver knows of its index.
+type lazyState struct {
+	lazy   bool // Data is built at the first Resolve
+	loaded bool // Data is built (partial or whole)
+	// units are the units a partial Data holds; nil when it is whole.
+	units map[dwarf.Offset]bool
+	index *debuginfo.FuncUnits
+}
+
+// ensure builds Data for resolving s, as NewLazyResolver says.
+func (r *Resolver) ensure(s *spec.Spec) error {
+	if !r.lazy || (r.loaded && r.units == nil) {
+		return nil
+	}
+	if !r.hasDWARF() {
+		r.loaded = true
+		return nil
+	}
+	if units := r.unitsFor(s); units != nil {
+		if r.loaded && covers(r.units, units) {
+			return nil
+		}
+		if !r.loaded {
+			d, err := debuginfo.LoadUnits(r.Bin.Debug, units)
+			switch {
+			case err == nil:
+				r.Data, r.loaded = d, true
+				r.units = make(map[dwarf.Offset]bool, len(units))
+				for _, u := range units {
+					r.units[u] = true
+				}
+				return nil
+			case !errors.Is(err, dwarfsec.ErrCrossUnit):
+				return r.loadErr(err)
+			}
+		}
+	}
+	return r.loadWhole()
+}
+
+// hasDWARF reports whether the target has DWARF that can be indexed.
+func (r *Resolver) hasDWARF() bool {
+	return r.Bin.Debug != nil && r.Bin.NeedDWARF() == nil
+}
+
+// loadWhole indexes the whole file, replacing a partial index, and puts
+// the function index in the cache when it was not there.
+func (r *Resolver) loadWhole() error {
+	d, err := debuginfo.Load(r.Bin.Debug)
+	if err != nil {
+		return r.loadErr(err)
+	}
+	r.Data, r.loaded, r.units = d, true, nil
+	r.dieAddrs = nil
+	if r.index == nil && r.Bin.AltPath == "" {
+		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug); ok {
+			r.index = fu
+		} else {
+			_ = debuginfo.PutFuncUnits(r.Bin.Debug, d)
+		}
+	}
+	return nil
+}
+
+// unitsFor returns the units that can hold the functions s selects, nil
+// when s needs the whole file or no cached index says.
+func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
+	if s.Target != spec.Process || s.Func == "" || r.Bin.AltPath != "" {
+		return nil
+	}
+	if s.Point != spec.Statement && (s.Point != spec.Function || r.ListOnly) {
+		return nil
+	}
+	if r.index == nil {
+		fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug)
+		if !ok {
+			return nil
+		}
+		r.index = fu
+	}
+	match := func(name string) bool { return spec.MatchFunc(s.Func, name) }
+	// Every symbol at the address of a symbol the pattern names: the
+	// DIEs named like them take the pattern's name as an alias key
+	// (aliasKeys), and a DIE at that address is what tracing an alias
+	// finds.
+	var addrs []uint64
+	aliases := make(map[string]bool)
+	bySymAddr := make(map[uint64][]string)
+	var names []string
+	var values []uint64
+	if t := r.symbolTable(); t != nil {
+		names, values = append(names, t.names...), append(values, t.addrs...)
+	}
+	for _, sym := range r.Bin.Symbols() {
+		names, values = append(names, sym.Name), append(values, sym.Value)
+	}
+	for i, n := range names {
+		bySymAddr[values[i]] = append(bySymAddr[values[i]], n)
+	}
+	for i, n := range names {
+		if bare, _, _ := strings.Cut(n, "@"); match(n) || match(bare) {
+			addrs = append(addrs, values[i])
+			for _, a := range bySymAddr[values[i]] {
+				aliases[a] = true
+				bare, _, _ := strings.Cut(a, "@")
+				aliases[bare] = true
+			}
+		}
+	}
+	units := r.index.Select(func(name string) bool { return match(name) || aliases[name] }, addrs)
+	if len(units) == 0 {
+		return nil // nothing matches: the error names the nearest of all
+	}
+	return units
+}
+
+// covers reports whether the loaded units include every one of units.
+func covers(loaded map[dwarf.Offset]bool, units []dwarf.Offset) bool {
+	for _, u := range units {
+		if !loaded[u] {
+			return false
+		}
+	}
+	return true
+}
