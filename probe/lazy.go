@@ -139,8 +139,10 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 		}
 	}
 	units := r.index.Select(func(name string) bool { return match(name) || aliases[name] }, addrs)
-	if len(units) == 0 {
-		return nil // nothing matches: the error names the nearest of all
+	if len(units) == 0 || 2*len(units) > len(r.index.Units) {
+		// Nothing matches (the error names the nearest of all), or
+		// most units do: the whole file is as cheap.
+		return nil
 	}
 	return units
 }
