@@ -3,6 +3,7 @@ package probe
 import (
 	"debug/dwarf"
 	"errors"
+	"sort"
 	"strings"
 
 	"github.com/whythefail/whythefail/debuginfo"
@@ -114,28 +115,40 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 	// DIEs named like them take the pattern's name as an alias key
 	// (aliasKeys), and a DIE at that address is what tracing an alias
 	// finds.
+	// Both tables: SystemTap's (aliasKeys) and the binary's symbols
+	// (sorted by address), which tracing's aliases come from.
+	t := r.symbolTable()
+	syms := r.Bin.Symbols()
+	matches := func(n string) bool {
+		bare, _, _ := strings.Cut(n, "@")
+		return match(n) || match(bare)
+	}
 	var addrs []uint64
-	aliases := make(map[string]bool)
-	bySymAddr := make(map[uint64][]string)
-	var names []string
-	var values []uint64
-	if t := r.symbolTable(); t != nil {
-		names, values = append(names, t.names...), append(values, t.addrs...)
-	}
-	for _, sym := range r.Bin.Symbols() {
-		names, values = append(names, sym.Name), append(values, sym.Value)
-	}
-	for i, n := range names {
-		bySymAddr[values[i]] = append(bySymAddr[values[i]], n)
-	}
-	for i, n := range names {
-		if bare, _, _ := strings.Cut(n, "@"); match(n) || match(bare) {
-			addrs = append(addrs, values[i])
-			for _, a := range bySymAddr[values[i]] {
-				aliases[a] = true
-				bare, _, _ := strings.Cut(a, "@")
-				aliases[bare] = true
+	if t != nil {
+		for i, n := range t.names {
+			if matches(n) {
+				addrs = append(addrs, t.addrs[i])
 			}
+		}
+	}
+	for _, sym := range syms {
+		if matches(sym.Name) {
+			addrs = append(addrs, sym.Value)
+		}
+	}
+	aliases := make(map[string]bool)
+	alias := func(n string) {
+		bare, _, _ := strings.Cut(n, "@")
+		aliases[n], aliases[bare] = true, true
+	}
+	for _, a := range addrs {
+		if t != nil {
+			for _, i := range t.byAddr[a] {
+				alias(t.names[i])
+			}
+		}
+		for i := sort.Search(len(syms), func(i int) bool { return syms[i].Value >= a }); i < len(syms) && syms[i].Value == a; i++ {
+			alias(syms[i].Name)
 		}
 	}
 	units := r.index.Select(func(name string) bool { return match(name) || aliases[name] }, addrs)

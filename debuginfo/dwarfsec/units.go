@@ -106,8 +106,8 @@ func crossUnit(t *AbbrevTable) bool {
 // Data's does, for indexing those units only (OutlineUnits): it is built
 // from a copy of .debug_info in which each run of other units is one
 // unit, never read, that borrows the abbreviation table of the first unit
-// asked for, so that dwarf.New parses the tables of the units asked for
-// only (parsing every unit's table is nearly all of dwarf.New's time). It
+// asked for (and the bytes after its header are zeros), so that dwarf.New
+// parses the tables of the units asked for only (parsing every unit's table is nearly all of dwarf.New's time). It
 // falls back to Data when the section has 64-bit units.
 func (s *Sections) DataFor(offs []dwarf.Offset) (_ *dwarf.Data, err error) {
 	defer func() {
@@ -155,10 +155,12 @@ func (s *Sections) DataFor(offs []dwarf.Offset) (_ *dwarf.Data, err error) {
 	if !found {
 		return nil, noDWARF{fmt.Errorf("no unit of .debug_info contains %#x", offs)}
 	}
+	// Only the kept units and the runs' headers are written: the rest
+	// of a fresh allocation stays untouched (and unfaulted) zeros.
 	copied := make([]byte, len(info))
-	copy(copied, info)
 	for _, sp := range spans {
 		if sp.keep {
+			copy(copied[sp.start:sp.end], info[sp.start:sp.end])
 			continue
 		}
 		// A unit header of the borrowed unit's version, address size
