@@ -80,7 +80,11 @@ median() {
 # shellcheck disable=SC2086
 "$tmp/wtf" $wtfargs -L "$spec" >/dev/null
 echo "spec:  $spec"
-echo "cache: ${WHYTHEFAIL_CACHE:-on} (filled by a run before the timed ones)"
+if [ "${WHYTHEFAIL_CACHE:-}" = off ]; then
+	echo "cache: off"
+else
+	echo "cache: on (filled by a run before the timed ones)"
+fi
 echo "load:  $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs; $runs runs each, medians"
 i=0
 while [ "$i" -lt "$runs" ]; do
