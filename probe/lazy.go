@@ -2,12 +2,10 @@ package probe
 
 import (
 	"debug/dwarf"
-	"errors"
 	"sort"
 	"strings"
 
 	"github.com/whythefail/whythefail/debuginfo"
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/probe/spec"
 	"github.com/whythefail/whythefail/target"
 )
@@ -53,17 +51,16 @@ func (r *Resolver) ensure(s *spec.Spec) error {
 			return nil
 		}
 		if !r.loaded {
-			d, err := debuginfo.LoadUnits(r.Bin.Debug, units)
-			switch {
-			case err == nil:
+			// Units that refer out of themselves (dwarfsec.ErrCrossUnit)
+			// need the whole file; so does any other failure, which the
+			// whole file's index then reports if it is the file's.
+			if d, err := debuginfo.LoadUnits(r.Bin.Debug, units); err == nil {
 				r.Data, r.loaded = d, true
 				r.units = make(map[dwarf.Offset]bool, len(units))
 				for _, u := range units {
 					r.units[u] = true
 				}
 				return nil
-			case !errors.Is(err, dwarfsec.ErrCrossUnit):
-				return r.loadErr(err)
 			}
 		}
 	}
