@@ -11,7 +11,10 @@
 # glibc's debug files (libc6-dbg) as a -dbgsym package compressed by dh_dwz
 # would ship them: decompressed, then run through dwz -m together (libc,
 # libm, libresolv, ld.so), found under a debug dir of their own.
-# Usage: [BASELINE=REV] [DWZ=1] bench/listing.sh [SPEC] [RUNS]
+# whythefail's build-id cache is filled by one untimed run first, so the
+# figures are those of every run after the first on a file;
+# WHYTHEFAIL_CACHE=off measures without the cache.
+# Usage: [BASELINE=REV] [DWZ=1] [WHYTHEFAIL_CACHE=off] bench/listing.sh [SPEC] [RUNS]
 set -eu
 spec=${1:-'process("/lib/x86_64-linux-gnu/libc.so.6").statement("getaddrinfo@*:*")'}
 runs=${2:-5}
@@ -74,7 +77,14 @@ median() {
 	sort -n -k "$2" "$tmp/$1.times" | awk -v c="$2" '{v[NR]=$c} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
 }
 
+# shellcheck disable=SC2086
+"$tmp/wtf" $wtfargs -L "$spec" >/dev/null
 echo "spec:  $spec"
+if [ "${WHYTHEFAIL_CACHE:-}" = off ]; then
+	echo "cache: off"
+else
+	echo "cache: on (filled by a run before the timed ones)"
+fi
 echo "load:  $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs; $runs runs each, medians"
 i=0
 while [ "$i" -lt "$runs" ]; do

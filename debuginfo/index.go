@@ -13,14 +13,28 @@ import (
 
 // Data is the index of one target's DWARF.
 type Data struct {
+	// DWARF reads the file's DIEs; in a Partial index, those of the
+	// indexed units only.
 	DWARF *dwarf.Data
 	CUs   []*CompUnit
 	// Funcs holds every function with code: out-of-line instances and
 	// inlined instances, in .debug_info order.
 	Funcs []*Function
 
+	// Partial is set when only some units were indexed (LoadUnits):
+	// CUs and Funcs then hold theirs only.
+	Partial bool
+
 	sec       *dwarfsec.Sections
 	debugAddr *godwarf.DebugAddrSection
+	units     []dwarf.Offset // LoadUnits's
+	partialDW *dwarf.Data    // LoadUnits's, which reads those units only
+	// A partial index answers the lookups that search every unit
+	// (TypeByName, Globals) from the whole file's index, built on first
+	// use from ef.
+	ef        *elf.File
+	wholeOnce sync.Once
+	wholeData *Data
 
 	mu sync.Mutex
 	// origins holds the naming attributes of subprogram DIEs by offset,
@@ -143,6 +157,24 @@ var ErrNoDWARF = dwarfsec.ErrNoDWARF
 // separate debug file). Malformed DWARF is reported as an error, never a
 // panic.
 func Load(ef *elf.File) (d *Data, err error) {
+	return load(ef, nil)
+}
+
+// LoadUnits is Load restricted to the compilation units that contain the
+// given offsets of .debug_info: CUs and Funcs hold theirs only, Partial is
+// set, and DWARF reads those units only (dwarfsec's DataFor); the lookups
+// that search every unit (TypeByName, Globals) answer from the whole
+// file's index, built when first needed. It fails, with an error matching
+// dwarfsec.ErrCrossUnit, when one of those units may refer to DIEs of
+// others; the caller then loads the whole file.
+func LoadUnits(ef *elf.File, units []dwarf.Offset) (*Data, error) {
+	if len(units) == 0 {
+		return nil, fmt.Errorf("no units to load")
+	}
+	return load(ef, units)
+}
+
+func load(ef *elf.File, units []dwarf.Offset) (d *Data, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			d, err = nil, fmt.Errorf("reading DWARF: malformed debug info (%v)", r)
@@ -157,23 +189,45 @@ func Load(ef *elf.File) (d *Data, err error) {
 	// The dwarf.Data may still be being built (dwarfsec.Sections.Data):
 	// the index starts from the outline and raw sections, and waits
 	// for it only where it needs it (d.dw), or at the end.
-	d = &Data{sec: sec, types: make(map[dwarf.Offset]*dwarf.Entry)}
+	d = &Data{sec: sec, types: make(map[dwarf.Offset]*dwarf.Entry), units: units, Partial: units != nil}
+	if d.Partial {
+		d.ef = ef
+	}
+	if units != nil && sec.ViaDebugElf {
+		return nil, fmt.Errorf("DWARF read through debug/elf is indexed whole: %w", dwarfsec.ErrCrossUnit)
+	}
 	if sec.Addr != nil {
 		d.debugAddr = godwarf.ParseAddr(sec.Addr)
+	}
+	if units != nil {
+		if d.partialDW, err = sec.DataFor(units); err != nil {
+			return nil, err
+		}
 	}
 	if err := d.index(); err != nil {
 		return nil, err
 	}
-	if d.DWARF, err = sec.Data(); err != nil {
+	if d.DWARF, err = d.data(); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// whole returns the index of the whole file for a partial index, built
+// on first use; nil when that fails (the file loaded before, so only
+// when memory runs out), and then lookups find nothing.
+func (d *Data) whole() *Data {
+	d.wholeOnce.Do(func() { d.wholeData, _ = Load(d.ef) })
+	return d.wholeData
 }
 
 // data returns the dwarf.Data, waiting for it while Load indexes.
 func (d *Data) data() (*dwarf.Data, error) {
 	if d.DWARF != nil {
 		return d.DWARF, nil
+	}
+	if d.partialDW != nil {
+		return d.partialDW, nil
 	}
 	return d.sec.Data()
 }

@@ -18,7 +18,13 @@ func (d *Data) scanDIEs() error {
 		// The raw sections may lack relocations: walk debug/elf's.
 		return d.indexReader()
 	}
-	outline, err := d.sec.Outline()
+	var outline []dwarfsec.OutlineDIE
+	var err error
+	if d.units != nil {
+		outline, err = d.sec.OutlineUnits(d.units)
+	} else {
+		outline, err = d.sec.Outline()
+	}
 	if err != nil {
 		return fmt.Errorf("reading .debug_info: %w", err)
 	}

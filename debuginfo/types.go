@@ -309,6 +309,14 @@ func (t Type) MemberNames() string {
 // TypeByName finds a type by the name SystemTap would print for it
 // ("struct cfg", "int", a typedef name), preferring a complete definition.
 func (d *Data) TypeByName(name string) (Type, bool) {
+	if d.Partial {
+		// The type may be in a unit not indexed: the whole file's
+		// index answers, and its Type reads through it.
+		if w := d.whole(); w != nil {
+			return w.TypeByName(name)
+		}
+		return Type{}, false
+	}
 	d.typeNamesOnce.Do(d.indexTypeNames)
 	offs := d.typeNames[name]
 	var decl Type
@@ -411,6 +419,12 @@ type Global struct {
 // Globals finds the variables named name with a static address
 // (DW_OP_addr), as @var("name") and @var("name@file") need.
 func (d *Data) Globals(name string) []Global {
+	if d.Partial {
+		if w := d.whole(); w != nil {
+			return w.Globals(name)
+		}
+		return nil
+	}
 	d.globalsOnce.Do(d.indexGlobals)
 	return d.globals[name]
 }

@@ -120,21 +120,31 @@ type Resolver struct {
 	symtabDone bool
 	// dieAddrs caches dieSymbolAddrs.
 	dieAddrs map[uint64]bool
+
+	lazyState
 }
 
 // NewResolver indexes the target's DWARF, if it has any that can be used
-// (NeedDWARF).
+// (NeedDWARF), and puts its function index in the build-id cache for
+// NewLazyResolver.
 func NewResolver(bin *target.File) (*Resolver, error) {
-	r := &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool),
-		orders: make(map[*debuginfo.CompUnit]*unitOrder), names: make(map[dwarf.Offset]dieNameAttrs)}
-	if bin.Debug != nil && bin.NeedDWARF() == nil {
-		d, err := debuginfo.Load(bin.Debug)
-		if err != nil {
-			return nil, fmt.Errorf("reading debug info of %s: %w", bin.Path, err)
+	r := newResolver(bin)
+	if r.hasDWARF() {
+		if err := r.loadWhole(); err != nil {
+			return nil, err
 		}
-		r.Data = d
 	}
 	return r, nil
+}
+
+func newResolver(bin *target.File) *Resolver {
+	return &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool),
+		orders: make(map[*debuginfo.CompUnit]*unitOrder), names: make(map[dwarf.Offset]dieNameAttrs)}
+}
+
+// loadErr says that the target's DWARF could not be indexed.
+func (r *Resolver) loadErr(err error) error {
+	return fmt.Errorf("reading debug info of %s: %w", r.Bin.Path, err)
 }
 
 // ErrNoMatch says that a spec matched nothing.
@@ -157,6 +167,9 @@ func (r *Resolver) Resolve(s *spec.Spec) ([]*Point, error) {
 	if s.Target != spec.Process {
 		return nil, fmt.Errorf("%s targets are not supported yet: only process(\"PATH\")", targetWord(s.Target))
 	}
+	if err := r.ensure(s); err != nil {
+		return nil, err
+	}
 	prefix := `process("` + r.Bin.Path + `")`
 	var pts []*Point
 	var err error
@@ -172,6 +185,13 @@ func (r *Resolver) Resolve(s *spec.Spec) ([]*Point, error) {
 		return nil, err
 	}
 	if len(pts) == 0 {
+		if r.units != nil {
+			// Partial: the error suggests names from the whole file.
+			if err := r.loadWhole(); err != nil {
+				return nil, err
+			}
+			return r.Resolve(s)
+		}
 		return nil, r.noMatch(s)
 	}
 	return pts, nil

@@ -97,10 +97,7 @@ func Prepare(cfg Config) (*Job, error) {
 	if err := bin.NeedDWARF(); err != nil {
 		return nil, err
 	}
-	r, err := probe.NewResolver(bin)
-	if err != nil {
-		return nil, err
-	}
+	r := probe.NewLazyResolver(bin)
 	fs := &spec.Spec{Target: spec.Process, Path: bin.Path, Point: spec.Function, Func: cfg.Function, Suffix: spec.Call}
 	fpts, err := r.Resolve(fs)
 	var nm *probe.NoMatchError

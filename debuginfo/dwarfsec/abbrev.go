@@ -47,6 +47,10 @@ type abbrevs struct {
 	// the same bytes, for tables that repeat one before them (a quarter
 	// of glibc's): see shareAbbrevs.
 	same map[uint64]uint64
+	// arena allocates the tables Abbrevs parses one at a time (those
+	// parseAllAbbrevs did not: all of them for sections read from the
+	// cache).
+	arena abbrevArena
 }
 
 // Abbrevs returns the abbreviation table at off in .debug_abbrev. Safe for
@@ -60,7 +64,7 @@ func (s *Sections) Abbrevs(off uint64) (*AbbrevTable, error) {
 	if off >= uint64(len(s.Abbrev)) {
 		return nil, fmt.Errorf("abbrev offset %#x out of range", off)
 	}
-	t, _, err := parseAbbrevTable(s.Abbrev, int(off))
+	t, _, err := s.abbrevCache.arena.parse(s.Abbrev, int(off))
 	if err != nil {
 		return nil, err
 	}

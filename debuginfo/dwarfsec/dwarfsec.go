@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"weak"
+
+	"github.com/whythefail/whythefail/debuginfo/bidcache"
 )
 
 // Sections holds the decompressed DWARF sections of one ELF file and the
@@ -38,8 +40,10 @@ type Sections struct {
 	abbrevCache abbrevs
 
 	// dwarf.New runs while Read's caller goes on; Data waits for it (a
-	// nil channel: built synchronously, or by hand).
+	// nil channel: built synchronously, or by hand). For sections read
+	// from the cache, lazyData builds it when Data is first called.
 	dwarfDone chan struct{}
+	lazyData  *sync.Once
 	dwarf     *dwarf.Data
 	dwarfErr  error
 
@@ -60,6 +64,9 @@ type Sections struct {
 // when it is still being built. Its error, which Read did not know about,
 // matches ErrNoDWARF.
 func (s *Sections) Data() (*dwarf.Data, error) {
+	if s.lazyData != nil {
+		s.lazyData.Do(func() { s.dwarf, s.dwarfErr = newData(s) })
+	}
 	if s.dwarfDone != nil {
 		<-s.dwarfDone
 	}
@@ -133,12 +140,37 @@ func For(ef *elf.File) (*Sections, error) {
 }
 
 // Read decompresses ef's DWARF sections, those needed up front in
-// parallel, and builds the dwarf.Data from them; it does not cache (For
-// does). Malformed sections are reported as errors, never panics.
-func Read(ef *elf.File) (_ *Sections, err error) {
+// parallel, and builds the dwarf.Data from them; For keeps them for the
+// process. A file with a build-id whose DWARF is compressed is read from
+// the build-id cache (bidcache) when it is there, and put there after it
+// was read and found well formed. Malformed sections are reported as
+// errors, never panics.
+func Read(ef *elf.File) (*Sections, error) {
 	if alt := altFor(ef); alt != nil {
 		return readWithAlt(ef, alt)
 	}
+	c := bidcache.Open()
+	if s := readCached(c, ef); s != nil {
+		return s, nil
+	}
+	s, err := read(ef)
+	if err != nil || c == nil || s.ViaDebugElf || s.outlineErr != nil {
+		return s, err
+	}
+	if _, _, ok := cacheKey(ef); !ok {
+		return s, nil
+	}
+	// Cache only what dwarf.New accepts, the location lists included.
+	if _, err := s.Data(); err != nil {
+		return s, nil
+	}
+	s.Loc()
+	writeCache(c, ef, s)
+	return s, nil
+}
+
+// read is Read without the cache.
+func read(ef *elf.File) (_ *Sections, err error) {
 	// s is not the named result: goroutines use it after an error
 	// return would have set that to nil.
 	s := &Sections{Order: ef.ByteOrder, locDone: make(chan struct{})}
@@ -252,12 +284,17 @@ func Read(ef *elf.File) (_ *Sections, err error) {
 // newData builds the dwarf.Data from the raw sections; malformed sections
 // are errors matching ErrNoDWARF, never panics.
 func newData(s *Sections) (dw *dwarf.Data, err error) {
+	return newDataInfo(s, s.Info)
+}
+
+// newDataInfo is newData with info in place of s.Info.
+func newDataInfo(s *Sections, info []byte) (dw *dwarf.Data, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			dw, err = nil, noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
 		}
 	}()
-	dw, err = dwarf.New(s.Abbrev, nil, nil, s.Info, s.Line, nil, s.Ranges, s.Str)
+	dw, err = dwarf.New(s.Abbrev, nil, nil, info, s.Line, nil, s.Ranges, s.Str)
 	if err != nil {
 		return nil, noDWARF{err}
 	}

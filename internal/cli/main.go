@@ -138,11 +138,9 @@ func openResolver(s *spec.Spec, a *Args) (*probe.Resolver, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := probe.NewResolver(f)
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
+	// Lazy: with the function index cached, only the units the spec can
+	// select are indexed.
+	r := probe.NewLazyResolver(f)
 	return r, func() { f.Close() }, nil
 }
 

@@ -1,0 +1,168 @@
+package probe
+
+import (
+	"debug/dwarf"
+	"sort"
+	"strings"
+
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
+)
+
+// NewLazyResolver returns a resolver that indexes the target's DWARF at
+// its first Resolve (Data is nil until then), and, when the build-id cache
+// holds the debug file's function index (debuginfo.FuncUnits), only the
+// compilation units that the spec's function pattern can select: by name,
+// by linkage name, through the ELF aliases SystemTap files functions under,
+// or at the address of a symbol the pattern names. The points are those a
+// full index gives; a spec that needs the whole file (listing functions,
+// which SystemTap checks against every unit's symbols), a later spec that
+// selects other units, and a spec that matches nothing (whose error
+// suggests names from the whole file) load it whole. Without a cached
+// index it loads the whole file and puts the index in the cache for the
+// next run.
+func NewLazyResolver(bin *target.File) *Resolver {
+	r := newResolver(bin)
+	r.lazy = true
+	return r
+}
+
+// lazyState is what a lazy resolver knows of its index.
+type lazyState struct {
+	lazy   bool // Data is built at the first Resolve
+	loaded bool // Data is built (partial or whole)
+	// units are the units a partial Data holds; nil when it is whole.
+	units map[dwarf.Offset]bool
+	index *debuginfo.FuncUnits
+}
+
+// ensure builds Data for resolving s, as NewLazyResolver says.
+func (r *Resolver) ensure(s *spec.Spec) error {
+	if !r.lazy || (r.loaded && r.units == nil) {
+		return nil
+	}
+	if !r.hasDWARF() {
+		r.loaded = true
+		return nil
+	}
+	if units := r.unitsFor(s); units != nil {
+		if r.loaded && covers(r.units, units) {
+			return nil
+		}
+		if !r.loaded {
+			// Units that refer out of themselves (dwarfsec.ErrCrossUnit)
+			// need the whole file; so does any other failure, which the
+			// whole file's index then reports if it is the file's.
+			if d, err := debuginfo.LoadUnits(r.Bin.Debug, units); err == nil {
+				r.Data, r.loaded = d, true
+				r.units = make(map[dwarf.Offset]bool, len(units))
+				for _, u := range units {
+					r.units[u] = true
+				}
+				return nil
+			}
+		}
+	}
+	return r.loadWhole()
+}
+
+// hasDWARF reports whether the target has DWARF that can be indexed.
+func (r *Resolver) hasDWARF() bool {
+	return r.Bin.Debug != nil && r.Bin.NeedDWARF() == nil
+}
+
+// loadWhole indexes the whole file, replacing a partial index, and puts
+// the function index in the cache when it was not there.
+func (r *Resolver) loadWhole() error {
+	d, err := debuginfo.Load(r.Bin.Debug)
+	if err != nil {
+		return r.loadErr(err)
+	}
+	r.Data, r.loaded, r.units = d, true, nil
+	r.dieAddrs = nil
+	if r.index == nil && r.Bin.AltPath == "" {
+		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug); ok {
+			r.index = fu
+		} else {
+			_ = debuginfo.PutFuncUnits(r.Bin.Debug, d)
+		}
+	}
+	return nil
+}
+
+// unitsFor returns the units that can hold the functions s selects, nil
+// when s needs the whole file or no cached index says.
+func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
+	if s.Target != spec.Process || s.Func == "" || r.Bin.AltPath != "" {
+		return nil
+	}
+	if s.Point != spec.Statement && (s.Point != spec.Function || r.ListOnly) {
+		return nil
+	}
+	if r.index == nil {
+		fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug)
+		if !ok {
+			return nil
+		}
+		r.index = fu
+	}
+	match := func(name string) bool { return spec.MatchFunc(s.Func, name) }
+	// Every symbol at the address of a symbol the pattern names: the
+	// DIEs named like them take the pattern's name as an alias key
+	// (aliasKeys), and a DIE at that address is what tracing an alias
+	// finds.
+	// Both tables: SystemTap's (aliasKeys) and the binary's symbols
+	// (sorted by address), which tracing's aliases come from.
+	t := r.symbolTable()
+	syms := r.Bin.Symbols()
+	matches := func(n string) bool {
+		bare, _, _ := strings.Cut(n, "@")
+		return match(n) || match(bare)
+	}
+	var addrs []uint64
+	if t != nil {
+		for i, n := range t.names {
+			if matches(n) {
+				addrs = append(addrs, t.addrs[i])
+			}
+		}
+	}
+	for _, sym := range syms {
+		if matches(sym.Name) {
+			addrs = append(addrs, sym.Value)
+		}
+	}
+	aliases := make(map[string]bool)
+	alias := func(n string) {
+		bare, _, _ := strings.Cut(n, "@")
+		aliases[n], aliases[bare] = true, true
+	}
+	for _, a := range addrs {
+		if t != nil {
+			for _, i := range t.byAddr[a] {
+				alias(t.names[i])
+			}
+		}
+		for i := sort.Search(len(syms), func(i int) bool { return syms[i].Value >= a }); i < len(syms) && syms[i].Value == a; i++ {
+			alias(syms[i].Name)
+		}
+	}
+	units := r.index.Select(func(name string) bool { return match(name) || aliases[name] }, addrs)
+	if len(units) == 0 || 2*len(units) > len(r.index.Units) {
+		// Nothing matches (the error names the nearest of all), or
+		// most units do: the whole file is as cheap.
+		return nil
+	}
+	return units
+}
+
+// covers reports whether the loaded units include every one of units.
+func covers(loaded map[dwarf.Offset]bool, units []dwarf.Offset) bool {
+	for _, u := range units {
+		if !loaded[u] {
+			return false
+		}
+	}
+	return true
+}
