@@ -18,9 +18,11 @@ import (
 	"github.com/whythefail/whythefail/tracer"
 )
 
+// TestMain lets the test binary serve as the -c command's gate, and gives
+// the run a build-id cache of its own.
 func TestMain(m *testing.M) {
 	tracer.MaybeGate()
-	os.Exit(m.Run())
+	os.Exit(fixture.WithPrivateCache(m.Run))
 }
 
 var (

@@ -19,9 +19,11 @@ import (
 
 // TestMain lets the test binary serve as the -c command's gate: whythefail
 // re-executes os.Executable(), which in a test is this binary.
+// The build-id cache is a fresh directory for the run, so that the tests
+// fill it and then read from it, and never read or write the user's.
 func TestMain(m *testing.M) {
 	tracer.MaybeGate()
-	os.Exit(m.Run())
+	os.Exit(fixture.WithPrivateCache(m.Run))
 }
 
 // result is one in-process run of whythefail.
