@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/internal/timing"
 )
 
 // Plan is what to trace in one function of one binary.
@@ -127,10 +128,12 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		RingBufSize:    o.RingBufSize,
 		FaultIn:        !o.NoFaultIn && HaveSleepableUprobes() == nil,
 	}
+	timing.Mark("feature probes (uprobe_multi, sleepable), errno offset")
 	gen, err := bpfgen.Generate(spec)
 	if err != nil {
 		return nil, fmt.Errorf("generating BPF programs: %w", err)
 	}
+	timing.Mark("generating the BPF programs")
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("lifting the memlock limit: %w", err)
 	}
@@ -145,7 +148,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	for _, st := range p.Stmts {
 		s.slots[st.ID] = bpfgen.Slots(st.Vars)
 	}
-	coll, err := ebpf.NewCollection(gen.Collection)
+	coll, err := loadCollection(gen.Collection)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -154,6 +157,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
 	}
 	s.coll = coll
+	timing.Mark("loading the BPF programs (verifier)")
 	defer func() {
 		if err != nil {
 			s.detach()
@@ -178,9 +182,11 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 			s.tracker = append(s.tracker, l)
 		}
 	}
+	timing.Mark("fork tracker attached")
 	if err := s.attach(p, gen); err != nil {
 		return nil, err
 	}
+	timing.Mark("uprobes attached")
 
 	s.rd, err = ringbuf.NewReader(coll.Maps[bpfgen.MapEvents])
 	if err != nil {
@@ -415,9 +421,12 @@ func (s *Session) detach() error {
 	}
 	if n := len(s.links); n > 0 {
 		closeAll(s.links[n-1:])
+		timing.Mark("entry probe detached")
 		closeAll(s.links[:n-1])
+		timing.Mark(fmt.Sprintf("statement and return probes detached (%d links)", n-1))
 	}
 	closeAll(s.tracker)
+	timing.Mark("fork tracker detached")
 	s.links, s.tracker = nil, nil
 	return errors.Join(errs...)
 }
