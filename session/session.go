@@ -437,8 +437,10 @@ func (s *Session) detach() error {
 		closeAll(s.links[:n-1])
 		timing.Mark(fmt.Sprintf("statement and return probes detached (%d links)", n-1))
 	}
-	closeAll(s.tracker)
-	timing.Mark("fork tracker detached")
+	if len(s.tracker) > 0 {
+		closeAll(s.tracker)
+		timing.Mark("fork tracker detached")
+	}
 	s.links, s.tracker = nil, nil
 	return errors.Join(errs...)
 }

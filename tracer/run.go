@@ -257,7 +257,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	case <-limit.reached: // --max-traces: stop as on Ctrl-C
 	}
 	stop() // finishing: a signal from now on aborts
-	timing.Mark("command ran")
+	timing.Mark("command ran (or interrupted)")
 	derr := detach(sess, diag)
 	timing.Mark("probes detached")
 	cerr := errors.Join(derr, sess.Close())
