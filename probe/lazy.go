@@ -4,7 +4,6 @@ import (
 	"debug/dwarf"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/probe/spec"
@@ -102,15 +101,7 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 		return nil
 	}
 	if r.index == nil {
-		// Both symbol tables below take about as long to read as the
-		// cached index: read them meanwhile (they are kept for later
-		// specs if the index is not there).
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); r.Bin.Symbols() }()
-		go func() { defer wg.Done(); r.symbolTable() }()
 		fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug)
-		wg.Wait()
 		if !ok {
 			return nil
 		}
