@@ -54,7 +54,7 @@ func (r *Resolver) ensure(s *spec.Spec) error {
 			// Units that refer out of themselves (dwarfsec.ErrCrossUnit)
 			// need the whole file; so does any other failure, which the
 			// whole file's index then reports if it is the file's.
-			if d, err := debuginfo.LoadUnits(r.Bin.Debug, units); err == nil {
+			if d, err := debuginfo.LoadUnits(r.Bin.DWARFSections(), units); err == nil {
 				r.Data, r.loaded = d, true
 				r.units = make(map[dwarf.Offset]bool, len(units))
 				for _, u := range units {
@@ -75,7 +75,7 @@ func (r *Resolver) hasDWARF() bool {
 // loadWhole indexes the whole file, replacing a partial index, and puts
 // the function index in the cache when it was not there.
 func (r *Resolver) loadWhole() error {
-	d, err := debuginfo.Load(r.Bin.Debug)
+	d, err := debuginfo.Load(r.Bin.DWARFSections())
 	if err != nil {
 		return r.loadErr(err)
 	}

@@ -203,6 +203,11 @@ func (f *File) DebugInfo() (*dwarf.Data, error) {
 	return dw, nil
 }
 
+// DWARFSections returns the debug file's DWARF sections, read once by
+// Open, for debuginfo.Load; nil when no debug info was found. Their
+// dwarf.Data may still be being built (dwarfsec.Sections.Data).
+func (f *File) DWARFSections() *dwarfsec.Sections { return f.secs }
+
 // DWARF returns the debug file's DWARF, nil when none was found or it is
 // malformed (DebugInfo says why). Open hands the building of it to the
 // background, so that indexing can start first: DWARF waits for it.

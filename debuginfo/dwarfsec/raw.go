@@ -4,57 +4,9 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"io"
-	"runtime"
-	"sync"
-	"weak"
 
 	kzlib "github.com/klauspost/compress/zlib"
 )
-
-// raws maps files, weakly, to a reader of their raw bytes. With it,
-// zlib-compressed sections (Debian's debug packages) are inflated with
-// klauspost/compress, about a quarter faster than the standard library's
-// inflater behind elf.Section.Open; .debug_info is the longest step of
-// loading a packaged debug file.
-var raws fileMap[io.ReaderAt]
-
-// SetRaw tells the package where ef's bytes can be read directly (the
-// file it was parsed from). Optional: without it sections are read
-// through debug/elf.
-func SetRaw(ef *elf.File, r io.ReaderAt) { raws.set(ef, r) }
-
-func rawFor(ef *elf.File) io.ReaderAt { return raws.get(ef) }
-
-// fileMap maps ELF files, weakly, to what the package was told about
-// them: an entry goes when its file is garbage collected. Values must not
-// point back to their file. Safe for concurrent use.
-type fileMap[V any] struct {
-	mu sync.Mutex
-	m  map[weak.Pointer[elf.File]]V
-}
-
-func (fm *fileMap[V]) set(ef *elf.File, v V) {
-	k := weak.Make(ef)
-	fm.mu.Lock()
-	defer fm.mu.Unlock()
-	if fm.m == nil {
-		fm.m = make(map[weak.Pointer[elf.File]]V)
-	}
-	if _, ok := fm.m[k]; !ok {
-		runtime.AddCleanup(ef, func(k weak.Pointer[elf.File]) {
-			fm.mu.Lock()
-			delete(fm.m, k)
-			fm.mu.Unlock()
-		}, k)
-	}
-	fm.m[k] = v
-}
-
-func (fm *fileMap[V]) get(ef *elf.File) V {
-	fm.mu.Lock()
-	defer fm.mu.Unlock()
-	return fm.m[weak.Make(ef)]
-}
 
 // chdrSize is the size of an Elf64_Chdr.
 const chdrSize = 24
