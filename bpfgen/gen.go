@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // Defaults for the Spec limits left at zero.
@@ -429,12 +431,12 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 		asm.StoreMem(rBuf, OffDepth, asm.R1, asm.Word),
 		asm.StoreImm(rBuf, OffValues, int64(l.Values), asm.Word),
 		asm.StoreImm(rBuf, OffHead, int64(HeadRecords(l.MaxRecords)), asm.Word))
-	for i, r := range argRegs {
-		off, _ := ptRegsOffset(r)
+	for i, r := range abi.ArgRegs {
+		off, _ := abi.PtRegsOffset(r)
 		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
 			asm.StoreMem(rBuf, int16(OffArgs+8*i), asm.R1, asm.DWord))
 	}
-	e.emit(asm.LoadMem(asm.R1, rCtx, ripOffset, asm.DWord))
+	e.emit(asm.LoadMem(asm.R1, rCtx, abi.PtRegsIP, asm.DWord))
 	e.loadConst(asm.R2, int64(s.EntryPC))
 	e.emit(asm.Sub.Reg(asm.R1, asm.R2), asm.StoreMem(rBuf, OffBias, asm.R1, asm.DWord))
 	errnoAddress(e, s.Errno)
@@ -478,7 +480,7 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, missing),
 		asm.Mov.Reg(rBuf, asm.R0),
-		asm.LoadMem(asm.R1, rCtx, raxOffset, asm.DWord))
+		asm.LoadMem(asm.R1, rCtx, abi.PtRegsRet, asm.DWord))
 	if !s.RetUnsigned {
 		e.extend(asm.R1, s.RetSize, true)
 	} else {

@@ -1,6 +1,10 @@
 package bpfgen
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/whythefail/whythefail/target/abi"
+)
 
 // CFARule is the canonical frame address at a probe pc as "register plus
 // offset": the CFI rule the caller read from .eh_frame or .debug_frame.
@@ -16,7 +20,7 @@ type CFARule struct {
 
 // known reports whether the rule can be used.
 func (r CFARule) known() bool {
-	_, ok := ptRegsOffset(r.Reg)
+	_, ok := abi.PtRegsOffset(r.Reg)
 	return ok && r != (CFARule{})
 }
 
