@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/target"
 )
 
 // Register roles shared by all generated programs. R6-R9 survive helper
@@ -40,6 +42,27 @@ type emitter struct {
 	// faultIn lets string reads fault pages in (Spec.FaultIn); sleeps
 	// records that the program does, so it must be loaded sleepable.
 	faultIn, sleeps bool
+	// space is the memory the target's variables live in (Spec.Space):
+	// probeRead picks the helper that reads it.
+	space target.AddressSpace
+}
+
+// probeRead returns the helper that reads the target's memory:
+// bpf_probe_read_user for a user-space target, bpf_probe_read_kernel for
+// the kernel.
+func (e *emitter) probeRead() asm.BuiltinFunc {
+	if e.space == target.KernelSpace {
+		return asm.FnProbeReadKernel
+	}
+	return asm.FnProbeReadUser
+}
+
+// probeReadStr is probeRead for NUL-terminated strings.
+func (e *emitter) probeReadStr() asm.BuiltinFunc {
+	if e.space == target.KernelSpace {
+		return asm.FnProbeReadKernelStr
+	}
+	return asm.FnProbeReadUserStr
 }
 
 // flags are the ProgramSpec.Flags the program needs.

@@ -129,7 +129,7 @@ func Generate(spec *Spec) (*Generated, error) {
 			stmts = append(stmts, i)
 			continue
 		}
-		e := &emitter{faultIn: s.FaultIn}
+		e := &emitter{faultIn: s.FaultIn, space: s.Space}
 		g.Warnings = append(g.Warnings, stmtProgram(e, &s, g.Layout, st)...)
 		name := StmtProgramName(i)
 		uprobe(name, e)
@@ -139,7 +139,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	k := 0
 	for _, i := range stmts {
 		if chunk == nil {
-			chunk = &emitter{faultIn: s.FaultIn}
+			chunk = &emitter{faultIn: s.FaultIn, space: s.Space}
 			beginStmts(chunk, &s)
 		}
 		g.Warnings = append(g.Warnings, addStmt(chunk, &s, g.Layout, i)...)
@@ -152,7 +152,7 @@ func Generate(spec *Spec) (*Generated, error) {
 		}
 	}
 
-	e := &emitter{faultIn: s.FaultIn}
+	e := &emitter{faultIn: s.FaultIn, space: s.Space}
 	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmt)...)
 	uprobe(ProgEntry, e)
 
@@ -300,7 +300,7 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 			warns = append(warns, Warning{st.ID, v.Name, fmt.Sprintf("no room left in the record (%d slots of 8 bytes)", MaxSlots)})
 			continue
 		}
-		sub := &emitter{n: e.n, faultIn: e.faultIn}
+		sub := &emitter{n: e.n, faultIn: e.faultIn, space: e.space}
 		fail := sub.newLabel("fail")
 		off := int16(RecOffValues + 8*slots[i].First)
 		var err error

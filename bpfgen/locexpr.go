@@ -257,7 +257,7 @@ func (c *locCompiler) read(addr asm.Register, size int) error {
 	}
 	c.e.stackPtr(asm.R1, fpReadTmp)
 	c.e.emit(asm.Mov.Imm(asm.R2, int32(size)),
-		asm.FnProbeReadUser.Call(),
+		c.e.probeRead().Call(),
 		asm.JNE.Imm(asm.R0, 0, c.fail),
 		asm.LoadMem(asm.R0, asm.RFP, fpReadTmp, sz))
 	return nil

@@ -3,6 +3,7 @@ package bpfgen
 import (
 	"fmt"
 
+	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/target/abi"
 )
 
@@ -116,6 +117,11 @@ type Stmt struct {
 // function. It is a plain description: generating from it never touches the
 // kernel.
 type Spec struct {
+	// Space is the memory the target's variables live in: the programs
+	// read it with bpf_probe_read_user, or bpf_probe_read_kernel for the
+	// kernel. The zero value is user space.
+	Space target.AddressSpace
+
 	// EntryOffset is the file offset of the function's first instruction,
 	// where the entry uprobe and the uretprobe go.
 	EntryOffset uint64

@@ -22,7 +22,7 @@ import (
 // suggests names from the whole file) load it whole. Without a cached
 // index it loads the whole file and puts the index in the cache for the
 // next run.
-func NewLazyResolver(bin *target.File) *Resolver {
+func NewLazyResolver(bin target.Binary) *Resolver {
 	r := newResolver(bin)
 	r.lazy = true
 	return r
@@ -69,7 +69,7 @@ func (r *Resolver) ensure(s *spec.Spec) error {
 
 // hasDWARF reports whether the target has DWARF that can be indexed.
 func (r *Resolver) hasDWARF() bool {
-	return r.Bin.Debug != nil && r.Bin.NeedDWARF() == nil
+	return r.Bin.DWARFSections() != nil && r.Bin.NeedDWARF() == nil
 }
 
 // loadWhole indexes the whole file, replacing a partial index, and puts
@@ -81,11 +81,13 @@ func (r *Resolver) loadWhole() error {
 	}
 	r.Data, r.loaded, r.units = d, true, nil
 	r.dieAddrs = nil
-	if r.index == nil && r.Bin.AltPath == "" {
-		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug); ok {
+	// Sections merged with a dwz supplementary file have no identity to
+	// cache under: Cached and Put do nothing for them.
+	if r.index == nil {
+		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections()); ok {
 			r.index = fu
 		} else {
-			_ = debuginfo.PutFuncUnits(r.Bin.Debug, d)
+			_ = debuginfo.PutFuncUnits(d)
 		}
 	}
 	return nil
@@ -94,14 +96,14 @@ func (r *Resolver) loadWhole() error {
 // unitsFor returns the units that can hold the functions s selects, nil
 // when s needs the whole file or no cached index says.
 func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
-	if s.Target != spec.Process || s.Func == "" || r.Bin.AltPath != "" {
+	if s.Target != spec.Process || s.Func == "" {
 		return nil
 	}
 	if s.Point != spec.Statement && (s.Point != spec.Function || r.ListOnly) {
 		return nil
 	}
 	if r.index == nil {
-		fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug)
+		fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections())
 		if !ok {
 			return nil
 		}

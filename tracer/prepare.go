@@ -107,7 +107,7 @@ func Prepare(cfg Config) (*Job, error) {
 		if len(nm.Nearest) > 0 {
 			msg += "; did you mean " + strings.Join(nm.Nearest, ", ") + "?"
 		} else {
-			msg += fmt.Sprintf(" (whythefail -l 'process(\"%s\").function(\"*\")' lists them)", bin.Path)
+			msg += fmt.Sprintf(" (whythefail -l '%s.function(\"*\")' lists them)", bin.ProbePoint())
 		}
 		return nil, errors.New(msg)
 	}
@@ -170,7 +170,7 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	job.Plan = session.Plan{Binary: bin.Path, Entry: entry, EntryPC: fn.Entry}
+	job.Plan = session.Plan{Binary: bin.Path, Entry: entry, EntryPC: fn.Entry, Space: bin.AddressSpace(), Attach: bin.Attach()}
 	retInfo := returnInfo(r.Data, fn)
 	job.Plan.RetSize, job.Plan.RetUnsigned = retInfo.Size, retInfo.Kind == debuginfo.KindPointer || (retInfo.Kind == debuginfo.KindInt && !retInfo.Signed)
 	switch {

@@ -27,6 +27,10 @@ import (
 type Sections struct {
 	Order binary.ByteOrder
 
+	// id and identity are what is derived from the sections is cached
+	// under (Identity).
+	id, identity []byte
+
 	Info, Abbrev, Line, LineStr, Str, Addr, Ranges, Rnglists, StrOffsets []byte
 
 	// ViaDebugElf is set when the dwarf.Data came from ef.DWARF
@@ -124,8 +128,27 @@ type Source struct {
 // errors, never panics.
 func Read(src Source) (*Sections, error) {
 	if src.Alt != nil {
+		// What is derived from a merged file is not cached: the
+		// supplementary file would need to be part of the identity.
 		return readWithAlt(src, *src.Alt)
 	}
+	s, err := readSingle(src)
+	if s != nil {
+		s.id, s.identity, _ = Identity(src.ELF)
+	}
+	return s, err
+}
+
+// Identity returns the build-id and identity under which what is derived
+// from the sections is cached (bidcache): those of the file they were
+// read from (the package's Identity). ok is false without a build-id, and
+// for sections merged with a supplementary file.
+func (s *Sections) Identity() (id, identity []byte, ok bool) {
+	return s.id, s.identity, s.id != nil
+}
+
+// readSingle is Read for a file without a supplementary file.
+func readSingle(src Source) (*Sections, error) {
 	ef := src.ELF
 	c := bidcache.Open()
 	if s := readCached(c, ef); s != nil {
