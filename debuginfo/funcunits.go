@@ -9,7 +9,7 @@ import (
 	"strconv"
 
 	"github.com/whythefail/whythefail/debuginfo/bidcache"
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // FuncUnits says which compilation units hold the functions (with code,

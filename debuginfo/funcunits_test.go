@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // openLibc opens glibc with its debug file (libc6-dbg).

@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // Data is the index of one target's DWARF.

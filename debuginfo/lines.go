@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/internal/leb128"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // LineRow is one row of a compilation unit's line table.

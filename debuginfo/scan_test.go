@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // dumpIndex renders everything the index records about units and

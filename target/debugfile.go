@@ -13,8 +13,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/debuginfod"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // findDebug sets Debug, DebugPath and the sections from the first place that has

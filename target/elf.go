@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/internal/elfnote"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // elfMagic starts every ELF file.

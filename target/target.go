@@ -13,8 +13,8 @@ import (
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/debuginfod"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // DefaultDebugDirs is where distributions install separate debug files
