@@ -175,7 +175,7 @@ func compileString(e *emitter, st *Stmt, v *Var, i int, off int16, fail string) 
 			asm.Mov.Reg(asm.R1, rRec),
 			asm.Add.Imm(asm.R1, int32(off)),
 			asm.Mov.Imm(asm.R2, int32(v.Str)),
-			asm.FnProbeReadUserStr.Call(),
+			e.probeReadStr().Call(),
 			asm.JSGT.Imm(asm.R0, 0, got))
 	}
 	// touch faults in the page holding the byte at R3.
@@ -207,7 +207,7 @@ func compileString(e *emitter, st *Stmt, v *Var, i int, off int16, fail string) 
 		asm.Mov.Reg(asm.R1, rRec),
 		asm.Add.Imm(asm.R1, int32(off)+int32(v.Str-1)),
 		asm.Mov.Imm(asm.R2, 1),
-		asm.FnProbeReadUser.Call(),
+		e.probeRead().Call(),
 		asm.Ja.Label(done))
 	e.mark(unread)
 	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpStrPtr, asm.DWord),

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // Cond is a condition on an invocation, evaluated by the return program. It is
@@ -115,7 +117,7 @@ func compileCond(e *emitter, c Cond, n int) error {
 	case Return, *Return:
 		e.emit(asm.LoadMem(asm.R0, rBuf, OffReturn, asm.DWord))
 	case Param:
-		if c.Index < 0 || c.Index >= len(argRegs) {
+		if c.Index < 0 || c.Index >= len(abi.ArgRegs) {
 			return fmt.Errorf("parameter %s: argument %d is not passed in a register", c.Name, c.Index)
 		}
 		switch c.Size {

@@ -172,7 +172,7 @@ func compileUserStrEq(e *emitter, c UserStrEq, n int) error {
 	e.stackPtr(asm.R1, fpCondBuf)
 	e.emit(asm.Mov.Imm(asm.R2, int32(len(c.S)+2)),
 		asm.LoadMem(asm.R3, asm.RFP, slot(n), asm.DWord),
-		asm.FnProbeReadUserStr.Call())
+		e.probeReadStr().Call())
 	if e.condFault != "" {
 		// The pointer cannot be read: the condition cannot be evaluated.
 		e.emit(asm.JSLT.Imm(asm.R0, 0, e.condFault))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/target"
 )
 
 // Register roles shared by all generated programs. R6-R9 survive helper
@@ -40,6 +42,27 @@ type emitter struct {
 	// faultIn lets string reads fault pages in (Spec.FaultIn); sleeps
 	// records that the program does, so it must be loaded sleepable.
 	faultIn, sleeps bool
+	// space is the memory the target's variables live in (Spec.Space):
+	// probeRead picks the helper that reads it.
+	space target.AddressSpace
+}
+
+// probeRead returns the helper that reads the target's memory:
+// bpf_probe_read_user for a user-space target, bpf_probe_read_kernel for
+// the kernel.
+func (e *emitter) probeRead() asm.BuiltinFunc {
+	if e.space == target.KernelSpace {
+		return asm.FnProbeReadKernel
+	}
+	return asm.FnProbeReadUser
+}
+
+// probeReadStr is probeRead for NUL-terminated strings.
+func (e *emitter) probeReadStr() asm.BuiltinFunc {
+	if e.space == target.KernelSpace {
+		return asm.FnProbeReadKernelStr
+	}
+	return asm.FnProbeReadUserStr
 }
 
 // flags are the ProgramSpec.Flags the program needs.
@@ -122,46 +145,3 @@ func (e *emitter) extend(r asm.Register, size int, signed bool) {
 		e.emit(asm.RSh.Imm(r, shift))
 	}
 }
-
-// ptRegsOffset maps a DWARF x86-64 register number to its offset in struct
-// pt_regs. Floating-point and vector registers are not there.
-func ptRegsOffset(dwarfReg uint64) (int16, bool) {
-	offs := [...]int16{
-		0: 80, 1: 96, 2: 88, 3: 40, 4: 104, 5: 112, 6: 32, 7: 152,
-		8: 72, 9: 64, 10: 56, 11: 48, 12: 24, 13: 16, 14: 8, 15: 0, 16: 128,
-	}
-	if dwarfReg >= uint64(len(offs)) {
-		return 0, false
-	}
-	return offs[dwarfReg], true
-}
-
-// argIndex maps a DWARF register number to its position among the integer
-// argument registers of the SysV x86-64 ABI, which the entry program
-// snapshots.
-func argIndex(dwarfReg uint64) (int, bool) {
-	switch dwarfReg {
-	case 5:
-		return 0, true // rdi
-	case 4:
-		return 1, true // rsi
-	case 1:
-		return 2, true // rdx
-	case 2:
-		return 3, true // rcx
-	case 8:
-		return 4, true // r8
-	case 9:
-		return 5, true // r9
-	}
-	return 0, false
-}
-
-// argRegs are the DWARF numbers of the argument registers in snapshot order.
-var argRegs = [6]uint64{5, 4, 1, 2, 8, 9}
-
-// ripOffset is the offset of the instruction pointer in struct pt_regs; raxOffset of the return value.
-const (
-	ripOffset = 128
-	raxOffset = 80
-)

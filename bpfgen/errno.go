@@ -172,7 +172,7 @@ func errnoAddress(e *emitter, x *ErrnoLocation) {
 func readUser8(e *emitter, fail string) {
 	e.stackPtr(asm.R1, fpReadTmp)
 	e.emit(asm.Mov.Imm(asm.R2, 8),
-		asm.FnProbeReadUser.Call(),
+		e.probeRead().Call(),
 		asm.JNE.Imm(asm.R0, 0, fail),
 		asm.LoadMem(asm.R0, asm.RFP, fpReadTmp, asm.DWord))
 }
@@ -197,7 +197,7 @@ func findLibc(e *emitter, x *ErrnoLocation, fail string) {
 	e.stackPtr(asm.R1, fpLinkMap)
 	e.emit(asm.Mov.Imm(asm.R2, 32),
 		asm.Mov.Reg(asm.R3, asm.R7),
-		asm.FnProbeReadUser.Call(),
+		e.probeRead().Call(),
 		asm.JNE.Imm(asm.R0, 0, fail),
 		asm.LoadMem(asm.R1, asm.RFP, fpLinkMap+16, asm.DWord), // l_ld
 		asm.LoadMem(asm.R2, asm.RFP, fpLinkMap, asm.DWord),    // l_addr
@@ -213,7 +213,7 @@ func findLibc(e *emitter, x *ErrnoLocation, fail string) {
 	e.emit(asm.Add.Reg(asm.R3, asm.R7))
 	e.stackPtr(asm.R1, fpBuildID)
 	e.emit(asm.Mov.Imm(asm.R2, int32(len(x.BuildID))),
-		asm.FnProbeReadUser.Call(),
+		e.probeRead().Call(),
 		asm.JNE.Imm(asm.R0, 0, fail))
 	for i := 0; i < len(x.BuildID); {
 		sz, w := asm.DWord, 8
@@ -243,7 +243,7 @@ func compileErrnoRead(e *emitter, fail string) {
 		asm.JEq.Imm(asm.R3, 0, fail))
 	e.stackPtr(asm.R1, fpReadTmp)
 	e.emit(asm.Mov.Imm(asm.R2, 4),
-		asm.FnProbeReadUser.Call(),
+		e.probeRead().Call(),
 		asm.JNE.Imm(asm.R0, 0, fail),
 		asm.LoadMem(asm.R0, asm.RFP, fpReadTmp, asm.Word))
 	e.extend(asm.R0, 4, true)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // Defaults for the Spec limits left at zero.
@@ -127,7 +129,7 @@ func Generate(spec *Spec) (*Generated, error) {
 			stmts = append(stmts, i)
 			continue
 		}
-		e := &emitter{faultIn: s.FaultIn}
+		e := &emitter{faultIn: s.FaultIn, space: s.Space}
 		g.Warnings = append(g.Warnings, stmtProgram(e, &s, g.Layout, st)...)
 		name := StmtProgramName(i)
 		uprobe(name, e)
@@ -137,7 +139,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	k := 0
 	for _, i := range stmts {
 		if chunk == nil {
-			chunk = &emitter{faultIn: s.FaultIn}
+			chunk = &emitter{faultIn: s.FaultIn, space: s.Space}
 			beginStmts(chunk, &s)
 		}
 		g.Warnings = append(g.Warnings, addStmt(chunk, &s, g.Layout, i)...)
@@ -150,7 +152,7 @@ func Generate(spec *Spec) (*Generated, error) {
 		}
 	}
 
-	e := &emitter{faultIn: s.FaultIn}
+	e := &emitter{faultIn: s.FaultIn, space: s.Space}
 	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmt)...)
 	uprobe(ProgEntry, e)
 
@@ -298,7 +300,7 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 			warns = append(warns, Warning{st.ID, v.Name, fmt.Sprintf("no room left in the record (%d slots of 8 bytes)", MaxSlots)})
 			continue
 		}
-		sub := &emitter{n: e.n, faultIn: e.faultIn}
+		sub := &emitter{n: e.n, faultIn: e.faultIn, space: e.space}
 		fail := sub.newLabel("fail")
 		off := int16(RecOffValues + 8*slots[i].First)
 		var err error
@@ -429,12 +431,12 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 		asm.StoreMem(rBuf, OffDepth, asm.R1, asm.Word),
 		asm.StoreImm(rBuf, OffValues, int64(l.Values), asm.Word),
 		asm.StoreImm(rBuf, OffHead, int64(HeadRecords(l.MaxRecords)), asm.Word))
-	for i, r := range argRegs {
-		off, _ := ptRegsOffset(r)
+	for i, r := range abi.ArgRegs {
+		off, _ := abi.PtRegsOffset(r)
 		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
 			asm.StoreMem(rBuf, int16(OffArgs+8*i), asm.R1, asm.DWord))
 	}
-	e.emit(asm.LoadMem(asm.R1, rCtx, ripOffset, asm.DWord))
+	e.emit(asm.LoadMem(asm.R1, rCtx, abi.PtRegsIP, asm.DWord))
 	e.loadConst(asm.R2, int64(s.EntryPC))
 	e.emit(asm.Sub.Reg(asm.R1, asm.R2), asm.StoreMem(rBuf, OffBias, asm.R1, asm.DWord))
 	errnoAddress(e, s.Errno)
@@ -478,7 +480,7 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, missing),
 		asm.Mov.Reg(rBuf, asm.R0),
-		asm.LoadMem(asm.R1, rCtx, raxOffset, asm.DWord))
+		asm.LoadMem(asm.R1, rCtx, abi.PtRegsRet, asm.DWord))
 	if !s.RetUnsigned {
 		e.extend(asm.R1, s.RetSize, true)
 	} else {

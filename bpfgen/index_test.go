@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // TestIndexWarnings lists the variable indexes refused at generation: each
@@ -95,7 +97,7 @@ func TestIndexCode(t *testing.T) {
 	if err := compileIndex(e, st, &s, "fail"); err != nil {
 		t.Fatal(err)
 	}
-	rdx, _ := ptRegsOffset(1)
+	rdx, _ := abi.PtRegsOffset(1)
 	want := asm.Instructions{
 		asm.StoreMem(asm.RFP, fpIndexBase, asm.R0, asm.DWord),
 		asm.LoadMem(asm.R0, rCtx, rdx, asm.DWord),

@@ -1,11 +1,13 @@
 package bpfgen
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/internal/leb128"
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // DWARF expression opcodes this package knows (DWARF 5, section 7.7.1).
@@ -104,8 +106,8 @@ func decodeExpr(b []byte) ([]op, error) {
 			return v
 		}
 		uleb := func() uint64 {
-			v, n := binary.Uvarint(b)
-			if n <= 0 {
+			v, n := leb128.Uint(b)
+			if n == 0 {
 				err = errShort
 				return 0
 			}
@@ -113,23 +115,13 @@ func decodeExpr(b []byte) ([]op, error) {
 			return v
 		}
 		sleb := func() int64 {
-			var v int64
-			var shift uint
-			for i, c := range b {
-				if shift < 64 {
-					v |= int64(c&0x7f) << shift
-				}
-				shift += 7
-				if c&0x80 == 0 {
-					if shift < 64 && c&0x40 != 0 {
-						v |= -1 << shift
-					}
-					b = b[i+1:]
-					return v
-				}
+			v, n := leb128.Int(b)
+			if n == 0 {
+				err = errShort
+				return 0
 			}
-			err = errShort
-			return 0
+			b = b[n:]
+			return v
 		}
 		switch c := o.code; {
 		case c == opAddr:
@@ -217,7 +209,7 @@ func unsup(format string, args ...any) error { return unsupported(fmt.Sprintf(fo
 
 // loadReg puts the value of a DWARF register in dst.
 func (c *locCompiler) loadReg(dst asm.Register, reg uint64) error {
-	off, ok := ptRegsOffset(reg)
+	off, ok := abi.PtRegsOffset(reg)
 	if !ok {
 		return unsup("register %d is not in pt_regs", reg)
 	}
@@ -265,7 +257,7 @@ func (c *locCompiler) read(addr asm.Register, size int) error {
 	}
 	c.e.stackPtr(asm.R1, fpReadTmp)
 	c.e.emit(asm.Mov.Imm(asm.R2, int32(size)),
-		asm.FnProbeReadUser.Call(),
+		c.e.probeRead().Call(),
 		asm.JNE.Imm(asm.R0, 0, c.fail),
 		asm.LoadMem(asm.R0, asm.RFP, fpReadTmp, sz))
 	return nil
@@ -305,7 +297,7 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 		case cd == opAddr:
 			// The load bias is how far the probed pc moved at run
 			// time: ip - link-time pc (zero for non-PIE).
-			e.emit(asm.LoadMem(asm.R0, rCtx, ripOffset, asm.DWord))
+			e.emit(asm.LoadMem(asm.R0, rCtx, abi.PtRegsIP, asm.DWord))
 			e.loadConst(asm.R1, int64(o.u-c.stmt.PC))
 			e.emit(asm.Add.Reg(asm.R0, asm.R1))
 			err = c.push(asm.R0)
@@ -314,7 +306,7 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 			if cd == opRegx {
 				reg = o.u
 			}
-			if _, ok := ptRegsOffset(reg); !ok {
+			if _, ok := abi.PtRegsOffset(reg); !ok {
 				return 0, 0, 0, unsup("register %d is not in pt_regs", reg)
 			}
 			kind = locReg
@@ -360,7 +352,7 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 			default:
 				return 0, 0, 0, unsup("entry value of something other than a register")
 			}
-			idx, ok := argIndex(r)
+			idx, ok := abi.ArgIndex(r)
 			if !ok {
 				return 0, 0, 0, unsup("entry value of register %d, which is not an argument register", r)
 			}

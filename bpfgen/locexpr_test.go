@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // TestUnsupportedLocations pins the reason given for each location form that
@@ -110,4 +115,33 @@ func FuzzDecodeExpr(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAddressSpace: a variable in memory is read with the helper of the
+// target's address space, bpf_probe_read_user or bpf_probe_read_kernel.
+func TestAddressSpace(t *testing.T) {
+	for _, c := range []struct {
+		space     target.AddressSpace
+		want, not asm.BuiltinFunc
+	}{
+		{target.UserSpace, asm.FnProbeReadUser, asm.FnProbeReadKernel},
+		{target.KernelSpace, asm.FnProbeReadKernel, asm.FnProbeReadUser},
+	} {
+		e := &emitter{space: c.space}
+		st := &Stmt{PC: 0x1000, CFA: CFARule{Reg: abi.RSP, Offset: 8}}
+		// DW_OP_fbreg -20 with the CFA as frame base: an int on the stack.
+		v := &Var{Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}, Size: 4}
+		if err := compileVar(e, st, v, "fail"); err != nil {
+			t.Fatal(err)
+		}
+		calls := map[asm.BuiltinFunc]int{}
+		for _, ins := range e.insns {
+			if ins.IsBuiltinCall() {
+				calls[asm.BuiltinFunc(ins.Constant)]++
+			}
+		}
+		if calls[c.want] != 1 || calls[c.not] != 0 {
+			t.Errorf("%s: helper calls %v, want one %s", c.space, calls, c.want)
+		}
+	}
 }

@@ -1,6 +1,11 @@
 package bpfgen
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/abi"
+)
 
 // CFARule is the canonical frame address at a probe pc as "register plus
 // offset": the CFI rule the caller read from .eh_frame or .debug_frame.
@@ -16,7 +21,7 @@ type CFARule struct {
 
 // known reports whether the rule can be used.
 func (r CFARule) known() bool {
-	_, ok := ptRegsOffset(r.Reg)
+	_, ok := abi.PtRegsOffset(r.Reg)
 	return ok && r != (CFARule{})
 }
 
@@ -112,6 +117,11 @@ type Stmt struct {
 // function. It is a plain description: generating from it never touches the
 // kernel.
 type Spec struct {
+	// Space is the memory the target's variables live in: the programs
+	// read it with bpf_probe_read_user, or bpf_probe_read_kernel for the
+	// kernel. The zero value is user space.
+	Space target.AddressSpace
+
 	// EntryOffset is the file offset of the function's first instruction,
 	// where the entry uprobe and the uretprobe go.
 	EntryOffset uint64

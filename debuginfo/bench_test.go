@@ -16,7 +16,7 @@ func BenchmarkLoadLibc(b *testing.B) {
 	}
 	defer f.Close()
 	for b.Loop() {
-		if _, err := debuginfo.Load(f.Debug); err != nil {
+		if _, err := debuginfo.Load(f.DWARFSections()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,7 +2,6 @@ package debuginfo
 
 import (
 	"debug/dwarf"
-	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,7 +9,7 @@ import (
 	"strconv"
 
 	"github.com/whythefail/whythefail/debuginfo/bidcache"
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // FuncUnits says which compilation units hold the functions (with code,
@@ -194,12 +193,13 @@ const (
 	funcUnitsVersion = "funcs 1\n"
 )
 
-// CachedFuncUnits returns the function index of the debug file ef from
-// the build-id cache; ok is false on a miss (no build-id, no entry, a
+// CachedFuncUnits returns the function index of the debug file whose
+// sections sec are from the build-id cache; ok is false on a miss (no
+// build-id, sections merged with a dwz supplementary file, no entry, a
 // corrupt one, or the cache is off).
-func CachedFuncUnits(ef *elf.File) (fu *FuncUnits, ok bool) {
+func CachedFuncUnits(sec *dwarfsec.Sections) (fu *FuncUnits, ok bool) {
 	c := bidcache.Open()
-	id, identity, ok := dwarfsec.Identity(ef)
+	id, identity, ok := sec.Identity()
 	if c == nil || !ok {
 		return nil, false
 	}
@@ -214,15 +214,15 @@ func CachedFuncUnits(ef *elf.File) (fu *FuncUnits, ok bool) {
 	return fu, true
 }
 
-// PutFuncUnits puts the function index of d, a full index of the debug
-// file ef, in the build-id cache. Failing to only means the next run
-// indexes the whole file again.
-func PutFuncUnits(ef *elf.File, d *Data) error {
+// PutFuncUnits puts the function index of d, a full index of a debug
+// file, in the build-id cache, under its sections' identity. Failing to
+// only means the next run indexes the whole file again.
+func PutFuncUnits(d *Data) error {
 	if d.Partial {
 		return errors.New("a partial index cannot give the function index")
 	}
 	c := bidcache.Open()
-	id, identity, ok := dwarfsec.Identity(ef)
+	id, identity, ok := d.sec.Identity()
 	if c == nil || !ok {
 		return nil
 	}

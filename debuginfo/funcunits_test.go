@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // openLibc opens glibc with its debug file (libc6-dbg).
@@ -29,7 +29,7 @@ func openLibc(t *testing.T) *target.File {
 // full index records about those units and their functions.
 func TestLoadUnitsLibc(t *testing.T) {
 	bin := openLibc(t)
-	full, err := Load(bin.Debug)
+	full, err := Load(bin.DWARFSections())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestLoadUnitsLibc(t *testing.T) {
 	for i := 0; i < len(full.CUs); i += 97 {
 		units = append(units, full.CUs[i].Offset)
 	}
-	part, err := LoadUnits(bin.Debug, units)
+	part, err := LoadUnits(bin.DWARFSections(), units)
 	if errors.Is(err, dwarfsec.ErrCrossUnit) {
 		t.Fatal("glibc's units refer to no others, yet LoadUnits refused them")
 	}
@@ -132,7 +132,7 @@ func dumpScope(s *Scope) string {
 // name and entry address, and encodes and decodes to the same.
 func TestFuncUnits(t *testing.T) {
 	bin := openLibc(t)
-	d, err := Load(bin.Debug)
+	d, err := Load(bin.DWARFSections())
 	if err != nil {
 		t.Fatal(err)
 	}

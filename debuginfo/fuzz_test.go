@@ -37,7 +37,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		defer bin.Close()
 		if bin.Debug != nil {
-			d, err := debuginfo.Load(bin.Debug)
+			d, err := debuginfo.Load(bin.DWARFSections())
 			if (d == nil) == (err == nil) {
 				t.Fatalf("Load = %v, %v: want exactly one of data and error", d, err)
 			}

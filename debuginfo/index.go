@@ -2,13 +2,12 @@ package debuginfo
 
 import (
 	"debug/dwarf"
-	"debug/elf"
 	"fmt"
 	"sort"
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // Data is the index of one target's DWARF.
@@ -31,8 +30,7 @@ type Data struct {
 	partialDW *dwarf.Data    // LoadUnits's, which reads those units only
 	// A partial index answers the lookups that search every unit
 	// (TypeByName, Globals) from the whole file's index, built on first
-	// use from ef.
-	ef        *elf.File
+	// use from sec.
 	wholeOnce sync.Once
 	wholeData *Data
 
@@ -153,11 +151,12 @@ type declInfo struct {
 // ErrNoDWARF says a file carries no DWARF.
 var ErrNoDWARF = dwarfsec.ErrNoDWARF
 
-// Load indexes the DWARF of ef, the file that carries it (a binary or its
-// separate debug file). Malformed DWARF is reported as an error, never a
-// panic.
-func Load(ef *elf.File) (d *Data, err error) {
-	return load(ef, nil)
+// Load indexes the DWARF that sec holds: the sections of the file that
+// carries it (a binary or its separate debug file), as target.Open read
+// them (target.File.DWARFSections). Malformed DWARF is reported as an
+// error, never a panic.
+func Load(sec *dwarfsec.Sections) (d *Data, err error) {
+	return load(sec, nil)
 }
 
 // LoadUnits is Load restricted to the compilation units that contain the
@@ -167,32 +166,26 @@ func Load(ef *elf.File) (d *Data, err error) {
 // file's index, built when first needed. It fails, with an error matching
 // dwarfsec.ErrCrossUnit, when one of those units may refer to DIEs of
 // others; the caller then loads the whole file.
-func LoadUnits(ef *elf.File, units []dwarf.Offset) (*Data, error) {
+func LoadUnits(sec *dwarfsec.Sections, units []dwarf.Offset) (*Data, error) {
 	if len(units) == 0 {
 		return nil, fmt.Errorf("no units to load")
 	}
-	return load(ef, units)
+	return load(sec, units)
 }
 
-func load(ef *elf.File, units []dwarf.Offset) (d *Data, err error) {
+func load(sec *dwarfsec.Sections, units []dwarf.Offset) (d *Data, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			d, err = nil, fmt.Errorf("reading DWARF: malformed debug info (%v)", r)
 		}
 	}()
-	// target.Open read the sections already, to check the file has
-	// DWARF: For hands over the same copy.
-	sec, err := dwarfsec.For(ef)
-	if err != nil {
-		return nil, err
+	if sec == nil {
+		return nil, fmt.Errorf("reading DWARF: %w", ErrNoDWARF)
 	}
 	// The dwarf.Data may still be being built (dwarfsec.Sections.Data):
 	// the index starts from the outline and raw sections, and waits
 	// for it only where it needs it (d.dw), or at the end.
 	d = &Data{sec: sec, types: make(map[dwarf.Offset]*dwarf.Entry), units: units, Partial: units != nil}
-	if d.Partial {
-		d.ef = ef
-	}
 	if units != nil && sec.ViaDebugElf {
 		return nil, fmt.Errorf("DWARF read through debug/elf is indexed whole: %w", dwarfsec.ErrCrossUnit)
 	}
@@ -217,7 +210,7 @@ func load(ef *elf.File, units []dwarf.Offset) (d *Data, err error) {
 // on first use; nil when that fails (the file loaded before, so only
 // when memory runs out), and then lookups find nothing.
 func (d *Data) whole() *Data {
-	d.wholeOnce.Do(func() { d.wholeData, _ = Load(d.ef) })
+	d.wholeOnce.Do(func() { d.wholeData, _ = Load(d.sec) })
 	return d.wholeData
 }
 

@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
+	"github.com/whythefail/whythefail/internal/leb128"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // LineRow is one row of a compilation unit's line table.
@@ -266,21 +267,17 @@ func (b *buf) u64() uint64 {
 }
 
 func (b *buf) uleb() uint64 {
-	var v uint64
-	var shift uint
-	for {
-		c := b.u8()
-		if b.err != nil {
-			return 0
-		}
-		if shift < 64 {
-			v |= uint64(c&0x7f) << shift
-		}
-		shift += 7
-		if c&0x80 == 0 {
-			return v
-		}
+	if !b.need(1) {
+		return 0
 	}
+	v, n := leb128.Uint(b.data[b.off:])
+	if n == 0 {
+		b.off = len(b.data)
+		b.need(1)
+		return 0
+	}
+	b.off += n
+	return v
 }
 
 func (b *buf) cstr() string {

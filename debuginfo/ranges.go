@@ -1,6 +1,10 @@
 package debuginfo
 
-import "debug/dwarf"
+import (
+	"debug/dwarf"
+
+	"github.com/whythefail/whythefail/internal/leb128"
+)
 
 // quickRanges returns what dwarf.Data.Ranges returns for a function's
 // DIE, from the raw sections, so that indexing need not wait for
@@ -58,16 +62,9 @@ func rnglist(sec []byte, off int64, base uint64, u64 func([]byte) uint64, ret []
 	}
 	p := int(off)
 	uleb := func() (uint64, bool) {
-		var v uint64
-		for shift := 0; p < len(sec) && shift < 64; shift += 7 {
-			b := sec[p]
-			p++
-			v |= uint64(b&0x7f) << shift
-			if b < 0x80 {
-				return v, true
-			}
-		}
-		return 0, false
+		v, n := leb128.Uint(sec[p:])
+		p += n
+		return v, n > 0
 	}
 	addr := func() (uint64, bool) {
 		if p+8 > len(sec) {

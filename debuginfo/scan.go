@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // scanDIEs does what indexReader does, from dwarfsec's outline of

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // dumpIndex renders everything the index records about units and
@@ -43,14 +43,11 @@ func checkScanMatchesReader(t *testing.T, path string, opts target.Options) {
 	if bin.Debug == nil {
 		t.Fatalf("%s: no debug file", path)
 	}
-	got, err := Load(bin.Debug)
+	got, err := Load(bin.DWARFSections())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec, err := dwarfsec.For(bin.Debug)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sec := bin.DWARFSections()
 	dw, err := sec.Data()
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +110,7 @@ func FuzzScan(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer bin.Close()
-	sec, err := dwarfsec.For(bin.Debug)
-	if err != nil {
-		f.Fatal(err)
-	}
+	sec := bin.DWARFSections()
 	f.Add(sec.Info)
 	f.Add(sec.Info[:len(sec.Info)/2])
 	f.Fuzz(func(t *testing.T, info []byte) {

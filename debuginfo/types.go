@@ -4,6 +4,8 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"strings"
+
+	"github.com/whythefail/whythefail/internal/leb128"
 )
 
 // Type is a reference to a type DIE, for navigating types when checking
@@ -254,20 +256,11 @@ func plusUconst(expr []byte) (off int64, bad bool) {
 	if len(expr) < 2 || expr[0] != 0x23 {
 		return 0, true
 	}
-	var v uint64
-	for i, c := range expr[1:] {
-		if i >= 9 {
-			return 0, true
-		}
-		v |= uint64(c&0x7f) << (7 * i)
-		if c&0x80 == 0 {
-			if i+2 != len(expr) || v > 1<<62 {
-				return 0, true
-			}
-			return int64(v), false
-		}
+	v, n := leb128.Uint(expr[1:])
+	if n == 0 || n > 9 || n+1 != len(expr) || v > 1<<62 {
+		return 0, true
 	}
-	return 0, true
+	return int64(v), false
 }
 
 // Member finds a member by name, looking into anonymous struct and union

@@ -31,7 +31,7 @@ func loadC(t *testing.T, src string, flags ...string) *Data {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	d, err := Load(f.Debug)
+	d, err := Load(f.DWARFSections())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ int main(void) { return grid[1][2] + names[1][0] + rows[1][3] + flat[5]; }
 		t.Fatal(err)
 	}
 	defer f.Close()
-	d, err := Load(f.Debug)
+	d, err := Load(f.DWARFSections())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ int main(void) { struct y w = {3}; return peek(0, &w); }
 	if f.AltPath != alt {
 		t.Fatalf("AltPath %q, want %q; NeedDWARF %v", f.AltPath, alt, f.NeedDWARF())
 	}
-	d, err := Load(f.Debug)
+	d, err := Load(f.DWARFSections())
 	if err != nil {
 		t.Fatal(err)
 	}

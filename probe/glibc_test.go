@@ -37,7 +37,7 @@ func TestListGlibc(t *testing.T) {
 		`function("getaddrinfo").return`,
 	} {
 		ours := listRows(t, r, text)
-		theirs, err := staporacle.List(t, `process("`+r.Bin.Path+`").`+text)
+		theirs, err := staporacle.List(t, `process("`+r.Bin.Name()+`").`+text)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestListGlibcAliases(t *testing.T) {
 		r.ListOnly = true
 		for _, text := range c.specs {
 			ours := listRows(t, r, text)
-			theirs, err := staporacle.List(t, `process("`+r.Bin.Path+`").`+text)
+			theirs, err := staporacle.List(t, `process("`+r.Bin.Name()+`").`+text)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func TestListGlibcAliasNames(t *testing.T) {
 		`function("m*")`,
 	} {
 		ours := listRows(t, r, text)
-		theirs, err := staporacle.List(t, `process("`+r.Bin.Path+`").`+text)
+		theirs, err := staporacle.List(t, `process("`+r.Bin.Name()+`").`+text)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,7 +59,7 @@ func TestListHeader(t *testing.T) {
 			if stapErr != nil {
 				continue
 			}
-			theirs, err := staporacle.List(t, `process("`+r.Bin.Path+`").`+text)
+			theirs, err := staporacle.List(t, `process("`+r.Bin.Name()+`").`+text)
 			if err != nil && !strings.HasSuffix(err.Error(), "no probe point matches") {
 				t.Fatal(err)
 			}

@@ -22,7 +22,7 @@ import (
 // suggests names from the whole file) load it whole. Without a cached
 // index it loads the whole file and puts the index in the cache for the
 // next run.
-func NewLazyResolver(bin *target.File) *Resolver {
+func NewLazyResolver(bin target.Binary) *Resolver {
 	r := newResolver(bin)
 	r.lazy = true
 	return r
@@ -54,7 +54,7 @@ func (r *Resolver) ensure(s *spec.Spec) error {
 			// Units that refer out of themselves (dwarfsec.ErrCrossUnit)
 			// need the whole file; so does any other failure, which the
 			// whole file's index then reports if it is the file's.
-			if d, err := debuginfo.LoadUnits(r.Bin.Debug, units); err == nil {
+			if d, err := debuginfo.LoadUnits(r.Bin.DWARFSections(), units); err == nil {
 				r.Data, r.loaded = d, true
 				r.units = make(map[dwarf.Offset]bool, len(units))
 				for _, u := range units {
@@ -69,23 +69,25 @@ func (r *Resolver) ensure(s *spec.Spec) error {
 
 // hasDWARF reports whether the target has DWARF that can be indexed.
 func (r *Resolver) hasDWARF() bool {
-	return r.Bin.Debug != nil && r.Bin.NeedDWARF() == nil
+	return r.Bin.DWARFSections() != nil && r.Bin.NeedDWARF() == nil
 }
 
 // loadWhole indexes the whole file, replacing a partial index, and puts
 // the function index in the cache when it was not there.
 func (r *Resolver) loadWhole() error {
-	d, err := debuginfo.Load(r.Bin.Debug)
+	d, err := debuginfo.Load(r.Bin.DWARFSections())
 	if err != nil {
 		return r.loadErr(err)
 	}
 	r.Data, r.loaded, r.units = d, true, nil
 	r.dieAddrs = nil
-	if r.index == nil && r.Bin.AltPath == "" {
-		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug); ok {
+	// Sections merged with a dwz supplementary file have no identity to
+	// cache under: Cached and Put do nothing for them.
+	if r.index == nil {
+		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections()); ok {
 			r.index = fu
 		} else {
-			_ = debuginfo.PutFuncUnits(r.Bin.Debug, d)
+			_ = debuginfo.PutFuncUnits(d)
 		}
 	}
 	return nil
@@ -94,14 +96,14 @@ func (r *Resolver) loadWhole() error {
 // unitsFor returns the units that can hold the functions s selects, nil
 // when s needs the whole file or no cached index says.
 func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
-	if s.Target != spec.Process || s.Func == "" || r.Bin.AltPath != "" {
+	if s.Target != spec.Process || s.Func == "" {
 		return nil
 	}
 	if s.Point != spec.Statement && (s.Point != spec.Function || r.ListOnly) {
 		return nil
 	}
 	if r.index == nil {
-		fu, ok := debuginfo.CachedFuncUnits(r.Bin.Debug)
+		fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections())
 		if !ok {
 			return nil
 		}

@@ -15,7 +15,7 @@ import (
 // prints them, with addresses and offsets), or the error.
 func resolveText(t *testing.T, r *Resolver, text string) string {
 	t.Helper()
-	s, err := spec.Parse(`process("` + r.Bin.Path + `").` + text)
+	s, err := spec.Parse(`process("` + r.Bin.Name() + `").` + text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestLazyListGlibc(t *testing.T) {
 		if !r.Data.Partial {
 			t.Errorf("%s: the whole file was indexed", text)
 		}
-		theirs, err := staporacle.List(t, `process("`+r.Bin.Path+`").`+text)
+		theirs, err := staporacle.List(t, `process("`+r.Bin.Name()+`").`+text)
 		if err != nil {
 			t.Fatal(err)
 		}

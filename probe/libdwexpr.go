@@ -1,5 +1,7 @@
 package probe
 
+import "github.com/whythefail/whythefail/internal/leb128"
+
 // libdwParses reports whether libdw 0.188's __libdw_intern_expression
 // accepts a location expression. SystemTap lists a variable only when
 // dwarf_getlocation_addr returns a non-empty expression at the address,
@@ -94,14 +96,6 @@ func libdwParses(expr []byte) bool {
 
 // readULEB decodes an unsigned LEB128 number.
 func readULEB(b []byte) (uint64, bool) {
-	var v uint64
-	for i, c := range b {
-		if i < 10 {
-			v |= uint64(c&0x7f) << (7 * i)
-		}
-		if c < 0x80 {
-			return v, true
-		}
-	}
-	return v, false
+	v, n := leb128.Uint(b)
+	return v, n > 0
 }

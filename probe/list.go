@@ -78,7 +78,7 @@ func (r *Resolver) noMatch(s *spec.Spec) error {
 		}
 	}
 	near := closest(s.Func, names, 3)
-	msg := fmt.Sprintf("no probe point matches %s in %s", s, r.Bin.Path)
+	msg := fmt.Sprintf("no probe point matches %s in %s", s, r.Bin.Name())
 	if r.Data == nil && s.Point == spec.Statement {
 		return r.Bin.NeedDWARF()
 	}

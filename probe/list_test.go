@@ -67,7 +67,7 @@ func openFixture(t *testing.T, b *fixture.Binary) *Resolver {
 // no rows (stap -L prints nothing then).
 func listRows(t *testing.T, r *Resolver, text string) []string {
 	t.Helper()
-	s, err := spec.Parse(`process("` + r.Bin.Path + `").` + text)
+	s, err := spec.Parse(`process("` + r.Bin.Name() + `").` + text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestListFixtures(t *testing.T) {
 					if stapErr != nil {
 						continue
 					}
-					theirs, err := staporacle.ListWith(t, `process("`+r.Bin.Path+`").`+text, staporacle.Options{DebugDirs: debugDirs(b)})
+					theirs, err := staporacle.ListWith(t, `process("`+r.Bin.Name()+`").`+text, staporacle.Options{DebugDirs: debugDirs(b)})
 					if err != nil && !strings.HasSuffix(err.Error(), "no probe point matches") {
 						t.Fatal(err)
 					}

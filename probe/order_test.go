@@ -56,7 +56,7 @@ func TestListFunctionOrder(t *testing.T) {
 		if stapErr != nil {
 			continue
 		}
-		theirs, err := staporacle.List(t, `process("`+r.Bin.Path+`").`+text)
+		theirs, err := staporacle.List(t, `process("`+r.Bin.Name()+`").`+text)
 		if err != nil {
 			t.Fatal(err)
 		}

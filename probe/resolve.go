@@ -94,7 +94,7 @@ func (p *Point) varTexts() []string {
 
 // Resolver resolves specs against one opened target.
 type Resolver struct {
-	Bin  *target.File
+	Bin  target.Binary
 	Data *debuginfo.Data // nil when the target has no DWARF
 	// ListOnly says the points will only be listed, never attached, so a
 	// line address inside an instruction is listed as stap lists it
@@ -127,7 +127,7 @@ type Resolver struct {
 // NewResolver indexes the target's DWARF, if it has any that can be used
 // (NeedDWARF), and puts its function index in the build-id cache for
 // NewLazyResolver.
-func NewResolver(bin *target.File) (*Resolver, error) {
+func NewResolver(bin target.Binary) (*Resolver, error) {
 	r := newResolver(bin)
 	if r.hasDWARF() {
 		if err := r.loadWhole(); err != nil {
@@ -137,14 +137,14 @@ func NewResolver(bin *target.File) (*Resolver, error) {
 	return r, nil
 }
 
-func newResolver(bin *target.File) *Resolver {
+func newResolver(bin target.Binary) *Resolver {
 	return &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool),
 		orders: make(map[*debuginfo.CompUnit]*unitOrder), names: make(map[dwarf.Offset]dieNameAttrs)}
 }
 
 // loadErr says that the target's DWARF could not be indexed.
 func (r *Resolver) loadErr(err error) error {
-	return fmt.Errorf("reading debug info of %s: %w", r.Bin.Path, err)
+	return fmt.Errorf("reading debug info of %s: %w", r.Bin.Name(), err)
 }
 
 // ErrNoMatch says that a spec matched nothing.
@@ -170,7 +170,7 @@ func (r *Resolver) Resolve(s *spec.Spec) ([]*Point, error) {
 	if err := r.ensure(s); err != nil {
 		return nil, err
 	}
-	prefix := `process("` + r.Bin.Path + `")`
+	prefix := r.Bin.ProbePoint()
 	var pts []*Point
 	var err error
 	if s.Point == spec.Statement {

@@ -36,25 +36,16 @@ type stapSymtab struct {
 func (r *Resolver) symbolTable() *stapSymtab {
 	if !r.symtabDone {
 		r.symtabDone = true
-		r.symtab = readStapSymtab(r.Bin.ELF, r.Bin.Debug)
+		r.symtab = newStapSymtab(r.Bin.SymbolTable())
 	}
 	return r.symtab
 }
 
-// readStapSymtab picks the table as libdwfl's find_symtab does: the
-// binary's .symtab, else the debug file's .symtab, else the binary's
-// .dynsym. Names are kept as the string table spells them (with any
-// "@VERSION"), since SystemTap compares them as they are.
-func readStapSymtab(bin, debug *elf.File) *stapSymtab {
-	var syms []elf.Symbol
-	switch {
-	case hasSection(bin, elf.SHT_SYMTAB):
-		syms = safeELFSymbols(bin.Symbols)
-	case debug != nil && debug != bin && hasSection(debug, elf.SHT_SYMTAB):
-		syms = safeELFSymbols(debug.Symbols)
-	case bin != nil:
-		syms = safeELFSymbols(bin.DynamicSymbols)
-	}
+// newStapSymtab indexes the table SystemTap reads (target.File's
+// SymbolTable, which picks it as libdwfl's find_symtab does). Names are
+// kept as the string table spells them (with any "@VERSION"), since
+// SystemTap compares them as they are.
+func newStapSymtab(syms []elf.Symbol) *stapSymtab {
 	if len(syms) == 0 {
 		return nil
 	}
@@ -72,32 +63,6 @@ func readStapSymtab(bin, debug *elf.File) *stapSymtab {
 		}
 	}
 	return t
-}
-
-// hasSection reports whether f has a section of type typ with entries.
-func hasSection(f *elf.File, typ elf.SectionType) bool {
-	if f == nil {
-		return false
-	}
-	for _, s := range f.Sections {
-		if s.Type == typ && s.Entsize != 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// safeELFSymbols calls a debug/elf symbol reader, treating errors and
-// panics (malformed tables) as an empty table: the aliases only refine
-// the listing order.
-func safeELFSymbols(read func() ([]elf.Symbol, error)) (syms []elf.Symbol) {
-	defer func() {
-		if recover() != nil {
-			syms = nil
-		}
-	}()
-	syms, _ = read()
-	return syms
 }
 
 // addAliases does module_info::update_symtab on a unit's function cache

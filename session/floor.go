@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/whythefail/whythefail/target"
 )
 
 // Floor is a plan's probes with empty programs: what any uprobe tracer
@@ -21,6 +23,9 @@ type Floor struct {
 // and statements), in every process running the binary, with the kind of
 // link Start would use: uprobe_multi where the kernel has it.
 func AttachFloor(p Plan) (_ *Floor, err error) {
+	if p.Attach != target.AttachUprobe {
+		return nil, fmt.Errorf("the floor of %s probes is not measured", p.Attach)
+	}
 	multi := features.HaveBPFLinkUprobeMulti() == nil
 	spec := &ebpf.ProgramSpec{
 		Type: ebpf.Kprobe, License: "GPL",

@@ -16,6 +16,7 @@ import (
 
 	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/internal/timing"
+	"github.com/whythefail/whythefail/target"
 )
 
 // Plan is what to trace in one function of one binary.
@@ -31,6 +32,12 @@ type Plan struct {
 	// errno; Start adds the kernel's task_struct offset of the thread
 	// pointer (TaskFSBase).
 	Errno *bpfgen.ErrnoLocation
+	// Space and Attach are how the target is probed (target.Binary's
+	// AddressSpace and Attach): the memory its variables are read from,
+	// and the kind of probe placed in its code. The zero values mean
+	// user space and uprobes.
+	Space  target.AddressSpace
+	Attach target.AttachKind
 }
 
 // Options say which processes to trace and size the buffers.
@@ -113,9 +120,11 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	if !o.TraceAll && len(o.PIDs) == 0 {
 		return nil, errors.New("no process to trace: give process ids or trace all processes")
 	}
-	multi := !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
+	// uprobe_multi links, where the kernel has them, for uprobes.
+	multi := p.Attach == target.AttachUprobe && !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
 	errno, errnoNote := locateErrno(p.Errno)
 	spec := &bpfgen.Spec{
+		Space:          p.Space,
 		Multi:          multi,
 		EntryOffset:    p.Entry,
 		EntryPC:        p.EntryPC,
@@ -212,10 +221,20 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	return s, nil
 }
 
-// attach places the uprobes. The return probe goes first and the entry
-// probe last, so that every invocation that gets a buffer also gets its
-// statements and return; detach removes them in the reverse order.
+// attach places the probes, of the kind the target takes (Plan.Attach).
 func (s *Session) attach(p Plan, gen *bpfgen.Generated) error {
+	switch p.Attach {
+	case target.AttachUprobe:
+		return s.attachUprobes(p, gen)
+	default:
+		return fmt.Errorf("attaching %s probes is not supported", p.Attach)
+	}
+}
+
+// attachUprobes places the uprobes. The return probe goes first and the
+// entry probe last, so that every invocation that gets a buffer also gets
+// its statements and return; detach removes them in the reverse order.
+func (s *Session) attachUprobes(p Plan, gen *bpfgen.Generated) error {
 	ex, err := link.OpenExecutable(p.Binary)
 	if err != nil {
 		return fmt.Errorf("opening %s for uprobes: %w", p.Binary, err)

@@ -13,8 +13,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/debuginfod"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // findDebug sets Debug, DebugPath and the sections from the first place that has
@@ -26,7 +26,7 @@ import (
 // is adopted all the same, and NeedDWARF says what is missing.
 func (f *File) findDebug(ctx context.Context, client *debuginfod.Client) error {
 	if hasDWARF(f.ELF) {
-		d, alt, err := f.openDWARF(ctx, client, f.ELF, f.Path)
+		d, alt, err := f.openDWARF(ctx, client, f.ELF, f.osFile, f.Path)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
@@ -37,14 +37,16 @@ func (f *File) findDebug(ctx context.Context, client *debuginfod.Client) error {
 	return nil
 }
 
-// openDWARF reads the DWARF sections of ef, the file at path, together
-// with its dwz supplementary file when it names one (findAlt).
-func (f *File) openDWARF(ctx context.Context, client *debuginfod.Client, ef *elf.File, path string) (*dwarfsec.Sections, *altFile, error) {
+// openDWARF reads the DWARF sections of ef, the file at path read through
+// osf, together with its dwz supplementary file when it names one
+// (findAlt).
+func (f *File) openDWARF(ctx context.Context, client *debuginfod.Client, ef *elf.File, osf *os.File, path string) (*dwarfsec.Sections, *altFile, error) {
 	alt := f.findAlt(ctx, client, ef, path)
+	src := dwarfsec.Source{ELF: ef, Raw: osf}
 	if alt != nil && alt.ef != nil {
-		dwarfsec.SetAlt(ef, alt.ef)
+		src.Alt = &dwarfsec.Source{ELF: alt.ef, Raw: alt.osf}
 	}
-	d, err := safeDWARF(ef)
+	d, err := safeDWARF(src)
 	if err != nil {
 		alt.close()
 		return nil, nil, err
@@ -203,7 +205,7 @@ func (f *File) tryDebugFile(ctx context.Context, client *debuginfod.Client, path
 		f.skip(path, "no .debug_info")
 		return false
 	}
-	d, alt, err := f.openDWARF(ctx, client, ef, canon)
+	d, alt, err := f.openDWARF(ctx, client, ef, osf, canon)
 	if err != nil {
 		f.skip(path, err.Error())
 		return false

@@ -1,9 +1,16 @@
 // Package target opens the thing being traced: a user-space ELF executable or
 // shared library today, the kernel and its modules later. It knows how to find
 // the file that carries the DWARF for a binary (the binary itself, a separate
-// debug file by build-id or .gnu_debuglink), how link-time addresses map to the
-// file offsets that uprobes take, and how to read the bytes of code.
+// debug file by build-id or .gnu_debuglink, and its dwz supplementary file),
+// reads that DWARF's sections once for debuginfo, maps link-time addresses to
+// the file offsets that uprobes take, and reads the bytes of code.
 //
-// Everything specific to a kind of target stays behind this package, so that
-// the later stages (debug info, probe points, BPF programs) need not care.
+// Everything specific to a kind of target stays behind the Binary interface:
+// how a probe point names it (ProbePoint), the memory its variables are read
+// from (AddressSpace: user or kernel reads), how probes attach to its code
+// (Attach: uprobes today), its symbols and its DWARF sections. The later
+// stages (debug info, probe points, BPF programs, attaching) take what they
+// need from it, so a kernel image or module is a new implementation of
+// Binary. The x86-64 ABI facts that probes rely on (argument registers,
+// pt_regs offsets, DWARF register numbers) are in the subpackage abi.
 package target

@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/internal/elfnote"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // elfMagic starts every ELF file.
@@ -57,7 +57,6 @@ func parseELF(osf *os.File) (*elf.File, int64, error) {
 	if err := checkExtents(ef, st.Size()); err != nil {
 		return nil, 0, err
 	}
-	dwarfsec.SetRaw(ef, osf)
 	return ef, st.Size(), nil
 }
 
@@ -76,17 +75,18 @@ func safeNewELF(r io.ReaderAt) (ef *elf.File, err error) {
 	return ef, nil
 }
 
-// safeDWARF loads the DWARF sections, turning debug/dwarf panics into errors.
-// The dwarf.Data may still be being built when it returns (Sections.Data).
-// It reads them through dwarfsec, which keeps the decompressed sections for
-// debuginfo.Load: ef.DWARF() would decompress them a second time.
-func safeDWARF(ef *elf.File) (d *dwarfsec.Sections, err error) {
+// safeDWARF loads the DWARF sections of src, turning debug/dwarf panics
+// into errors. The dwarf.Data may still be being built when it returns
+// (Sections.Data). It reads them through dwarfsec, and the File keeps the
+// decompressed sections for debuginfo.Load (DWARFSections): ef.DWARF()
+// would decompress them a second time.
+func safeDWARF(src dwarfsec.Source) (d *dwarfsec.Sections, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d, err = nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, p)
 		}
 	}()
-	secs, err := dwarfsec.For(ef)
+	secs, err := dwarfsec.Read(src)
 	if errors.Is(err, dwarfsec.ErrUnsupported) {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupportedDebugInfo, err)
 	}

@@ -70,3 +70,29 @@ func safeSymbols(read func() ([]elf.Symbol, error)) (syms []elf.Symbol) {
 	syms, _ = read()
 	return syms
 }
+
+// SymbolTable returns the one ELF symbol table that libdwfl's find_symtab
+// reads, as SystemTap sees it: the binary's .symtab, else the debug file's
+// .symtab, else the binary's .dynsym. Every entry is kept as the table has
+// it (all types, names with any "@VERSION"). An unreadable table is empty:
+// the listing only refines its order with it.
+func (f *File) SymbolTable() []elf.Symbol {
+	switch {
+	case hasSymbols(f.ELF, elf.SHT_SYMTAB):
+		return safeSymbols(f.ELF.Symbols)
+	case f.Debug != nil && f.Debug != f.ELF && hasSymbols(f.Debug, elf.SHT_SYMTAB):
+		return safeSymbols(f.Debug.Symbols)
+	default:
+		return safeSymbols(f.ELF.DynamicSymbols)
+	}
+}
+
+// hasSymbols reports whether ef has a section of type typ with entries.
+func hasSymbols(ef *elf.File, typ elf.SectionType) bool {
+	for _, s := range ef.Sections {
+		if s.Type == typ && s.Entsize != 0 {
+			return true
+		}
+	}
+	return false
+}

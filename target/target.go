@@ -13,8 +13,8 @@ import (
 	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
-	"github.com/whythefail/whythefail/debuginfo/dwarfsec"
 	"github.com/whythefail/whythefail/debuginfod"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // DefaultDebugDirs is where distributions install separate debug files
@@ -56,14 +56,26 @@ func (k Kind) String() string {
 	}
 }
 
-// Binary is what the probe-point stages need from a target, whatever its
-// Kind. *File implements it for user-space binaries.
+// Binary is what the later stages need from a target, whatever its Kind:
+// resolution (package probe) resolves probe points through it, debug-info
+// loading (package debuginfo) indexes its DWARFSections, and attaching
+// (package session) follows its AddressSpace and Attach. *File implements
+// it for user-space binaries; the kernel and its modules are to be new
+// implementations.
 type Binary interface {
 	// Kind says which kind of target this is.
 	Kind() Kind
 	// Name is the canonical name of the target as stap prints it: the
 	// resolved absolute path for a user-space binary.
 	Name() string
+	// ProbePoint is the target as a probe point names it, the prefix of
+	// every point resolved in it: process("/usr/bin/x") for a user-space
+	// binary.
+	ProbePoint() string
+	// AddressSpace says which memory the target's variables live in.
+	AddressSpace() AddressSpace
+	// Attach says how probes attach to the target's code.
+	Attach() AttachKind
 	// FileOffset maps a link-time (DWARF, symbol table) address to the
 	// offset that a probe is attached at.
 	FileOffset(va uint64) (uint64, error)
@@ -71,6 +83,15 @@ type Binary interface {
 	Code(va uint64, n int) ([]byte, error)
 	// Symbols lists the function symbols, for functions without DWARF.
 	Symbols() []Symbol
+	// SymbolTable is the one ELF symbol table SystemTap reads, as the
+	// table has it (its listing order depends on it).
+	SymbolTable() []elf.Symbol
+	// DWARFSections returns the DWARF sections, read once, for
+	// debuginfo.Load; nil when there is no usable debug info.
+	DWARFSections() *dwarfsec.Sections
+	// NeedDWARF returns nil when there is DWARF, else an error wrapping
+	// ErrNoDebugInfo that tells the user how to get it.
+	NeedDWARF() error
 	// DebugInfo returns the DWARF, or an error wrapping ErrNoDebugInfo
 	// that tells the user how to get it.
 	DebugInfo() (*dwarf.Data, error)
@@ -79,6 +100,52 @@ type Binary interface {
 	CFA(pc uint64) (reg uint64, off int64, err error)
 	// Close releases the files held open.
 	Close() error
+}
+
+// AddressSpace is the memory a target's variables are read from: the
+// BPF programs read user memory (bpf_probe_read_user) for a user-space
+// target, kernel memory (bpf_probe_read_kernel) for the kernel.
+type AddressSpace int
+
+const (
+	// UserSpace is the memory of the traced process. The zero
+	// AddressSpace means it too.
+	UserSpace AddressSpace = iota
+	// KernelSpace is the kernel's memory.
+	KernelSpace
+)
+
+// String names the address space.
+func (a AddressSpace) String() string {
+	switch a {
+	case UserSpace:
+		return "user"
+	case KernelSpace:
+		return "kernel"
+	default:
+		return fmt.Sprintf("AddressSpace(%d)", int(a))
+	}
+}
+
+// AttachKind is how probes attach to a target's code, the return probe
+// included.
+type AttachKind int
+
+const (
+	// AttachUprobe places uprobes at file offsets (uprobe_multi links
+	// when the kernel has them) and a uretprobe for the return. The zero
+	// AttachKind means it too.
+	AttachUprobe AttachKind = iota
+)
+
+// String names the kind of probe.
+func (a AttachKind) String() string {
+	switch a {
+	case AttachUprobe:
+		return "uprobe"
+	default:
+		return fmt.Sprintf("AttachKind(%d)", int(a))
+	}
 }
 
 var _ Binary = (*File)(nil)
@@ -191,6 +258,15 @@ func (f *File) Kind() Kind { return KindUser }
 // Name returns the canonical path of the binary.
 func (f *File) Name() string { return f.Path }
 
+// ProbePoint returns process("PATH") with the canonical path.
+func (f *File) ProbePoint() string { return `process("` + f.Path + `")` }
+
+// AddressSpace reports UserSpace.
+func (f *File) AddressSpace() AddressSpace { return UserSpace }
+
+// Attach reports AttachUprobe.
+func (f *File) Attach() AttachKind { return AttachUprobe }
+
 // DebugInfo returns the DWARF, or NeedDWARF's error when there is none.
 func (f *File) DebugInfo() (*dwarf.Data, error) {
 	if err := f.NeedDWARF(); err != nil {
@@ -202,6 +278,11 @@ func (f *File) DebugInfo() (*dwarf.Data, error) {
 	}
 	return dw, nil
 }
+
+// DWARFSections returns the debug file's DWARF sections, read once by
+// Open, for debuginfo.Load; nil when no debug info was found. Their
+// dwarf.Data may still be being built (dwarfsec.Sections.Data).
+func (f *File) DWARFSections() *dwarfsec.Sections { return f.secs }
 
 // DWARF returns the debug file's DWARF, nil when none was found or it is
 // malformed (DebugInfo says why). Open hands the building of it to the

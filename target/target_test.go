@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
@@ -545,4 +546,58 @@ func TestSystemLibc(t *testing.T) {
 		}
 	}
 	checkCFA(t, f, f.Path)
+}
+
+// TestBinaryProbing: a user-space File names itself process("PATH") with
+// its canonical path, is read in user space and probed with uprobes.
+func TestBinaryProbing(t *testing.T) {
+	dir := t.TempDir()
+	path := compile(t, dir, "gcc", "prog", "-g")
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("prog", link); err != nil {
+		t.Fatal(err)
+	}
+	var b Binary = mustOpen(t, link, noDebugDirs)
+	if got, want := b.ProbePoint(), `process("`+path+`")`; got != want {
+		t.Errorf("ProbePoint %s, want %s", got, want)
+	}
+	if b.AddressSpace() != UserSpace || b.Attach() != AttachUprobe {
+		t.Errorf("AddressSpace %s, Attach %s; want user, uprobe", b.AddressSpace(), b.Attach())
+	}
+	if b.DWARFSections() == nil || b.NeedDWARF() != nil {
+		t.Errorf("DWARFSections %v, NeedDWARF %v; want the sections, nil", b.DWARFSections(), b.NeedDWARF())
+	}
+}
+
+// TestSymbolTable: the table SystemTap reads is the binary's .symtab,
+// else the debug file's, else the binary's .dynsym.
+func TestSymbolTable(t *testing.T) {
+	dir := t.TempDir()
+	orig := compile(t, dir, "gcc", "orig", "-g", "-O2")
+	has := func(syms []elf.Symbol, name string) bool {
+		return slices.ContainsFunc(syms, func(s elf.Symbol) bool { return s.Name == name && elf.ST_TYPE(s.Info) == elf.STT_FUNC })
+	}
+	// The binary's own .symtab.
+	if syms := mustOpen(t, orig, noDebugDirs).SymbolTable(); !has(syms, "twice") {
+		t.Errorf("the binary's .symtab has no twice: %d symbols", len(syms))
+	}
+	// Stripped: the debug file's .symtab.
+	path := filepath.Join(dir, "prog")
+	run(t, "cp", orig, path)
+	id := readelfBuildID(t, path)
+	debugDir := filepath.Join(dir, "debug")
+	debugPath := filepath.Join(debugDir, ".build-id", id[:2], id[2:]+".debug")
+	if err := os.MkdirAll(filepath.Dir(debugPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	splitDebug(t, path, debugPath, "--strip-all")
+	if syms := mustOpen(t, path, Options{DebugDirs: []string{debugDir}}).SymbolTable(); !has(syms, "twice") {
+		t.Errorf("the debug file's .symtab has no twice: %d symbols", len(syms))
+	}
+	// Stripped, without its debug file: .dynsym, which lacks the
+	// program's own functions but has its imports.
+	syms := mustOpen(t, path, noDebugDirs).SymbolTable()
+	if has(syms, "twice") || !slices.ContainsFunc(syms, func(s elf.Symbol) bool { return strings.HasPrefix(s.Name, "__libc_start_main") }) {
+		t.Errorf(".dynsym: %v", syms)
+	}
 }

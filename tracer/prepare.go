@@ -17,6 +17,7 @@ import (
 	"github.com/whythefail/whythefail/session"
 	"github.com/whythefail/whythefail/source"
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // Config is what the user asked for.
@@ -106,7 +107,7 @@ func Prepare(cfg Config) (*Job, error) {
 		if len(nm.Nearest) > 0 {
 			msg += "; did you mean " + strings.Join(nm.Nearest, ", ") + "?"
 		} else {
-			msg += fmt.Sprintf(" (whythefail -l 'process(\"%s\").function(\"*\")' lists them)", bin.Path)
+			msg += fmt.Sprintf(" (whythefail -l '%s.function(\"*\")' lists them)", bin.ProbePoint())
 		}
 		return nil, errors.New(msg)
 	}
@@ -169,7 +170,7 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	job.Plan = session.Plan{Binary: bin.Path, Entry: entry, EntryPC: fn.Entry}
+	job.Plan = session.Plan{Binary: bin.Path, Entry: entry, EntryPC: fn.Entry, Space: bin.AddressSpace(), Attach: bin.Attach()}
 	retInfo := returnInfo(r.Data, fn)
 	job.Plan.RetSize, job.Plan.RetUnsigned = retInfo.Size, retInfo.Kind == debuginfo.KindPointer || (retInfo.Kind == debuginfo.KindInt && !retInfo.Signed)
 	switch {
@@ -299,9 +300,6 @@ func frameReady(r *probe.Resolver, fn *debuginfo.Function) uint64 {
 	return fn.Entry + 1
 }
 
-// argRegs are the DWARF numbers of the integer argument registers.
-var argRegs = []uint64{5, 4, 1, 2, 8, 9}
-
 // paramEnv maps the function's parameters to the argument registers that
 // carry them at entry (System V x86-64: the first six integer or pointer
 // parameters), for conditions that read them at return.
@@ -323,7 +321,7 @@ func paramEnv(sc *debuginfo.Scope) expr.Env {
 			broken = "an earlier parameter is not passed in an integer register"
 			continue
 		}
-		if idx >= len(argRegs) {
+		if idx >= len(abi.ArgRegs) {
 			env.Unreadable[v.Name] = "it is passed on the stack"
 			continue
 		}
@@ -403,7 +401,7 @@ func bpfVar(fn *debuginfo.Function, p *probe.Point, l expr.Leaf, beforePrologue 
 		bv.Name = v.Name
 		if beforePrologue {
 			if prm, ok := env.Params[v.Name]; ok && v.Param {
-				bv.Expr = []byte{0x50 + byte(argRegs[prm.Index])} // DW_OP_regN
+				bv.Expr = []byte{0x50 + byte(abi.ArgRegs[prm.Index])} // DW_OP_regN
 			}
 			break
 		}

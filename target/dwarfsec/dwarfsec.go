@@ -1,9 +1,8 @@
-// Package dwarfsec reads the DWARF sections of an ELF file once per
-// process. Packaged debug files compress their sections (Debian: zlib), and
-// decompressing them is the largest single cost of indexing one; both
-// target.Open (which checks that a debug file carries DWARF) and
-// debuginfo.Load (which indexes it) need them, so they share one copy
-// through For.
+// Package dwarfsec reads the DWARF sections of an ELF file. Packaged debug
+// files compress their sections (Debian: zlib), and decompressing them is
+// the largest single cost of indexing one; both target.Open (which checks
+// that a debug file carries DWARF) and debuginfo.Load (which indexes it)
+// need them, so target reads them once (Read) and hands the Sections on.
 package dwarfsec
 
 import (
@@ -13,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 	"sync"
-	"weak"
 
 	"github.com/whythefail/whythefail/debuginfo/bidcache"
 )
@@ -29,6 +26,10 @@ import (
 // (abbrevSharing): the DIEs decode the same.
 type Sections struct {
 	Order binary.ByteOrder
+
+	// id and identity are what is derived from the sections is cached
+	// under (Identity).
+	id, identity []byte
 
 	Info, Abbrev, Line, LineStr, Str, Addr, Ranges, Rnglists, StrOffsets []byte
 
@@ -89,8 +90,8 @@ func (s *Sections) Loclists() []byte {
 	return s.loclist
 }
 
-// ErrNoDWARF says the file carries no usable DWARF. Errors from Read and
-// For match it with errors.Is.
+// ErrNoDWARF says the file carries no usable DWARF. Errors from Read
+// match it with errors.Is.
 var ErrNoDWARF = errors.New("no DWARF debug info")
 
 // noDWARF is an error that matches ErrNoDWARF without repeating its text:
@@ -101,59 +102,59 @@ func (e noDWARF) Error() string        { return e.err.Error() }
 func (e noDWARF) Unwrap() error        { return e.err }
 func (e noDWARF) Is(target error) bool { return target == ErrNoDWARF }
 
-type entry struct {
-	once sync.Once
-	s    *Sections
-	err  error
+// Source is an ELF file whose DWARF Read reads, with what Read needs to
+// know about it besides its headers.
+type Source struct {
+	// ELF is the file's parsed headers.
+	ELF *elf.File
+	// Raw, when set, reads the file's bytes directly (the file ELF was
+	// parsed from): zlib-compressed sections (Debian's debug packages)
+	// are then inflated with klauspost/compress, about a quarter faster
+	// than the standard library's inflater behind elf.Section.Open;
+	// .debug_info is the longest step of loading a packaged debug file.
+	// Without it sections are read through debug/elf.
+	Raw io.ReaderAt
+	// Alt, when set, is the dwz supplementary file that ELF's
+	// .gnu_debugaltlink names, whose DWARF ELF's refers into. It must
+	// stay open as long as the Sections are used. Its own Alt is ignored.
+	Alt *Source
 }
 
-// cache maps files, weakly, to their sections: an entry goes when its file
-// is garbage collected, so that opening many files (fuzzing, tests) does
-// not keep their DWARF alive. Entries must not point back to the file.
-var cache struct {
-	sync.Mutex
-	m map[weak.Pointer[elf.File]]*entry
-}
-
-// For returns the sections of ef, reading them the first time it is asked
-// about ef and sharing them afterwards. Safe for concurrent use. Malformed
-// sections are reported as errors, never panics.
-func For(ef *elf.File) (*Sections, error) {
-	k := weak.Make(ef)
-	cache.Lock()
-	if cache.m == nil {
-		cache.m = make(map[weak.Pointer[elf.File]]*entry)
-	}
-	e := cache.m[k]
-	if e == nil {
-		e = &entry{}
-		cache.m[k] = e
-		runtime.AddCleanup(ef, func(k weak.Pointer[elf.File]) {
-			cache.Lock()
-			delete(cache.m, k)
-			cache.Unlock()
-		}, k)
-	}
-	cache.Unlock()
-	e.once.Do(func() { e.s, e.err = Read(ef) })
-	return e.s, e.err
-}
-
-// Read decompresses ef's DWARF sections, those needed up front in
-// parallel, and builds the dwarf.Data from them; For keeps them for the
-// process. A file with a build-id whose DWARF is compressed is read from
+// Read decompresses src's DWARF sections, those needed up front in
+// parallel, and builds the dwarf.Data from them; the caller keeps them for
+// whoever needs them next. A file with a build-id whose DWARF is compressed is read from
 // the build-id cache (bidcache) when it is there, and put there after it
 // was read and found well formed. Malformed sections are reported as
 // errors, never panics.
-func Read(ef *elf.File) (*Sections, error) {
-	if alt := altFor(ef); alt != nil {
-		return readWithAlt(ef, alt)
+func Read(src Source) (*Sections, error) {
+	if src.Alt != nil {
+		// What is derived from a merged file is not cached: the
+		// supplementary file would need to be part of the identity.
+		return readWithAlt(src, *src.Alt)
 	}
+	s, err := readSingle(src)
+	if s != nil {
+		s.id, s.identity, _ = Identity(src.ELF)
+	}
+	return s, err
+}
+
+// Identity returns the build-id and identity under which what is derived
+// from the sections is cached (bidcache): those of the file they were
+// read from (the package's Identity). ok is false without a build-id, and
+// for sections merged with a supplementary file.
+func (s *Sections) Identity() (id, identity []byte, ok bool) {
+	return s.id, s.identity, s.id != nil
+}
+
+// readSingle is Read for a file without a supplementary file.
+func readSingle(src Source) (*Sections, error) {
+	ef := src.ELF
 	c := bidcache.Open()
 	if s := readCached(c, ef); s != nil {
 		return s, nil
 	}
-	s, err := read(ef)
+	s, err := read(src)
 	if err != nil || c == nil || s.ViaDebugElf || s.outlineErr != nil {
 		return s, err
 	}
@@ -170,11 +171,11 @@ func Read(ef *elf.File) (*Sections, error) {
 }
 
 // read is Read without the cache.
-func read(ef *elf.File) (_ *Sections, err error) {
+func read(src Source) (_ *Sections, err error) {
+	ef, raw := src.ELF, src.Raw
 	// s is not the named result: goroutines use it after an error
 	// return would have set that to nil.
 	s := &Sections{Order: ef.ByteOrder, locDone: make(chan struct{})}
-	raw := rawFor(ef)
 	open := func(sec *elf.Section) io.Reader { return openSection(sec, raw, ef.ByteOrder, ef.Class) }
 	defer func() {
 		if r := recover(); r != nil {

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+
+	"github.com/whythefail/whythefail/internal/leb128"
 )
 
 // OutlineDIE is one DIE of the outline of .debug_info.
@@ -567,40 +569,33 @@ func (r *reader) u64() uint64 {
 }
 
 func (r *reader) sleb() int64 {
-	var v int64
-	shift := uint(0)
-	for {
-		c := r.u8()
-		if r.err != nil {
-			return 0
-		}
-		if shift < 64 {
-			v |= int64(c&0x7f) << shift
-		}
-		shift += 7
-		if c&0x80 == 0 {
-			if shift < 64 && c&0x40 != 0 {
-				v |= -1 << shift
-			}
-			return v
-		}
+	if r.err != nil || r.off >= len(r.data) {
+		r.fail("unexpected end of unit")
+		return 0
 	}
+	v, n := leb128.Int(r.data[r.off:])
+	if n == 0 {
+		r.off = len(r.data)
+		r.fail("unexpected end of unit")
+		return 0
+	}
+	r.off += n
+	return v
 }
 
 func (r *reader) uleb() uint64 {
-	var v uint64
-	for shift := uint(0); ; shift += 7 {
-		c := r.u8()
-		if r.err != nil {
-			return 0
-		}
-		if shift < 64 {
-			v |= uint64(c&0x7f) << shift
-		}
-		if c&0x80 == 0 {
-			return v
-		}
+	if r.err != nil || r.off >= len(r.data) {
+		r.fail("unexpected end of unit")
+		return 0
 	}
+	v, n := leb128.Uint(r.data[r.off:])
+	if n == 0 {
+		r.off = len(r.data)
+		r.fail("unexpected end of unit")
+		return 0
+	}
+	r.off += n
+	return v
 }
 
 // skipForm skips one attribute value of the given form.

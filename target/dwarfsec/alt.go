@@ -17,7 +17,7 @@ import (
 // refer into it with DW_FORM_GNU_ref_alt and DW_FORM_GNU_strp_alt. Neither
 // debug/dwarf nor the outline can follow such a reference (debug/dwarf
 // hands back the bare offset). So Read, given the supplementary file
-// (SetAlt), appends its sections to the debug file's and rewrites the
+// (Source.Alt), appends its sections to the debug file's and rewrites the
 // references between them into ordinary ones: an alt reference becomes a
 // DW_FORM_ref_addr or DW_FORM_strp into the appended part, and the
 // supplementary file's own offsets (strings, line tables, abbreviation
@@ -29,20 +29,10 @@ import (
 // package cannot read yet.
 var ErrUnsupported = errors.New("unsupported DWARF")
 
-// alts maps debug files, weakly, to their supplementary files.
-var alts fileMap[*elf.File]
-
-// SetAlt tells Read that the DWARF of ef refers into alt, the dwz
-// supplementary file its .gnu_debugaltlink names. It must be called before
-// the first For(ef); alt must stay open as long as ef is used.
-func SetAlt(ef, alt *elf.File) { alts.set(ef, alt) }
-
-func altFor(ef *elf.File) *elf.File { return alts.get(ef) }
-
 // readWithAlt is Read for a debug file with a supplementary file: both are
 // read whole (their sections decompressed side by side), merged, outlined,
 // and handed to dwarf.New in the background as Read does.
-func readWithAlt(ef, alt *elf.File) (_ *Sections, err error) {
+func readWithAlt(src, alt Source) (_ *Sections, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = noDWARF{fmt.Errorf("malformed DWARF (%v)", r)}
@@ -52,7 +42,7 @@ func readWithAlt(ef, alt *elf.File) (_ *Sections, err error) {
 	var aerr error
 	var wg sync.WaitGroup
 	wg.Go(func() { a, aerr = readWhole(alt, true) })
-	s, err = readWhole(ef, false)
+	s, err = readWhole(src, false)
 	wg.Wait()
 	if err != nil {
 		return nil, err
@@ -83,9 +73,9 @@ func readWithAlt(ef, alt *elf.File) (_ *Sections, err error) {
 // readWhole reads every section Read knows of ef: .debug_info on one
 // goroutine while another does the rest, the location lists last. A
 // supplementary file (alt) may have strings only.
-func readWhole(ef *elf.File, alt bool) (*Sections, error) {
+func readWhole(src Source, alt bool) (*Sections, error) {
+	ef, raw := src.ELF, src.Raw
 	s := &Sections{Order: ef.ByteOrder}
-	raw := rawFor(ef)
 	open := func(sec *elf.Section) io.Reader { return openSection(sec, raw, ef.ByteOrder, ef.Class) }
 	read := func(ts []target) error {
 		for _, t := range ts {

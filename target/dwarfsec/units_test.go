@@ -104,7 +104,7 @@ func TestOutlineUnits(t *testing.T) {
 		dwarf4 bool
 	}{{"gcc", false}, {"gcc", true}, {"clang", false}} {
 		t.Run(fmt.Sprintf("%s-dwarf4=%v", c.cc, c.dwarf4), func(t *testing.T) {
-			s, err := Read(open(t, threeUnits(t, c.cc, c.dwarf4)))
+			s, err := Read(Source{ELF: open(t, threeUnits(t, c.cc, c.dwarf4))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,8 +164,7 @@ func TestOutlineUnits(t *testing.T) {
 // DW_FORM_ref_addr) are refused with ErrCrossUnit.
 func TestOutlineUnitsCrossUnit(t *testing.T) {
 	debug, alt := openDWZ(t, "demo")
-	SetAlt(debug, alt)
-	s, err := Read(debug)
+	s, err := Read(Source{ELF: debug, Alt: &Source{ELF: alt}})
 	if err != nil {
 		t.Fatal(err)
 	}

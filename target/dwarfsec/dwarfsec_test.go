@@ -81,7 +81,7 @@ func TestReadMatchesDebugElf(t *testing.T) {
 		for _, path := range []string{b.Path, compressed(t, b.Path)} {
 			t.Run(v.String()+"/"+filepath.Base(path), func(t *testing.T) {
 				ef := open(t, path)
-				s, err := Read(ef)
+				s, err := Read(Source{ELF: ef})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -110,24 +110,6 @@ func TestReadMatchesDebugElf(t *testing.T) {
 	}
 }
 
-// TestForShares checks that For reads a file once and keeps files apart.
-func TestForShares(t *testing.T) {
-	b := fixture.Build(t, "recurse", variants[0])
-	ef1, ef2 := open(t, b.Path), open(t, b.Path)
-	s1, err := For(ef1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := For(ef1)
-	if err != nil || again != s1 {
-		t.Errorf("second For = %p, %v; want the first copy %p", again, err, s1)
-	}
-	s2, err := For(ef2)
-	if err != nil || s2 == s1 {
-		t.Errorf("For of another file = %p, %v; want a copy of its own", s2, err)
-	}
-}
-
 // TestReadNoDWARF checks the error for a file without DWARF.
 func TestReadNoDWARF(t *testing.T) {
 	b := fixture.Build(t, "recurse", variants[0])
@@ -135,7 +117,7 @@ func TestReadNoDWARF(t *testing.T) {
 	if msg, err := exec.Command("strip", "-o", out, b.Path).CombinedOutput(); err != nil {
 		t.Fatalf("strip: %v\n%s", err, msg)
 	}
-	s, err := Read(open(t, out))
+	s, err := Read(Source{ELF: open(t, out)})
 	if s != nil || !errors.Is(err, ErrNoDWARF) {
 		t.Fatalf("Read = %v, %v; want ErrNoDWARF", s, err)
 	}
@@ -157,7 +139,7 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s, err := Read(ef)
+		s, err := Read(Source{ELF: ef})
 		if (s == nil) == (err == nil) {
 			t.Fatalf("Read = %v, %v: want exactly one of sections and error", s, err)
 		}
@@ -197,7 +179,7 @@ func TestOutlineStreamed(t *testing.T) {
 	}
 	for _, path := range paths {
 		ef := open(t, path)
-		s, err := Read(ef)
+		s, err := Read(Source{ELF: ef})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +293,7 @@ func TestReadSharesAbbrevs(t *testing.T) {
 		t.Skipf("glibc's debug file of the build this test knows is absent (libc6-dbg): %v", err)
 	}
 	ef := open(t, path)
-	s, err := Read(ef)
+	s, err := Read(Source{ELF: ef})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,4 +341,37 @@ func mustData(t *testing.T, s *Sections) *dwarf.Data {
 		t.Fatal(err)
 	}
 	return dw
+}
+
+// TestReadRaw: sections inflated through Source.Raw (klauspost's zlib)
+// are those debug/elf inflates.
+func TestReadRaw(t *testing.T) {
+	t.Setenv("WHYTHEFAIL_CACHE", "off")
+	b := fixture.Build(t, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O2"})
+	path := compressed(t, b.Path)
+	osf, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer osf.Close()
+	viaRaw, err := Read(Source{ELF: open(t, path), Raw: osf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaElf, err := Read(Source{ELF: open(t, path)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want []byte
+	}{{"info", viaRaw.Info, viaElf.Info}, {"abbrev", viaRaw.Abbrev, viaElf.Abbrev}, {"line", viaRaw.Line, viaElf.Line},
+		{"str", viaRaw.Str, viaElf.Str}, {"loc", viaRaw.Loc(), viaElf.Loc()}, {"loclists", viaRaw.Loclists(), viaElf.Loclists()}} {
+		if !bytes.Equal(c.got, c.want) {
+			t.Errorf(".debug_%s: %d bytes through Raw, %d through debug/elf", c.name, len(c.got), len(c.want))
+		}
+	}
+	if len(viaRaw.Info) == 0 {
+		t.Error("no .debug_info read")
+	}
 }

@@ -49,7 +49,7 @@ func TestCache(t *testing.T) {
 	t.Setenv("WHYTHEFAIL_CACHE_DIR", dir)
 	b := fixture.Build(t, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O2"})
 	path := compressed(t, b.Path)
-	first, err := Read(open(t, path))
+	first, err := Read(Source{ELF: open(t, path)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestCache(t *testing.T) {
 	}
 	entry := entries[0]
 
-	second, err := Read(open(t, path))
+	second, err := Read(Source{ELF: open(t, path)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestCache(t *testing.T) {
 	if err := os.WriteFile(entry, data[:len(data)-100], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	third, err := Read(open(t, path))
+	third, err := Read(Source{ELF: open(t, path)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestCache(t *testing.T) {
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("objcopy: %v\n%s", err, msg)
 	}
-	fourth, err := Read(open(t, other))
+	fourth, err := Read(Source{ELF: open(t, other)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestCacheOff(t *testing.T) {
 	t.Setenv("WHYTHEFAIL_CACHE", "off")
 	t.Setenv("WHYTHEFAIL_CACHE_DIR", dir)
 	b := fixture.Build(t, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O2"})
-	if _, err := Read(open(t, compressed(t, b.Path))); err != nil {
+	if _, err := Read(Source{ELF: open(t, compressed(t, b.Path))}); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {

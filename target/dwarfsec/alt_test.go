@@ -55,8 +55,7 @@ func TestReadWithAlt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			SetAlt(debug, alt)
-			s, err := Read(debug)
+			s, err := Read(Source{ELF: debug, Alt: &Source{ELF: alt}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,12 +130,11 @@ func TestReadWithAlt(t *testing.T) {
 func TestReadWithAltPristine(t *testing.T) {
 	debug, alt := openDWZ(t, "demo")
 	origInfo, _ := alt.Section(".debug_info").Data()
-	SetAlt(debug, alt)
-	a, err := Read(debug)
+	a, err := Read(Source{ELF: debug, Alt: &Source{ELF: alt}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Read(debug)
+	b, err := Read(Source{ELF: debug, Alt: &Source{ELF: alt}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,11 +152,11 @@ func TestReadWithAltPristine(t *testing.T) {
 func TestMergeAltErrors(t *testing.T) {
 	debug, alt := openDWZ(t, "demo")
 	read := func() (*Sections, *Sections) {
-		s, err := readWhole(debug, false)
+		s, err := readWhole(Source{ELF: debug}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := readWhole(alt, true)
+		a, err := readWhole(Source{ELF: alt}, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,11 +192,11 @@ func TestPutPaddedULEB(t *testing.T) {
 // supplementary file: an error or ordinary DWARF, never a panic.
 func FuzzMergeAlt(f *testing.F) {
 	debug, alt := openDWZ(f, "demo")
-	s, err := readWhole(debug, false)
+	s, err := readWhole(Source{ELF: debug}, false)
 	if err != nil {
 		f.Fatal(err)
 	}
-	a, err := readWhole(alt, true)
+	a, err := readWhole(Source{ELF: alt}, true)
 	if err != nil {
 		f.Fatal(err)
 	}
