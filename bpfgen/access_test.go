@@ -48,7 +48,7 @@ func TestAccessWarnings(t *testing.T) {
 		{1, "&reg", "address of a value that is not in memory"},
 		{1, "*&mem", "& must be the last step of an access path"},
 		{1, "deep", "access path of 9 steps, at most 8"},
-		{1, "nilstep", "unknown access step *bpfgen.StepAdd"},
+		{1, "nilstep", "unknown access step *ir.StepAdd"},
 		{1, "pieces.m", "member or element of a value that is not in memory"},
 		{1, "odd", "string size 12 is not a multiple of 8 from 8 to 256"},
 		{1, "huge", "string size 264 is not a multiple of 8 from 8 to 256"},

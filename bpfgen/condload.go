@@ -6,29 +6,6 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
-// Load reads Size bytes of user memory at the value of Addr plus Off, at
-// return: stap's $param->member, *$param and $param[i] in conditions, where
-// the parameter is its value at entry and the memory is read when the
-// function returns. A read that faults makes the whole condition false in
-// the return program (elsewhere it yields 0).
-type Load struct {
-	Addr   Cond
-	Off    int64
-	Size   int
-	Signed bool
-	Text   string // the user's spelling, for String
-}
-
-func (Load) isCond() {}
-
-// String renders the expression as the user wrote it.
-func (l Load) String() string {
-	if l.Text != "" {
-		return l.Text
-	}
-	return fmt.Sprintf("*(%v + %d)", l.Addr, l.Off)
-}
-
 func compileLoad(e *emitter, l Load, n int) error {
 	switch l.Size {
 	case 1, 2, 4, 8:

@@ -74,15 +74,6 @@ const maxBuildID = 64
 // the programs expect, and errno() stays unavailable rather than wrong.
 const minTPOffset = -(1 << 30)
 
-// Errno is the calling thread's errno: in the return program when the
-// function returns, in a statement program at the statement.
-type Errno struct{}
-
-func (Errno) isCond() {}
-
-// String renders errno().
-func (Errno) String() string { return "errno()" }
-
 // check refuses locations the programs cannot use.
 func (x *ErrnoLocation) check() error {
 	if x == nil {

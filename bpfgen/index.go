@@ -1,45 +1,8 @@
 package bpfgen
 
 import (
-	"fmt"
-
 	"github.com/cilium/ebpf/asm"
 )
-
-// StepIndex moves the address by (value of Index + Add) * Scale bytes: an
-// array element whose index is another variable ($argv[$i], $a[$n+1]). Index
-// is read at the same statement, from its own location, exactly as a
-// recorded variable would be (its own access path included); when it cannot
-// be read there, the whole variable is unavailable, never read with a
-// guessed index. Index must be a scalar (Size 1, 2, 4 or 8, Signed as its
-// type; Str 0). Len, when positive, is the number of elements of the array
-// indexed: an index outside [0, Len) makes the variable unavailable rather
-// than read memory beside the array. Like StepAdd it needs an address.
-//
-// An index may itself contain an indexed step ($a[$b[$i]]), at most
-// MaxIndexNesting levels deep: each level keeps the address being indexed
-// in its own stack slot while the index is computed.
-type StepIndex struct {
-	Index Var
-	Add   int64
-	Scale int64
-	Len   int64
-}
-
-func (StepIndex) isStep() {}
-
-// String renders the step as "+[i+add]*scale" (C's pointer arithmetic).
-func (s StepIndex) String() string {
-	i := s.Index.Name
-	if s.Add != 0 {
-		i = fmt.Sprintf("%s%+d", i, s.Add)
-	}
-	return fmt.Sprintf("+[%s]*%d", i, s.Scale)
-}
-
-// MaxIndexNesting bounds indexes inside indexes: $a[$i] is one level,
-// $a[$b[$i]] two.
-const MaxIndexNesting = 2
 
 // fpIndexBase is the stack slot that keeps the address being indexed while
 // an index of nesting 0 (a plain variable) is computed; an index nesting n

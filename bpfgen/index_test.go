@@ -51,7 +51,7 @@ func TestIndexWarnings(t *testing.T) {
 		{1, "scale", "index i scales by 0 bytes"},
 		{1, "nest3", "index a nests indexes 3 levels deep, at most 2"},
 		{1, "inner", "index a: member or element of a value that is not in memory"},
-		{1, "nilstep", "unknown access step *bpfgen.StepIndex"},
+		{1, "nilstep", "unknown access step *ir.StepIndex"},
 	}
 	if !reflect.DeepEqual(g.Warnings, want) {
 		t.Errorf("warnings:\n%v\nwant\n%v", g.Warnings, want)

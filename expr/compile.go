@@ -5,15 +5,15 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // Env says what names a condition can use.
 type Env struct {
 	// Params are the function's parameters that can be read at return
 	// (their values at entry, as stap defines them).
-	Params map[string]bpfgen.Param
+	Params map[string]ir.Param
 	// Unreadable names parameters that exist but cannot be read (passed on
 	// the stack or in vector registers), with the reason.
 	Unreadable map[string]string
@@ -40,13 +40,13 @@ func (e *CompileError) Error() string {
 
 // Compile checks n against env and builds the bpfgen condition. A constant
 // condition that is true compiles to nil (commit everything).
-func Compile(input string, n Node, env Env) (bpfgen.Cond, error) {
+func Compile(input string, n Node, env Env) (ir.Cond, error) {
 	c := &compiler{in: input, env: env}
 	cond, err := c.node(n)
 	if err != nil {
 		return nil, err
 	}
-	if k, ok := cond.(bpfgen.Const); ok && k.V != 0 {
+	if k, ok := cond.(ir.Const); ok && k.V != 0 {
 		return nil, nil
 	}
 	return cond, nil
@@ -61,20 +61,20 @@ func (c *compiler) errf(n Node, format string, a ...any) error {
 	return &CompileError{c.in, n.Col(), fmt.Sprintf(format, a...)}
 }
 
-var binOps = map[string]bpfgen.Op{
-	"==": bpfgen.OpEq, "!=": bpfgen.OpNe, "<": bpfgen.OpLt, "<=": bpfgen.OpLe,
-	">": bpfgen.OpGt, ">=": bpfgen.OpGe, "&&": bpfgen.OpLogAnd, "||": bpfgen.OpLogOr,
-	"+": bpfgen.OpAdd, "-": bpfgen.OpSub, "&": bpfgen.OpBitAnd, "|": bpfgen.OpBitOr,
-	"*": bpfgen.OpMul, "^": bpfgen.OpXor, "<<": bpfgen.OpShl, ">>": bpfgen.OpShr,
+var binOps = map[string]ir.Op{
+	"==": ir.OpEq, "!=": ir.OpNe, "<": ir.OpLt, "<=": ir.OpLe,
+	">": ir.OpGt, ">=": ir.OpGe, "&&": ir.OpLogAnd, "||": ir.OpLogOr,
+	"+": ir.OpAdd, "-": ir.OpSub, "&": ir.OpBitAnd, "|": ir.OpBitOr,
+	"*": ir.OpMul, "^": ir.OpXor, "<<": ir.OpShl, ">>": ir.OpShr,
 }
 
-func (c *compiler) node(n Node) (bpfgen.Cond, error) {
+func (c *compiler) node(n Node) (ir.Cond, error) {
 	switch n := n.(type) {
 	case *Num:
-		return bpfgen.Const{V: n.V}, nil
+		return ir.Const{V: n.V}, nil
 	case *Var:
 		if n.Name == "return" {
-			return bpfgen.Return{}, nil
+			return ir.Return{}, nil
 		}
 		if p, ok := c.env.Params[n.Name]; ok {
 			return p, nil
@@ -99,25 +99,25 @@ func (c *compiler) node(n Node) (bpfgen.Cond, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k, ok := x.(bpfgen.Const); ok {
+		if k, ok := x.(ir.Const); ok {
 			switch n.Op {
 			case "-":
-				return bpfgen.Const{V: -k.V}, nil
+				return ir.Const{V: -k.V}, nil
 			case "!":
-				return bpfgen.Const{V: b2i(k.V == 0)}, nil
+				return ir.Const{V: b2i(k.V == 0)}, nil
 			case "~":
-				return bpfgen.Const{V: ^k.V}, nil
+				return ir.Const{V: ^k.V}, nil
 			}
 		}
 		switch n.Op {
 		case "*":
 			return c.load(n)
 		case "-":
-			return bpfgen.BinOp{Op: bpfgen.OpSub, L: bpfgen.Const{V: 0}, R: x}, nil
+			return ir.BinOp{Op: ir.OpSub, L: ir.Const{V: 0}, R: x}, nil
 		case "!":
-			return bpfgen.BinOp{Op: bpfgen.OpEq, L: x, R: bpfgen.Const{V: 0}}, nil
+			return ir.BinOp{Op: ir.OpEq, L: x, R: ir.Const{V: 0}}, nil
 		case "~":
-			return bpfgen.Unary{Op: bpfgen.UnBitNot, X: x}, nil
+			return ir.Unary{Op: ir.UnBitNot, X: x}, nil
 		}
 		return nil, c.errf(n, "operator %s is not supported in conditions", n.Op)
 	case *Binary:
@@ -132,20 +132,20 @@ func (c *compiler) node(n Node) (bpfgen.Cond, error) {
 		if err != nil {
 			return nil, err
 		}
-		lk, lok := l.(bpfgen.Const)
-		rk, rok := r.(bpfgen.Const)
+		lk, lok := l.(ir.Const)
+		rk, rok := r.(ir.Const)
 		if lok && rok {
 			v, err := fold(n.Op, lk.V, rk.V)
 			if err != nil {
 				return nil, c.errf(n, "%v", err)
 			}
-			return bpfgen.Const{V: v}, nil
+			return ir.Const{V: v}, nil
 		}
 		op, ok := binOps[n.Op]
 		if !ok {
 			return nil, c.errf(n, "operator %s on a variable is not supported yet", n.Op)
 		}
-		return bpfgen.BinOp{Op: op, L: l, R: r}, nil
+		return ir.BinOp{Op: op, L: l, R: r}, nil
 	case *Str:
 		return nil, c.errf(n, "a string can only be compared with execname() or user_string(...)")
 	case *Call:

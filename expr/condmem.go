@@ -3,14 +3,14 @@ package expr
 import (
 	"debug/dwarf"
 
-	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // object is memory a condition reads at return: Size bytes at the value of
 // base plus off, of type t.
 type object struct {
-	base bpfgen.Cond
+	base ir.Cond
 	off  int64
 	t    debuginfo.Type
 }
@@ -44,7 +44,7 @@ func (c *compiler) pointee(n Node) (object, error) {
 	switch o.t.Tag() {
 	case dwarf.TagPointerType, dwarf.TagReferenceType:
 		tt, _ := o.t.Target()
-		return object{base: bpfgen.Load{Addr: o.base, Off: o.off, Size: 8, Text: Format(n)}, t: tt}, nil
+		return object{base: ir.Load{Addr: o.base, Off: o.off, Size: 8, Text: Format(n)}, t: tt}, nil
 	}
 	return object{}, c.errf(n, "%s is a %s, not a pointer", Format(n), o.t.Name())
 }
@@ -85,13 +85,13 @@ func (c *compiler) object(n Node) (object, error) {
 		// A constant index is folded into the offset; any other is
 		// evaluated at return, like the rest of the condition.
 		i, isConst := constOf(x.I)
-		var idx bpfgen.Cond
+		var idx ir.Cond
 		if !isConst {
 			var err error
 			if idx, err = c.index(x.I); err != nil {
 				return object{}, err
 			}
-			if k, ok := idx.(bpfgen.Const); ok {
+			if k, ok := idx.(ir.Const); ok {
 				i, isConst = k.V, true
 			}
 		}
@@ -113,8 +113,8 @@ func (c *compiler) object(n Node) (object, error) {
 		if isConst {
 			return object{base: o.base, off: o.off + i*size, t: o.t}, nil
 		}
-		scaled := bpfgen.BinOp{Op: bpfgen.OpMul, L: idx, R: bpfgen.Const{V: size}}
-		return object{base: bpfgen.BinOp{Op: bpfgen.OpAdd, L: o.base, R: scaled}, off: o.off, t: o.t}, nil
+		scaled := ir.BinOp{Op: ir.OpMul, L: idx, R: ir.Const{V: size}}
+		return object{base: ir.BinOp{Op: ir.OpAdd, L: o.base, R: scaled}, off: o.off, t: o.t}, nil
 	case *Unary:
 		if x.Op == "*" {
 			return c.pointee(x.X)
@@ -129,11 +129,11 @@ func (c *compiler) object(n Node) (object, error) {
 		}
 		if c.env.GOT != nil {
 			if slot, ok := c.env.GOT(x.Name, g.Addr); ok {
-				addr := bpfgen.Load{Addr: bpfgen.GlobalAddr{Addr: slot, Name: x.Name}, Size: 8, Text: "&" + Format(x)}
+				addr := ir.Load{Addr: ir.GlobalAddr{Addr: slot, Name: x.Name}, Size: 8, Text: "&" + Format(x)}
 				return object{base: addr, t: g.Type}, nil
 			}
 		}
-		return object{base: bpfgen.GlobalAddr{Addr: g.Addr, Name: x.Name}, t: g.Type}, nil
+		return object{base: ir.GlobalAddr{Addr: g.Addr, Name: x.Name}, t: g.Type}, nil
 	case *Cast:
 		if c.env.Data == nil {
 			return object{}, c.errf(x, "@cast needs the target's debug info")
@@ -162,7 +162,7 @@ func (c *compiler) object(n Node) (object, error) {
 
 // index compiles an array index: any integer expression of the
 // condition's values (parameters at entry, $return, memory they point to).
-func (c *compiler) index(n Node) (bpfgen.Cond, error) {
+func (c *compiler) index(n Node) (ir.Cond, error) {
 	if v, ok := n.(*Var); ok {
 		if t, ok := c.env.Types[v.Name]; ok {
 			if ti := t.Info(); ti.Kind != debuginfo.KindInt {
@@ -175,7 +175,7 @@ func (c *compiler) index(n Node) (bpfgen.Cond, error) {
 
 // load compiles a member, element or dereference in a condition: read at
 // return through the parameter's value at entry.
-func (c *compiler) load(n Node) (bpfgen.Cond, error) {
+func (c *compiler) load(n Node) (ir.Cond, error) {
 	o, err := c.object(n)
 	if err != nil {
 		return nil, err
@@ -191,5 +191,5 @@ func (c *compiler) load(n Node) (bpfgen.Cond, error) {
 	default:
 		return nil, c.errf(n, "%s is %d bytes: conditions read 1, 2, 4 or 8", Format(n), ti.Size)
 	}
-	return bpfgen.Load{Addr: o.base, Off: o.off, Size: ti.Size, Signed: ti.Signed, Text: Format(n)}, nil
+	return ir.Load{Addr: o.base, Off: o.off, Size: ti.Size, Signed: ti.Signed, Text: Format(n)}, nil
 }

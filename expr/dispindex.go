@@ -3,8 +3,8 @@ package expr
 import (
 	"math"
 
-	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // indexExpr is a variable array index in VARIABLE: the value of leaf, read
@@ -69,8 +69,8 @@ func (d *displayer) index(n Node) (indexExpr, error) {
 		}
 		l := c.leaf
 		l.Size, l.Signed = ti.Size, ti.Signed
-		if nest := leafNesting(&l); nest >= bpfgen.MaxIndexNesting {
-			return indexExpr{}, d.errf(n, "indexes nest at most %d deep ($a[$b[$i]])", bpfgen.MaxIndexNesting)
+		if nest := leafNesting(&l); nest >= ir.MaxIndexNesting {
+			return indexExpr{}, d.errf(n, "indexes nest at most %d deep ($a[$b[$i]])", ir.MaxIndexNesting)
 		}
 		return indexExpr{leaf: l}, nil
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/probe/spec"
-	"github.com/whythefail/whythefail/report"
 )
 
 // StepKind is one step of an access path, applied after a variable's
@@ -43,7 +43,7 @@ type Step struct {
 
 // Leaf is one value to read at a statement: a variable's location (or a
 // global's address), an access path, and how many bytes to read. Leaves are
-// what the BPF generator reads; report.Var trees say how to print them.
+// what the BPF generator reads; ir.Display trees say how to print them.
 type Leaf struct {
 	Var    *debuginfo.Variable // base variable, nil for a global
 	Addr   uint64              // a global's link-time address
@@ -108,12 +108,12 @@ type chain struct {
 }
 
 // Display lowers a VARIABLE expression at one statement into what to print
-// (report.Var trees) and the leaves to read, in the order the trees consume
+// (ir.Display trees) and the leaves to read, in the order the trees consume
 // them. Mistakes that do not depend on the statement (unknown variables,
 // members of non-structs, bad types) are errors.
-func Display(input string, n Node, sc Scope) ([]report.Var, []Leaf, error) {
+func Display(input string, n Node, sc Scope) ([]ir.Display, []Leaf, error) {
 	d := &displayer{in: input, sc: sc}
-	var out []report.Var
+	var out []ir.Display
 	pretty, deep := false, false
 	if p, ok := n.(*Pretty); ok {
 		pretty, deep = true, p.Deep
@@ -138,7 +138,7 @@ func Display(input string, n Node, sc Scope) ([]report.Var, []Leaf, error) {
 		if len(call.Args) != 0 {
 			return nil, nil, d.errf(call, "errno() takes no arguments")
 		}
-		return []report.Var{{Format: "dec", Size: 4}}, []Leaf{{Errno: true, Size: 4, Signed: true}}, nil
+		return []ir.Display{{Format: "dec", Size: 4}}, []Leaf{{Errno: true, Size: 4, Signed: true}}, nil
 	}
 	c, err := d.lower(n)
 	if err != nil {
@@ -148,7 +148,7 @@ func Display(input string, n Node, sc Scope) ([]report.Var, []Leaf, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return []report.Var{rv}, d.leafs, nil
+	return []ir.Display{rv}, d.leafs, nil
 }
 
 // base starts a chain at a variable, as located at the statement.
@@ -378,16 +378,16 @@ func constOf(n Node) (int64, bool) {
 // formatting of a single expression (integers in decimal); in $$vars
 // integers print in hex. Pretty printing expands structs and prints char
 // pointers and arrays as strings; deep also follows pointers to structs.
-func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int) (report.Var, error) {
+func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int) (ir.Display, error) {
 	if len(d.leafs) > 48 {
-		return report.Var{}, d.errf(n, "too many values to read at one statement (the limit is 48)")
+		return ir.Display{}, d.errf(n, "too many values to read at one statement (the limit is 48)")
 	}
-	addLeaf := func(format string, size int, signed bool, str int) report.Var {
+	addLeaf := func(format string, size int, signed bool, str int) ir.Display {
 		l := c.leaf
 		l.Steps = append([]Step(nil), c.leaf.Steps...)
 		l.Size, l.Signed, l.Str = size, signed, str
 		d.leafs = append(d.leafs, l)
-		return report.Var{Format: format, Size: size}
+		return ir.Display{Format: format, Size: size}
 	}
 	if c.ptrTo != nil {
 		return addLeaf("ptr", 8, false, 0), nil
@@ -401,7 +401,7 @@ func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int
 	switch ti.Kind {
 	case debuginfo.KindInt:
 		if ti.Size < 1 || ti.Size > 8 || ti.Size&(ti.Size-1) != 0 {
-			return report.Var{Format: "other"}, nil
+			return ir.Display{Format: "other"}, nil
 		}
 		f := map[[2]bool]string{{false, false}: "uint", {false, true}: "int", {true, false}: "udec", {true, true}: "dec"}[[2]bool{decimal || depth > 0, ti.Signed}]
 		return addLeaf(f, ti.Size, ti.Signed, 0), nil
@@ -422,13 +422,13 @@ func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int
 		return addLeaf("ptr", 8, false, 0), nil
 	case debuginfo.KindStruct:
 		if !pretty || depth > 2 {
-			return report.Var{Format: "struct"}, nil
+			return ir.Display{Format: "struct"}, nil
 		}
 		ms, err := t.Members()
 		if err != nil {
-			return report.Var{Format: "struct"}, nil
+			return ir.Display{Format: "struct"}, nil
 		}
-		g := report.Var{Format: "group"}
+		g := ir.Display{Format: "group"}
 		for _, m := range ms {
 			if m.Name == "" || m.BitField || m.NoOffset {
 				continue
@@ -438,7 +438,7 @@ func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int
 			c2.t = m.Type
 			mv, err := d.value(n, c2, pretty, deep, decimal, depth+1)
 			if err != nil {
-				return report.Var{}, err
+				return ir.Display{}, err
 			}
 			mv.Name = m.Name
 			g.Children = append(g.Children, mv)
@@ -460,7 +460,7 @@ func (d *displayer) value(n Node, c chain, pretty, deep, decimal bool, depth int
 			rv.Max = max // the read is rounded up to 8 bytes; the array is not
 			return rv, nil
 		}
-		return report.Var{Format: "array"}, nil
+		return ir.Display{Format: "array"}, nil
 	}
-	return report.Var{Format: "other"}, nil
+	return ir.Display{Format: "other"}, nil
 }

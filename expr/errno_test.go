@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/whythefail/whythefail/report"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // TestDisplayErrno lowers errno() in VARIABLE: one signed 4-byte leaf that
@@ -19,7 +19,7 @@ func TestDisplayErrno(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Display(%q): %v", in, err)
 		}
-		if want := []report.Var{{Format: "dec", Size: 4}}; !reflect.DeepEqual(vars, want) {
+		if want := []ir.Display{{Format: "dec", Size: 4}}; !reflect.DeepEqual(vars, want) {
 			t.Errorf("Display(%q) vars = %+v, want %+v", in, vars, want)
 		}
 		if want := []Leaf{{Errno: true, Size: 4, Signed: true}}; !reflect.DeepEqual(leaves, want) {

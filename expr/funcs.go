@@ -1,10 +1,10 @@
 package expr
 
-import "github.com/whythefail/whythefail/bpfgen"
+import "github.com/whythefail/whythefail/expr/ir"
 
 // call compiles a function call in a condition. The string functions only
 // make sense compared with a string; strCompare handles those.
-func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
+func (c *compiler) call(n *Call) (ir.Cond, error) {
 	switch n.Fn {
 	case "pid", "tid", "uid", "execname", "errno":
 		if len(n.Args) != 0 {
@@ -13,13 +13,13 @@ func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
 	}
 	switch n.Fn {
 	case "pid":
-		return bpfgen.Pid{}, nil
+		return ir.Pid{}, nil
 	case "tid":
-		return bpfgen.Tid{}, nil
+		return ir.Tid{}, nil
 	case "uid":
-		return bpfgen.Uid{}, nil
+		return ir.Uid{}, nil
 	case "errno":
-		return bpfgen.Errno{}, nil
+		return ir.Errno{}, nil
 	case "randint":
 		if len(n.Args) != 1 {
 			return nil, c.errf(n, "randint(N) takes one argument")
@@ -28,11 +28,11 @@ func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, ok := k.(bpfgen.Const)
+		v, ok := k.(ir.Const)
 		if !ok || v.V <= 0 || v.V > 1<<32 {
 			return nil, c.errf(n.Args[0], "randint(N) needs a constant N from 1 to 2^32")
 		}
-		return bpfgen.Randint{N: v.V}, nil
+		return ir.Randint{N: v.V}, nil
 	case "execname", "user_string":
 		return nil, c.errf(n, "%s() gives a string: compare it with a string, as in %s(...) == \"x\"", n.Fn, n.Fn)
 	}
@@ -41,7 +41,7 @@ func (c *compiler) call(n *Call) (bpfgen.Cond, error) {
 
 // strCompare compiles execname() == "s" and user_string(p) == "s" (and
 // !=, either way round). ok is false when b is not such a comparison.
-func (c *compiler) strCompare(b *Binary) (cond bpfgen.Cond, ok bool, err error) {
+func (c *compiler) strCompare(b *Binary) (cond ir.Cond, ok bool, err error) {
 	if b.Op != "==" && b.Op != "!=" {
 		return nil, false, nil
 	}
@@ -65,7 +65,7 @@ func (c *compiler) strCompare(b *Binary) (cond bpfgen.Cond, ok bool, err error) 
 		if len(str.S) > 15 {
 			return nil, true, c.errf(str, "execname() is at most 15 characters (the kernel's comm): %q never matches", str.S)
 		}
-		cond = bpfgen.CommEq{S: str.S}
+		cond = ir.CommEq{S: str.S}
 	case "user_string":
 		if len(call.Args) != 1 {
 			return nil, true, c.errf(call, "user_string(p) takes one argument, a pointer")
@@ -74,13 +74,13 @@ func (c *compiler) strCompare(b *Binary) (cond bpfgen.Cond, ok bool, err error) 
 		if err != nil {
 			return nil, true, err
 		}
-		if len(str.S) > bpfgen.MaxCondStr {
-			return nil, true, c.errf(str, "strings compared with user_string() are at most %d bytes", bpfgen.MaxCondStr)
+		if len(str.S) > ir.MaxCondStr {
+			return nil, true, c.errf(str, "strings compared with user_string() are at most %d bytes", ir.MaxCondStr)
 		}
-		cond = bpfgen.UserStrEq{Ptr: p, S: str.S}
+		cond = ir.UserStrEq{Ptr: p, S: str.S}
 	}
 	if b.Op == "!=" {
-		cond = bpfgen.Unary{Op: bpfgen.UnNot, X: cond}
+		cond = ir.Unary{Op: ir.UnNot, X: cond}
 	}
 	return cond, true, nil
 }

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 func TestParse(t *testing.T) {
@@ -86,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestCompileCondition(t *testing.T) {
-	env := Env{Params: map[string]bpfgen.Param{"fd": {Name: "fd", Index: 0, Size: 4, Signed: true}}, Unreadable: map[string]string{"st": "it is not passed in an integer register"}}
+	env := Env{Params: map[string]ir.Param{"fd": {Name: "fd", Index: 0, Size: 4, Signed: true}}, Unreadable: map[string]string{"st": "it is not passed in an integer register"}}
 	for _, tc := range []struct{ in, want string }{
 		{"$return == -22", "($return == -22)"},
 		{"$return == -EINVAL && $fd > 2", "(($return == -22) && ($fd > 2))"},

@@ -3,53 +3,18 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/whythefail/whythefail/expr/ir"
 	"io"
 	"strings"
 
 	"github.com/whythefail/whythefail/session"
 )
 
-// Var describes one variable printed at a statement.
-type Var struct {
-	Name string
-	// Format says how to print the value: "int", "uint", "ptr" (hex),
-	// "dec", "udec" (decimal), "string" (quoted), "struct" ({...}),
-	// "array" ([...]), "other" (?), "const" (Const is printed), or "group"
-	// (Children printed as {.name=value, ...}). The formats that print a
-	// read value each consume the next value of the record, depth first.
-	Format   string
-	Size     int // bytes of an integer, for sign extension
-	Max      int // for a string read from a char array: the array's length
-	Const    string
-	Children []Var
-}
-
-// Reads reports whether the format consumes a value.
-func (v Var) Reads() bool {
-	switch v.Format {
-	case "int", "uint", "ptr", "dec", "udec", "string":
-		return true
-	}
-	return false
-}
-
-// Leaves counts the values a Var consumes.
-func (v Var) Leaves() int {
-	if v.Format == "group" {
-		n := 0
-		for _, c := range v.Children {
-			n += c.Leaves()
-		}
-		return n
-	}
-	if v.Reads() {
-		return 1
-	}
-	return 0
-}
+// Var says how to print one VARIABLE expression: see ir.Display.
+type Var = ir.Display
 
 // format prints v, consuming values from vals.
-func (v Var) format(vals *[]Value) string {
+func format(v Var, vals *[]Value) string {
 	if v.Format == "group" {
 		var b strings.Builder
 		b.WriteString("{")
@@ -57,7 +22,7 @@ func (v Var) format(vals *[]Value) string {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("." + c.Name + "=" + c.format(vals))
+			b.WriteString("." + c.Name + "=" + format(c, vals))
 		}
 		b.WriteString("}")
 		return b.String()
@@ -163,10 +128,10 @@ func (t *Text) Trace(tr *Trace) error {
 		vals := r.Values
 		for _, v := range st.Vars {
 			if v.Name == "" {
-				b.WriteString(" " + v.format(&vals))
+				b.WriteString(" " + format(v, &vals))
 				continue
 			}
-			b.WriteString(" " + v.Name + "=" + v.format(&vals))
+			b.WriteString(" " + v.Name + "=" + format(v, &vals))
 		}
 		b.WriteString("\n")
 		if t.Source && st.HasSource {
