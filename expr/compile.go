@@ -27,17 +27,6 @@ type Env struct {
 	GOT func(name string, addr uint64) (uint64, bool)
 }
 
-// CompileError is a semantic error at a column of the condition.
-type CompileError struct {
-	Input string
-	Col   int
-	Msg   string
-}
-
-func (e *CompileError) Error() string {
-	return fmt.Sprintf("condition %q: column %d: %s", e.Input, e.Col, e.Msg)
-}
-
 // Compile checks n against env and builds the bpfgen condition. A constant
 // condition that is true compiles to nil (commit everything).
 func Compile(input string, n Node, env Env) (ir.Cond, error) {
@@ -58,7 +47,7 @@ type compiler struct {
 }
 
 func (c *compiler) errf(n Node, format string, a ...any) error {
-	return &CompileError{c.in, n.Col(), fmt.Sprintf(format, a...)}
+	return &Error{"condition", c.in, n.Col(), fmt.Sprintf(format, a...)}
 }
 
 var binOps = map[string]ir.Op{

@@ -77,17 +77,19 @@ type Scope struct {
 	InScope []*debuginfo.Variable // visible at the statement, innermost first
 	All     []*debuginfo.Variable // every variable of the function
 	PC      uint64
-}
 
-// DisplayError is a semantic error in a VARIABLE expression.
-type DisplayError struct {
-	Input string
-	Col   int
-	Msg   string
-}
-
-func (e *DisplayError) Error() string {
-	return fmt.Sprintf("variable %q: column %d: %s", e.Input, e.Col, e.Msg)
+	// FrameBase is the function's DW_AT_frame_base expression, which
+	// the generator needs for DW_OP_fbreg.
+	FrameBase []byte
+	// BeforePrologue is set at statements before the end of the
+	// prologue, where a parameter is read from its argument register
+	// (Params gives which) rather than from its DWARF location.
+	BeforePrologue bool
+	Params         map[string]ir.Param
+	// Addrx rewrites the .debug_addr-indexed operations of a location
+	// expression (the generator's ResolveAddrx); nil leaves the
+	// variable without a location.
+	Addrx func(loc []byte, index func(uint64) (uint64, error)) ([]byte, error)
 }
 
 type displayer struct {
@@ -97,7 +99,7 @@ type displayer struct {
 }
 
 func (d *displayer) errf(n Node, format string, a ...any) error {
-	return &DisplayError{d.in, n.Col(), fmt.Sprintf(format, a...)}
+	return &Error{"variable", d.in, n.Col(), fmt.Sprintf(format, a...)}
 }
 
 // chain is an lvalue being lowered: a base and an access path, of type t.
@@ -111,7 +113,25 @@ type chain struct {
 // (ir.Display trees) and the leaves to read, in the order the trees consume
 // them. Mistakes that do not depend on the statement (unknown variables,
 // members of non-structs, bad types) are errors.
-func Display(input string, n Node, sc Scope) ([]ir.Display, []Leaf, error) {
+//
+// The values come back as the generator reads them (ir.Var): each leaf's
+// location at the statement with its access path, one per value the
+// ir.Display trees consume.
+func Display(input string, n Node, sc Scope) ([]ir.Display, []ir.Var, error) {
+	out, leaves, err := display(input, n, sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var vars []ir.Var
+	for _, l := range leaves {
+		vars = append(vars, sc.read(l))
+	}
+	return out, vars, nil
+}
+
+// display is Display before its leaves are turned into what the generator
+// reads.
+func display(input string, n Node, sc Scope) ([]ir.Display, []Leaf, error) {
 	d := &displayer{in: input, sc: sc}
 	var out []ir.Display
 	pretty, deep := false, false

@@ -22,7 +22,7 @@ func TestDisplayErrno(t *testing.T) {
 		if want := []ir.Display{{Format: "dec", Size: 4}}; !reflect.DeepEqual(vars, want) {
 			t.Errorf("Display(%q) vars = %+v, want %+v", in, vars, want)
 		}
-		if want := []Leaf{{Errno: true, Size: 4, Signed: true}}; !reflect.DeepEqual(leaves, want) {
+		if want := []ir.Var{{Name: "errno()", Errno: true, Size: 4, Signed: true}}; !reflect.DeepEqual(leaves, want) {
 			t.Errorf("Display(%q) leaves = %+v, want %+v", in, leaves, want)
 		}
 	}

@@ -106,15 +106,19 @@ func (n *Pretty) Col() int { return n.C }
 func (n *Unary) Col() int  { return n.C }
 func (n *Binary) Col() int { return n.C }
 
-// SyntaxError points at the column of a mistake in an expression.
-type SyntaxError struct {
+// Error points at the column of a mistake in a CONDITION or VARIABLE
+// expression: a syntax error (Parse), or a semantic one found when compiling
+// a condition (Compile) or lowering a VARIABLE expression (Display). It is
+// the only error type of the package.
+type Error struct {
 	What  string // "condition" or "variable"
 	Input string
 	Col   int
 	Msg   string
 }
 
-func (e *SyntaxError) Error() string {
+// Error renders the mistake as `what "input": column N: message`.
+func (e *Error) Error() string {
 	what := e.What
 	if what == "" {
 		what = "expression"
@@ -132,7 +136,7 @@ func lex(what, s string) ([]token, error) {
 	var toks []token
 	i := 0
 	fail := func(col int, format string, a ...any) error {
-		return &SyntaxError{what, s, col, fmt.Sprintf(format, a...)}
+		return &Error{what, s, col, fmt.Sprintf(format, a...)}
 	}
 	for i < len(s) {
 		c := s[i]
@@ -243,7 +247,7 @@ type parser struct {
 // Parse parses a condition expression.
 func Parse(s string) (Node, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, &SyntaxError{"condition", s, 1, "empty condition (use 1 to trace every invocation)"}
+		return nil, &Error{"condition", s, 1, "empty condition (use 1 to trace every invocation)"}
 	}
 	return parse("condition", s)
 }
@@ -251,7 +255,7 @@ func Parse(s string) (Node, error) {
 // ParseVariable parses a VARIABLE expression.
 func ParseVariable(s string) (Node, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, &SyntaxError{"variable", s, 1, "empty expression (the default is $$vars)"}
+		return nil, &Error{"variable", s, 1, "empty expression (the default is $$vars)"}
 	}
 	return parse("variable", s)
 }
@@ -276,7 +280,7 @@ func (p *parser) peek() token { return p.toks[p.pos] }
 func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
 
 func (p *parser) errf(t token, format string, a ...any) error {
-	return &SyntaxError{p.what, p.in, t.col, fmt.Sprintf(format, a...)}
+	return &Error{p.what, p.in, t.col, fmt.Sprintf(format, a...)}
 }
 
 func (p *parser) expectOp(op, why string) (token, error) {

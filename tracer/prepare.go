@@ -1,7 +1,6 @@
 package tracer
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -350,67 +349,14 @@ func statement(r *probe.Resolver, bin *target.File, fn *debuginfo.Function, p *p
 		}
 		inScope = append(inScope, v)
 	}
-	vars, leaves, err := expr.Display(varText, variable, expr.Scope{Data: r.Data, GOT: bin.GOTSlot, InScope: inScope, All: all, PC: p.Addr})
+	sc := expr.Scope{Data: r.Data, GOT: bin.GOTSlot, InScope: inScope, All: all, PC: p.Addr,
+		FrameBase: fn.FrameBase, BeforePrologue: beforePrologue, Params: env.Params, Addrx: bpfgen.ResolveAddrx}
+	vars, reads, err := expr.Display(varText, variable, sc)
 	if err != nil {
 		return st, rs, err
 	}
-	rs.Vars = vars
-	for _, l := range leaves {
-		st.Vars = append(st.Vars, bpfVar(fn, p, l, beforePrologue, env))
-	}
+	rs.Vars, st.Vars = vars, reads
 	return st, rs, nil
-}
-
-// bpfVar turns one leaf into what the generator reads.
-func bpfVar(fn *debuginfo.Function, p *probe.Point, l expr.Leaf, beforePrologue bool, env expr.Env) bpfgen.Var {
-	bv := bpfgen.Var{FrameBase: fn.FrameBase, Size: l.Size, Signed: l.Signed, Str: l.Str}
-	for _, s := range l.Steps {
-		switch s.Kind {
-		case expr.StepAdd:
-			bv.Steps = append(bv.Steps, bpfgen.StepAdd{Off: s.Off})
-		case expr.StepDeref:
-			bv.Steps = append(bv.Steps, bpfgen.StepDeref{})
-		case expr.StepAddrOf:
-			bv.Steps = append(bv.Steps, bpfgen.StepAddrOf{})
-		case expr.StepIndex:
-			// The index is located at this statement like any
-			// variable; unavailable there, it has no location and the
-			// generator makes the whole value unavailable.
-			var idx bpfgen.Var
-			if s.Index != nil {
-				idx = bpfVar(fn, p, *s.Index, beforePrologue, env)
-			}
-			bv.Steps = append(bv.Steps, bpfgen.StepIndex{Index: idx, Add: s.Off, Scale: s.Scale, Len: s.Len})
-		}
-	}
-	switch {
-	case l.Errno:
-		bv.Name, bv.Errno = "errno()", true
-	case l.Global:
-		bv.Name = fmt.Sprintf("global@%#x", l.Addr)
-		e := make([]byte, 9)
-		e[0] = 0x03 // DW_OP_addr
-		binary.LittleEndian.PutUint64(e[1:], l.Addr)
-		bv.Expr = e
-	case l.Var == nil || l.Unavailable:
-		if l.Var != nil {
-			bv.Name = l.Var.Name
-		}
-	default:
-		v := l.Var
-		bv.Name = v.Name
-		if beforePrologue {
-			if prm, ok := env.Params[v.Name]; ok && v.Param {
-				bv.Expr = []byte{0x50 + byte(abi.ArgRegs[prm.Index])} // DW_OP_regN
-			}
-			break
-		}
-		// Display found the location at this statement (Leaf.Loc).
-		if e, err := bpfgen.ResolveAddrx(l.Loc, v.AddrIndex); err == nil && len(l.Loc) > 0 {
-			bv.Expr = e
-		}
-	}
-	return bv
 }
 
 // addSource finds the text of every statement's line, and the function's
