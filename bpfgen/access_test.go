@@ -28,12 +28,12 @@ func TestAccessWarnings(t *testing.T) {
 		nine[i] = StepDeref{}
 	}
 	vars := []Var{
-		{Name: "reg.m", Expr: reg, Size: 4, Steps: []Step{StepAdd{4}}},
+		{Name: "reg.m", Expr: reg, Size: 4, Steps: []Step{StepAdd{Off: 4}}},
 		{Name: "&reg", Expr: reg, Size: 8, Steps: []Step{StepAddrOf{}}},
 		{Name: "*&mem", Expr: mem, Size: 8, Steps: []Step{StepAddrOf{}, StepDeref{}}},
 		{Name: "deep", Expr: mem, Size: 8, Steps: nine},
 		{Name: "nilstep", Expr: mem, Size: 8, Steps: []Step{(*StepAdd)(nil)}},
-		{Name: "pieces.m", Expr: pieces, Size: 4, Steps: []Step{StepAdd{0}}},
+		{Name: "pieces.m", Expr: pieces, Size: 4, Steps: []Step{StepAdd{Off: 0}}},
 		{Name: "odd", Expr: mem, Str: 12},
 		{Name: "huge", Expr: mem, Str: 264},
 		{Name: "size", Expr: mem, Size: 3, Steps: []Step{StepDeref{}}},
@@ -110,10 +110,10 @@ func TestAccessAndCondVerify(t *testing.T) {
 		CommEq{S: "sixteen-chars-xx"}, UserStrEq{Ptr: tag, S: "x"}, UserStrEq{Ptr: tag, S: ""},
 		UserStrEq{Ptr: tag, S: string(long)}, UserStrEq{Ptr: tag, S: "abcdefghijklmno"},
 		Unary{Op: UnNot, X: n}, Unary{Op: UnNeg, X: n}, Unary{Op: UnBitNot, X: n},
-		BinOp{Op: OpMul, L: n, R: Const{3}}, BinOp{Op: OpXor, L: n, R: Const{3}},
-		BinOp{Op: OpShl, L: n, R: n}, BinOp{Op: OpShr, L: n, R: Const{70}},
+		BinOp{Op: OpMul, L: n, R: Const{V: 3}}, BinOp{Op: OpXor, L: n, R: Const{V: 3}},
+		BinOp{Op: OpShl, L: n, R: n}, BinOp{Op: OpShr, L: n, R: Const{V: 70}},
 		Load{Addr: GlobalAddr{Addr: 0x404010, Name: "g"}, Size: 4, Signed: true},
-		Load{Addr: BinOp{Op: OpAdd, L: GlobalAddr{Addr: 0x404010, Name: "a"}, R: BinOp{Op: OpMul, L: n, R: Const{8}}}, Size: 8},
+		Load{Addr: BinOp{Op: OpAdd, L: GlobalAddr{Addr: 0x404010, Name: "a"}, R: BinOp{Op: OpMul, L: n, R: Const{V: 8}}}, Size: 8},
 	} {
 		cond = BinOp{Op: OpLogOr, L: cond, R: c}
 	}
@@ -152,17 +152,17 @@ func TestCondFunctionStrings(t *testing.T) {
 		{GlobalAddr{Addr: 0x4010, Name: "loads"}, `&@var("loads")`},
 		{CommEq{S: "ls"}, `(execname() == "ls")`},
 		{UserStrEq{Ptr: tag, S: "a\"b\\c\n\x01\xff"}, `(user_string($tag) == "a\"b\\c\n\001\377")`},
-		{Unary{Op: UnNot, X: BinOp{Op: OpEq, L: Pid{}, R: Const{1}}}, "!(pid() == 1)"},
+		{Unary{Op: UnNot, X: BinOp{Op: OpEq, L: Pid{}, R: Const{V: 1}}}, "!(pid() == 1)"},
 		{Unary{Op: UnNeg, X: Return{}}, "-$return"},
-		{Unary{Op: UnBitNot, X: Const{5}}, "~5"},
-		{Unary{Op: UnaryOp(9), X: Const{5}}, "unary(9)5"},
-		{BinOp{Op: OpShr, L: BinOp{Op: OpShl, L: BinOp{Op: OpXor, L: BinOp{Op: OpMul, L: Const{1}, R: Const{2}}, R: Const{3}}, R: Const{4}}, R: Const{5}}, "((((1 * 2) ^ 3) << 4) >> 5)"},
+		{Unary{Op: UnBitNot, X: Const{V: 5}}, "~5"},
+		{Unary{Op: UnaryOp(9), X: Const{V: 5}}, "unary(9)5"},
+		{BinOp{Op: OpShr, L: BinOp{Op: OpShl, L: BinOp{Op: OpXor, L: BinOp{Op: OpMul, L: Const{V: 1}, R: Const{V: 2}}, R: Const{V: 3}}, R: Const{V: 4}}, R: Const{V: 5}}, "((((1 * 2) ^ 3) << 4) >> 5)"},
 	} {
 		if got := tc.c.String(); got != tc.want {
 			t.Errorf("String = %s, want %s", got, tc.want)
 		}
 	}
-	for _, s := range []Step{StepAdd{8}, StepDeref{}, StepAddrOf{}} {
+	for _, s := range []Step{StepAdd{Off: 8}, StepDeref{}, StepAddrOf{}} {
 		if s.String() == "" {
 			t.Errorf("%T has no string", s)
 		}

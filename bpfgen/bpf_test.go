@@ -46,7 +46,7 @@ func TestGeneratedProgramsVerify(t *testing.T) {
 			TraceAll:    c.traceAll,
 			Multi:       c.multi,
 			MaxRecords:  c.maxRecords,
-			Cond:        BinOp{Op: OpLogAnd, L: BinOp{Op: OpEq, L: Return{}, R: Const{-22}}, R: BinOp{Op: OpGt, L: Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: Const{3}}},
+			Cond:        BinOp{Op: OpLogAnd, L: BinOp{Op: OpEq, L: Return{}, R: Const{V: -22}}, R: BinOp{Op: OpGt, L: Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: Const{V: 3}}},
 			Stmts: []Stmt{
 				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []Var{
 					{Name: "n", Expr: []byte{0x55}, Size: 4, Signed: true}, // DW_OP_reg5

@@ -61,7 +61,7 @@ func TestIndexWarnings(t *testing.T) {
 func TestIndexNesting(t *testing.T) {
 	i := Var{Name: "i", Expr: []byte{0x51}, Size: 4}
 	one := Var{Name: "b", Expr: []byte{0x50}, Size: 4, Steps: []Step{StepDeref{}, StepIndex{Index: i, Scale: 4}}}
-	two := Var{Name: "a", Expr: []byte{0x50}, Size: 4, Steps: []Step{StepDeref{}, StepIndex{Index: i, Scale: 4}, StepAdd{8}, StepIndex{Index: one, Scale: 2}}}
+	two := Var{Name: "a", Expr: []byte{0x50}, Size: 4, Steps: []Step{StepDeref{}, StepIndex{Index: i, Scale: 4}, StepAdd{Off: 8}, StepIndex{Index: one, Scale: 2}}}
 	for _, tc := range []struct {
 		v    Var
 		want int
@@ -150,7 +150,7 @@ func TestIndexVerify(t *testing.T) {
 	}
 	vars = append(vars,
 		Var{Name: "two", Expr: []byte{0x91, 0x68}, FrameBase: fb, Size: 4,
-			Steps: []Step{StepIndex{Index: idxs[1], Scale: 64, Len: 4}, StepAdd{8}, StepDeref{}, StepIndex{Index: idxs[2], Add: 1, Scale: 4}}},
+			Steps: []Step{StepIndex{Index: idxs[1], Scale: 64, Len: 4}, StepAdd{Off: 8}, StepDeref{}, StepIndex{Index: idxs[2], Add: 1, Scale: 4}}},
 		Var{Name: "nested", Expr: []byte{0x55}, Size: 8, Steps: []Step{StepDeref{}, StepIndex{Index: inner, Scale: 8}}},
 		Var{Name: "str", Expr: []byte{0x55}, Str: 64, Steps: []Step{StepDeref{}, StepIndex{Index: idxs[3], Scale: 8}}},
 		Var{Name: "arr", Expr: []byte{0x91, 0x50}, FrameBase: fb, Str: 32, Steps: []Step{StepIndex{Index: inner, Scale: 32, Len: 3}, StepAddrOf{}}},
