@@ -3,8 +3,8 @@
 // packages of earlier stages (and the helpers outside the order):
 //
 //	debuginfod → target → source → debuginfo/dwarfsec → debuginfo →
-//	probe/spec → insn → probe → expr → bpfgen → session → report →
-//	tracer → internal/cli → cmd/whythefail
+//	probe/spec → insn → probe/listing → probe → expr → bpfgen →
+//	session → report → tracer → internal/cli → cmd/whythefail
 //
 // Outside the order, importable by any stage and importing none:
 // debuginfo/bidcache, internal/elfnote, internal/nearest, and the test

@@ -24,6 +24,7 @@ var order = []string{
 	"debuginfo",
 	"probe/spec",
 	"insn",
+	"probe/listing",
 	"probe",
 	"expr",
 	"bpfgen",
