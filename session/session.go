@@ -12,8 +12,10 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/internal/timing"
 )
 
 // Plan is what to trace in one function of one binary.
@@ -82,6 +84,7 @@ type Stats struct {
 type Session struct {
 	coll   *ebpf.Collection
 	multi  bool // probes attached with uprobe_multi links
+	all    bool // every process that runs the binary is traced (TraceAll)
 	probes int  // uprobes attached: statements, entry and return
 
 	linksMu sync.Mutex
@@ -127,15 +130,18 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		RingBufSize:    o.RingBufSize,
 		FaultIn:        !o.NoFaultIn && HaveSleepableUprobes() == nil,
 	}
+	timing.Mark("feature probes (uprobe_multi, sleepable), errno offset")
 	gen, err := bpfgen.Generate(spec)
 	if err != nil {
 		return nil, fmt.Errorf("generating BPF programs: %w", err)
 	}
+	timing.Mark("generating the BPF programs")
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("lifting the memlock limit: %w", err)
 	}
 	s := &Session{
 		multi:      multi,
+		all:        o.TraceAll,
 		warnings:   gen.Warnings,
 		notes:      errnoNote,
 		slots:      map[uint32][]bpfgen.Slot{},
@@ -145,7 +151,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	for _, st := range p.Stmts {
 		s.slots[st.ID] = bpfgen.Slots(st.Vars)
 	}
-	coll, err := ebpf.NewCollection(gen.Collection)
+	coll, err := loadCollection(gen.Collection)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -154,6 +160,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
 	}
 	s.coll = coll
+	timing.Mark("loading the BPF programs (verifier)")
 	defer func() {
 		if err != nil {
 			s.detach()
@@ -178,9 +185,11 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 			s.tracker = append(s.tracker, l)
 		}
 	}
+	timing.Mark("fork tracker attached")
 	if err := s.attach(p, gen); err != nil {
 		return nil, err
 	}
+	timing.Mark("uprobes attached")
 
 	s.rd, err = ringbuf.NewReader(coll.Maps[bpfgen.MapEvents])
 	if err != nil {
@@ -385,7 +394,10 @@ const detachWorkers = 16
 
 // detach removes the entry probe first, so that no invocation starts
 // while the others go; then the statements and the return probe together;
-// then the fork tracker.
+// then the fork tracker. When no traced process is left (the -c command
+// and everything it started have exited), no probe can fire for one, so
+// the order cannot show and every link goes at once: one kernel wait
+// instead of two.
 func (s *Session) detach() error {
 	s.linksMu.Lock()
 	defer s.linksMu.Unlock()
@@ -413,13 +425,63 @@ func (s *Session) detach() error {
 		close(next)
 		wg.Wait()
 	}
+	if len(s.links) > 0 && s.noneTraced() {
+		closeAll(append(s.links, s.tracker...))
+		timing.Mark(fmt.Sprintf("every probe detached at once (%d links): no traced process is left", len(s.links)+len(s.tracker)))
+		s.links, s.tracker = nil, nil
+		return errors.Join(errs...)
+	}
 	if n := len(s.links); n > 0 {
 		closeAll(s.links[n-1:])
+		timing.Mark("entry probe detached")
 		closeAll(s.links[:n-1])
+		timing.Mark(fmt.Sprintf("statement and return probes detached (%d links)", n-1))
 	}
-	closeAll(s.tracker)
+	if len(s.tracker) > 0 {
+		closeAll(s.tracker)
+		timing.Mark("fork tracker detached")
+	}
 	s.links, s.tracker = nil, nil
 	return errors.Join(errs...)
+}
+
+// noneTraced reports whether no traced process is alive, so that none
+// can reach a probe: every target's tgid has exited (and been reaped),
+// and no task a target created is pending, its tgid not yet a target.
+// The targets are read again after the pending tasks, for a task promoted
+// meanwhile. Anything uncertain (a map that cannot be read, a tgid reused
+// by another process) answers false, which only costs time.
+func (s *Session) noneTraced() bool {
+	if s.all {
+		return false
+	}
+	seen := map[uint32]bool{}
+	newTargetAlive := func() (bool, bool) {
+		var pid, v uint32
+		added := false
+		it := s.coll.Maps[bpfgen.MapTargets].Iterate()
+		for it.Next(&pid, &v) {
+			if seen[pid] {
+				continue
+			}
+			seen[pid], added = true, true
+			if err := unix.Kill(int(pid), 0); !errors.Is(err, unix.ESRCH) {
+				return true, added
+			}
+		}
+		return it.Err() != nil, added
+	}
+	if alive, _ := newTargetAlive(); alive {
+		return false
+	}
+	var task uint64
+	var v uint32
+	it := s.coll.Maps[bpfgen.MapPending].Iterate()
+	if it.Next(&task, &v) || it.Err() != nil {
+		return false
+	}
+	alive, added := newTargetAlive()
+	return !alive && !added
 }
 
 // Close detaches every probe, delivers the traces still in the ring buffer

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/session"
 )
@@ -155,6 +156,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 			}
 		}()
 		sopts.PIDs = []int{child.Process.Pid}
+		timing.Mark("gate process started")
 	case o.PID != 0:
 		w, err := watchExit(o.PID)
 		if err != nil {
@@ -231,6 +233,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		}
 		release.Close()
 		release = nil
+		timing.Mark("command released")
 		go func() {
 			child.Wait()
 			close(done)
@@ -254,8 +257,11 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	case <-limit.reached: // --max-traces: stop as on Ctrl-C
 	}
 	stop() // finishing: a signal from now on aborts
+	timing.Mark("command ran (or interrupted)")
 	derr := detach(sess, diag)
+	timing.Mark("probes detached")
 	cerr := errors.Join(derr, sess.Close())
+	timing.Mark("session closed")
 	// Not waiting for the printer after a second signal: it may be
 	// blocked on a full pipe (a pager), which is why the user pressed
 	// Ctrl-C again.

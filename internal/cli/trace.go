@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/tracer"
 )
 
@@ -28,10 +29,12 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 	if len(a.Positional) == 4 {
 		cfg.Variable = a.Positional[3]
 	}
+	timing.Mark("start")
 	job, err := tracer.Prepare(cfg)
 	if err != nil {
 		return err
 	}
+	timing.Mark("resolving (tracer.Prepare)")
 	notes := tracer.NotesSummary
 	switch {
 	case a.Quiet:
@@ -61,6 +64,7 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 	}
 	status, err := job.Run(context.Background(), out, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor,
 		MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, MaxTraces: a.MaxTraces, Diag: stderr, Notes: notes})
+	timing.Mark("finished")
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,9 @@
 //	session → report → tracer → internal/cli → cmd/whythefail
 //
 // Outside the order, importable by any stage and importing none:
-// debuginfo/bidcache, internal/elfnote, internal/nearest, and the test
-// helpers internal/fixture, internal/staporacle, internal/debuginfodtest.
+// debuginfo/bidcache, internal/elfnote, internal/nearest, internal/timing,
+// and the test helpers internal/fixture, internal/staporacle,
+// internal/debuginfodtest.
 // No stage before bpfgen depends on cilium/ebpf: resolution and
 // expressions never touch the kernel. docs/architecture.md explains the
 // order; pipeline_test.go is where it is written down.

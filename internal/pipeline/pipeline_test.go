@@ -41,6 +41,7 @@ var helpers = []string{
 	"debuginfo/bidcache",
 	"internal/elfnote",
 	"internal/nearest",
+	"internal/timing",
 	"internal/pipeline",
 	"internal/fixture",
 	"internal/staporacle",
