@@ -3,31 +3,23 @@ package bpfgen
 import (
 	"errors"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/whythefail/whythefail/internal/fixture"
 )
 
 // requireBPF skips a test that needs to load BPF programs when this process
 // cannot, saying why; under CI=true the missing capability is a failure.
 func requireBPF(t testing.TB) {
 	t.Helper()
-	reason := ""
-	if os.Geteuid() != 0 {
-		reason = "needs root to load BPF programs"
-	} else if err := rlimit.RemoveMemlock(); err != nil {
-		reason = "cannot lift the memlock limit: " + err.Error()
+	fixture.RequireRoot(t)
+	if err := rlimit.RemoveMemlock(); err != nil {
+		fixture.Missing(t, "cannot lift the memlock limit: %v", err)
 	}
-	if reason == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(reason)
-	}
-	t.Skip(reason)
 }
 
 // TestGeneratedProgramsVerify loads every program kind into the kernel, with

@@ -92,8 +92,12 @@ func TestScanMatchesReader(t *testing.T) {
 func TestScanMatchesReaderLibc(t *testing.T) {
 	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
 	bin, err := target.Open(libc, target.Options{})
-	if err != nil || bin.Debug == nil {
-		t.Skipf("glibc debug info unavailable (install libc6-dbg): %v", err)
+	if err != nil {
+		fixture.Missing(t, "cannot open %s: %v", libc, err)
+	}
+	if bin.Debug == nil {
+		bin.Close()
+		fixture.Missing(t, "glibc has no debug info (install libc6-dbg)")
 	}
 	bin.Close()
 	checkScanMatchesReader(t, libc, target.Options{})

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/whythefail/whythefail/internal/fixture"
 )
 
 // needTool returns the path of an external program, skipping the test with
@@ -16,12 +18,10 @@ import (
 // cross-check.
 func needTool(t *testing.T, name string) string {
 	t.Helper()
+	fixture.NeedTool(t, name)
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required with CI=true: %v", name, err)
-		}
-		t.Skipf("skipping: %s not installed (%v)", name, err)
+		t.Fatal(err)
 	}
 	return p
 }
@@ -202,10 +202,7 @@ func TestBoundariesLibc(t *testing.T) {
 	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
 	f, err := elf.Open(libc)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("opening %s: %v", libc, err)
-		}
-		t.Skipf("skipping: cannot open %s: %v", libc, err)
+		fixture.Missing(t, "cannot open %s: %v", libc, err)
 	}
 	defer f.Close()
 	syms, err := f.DynamicSymbols()

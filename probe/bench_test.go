@@ -22,8 +22,7 @@ func BenchmarkListOneFunction(b *testing.B) {
 			b.Skipf("glibc debug info unavailable (install libc6-dbg): %v", err)
 		}
 		r := NewLazyResolver(f)
-		r.ListOnly = true
-		pts, err := r.Resolve(s)
+		pts, err := r.List(s)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -28,7 +28,6 @@ func TestListGlibc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ListOnly = true // as whythefail -L resolves
 	for _, text := range []string{
 		`statement("getaddrinfo@*:*")`,
 		`function("*fopen*")`,
@@ -58,8 +57,8 @@ const ldso = "/lib64/ld-linux-x86-64.so.2"
 // DIEs per entry point, C units whose functions share line addresses),
 // and libc's syscall stubs, clone3.S and two C units whose rows differed
 // while either was missing; also two units whose parameters have
-// DW_OP_GNU_uninit locations, which libdw 0.188 cannot read (libdwParses).
-// Listed as -L lists (ListOnly).
+// DW_OP_GNU_uninit locations, which libdw 0.188 cannot read (listing.ExprParses).
+// Listed as -L lists (List).
 func TestListGlibcAliases(t *testing.T) {
 	staporacle.Require(t)
 	for _, c := range []struct {
@@ -88,7 +87,6 @@ func TestListGlibcAliases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.ListOnly = true
 		for _, text := range c.specs {
 			ours := listRows(t, r, text)
 			theirs, err := staporacle.List(t, `process("`+r.Bin.Name()+`").`+text)
@@ -115,7 +113,7 @@ func TestListGlibcAliases(t *testing.T) {
 // the DIE, so it is not listed either), and the symbol rows that the
 // DWARF probes hide (.part. clones, .cold parts entered by an inlined
 // instance, several symbols at one address). Listed as -L lists
-// (ListOnly); tracing matches DW_AT_name only.
+// (List); tracing matches DW_AT_name only.
 func TestListGlibcAliasNames(t *testing.T) {
 	staporacle.Require(t)
 	f, err := target.Open(libc, target.Options{})
@@ -130,7 +128,6 @@ func TestListGlibcAliasNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ListOnly = true
 	for _, text := range []string{
 		`function("__GI_munmap")`,
 		`function("__GI_munmap").call`,

@@ -80,7 +80,6 @@ func (r *Resolver) loadWhole() error {
 		return r.loadErr(err)
 	}
 	r.Data, r.loaded, r.units = d, true, nil
-	r.dieAddrs = nil
 	// Sections merged with a dwz supplementary file have no identity to
 	// cache under: Cached and Put do nothing for them.
 	if r.index == nil {
@@ -99,7 +98,7 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 	if s.Target != spec.Process || s.Func == "" {
 		return nil
 	}
-	if s.Point != spec.Statement && (s.Point != spec.Function || r.ListOnly) {
+	if s.Point != spec.Statement && (s.Point != spec.Function || r.policy.wholeFile(s)) {
 		return nil
 	}
 	if r.index == nil {
@@ -112,11 +111,11 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 	match := func(name string) bool { return spec.MatchFunc(s.Func, name) }
 	// Every symbol at the address of a symbol the pattern names: the
 	// DIEs named like them take the pattern's name as an alias key
-	// (aliasKeys), and a DIE at that address is what tracing an alias
+	// (listing.Rules.AliasKeys), and a DIE at that address is what tracing an alias
 	// finds.
-	// Both tables: SystemTap's (aliasKeys) and the binary's symbols
+	// Both tables: SystemTap's (listing.Rules.AliasKeys) and the binary's symbols
 	// (sorted by address), which tracing's aliases come from.
-	t := r.symbolTable()
+	t := r.rules.Symtab()
 	syms := r.Bin.Symbols()
 	matches := func(n string) bool {
 		bare, _, _ := strings.Cut(n, "@")
@@ -124,9 +123,9 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 	}
 	var addrs []uint64
 	if t != nil {
-		for i, n := range t.names {
+		for i, n := range t.Names {
 			if matches(n) {
-				addrs = append(addrs, t.addrs[i])
+				addrs = append(addrs, t.Addrs[i])
 			}
 		}
 	}
@@ -142,8 +141,8 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 	}
 	for _, a := range addrs {
 		if t != nil {
-			for _, i := range t.byAddr[a] {
-				alias(t.names[i])
+			for _, i := range t.ByAddr[a] {
+				alias(t.Names[i])
 			}
 		}
 		for i := sort.Search(len(syms), func(i int) bool { return syms[i].Value >= a }); i < len(syms) && syms[i].Value == a; i++ {

@@ -11,15 +11,19 @@ import (
 	"github.com/whythefail/whythefail/target"
 )
 
-// resolveText resolves text with r and renders the points whole (as -v -L
+// resolveText resolves (with list, lists) text with r and renders the points whole (as -v -L
 // prints them, with addresses and offsets), or the error.
-func resolveText(t *testing.T, r *Resolver, text string) string {
+func resolveText(t *testing.T, r *Resolver, text string, list bool) string {
 	t.Helper()
 	s, err := spec.Parse(`process("` + r.Bin.Name() + `").` + text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pts, err := r.Resolve(s)
+	resolve := r.Resolve
+	if list {
+		resolve = r.List
+	}
+	pts, err := resolve(s)
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -67,9 +71,8 @@ func TestLazyResolverGlibc(t *testing.T) {
 		{true, []string{`statement("no_such_function_here@*:*")`}, false},
 	} {
 		lazy := NewLazyResolver(f)
-		lazy.ListOnly, full.ListOnly = c.listOnly, c.listOnly
 		for i, text := range c.specs {
-			got, want := resolveText(t, lazy, text), resolveText(t, full, text)
+			got, want := resolveText(t, lazy, text, c.listOnly), resolveText(t, full, text, c.listOnly)
 			if got != want {
 				t.Errorf("%s: lazy resolver differs (-full +lazy):\n%s", text, fixture.Diff(want, got))
 			}
@@ -108,7 +111,6 @@ func TestLazyListGlibc(t *testing.T) {
 	defer f2.Close()
 	for _, text := range []string{`statement("getaddrinfo@*:*")`, `statement("*fopen*@*:*")`, `statement("malloc@*:*")`} {
 		r := NewLazyResolver(f2)
-		r.ListOnly = true
 		ours := listRows(t, r, text)
 		if !r.Data.Partial {
 			t.Errorf("%s: the whole file was indexed", text)

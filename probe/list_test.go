@@ -59,11 +59,11 @@ func openFixture(t *testing.T, b *fixture.Binary) *Resolver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.ListOnly = true // as whythefail -L resolves
 	return r
 }
 
-// listRows resolves text against r and returns the -L rows; no match is
+// listRows lists text against r (List, as whythefail -L resolves) and
+// returns the -L rows; no match is
 // no rows (stap -L prints nothing then).
 func listRows(t *testing.T, r *Resolver, text string) []string {
 	t.Helper()
@@ -71,7 +71,7 @@ func listRows(t *testing.T, r *Resolver, text string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pts, err := r.Resolve(s)
+	pts, err := r.List(s)
 	if errors.Is(err, ErrNoMatch) {
 		return nil
 	}

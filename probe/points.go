@@ -6,6 +6,7 @@ import (
 
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/probe/listing"
 	"github.com/whythefail/whythefail/probe/spec"
 )
 
@@ -19,19 +20,8 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.ListOnly {
-		// As stap lists them: no symbol row at the entry of a selected
-		// ".part." clone, nor at a function update_symtab tied to a DIE.
-		for a := range entries {
-			probed[a] = true
-		}
-		dieAddrs, err := r.dieSymbolAddrs()
-		if err != nil {
-			return nil, err
-		}
-		for a := range dieAddrs {
-			probed[a] = true
-		}
+	if err := r.policy.hideSymbols(r, entries, probed); err != nil {
+		return nil, err
 	}
 	for _, fn := range fns {
 		matched[fn.Name] = true
@@ -59,20 +49,14 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r.ListOnly {
-			// query_symtab_func_info skips a symbol at the address of
-			// a probe already made (PR29676): an inlined instance
-			// entering a .cold part hides the .cold symbol, unless
-			// the suffix drops the instance.
+		if r.policy.pointHides() {
 			probed[p.Addr] = true
 		}
 		pts = append(pts, p)
 	}
 	if s.File == "" {
 		syms := r.Bin.Symbols()
-		if r.ListOnly {
-			r.symtabOrder(syms)
-		}
+		r.policy.sortSymbols(r, syms)
 		for _, sym := range syms {
 			if matched[sym.Name] || probed[sym.Value] || sym.Value == 0 || !spec.MatchFunc(s.Func, sym.Name) {
 				continue
@@ -159,18 +143,19 @@ func listed(v *debuginfo.Variable, pc uint64) bool {
 		return true
 	}
 	expr, ok, err := v.LocationAt(pc)
-	return ok && err == nil && libdwParses(expr)
+	return ok && err == nil && listing.ExprParses(expr)
 }
 
-// place computes the point's file offset and, unless r.ListOnly, checks
-// that its address is an instruction boundary of its function.
+// place computes the point's file offset and, when the policy says so
+// (tracing), checks that its address is an instruction boundary of its
+// function.
 func (r *Resolver) place(p *Point) error {
 	off, err := r.Bin.FileOffset(p.Addr)
 	if err != nil {
 		return fmt.Errorf("probe point %s: %w", p, err)
 	}
 	p.FileOffset = off
-	if p.Func == nil || r.ListOnly {
+	if p.Func == nil || !r.policy.checksBoundaries() {
 		return nil
 	}
 	fn := p.Func

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/probe/listing"
 	"github.com/whythefail/whythefail/probe/spec"
 	"github.com/whythefail/whythefail/target"
 )
@@ -96,30 +97,15 @@ func (p *Point) varTexts() []string {
 type Resolver struct {
 	Bin  target.Binary
 	Data *debuginfo.Data // nil when the target has no DWARF
-	// ListOnly says the points will only be listed, never attached, so a
-	// line address inside an instruction is listed as stap lists it
-	// (glibc's pthread_spin_lock.S has a row at the byte after a lock
-	// prefix) instead of refused. Leave it false when attaching: a
-	// uprobe there would corrupt the instruction.
-	//
-	// It also names functions through their ELF aliases as stap does
-	// (aliasKeys): function("__GI_munmap") lists the DIE "munmap" and
-	// function("malloc") the DIE "__libc_malloc". Tracing keeps matching
-	// DW_AT_name only, so the function it picks and its statement spec
-	// (built from that name) stay as they were.
-	ListOnly bool
+
+	// policy is tracing's or listing's, for the Resolve or List running.
+	policy policy
+	// rules are SystemTap's listing rules for this target.
+	rules *listing.Rules
 
 	bounds map[*debuginfo.Function][]uint64
 	// rawDecl caches noDeclFile by DIE offset.
 	rawDecl map[dwarf.Offset]bool
-	// orders caches unitOrder by unit, names dieNames's lookups.
-	orders map[*debuginfo.CompUnit]*unitOrder
-	names  map[dwarf.Offset]dieNameAttrs
-	// symtab is the symbol table SystemTap reads, built on first use.
-	symtab     *stapSymtab
-	symtabDone bool
-	// dieAddrs caches dieSymbolAddrs.
-	dieAddrs map[uint64]bool
 
 	lazyState
 }
@@ -139,7 +125,7 @@ func NewResolver(bin target.Binary) (*Resolver, error) {
 
 func newResolver(bin target.Binary) *Resolver {
 	return &Resolver{Bin: bin, bounds: make(map[*debuginfo.Function][]uint64), rawDecl: make(map[dwarf.Offset]bool),
-		orders: make(map[*debuginfo.CompUnit]*unitOrder), names: make(map[dwarf.Offset]dieNameAttrs)}
+		policy: tracing{}, rules: listing.New(bin.SymbolTable)}
 }
 
 // loadErr says that the target's DWARF could not be indexed.
@@ -162,8 +148,26 @@ func (e *NoMatchError) Error() string { return e.Msg }
 // Is makes errors.Is(err, ErrNoMatch) hold.
 func (e *NoMatchError) Is(target error) bool { return target == ErrNoMatch }
 
-// Resolve returns the probe points that s names, sorted as stap sorts them.
-func (r *Resolver) Resolve(s *spec.Spec) ([]*Point, error) {
+// Resolve returns the probe points that s names, to attach, sorted as stap
+// sorts them: every address is an instruction boundary, and functions
+// match by DW_AT_name.
+func (r *Resolver) Resolve(s *spec.Spec) ([]*Point, error) { return r.resolveFor(tracing{}, s) }
+
+// List returns the probe points that s names as stap -L lists them (for
+// List and -L, never to attach): through SystemTap's listing rules
+// (package listing), with line addresses inside instructions listed.
+func (r *Resolver) List(s *spec.Spec) ([]*Point, error) { return r.resolveFor(listingPolicy{}, s) }
+
+// resolveFor resolves s under policy p.
+func (r *Resolver) resolveFor(p policy, s *spec.Spec) ([]*Point, error) {
+	prev := r.policy
+	r.policy = p
+	defer func() { r.policy = prev }()
+	return r.resolve(s)
+}
+
+// resolve resolves s under r.policy.
+func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
 	if s.Target != spec.Process {
 		return nil, fmt.Errorf("%s targets are not supported yet: only process(\"PATH\")", targetWord(s.Target))
 	}
@@ -190,7 +194,7 @@ func (r *Resolver) Resolve(s *spec.Spec) ([]*Point, error) {
 			if err := r.loadWhole(); err != nil {
 				return nil, err
 			}
-			return r.Resolve(s)
+			return r.resolve(s)
 		}
 		return nil, r.noMatch(s)
 	}
@@ -209,7 +213,7 @@ func targetWord(k spec.TargetKind) string {
 
 // candidates returns the DWARF function instances whose name and
 // declaration file match the spec, in the order SystemTap meets them
-// (stapOrder), without SystemTap's duplicates: one out-of-line function
+// (listing.Rules.Order), without SystemTap's duplicates: one out-of-line function
 // per entry address (aliases; the first met wins), no ".part." clones, and
 // one inlined instance per (entry, name, declaration). entries holds the
 // entry address of every out-of-line function the spec selected, the
@@ -232,20 +236,11 @@ func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries 
 		}
 		matched = append(matched, fn)
 	}
-	var keyMatch func(string) bool
-	if r.ListOnly && !strings.HasPrefix(s.Func, "_Z") {
-		keyMatch = func(key string) bool { return spec.MatchFunc(s.Func, key) }
-	}
-	ordered, err := r.stapOrder(matched, keyMatch)
-	switch {
-	case err == nil:
+	ordered, err := r.rules.Order(r.Data, matched, r.policy.orderKeys(s))
+	if err == nil {
 		matched = ordered
-	case r.ListOnly:
+	} else if err := r.policy.orderFailed(err); err != nil {
 		return nil, nil, err
-	default:
-		// Tracing names one function: stap's visiting order only
-		// decides which of several claims a shared address, so an
-		// unreadable unit falls back to DIE order rather than failing.
 	}
 	var parts map[uint64]bool
 	var out []*debuginfo.Function
@@ -292,15 +287,7 @@ func (r *Resolver) matchName(pattern string, fn *debuginfo.Function) bool {
 	if spec.MatchFunc(pattern, fn.Name) {
 		return true
 	}
-	if !r.ListOnly || fn.Inlined {
-		return false
-	}
-	for _, a := range r.aliasKeys(fn) {
-		if spec.MatchFunc(pattern, a) {
-			return true
-		}
-	}
-	return false
+	return !fn.Inlined && r.policy.aliasMatch(r, pattern, fn)
 }
 
 // partClones returns the entry addresses of gcc's ".part." clones, which

@@ -19,6 +19,7 @@ import (
 	"github.com/go-delve/delve/pkg/dwarf/loclist"
 
 	"github.com/whythefail/whythefail/bpfgen"
+	fx "github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
 )
 
@@ -26,35 +27,14 @@ import (
 // this process cannot, saying why; under CI=true that is a failure.
 func requireBPF(t testing.TB) {
 	t.Helper()
-	reason := ""
-	switch {
-	case os.Geteuid() != 0:
-		reason = "needs root to load BPF programs and attach uprobes"
-	case rlimit.RemoveMemlock() != nil:
-		reason = "cannot lift the memlock limit for BPF maps"
+	fx.RequireBPF(t)
+	if err := rlimit.RemoveMemlock(); err != nil {
+		fx.Missing(t, "cannot lift the memlock limit for BPF maps: %v", err)
 	}
-	if _, err := os.Stat("/sys/bus/event_source/devices/uprobe"); reason == "" && err != nil {
-		reason = "the kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS)"
-	}
-	if reason == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(reason)
-	}
-	t.Skip(reason)
 }
 
 // requireTool skips (or under CI fails) when a compiler or tool is missing.
-func requireTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-}
+func requireTool(t testing.TB, name string) { t.Helper(); fx.NeedTool(t, name) }
 
 // fixture is the compiled whyfail.c with what the tests need from its DWARF.
 type fixture struct {

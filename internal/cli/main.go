@@ -9,9 +9,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/spec"
-	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/tracer"
 )
 
 const usage = `usage: whythefail TARGET FUNCTION CONDITION [VARIABLE] [-c CMD | -x PID]
@@ -91,57 +90,14 @@ func list(stdout io.Writer, a *Args, text string, withVars bool) error {
 	if err != nil {
 		return err
 	}
-	r, closer, err := openResolver(s, a)
+	rows, err := tracer.List(tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose})
 	if err != nil {
 		return err
 	}
-	defer closer()
-	// Listed, never attached: a line row inside an instruction (after a
-	// lock prefix in glibc's assembly) is listed as stap lists it;
-	// tracing refuses it.
-	r.ListOnly = true
-	pts, err := r.Resolve(s)
-	if err != nil {
-		return err
-	}
-	if a.Verbose {
-		// Like stap -v -L: every probe unmerged, with its address.
-		for _, p := range pts {
-			line := p.String()
-			if withVars {
-				line = p.Listing()
-			}
-			fmt.Fprintf(stdout, "%s /* pc=%#x offset=%#x */\n", line, p.Addr, p.FileOffset)
-		}
-		return nil
-	}
-	for _, line := range probe.List(pts, withVars) {
+	for _, line := range rows {
 		fmt.Fprintln(stdout, line)
 	}
 	return nil
-}
-
-func openResolver(s *spec.Spec, a *Args) (*probe.Resolver, func(), error) {
-	if s.Target != spec.Process {
-		return nil, nil, fmt.Errorf("kernel and module targets are not supported yet; use process(\"PATH\")")
-	}
-	opts := target.Options{}
-	if len(a.DebugDirs) > 0 {
-		opts.DebugDirs = append(append([]string(nil), a.DebugDirs...), target.DefaultDebugDirs...)
-	}
-	client, err := debuginfodClient()
-	if err != nil {
-		return nil, nil, err
-	}
-	opts.Debuginfod = client
-	f, err := target.Open(target.FindExecutable(s.Path), opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	// Lazy: with the function index cached, only the units the spec can
-	// select are indexed.
-	r := probe.NewLazyResolver(f)
-	return r, func() { f.Close() }, nil
 }
 
 // debuginfodClient is the client DEBUGINFOD_URLS configures, or nil.

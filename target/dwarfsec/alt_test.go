@@ -5,6 +5,7 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -189,7 +190,8 @@ func TestPutPaddedULEB(t *testing.T) {
 }
 
 // FuzzMergeAlt merges mutated sections of a dwz-compressed fixture and its
-// supplementary file: an error or ordinary DWARF, never a panic.
+// supplementary file: an error or ordinary DWARF (debug/dwarf's data, or
+// an error matching ErrNoDWARF), never a panic.
 func FuzzMergeAlt(f *testing.F) {
 	debug, alt := openDWZ(f, "demo")
 	s, err := readWhole(Source{ELF: debug}, false)
@@ -213,6 +215,13 @@ func FuzzMergeAlt(f *testing.F) {
 				s.Fields(o, nil)
 			}
 		}
-		newData(s)
+		// Merged sections are data or an error matching ErrNoDWARF.
+		dw, err := newData(s)
+		if (dw == nil) == (err == nil) {
+			t.Fatalf("newData = %v, %v: want data xor an error", dw, err)
+		}
+		if err != nil && !errors.Is(err, ErrNoDWARF) {
+			t.Fatalf("newData error %v does not match ErrNoDWARF", err)
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/dwarf"
 	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whythefail/whythefail/internal/elfnote"
 	"github.com/whythefail/whythefail/internal/fixture"
 )
 
@@ -288,11 +290,7 @@ func readerOutline(t *testing.T, d *dwarf.Data) []OutlineDIE {
 // file whose abbreviation tables repeat an earlier one at that one, and
 // only at a table with the same bytes.
 func TestReadSharesAbbrevs(t *testing.T) {
-	path := "/usr/lib/debug/.build-id/93/ac61ec5a8eb1396f9fbd350e3169a558528a40.debug"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("glibc's debug file of the build this test knows is absent (libc6-dbg): %v", err)
-	}
-	ef := open(t, path)
+	ef := open(t, libcDebugFile(t))
 	s, err := Read(Source{ELF: ef})
 	if err != nil {
 		t.Fatal(err)
@@ -374,4 +372,27 @@ func TestReadRaw(t *testing.T) {
 	if len(viaRaw.Info) == 0 {
 		t.Error("no .debug_info read")
 	}
+}
+
+// libcDebugFile returns the path of the installed glibc's debug file
+// (libc6-dbg), found by the build-id of the installed libc.so.6 so that a
+// libc update changes nothing; a missing file skips, or fails under CI.
+func libcDebugFile(t *testing.T) string {
+	t.Helper()
+	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	lf, err := elf.Open(libc)
+	if err != nil {
+		fixture.Missing(t, "cannot open %s: %v", libc, err)
+	}
+	id := elfnote.BuildID(lf)
+	lf.Close()
+	if len(id) < 2 {
+		t.Fatalf("%s has no build-id", libc)
+	}
+	h := hex.EncodeToString(id)
+	path := filepath.Join("/usr/lib/debug/.build-id", h[:2], h[2:]+".debug")
+	if _, err := os.Stat(path); err != nil {
+		fixture.Missing(t, "glibc's debug file is absent (install libc6-dbg): %v", err)
+	}
+	return path
 }

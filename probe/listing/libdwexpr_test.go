@@ -1,4 +1,4 @@
-package probe
+package listing
 
 import (
 	"encoding/hex"
@@ -39,8 +39,8 @@ func TestLibdwParses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := libdwParses(b); got != c.want {
-			t.Errorf("libdwParses(%s) = %v, want %v", c.hex, got, c.want)
+		if got := ExprParses(b); got != c.want {
+			t.Errorf("ExprParses(%s) = %v, want %v", c.hex, got, c.want)
 		}
 	}
 }
@@ -53,7 +53,7 @@ func FuzzLibdwParses(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if libdwParses(b) && libdwParses(append(append([]byte(nil), b...), 0xf0)) {
+		if ExprParses(b) && ExprParses(append(append([]byte(nil), b...), 0xf0)) {
 			t.Errorf("%x accepted with DW_OP_GNU_uninit appended", b)
 		}
 	})

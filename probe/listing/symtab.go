@@ -1,6 +1,7 @@
-package probe
+package listing
 
 import (
+	"debug/dwarf"
 	"debug/elf"
 	"sort"
 	"strings"
@@ -19,47 +20,52 @@ import (
 // the cache's bucket count and iteration order, which decide which of the
 // DIEs at one address SystemTap keeps (glibc's assembler units give each
 // entry point several DIEs: __clone3, clone3, __GI___clone3) and which
-// function collects a shared line address first. stapSymtab holds what
-// that needs.
+// function collects a shared line address first. Symtab holds what that
+// needs.
 
-// stapSymtab is the ELF symbol table as SystemTap indexes it: the STT_FUNC
-// symbols in table order, by name (defined ones only, as lookup_symbol
-// filters them) and by address.
-type stapSymtab struct {
-	names  []string
-	addrs  []uint64
-	byName map[string][]int
-	byAddr map[uint64][]int
+// Symtab is the ELF symbol table as SystemTap indexes it: the STT_FUNC
+// symbols in table order (Names, Addrs), by name (ByName, defined ones
+// only, as lookup_symbol filters them) and by address (ByAddr), as
+// indexes into Names and Addrs.
+type Symtab struct {
+	Names  []string
+	Addrs  []uint64
+	ByName map[string][]int
+	ByAddr map[uint64][]int
 }
 
-// symbolTable returns the table SystemTap reads, nil when there is none.
-func (r *Resolver) symbolTable() *stapSymtab {
+// Symtab returns the table SystemTap reads, nil when there is none.
+func (r *Rules) Symtab() *Symtab {
 	if !r.symtabDone {
 		r.symtabDone = true
-		r.symtab = newStapSymtab(r.Bin.SymbolTable())
+		var syms []elf.Symbol
+		if r.symbols != nil {
+			syms = r.symbols()
+		}
+		r.symtab = newStapSymtab(syms)
 	}
 	return r.symtab
 }
 
-// newStapSymtab indexes the table SystemTap reads (target.File's
-// SymbolTable, which picks it as libdwfl's find_symtab does). Names are
-// kept as the string table spells them (with any "@VERSION"), since
-// SystemTap compares them as they are.
-func newStapSymtab(syms []elf.Symbol) *stapSymtab {
+// newStapSymtab indexes the table SystemTap reads (target's SymbolTable,
+// which picks it as libdwfl's find_symtab does). Names are kept as the
+// string table spells them (with any "@VERSION"), since SystemTap compares
+// them as they are.
+func newStapSymtab(syms []elf.Symbol) *Symtab {
 	if len(syms) == 0 {
 		return nil
 	}
-	t := &stapSymtab{byName: make(map[string][]int), byAddr: make(map[uint64][]int)}
+	t := &Symtab{ByName: make(map[string][]int), ByAddr: make(map[uint64][]int)}
 	for _, s := range syms {
 		if elf.ST_TYPE(s.Info) != elf.STT_FUNC {
 			continue
 		}
-		i := len(t.names)
-		t.names = append(t.names, s.Name)
-		t.addrs = append(t.addrs, s.Value)
-		t.byAddr[s.Value] = append(t.byAddr[s.Value], i)
+		i := len(t.Names)
+		t.Names = append(t.Names, s.Name)
+		t.Addrs = append(t.Addrs, s.Value)
+		t.ByAddr[s.Value] = append(t.ByAddr[s.Value], i)
 		if s.Section != elf.SHN_UNDEF {
-			t.byName[s.Name] = append(t.byName[s.Name], i)
+			t.ByName[s.Name] = append(t.ByName[s.Name], i)
 		}
 	}
 	return t
@@ -70,8 +76,8 @@ func newStapSymtab(syms []elf.Symbol) *stapSymtab {
 // DIE that is not an abstract inline function, collects every other
 // symbol at the address of each symbol named like the DIE into a
 // separate multimap, whose elements are then inserted into m at once.
-func (r *Resolver) addAliases(m *stlMultimap, w *funcWalk) {
-	t := r.symbolTable()
+func (r *Rules) addAliases(m *stlMultimap, w *funcWalk) {
+	t := r.Symtab()
 	if t == nil {
 		return
 	}
@@ -85,10 +91,10 @@ func (r *Resolver) addAliases(m *stlMultimap, w *funcWalk) {
 		if name == "" {
 			name = m.keys[p]
 		}
-		for _, fi := range t.byName[name] {
-			for _, s := range t.byAddr[t.addrs[fi]] {
+		for _, fi := range t.ByName[name] {
+			for _, s := range t.ByAddr[t.Addrs[fi]] {
 				if s != fi {
-					extra.insert(t.names[s], i)
+					extra.insert(t.Names[s], i)
 				}
 			}
 		}
@@ -96,12 +102,12 @@ func (r *Resolver) addAliases(m *stlMultimap, w *funcWalk) {
 	m.insertAll(extra)
 }
 
-// aliasKeys returns the extra names under which update_symtab files the
+// AliasKeys returns the extra names under which update_symtab files the
 // out-of-line function fn in its unit's cache: every other STT_FUNC
 // symbol at the address of each symbol named like fn (linkage name, else
 // name), in the order addAliases meets them, duplicates kept.
-func (r *Resolver) aliasKeys(fn *debuginfo.Function) []string {
-	t := r.symbolTable()
+func (r *Rules) AliasKeys(fn *debuginfo.Function) []string {
+	t := r.Symtab()
 	if t == nil || fn.Inlined {
 		return nil
 	}
@@ -110,18 +116,18 @@ func (r *Resolver) aliasKeys(fn *debuginfo.Function) []string {
 		name = fn.Name
 	}
 	var out []string
-	for _, fi := range t.byName[name] {
-		for _, s := range t.byAddr[t.addrs[fi]] {
+	for _, fi := range t.ByName[name] {
+		for _, s := range t.ByAddr[t.Addrs[fi]] {
 			if s != fi {
-				out = append(out, t.names[s])
+				out = append(out, t.Names[s])
 			}
 		}
 	}
 	return out
 }
 
-// dieSymbolAddrs returns the addresses whose symbols update_symtab ties
-// to a DIE: those of the symbols named like a function cache entry that
+// DIESymbolAddrs returns the addresses whose symbols update_symtab ties
+// to a DIE of d: those of the symbols named like a function cache entry that
 // is not an abstract inline function (linkage name, else name), whether
 // or not the DIE has code (genops.c's _IO_default_showmanyc has none,
 // yet its symbol is not listed). SystemTap builds every unit's cache
@@ -129,18 +135,18 @@ func (r *Resolver) aliasKeys(fn *debuginfo.Function) []string {
 // wildcard, the module-wide cache for a plain name), and lists no symbol
 // with a DIE, so __GI___libc_malloc, an alias that no cache key names
 // (the DIE's linkage name is __GI___libc_malloc itself), is not listed.
-func (r *Resolver) dieSymbolAddrs() (map[uint64]bool, error) {
-	if r.dieAddrs != nil {
+func (r *Rules) DIESymbolAddrs(d *debuginfo.Data) (map[uint64]bool, error) {
+	if r.dieAddrs != nil && r.dieAddrsOf == d {
 		return r.dieAddrs, nil
 	}
 	addrs := make(map[uint64]bool)
-	t := r.symbolTable()
-	if t == nil || r.Data == nil {
-		r.dieAddrs = addrs
+	t := r.Symtab()
+	if t == nil || d == nil {
+		r.dieAddrs, r.dieAddrsOf = addrs, d
 		return addrs, nil
 	}
-	for _, cu := range r.Data.CUs {
-		w, err := r.walkUnit(cu)
+	for _, cu := range d.CUs {
+		w, err := r.walkUnit(d.DWARF, cu)
 		if err != nil {
 			return nil, err
 		}
@@ -152,22 +158,22 @@ func (r *Resolver) dieSymbolAddrs() (map[uint64]bool, error) {
 			if name == "" {
 				name = key
 			}
-			for _, fi := range t.byName[name] {
-				addrs[t.addrs[fi]] = true
+			for _, fi := range t.ByName[name] {
+				addrs[t.Addrs[fi]] = true
 			}
 		}
 	}
-	r.dieAddrs = addrs
+	r.dieAddrs, r.dieAddrsOf = addrs, d
 	return addrs, nil
 }
 
-// symtabOrder sorts syms (by address) as SystemTap walks its symbol
+// SortSymbols sorts syms (by address) as SystemTap walks its symbol
 // table, map_by_addr: by address, then in the order of the table
 // SystemTap reads, so of several symbols at one address the first in that
 // table is the one listed (__gttf2, not __getf2). Symbols not in that
 // table come last at their address, by name.
-func (r *Resolver) symtabOrder(syms []target.Symbol) {
-	t := r.symbolTable()
+func (r *Rules) SortSymbols(syms []target.Symbol) {
+	t := r.Symtab()
 	if t == nil {
 		return
 	}
@@ -175,10 +181,10 @@ func (r *Resolver) symtabOrder(syms []target.Symbol) {
 		name string
 		addr uint64
 	}
-	rank := make(map[key]int, len(t.names))
-	for i, n := range t.names {
+	rank := make(map[key]int, len(t.Names))
+	for i, n := range t.Names {
 		n, _, _ = strings.Cut(n, "@")
-		k := key{n, t.addrs[i]}
+		k := key{n, t.Addrs[i]}
 		if _, ok := rank[k]; !ok {
 			rank[k] = i
 		}
@@ -187,7 +193,7 @@ func (r *Resolver) symtabOrder(syms []target.Symbol) {
 		if i, ok := rank[key{s.Name, s.Value}]; ok {
 			return i
 		}
-		return len(t.names)
+		return len(t.Names)
 	}
 	sort.SliceStable(syms, func(i, j int) bool {
 		if syms[i].Value != syms[j].Value {
@@ -195,4 +201,29 @@ func (r *Resolver) symtabOrder(syms []target.Symbol) {
 		}
 		return at(syms[i]) < at(syms[j])
 	})
+}
+
+// Rules holds what SystemTap's rules need of one target, computed once:
+// its symbol table, each unit's function cache order, the names of DIEs.
+// A Rules is not safe for concurrent use.
+type Rules struct {
+	// symbols reads the symbol table SystemTap reads.
+	symbols func() []elf.Symbol
+	// orders caches unitOrder by unit, names dieNames's lookups.
+	orders map[*debuginfo.CompUnit]*unitOrder
+	names  map[dwarf.Offset]dieNameAttrs
+	// symtab is the symbol table SystemTap reads, built on first use.
+	symtab     *Symtab
+	symtabDone bool
+	// dieAddrs caches DIESymbolAddrs for dieAddrsOf.
+	dieAddrs   map[uint64]bool
+	dieAddrsOf *debuginfo.Data
+}
+
+// New returns the rules of a target whose symbol table (the one SystemTap
+// reads, see target.Binary's SymbolTable) symbols returns; it is called
+// once, on first use.
+func New(symbols func() []elf.Symbol) *Rules {
+	return &Rules{symbols: symbols, orders: make(map[*debuginfo.CompUnit]*unitOrder),
+		names: make(map[dwarf.Offset]dieNameAttrs)}
 }

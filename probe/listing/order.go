@@ -1,4 +1,4 @@
-package probe
+package listing
 
 import (
 	"debug/dwarf"
@@ -72,11 +72,11 @@ func (o *unitOrder) keyRank(fn *debuginfo.Function, match func(key string) bool)
 var cLanguages = map[int64]bool{0x1: true, 0x2: true, 0xc: true, 0x1d: true}
 
 // unitOrder returns the order of cu's functions, computed once per unit.
-func (r *Resolver) unitOrder(cu *debuginfo.CompUnit) (o *unitOrder, err error) {
+func (r *Rules) unitOrder(dw *dwarf.Data, cu *debuginfo.CompUnit) (o *unitOrder, err error) {
 	if o, ok := r.orders[cu]; ok {
 		return o, nil
 	}
-	w, err := r.walkUnit(cu)
+	w, err := r.walkUnit(dw, cu)
 	if err != nil {
 		return nil, err
 	}
@@ -102,14 +102,14 @@ func (r *Resolver) unitOrder(cu *debuginfo.CompUnit) (o *unitOrder, err error) {
 }
 
 // walkUnit collects cu's function cache entries in dwarf_getfuncs order.
-func (r *Resolver) walkUnit(cu *debuginfo.CompUnit) (w *funcWalk, err error) {
+func (r *Rules) walkUnit(dw *dwarf.Data, cu *debuginfo.CompUnit) (w *funcWalk, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			w, err = nil, fmt.Errorf("reading the functions of unit %s: malformed DWARF: %v", cu.Name, p)
 		}
 	}()
-	w = &funcWalk{r: r, c: cLanguages[cu.Language], origin: make(map[dwarf.Offset]dwarf.Offset)}
-	rd := r.Data.DWARF.Reader()
+	w = &funcWalk{r: r, dw: dw, c: cLanguages[cu.Language], origin: make(map[dwarf.Offset]dwarf.Offset)}
+	rd := dw.Reader()
 	rd.Seek(cu.Offset)
 	e, err := rd.Next()
 	if err != nil {
@@ -127,7 +127,8 @@ func (r *Resolver) walkUnit(cu *debuginfo.CompUnit) (w *funcWalk, err error) {
 // subprogram DIEs of a unit with their names, and notes the abstract
 // origin of every inlined instance it passes.
 type funcWalk struct {
-	r     *Resolver
+	r     *Rules
+	dw    *dwarf.Data
 	c     bool // a C unit: dwarf_getfuncs prunes non-scope DIEs
 	offs  []dwarf.Offset
 	names []string
@@ -183,7 +184,7 @@ func (w *funcWalk) imported(e *dwarf.Entry, imports []dwarf.Offset) error {
 			return fmt.Errorf("imported unit at %#x imports itself", off)
 		}
 	}
-	rd := w.r.Data.DWARF.Reader()
+	rd := w.dw.Reader()
 	rd.Seek(off)
 	u, err := rd.Next()
 	if err != nil || u == nil || u.Tag == dwarf.TagCompileUnit || !u.Children {
@@ -200,7 +201,7 @@ func (w *funcWalk) visit(e *dwarf.Entry) {
 		if _, decl := e.Val(dwarf.AttrDeclaration).(bool); decl {
 			return
 		}
-		if name, linkage, ok := w.r.dieNames(e); ok {
+		if name, linkage, ok := w.r.dieNames(w.dw, e); ok {
 			w.offs = append(w.offs, e.Offset)
 			w.names = append(w.names, name)
 			w.linkage = append(w.linkage, linkage)
@@ -233,7 +234,7 @@ func (w *funcWalk) descend(tag dwarf.Tag) bool {
 // DW_AT_MIPS_linkage_name), each following DW_AT_abstract_origin and
 // DW_AT_specification as libdw's dwarf_attr_integrate does; ok is false
 // when e has no name.
-func (r *Resolver) dieNames(e *dwarf.Entry) (name, linkage string, ok bool) {
+func (r *Rules) dieNames(dw *dwarf.Data, e *dwarf.Entry) (name, linkage string, ok bool) {
 	for hops := 0; hops < 16; hops++ {
 		if linkage == "" {
 			linkage = entryLinkage(e)
@@ -259,7 +260,7 @@ func (r *Resolver) dieNames(e *dwarf.Entry) (name, linkage string, ok bool) {
 			}
 			break
 		}
-		rd := r.Data.DWARF.Reader()
+		rd := dw.Reader()
 		rd.Seek(next)
 		n, err := rd.Next()
 		if err != nil || n == nil {
@@ -289,13 +290,13 @@ func entryLinkage(e *dwarf.Entry) string {
 	return ""
 }
 
-// stapOrder sorts fns (in .debug_info order) into the order SystemTap
+// Order sorts fns (in .debug_info order, from d) into the order SystemTap
 // meets them: unit by unit, and inside a unit in the unit's function
 // cache order (unitOrder), inlined instances in DIE order at the place of
 // their abstract function. Units with a single function are left alone.
 // keyMatch, when not nil, says which cache names the pattern selects: a
 // function then takes the place of its first entry under such a name.
-func (r *Resolver) stapOrder(fns []*debuginfo.Function, keyMatch func(string) bool) ([]*debuginfo.Function, error) {
+func (r *Rules) Order(d *debuginfo.Data, fns []*debuginfo.Function, keyMatch func(string) bool) ([]*debuginfo.Function, error) {
 	count := make(map[*debuginfo.CompUnit]int)
 	for _, fn := range fns {
 		count[fn.CU]++
@@ -311,7 +312,7 @@ func (r *Resolver) stapOrder(fns []*debuginfo.Function, keyMatch func(string) bo
 		if count[fn.CU] < 2 {
 			continue
 		}
-		o, err := r.unitOrder(fn.CU)
+		o, err := r.unitOrder(d.DWARF, fn.CU)
 		if err != nil {
 			return nil, err
 		}

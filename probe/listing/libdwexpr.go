@@ -1,8 +1,8 @@
-package probe
+package listing
 
 import "github.com/whythefail/whythefail/internal/leb128"
 
-// libdwParses reports whether libdw 0.188's __libdw_intern_expression
+// ExprParses reports whether libdw 0.188's __libdw_intern_expression
 // accepts a location expression. SystemTap lists a variable only when
 // dwarf_getlocation_addr returns a non-empty expression at the address,
 // and that libdw refuses any opcode it does not know, which in 0.188
@@ -11,7 +11,7 @@ import "github.com/whythefail/whythefail/internal/leb128"
 // those out (glibc's inet_ntoa lists $in at its entry but not after).
 // Operands are skipped as libdw reads them: addresses are 8 bytes and
 // .debug_info references 4 (64-bit DWARF is not expected here).
-func libdwParses(expr []byte) bool {
+func ExprParses(expr []byte) bool {
 	const addrSize, refSize = 8, 4
 	if len(expr) == 0 {
 		return false

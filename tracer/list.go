@@ -1,0 +1,69 @@
+package tracer
+
+import (
+	"fmt"
+
+	"github.com/whythefail/whythefail/debuginfod"
+	"github.com/whythefail/whythefail/probe"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
+)
+
+// ListConfig says what to list, as stap -L or -l does.
+type ListConfig struct {
+	Spec      *spec.Spec
+	DebugDirs []string
+	// Debuginfod, when set, returns the client to ask for missing debug
+	// info (nil for none); it is called once the spec is known to be
+	// listable, so that the spec's error comes first.
+	Debuginfod func() (*debuginfod.Client, error)
+	// Vars lists each point's variables (-L); without, names only (-l).
+	Vars bool
+	// Verbose lists every point unmerged, with its address and file
+	// offset, as stap -v -L does.
+	Verbose bool
+}
+
+// List returns the rows stap -L (or -l) prints for cfg.Spec. Like
+// Prepare it reads files only; the points are listed, never attached, so
+// they follow SystemTap's listing rules (probe.Resolver.List).
+func List(cfg ListConfig) ([]string, error) {
+	s := cfg.Spec
+	if s.Target != spec.Process {
+		return nil, fmt.Errorf("kernel and module targets are not supported yet; use process(\"PATH\")")
+	}
+	opts := target.Options{}
+	if cfg.Debuginfod != nil {
+		client, err := cfg.Debuginfod()
+		if err != nil {
+			return nil, err
+		}
+		opts.Debuginfod = client
+	}
+	if len(cfg.DebugDirs) > 0 {
+		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
+	}
+	f, err := target.Open(target.FindExecutable(s.Path), opts)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Lazy: with the function index cached, only the units the spec can
+	// select are indexed.
+	pts, err := probe.NewLazyResolver(f).List(s)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Verbose {
+		return probe.List(pts, cfg.Vars), nil
+	}
+	rows := make([]string, 0, len(pts))
+	for _, p := range pts {
+		line := p.String()
+		if cfg.Vars {
+			line = p.Listing()
+		}
+		rows = append(rows, fmt.Sprintf("%s /* pc=%#x offset=%#x */", line, p.Addr, p.FileOffset))
+	}
+	return rows, nil
+}
