@@ -245,6 +245,10 @@ func canonicalPath(path string) (string, error) {
 	canon, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
+			if !strings.Contains(path, "/") {
+				// A bare name that FindExecutable did not find either.
+				return "", notFoundError(path + ": no such file in the current directory, and no program of that name in PATH")
+			}
 			return "", fmt.Errorf("%s: %w", abs, fs.ErrNotExist)
 		}
 		return "", fmt.Errorf("resolving %s: %w", abs, err)
@@ -343,3 +347,12 @@ func (f *File) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// notFoundError is a missing file's message that says where it was looked
+// for; it is fs.ErrNotExist for errors.Is.
+type notFoundError string
+
+func (e notFoundError) Error() string { return string(e) }
+
+// Is makes the error fs.ErrNotExist.
+func (notFoundError) Is(target error) bool { return target == fs.ErrNotExist }

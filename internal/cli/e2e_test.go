@@ -668,6 +668,7 @@ func TestBadInput(t *testing.T) {
 		args []string
 	}{
 		{"missing-binary", []string{`process("/nonexistent/prog")`, "main", "$return == -1", "-c", "true"}},
+		{"missing-program", []string{"no_such_program_wtf", "main", "$return == -1", "-c", "true"}},
 		{"not-elf", []string{`process("testdata/not-elf.txt")`, "main", "$return == -1", "-c", "true"}},
 		{"no-such-function", []string{demo, "no_such_fn", "$return == -22", "-c", "true"}},
 		{"malformed-condition", []string{demo, "load_config", "$return ==", "-c", "true"}},
