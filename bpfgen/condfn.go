@@ -1,7 +1,6 @@
 package bpfgen
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -28,11 +27,7 @@ func compileCommEq(e *emitter, s string) {
 	no, done := e.newLabel("commno"), e.newLabel("commdone")
 	e.stackPtr(asm.R1, fpCondBuf)
 	e.emit(asm.Mov.Imm(asm.R2, 16), asm.FnGetCurrentComm.Call(), asm.JNE.Imm(asm.R0, 0, no))
-	for i := 0; i < 2; i++ {
-		e.emit(asm.LoadMem(asm.R1, asm.RFP, int16(fpCondBuf+8*i), asm.DWord))
-		e.loadConst(asm.R2, int64(binary.LittleEndian.Uint64(want[8*i:])))
-		e.emit(asm.JNE.Reg(asm.R1, asm.R2, no))
-	}
+	e.equalStack(fpCondBuf, want[:], no)
 	e.emit(asm.Mov.Imm(asm.R0, 1), asm.Ja.Label(done))
 	e.mark(no)
 	e.emit(asm.Mov.Imm(asm.R0, 0))
@@ -65,26 +60,7 @@ func compileUserStrEq(e *emitter, c UserStrEq, n int) error {
 		e.emit(asm.JSLT.Imm(asm.R0, 0, e.condFault))
 	}
 	e.emit(asm.JNE.Imm(asm.R0, int32(len(c.S)+1), no))
-	for i := 0; i < len(c.S); {
-		var sz asm.Size
-		var w int
-		switch rest := len(c.S) - i; {
-		case rest >= 8:
-			sz, w = asm.DWord, 8
-		case rest >= 4:
-			sz, w = asm.Word, 4
-		case rest >= 2:
-			sz, w = asm.Half, 2
-		default:
-			sz, w = asm.Byte, 1
-		}
-		var chunk [8]byte
-		copy(chunk[:], c.S[i:i+w])
-		e.emit(asm.LoadMem(asm.R1, asm.RFP, int16(fpCondBuf+i), sz))
-		e.loadConst(asm.R2, int64(binary.LittleEndian.Uint64(chunk[:])))
-		e.emit(asm.JNE.Reg(asm.R1, asm.R2, no))
-		i += w
-	}
+	e.equalStack(fpCondBuf, []byte(c.S), no)
 	e.emit(asm.Mov.Imm(asm.R0, 1), asm.Ja.Label(done))
 	e.mark(no)
 	e.emit(asm.Mov.Imm(asm.R0, 0))

@@ -1,6 +1,7 @@
 package bpfgen
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/cilium/ebpf/asm"
@@ -143,5 +144,28 @@ func (e *emitter) extend(r asm.Register, size int, signed bool) {
 		e.emit(asm.ArSh.Imm(r, shift))
 	} else {
 		e.emit(asm.RSh.Imm(r, shift))
+	}
+}
+
+// equalStack compares the bytes at fp+off on the BPF stack with want, 8, 4,
+// 2 or 1 bytes at a time, and jumps to ne at the first difference.
+func (e *emitter) equalStack(off int16, want []byte, ne string) {
+	for i := 0; i < len(want); {
+		sz, w := asm.DWord, 8
+		switch rest := len(want) - i; {
+		case rest >= 8:
+		case rest >= 4:
+			sz, w = asm.Word, 4
+		case rest >= 2:
+			sz, w = asm.Half, 2
+		default:
+			sz, w = asm.Byte, 1
+		}
+		var chunk [8]byte
+		copy(chunk[:], want[i:i+w])
+		e.emit(asm.LoadMem(asm.R1, asm.RFP, off+int16(i), sz))
+		e.loadConst(asm.R2, int64(binary.LittleEndian.Uint64(chunk[:])))
+		e.emit(asm.JNE.Reg(asm.R1, asm.R2, ne))
+		i += w
 	}
 }

@@ -1,7 +1,6 @@
 package bpfgen
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/cilium/ebpf/asm"
@@ -206,24 +205,7 @@ func findLibc(e *emitter, x *ErrnoLocation, fail string) {
 	e.emit(asm.Mov.Imm(asm.R2, int32(len(x.BuildID))),
 		e.probeRead().Call(),
 		asm.JNE.Imm(asm.R0, 0, fail))
-	for i := 0; i < len(x.BuildID); {
-		sz, w := asm.DWord, 8
-		switch rest := len(x.BuildID) - i; {
-		case rest >= 8:
-		case rest >= 4:
-			sz, w = asm.Word, 4
-		case rest >= 2:
-			sz, w = asm.Half, 2
-		default:
-			sz, w = asm.Byte, 1
-		}
-		var chunk [8]byte
-		copy(chunk[:], x.BuildID[i:i+w])
-		e.emit(asm.LoadMem(asm.R1, asm.RFP, int16(fpBuildID+i), sz))
-		e.loadConst(asm.R2, int64(binary.LittleEndian.Uint64(chunk[:])))
-		e.emit(asm.JNE.Reg(asm.R1, asm.R2, fail))
-		i += w
-	}
+	e.equalStack(fpBuildID, x.BuildID, fail)
 }
 
 // compileErrnoRead leaves the errno whose address the entry program stored

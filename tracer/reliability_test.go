@@ -25,33 +25,8 @@ func TestMain(m *testing.M) {
 	os.Exit(fixture.WithPrivateCache(m.Run))
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// whythefail builds the command once: signal tests need it as a process of
-// its own.
-func whythefail(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "whythefail-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "whythefail")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/whythefail").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+// whythefail is the command as a process of its own: signal tests need it.
+func whythefail(t *testing.T) string { return fixture.Whythefail(t) }
 
 // held lists the BPF programs and links whose file descriptors process
 // pid holds, from /proc/PID/fdinfo.

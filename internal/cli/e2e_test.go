@@ -769,10 +769,7 @@ func TestPrivileges(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "whythefail")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/whythefail").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := fixture.Whythefail(t)
 	src, err := os.ReadFile(fixture.Source("demo"))
 	if err != nil {
 		t.Fatal(err)

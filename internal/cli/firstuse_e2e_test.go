@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,39 +34,12 @@ func TestHeaderNamesResolvedFunction(t *testing.T) {
 	}
 }
 
-var (
-	builtOnce sync.Once
-	builtPath string
-	builtErr  error
-)
-
-// whythefailBinary builds cmd/whythefail once, for tests that need it as a
-// separate process sharing its stdout with the -c command.
-func whythefailBinary(t *testing.T) string {
-	t.Helper()
-	builtOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "whythefail-cli-")
-		if err != nil {
-			builtErr = err
-			return
-		}
-		builtPath = filepath.Join(dir, "whythefail")
-		if out, err := exec.Command("go", "build", "-o", builtPath, "../../cmd/whythefail").CombinedOutput(); err != nil {
-			builtErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if builtErr != nil {
-		t.Fatal(builtErr)
-	}
-	return builtPath
-}
-
 // TestOutputFile: with -o FILE the traces and statistics go to FILE, and
 // whythefail's stdout, which the -c command shares, holds only the
 // command's own output.
 func TestOutputFile(t *testing.T) {
 	fixture.RequireBPF(t)
-	bin := whythefailBinary(t)
+	bin := fixture.Whythefail(t)
 	b := fixture.Build(t, "demo", fixture.Default)
 	out := filepath.Join(t.TempDir(), "traces.txt")
 	cmd := exec.Command(bin, fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -22", "-q", "-o", out, "-c", b.Path+" 20")
