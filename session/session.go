@@ -114,33 +114,80 @@ type Session struct {
 	closing               atomic.Bool
 }
 
-// Start generates, loads and attaches the programs for p. The returned
-// session delivers traces until Close, or until ctx ends.
-func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
-	if !o.TraceAll && len(o.PIDs) == 0 {
-		return nil, errors.New("no process to trace: give process ids or trace all processes")
-	}
-	// uprobe_multi links, where the kernel has them, for uprobes.
-	multi := p.Attach == target.AttachUprobe && !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
-	errno, errnoNote := locateErrno(p.Errno)
-	spec := &bpfgen.Spec{
+// kernelFacts are what generation needs to know about the running kernel.
+// Nothing else in a Spec depends on it.
+type kernelFacts struct {
+	multi   bool                  // uprobe_multi links: one program per chunk of statements, cookies
+	faultIn bool                  // sleepable uprobe programs: strings fault their pages in
+	errno   *bpfgen.ErrnoLocation // Plan.Errno with task_struct's fsbase offset, nil when unknown
+}
+
+// probeKernel finds the facts of the running kernel that p and o need:
+// feature probes (uprobe_multi, sleepable programs) and, when errno() is
+// used, the fsbase offset in task_struct. notes say what is unavailable.
+func probeKernel(p Plan, o Options) (k kernelFacts, notes []string) {
+	k.multi = p.Attach == target.AttachUprobe && !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
+	k.faultIn = !o.NoFaultIn && HaveSleepableUprobes() == nil
+	k.errno, notes = locateErrno(p.Errno)
+	return k, notes
+}
+
+// spec is p's blueprint under o's limits and the kernel facts k.
+func spec(p Plan, o Options, k kernelFacts) *bpfgen.Spec {
+	return &bpfgen.Spec{
 		Space:          p.Space,
-		Multi:          multi,
+		Multi:          k.multi,
 		EntryOffset:    p.Entry,
 		EntryPC:        p.EntryPC,
 		RetSize:        p.RetSize,
 		RetUnsigned:    p.RetUnsigned,
 		Stmts:          p.Stmts,
 		Cond:           p.Cond,
-		Errno:          errno,
+		Errno:          k.errno,
 		TraceAll:       o.TraceAll,
 		MaxRecords:     o.MaxRecords,
 		MaxInvocations: o.MaxInvocations,
 		RingBufSize:    o.RingBufSize,
-		FaultIn:        !o.NoFaultIn && HaveSleepableUprobes() == nil,
+		FaultIn:        k.faultIn,
 	}
+}
+
+// Check generates p's programs as Start would, without the kernel: every
+// error of generation that does not depend on the kernel is returned, so
+// that a preparation step reports it before privileges are needed. The
+// kernel facts are taken at their largest (uprobe_multi where the target
+// takes it, fault-in, errno() located at a placeholder offset): no error
+// site of bpfgen.Generate depends on them but the offset's alignment,
+// which only the kernel can get wrong. o.TraceAll is ignored (the target
+// filter generates more). The error reads as Start's would.
+func Check(p Plan, o Options) error {
+	k := kernelFacts{multi: p.Attach == target.AttachUprobe && !o.SingleUprobes, faultIn: !o.NoFaultIn, errno: p.Errno}
+	if p.Errno != nil && p.Errno.Mode != bpfgen.ErrnoUnknown {
+		loc := *p.Errno
+		loc.TaskFSBase = checkTaskFSBase
+		k.errno = &loc
+	}
+	o.TraceAll = false
+	if _, err := bpfgen.Generate(spec(p, o, k)); err != nil {
+		return fmt.Errorf("generating BPF programs: %w", err)
+	}
+	return nil
+}
+
+// checkTaskFSBase stands for task_struct's fsbase offset in Check: any
+// aligned offset generates the same instructions but for one immediate.
+const checkTaskFSBase = 8
+
+// Start generates, loads and attaches the programs for p. The returned
+// session delivers traces until Close, or until ctx ends.
+func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
+	if !o.TraceAll && len(o.PIDs) == 0 {
+		return nil, errors.New("no process to trace: give process ids or trace all processes")
+	}
+	k, errnoNote := probeKernel(p, o)
+	multi := k.multi
 	timing.Mark("feature probes (uprobe_multi, sleepable), errno offset")
-	gen, err := bpfgen.Generate(spec)
+	gen, err := bpfgen.Generate(spec(p, o, k))
 	if err != nil {
 		return nil, fmt.Errorf("generating BPF programs: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/debuginfod"
 	"github.com/whythefail/whythefail/expr"
+	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/spec"
 	"github.com/whythefail/whythefail/report"
@@ -33,6 +34,11 @@ type Config struct {
 	// debuginfod.
 	Source      bool
 	SourcePaths []string
+	// MaxRecords and RingBufSize are the limits the run will use (zero:
+	// the defaults); Prepare generates the BPF programs under them, and
+	// Run uses them where RunOptions leaves its own at zero.
+	MaxRecords  int
+	RingBufSize int
 }
 
 // Job is a prepared trace: everything resolved and generated, nothing
@@ -43,6 +49,9 @@ type Job struct {
 	Stmts  map[uint32]report.Stmt
 	// Notes are things the user should know (statements skipped, ...).
 	Notes []string
+
+	// limits are Config's MaxRecords and RingBufSize.
+	limits session.Options
 
 	// errnoMiss says why errno() may not be found in a process at run
 	// time; the run notes it when that happened.
@@ -241,6 +250,14 @@ func Prepare(cfg Config) (*Job, error) {
 	if skipped > 0 {
 		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of inlined copies of %s are not traced: only calls of its out-of-line instance are", skipped, fn.Name))
 	}
+	// Generated here, not only when Run starts the session, so that every
+	// error that does not depend on the kernel comes before the privilege
+	// checks, for any user.
+	job.limits = session.Options{MaxRecords: cfg.MaxRecords, RingBufSize: cfg.RingBufSize}
+	if err := session.Check(job.Plan, job.limits); err != nil {
+		return nil, err
+	}
+	timing.Mark("generating the BPF programs (check)")
 	return job, nil
 }
 

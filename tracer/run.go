@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -124,7 +125,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if err := checkUprobes(); err != nil {
 		return 0, err
 	}
-	sopts := session.Options{MaxRecords: o.MaxRecords, RingBufSize: o.RingBufSize, SingleUprobes: o.SingleUprobes}
+	sopts := session.Options{MaxRecords: cmp.Or(o.MaxRecords, j.limits.MaxRecords), RingBufSize: cmp.Or(o.RingBufSize, j.limits.RingBufSize), SingleUprobes: o.SingleUprobes}
 	var child *exec.Cmd
 	var release *os.File
 	var watch *exitWatch // -x

@@ -801,6 +801,14 @@ func TestPrivileges(t *testing.T) {
 	if code != 1 || errs != want || out != "" {
 		t.Errorf("tracing as nobody: status %d, stdout %q, stderr %q; want 1, nothing, %q", code, out, errs, want)
 	}
+	// An error of BPF generation comes before the privilege check: the
+	// programs are generated while preparing, which needs no kernel.
+	out, errs, code = asNobody("--max-statements", "65536", fmt.Sprintf("process(%q)", demo), "load_config", "$return == -22", "$$vars", "-c", demo)
+	// (The size depends on how many values the compiler leaves to read.)
+	wantRE := regexp.MustCompile(`^whythefail: generating BPF programs: invocation buffer of \d+ bytes is too large: lower the record limit\n$`)
+	if code != 1 || !wantRE.MatchString(errs) || out != "" {
+		t.Errorf("generation error as nobody: status %d, stdout %q, stderr %q; want 1, nothing, %v", code, out, errs, wantRE)
+	}
 }
 
 // TestExpressions traces the demo's failing call with each form of
