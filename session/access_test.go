@@ -196,10 +196,10 @@ func (f *accessFixture) accessPlan(t *testing.T, cond bpfgen.Cond) Plan {
 		{Name: "rdi->name$", Expr: []byte{0x55}, Str: 16, Steps: []bpfgen.Step{bpfgen.StepDeref{}, bpfgen.StepAdd{Off: f.member["name"]}}},
 	}
 	fx := &fixture{exe: f.exe}
-	return Plan{
-		Binary: f.exe, Entry: fx.fileOffset(t, f.low), RetSize: 4, Cond: cond,
+	return Plan{Binary: f.exe, Spec: bpfgen.Spec{
+		EntryOffset: fx.fileOffset(t, f.low), RetSize: 4, Cond: cond,
 		Stmts: []bpfgen.Stmt{stmt(1, f.low, entry), stmt(2, f.ret, ret)},
-	}
+	}}
 }
 
 // runAccess runs the fixture under a session for p and returns the traces;

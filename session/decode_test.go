@@ -221,7 +221,7 @@ func TestStartErrors(t *testing.T) {
 		want string
 	}{
 		{Plan{}, Options{}, "no process to trace: give process ids or trace all processes"},
-		{Plan{RetSize: 5}, Options{TraceAll: true}, "generating BPF programs: return size 5 is not 0, 1, 2, 4 or 8"},
+		{Plan{Spec: bpfgen.Spec{RetSize: 5}}, Options{TraceAll: true}, "generating BPF programs: return size 5 is not 0, 1, 2, 4 or 8"},
 	} {
 		s, err := Start(context.Background(), tc.plan, tc.opts)
 		if s != nil || err == nil || err.Error() != tc.want {

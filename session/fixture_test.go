@@ -254,12 +254,11 @@ func (f *fixture) plan(t testing.TB, withLocals bool) Plan {
 		t.Fatal(err)
 	}
 	defer tf.Close()
-	p := Plan{
-		Binary:  f.exe,
-		Entry:   f.fileOffset(t, f.low),
-		RetSize: 4,
-		Cond:    bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: -22}},
-	}
+	p := Plan{Binary: f.exe, Spec: bpfgen.Spec{
+		EntryOffset: f.fileOffset(t, f.low),
+		RetSize:     4,
+		Cond:        bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: -22}},
+	}}
 	for i, s := range f.stmts {
 		reg, off, err := tf.CFA(s.pc)
 		if err != nil {

@@ -55,9 +55,9 @@ func AttachFloor(p Plan) (_ *Floor, err error) {
 		f.links = append(f.links, l)
 		return nil
 	}
-	offs := []uint64{p.Entry}
+	offs := []uint64{p.EntryOffset}
 	for _, st := range p.Stmts {
-		if st.FileOffset != p.Entry {
+		if st.FileOffset != p.EntryOffset {
 			offs = append(offs, st.FileOffset)
 		}
 	}
@@ -67,7 +67,7 @@ func AttachFloor(p Plan) (_ *Floor, err error) {
 		}
 		return f, add(ex.UprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: offs}))
 	}
-	if err := add(ex.Uretprobe("", prog, &link.UprobeOptions{Address: p.Entry})); err != nil {
+	if err := add(ex.Uretprobe("", prog, &link.UprobeOptions{Address: p.EntryOffset})); err != nil {
 		return nil, err
 	}
 	for _, off := range offs {

@@ -63,8 +63,8 @@ func TestSessionStringPages(t *testing.T) {
 		vars = append(vars, bpfgen.Var{Name: fmt.Sprintf("arg%d$", i), Expr: []byte{reg}, Str: 16})
 	}
 	off := fx.fileOffset(t, entry)
-	p := Plan{Binary: exe, Entry: off, EntryPC: entry, RetSize: 4,
-		Stmts: []bpfgen.Stmt{{ID: 1, PC: entry, FileOffset: off, CFA: bpfgen.CFARule{Reg: 7, Offset: 8}, Vars: vars}}}
+	p := Plan{Binary: exe, Spec: bpfgen.Spec{EntryOffset: off, EntryPC: entry, RetSize: 4,
+		Stmts: []bpfgen.Stmt{{ID: 1, PC: entry, FileOffset: off, CFA: bpfgen.CFARule{Reg: 7, Offset: 8}, Vars: vars}}}}
 	unread := func(p uintptr) Value { return Value{U64: uint64(p), OK: true, Unreadable: true} }
 	for _, faultIn := range []bool{true, false} {
 		t.Run(fmt.Sprintf("faultIn=%v", faultIn), func(t *testing.T) {

@@ -19,24 +19,19 @@ import (
 	"github.com/whythefail/whythefail/target"
 )
 
-// Plan is what to trace in one function of one binary.
+// Plan is what to trace in one function of one binary: the generator's
+// description of the function (bpfgen.Spec) and where to attach it. The
+// Spec's run limits (TraceAll, MaxRecords, MaxInvocations, RingBufSize,
+// MaxTargets) come from Options and its kernel facts (Multi, FaultIn,
+// Errno's TaskFSBase) from the running kernel: Start sets them, whatever
+// the Plan holds. Errno, when errno() is used, says where the traced
+// processes keep errno.
 type Plan struct {
-	Binary      string // path of the executable or shared library
-	Entry       uint64 // file offset of the function's first instruction
-	EntryPC     uint64 // its link-time address (globals in Cond are placed from it)
-	RetSize     int    // size of the return type in bytes (0 for void)
-	RetUnsigned bool   // zero-extend rather than sign-extend the return value
-	Stmts       []bpfgen.Stmt
-	Cond        bpfgen.Cond // nil: commit every invocation
-	// Errno, when errno() is used, says where the traced processes keep
-	// errno; Start adds the kernel's task_struct offset of the thread
-	// pointer (TaskFSBase).
-	Errno *bpfgen.ErrnoLocation
-	// Space and Attach are how the target is probed (target.Binary's
-	// AddressSpace and Attach): the memory its variables are read from,
-	// and the kind of probe placed in its code. The zero values mean
-	// user space and uprobes.
-	Space  target.AddressSpace
+	bpfgen.Spec
+	Binary string // path of the executable or shared library
+	// Attach is how the target is probed (target.Binary's Attach): the
+	// kind of probe placed in its code. Spec.Space is the memory its
+	// variables are read from. The zero values mean uprobes and user space.
 	Attach target.AttachKind
 }
 
@@ -134,22 +129,11 @@ func probeKernel(p Plan, o Options) (k kernelFacts, notes []string) {
 
 // spec is p's blueprint under o's limits and the kernel facts k.
 func spec(p Plan, o Options, k kernelFacts) *bpfgen.Spec {
-	return &bpfgen.Spec{
-		Space:          p.Space,
-		Multi:          k.multi,
-		EntryOffset:    p.Entry,
-		EntryPC:        p.EntryPC,
-		RetSize:        p.RetSize,
-		RetUnsigned:    p.RetUnsigned,
-		Stmts:          p.Stmts,
-		Cond:           p.Cond,
-		Errno:          k.errno,
-		TraceAll:       o.TraceAll,
-		MaxRecords:     o.MaxRecords,
-		MaxInvocations: o.MaxInvocations,
-		RingBufSize:    o.RingBufSize,
-		FaultIn:        k.faultIn,
-	}
+	s := p.Spec
+	s.Multi, s.FaultIn, s.Errno = k.multi, k.faultIn, k.errno
+	s.TraceAll = o.TraceAll
+	s.MaxRecords, s.MaxInvocations, s.RingBufSize, s.MaxTargets = o.MaxRecords, o.MaxInvocations, o.RingBufSize, 0
+	return &s
 }
 
 // Check generates p's programs as Start would, without the kernel: every
@@ -288,10 +272,10 @@ func (s *Session) attachUprobes(p Plan, gen *bpfgen.Generated) error {
 	}
 	prog := s.coll.Programs
 	if s.multi {
-		one := &link.UprobeMultiOptions{Addresses: []uint64{p.Entry}}
+		one := &link.UprobeMultiOptions{Addresses: []uint64{p.EntryOffset}}
 		l, err := ex.UretprobeMulti(nil, prog[bpfgen.ProgReturn], one)
 		if err != nil {
-			return fmt.Errorf("attaching the return probe at %s offset %#x: %w", p.Binary, p.Entry, err)
+			return fmt.Errorf("attaching the return probe at %s offset %#x: %w", p.Binary, p.EntryOffset, err)
 		}
 		s.links = append(s.links, l)
 		s.probes++
@@ -319,15 +303,15 @@ func (s *Session) attachUprobes(p Plan, gen *bpfgen.Generated) error {
 		}
 		l, err = ex.UprobeMulti(nil, prog[bpfgen.ProgEntry], one)
 		if err != nil {
-			return fmt.Errorf("attaching the entry probe at %s offset %#x: %w", p.Binary, p.Entry, err)
+			return fmt.Errorf("attaching the entry probe at %s offset %#x: %w", p.Binary, p.EntryOffset, err)
 		}
 		s.links = append(s.links, l)
 		s.probes++
 		return nil
 	}
-	l, err := ex.Uretprobe("", prog[bpfgen.ProgReturn], &link.UprobeOptions{Address: p.Entry})
+	l, err := ex.Uretprobe("", prog[bpfgen.ProgReturn], &link.UprobeOptions{Address: p.EntryOffset})
 	if err != nil {
-		return fmt.Errorf("attaching the return probe at %s offset %#x: %w", p.Binary, p.Entry, err)
+		return fmt.Errorf("attaching the return probe at %s offset %#x: %w", p.Binary, p.EntryOffset, err)
 	}
 	s.links = append(s.links, l)
 	s.probes++
@@ -343,9 +327,9 @@ func (s *Session) attachUprobes(p Plan, gen *bpfgen.Generated) error {
 		s.links = append(s.links, l)
 		s.probes++
 	}
-	l, err = ex.Uprobe("", prog[bpfgen.ProgEntry], &link.UprobeOptions{Address: p.Entry})
+	l, err = ex.Uprobe("", prog[bpfgen.ProgEntry], &link.UprobeOptions{Address: p.EntryOffset})
 	if err != nil {
-		return fmt.Errorf("attaching the entry probe at %s offset %#x: %w", p.Binary, p.Entry, err)
+		return fmt.Errorf("attaching the entry probe at %s offset %#x: %w", p.Binary, p.EntryOffset, err)
 	}
 	s.links = append(s.links, l)
 	s.probes++

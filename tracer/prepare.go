@@ -178,7 +178,7 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	job.Plan = session.Plan{Binary: bin.Path, Entry: entry, EntryPC: fn.Entry, Space: bin.AddressSpace(), Attach: bin.Attach()}
+	job.Plan = session.Plan{Spec: bpfgen.Spec{EntryOffset: entry, EntryPC: fn.Entry, Space: bin.AddressSpace()}, Binary: bin.Path, Attach: bin.Attach()}
 	retInfo := returnInfo(r.Data, fn)
 	job.Plan.RetSize, job.Plan.RetUnsigned = retInfo.Size, retInfo.Kind == debuginfo.KindPointer || (retInfo.Kind == debuginfo.KindInt && !retInfo.Signed)
 	switch {
