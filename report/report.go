@@ -66,22 +66,8 @@ type (
 	Trace  = session.Trace
 )
 
-// Stats are the counters printed at the end.
-type Stats struct {
-	Entries    uint64 `json:"entry"`
-	ExitHit    uint64 `json:"exit_hit"`
-	ExitMiss   uint64 `json:"exit_miss"`
-	Statements uint64 `json:"statement"`
-	// Losses, printed only when non-zero.
-	RingbufDrops  uint64 `json:"dropped_traces"`
-	Truncations   uint64 `json:"truncated_statements"`
-	MissingBuffer uint64 `json:"orphan_statements"`
-	EntryDrops    uint64 `json:"dropped_entries"`
-	DecodeErrors  uint64 `json:"undecodable_traces"`
-	// RingBytes is how many bytes crossed from the kernel: committed
-	// traces only, never discarded ones.
-	RingBytes uint64 `json:"ring_buffer_bytes"`
-}
+// Stats are the counters printed at the end: the session's, as they are.
+type Stats = session.Stats
 
 // Header carries what every trace's first line names.
 type Header struct {

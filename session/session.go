@@ -65,20 +65,25 @@ type Options struct {
 	NoFaultIn bool
 }
 
-// Stats are the session's counters, summed over CPUs.
+// Stats are the session's counters, summed over CPUs: the one statistics
+// type, which report prints as it is (report.Stats), JSON names included.
 type Stats struct {
-	Entries       uint64 // invocations started (buffer created)
-	ExitHit       uint64 // invocations whose condition held: committed
-	ExitMiss      uint64 // invocations whose condition failed: discarded
-	Statements    uint64 // statement records written
-	RingbufDrops  uint64 // committed invocations lost because the ring buffer was full
-	Truncations   uint64 // statement hits lost because an invocation's buffer was full
-	MissingBuffer uint64 // statement or return hits with no live invocation
-	EntryDrops    uint64 // invocations that could not get a buffer
-	ErrnoUnknown  uint64 // invocations where errno() was in use but could not be found
-
-	RingBytes    uint64 // bytes read from the ring buffer
-	DecodeErrors uint64 // ring buffer samples that did not decode
+	Entries    uint64 `json:"entry"`     // invocations started (buffer created)
+	ExitHit    uint64 `json:"exit_hit"`  // invocations whose condition held: committed
+	ExitMiss   uint64 `json:"exit_miss"` // invocations whose condition failed: discarded
+	Statements uint64 `json:"statement"` // statement records written
+	// Losses, printed only when non-zero.
+	RingbufDrops  uint64 `json:"dropped_traces"`       // committed invocations lost because the ring buffer was full
+	Truncations   uint64 `json:"truncated_statements"` // statement hits lost because an invocation's buffer was full
+	MissingBuffer uint64 `json:"orphan_statements"`    // statement or return hits with no live invocation
+	EntryDrops    uint64 `json:"dropped_entries"`      // invocations that could not get a buffer
+	DecodeErrors  uint64 `json:"undecodable_traces"`   // ring buffer samples that did not decode
+	// RingBytes is how many bytes were read from the ring buffer:
+	// committed traces only, never discarded ones.
+	RingBytes uint64 `json:"ring_buffer_bytes"`
+	// ErrnoUnknown counts invocations where errno() was in use but could
+	// not be found; a note reports it, not the statistics.
+	ErrnoUnknown uint64 `json:"-"`
 }
 
 // Session is a live tracing session: programs loaded and attached, traces

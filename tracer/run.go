@@ -278,11 +278,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if st.ErrnoUnknown > 0 && j.errnoMiss != "" && o.Notes != NotesQuiet {
 		fmt.Fprintf(diag, "whythefail: note: errno() was not found in %d invocation(s), where it printed ? and conditions on it were false: %s\n", st.ErrnoUnknown, j.errnoMiss)
 	}
-	w.Stats(report.Stats{
-		Entries: st.Entries, ExitHit: st.ExitHit, ExitMiss: st.ExitMiss, Statements: st.Statements,
-		RingbufDrops: st.RingbufDrops, Truncations: st.Truncations, MissingBuffer: st.MissingBuffer,
-		EntryDrops: st.EntryDrops, DecodeErrors: st.DecodeErrors, RingBytes: st.RingBytes,
-	})
+	w.Stats(st)
 	untraced := ""
 	if child != nil {
 		select {
