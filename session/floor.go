@@ -46,11 +46,11 @@ func AttachFloor(p Plan) (_ *Floor, err error) {
 	}()
 	ex, err := link.OpenExecutable(p.Binary)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s for uprobes: %w", p.Binary, err)
+		return nil, &AttachError{Kind: p.Attach, Err: fmt.Errorf("opening %s for uprobes: %w", p.Binary, err)}
 	}
 	add := func(l link.Link, err error) error {
 		if err != nil {
-			return fmt.Errorf("attaching an empty probe: %w", err)
+			return &AttachError{Kind: p.Attach, Err: fmt.Errorf("attaching an empty probe: %w", err)}
 		}
 		f.links = append(f.links, l)
 		return nil

@@ -257,11 +257,25 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	return s, nil
 }
 
+// AttachError is a failure to place probes of one kind in the kernel, such
+// as a kernel without uprobe events (ENOENT). It reads as the error it
+// wraps; callers tell it from other failures with errors.As.
+type AttachError struct {
+	Kind target.AttachKind
+	Err  error
+}
+
+func (e *AttachError) Error() string { return e.Err.Error() }
+func (e *AttachError) Unwrap() error { return e.Err }
+
 // attach places the probes, of the kind the target takes (Plan.Attach).
 func (s *Session) attach(p Plan, gen *bpfgen.Generated) error {
 	switch p.Attach {
 	case target.AttachUprobe:
-		return s.attachUprobes(p, gen)
+		if err := s.attachUprobes(p, gen); err != nil {
+			return &AttachError{Kind: p.Attach, Err: err}
+		}
+		return nil
 	default:
 		return fmt.Errorf("attaching %s probes is not supported", p.Attach)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/target"
 )
 
 // RunOptions choose the traced processes and the output.
@@ -368,10 +369,11 @@ func checkUprobes() error {
 
 // explainStart turns kernel refusals into advice.
 func explainStart(err error) error {
+	var ae *session.AttachError
 	switch {
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("%w (tracing needs root, or CAP_BPF and CAP_PERFMON)", err)
-	case errors.Is(err, os.ErrNotExist) && strings.Contains(err.Error(), "uprobe"):
+	case errors.Is(err, os.ErrNotExist) && errors.As(err, &ae) && ae.Kind == target.AttachUprobe:
 		return fmt.Errorf("%w (does this kernel have CONFIG_UPROBE_EVENTS?)", err)
 	}
 	return err
