@@ -20,6 +20,16 @@ var faultIn struct {
 	err  error
 }
 
+// The other kernel features the session depends on are probed with
+// cilium/ebpf's features package (HaveBPFLinkUprobeMulti in Start and
+// AttachFloor; the ring buffer and helpers need no probe of their own: the
+// collection fails to load without them, with the kernel's reason). This
+// one is probed by hand because features has no probe for sleepable
+// programs: HaveProgramHelper(ebpf.Kprobe, asm.FnCopyFromUser) loads a
+// program without BPF_F_SLEEPABLE, which the verifier refuses ("helper
+// call might sleep in a non-sleepable prog", checked on 6.18), and the
+// answer would be inconclusive.
+
 // HaveSleepableUprobes reports whether the kernel loads sleepable uprobe
 // programs that call bpf_copy_from_user, which the session uses to read
 // strings on pages not yet in memory. It loads a tiny such program once and
