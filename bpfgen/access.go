@@ -2,6 +2,8 @@ package bpfgen
 
 import (
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/internal/dwop"
 )
 
 // fpStrPtr keeps a string's pointer across the helper calls that read it.
@@ -20,7 +22,7 @@ func compileBase(e *emitter, st *Stmt, v *Var, fail string) (addr bool, err erro
 		return false, unsup("%v", err)
 	}
 	for _, o := range ops {
-		if o.code == opPiece || o.code == opBitPiece {
+		if o.code == dwop.Piece || o.code == dwop.BitPiece {
 			whole := Var{Name: v.Name, Expr: v.Expr, FrameBase: v.FrameBase, Size: 8}
 			return false, compileVar(e, st, &whole, fail)
 		}

@@ -3,15 +3,8 @@ package bpfgen
 import (
 	"encoding/binary"
 	"fmt"
-)
 
-// DWARF 5 operations that index .debug_addr.
-const (
-	opAddrx  = 0xa1
-	opConstx = 0xa2
-	// GNU extensions with the same meaning (DWARF 4 split DWARF).
-	opGNUAddrIndex  = 0xfb
-	opGNUConstIndex = 0xfc
+	"github.com/whythefail/whythefail/internal/dwop"
 )
 
 // ResolveAddrx rewrites the .debug_addr-indexed operations of a location
@@ -28,14 +21,14 @@ func ResolveAddrx(expr []byte, addr func(index uint64) (uint64, error)) ([]byte,
 	at := 0
 	for _, o := range ops {
 		switch o.code {
-		case opAddrx, opConstx, opGNUAddrIndex, opGNUConstIndex:
+		case dwop.Addrx, dwop.Constx, dwop.GNUAddrIndex, dwop.GNUConstIndex:
 			a, err := addr(o.u)
 			if err != nil {
 				return nil, fmt.Errorf("resolving DW_OP_addrx index %d: %w", o.u, err)
 			}
-			code := byte(opAddr)
-			if o.code == opConstx || o.code == opGNUConstIndex {
-				code = opConst8u
+			code := byte(dwop.Addr)
+			if o.code == dwop.Constx || o.code == dwop.GNUConstIndex {
+				code = dwop.Const8u
 			}
 			out = append(out, code)
 			out = binary.LittleEndian.AppendUint64(out, a)

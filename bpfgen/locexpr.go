@@ -6,71 +6,9 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/whythefail/whythefail/internal/dwop"
 	"github.com/whythefail/whythefail/internal/leb128"
 	"github.com/whythefail/whythefail/target/abi"
-)
-
-// DWARF expression opcodes this package knows (DWARF 5, section 7.7.1).
-const (
-	opAddr          = 0x03
-	opDeref         = 0x06
-	opConst1u       = 0x08
-	opConst1s       = 0x09
-	opConst2u       = 0x0a
-	opConst2s       = 0x0b
-	opConst4u       = 0x0c
-	opConst4s       = 0x0d
-	opConst8u       = 0x0e
-	opConst8s       = 0x0f
-	opConstu        = 0x10
-	opConsts        = 0x11
-	opDup           = 0x12
-	opDrop          = 0x13
-	opOver          = 0x14
-	opPick          = 0x15
-	opSwap          = 0x16
-	opRot           = 0x17
-	opAbs           = 0x19
-	opAnd           = 0x1a
-	opDiv           = 0x1b
-	opMinus         = 0x1c
-	opMod           = 0x1d
-	opMul           = 0x1e
-	opNeg           = 0x1f
-	opNot           = 0x20
-	opOr            = 0x21
-	opPlus          = 0x22
-	opPlusUconst    = 0x23
-	opShl           = 0x24
-	opShr           = 0x25
-	opShra          = 0x26
-	opXor           = 0x27
-	opBra           = 0x28
-	opEq            = 0x29
-	opGe            = 0x2a
-	opGt            = 0x2b
-	opLe            = 0x2c
-	opLt            = 0x2d
-	opNe            = 0x2e
-	opSkip          = 0x2f
-	opLit0          = 0x30
-	opLit31         = 0x4f
-	opReg0          = 0x50
-	opReg31         = 0x6f
-	opBreg0         = 0x70
-	opBreg31        = 0x8f
-	opRegx          = 0x90
-	opFbreg         = 0x91
-	opBregx         = 0x92
-	opPiece         = 0x93
-	opDerefSize     = 0x94
-	opNop           = 0x96
-	opCallFrameCFA  = 0x9c
-	opBitPiece      = 0x9d
-	opImplicitValue = 0x9e
-	opStackValue    = 0x9f
-	opEntryValue    = 0xa3
-	opGNUEntryValue = 0xf3
 )
 
 // op is one decoded DWARF operation.
@@ -124,37 +62,37 @@ func decodeExpr(b []byte) ([]op, error) {
 			return v
 		}
 		switch c := o.code; {
-		case c == opAddr:
+		case c == dwop.Addr:
 			o.u = fixed(8)
-		case c == opConst1u:
+		case c == dwop.Const1u:
 			o.u = fixed(1)
-		case c == opConst2u:
+		case c == dwop.Const2u:
 			o.u = fixed(2)
-		case c == opConst4u:
+		case c == dwop.Const4u:
 			o.u = fixed(4)
-		case c == opConst8u:
+		case c == dwop.Const8u:
 			o.u = fixed(8)
-		case c == opConst1s:
+		case c == dwop.Const1s:
 			o.u = uint64(int64(int8(fixed(1))))
-		case c == opConst2s:
+		case c == dwop.Const2s:
 			o.u = uint64(int64(int16(fixed(2))))
-		case c == opConst4s:
+		case c == dwop.Const4s:
 			o.u = uint64(int64(int32(fixed(4))))
-		case c == opConst8s:
+		case c == dwop.Const8s:
 			o.u = fixed(8)
-		case c == opConstu, c == opPlusUconst, c == opRegx, c == opPiece,
-			c == opAddrx, c == opConstx, c == opGNUAddrIndex, c == opGNUConstIndex:
+		case c == dwop.Constu, c == dwop.PlusUconst, c == dwop.Regx, c == dwop.Piece,
+			c == dwop.Addrx, c == dwop.Constx, c == dwop.GNUAddrIndex, c == dwop.GNUConstIndex:
 			o.u = uleb()
-		case c == opConsts:
+		case c == dwop.Consts:
 			o.u = uint64(sleb())
-		case c == opPick, c == opDerefSize:
+		case c == dwop.Pick, c == dwop.DerefSize:
 			o.u = fixed(1)
-		case c >= opBreg0 && c <= opBreg31, c == opFbreg:
+		case c >= dwop.Breg0 && c <= dwop.Breg31, c == dwop.Fbreg:
 			o.s = sleb()
-		case c == opBregx:
+		case c == dwop.Bregx:
 			o.u = uleb()
 			o.s = sleb()
-		case c == opImplicitValue, c == opEntryValue, c == opGNUEntryValue:
+		case c == dwop.ImplicitValue, c == dwop.EntryValue, c == dwop.GNUEntryValue:
 			n := uleb()
 			if err == nil {
 				if n > uint64(len(b)) {
@@ -163,12 +101,12 @@ func decodeExpr(b []byte) ([]op, error) {
 					o.blk, b = b[:n], b[n:]
 				}
 			}
-		case c == opDeref, c == opDup, c == opDrop, c == opOver, c == opSwap, c == opRot,
-			c == opAnd, c == opMinus, c == opMul, c == opNeg, c == opNot, c == opOr, c == opPlus,
-			c == opShl, c == opShr, c == opShra, c == opXor,
-			c == opEq, c == opGe, c == opGt, c == opLe, c == opLt, c == opNe,
-			c >= opLit0 && c <= opLit31, c >= opReg0 && c <= opReg31,
-			c == opNop, c == opCallFrameCFA, c == opStackValue:
+		case c == dwop.Deref, c == dwop.Dup, c == dwop.Drop, c == dwop.Over, c == dwop.Swap, c == dwop.Rot,
+			c == dwop.And, c == dwop.Minus, c == dwop.Mul, c == dwop.Neg, c == dwop.Not, c == dwop.Or, c == dwop.Plus,
+			c == dwop.Shl, c == dwop.Shr, c == dwop.Shra, c == dwop.Xor,
+			c == dwop.Eq, c == dwop.Ge, c == dwop.Gt, c == dwop.Le, c == dwop.Lt, c == dwop.Ne,
+			c >= dwop.Lit0 && c <= dwop.Lit31, c >= dwop.Reg0 && c <= dwop.Reg31,
+			c == dwop.Nop, c == dwop.CallFrameCFA, c == dwop.StackValue:
 		default:
 			return nil, fmt.Errorf("unsupported DWARF operation 0x%02x", c)
 		}
@@ -287,32 +225,32 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 		}
 		var binop asm.ALUOp = 0xff
 		switch cd := o.code; {
-		case cd >= opLit0 && cd <= opLit31:
-			e.emit(asm.Mov.Imm(asm.R0, int32(cd-opLit0)))
+		case cd >= dwop.Lit0 && cd <= dwop.Lit31:
+			e.emit(asm.Mov.Imm(asm.R0, int32(cd-dwop.Lit0)))
 			err = c.push(asm.R0)
-		case cd == opConst1u, cd == opConst1s, cd == opConst2u, cd == opConst2s, cd == opConst4u,
-			cd == opConst4s, cd == opConst8u, cd == opConst8s, cd == opConstu, cd == opConsts:
+		case cd == dwop.Const1u, cd == dwop.Const1s, cd == dwop.Const2u, cd == dwop.Const2s, cd == dwop.Const4u,
+			cd == dwop.Const4s, cd == dwop.Const8u, cd == dwop.Const8s, cd == dwop.Constu, cd == dwop.Consts:
 			e.loadConst(asm.R0, int64(o.u))
 			err = c.push(asm.R0)
-		case cd == opAddr:
+		case cd == dwop.Addr:
 			// The load bias is how far the probed pc moved at run
 			// time: ip - link-time pc (zero for non-PIE).
 			e.emit(asm.LoadMem(asm.R0, rCtx, abi.PtRegsIP, asm.DWord))
 			e.loadConst(asm.R1, int64(o.u-c.stmt.PC))
 			e.emit(asm.Add.Reg(asm.R0, asm.R1))
 			err = c.push(asm.R0)
-		case cd >= opReg0 && cd <= opReg31, cd == opRegx:
-			reg = uint64(cd - opReg0)
-			if cd == opRegx {
+		case cd >= dwop.Reg0 && cd <= dwop.Reg31, cd == dwop.Regx:
+			reg = uint64(cd - dwop.Reg0)
+			if cd == dwop.Regx {
 				reg = o.u
 			}
 			if _, ok := abi.PtRegsOffset(reg); !ok {
 				return 0, 0, 0, unsup("register %d is not in pt_regs", reg)
 			}
 			kind = locReg
-		case cd >= opBreg0 && cd <= opBreg31, cd == opBregx:
-			r := uint64(cd - opBreg0)
-			if cd == opBregx {
+		case cd >= dwop.Breg0 && cd <= dwop.Breg31, cd == dwop.Bregx:
+			r := uint64(cd - dwop.Breg0)
+			if cd == dwop.Bregx {
 				r = o.u
 			}
 			if err = c.loadReg(asm.R0, r); err != nil {
@@ -321,7 +259,7 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 			e.loadConst(asm.R1, o.s)
 			e.emit(asm.Add.Reg(asm.R0, asm.R1))
 			err = c.push(asm.R0)
-		case cd == opFbreg:
+		case cd == dwop.Fbreg:
 			if frameBase {
 				return 0, 0, 0, unsup("DW_OP_fbreg inside the frame base")
 			}
@@ -334,20 +272,20 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 			e.loadConst(asm.R1, o.s)
 			e.emit(asm.Add.Reg(asm.R0, asm.R1),
 				asm.StoreMem(asm.RFP, slot(c.depth-1), asm.R0, asm.DWord))
-		case cd == opCallFrameCFA:
+		case cd == dwop.CallFrameCFA:
 			if err = c.cfa(); err == nil {
 				err = c.push(asm.R0)
 			}
-		case cd == opEntryValue, cd == opGNUEntryValue:
+		case cd == dwop.EntryValue, cd == dwop.GNUEntryValue:
 			sub, derr := decodeExpr(o.blk)
 			if derr != nil {
 				return 0, 0, 0, unsup("entry value: %v", derr)
 			}
 			var r uint64
 			switch {
-			case len(sub) == 1 && sub[0].code >= opReg0 && sub[0].code <= opReg31:
-				r = uint64(sub[0].code - opReg0)
-			case len(sub) == 1 && sub[0].code == opRegx:
+			case len(sub) == 1 && sub[0].code >= dwop.Reg0 && sub[0].code <= dwop.Reg31:
+				r = uint64(sub[0].code - dwop.Reg0)
+			case len(sub) == 1 && sub[0].code == dwop.Regx:
 				r = sub[0].u
 			default:
 				return 0, 0, 0, unsup("entry value of something other than a register")
@@ -358,9 +296,9 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 			}
 			e.emit(asm.LoadMem(asm.R0, rBuf, int16(OffArgs+8*idx), asm.DWord))
 			err = c.push(asm.R0)
-		case cd == opDeref, cd == opDerefSize:
+		case cd == dwop.Deref, cd == dwop.DerefSize:
 			n := 8
-			if cd == opDerefSize {
+			if cd == dwop.DerefSize {
 				n = int(o.u)
 			}
 			if err = c.top(asm.R3, 0); err != nil {
@@ -370,24 +308,24 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 				break
 			}
 			e.emit(asm.StoreMem(asm.RFP, slot(c.depth-1), asm.R0, asm.DWord))
-		case cd == opDup:
+		case cd == dwop.Dup:
 			if err = c.top(asm.R0, 0); err == nil {
 				err = c.push(asm.R0)
 			}
-		case cd == opOver:
+		case cd == dwop.Over:
 			if err = c.top(asm.R0, 1); err == nil {
 				err = c.push(asm.R0)
 			}
-		case cd == opPick:
+		case cd == dwop.Pick:
 			if err = c.top(asm.R0, int(o.u)); err == nil {
 				err = c.push(asm.R0)
 			}
-		case cd == opDrop:
+		case cd == dwop.Drop:
 			if c.depth == 0 {
 				return 0, 0, 0, unsup("expression stack underflow")
 			}
 			c.depth--
-		case cd == opSwap:
+		case cd == dwop.Swap:
 			if err = c.top(asm.R0, 0); err != nil {
 				break
 			}
@@ -396,7 +334,7 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 			}
 			e.emit(asm.StoreMem(asm.RFP, slot(c.depth-1), asm.R1, asm.DWord),
 				asm.StoreMem(asm.RFP, slot(c.depth-2), asm.R0, asm.DWord))
-		case cd == opRot:
+		case cd == dwop.Rot:
 			if c.depth < 3 {
 				return 0, 0, 0, unsup("expression stack underflow")
 			}
@@ -407,62 +345,62 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 			e.emit(asm.StoreMem(asm.RFP, slot(c.depth-1), asm.R1, asm.DWord),
 				asm.StoreMem(asm.RFP, slot(c.depth-2), asm.R2, asm.DWord),
 				asm.StoreMem(asm.RFP, slot(c.depth-3), asm.R0, asm.DWord))
-		case cd == opNeg, cd == opNot, cd == opAbs, cd == opPlusUconst:
+		case cd == dwop.Neg, cd == dwop.Not, cd == dwop.Abs, cd == dwop.PlusUconst:
 			if err = c.top(asm.R0, 0); err != nil {
 				break
 			}
 			switch cd {
-			case opNeg:
+			case dwop.Neg:
 				e.emit(asm.Neg.Imm(asm.R0, 0))
-			case opNot:
+			case dwop.Not:
 				e.emit(asm.Xor.Imm(asm.R0, -1))
-			case opAbs:
+			case dwop.Abs:
 				skip := e.newLabel("abs")
 				e.emit(asm.JSGE.Imm(asm.R0, 0, skip), asm.Neg.Imm(asm.R0, 0))
 				e.mark(skip)
-			case opPlusUconst:
+			case dwop.PlusUconst:
 				e.loadConst(asm.R1, int64(o.u))
 				e.emit(asm.Add.Reg(asm.R0, asm.R1))
 			}
 			e.emit(asm.StoreMem(asm.RFP, slot(c.depth-1), asm.R0, asm.DWord))
-		case cd == opPlus:
+		case cd == dwop.Plus:
 			binop = asm.Add
-		case cd == opMinus:
+		case cd == dwop.Minus:
 			binop = asm.Sub
-		case cd == opMul:
+		case cd == dwop.Mul:
 			binop = asm.Mul
-		case cd == opAnd:
+		case cd == dwop.And:
 			binop = asm.And
-		case cd == opOr:
+		case cd == dwop.Or:
 			binop = asm.Or
-		case cd == opXor:
+		case cd == dwop.Xor:
 			binop = asm.Xor
-		case cd == opShl:
+		case cd == dwop.Shl:
 			binop = asm.LSh
-		case cd == opShr:
+		case cd == dwop.Shr:
 			binop = asm.RSh
-		case cd == opShra:
+		case cd == dwop.Shra:
 			binop = asm.ArSh
-		case cd == opEq, cd == opNe, cd == opLt, cd == opLe, cd == opGt, cd == opGe:
+		case cd == dwop.Eq, cd == dwop.Ne, cd == dwop.Lt, cd == dwop.Le, cd == dwop.Gt, cd == dwop.Ge:
 			if err = c.top(asm.R2, 0); err != nil {
 				break
 			}
 			if err = c.top(asm.R1, 1); err != nil {
 				break
 			}
-			jop := map[byte]asm.JumpOp{opEq: asm.JEq, opNe: asm.JNE, opLt: asm.JSLT,
-				opLe: asm.JSLE, opGt: asm.JSGT, opGe: asm.JSGE}[cd]
+			jop := map[byte]asm.JumpOp{dwop.Eq: asm.JEq, dwop.Ne: asm.JNE, dwop.Lt: asm.JSLT,
+				dwop.Le: asm.JSLE, dwop.Gt: asm.JSGT, dwop.Ge: asm.JSGE}[cd]
 			done := e.newLabel("cmp")
 			e.emit(asm.Mov.Imm(asm.R0, 1), jop.Reg(asm.R1, asm.R2, done), asm.Mov.Imm(asm.R0, 0))
 			e.mark(done)
 			c.depth--
 			e.emit(asm.StoreMem(asm.RFP, slot(c.depth-1), asm.R0, asm.DWord))
-		case cd == opStackValue:
+		case cd == dwop.StackValue:
 			if c.depth == 0 {
 				return 0, 0, 0, unsup("DW_OP_stack_value on an empty stack")
 			}
 			kind = locValue
-		case cd == opImplicitValue:
+		case cd == dwop.ImplicitValue:
 			if i != 0 || len(o.blk) > 8 {
 				return 0, 0, 0, unsup("implicit value of %d bytes", len(o.blk))
 			}
@@ -470,7 +408,7 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 				imm = imm<<8 | uint64(o.blk[j])
 			}
 			kind = locImplicit
-		case cd == opNop:
+		case cd == dwop.Nop:
 		default:
 			return 0, 0, 0, unsup("DWARF operation 0x%02x not supported here", cd)
 		}
@@ -555,10 +493,10 @@ func compileVar(e *emitter, st *Stmt, v *Var, fail string) error {
 	var pieces []piece
 	start := 0
 	for i, o := range ops {
-		if o.code == opBitPiece {
+		if o.code == dwop.BitPiece {
 			return unsup("DW_OP_bit_piece")
 		}
-		if o.code == opPiece {
+		if o.code == dwop.Piece {
 			pieces = append(pieces, piece{ops: ops[start:i], size: int(o.u)})
 			start = i + 1
 		}

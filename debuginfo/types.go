@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/whythefail/whythefail/internal/dwop"
 	"github.com/whythefail/whythefail/internal/leb128"
 )
 
@@ -253,7 +254,7 @@ func (t Type) Members() ([]Member, error) {
 // plusUconst decodes a member location that is DW_OP_plus_uconst N alone;
 // bad is set for any other expression.
 func plusUconst(expr []byte) (off int64, bad bool) {
-	if len(expr) < 2 || expr[0] != 0x23 {
+	if len(expr) < 2 || expr[0] != dwop.PlusUconst {
 		return 0, true
 	}
 	v, n := leb128.Uint(expr[1:])
@@ -484,9 +485,9 @@ func (d *Data) indexGlobals() {
 // or clang's DW_OP_addrx through the unit's .debug_addr entries.
 func staticAddr(d *Data, cu *CompUnit, loc []byte) (uint64, bool) {
 	switch {
-	case len(loc) == 9 && loc[0] == 0x03: // DW_OP_addr
+	case len(loc) == 9 && loc[0] == dwop.Addr:
 		return d.sec.Order.Uint64(loc[1:]), true
-	case len(loc) >= 2 && loc[0] == 0xa1 && cu != nil && d.debugAddr != nil: // DW_OP_addrx
+	case len(loc) >= 2 && loc[0] == dwop.Addrx && cu != nil && d.debugAddr != nil:
 		b := &buf{data: loc, off: 1, order: d.sec.Order, name: "location"}
 		idx := b.uleb()
 		if b.err != nil || b.off != len(loc) {

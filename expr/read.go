@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/whythefail/whythefail/expr/ir"
+	"github.com/whythefail/whythefail/internal/dwop"
 	"github.com/whythefail/whythefail/target/abi"
 )
 
@@ -36,7 +37,7 @@ func (sc Scope) read(l Leaf) ir.Var {
 	case l.Global:
 		bv.Name = fmt.Sprintf("global@%#x", l.Addr)
 		e := make([]byte, 9)
-		e[0] = 0x03 // DW_OP_addr
+		e[0] = dwop.Addr
 		binary.LittleEndian.PutUint64(e[1:], l.Addr)
 		bv.Expr = e
 	case l.Var == nil || l.Unavailable:
@@ -48,7 +49,7 @@ func (sc Scope) read(l Leaf) ir.Var {
 		bv.Name = v.Name
 		if sc.BeforePrologue {
 			if prm, ok := sc.Params[v.Name]; ok && v.Param {
-				bv.Expr = []byte{0x50 + byte(abi.ArgRegs[prm.Index])} // DW_OP_regN
+				bv.Expr = []byte{dwop.Reg0 + byte(abi.ArgRegs[prm.Index])}
 			}
 			break
 		}

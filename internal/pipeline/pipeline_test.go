@@ -45,6 +45,7 @@ var helpers = []string{
 	"internal/nearest",
 	"internal/timing",
 	"internal/leb128",
+	"internal/dwop",
 	"internal/pipeline",
 	"internal/fixture",
 	"internal/staporacle",

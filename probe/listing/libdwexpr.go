@@ -1,6 +1,9 @@
 package listing
 
-import "github.com/whythefail/whythefail/internal/leb128"
+import (
+	"github.com/whythefail/whythefail/internal/dwop"
+	"github.com/whythefail/whythefail/internal/leb128"
+)
 
 // ExprParses reports whether libdw 0.188's __libdw_intern_expression
 // accepts a location expression. SystemTap lists a variable only when
@@ -39,45 +42,42 @@ func ExprParses(expr []byte) bool {
 		p++
 		ok := true
 		switch {
-		case op == 0x03: // addr
+		case op == dwop.Addr:
 			ok = fixed(addrSize)
-		case op == 0x9a || op == 0xfd: // call_ref, GNU_variable_value
+		case op == dwop.CallRef || op == dwop.GNUVariableValue:
 			ok = fixed(refSize)
-		case op == 0x06 || op >= 0x12 && op <= 0x14 || op >= 0x16 && op <= 0x27 && op != 0x23 ||
-			op >= 0x29 && op <= 0x2e || op >= 0x30 && op <= 0x6f ||
-			op == 0x96 || op == 0x97 || op == 0x9b || op == 0x9c || op == 0x9f || op == 0xe0:
-			// no operand: stack and arithmetic ops, lit*, reg*, nop,
-			// push_object_address, form_tls_address, call_frame_cfa,
-			// stack_value, GNU_push_tls_address
-		case op == 0x08 || op == 0x09 || op == 0x15 || op == 0x94 || op == 0x95:
-			ok = fixed(1) // const1u/s, pick, deref_size, xderef_size
-		case op == 0x0a || op == 0x0b || op == 0x28 || op == 0x2f || op == 0x98:
-			ok = fixed(2) // const2u/s, bra, skip, call2
-		case op == 0x0c || op == 0x0d || op == 0x99 || op == 0xfa:
-			ok = fixed(4) // const4u/s, call4, GNU_parameter_ref
-		case op == 0x0e || op == 0x0f:
+		case op == dwop.Deref || op >= dwop.Dup && op <= dwop.Over || op >= dwop.Swap && op <= dwop.Xor && op != dwop.PlusUconst ||
+			op >= dwop.Eq && op <= dwop.Ne || op >= dwop.Lit0 && op <= dwop.Reg31 ||
+			op == dwop.Nop || op == dwop.PushObjectAddress || op == dwop.FormTLSAddress || op == dwop.CallFrameCFA ||
+			op == dwop.StackValue || op == dwop.GNUPushTLSAddress:
+			// no operand: stack and arithmetic ops, lit*, reg*
+		case op == dwop.Const1u || op == dwop.Const1s || op == dwop.Pick || op == dwop.DerefSize || op == dwop.XderefSize:
+			ok = fixed(1)
+		case op == dwop.Const2u || op == dwop.Const2s || op == dwop.Bra || op == dwop.Skip || op == dwop.Call2:
+			ok = fixed(2)
+		case op == dwop.Const4u || op == dwop.Const4s || op == dwop.Call4 || op == dwop.GNUParameterRef:
+			ok = fixed(4)
+		case op == dwop.Const8u || op == dwop.Const8s:
 			ok = fixed(8)
-		case op == 0x10 || op == 0x11 || op == 0x23 || op >= 0x70 && op <= 0x91 || op == 0x93 ||
-			op == 0xa1 || op == 0xa2 || op == 0xa8 || op == 0xa9 ||
-			op == 0xf7 || op == 0xf9 || op == 0xfb || op == 0xfc:
-			// one LEB128: constu, consts, plus_uconst, breg*, regx,
-			// fbreg, piece, addrx, constx, (GNU_)convert,
-			// (GNU_)reinterpret, GNU_addr_index, GNU_const_index
+		case op == dwop.Constu || op == dwop.Consts || op == dwop.PlusUconst || op >= dwop.Breg0 && op <= dwop.Fbreg || op == dwop.Piece ||
+			op == dwop.Addrx || op == dwop.Constx || op == dwop.Convert || op == dwop.Reinterpret ||
+			op == dwop.GNUConvert || op == dwop.GNUReinterpret || op == dwop.GNUAddrIndex || op == dwop.GNUConstIndex:
+			// one LEB128 (breg* through regx to fbreg)
 			ok = uleb()
-		case op == 0x92 || op == 0x9d || op == 0xa5 || op == 0xf5:
-			ok = uleb() && p < len(expr) && uleb() // bregx, bit_piece, (GNU_)regval_type
-		case op == 0x9e || op == 0xa3 || op == 0xf3: // implicit_value, (GNU_)entry_value
+		case op == dwop.Bregx || op == dwop.BitPiece || op == dwop.RegvalType || op == dwop.GNURegvalType:
+			ok = uleb() && p < len(expr) && uleb()
+		case op == dwop.ImplicitValue || op == dwop.EntryValue || op == dwop.GNUEntryValue:
 			start := p
 			if !uleb() {
 				return false
 			}
 			n, _ := readULEB(expr[start:p])
 			ok = uint64(len(expr)-p) >= n && fixed(int(n))
-		case op == 0xa0 || op == 0xf2: // (GNU_)implicit_pointer
+		case op == dwop.ImplicitPointer || op == dwop.GNUImplicitPointer:
 			ok = fixed(refSize) && p < len(expr) && uleb()
-		case op == 0xa6 || op == 0xa7 || op == 0xf6: // (GNU_/x)deref_type
+		case op == dwop.DerefType || op == dwop.XderefType || op == dwop.GNUDerefType:
 			ok = len(expr)-p > 1 && fixed(1) && uleb()
-		case op == 0xa4 || op == 0xf4: // (GNU_)const_type
+		case op == dwop.ConstType || op == dwop.GNUConstType:
 			ok = uleb() && p < len(expr)
 			if ok {
 				n := int(expr[p])
