@@ -3,6 +3,7 @@ package bpfgen
 import (
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/internal/dwop"
 )
 
@@ -13,7 +14,7 @@ const fpStrPtr = fpStack - 8*(stackSlots+1)
 // object's address (addr true) or its whole 64-bit value (addr false).
 // Composite locations (pieces) always give a value: their parts need not be
 // contiguous in memory, so no address of the whole exists.
-func compileBase(e *emitter, st *Stmt, v *Var, fail string) (addr bool, err error) {
+func compileBase(e *emitter, st *Stmt, v *ir.Var, fail string) (addr bool, err error) {
 	if len(v.Expr) == 0 {
 		return false, unsup("no location at this address")
 	}
@@ -23,7 +24,7 @@ func compileBase(e *emitter, st *Stmt, v *Var, fail string) (addr bool, err erro
 	}
 	for _, o := range ops {
 		if o.code == dwop.Piece || o.code == dwop.BitPiece {
-			whole := Var{Name: v.Name, Expr: v.Expr, FrameBase: v.FrameBase, Size: 8}
+			whole := ir.Var{Name: v.Name, Expr: v.Expr, FrameBase: v.FrameBase, Size: 8}
 			return false, compileVar(e, st, &whole, fail)
 		}
 	}
@@ -47,14 +48,14 @@ func compileBase(e *emitter, st *Stmt, v *Var, fail string) (addr bool, err erro
 
 // applySteps walks v's access path from the state compileBase left in R0 and
 // says whether R0 now holds an address or a value.
-func applySteps(e *emitter, st *Stmt, v *Var, addr bool, fail string) (bool, error) {
-	if len(v.Steps) > MaxSteps {
-		return false, unsup("access path of %d steps, at most %d", len(v.Steps), MaxSteps)
+func applySteps(e *emitter, st *Stmt, v *ir.Var, addr bool, fail string) (bool, error) {
+	if len(v.Steps) > ir.MaxSteps {
+		return false, unsup("access path of %d steps, at most %d", len(v.Steps), ir.MaxSteps)
 	}
 	c := &locCompiler{e: e, stmt: st, v: v, fail: fail}
 	for i, s := range v.Steps {
 		switch s := stepValue(s).(type) {
-		case StepAdd:
+		case ir.StepAdd:
 			if !addr {
 				return false, unsup("member or element of a value that is not in memory")
 			}
@@ -62,21 +63,21 @@ func applySteps(e *emitter, st *Stmt, v *Var, addr bool, fail string) (bool, err
 				e.loadConst(asm.R1, s.Off)
 				e.emit(asm.Add.Reg(asm.R0, asm.R1))
 			}
-		case StepIndex:
+		case ir.StepIndex:
 			if !addr {
 				return false, unsup("member or element of a value that is not in memory")
 			}
 			if err := compileIndex(e, st, &s, fail); err != nil {
 				return false, err
 			}
-		case StepDeref:
+		case ir.StepDeref:
 			if addr {
 				if err := c.read(asm.R0, 8); err != nil {
 					return false, err
 				}
 			}
 			addr = true
-		case StepAddrOf:
+		case ir.StepAddrOf:
 			if !addr {
 				return false, unsup("address of a value that is not in memory")
 			}
@@ -93,21 +94,21 @@ func applySteps(e *emitter, st *Stmt, v *Var, addr bool, fail string) (bool, err
 
 // stepValue accepts pointers to steps as well, like compileCond does for
 // conditions; a nil pointer stays as it is and is refused.
-func stepValue(s Step) Step {
+func stepValue(s ir.Step) ir.Step {
 	switch p := s.(type) {
-	case *StepAdd:
+	case *ir.StepAdd:
 		if p != nil {
 			return *p
 		}
-	case *StepDeref:
+	case *ir.StepDeref:
 		if p != nil {
 			return *p
 		}
-	case *StepAddrOf:
+	case *ir.StepAddrOf:
 		if p != nil {
 			return *p
 		}
-	case *StepIndex:
+	case *ir.StepIndex:
 		if p != nil {
 			return *p
 		}
@@ -117,7 +118,7 @@ func stepValue(s Step) Step {
 
 // compileAccess leaves in R0 the scalar at the end of v's access path,
 // truncated to v.Size and extended, or jumps to fail.
-func compileAccess(e *emitter, st *Stmt, v *Var, fail string) error {
+func compileAccess(e *emitter, st *Stmt, v *ir.Var, fail string) error {
 	switch v.Size {
 	case 1, 2, 4, 8:
 	default:
@@ -161,9 +162,9 @@ const pageSize = 4096
 // of Str-1 bytes and a longer one look alike; when the helper filled the
 // whole buffer, the real last byte is read again over that NUL, which leaves
 // no NUL exactly when the string did not fit.
-func compileString(e *emitter, st *Stmt, v *Var, i int, off int16, fail string) error {
+func compileString(e *emitter, st *Stmt, v *ir.Var, i int, off int16, fail string) error {
 	if !validStr(v.Str) {
-		return unsup("string size %d is not a multiple of 8 from 8 to %d", v.Str, MaxStr)
+		return unsup("string size %d is not a multiple of 8 from 8 to %d", v.Str, ir.MaxStr)
 	}
 	ptr := *v
 	ptr.Size = 8

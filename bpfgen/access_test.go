@@ -3,15 +3,17 @@ package bpfgen
 import (
 	"reflect"
 	"testing"
+
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 func TestSlots(t *testing.T) {
-	vars := []Var{{Size: 4}, {Str: 64}, {Size: 0}, {Str: 12}, {Str: 256}, {Str: 256}, {Size: 8}}
+	vars := []ir.Var{{Size: 4}, {Str: 64}, {Size: 0}, {Str: 12}, {Str: 256}, {Str: 256}, {Size: 8}}
 	want := []Slot{{0, 1, false}, {1, 8, true}, {9, 1, false}, {10, 1, true}, {11, 32, true}, {}, {43, 1, false}}
 	if got := Slots(vars); !reflect.DeepEqual(got, want) {
 		t.Errorf("Slots = %v, want %v", got, want)
 	}
-	many := make([]Var, MaxVars+2)
+	many := make([]ir.Var, MaxVars+2)
 	got := Slots(many)
 	if got[MaxVars-1] != (Slot{MaxVars - 1, 1, false}) || got[MaxVars] != (Slot{}) || got[MaxVars+1] != (Slot{}) {
 		t.Errorf("Slots beyond %d variables: %v", MaxVars, got[MaxVars-1:])
@@ -23,21 +25,21 @@ func TestAccessWarnings(t *testing.T) {
 	reg := []byte{0x55}                // DW_OP_reg5: a value
 	mem := []byte{0x77, 0x08}          // DW_OP_breg7 8: an address
 	pieces := []byte{0x50, 0x93, 0x08} // rax[8]: a composite, so a value
-	nine := make([]Step, MaxSteps+1)
+	nine := make([]ir.Step, ir.MaxSteps+1)
 	for i := range nine {
-		nine[i] = StepDeref{}
+		nine[i] = ir.StepDeref{}
 	}
-	vars := []Var{
-		{Name: "reg.m", Expr: reg, Size: 4, Steps: []Step{StepAdd{Off: 4}}},
-		{Name: "&reg", Expr: reg, Size: 8, Steps: []Step{StepAddrOf{}}},
-		{Name: "*&mem", Expr: mem, Size: 8, Steps: []Step{StepAddrOf{}, StepDeref{}}},
+	vars := []ir.Var{
+		{Name: "reg.m", Expr: reg, Size: 4, Steps: []ir.Step{ir.StepAdd{Off: 4}}},
+		{Name: "&reg", Expr: reg, Size: 8, Steps: []ir.Step{ir.StepAddrOf{}}},
+		{Name: "*&mem", Expr: mem, Size: 8, Steps: []ir.Step{ir.StepAddrOf{}, ir.StepDeref{}}},
 		{Name: "deep", Expr: mem, Size: 8, Steps: nine},
-		{Name: "nilstep", Expr: mem, Size: 8, Steps: []Step{(*StepAdd)(nil)}},
-		{Name: "pieces.m", Expr: pieces, Size: 4, Steps: []Step{StepAdd{Off: 0}}},
+		{Name: "nilstep", Expr: mem, Size: 8, Steps: []ir.Step{(*ir.StepAdd)(nil)}},
+		{Name: "pieces.m", Expr: pieces, Size: 4, Steps: []ir.Step{ir.StepAdd{Off: 0}}},
 		{Name: "odd", Expr: mem, Str: 12},
 		{Name: "huge", Expr: mem, Str: 264},
-		{Name: "size", Expr: mem, Size: 3, Steps: []Step{StepDeref{}}},
-		{Name: "noloc", Size: 4, Steps: []Step{StepDeref{}}},
+		{Name: "size", Expr: mem, Size: 3, Steps: []ir.Step{ir.StepDeref{}}},
+		{Name: "noloc", Size: 4, Steps: []ir.Step{ir.StepDeref{}}},
 	}
 	g, err := Generate(&Spec{EntryOffset: 0x10, Stmts: []Stmt{{ID: 1, FileOffset: 0x20, Vars: vars}}})
 	if err != nil {
@@ -58,7 +60,7 @@ func TestAccessWarnings(t *testing.T) {
 	if !reflect.DeepEqual(g.Warnings, want) {
 		t.Errorf("warnings:\n%v\nwant\n%v", g.Warnings, want)
 	}
-	room := []Var{{Name: "a", Expr: mem, Str: 256}, {Name: "b", Expr: mem, Str: 248}, {Name: "c", Expr: mem, Str: 16}, {Name: "d", Expr: mem, Size: 8}}
+	room := []ir.Var{{Name: "a", Expr: mem, Str: 256}, {Name: "b", Expr: mem, Str: 248}, {Name: "c", Expr: mem, Str: 16}, {Name: "d", Expr: mem, Size: 8}}
 	g, err = Generate(&Spec{EntryOffset: 0x10, Stmts: []Stmt{{ID: 2, FileOffset: 0x20, Vars: room}}})
 	if err != nil {
 		t.Fatal(err)
@@ -76,8 +78,8 @@ func TestAccessWarnings(t *testing.T) {
 func TestAccessAndCondVerify(t *testing.T) {
 	requireBPF(t)
 	fb := []byte{0x9c}
-	d, a := StepDeref{}, StepAdd{Off: 24}
-	var paths []Var
+	d, a := ir.StepDeref{}, ir.StepAdd{Off: 24}
+	var paths []ir.Var
 	for _, expr := range [][]byte{
 		{0x91, 0x68},                            // fbreg: an address
 		{0x55},                                  // reg5: a value
@@ -87,35 +89,35 @@ func TestAccessAndCondVerify(t *testing.T) {
 		{0x50, 0x93, 0x04, 0x51, 0x93, 0x04},    // pieces
 		{0x03, 0x10, 0x40, 0x40, 0, 0, 0, 0, 0}, // addr
 	} {
-		for _, steps := range [][]Step{{d}, {d, a}, {d, a, d, a, d, a, d, a}, {d, a, StepAddrOf{}}} {
-			paths = append(paths, Var{Name: "p", Expr: expr, FrameBase: fb, Size: 4, Signed: true, Steps: steps})
+		for _, steps := range [][]ir.Step{{d}, {d, a}, {d, a, d, a, d, a, d, a}, {d, a, ir.StepAddrOf{}}} {
+			paths = append(paths, ir.Var{Name: "p", Expr: expr, FrameBase: fb, Size: 4, Signed: true, Steps: steps})
 		}
-		paths = append(paths, Var{Name: "s", Expr: expr, FrameBase: fb, Str: 8, Steps: []Step{d, a}})
+		paths = append(paths, ir.Var{Name: "s", Expr: expr, FrameBase: fb, Str: 8, Steps: []ir.Step{d, a}})
 	}
-	strs := []Var{
+	strs := []ir.Var{
 		{Name: "s256", Expr: []byte{0x55}, Str: 256},
-		{Name: "s128", Expr: []byte{0x91, 0x68}, FrameBase: fb, Str: 128, Steps: []Step{d}},
+		{Name: "s128", Expr: []byte{0x91, 0x68}, FrameBase: fb, Str: 128, Steps: []ir.Step{d}},
 		{Name: "s64", Expr: []byte{0x54}, Str: 64},
 		{Name: "v", Expr: []byte{0x54}, Size: 8},
 	}
-	tag := Param{Name: "tag", Index: 4, Size: 8}
-	n := Param{Name: "n", Index: 0, Size: 4, Signed: true}
-	long := make([]byte, MaxCondStr)
+	tag := ir.Param{Name: "tag", Index: 4, Size: 8}
+	n := ir.Param{Name: "n", Index: 0, Size: 4, Signed: true}
+	long := make([]byte, ir.MaxCondStr)
 	for i := range long {
 		long[i] = 'a' + byte(i%26)
 	}
-	var cond Cond = Const{V: 1}
-	for _, c := range []Cond{
-		Pid{}, Tid{}, Uid{}, Randint{N: 7}, Randint{N: 1 << 40}, CommEq{S: "prog"}, CommEq{S: "exactly15chars!"},
-		CommEq{S: "sixteen-chars-xx"}, UserStrEq{Ptr: tag, S: "x"}, UserStrEq{Ptr: tag, S: ""},
-		UserStrEq{Ptr: tag, S: string(long)}, UserStrEq{Ptr: tag, S: "abcdefghijklmno"},
-		Unary{Op: UnNot, X: n}, Unary{Op: UnNeg, X: n}, Unary{Op: UnBitNot, X: n},
-		BinOp{Op: OpMul, L: n, R: Const{V: 3}}, BinOp{Op: OpXor, L: n, R: Const{V: 3}},
-		BinOp{Op: OpShl, L: n, R: n}, BinOp{Op: OpShr, L: n, R: Const{V: 70}},
-		Load{Addr: GlobalAddr{Addr: 0x404010, Name: "g"}, Size: 4, Signed: true},
-		Load{Addr: BinOp{Op: OpAdd, L: GlobalAddr{Addr: 0x404010, Name: "a"}, R: BinOp{Op: OpMul, L: n, R: Const{V: 8}}}, Size: 8},
+	var cond ir.Cond = ir.Const{V: 1}
+	for _, c := range []ir.Cond{
+		ir.Pid{}, ir.Tid{}, ir.Uid{}, ir.Randint{N: 7}, ir.Randint{N: 1 << 40}, ir.CommEq{S: "prog"}, ir.CommEq{S: "exactly15chars!"},
+		ir.CommEq{S: "sixteen-chars-xx"}, ir.UserStrEq{Ptr: tag, S: "x"}, ir.UserStrEq{Ptr: tag, S: ""},
+		ir.UserStrEq{Ptr: tag, S: string(long)}, ir.UserStrEq{Ptr: tag, S: "abcdefghijklmno"},
+		ir.Unary{Op: ir.UnNot, X: n}, ir.Unary{Op: ir.UnNeg, X: n}, ir.Unary{Op: ir.UnBitNot, X: n},
+		ir.BinOp{Op: ir.OpMul, L: n, R: ir.Const{V: 3}}, ir.BinOp{Op: ir.OpXor, L: n, R: ir.Const{V: 3}},
+		ir.BinOp{Op: ir.OpShl, L: n, R: n}, ir.BinOp{Op: ir.OpShr, L: n, R: ir.Const{V: 70}},
+		ir.Load{Addr: ir.GlobalAddr{Addr: 0x404010, Name: "g"}, Size: 4, Signed: true},
+		ir.Load{Addr: ir.BinOp{Op: ir.OpAdd, L: ir.GlobalAddr{Addr: 0x404010, Name: "a"}, R: ir.BinOp{Op: ir.OpMul, L: n, R: ir.Const{V: 8}}}, Size: 8},
 	} {
-		cond = BinOp{Op: OpLogOr, L: cond, R: c}
+		cond = ir.BinOp{Op: ir.OpLogOr, L: cond, R: c}
 	}
 	// One chain of ||, so every node lands in the same return program.
 	// Strings are read from resident pages only, and faulting pages in
@@ -140,29 +142,29 @@ func TestAccessAndCondVerify(t *testing.T) {
 }
 
 func TestCondFunctionStrings(t *testing.T) {
-	tag := Param{Name: "tag"}
+	tag := ir.Param{Name: "tag"}
 	for _, tc := range []struct {
-		c    Cond
+		c    ir.Cond
 		want string
 	}{
-		{Pid{}, "pid()"},
-		{Tid{}, "tid()"},
-		{Uid{}, "uid()"},
-		{Randint{N: 10}, "randint(10)"},
-		{GlobalAddr{Addr: 0x4010, Name: "loads"}, `&@var("loads")`},
-		{CommEq{S: "ls"}, `(execname() == "ls")`},
-		{UserStrEq{Ptr: tag, S: "a\"b\\c\n\x01\xff"}, `(user_string($tag) == "a\"b\\c\n\001\377")`},
-		{Unary{Op: UnNot, X: BinOp{Op: OpEq, L: Pid{}, R: Const{V: 1}}}, "!(pid() == 1)"},
-		{Unary{Op: UnNeg, X: Return{}}, "-$return"},
-		{Unary{Op: UnBitNot, X: Const{V: 5}}, "~5"},
-		{Unary{Op: UnaryOp(9), X: Const{V: 5}}, "unary(9)5"},
-		{BinOp{Op: OpShr, L: BinOp{Op: OpShl, L: BinOp{Op: OpXor, L: BinOp{Op: OpMul, L: Const{V: 1}, R: Const{V: 2}}, R: Const{V: 3}}, R: Const{V: 4}}, R: Const{V: 5}}, "((((1 * 2) ^ 3) << 4) >> 5)"},
+		{ir.Pid{}, "pid()"},
+		{ir.Tid{}, "tid()"},
+		{ir.Uid{}, "uid()"},
+		{ir.Randint{N: 10}, "randint(10)"},
+		{ir.GlobalAddr{Addr: 0x4010, Name: "loads"}, `&@var("loads")`},
+		{ir.CommEq{S: "ls"}, `(execname() == "ls")`},
+		{ir.UserStrEq{Ptr: tag, S: "a\"b\\c\n\x01\xff"}, `(user_string($tag) == "a\"b\\c\n\001\377")`},
+		{ir.Unary{Op: ir.UnNot, X: ir.BinOp{Op: ir.OpEq, L: ir.Pid{}, R: ir.Const{V: 1}}}, "!(pid() == 1)"},
+		{ir.Unary{Op: ir.UnNeg, X: ir.Return{}}, "-$return"},
+		{ir.Unary{Op: ir.UnBitNot, X: ir.Const{V: 5}}, "~5"},
+		{ir.Unary{Op: ir.UnaryOp(9), X: ir.Const{V: 5}}, "unary(9)5"},
+		{ir.BinOp{Op: ir.OpShr, L: ir.BinOp{Op: ir.OpShl, L: ir.BinOp{Op: ir.OpXor, L: ir.BinOp{Op: ir.OpMul, L: ir.Const{V: 1}, R: ir.Const{V: 2}}, R: ir.Const{V: 3}}, R: ir.Const{V: 4}}, R: ir.Const{V: 5}}, "((((1 * 2) ^ 3) << 4) >> 5)"},
 	} {
 		if got := tc.c.String(); got != tc.want {
 			t.Errorf("String = %s, want %s", got, tc.want)
 		}
 	}
-	for _, s := range []Step{StepAdd{Off: 8}, StepDeref{}, StepAddrOf{}} {
+	for _, s := range []ir.Step{ir.StepAdd{Off: 8}, ir.StepDeref{}, ir.StepAddrOf{}} {
 		if s.String() == "" {
 			t.Errorf("%T has no string", s)
 		}
@@ -170,15 +172,15 @@ func TestCondFunctionStrings(t *testing.T) {
 }
 
 func TestCondFunctionErrors(t *testing.T) {
-	long := string(make([]byte, MaxCondStr+1))
+	long := string(make([]byte, ir.MaxCondStr+1))
 	for _, tc := range []struct {
-		c    Cond
+		c    ir.Cond
 		want string
 	}{
-		{Randint{N: 0}, "compiling the condition randint(0): randint(0): the bound must be positive"},
-		{UserStrEq{Ptr: Param{Name: "p", Index: 1, Size: 8}, S: long[:MaxCondStr+1]}, "string of 247 bytes: at most 246 can be compared"},
-		{Unary{Op: UnaryOp(7), X: Const{}}, "compiling the condition unary(7)0: unknown unary operator unary(7)"},
-		{UserStrEq{Ptr: Param{Name: "p", Index: 9, Size: 8}, S: "x"}, "compiling the condition (user_string($p) == \"x\"): parameter p: argument 9 is not passed in a register"},
+		{ir.Randint{N: 0}, "compiling the condition randint(0): randint(0): the bound must be positive"},
+		{ir.UserStrEq{Ptr: ir.Param{Name: "p", Index: 1, Size: 8}, S: long[:ir.MaxCondStr+1]}, "string of 247 bytes: at most 246 can be compared"},
+		{ir.Unary{Op: ir.UnaryOp(7), X: ir.Const{}}, "compiling the condition unary(7)0: unknown unary operator unary(7)"},
+		{ir.UserStrEq{Ptr: ir.Param{Name: "p", Index: 9, Size: 8}, S: "x"}, "compiling the condition (user_string($p) == \"x\"): parameter p: argument 9 is not passed in a register"},
 	} {
 		g, err := Generate(&Spec{Cond: tc.c})
 		if g != nil || err == nil || (err.Error() != tc.want && !containsSuffix(err.Error(), tc.want)) {

@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/internal/fixture"
 )
 
@@ -38,9 +39,9 @@ func TestGeneratedProgramsVerify(t *testing.T) {
 			TraceAll:    c.traceAll,
 			Multi:       c.multi,
 			MaxRecords:  c.maxRecords,
-			Cond:        BinOp{Op: OpLogAnd, L: BinOp{Op: OpEq, L: Return{}, R: Const{V: -22}}, R: BinOp{Op: OpGt, L: Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: Const{V: 3}}},
+			Cond:        ir.BinOp{Op: ir.OpLogAnd, L: ir.BinOp{Op: ir.OpEq, L: ir.Return{}, R: ir.Const{V: -22}}, R: ir.BinOp{Op: ir.OpGt, L: ir.Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: ir.Const{V: 3}}},
 			Stmts: []Stmt{
-				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []Var{
+				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []ir.Var{
 					{Name: "n", Expr: []byte{0x55}, Size: 4, Signed: true}, // DW_OP_reg5
 				}},
 				{ID: 2, PC: 0x401010, FileOffset: 0x1010, CFA: CFARule{Reg: 6, Offset: 16}, Vars: allKinds()},
@@ -78,9 +79,9 @@ func mustLoad(t *testing.T, g *Generated) {
 
 // allKinds has one variable per location form the generator supports, plus
 // one it does not (an SSE register).
-func allKinds() []Var {
+func allKinds() []ir.Var {
 	fbCFA := []byte{0x9c}
-	return []Var{
+	return []ir.Var{
 		{Name: "fb", Expr: []byte{0x91, 0x6c}, FrameBase: fbCFA, Size: 4, Signed: true}, // fbreg -20
 		{Name: "fbrbp", Expr: []byte{0x91, 0x68}, FrameBase: []byte{0x56}, Size: 8},     // fbreg -24 via rbp
 		{Name: "breg", Expr: []byte{0x77, 0x08}, Size: 2},                               // breg7 8
@@ -139,7 +140,7 @@ func TestRandomExpressionsVerify(t *testing.T) {
 			case 1:
 				expr = append(expr, 0x93, 0x04, 0x50, 0x93, 0x04) // piece with rax
 			}
-			v := Var{Name: "v", Expr: expr, FrameBase: [][]byte{{0x9c}, {0x56}, {0x77, 0x10}}[rng.IntN(3)], Size: []int{1, 2, 4, 8}[rng.IntN(4)], Signed: rng.IntN(2) == 0}
+			v := ir.Var{Name: "v", Expr: expr, FrameBase: [][]byte{{0x9c}, {0x56}, {0x77, 0x10}}[rng.IntN(3)], Size: []int{1, 2, 4, 8}[rng.IntN(4)], Signed: rng.IntN(2) == 0}
 			if compileVar(&emitter{}, &st, &v, "fail") == nil {
 				compiled++
 				st.Vars = append(st.Vars, v)

@@ -5,23 +5,24 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/target/abi"
 )
 
 // compileCond emits code storing the value of c in expression slot n. The
 // return value must already be in the buffer header (rBuf).
-func compileCond(e *emitter, c Cond, n int) error {
+func compileCond(e *emitter, c ir.Cond, n int) error {
 	if n >= stackSlots {
 		return fmt.Errorf("condition nests deeper than %d", stackSlots)
 	}
 	switch c := c.(type) {
-	case Const:
+	case ir.Const:
 		e.loadConst(asm.R0, c.V)
-	case *Const:
+	case *ir.Const:
 		return compileCond(e, *c, n)
-	case Return, *Return:
+	case ir.Return, *ir.Return:
 		e.emit(asm.LoadMem(asm.R0, rBuf, OffReturn, asm.DWord))
-	case Param:
+	case ir.Param:
 		if c.Index < 0 || c.Index >= len(abi.ArgRegs) {
 			return fmt.Errorf("parameter %s: argument %d is not passed in a register", c.Name, c.Index)
 		}
@@ -32,9 +33,9 @@ func compileCond(e *emitter, c Cond, n int) error {
 		}
 		e.emit(asm.LoadMem(asm.R0, rBuf, int16(OffArgs+8*c.Index), asm.DWord))
 		e.extend(asm.R0, c.Size, c.Signed)
-	case *Param:
+	case *ir.Param:
 		return compileCond(e, *c, n)
-	case BinOp:
+	case ir.BinOp:
 		if err := compileCond(e, c.L, n); err != nil {
 			return err
 		}
@@ -45,118 +46,118 @@ func compileCond(e *emitter, c Cond, n int) error {
 			asm.LoadMem(asm.R2, asm.RFP, slot(n+1), asm.DWord))
 		var jop asm.JumpOp
 		switch c.Op {
-		case OpAdd:
+		case ir.OpAdd:
 			e.emit(asm.Add.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
-		case OpSub:
+		case ir.OpSub:
 			e.emit(asm.Sub.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
-		case OpBitAnd:
+		case ir.OpBitAnd:
 			e.emit(asm.And.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
-		case OpBitOr:
+		case ir.OpBitOr:
 			e.emit(asm.Or.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
-		case OpMul:
+		case ir.OpMul:
 			e.emit(asm.Mul.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
-		case OpXor:
+		case ir.OpXor:
 			e.emit(asm.Xor.Reg(asm.R1, asm.R2), asm.Mov.Reg(asm.R0, asm.R1))
-		case OpShl, OpShr:
+		case ir.OpShl, ir.OpShr:
 			// Shift counts are taken modulo 64, as x86 does, so the
 			// result never depends on the JIT.
 			e.emit(asm.And.Imm(asm.R2, 63))
-			if c.Op == OpShl {
+			if c.Op == ir.OpShl {
 				e.emit(asm.LSh.Reg(asm.R1, asm.R2))
 			} else {
 				e.emit(asm.ArSh.Reg(asm.R1, asm.R2))
 			}
 			e.emit(asm.Mov.Reg(asm.R0, asm.R1))
-		case OpLogAnd, OpLogOr:
+		case ir.OpLogAnd, ir.OpLogOr:
 			// Normalise both sides to 0/1, then combine bitwise.
 			for _, r := range []asm.Register{asm.R1, asm.R2} {
 				z := e.newLabel("bool")
 				e.emit(asm.JEq.Imm(r, 0, z), asm.Mov.Imm(r, 1))
 				e.mark(z)
 			}
-			if c.Op == OpLogAnd {
+			if c.Op == ir.OpLogAnd {
 				e.emit(asm.And.Reg(asm.R1, asm.R2))
 			} else {
 				e.emit(asm.Or.Reg(asm.R1, asm.R2))
 			}
 			e.emit(asm.Mov.Reg(asm.R0, asm.R1))
-		case OpEq:
+		case ir.OpEq:
 			jop = asm.JEq
-		case OpNe:
+		case ir.OpNe:
 			jop = asm.JNE
-		case OpLt:
+		case ir.OpLt:
 			jop = asm.JSLT
-		case OpLe:
+		case ir.OpLe:
 			jop = asm.JSLE
-		case OpGt:
+		case ir.OpGt:
 			jop = asm.JSGT
-		case OpGe:
+		case ir.OpGe:
 			jop = asm.JSGE
 		default:
 			return fmt.Errorf("unknown operator %v", c.Op)
 		}
-		if jop != 0 || c.Op == OpEq {
+		if jop != 0 || c.Op == ir.OpEq {
 			done := e.newLabel("cmp")
 			e.emit(asm.Mov.Imm(asm.R0, 1), jop.Reg(asm.R1, asm.R2, done), asm.Mov.Imm(asm.R0, 0))
 			e.mark(done)
 		}
-	case *BinOp:
+	case *ir.BinOp:
 		return compileCond(e, *c, n)
-	case Unary:
+	case ir.Unary:
 		if err := compileCond(e, c.X, n); err != nil {
 			return err
 		}
 		e.emit(asm.LoadMem(asm.R0, asm.RFP, slot(n), asm.DWord))
 		switch c.Op {
-		case UnNot:
+		case ir.UnNot:
 			done := e.newLabel("not")
 			e.emit(asm.Mov.Reg(asm.R1, asm.R0), asm.Mov.Imm(asm.R0, 1), asm.JEq.Imm(asm.R1, 0, done), asm.Mov.Imm(asm.R0, 0))
 			e.mark(done)
-		case UnNeg:
+		case ir.UnNeg:
 			e.emit(asm.Neg.Imm(asm.R0, 0))
-		case UnBitNot:
+		case ir.UnBitNot:
 			e.emit(asm.Xor.Imm(asm.R0, -1))
 		default:
 			return fmt.Errorf("unknown unary operator %v", c.Op)
 		}
-	case *Unary:
+	case *ir.Unary:
 		return compileCond(e, *c, n)
-	case GlobalAddr:
+	case ir.GlobalAddr:
 		e.emit(asm.LoadMem(asm.R0, rBuf, OffBias, asm.DWord))
 		e.loadConst(asm.R1, int64(c.Addr))
 		e.emit(asm.Add.Reg(asm.R0, asm.R1))
-	case *GlobalAddr:
+	case *ir.GlobalAddr:
 		return compileCond(e, *c, n)
-	case Errno, *Errno:
+	case ir.Errno, *ir.Errno:
 		compileErrnoCond(e)
-	case Pid, *Pid:
+	case ir.Pid, *ir.Pid:
 		e.emit(asm.LoadMem(asm.R0, rBuf, OffPID, asm.Word))
-	case Tid, *Tid:
+	case ir.Tid, *ir.Tid:
 		e.emit(asm.LoadMem(asm.R0, rBuf, OffTID, asm.Word))
-	case Uid, *Uid:
+	case ir.Uid, *ir.Uid:
 		e.emit(asm.FnGetCurrentUidGid.Call(), asm.LSh.Imm(asm.R0, 32), asm.RSh.Imm(asm.R0, 32))
-	case Randint:
+	case ir.Randint:
 		if c.N <= 0 {
 			return fmt.Errorf("randint(%d): the bound must be positive", c.N)
 		}
 		e.emit(asm.FnGetPrandomU32.Call())
 		e.loadConst(asm.R1, c.N)
 		e.emit(asm.Mod.Reg(asm.R0, asm.R1))
-	case *Randint:
+	case *ir.Randint:
 		return compileCond(e, *c, n)
-	case CommEq:
+	case ir.CommEq:
 		compileCommEq(e, c.S)
-	case *CommEq:
+	case *ir.CommEq:
 		return compileCond(e, *c, n)
-	case UserStrEq:
+	case ir.UserStrEq:
 		if err := compileUserStrEq(e, c, n); err != nil {
 			return err
 		}
-	case Load:
+	case ir.Load:
 		if err := compileLoad(e, c, n); err != nil {
 			return err
 		}
-	case *UserStrEq:
+	case *ir.UserStrEq:
 		return compileCond(e, *c, n)
 	case nil:
 		e.emit(asm.Mov.Imm(asm.R0, 1))

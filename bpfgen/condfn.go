@@ -5,13 +5,15 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // Stack space of the return program for string comparisons, below the
 // expression stack and the piece accumulator.
 const (
 	fpCondBuf  = fpStrPtr - 8 - condBufLen // start of the comparison buffer
-	condBufLen = MaxCondStr + 2
+	condBufLen = ir.MaxCondStr + 2
 )
 
 // compileCommEq leaves in R0 whether the task name is s. The kernel pads the
@@ -39,9 +41,9 @@ func compileCommEq(e *emitter, s string) {
 // fills the whole buffer, truncating with a NUL of its own; reading
 // len(S)+2 bytes tells an exact match (length len(S)+1) from a longer string
 // that starts with S.
-func compileUserStrEq(e *emitter, c UserStrEq, n int) error {
-	if len(c.S) > MaxCondStr {
-		return fmt.Errorf("string of %d bytes: at most %d can be compared", len(c.S), MaxCondStr)
+func compileUserStrEq(e *emitter, c ir.UserStrEq, n int) error {
+	if len(c.S) > ir.MaxCondStr {
+		return fmt.Errorf("string of %d bytes: at most %d can be compared", len(c.S), ir.MaxCondStr)
 	}
 	if err := compileCond(e, c.Ptr, n); err != nil {
 		return err

@@ -4,9 +4,11 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
-func compileLoad(e *emitter, l Load, n int) error {
+func compileLoad(e *emitter, l ir.Load, n int) error {
 	switch l.Size {
 	case 1, 2, 4, 8:
 	default:

@@ -7,7 +7,7 @@
 // expressions and CFA rules, a Cond, limits) into a CollectionSpec without
 // touching the kernel; the session package loads and attaches it.
 // The conditions, variables and access paths it reads are the IR of package
-// expr/ir, produced by package expr; bpfgen names them with aliases.
+// expr/ir, produced by package expr, used by their own names (ir.Cond, ir.Var).
 //
 // Speculation happens in the kernel. The entry program (on the function's
 // first instruction) counts the thread's recursion depth and creates a zeroed

@@ -3,22 +3,24 @@ package bpfgen
 import (
 	"strings"
 	"testing"
+
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // errnoSpec traces a function whose condition and statements (one at the
 // entry, recorded by the entry program, and one after it) read errno,
 // found as loc says.
 func errnoSpec(loc *ErrnoLocation) *Spec {
-	ev := Var{Name: "errno()", Errno: true, Size: 4, Signed: true}
+	ev := ir.Var{Name: "errno()", Errno: true, Size: 4, Signed: true}
 	return &Spec{
 		EntryOffset: 0x1000,
 		EntryPC:     0x401000,
 		RetSize:     4,
-		Cond:        BinOp{Op: OpLogAnd, L: BinOp{Op: OpEq, L: Return{}, R: Const{V: -1}}, R: BinOp{Op: OpEq, L: Errno{}, R: Const{V: 2}}},
+		Cond:        ir.BinOp{Op: ir.OpLogAnd, L: ir.BinOp{Op: ir.OpEq, L: ir.Return{}, R: ir.Const{V: -1}}, R: ir.BinOp{Op: ir.OpEq, L: ir.Errno{}, R: ir.Const{V: 2}}},
 		Errno:       loc,
 		Stmts: []Stmt{
-			{ID: 1, PC: 0x401000, FileOffset: 0x1000, Vars: []Var{ev}},
-			{ID: 2, PC: 0x401010, FileOffset: 0x1010, Vars: []Var{{Name: "n", Expr: []byte{0x55}, Size: 4}, ev}},
+			{ID: 1, PC: 0x401000, FileOffset: 0x1000, Vars: []ir.Var{ev}},
+			{ID: 2, PC: 0x401010, FileOffset: 0x1010, Vars: []ir.Var{{Name: "n", Expr: []byte{0x55}, Size: 4}, ev}},
 		},
 	}
 }
@@ -87,7 +89,7 @@ func TestErrnoLocationErrors(t *testing.T) {
 			t.Errorf("Generate(%+v) = %v, %v; want error %q", tc.loc, g, err, tc.want)
 		}
 	}
-	if s := errnoSpec(nil).Cond.(BinOp).String(); !strings.Contains(s, "(errno() == 2)") {
+	if s := errnoSpec(nil).Cond.(ir.BinOp).String(); !strings.Contains(s, "(errno() == 2)") {
 		t.Errorf("condition renders as %s", s)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 func TestGenerateShape(t *testing.T) {
@@ -14,8 +16,8 @@ func TestGenerateShape(t *testing.T) {
 		EntryOffset: 0x1000,
 		RetSize:     4,
 		Stmts: []Stmt{
-			{ID: 10, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}},
-			{ID: 11, FileOffset: 0x1008, Vars: []Var{{Name: "a", Expr: []byte{0x55}, Size: 4}, {Name: "s", Size: 0}, {Name: "b", Expr: []byte{0x54}, Size: 8}}},
+			{ID: 10, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []ir.Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}},
+			{ID: 11, FileOffset: 0x1008, Vars: []ir.Var{{Name: "a", Expr: []byte{0x55}, Size: 4}, {Name: "s", Size: 0}, {Name: "b", Expr: []byte{0x54}, Size: 8}}},
 		},
 	}
 	g, err := Generate(spec)
@@ -85,8 +87,8 @@ func TestGenerateShape(t *testing.T) {
 // TestSleepableFlags checks that with FaultIn exactly the programs that read
 // strings are sleepable, and that without it none is.
 func TestSleepableFlags(t *testing.T) {
-	str := []Var{{Name: "s", Expr: []byte{0x55}, Str: 16}}
-	scalar := []Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}
+	str := []ir.Var{{Name: "s", Expr: []byte{0x55}, Str: 16}}
+	scalar := []ir.Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}
 	for _, faultIn := range []bool{false, true} {
 		for _, entryStr := range []bool{false, true} {
 			entryVars := scalar
@@ -140,8 +142,8 @@ func TestGenerateErrors(t *testing.T) {
 		{Spec{Stmts: []Stmt{{ID: 1}, {ID: 1, FileOffset: 4}}}, "statement id 1 used twice"},
 		{Spec{EntryOffset: 8, Stmts: []Stmt{{ID: 1, FileOffset: 8}, {ID: 2, FileOffset: 8}}}, "statements 1 and 2 both at the entry offset 0x8"},
 		{Spec{MaxRecords: 1 << 20}, "record limit 1048576 or invocation limit 256 out of range"},
-		{Spec{Cond: BinOp{Op: OpEq, L: Param{Name: "x", Index: 7, Size: 4}, R: Const{}}}, "compiling the condition ($x == 0): parameter x: argument 7 is not passed in a register"},
-		{Spec{Cond: BinOp{Op: Op(99), L: Return{}, R: Const{}}}, "compiling the condition ($return op(99) 0): unknown operator op(99)"},
+		{Spec{Cond: ir.BinOp{Op: ir.OpEq, L: ir.Param{Name: "x", Index: 7, Size: 4}, R: ir.Const{}}}, "compiling the condition ($x == 0): parameter x: argument 7 is not passed in a register"},
+		{Spec{Cond: ir.BinOp{Op: ir.Op(99), L: ir.Return{}, R: ir.Const{}}}, "compiling the condition ($return op(99) 0): unknown operator op(99)"},
 	} {
 		g, err := Generate(&tc.spec)
 		if g != nil || err == nil || err.Error() != tc.want {
@@ -151,7 +153,7 @@ func TestGenerateErrors(t *testing.T) {
 }
 
 func TestCondString(t *testing.T) {
-	c := BinOp{Op: OpLogOr, L: BinOp{Op: OpLe, L: Return{}, R: Const{V: -1}}, R: BinOp{Op: OpBitAnd, L: Param{Name: "flags"}, R: Const{V: 4}}}
+	c := ir.BinOp{Op: ir.OpLogOr, L: ir.BinOp{Op: ir.OpLe, L: ir.Return{}, R: ir.Const{V: -1}}, R: ir.BinOp{Op: ir.OpBitAnd, L: ir.Param{Name: "flags"}, R: ir.Const{V: 4}}}
 	if got, want := c.String(), "(($return <= -1) || ($flags & 4))"; got != want {
 		t.Errorf("String = %q, want %q", got, want)
 	}

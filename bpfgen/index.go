@@ -2,6 +2,8 @@ package bpfgen
 
 import (
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // fpIndexBase is the stack slot that keeps the address being indexed while
@@ -11,10 +13,10 @@ import (
 const fpIndexBase = fpStrPtr - 8
 
 // indexNesting is how many levels of indexed steps v's access path holds.
-func indexNesting(v *Var) int {
+func indexNesting(v *ir.Var) int {
 	n := 0
 	for _, s := range v.Steps {
-		if x, ok := stepValue(s).(StepIndex); ok {
+		if x, ok := stepValue(s).(ir.StepIndex); ok {
 			n = max(n, 1+indexNesting(&x.Index))
 		}
 	}
@@ -25,15 +27,15 @@ func indexNesting(v *Var) int {
 // fail when the index cannot be read or is out of bounds. The index's own
 // evaluation may use every register and the expression stack, so R0 waits in
 // a stack slot private to this nesting level.
-func compileIndex(e *emitter, st *Stmt, s *StepIndex, fail string) error {
+func compileIndex(e *emitter, st *Stmt, s *ir.StepIndex, fail string) error {
 	iv := s.Index
 	name := iv.Name
 	if name == "" {
 		name = "?"
 	}
 	nest := indexNesting(&iv)
-	if nest >= MaxIndexNesting {
-		return unsup("index %s nests indexes %d levels deep, at most %d", name, nest+1, MaxIndexNesting)
+	if nest >= ir.MaxIndexNesting {
+		return unsup("index %s nests indexes %d levels deep, at most %d", name, nest+1, ir.MaxIndexNesting)
 	}
 	if iv.Str != 0 {
 		return unsup("index %s is a string", name)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/target/abi"
 )
 
@@ -15,28 +16,28 @@ import (
 func TestIndexWarnings(t *testing.T) {
 	mem := []byte{0x77, 0x08} // DW_OP_breg7 8: an address
 	reg := []byte{0x55}       // DW_OP_reg5: a value
-	i := Var{Name: "i", Expr: []byte{0x51}, Size: 4, Signed: true}
-	idx := func(v Var) Step { return StepIndex{Index: v, Scale: 4} }
-	nested := func(depth int) Var {
+	i := ir.Var{Name: "i", Expr: []byte{0x51}, Size: 4, Signed: true}
+	idx := func(v ir.Var) ir.Step { return ir.StepIndex{Index: v, Scale: 4} }
+	nested := func(depth int) ir.Var {
 		v := i
 		for range depth {
-			v = Var{Name: "a", Expr: mem, Size: 4, Steps: []Step{idx(v)}}
+			v = ir.Var{Name: "a", Expr: mem, Size: 4, Steps: []ir.Step{idx(v)}}
 		}
 		return v
 	}
-	vars := []Var{
-		{Name: "ok", Expr: mem, Size: 4, Steps: []Step{idx(i)}},
-		{Name: "noloc", Expr: mem, Size: 4, Steps: []Step{idx(Var{Name: "i", Size: 4})}},
-		{Name: "xmm", Expr: mem, Size: 4, Steps: []Step{idx(Var{Name: "f", Expr: []byte{0x61}, Size: 8})}},
-		{Name: "value", Expr: reg, Size: 4, Steps: []Step{idx(i)}},
-		{Name: "str", Expr: mem, Size: 4, Steps: []Step{idx(Var{Name: "s", Expr: mem, Str: 8})}},
-		{Name: "size", Expr: mem, Size: 4, Steps: []Step{idx(Var{Name: "i", Expr: mem, Size: 3})}},
-		{Name: "scale", Expr: mem, Size: 4, Steps: []Step{StepIndex{Index: i}}},
-		{Name: "nest2", Expr: mem, Size: 4, Steps: []Step{idx(nested(1))}},
-		{Name: "nest3", Expr: mem, Size: 4, Steps: []Step{idx(nested(2))}},
-		{Name: "inner", Expr: mem, Size: 4, Steps: []Step{idx(Var{Name: "a", Expr: reg, Size: 4, Steps: []Step{idx(i)}})}},
-		{Name: "nilstep", Expr: mem, Size: 4, Steps: []Step{(*StepIndex)(nil)}},
-		{Name: "ptr", Expr: mem, Size: 4, Steps: []Step{&StepIndex{Index: i, Scale: 4}}},
+	vars := []ir.Var{
+		{Name: "ok", Expr: mem, Size: 4, Steps: []ir.Step{idx(i)}},
+		{Name: "noloc", Expr: mem, Size: 4, Steps: []ir.Step{idx(ir.Var{Name: "i", Size: 4})}},
+		{Name: "xmm", Expr: mem, Size: 4, Steps: []ir.Step{idx(ir.Var{Name: "f", Expr: []byte{0x61}, Size: 8})}},
+		{Name: "value", Expr: reg, Size: 4, Steps: []ir.Step{idx(i)}},
+		{Name: "str", Expr: mem, Size: 4, Steps: []ir.Step{idx(ir.Var{Name: "s", Expr: mem, Str: 8})}},
+		{Name: "size", Expr: mem, Size: 4, Steps: []ir.Step{idx(ir.Var{Name: "i", Expr: mem, Size: 3})}},
+		{Name: "scale", Expr: mem, Size: 4, Steps: []ir.Step{ir.StepIndex{Index: i}}},
+		{Name: "nest2", Expr: mem, Size: 4, Steps: []ir.Step{idx(nested(1))}},
+		{Name: "nest3", Expr: mem, Size: 4, Steps: []ir.Step{idx(nested(2))}},
+		{Name: "inner", Expr: mem, Size: 4, Steps: []ir.Step{idx(ir.Var{Name: "a", Expr: reg, Size: 4, Steps: []ir.Step{idx(i)}})}},
+		{Name: "nilstep", Expr: mem, Size: 4, Steps: []ir.Step{(*ir.StepIndex)(nil)}},
+		{Name: "ptr", Expr: mem, Size: 4, Steps: []ir.Step{&ir.StepIndex{Index: i, Scale: 4}}},
 	}
 	g, err := Generate(&Spec{EntryOffset: 0x10, Stmts: []Stmt{{ID: 1, FileOffset: 0x20, Vars: vars}}})
 	if err != nil {
@@ -59,11 +60,11 @@ func TestIndexWarnings(t *testing.T) {
 }
 
 func TestIndexNesting(t *testing.T) {
-	i := Var{Name: "i", Expr: []byte{0x51}, Size: 4}
-	one := Var{Name: "b", Expr: []byte{0x50}, Size: 4, Steps: []Step{StepDeref{}, StepIndex{Index: i, Scale: 4}}}
-	two := Var{Name: "a", Expr: []byte{0x50}, Size: 4, Steps: []Step{StepDeref{}, StepIndex{Index: i, Scale: 4}, StepAdd{Off: 8}, StepIndex{Index: one, Scale: 2}}}
+	i := ir.Var{Name: "i", Expr: []byte{0x51}, Size: 4}
+	one := ir.Var{Name: "b", Expr: []byte{0x50}, Size: 4, Steps: []ir.Step{ir.StepDeref{}, ir.StepIndex{Index: i, Scale: 4}}}
+	two := ir.Var{Name: "a", Expr: []byte{0x50}, Size: 4, Steps: []ir.Step{ir.StepDeref{}, ir.StepIndex{Index: i, Scale: 4}, ir.StepAdd{Off: 8}, ir.StepIndex{Index: one, Scale: 2}}}
 	for _, tc := range []struct {
-		v    Var
+		v    ir.Var
 		want int
 	}{{i, 0}, {one, 1}, {two, 2}} {
 		if got := indexNesting(&tc.v); got != tc.want {
@@ -74,12 +75,12 @@ func TestIndexNesting(t *testing.T) {
 
 func TestIndexString(t *testing.T) {
 	for _, tc := range []struct {
-		s    StepIndex
+		s    ir.StepIndex
 		want string
 	}{
-		{StepIndex{Index: Var{Name: "i"}, Scale: 8}, "+[i]*8"},
-		{StepIndex{Index: Var{Name: "n"}, Add: -1, Scale: 4}, "+[n-1]*4"},
-		{StepIndex{Index: Var{Name: "j"}, Add: 2, Scale: 1}, "+[j+2]*1"},
+		{ir.StepIndex{Index: ir.Var{Name: "i"}, Scale: 8}, "+[i]*8"},
+		{ir.StepIndex{Index: ir.Var{Name: "n"}, Add: -1, Scale: 4}, "+[n-1]*4"},
+		{ir.StepIndex{Index: ir.Var{Name: "j"}, Add: 2, Scale: 1}, "+[j+2]*1"},
 	} {
 		if got := tc.s.String(); got != tc.want {
 			t.Errorf("String = %q, want %q", got, tc.want)
@@ -93,7 +94,7 @@ func TestIndexString(t *testing.T) {
 func TestIndexCode(t *testing.T) {
 	e := &emitter{}
 	st := &Stmt{ID: 1}
-	s := StepIndex{Index: Var{Name: "i", Expr: []byte{0x51}, Size: 4, Signed: true}, Add: -1, Scale: 8, Len: 4}
+	s := ir.StepIndex{Index: ir.Var{Name: "i", Expr: []byte{0x51}, Size: 4, Signed: true}, Add: -1, Scale: 8, Len: 4}
 	if err := compileIndex(e, st, &s, "fail"); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestIndexCode(t *testing.T) {
 		}
 	}
 	// The slots sit below the string pointer and inside the 512-byte stack.
-	if deepest := fpIndexBase - 8*(MaxIndexNesting-1); fpIndexBase >= fpStrPtr || deepest < -512 {
+	if deepest := fpIndexBase - 8*(ir.MaxIndexNesting-1); fpIndexBase >= fpStrPtr || deepest < -512 {
 		t.Errorf("index slots %d..%d overlap the string pointer (%d) or leave the stack", deepest, fpIndexBase, fpStrPtr)
 	}
 }
@@ -133,7 +134,7 @@ func TestIndexCode(t *testing.T) {
 func TestIndexVerify(t *testing.T) {
 	requireBPF(t)
 	fb := []byte{0x9c}
-	var idxs []Var
+	var idxs []ir.Var
 	for _, v := range allKinds() {
 		switch v.Name {
 		case "xmm", "agg", "none":
@@ -141,20 +142,20 @@ func TestIndexVerify(t *testing.T) {
 		}
 		idxs = append(idxs, v)
 	}
-	inner := Var{Name: "b", Expr: []byte{0x91, 0x60}, FrameBase: fb, Size: 2, Signed: true,
-		Steps: []Step{StepIndex{Index: idxs[0], Add: 3, Scale: 2, Len: 16}}}
-	var vars []Var
+	inner := ir.Var{Name: "b", Expr: []byte{0x91, 0x60}, FrameBase: fb, Size: 2, Signed: true,
+		Steps: []ir.Step{ir.StepIndex{Index: idxs[0], Add: 3, Scale: 2, Len: 16}}}
+	var vars []ir.Var
 	for k, iv := range idxs {
-		steps := []Step{StepDeref{}, StepIndex{Index: iv, Add: int64(k) - 3, Scale: []int64{1, 8, 40, 1 << 33}[k%4], Len: int64(k % 3 * 7)}}
-		vars = append(vars, Var{Name: "a", Expr: []byte{0x55}, Size: []int{1, 2, 4, 8}[k%4], Signed: k%2 == 0, Steps: steps})
+		steps := []ir.Step{ir.StepDeref{}, ir.StepIndex{Index: iv, Add: int64(k) - 3, Scale: []int64{1, 8, 40, 1 << 33}[k%4], Len: int64(k % 3 * 7)}}
+		vars = append(vars, ir.Var{Name: "a", Expr: []byte{0x55}, Size: []int{1, 2, 4, 8}[k%4], Signed: k%2 == 0, Steps: steps})
 	}
 	vars = append(vars,
-		Var{Name: "two", Expr: []byte{0x91, 0x68}, FrameBase: fb, Size: 4,
-			Steps: []Step{StepIndex{Index: idxs[1], Scale: 64, Len: 4}, StepAdd{Off: 8}, StepDeref{}, StepIndex{Index: idxs[2], Add: 1, Scale: 4}}},
-		Var{Name: "nested", Expr: []byte{0x55}, Size: 8, Steps: []Step{StepDeref{}, StepIndex{Index: inner, Scale: 8}}},
-		Var{Name: "str", Expr: []byte{0x55}, Str: 64, Steps: []Step{StepDeref{}, StepIndex{Index: idxs[3], Scale: 8}}},
-		Var{Name: "arr", Expr: []byte{0x91, 0x50}, FrameBase: fb, Str: 32, Steps: []Step{StepIndex{Index: inner, Scale: 32, Len: 3}, StepAddrOf{}}},
-		Var{Name: "addr", Expr: []byte{0x55}, Size: 8, Steps: []Step{StepDeref{}, StepIndex{Index: idxs[4], Scale: 4}, StepAddrOf{}}},
+		ir.Var{Name: "two", Expr: []byte{0x91, 0x68}, FrameBase: fb, Size: 4,
+			Steps: []ir.Step{ir.StepIndex{Index: idxs[1], Scale: 64, Len: 4}, ir.StepAdd{Off: 8}, ir.StepDeref{}, ir.StepIndex{Index: idxs[2], Add: 1, Scale: 4}}},
+		ir.Var{Name: "nested", Expr: []byte{0x55}, Size: 8, Steps: []ir.Step{ir.StepDeref{}, ir.StepIndex{Index: inner, Scale: 8}}},
+		ir.Var{Name: "str", Expr: []byte{0x55}, Str: 64, Steps: []ir.Step{ir.StepDeref{}, ir.StepIndex{Index: idxs[3], Scale: 8}}},
+		ir.Var{Name: "arr", Expr: []byte{0x91, 0x50}, FrameBase: fb, Str: 32, Steps: []ir.Step{ir.StepIndex{Index: inner, Scale: 32, Len: 3}, ir.StepAddrOf{}}},
+		ir.Var{Name: "addr", Expr: []byte{0x55}, Size: 8, Steps: []ir.Step{ir.StepDeref{}, ir.StepIndex{Index: idxs[4], Scale: 4}, ir.StepAddrOf{}}},
 	)
 	spec := &Spec{
 		EntryOffset: 0x1000, RetSize: 4,

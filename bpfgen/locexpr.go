@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/internal/dwop"
 	"github.com/whythefail/whythefail/internal/leb128"
 	"github.com/whythefail/whythefail/target/abi"
@@ -134,7 +135,7 @@ const (
 type locCompiler struct {
 	e     *emitter
 	stmt  *Stmt
-	v     *Var
+	v     *ir.Var
 	fail  string
 	depth int // DWARF stack depth, known statically since branches are refused
 }
@@ -470,7 +471,7 @@ type piece struct {
 // and extended) or jumping to fail. An error means the variable cannot be read
 // exactly at this statement; nothing usable was emitted then and the caller
 // discards the instructions.
-func compileVar(e *emitter, st *Stmt, v *Var, fail string) error {
+func compileVar(e *emitter, st *Stmt, v *ir.Var, fail string) error {
 	if v.Errno {
 		compileErrnoRead(e, fail)
 		return nil
@@ -556,7 +557,7 @@ func compileVar(e *emitter, st *Stmt, v *Var, fail string) error {
 
 // compilePiece evaluates one simple location and fetches size bytes of it
 // into R0, extended as the variable asks.
-func compilePiece(e *emitter, st *Stmt, v *Var, ops []op, size int, fail string) error {
+func compilePiece(e *emitter, st *Stmt, v *ir.Var, ops []op, size int, fail string) error {
 	c := &locCompiler{e: e, stmt: st, v: v, fail: fail}
 	kind, reg, imm, err := c.run(ops, false)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/target/abi"
 )
@@ -17,26 +18,26 @@ func TestUnsupportedLocations(t *testing.T) {
 	cfa := CFARule{Reg: 7, Offset: 8}
 	for _, tc := range []struct {
 		name string
-		v    Var
+		v    ir.Var
 		cfa  CFARule
 		want string
 	}{
-		{"no location", Var{Size: 4}, cfa, "no location at this address"},
-		{"odd size", Var{Expr: []byte{0x50}, Size: 3}, cfa, "size 3 is not a scalar size"},
-		{"xmm", Var{Expr: []byte{0x61}, Size: 8}, cfa, "register 17 is not in pt_regs"},
-		{"branch", Var{Expr: []byte{0x30, 0x28, 0x00, 0x00}, Size: 4}, cfa, "unsupported DWARF operation 0x28"},
-		{"unknown op", Var{Expr: []byte{0x18}, Size: 4}, cfa, "unsupported DWARF operation 0x18"},
-		{"truncated", Var{Expr: []byte{0x91}, Size: 4}, cfa, "operation 0x91: expression ends inside an operand"},
-		{"fbreg without frame base", Var{Expr: []byte{0x91, 0x6c}, Size: 4}, cfa, "DW_OP_fbreg without a frame base"},
-		{"no CFA", Var{Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}, Size: 4}, CFARule{}, "no CFA rule at this address"},
-		{"entry value of rbx", Var{Expr: []byte{0xa3, 0x01, 0x53, 0x9f}, Size: 8}, cfa, "entry value of register 3, which is not an argument register"},
-		{"entry value of memory", Var{Expr: []byte{0xa3, 0x02, 0x75, 0x00, 0x9f}, Size: 8}, cfa, "entry value of something other than a register"},
-		{"optimized-out piece", Var{Expr: []byte{0x93, 0x04, 0x50, 0x93, 0x04}, Size: 8}, cfa, "part of the value is optimized out"},
-		{"bit piece", Var{Expr: []byte{0x50, 0x9d, 0x04, 0x00}, Size: 4}, cfa, "unsupported DWARF operation 0x9d"},
-		{"too wide", Var{Expr: []byte{0x50, 0x93, 0x08, 0x51, 0x93, 0x08}, Size: 8}, cfa, ""}, // first piece covers it
-		{"underflow", Var{Expr: []byte{0x22}, Size: 8}, cfa, "expression stack underflow"},
-		{"register then op", Var{Expr: []byte{0x50, 0x23, 0x01}, Size: 8}, cfa, "operation 0x23 after a register or value location"},
-		{"addrx unresolved", Var{Expr: []byte{0xa1, 0x00}, Size: 8}, cfa, "DWARF operation 0xa1 not supported here"},
+		{"no location", ir.Var{Size: 4}, cfa, "no location at this address"},
+		{"odd size", ir.Var{Expr: []byte{0x50}, Size: 3}, cfa, "size 3 is not a scalar size"},
+		{"xmm", ir.Var{Expr: []byte{0x61}, Size: 8}, cfa, "register 17 is not in pt_regs"},
+		{"branch", ir.Var{Expr: []byte{0x30, 0x28, 0x00, 0x00}, Size: 4}, cfa, "unsupported DWARF operation 0x28"},
+		{"unknown op", ir.Var{Expr: []byte{0x18}, Size: 4}, cfa, "unsupported DWARF operation 0x18"},
+		{"truncated", ir.Var{Expr: []byte{0x91}, Size: 4}, cfa, "operation 0x91: expression ends inside an operand"},
+		{"fbreg without frame base", ir.Var{Expr: []byte{0x91, 0x6c}, Size: 4}, cfa, "DW_OP_fbreg without a frame base"},
+		{"no CFA", ir.Var{Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}, Size: 4}, CFARule{}, "no CFA rule at this address"},
+		{"entry value of rbx", ir.Var{Expr: []byte{0xa3, 0x01, 0x53, 0x9f}, Size: 8}, cfa, "entry value of register 3, which is not an argument register"},
+		{"entry value of memory", ir.Var{Expr: []byte{0xa3, 0x02, 0x75, 0x00, 0x9f}, Size: 8}, cfa, "entry value of something other than a register"},
+		{"optimized-out piece", ir.Var{Expr: []byte{0x93, 0x04, 0x50, 0x93, 0x04}, Size: 8}, cfa, "part of the value is optimized out"},
+		{"bit piece", ir.Var{Expr: []byte{0x50, 0x9d, 0x04, 0x00}, Size: 4}, cfa, "unsupported DWARF operation 0x9d"},
+		{"too wide", ir.Var{Expr: []byte{0x50, 0x93, 0x08, 0x51, 0x93, 0x08}, Size: 8}, cfa, ""}, // first piece covers it
+		{"underflow", ir.Var{Expr: []byte{0x22}, Size: 8}, cfa, "expression stack underflow"},
+		{"register then op", ir.Var{Expr: []byte{0x50, 0x23, 0x01}, Size: 8}, cfa, "operation 0x23 after a register or value location"},
+		{"addrx unresolved", ir.Var{Expr: []byte{0xa1, 0x00}, Size: 8}, cfa, "DWARF operation 0xa1 not supported here"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &Stmt{PC: 0x1000, CFA: tc.cfa}
@@ -110,7 +111,7 @@ func FuzzDecodeExpr(f *testing.F) {
 		for _, size := range []int{1, 4, 8} {
 			e := &emitter{}
 			st := &Stmt{PC: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}}
-			if err := compileVar(e, st, &Var{Expr: expr, FrameBase: fb, Size: size}, "fail"); err == nil && len(e.insns) == 0 {
+			if err := compileVar(e, st, &ir.Var{Expr: expr, FrameBase: fb, Size: size}, "fail"); err == nil && len(e.insns) == 0 {
 				t.Fatalf("compileVar(% x) emitted nothing and no error", expr)
 			}
 		}
@@ -130,7 +131,7 @@ func TestAddressSpace(t *testing.T) {
 		e := &emitter{space: c.space}
 		st := &Stmt{PC: 0x1000, CFA: CFARule{Reg: abi.RSP, Offset: 8}}
 		// DW_OP_fbreg -20 with the CFA as frame base: an int on the stack.
-		v := &Var{Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}, Size: 4}
+		v := &ir.Var{Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}, Size: 4}
 		if err := compileVar(e, st, v, "fail"); err != nil {
 			t.Fatal(err)
 		}

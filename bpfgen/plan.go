@@ -3,6 +3,7 @@ package bpfgen
 import (
 	"fmt"
 
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/target/abi"
 )
@@ -31,7 +32,7 @@ type Stmt struct {
 	PC         uint64 // link-time address (for DW_OP_addr in PIE: load bias = ip - PC)
 	FileOffset uint64 // where the uprobe goes
 	CFA        CFARule
-	Vars       []Var
+	Vars       []ir.Var
 }
 
 // Spec is everything the generator needs to build the programs of one traced
@@ -61,7 +62,7 @@ type Spec struct {
 
 	// Cond decides at return whether the invocation's trace is kept; nil
 	// keeps every invocation.
-	Cond Cond
+	Cond ir.Cond
 
 	// Errno says where errno() finds the calling thread's errno; nil
 	// when neither the condition nor a variable uses it.
@@ -131,7 +132,7 @@ type Slot struct {
 // decodes records with the same assignment. Every variable, even one that is
 // not read (aggregates, missing locations), takes its slots, so for a
 // statement without strings variable i is slot i.
-func Slots(vars []Var) []Slot {
+func Slots(vars []ir.Var) []Slot {
 	out := make([]Slot, len(vars))
 	next := 0
 	for i, v := range vars {
@@ -157,7 +158,7 @@ func slotsUsed(slots []Slot) int {
 	return n
 }
 
-func validStr(n int) bool { return n > 0 && n <= MaxStr && n%8 == 0 }
+func validStr(n int) bool { return n > 0 && n <= ir.MaxStr && n%8 == 0 }
 
 // Layout describes the bytes of an invocation buffer, which is also what the
 // return program copies into the ring buffer (only the used prefix).

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/target"
 )
 
@@ -122,7 +123,7 @@ func buildAccess(t *testing.T, compiler string) *accessFixture {
 // accessVars are the variables recorded at @ret, in plan order, with what
 // they must read in the two calls (nil: unavailable in both).
 type accessVar struct {
-	v    bpfgen.Var
+	v    ir.Var
 	want [2]*Value
 }
 
@@ -140,11 +141,11 @@ func (f *accessFixture) retVars(t *testing.T) []accessVar {
 		}
 		return l
 	}
-	v := func(name, of string, size int, strLen int, steps ...bpfgen.Step) bpfgen.Var {
-		return bpfgen.Var{Name: name, Expr: loc(of), FrameBase: f.frameBase, Size: size, Signed: true, Steps: steps, Str: strLen}
+	v := func(name, of string, size int, strLen int, steps ...ir.Step) ir.Var {
+		return ir.Var{Name: name, Expr: loc(of), FrameBase: f.frameBase, Size: size, Signed: true, Steps: steps, Str: strLen}
 	}
-	deref, addrOf := bpfgen.StepDeref{}, bpfgen.StepAddrOf{}
-	add := func(off int64) bpfgen.Step { return bpfgen.StepAdd{Off: off} }
+	deref, addrOf := ir.StepDeref{}, ir.StepAddrOf{}
+	add := func(off int64) ir.Step { return ir.StepAdd{Off: off} }
 	m := f.member
 	return []accessVar{
 		{v("c->workers", "c", 8, 0, deref, add(m["workers"])), [2]*Value{scalar(12), scalar(12)}},
@@ -170,13 +171,13 @@ func (f *accessFixture) retVars(t *testing.T) []accessVar {
 // accessPlan records, at inspect()'s entry, c->workers through the value of
 // rdi (a register location: deref of a value), and at @ret the access paths
 // of retVars, plus &x and px, which must agree.
-func (f *accessFixture) accessPlan(t *testing.T, cond bpfgen.Cond) Plan {
+func (f *accessFixture) accessPlan(t *testing.T, cond ir.Cond) Plan {
 	tf, err := target.Open(f.exe, target.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tf.Close()
-	stmt := func(id uint32, pc uint64, vars []bpfgen.Var) bpfgen.Stmt {
+	stmt := func(id uint32, pc uint64, vars []ir.Var) bpfgen.Stmt {
 		reg, off, err := tf.CFA(pc)
 		if err != nil {
 			t.Fatal(err)
@@ -184,16 +185,16 @@ func (f *accessFixture) accessPlan(t *testing.T, cond bpfgen.Cond) Plan {
 		fx := &fixture{exe: f.exe}
 		return bpfgen.Stmt{ID: id, PC: pc, FileOffset: fx.fileOffset(t, pc), CFA: bpfgen.CFARule{Reg: reg, Offset: off}, Vars: vars}
 	}
-	var ret []bpfgen.Var
+	var ret []ir.Var
 	for _, av := range f.retVars(t) {
 		ret = append(ret, av.v)
 	}
 	ret = append(ret,
-		bpfgen.Var{Name: "&x", Expr: f.locs["x"], FrameBase: f.frameBase, Size: 8, Steps: []bpfgen.Step{bpfgen.StepAddrOf{}}},
-		bpfgen.Var{Name: "px", Expr: f.locs["px"], FrameBase: f.frameBase, Size: 8})
-	entry := []bpfgen.Var{
-		{Name: "rdi->workers", Expr: []byte{0x55}, Size: 8, Steps: []bpfgen.Step{bpfgen.StepDeref{}, bpfgen.StepAdd{Off: f.member["workers"]}}},
-		{Name: "rdi->name$", Expr: []byte{0x55}, Str: 16, Steps: []bpfgen.Step{bpfgen.StepDeref{}, bpfgen.StepAdd{Off: f.member["name"]}}},
+		ir.Var{Name: "&x", Expr: f.locs["x"], FrameBase: f.frameBase, Size: 8, Steps: []ir.Step{ir.StepAddrOf{}}},
+		ir.Var{Name: "px", Expr: f.locs["px"], FrameBase: f.frameBase, Size: 8})
+	entry := []ir.Var{
+		{Name: "rdi->workers", Expr: []byte{0x55}, Size: 8, Steps: []ir.Step{ir.StepDeref{}, ir.StepAdd{Off: f.member["workers"]}}},
+		{Name: "rdi->name$", Expr: []byte{0x55}, Str: 16, Steps: []ir.Step{ir.StepDeref{}, ir.StepAdd{Off: f.member["name"]}}},
 	}
 	fx := &fixture{exe: f.exe}
 	return Plan{Binary: f.exe, Spec: bpfgen.Spec{
@@ -205,7 +206,7 @@ func (f *accessFixture) accessPlan(t *testing.T, cond bpfgen.Cond) Plan {
 // runAccess runs the fixture under a session for p and returns the traces;
 // pidCond, when set, builds the condition from the child's pid, which is
 // known only once it started (it waits for a line on stdin meanwhile).
-func runAccess(t *testing.T, f *accessFixture, p Plan, pidCond func(pid int) bpfgen.Cond) (traces []Trace, child int) {
+func runAccess(t *testing.T, f *accessFixture, p Plan, pidCond func(pid int) ir.Cond) (traces []Trace, child int) {
 	t.Helper()
 	cmd, release := startWaiting(t, f.exe, "wait")
 	child = cmd.Process.Pid
@@ -290,36 +291,36 @@ func TestSessionAccessPaths(t *testing.T) {
 func TestSessionCondFunctions(t *testing.T) {
 	requireBPF(t)
 	f := buildAccess(t, "gcc")
-	tag := bpfgen.Param{Name: "tag", Index: 4, Size: 8}
-	n := bpfgen.Param{Name: "n", Index: 5, Size: 4, Signed: true}
-	eq := func(l, r bpfgen.Cond) bpfgen.Cond { return bpfgen.BinOp{Op: bpfgen.OpEq, L: l, R: r} }
-	op := func(o bpfgen.Op, l, r bpfgen.Cond) bpfgen.Cond { return bpfgen.BinOp{Op: o, L: l, R: r} }
-	k := func(v int64) bpfgen.Cond { return bpfgen.Const{V: v} }
+	tag := ir.Param{Name: "tag", Index: 4, Size: 8}
+	n := ir.Param{Name: "n", Index: 5, Size: 4, Signed: true}
+	eq := func(l, r ir.Cond) ir.Cond { return ir.BinOp{Op: ir.OpEq, L: l, R: r} }
+	op := func(o ir.Op, l, r ir.Cond) ir.Cond { return ir.BinOp{Op: o, L: l, R: r} }
+	k := func(v int64) ir.Cond { return ir.Const{V: v} }
 	// The arithmetic below, computed here for n = 6.
-	arith := op(bpfgen.OpShr, op(bpfgen.OpShl, op(bpfgen.OpXor, op(bpfgen.OpMul, bpfgen.Unary{Op: bpfgen.UnNeg, X: n}, k(3)), k(5)), k(2)), k(1))
+	arith := op(ir.OpShr, op(ir.OpShl, op(ir.OpXor, op(ir.OpMul, ir.Unary{Op: ir.UnNeg, X: n}, k(3)), k(5)), k(2)), k(1))
 	six := int64(6)
 	want6 := ((-six * 3) ^ 5) << 2 >> 1
 	for _, tc := range []struct {
 		name string
-		cond bpfgen.Cond
-		pid  func(int) bpfgen.Cond
+		cond ir.Cond
+		pid  func(int) ir.Cond
 		want []int
 	}{
-		{name: "execname", cond: bpfgen.CommEq{S: "access"}, want: []int{5, 6}},
-		{name: "execname-prefix", cond: bpfgen.CommEq{S: "acces"}},
-		{name: "execname-too-long", cond: bpfgen.CommEq{S: "access-and-more-than-15"}},
-		{name: "pid", pid: func(p int) bpfgen.Cond { return eq(bpfgen.Pid{}, k(int64(p))) }, want: []int{5, 6}},
-		{name: "pid-other", pid: func(p int) bpfgen.Cond { return eq(bpfgen.Pid{}, k(int64(p+1))) }},
-		{name: "tid", pid: func(p int) bpfgen.Cond { return eq(bpfgen.Tid{}, k(int64(p))) }, want: []int{5, 6}},
-		{name: "uid", cond: eq(bpfgen.Uid{}, k(int64(os.Getuid()))), want: []int{5, 6}},
-		{name: "user_string", cond: bpfgen.UserStrEq{Ptr: tag, S: "x"}, want: []int{6}},
-		{name: "user_string-empty", cond: bpfgen.UserStrEq{Ptr: tag, S: ""}},
-		{name: "user_string-longer", cond: bpfgen.UserStrEq{Ptr: tag, S: "xx"}},
-		{name: "user_string-null", cond: bpfgen.UserStrEq{Ptr: bpfgen.Param{Name: "nul", Index: 3, Size: 8}, S: ""}},
-		{name: "randint", cond: eq(bpfgen.Randint{N: 1}, k(0)), want: []int{5, 6}},
-		{name: "randint-range", cond: op(bpfgen.OpLt, bpfgen.Randint{N: 3}, k(3)), want: []int{5, 6}},
-		{name: "not", cond: bpfgen.Unary{Op: bpfgen.UnNot, X: eq(n, k(5))}, want: []int{6}},
-		{name: "bitnot", cond: eq(bpfgen.Unary{Op: bpfgen.UnBitNot, X: n}, k(-6)), want: []int{5}},
+		{name: "execname", cond: ir.CommEq{S: "access"}, want: []int{5, 6}},
+		{name: "execname-prefix", cond: ir.CommEq{S: "acces"}},
+		{name: "execname-too-long", cond: ir.CommEq{S: "access-and-more-than-15"}},
+		{name: "pid", pid: func(p int) ir.Cond { return eq(ir.Pid{}, k(int64(p))) }, want: []int{5, 6}},
+		{name: "pid-other", pid: func(p int) ir.Cond { return eq(ir.Pid{}, k(int64(p+1))) }},
+		{name: "tid", pid: func(p int) ir.Cond { return eq(ir.Tid{}, k(int64(p))) }, want: []int{5, 6}},
+		{name: "uid", cond: eq(ir.Uid{}, k(int64(os.Getuid()))), want: []int{5, 6}},
+		{name: "user_string", cond: ir.UserStrEq{Ptr: tag, S: "x"}, want: []int{6}},
+		{name: "user_string-empty", cond: ir.UserStrEq{Ptr: tag, S: ""}},
+		{name: "user_string-longer", cond: ir.UserStrEq{Ptr: tag, S: "xx"}},
+		{name: "user_string-null", cond: ir.UserStrEq{Ptr: ir.Param{Name: "nul", Index: 3, Size: 8}, S: ""}},
+		{name: "randint", cond: eq(ir.Randint{N: 1}, k(0)), want: []int{5, 6}},
+		{name: "randint-range", cond: op(ir.OpLt, ir.Randint{N: 3}, k(3)), want: []int{5, 6}},
+		{name: "not", cond: ir.Unary{Op: ir.UnNot, X: eq(n, k(5))}, want: []int{6}},
+		{name: "bitnot", cond: eq(ir.Unary{Op: ir.UnBitNot, X: n}, k(-6)), want: []int{5}},
 		{name: "arith", cond: eq(arith, k(want6)), want: []int{6}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

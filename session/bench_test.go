@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // spin runs the fixture's spin mode for n calls of check() and returns the
@@ -90,7 +90,7 @@ func BenchmarkStringRead(b *testing.B) {
 	p := f.plan(b, true)
 	for i := range p.Stmts {
 		st := &p.Stmts[i]
-		st.Vars = append(append([]bpfgen.Var{}, st.Vars...), bpfgen.Var{Name: "rsp$", Expr: []byte{0x77, 0x00, 0x9f}, Str: 16})
+		st.Vars = append(append([]ir.Var{}, st.Vars...), ir.Var{Name: "rsp$", Expr: []byte{0x77, 0x00, 0x9f}, Str: 16})
 	}
 	for _, faultIn := range []bool{false, true} {
 		b.Run(fmt.Sprintf("faultIn=%v", faultIn), func(b *testing.B) {

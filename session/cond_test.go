@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // runLoop starts a session for p, runs the fixture's loop mode (check(n, 0)
@@ -51,23 +51,23 @@ func TestSessionConditions(t *testing.T) {
 	requireBPF(t)
 	f := buildFixture(t, "gcc", "-O0")
 	me := Options{PIDs: []int{os.Getpid()}}
-	n := bpfgen.Param{Name: "n", Index: 0, Size: 4, Signed: true}
+	n := ir.Param{Name: "n", Index: 0, Size: 4, Signed: true}
 	for _, tc := range []struct {
 		name    string
-		cond    bpfgen.Cond
+		cond    ir.Cond
 		uns     bool
 		opts    Options
 		returns []int64 // of the committed traces, in order
 		firstN  int     // n of the first committed trace
 	}{
 		{name: "always", cond: nil, opts: me, returns: loopReturns(), firstN: 0},
-		{name: "param", cond: bpfgen.BinOp{Op: bpfgen.OpEq, L: n, R: bpfgen.Const{V: 7}}, opts: me, returns: []int64{0}, firstN: 7},
-		{name: "and", cond: bpfgen.BinOp{Op: bpfgen.OpLogAnd,
-			L: bpfgen.BinOp{Op: bpfgen.OpGe, L: n, R: bpfgen.Const{V: 12}},
-			R: bpfgen.BinOp{Op: bpfgen.OpLt, L: bpfgen.Return{}, R: bpfgen.Const{V: 0}}}, opts: me, returns: []int64{-22}, firstN: 13},
-		{name: "unsigned", cond: bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: 0xffffffea}}, uns: true, opts: me, returns: []int64{0xffffffea}, firstN: 13},
-		{name: "signed-no-match", cond: bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: 0xffffffea}}, opts: me, returns: nil},
-		{name: "trace-all", cond: bpfgen.BinOp{Op: bpfgen.OpNe, L: bpfgen.Return{}, R: bpfgen.Const{V: 0}}, opts: Options{TraceAll: true}, returns: []int64{-22}, firstN: 13},
+		{name: "param", cond: ir.BinOp{Op: ir.OpEq, L: n, R: ir.Const{V: 7}}, opts: me, returns: []int64{0}, firstN: 7},
+		{name: "and", cond: ir.BinOp{Op: ir.OpLogAnd,
+			L: ir.BinOp{Op: ir.OpGe, L: n, R: ir.Const{V: 12}},
+			R: ir.BinOp{Op: ir.OpLt, L: ir.Return{}, R: ir.Const{V: 0}}}, opts: me, returns: []int64{-22}, firstN: 13},
+		{name: "unsigned", cond: ir.BinOp{Op: ir.OpEq, L: ir.Return{}, R: ir.Const{V: 0xffffffea}}, uns: true, opts: me, returns: []int64{0xffffffea}, firstN: 13},
+		{name: "signed-no-match", cond: ir.BinOp{Op: ir.OpEq, L: ir.Return{}, R: ir.Const{V: 0xffffffea}}, opts: me, returns: nil},
+		{name: "trace-all", cond: ir.BinOp{Op: ir.OpNe, L: ir.Return{}, R: ir.Const{V: 0}}, opts: Options{TraceAll: true}, returns: []int64{-22}, firstN: 13},
 		{name: "other-process", cond: nil, opts: Options{PIDs: []int{1}}, returns: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,7 +37,7 @@ type Value struct {
 	U64 uint64
 	OK  bool
 
-	// Bytes is a string variable's bytes up to its NUL (bpfgen.Var.Str);
+	// Bytes is a string variable's bytes up to its NUL (ir.Var.Str);
 	// nil for scalars. Truncated says the string had no NUL within the
 	// bytes read: it is at least that long, and Bytes holds its start.
 	Bytes     []byte

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // sample builds a buffer the way the BPF programs lay it out, with no
@@ -77,8 +78,8 @@ func TestDecodeRejects(t *testing.T) {
 // stringSlots is a statement with a scalar, a 16-byte string and an
 // 8-byte string: slots 0, 1-2 and 3.
 var stringSlots = map[uint32][]bpfgen.Slot{
-	4: bpfgen.Slots([]bpfgen.Var{{Size: 4}, {Str: 16}, {Str: 8}}),
-	5: bpfgen.Slots([]bpfgen.Var{{Str: 8}}),
+	4: bpfgen.Slots([]ir.Var{{Size: 4}, {Str: 16}, {Str: 8}}),
+	5: bpfgen.Slots([]ir.Var{{Str: 8}}),
 }
 
 // stringSample is a record of statement 4 with the given slot bytes, valid
@@ -201,7 +202,7 @@ func FuzzDecode(f *testing.F) {
 					if !v.OK && (v.U64 != 0 || v.Bytes != nil || v.Truncated || v.Unreadable) || v.Unreadable && v.Bytes != nil {
 						t.Fatalf("unavailable value with contents: %+v", v)
 					}
-					if v.Bytes != nil && (len(v.Bytes) > bpfgen.MaxStr || bytes.IndexByte(v.Bytes, 0) >= 0) {
+					if v.Bytes != nil && (len(v.Bytes) > ir.MaxStr || bytes.IndexByte(v.Bytes, 0) >= 0) {
 						t.Fatalf("string value %+v: too long or with a NUL", v)
 					}
 				}

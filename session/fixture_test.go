@@ -19,6 +19,7 @@ import (
 	"github.com/go-delve/delve/pkg/dwarf/loclist"
 
 	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/expr/ir"
 	fx "github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
 )
@@ -257,14 +258,14 @@ func (f *fixture) plan(t testing.TB, withLocals bool) Plan {
 	p := Plan{Binary: f.exe, Spec: bpfgen.Spec{
 		EntryOffset: f.fileOffset(t, f.low),
 		RetSize:     4,
-		Cond:        bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: -22}},
+		Cond:        ir.BinOp{Op: ir.OpEq, L: ir.Return{}, R: ir.Const{V: -22}},
 	}}
 	for i, s := range f.stmts {
 		reg, off, err := tf.CFA(s.pc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		vars := []bpfgen.Var{
+		vars := []ir.Var{
 			{Name: "n@entry", Expr: []byte{0xa3, 0x01, 0x55, 0x9f}, Size: 4, Signed: true},
 			{Name: "counter", Expr: f.counter, Size: 8, Signed: true},
 			{Name: "null", Expr: []byte{0x30}, Size: 8},
@@ -278,7 +279,7 @@ func (f *fixture) plan(t testing.TB, withLocals bool) Plan {
 				if loc == nil {
 					t.Fatalf("no exprloc for %s", v.name)
 				}
-				vars = append(vars, bpfgen.Var{Name: v.name, Expr: loc, FrameBase: f.frameBase, Size: v.size, Signed: true})
+				vars = append(vars, ir.Var{Name: v.name, Expr: loc, FrameBase: f.frameBase, Size: v.size, Signed: true})
 			}
 		} else {
 			// Optimised: the parameters from their location lists
@@ -288,14 +289,14 @@ func (f *fixture) plan(t testing.TB, withLocals bool) Plan {
 				if loc == nil {
 					t.Fatalf("no location list for %s", name)
 				}
-				vars = append(vars, bpfgen.Var{Name: name, Expr: loc(s.pc), Size: 4, Signed: true})
+				vars = append(vars, ir.Var{Name: name, Expr: loc(s.pc), Size: 4, Signed: true})
 			}
 		}
 		if withLocals {
 			if s.pc == f.low {
 				vars = append(vars,
-					bpfgen.Var{Name: "rdi", Expr: []byte{0x55}, Size: 4, Signed: true},
-					bpfgen.Var{Name: "rsi", Expr: []byte{0x54}, Size: 4, Signed: true})
+					ir.Var{Name: "rdi", Expr: []byte{0x55}, Size: 4, Signed: true},
+					ir.Var{Name: "rsi", Expr: []byte{0x54}, Size: 4, Signed: true})
 			}
 		}
 		p.Stmts = append(p.Stmts, bpfgen.Stmt{

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/expr/ir"
 )
 
 // TestHaveSleepableUprobes pins the feature probe on this kind of kernel
@@ -58,9 +59,9 @@ func TestSessionStringPages(t *testing.T) {
 	if entry == 0 {
 		t.Fatal("no symbol show")
 	}
-	var vars []bpfgen.Var
+	var vars []ir.Var
 	for i, reg := range []byte{0x55, 0x54, 0x51, 0x52} { // rdi rsi rdx rcx
-		vars = append(vars, bpfgen.Var{Name: fmt.Sprintf("arg%d$", i), Expr: []byte{reg}, Str: 16})
+		vars = append(vars, ir.Var{Name: fmt.Sprintf("arg%d$", i), Expr: []byte{reg}, Str: 16})
 	}
 	off := fx.fileOffset(t, entry)
 	p := Plan{Binary: exe, Spec: bpfgen.Spec{EntryOffset: off, EntryPC: entry, RetSize: 4,

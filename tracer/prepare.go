@@ -10,6 +10,7 @@ import (
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/debuginfod"
 	"github.com/whythefail/whythefail/expr"
+	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/spec"
@@ -320,7 +321,7 @@ func frameReady(r *probe.Resolver, fn *debuginfo.Function) uint64 {
 // carry them at entry (System V x86-64: the first six integer or pointer
 // parameters), for conditions that read them at return.
 func paramEnv(sc *debuginfo.Scope) expr.Env {
-	env := expr.Env{Params: map[string]bpfgen.Param{}, Unreadable: map[string]string{}, Types: map[string]debuginfo.Type{}}
+	env := expr.Env{Params: map[string]ir.Param{}, Unreadable: map[string]string{}, Types: map[string]debuginfo.Type{}}
 	idx := 0
 	broken := ""
 	for _, v := range sc.Vars {
@@ -341,7 +342,7 @@ func paramEnv(sc *debuginfo.Scope) expr.Env {
 			env.Unreadable[v.Name] = "it is passed on the stack"
 			continue
 		}
-		env.Params[v.Name] = bpfgen.Param{Name: v.Name, Index: idx, Size: ti.Size, Signed: ti.Signed}
+		env.Params[v.Name] = ir.Param{Name: v.Name, Index: idx, Size: ti.Size, Signed: ti.Signed}
 		env.Types[v.Name] = v.VarType()
 		idx++
 	}
