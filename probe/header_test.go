@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -60,7 +61,7 @@ func TestListHeader(t *testing.T) {
 				continue
 			}
 			theirs, err := staporacle.List(t, `process("`+r.Bin.Name()+`").`+text)
-			if err != nil && !strings.HasSuffix(err.Error(), "no probe point matches") {
+			if err != nil && !errors.Is(err, staporacle.ErrNoMatch) {
 				t.Fatal(err)
 			}
 			if got, want := strings.Join(ours, "\n"), strings.Join(theirs, "\n"); got != want {

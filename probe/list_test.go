@@ -105,7 +105,7 @@ func TestListFixtures(t *testing.T) {
 						continue
 					}
 					theirs, err := staporacle.ListWith(t, `process("`+r.Bin.Name()+`").`+text, staporacle.Options{DebugDirs: debugDirs(b)})
-					if err != nil && !strings.HasSuffix(err.Error(), "no probe point matches") {
+					if err != nil && !errors.Is(err, staporacle.ErrNoMatch) {
 						t.Fatal(err)
 					}
 					if got, want := strings.Join(ours, "\n"), strings.Join(theirs, "\n"); got != want {

@@ -3,6 +3,7 @@ package staporacle
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +25,10 @@ const stubConfig = "CONFIG_UPROBES=y\nCONFIG_UPROBE_EVENTS=y\nCONFIG_TRACEPOINTS
 // stubSystemMap holds the one symbol stap looks for before it allows
 // process(...).function(...).return probes.
 const stubSystemMap = "ffffffff81001000 T arch_uretprobe_hijack_return_addr\n"
+
+// ErrNoMatch is the error (wrapped) when stap lists nothing for a spec:
+// stap -L then exits 1 without a word.
+var ErrNoMatch = errors.New("no probe point matches")
 
 // Available returns nil when stap can be run, or an error saying what to do.
 func Available() error {
@@ -50,7 +55,7 @@ type Options struct {
 
 // List runs `stap -L spec` and returns its output rows in stap's order. The
 // error carries stap's diagnostics; when nothing matches, stap fails
-// without a word and the error says "no probe point matches".
+// without a word and the error wraps ErrNoMatch.
 func List(t testing.TB, spec string) ([]string, error) {
 	t.Helper()
 	return ListWith(t, spec, Options{})
@@ -101,7 +106,7 @@ func run(spec string, o Options) (result, error) {
 		diag := diagnostics(stderr.String())
 		if diag == "" && ctx.Err() == nil {
 			// stap -L exits 1 without a word when nothing matches.
-			diag = "no probe point matches"
+			return result{}, fmt.Errorf("running stap -L %s: %w: %w", spec, err, ErrNoMatch)
 		}
 		return result{}, fmt.Errorf("running stap -L %s: %w: %s", spec, err, diag)
 	}

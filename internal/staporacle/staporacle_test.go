@@ -1,6 +1,7 @@
 package staporacle
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,7 +29,7 @@ func TestListNoMatch(t *testing.T) {
 	Require(t)
 	b := fixture.Build(t, "demo", fixture.Default)
 	rows, err := List(t, `process("`+b.Path+`").function("no_such_function")`)
-	if rows != nil || err == nil || !strings.HasSuffix(err.Error(), ": exit status 1: no probe point matches") || strings.Contains(err.Error(), "Tip:") {
+	if rows != nil || !errors.Is(err, ErrNoMatch) || !strings.HasSuffix(err.Error(), ": exit status 1: no probe point matches") || strings.Contains(err.Error(), "Tip:") {
 		t.Errorf("List = %q, %v; want nil and a no-match error", rows, err)
 	}
 }
