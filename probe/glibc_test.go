@@ -16,6 +16,7 @@ const libc = "/lib/x86_64-linux-gnu/libc.so.6"
 // The rows depend on the installed glibc, so there is no golden file.
 func TestListGlibc(t *testing.T) {
 	staporacle.Require(t)
+	t.Parallel() // stap and this package's listing: independent of the other tests
 	f, err := target.Open(libc, target.Options{})
 	if err != nil {
 		fixture.Missing(t, "cannot open %s: %v", libc, err)
@@ -61,6 +62,7 @@ const ldso = "/lib64/ld-linux-x86-64.so.2"
 // Listed as -L lists (List).
 func TestListGlibcAliases(t *testing.T) {
 	staporacle.Require(t)
+	t.Parallel() // stap and this package's listing: independent of the other tests
 	for _, c := range []struct {
 		bin   string
 		specs []string
@@ -116,6 +118,7 @@ func TestListGlibcAliases(t *testing.T) {
 // (List); tracing matches DW_AT_name only.
 func TestListGlibcAliasNames(t *testing.T) {
 	staporacle.Require(t)
+	t.Parallel() // stap and this package's listing: independent of the other tests
 	f, err := target.Open(libc, target.Options{})
 	if err != nil {
 		fixture.Missing(t, "cannot open %s: %v", libc, err)

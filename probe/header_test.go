@@ -26,6 +26,7 @@ func TestListHeader(t *testing.T) {
 	if stapErr != nil && fixture.InCI() {
 		t.Fatalf("CI=true and %v", stapErr)
 	}
+	t.Parallel() // its own binaries in its own directory
 	dir := t.TempDir()
 	for _, f := range []string{"m.c", "h.h"} {
 		data := readFile(t, filepath.Join("testdata", "header", f))

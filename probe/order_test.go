@@ -26,6 +26,7 @@ func TestListFunctionOrder(t *testing.T) {
 	if stapErr != nil && fixture.InCI() {
 		t.Fatalf("CI=true and %v", stapErr)
 	}
+	t.Parallel() // its own binary in its own directory
 	if _, err := exec.LookPath("gcc"); err != nil {
 		fixture.Missing(t, "gcc is not installed")
 	}
