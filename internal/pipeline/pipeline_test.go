@@ -47,6 +47,7 @@ var helpers = []string{
 	"internal/leb128",
 	"internal/pipeline",
 	"internal/fixture",
+	"internal/guest",
 	"internal/staporacle",
 	"internal/debuginfodtest",
 }
