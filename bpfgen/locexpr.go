@@ -256,9 +256,9 @@ func (c *locCompiler) read(addr asm.Register, size int) error {
 		c.e.emit(asm.Mov.Reg(asm.R3, addr))
 	}
 	c.e.stackPtr(asm.R1, fpReadTmp)
-	c.e.emit(asm.Mov.Imm(asm.R2, int32(size)),
-		c.e.probeRead().Call(),
-		asm.JNE.Imm(asm.R0, 0, c.fail),
+	c.e.emit(asm.Mov.Imm(asm.R2, int32(size)))
+	c.e.probeRead()
+	c.e.emit(asm.JNE.Imm(asm.R0, 0, c.fail),
 		asm.LoadMem(asm.R0, asm.RFP, fpReadTmp, sz))
 	return nil
 }

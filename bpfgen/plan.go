@@ -29,7 +29,11 @@ func (r CFARule) known() bool {
 type Stmt struct {
 	ID         uint32 // reported back in each record
 	PC         uint64 // link-time address (for DW_OP_addr in PIE: load bias = ip - PC)
-	FileOffset uint64 // where the uprobe goes
+	FileOffset uint64 // where the uprobe goes; for a kprobe, the offset in Symbol
+	// Symbol is, for kprobes (target.AttachKprobe), the function symbol
+	// the kprobe goes to, at FileOffset bytes from its start; empty for
+	// uprobes.
+	Symbol string
 	CFA        CFARule
 	Vars       []Var
 }
@@ -46,6 +50,10 @@ type Spec struct {
 	// EntryOffset is the file offset of the function's first instruction,
 	// where the entry uprobe and the uretprobe go.
 	EntryOffset uint64
+	// EntrySymbol is, for kprobes, the symbol of the traced function
+	// (EntryOffset is then 0): a statement at EntrySymbol+EntryOffset is
+	// recorded by the entry program.
+	EntrySymbol string
 	// EntryPC is that instruction's link-time address: the entry program
 	// records how far the code moved at run time (the load bias, ip -
 	// EntryPC), which places globals in conditions (GlobalAddr).

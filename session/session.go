@@ -38,6 +38,16 @@ type Plan struct {
 	// user space and uprobes.
 	Space  target.AddressSpace
 	Attach target.AttachKind
+
+	// For kprobes (Attach is target.AttachKprobe): EntrySymbol is the
+	// traced function's symbol, where the entry kprobe and the kretprobe
+	// go (Entry is then unused); each statement's kprobe goes to its
+	// Stmt.Symbol plus Stmt.FileOffset. Code holds, for every symbol
+	// named, the code bytes from the symbol's start (at least up to its
+	// last statement's instruction): Start decodes them and refuses an
+	// offset that does not start an instruction.
+	EntrySymbol string
+	Code        map[string][]byte
 }
 
 // Options say which processes to trace and size the buffers.
@@ -82,6 +92,16 @@ type Stats struct {
 	EntryDrops    uint64 // invocations that could not get a buffer
 	ErrnoUnknown  uint64 // invocations where errno() was in use but could not be found
 
+	// ReturnMisses are calls the kretprobe did not follow (kprobe
+	// targets): no instance was free (KretprobeMaxActive), so their
+	// invocations never closed. ReturnMissesUnknown says the kernel gave
+	// no count (see Session.returnMisses). ProgramMisses are probe hits
+	// the kernel skipped because another BPF program was running on the
+	// CPU (an interrupt during one of ours): they are lost too.
+	ReturnMisses        uint64
+	ReturnMissesUnknown bool
+	ProgramMisses       uint64
+
 	RingBytes    uint64 // bytes read from the ring buffer
 	DecodeErrors uint64 // ring buffer samples that did not decode
 }
@@ -97,6 +117,14 @@ type Session struct {
 	linksMu sync.Mutex
 	tracker []link.Link // the fork tracker's raw tracepoints
 	links   []link.Link // uprobes in attach order: the entry probe last
+
+	// The kretprobe of a kprobe session, and its missed count read when
+	// the entry probe went (snapReturnMisses).
+	ret        link.Link
+	retSymbol  string
+	retSnapped bool
+	retMisses  uint64
+	retMissErr error
 
 	rd     *ringbuf.Reader
 	traces chan Trace
@@ -120,6 +148,15 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	if !o.TraceAll && len(o.PIDs) == 0 {
 		return nil, errors.New("no process to trace: give process ids or trace all processes")
 	}
+	kernel := p.Attach == target.AttachKprobe
+	if kernel {
+		if err := HaveKprobes(); err != nil {
+			return nil, err
+		}
+		if err := checkKprobeSites(p); err != nil {
+			return nil, err
+		}
+	}
 	// uprobe_multi links, where the kernel has them, for uprobes.
 	multi := p.Attach == target.AttachUprobe && !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
 	errno, errnoNote := locateErrno(p.Errno)
@@ -127,6 +164,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		Space:          p.Space,
 		Multi:          multi,
 		EntryOffset:    p.Entry,
+		EntrySymbol:    p.EntrySymbol,
 		EntryPC:        p.EntryPC,
 		RetSize:        p.RetSize,
 		RetUnsigned:    p.RetUnsigned,
@@ -137,7 +175,8 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		MaxRecords:     o.MaxRecords,
 		MaxInvocations: o.MaxInvocations,
 		RingBufSize:    o.RingBufSize,
-		FaultIn:        !o.NoFaultIn && HaveSleepableUprobes() == nil,
+		// Sleepable programs are for uprobes only.
+		FaultIn: !kernel && !o.NoFaultIn && HaveSleepableUprobes() == nil,
 	}
 	timing.Mark("feature probes (uprobe_multi, sleepable), errno offset")
 	gen, err := bpfgen.Generate(spec)
@@ -198,7 +237,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	if err := s.attach(p, gen); err != nil {
 		return nil, err
 	}
-	timing.Mark("uprobes attached")
+	timing.Mark("probes attached")
 
 	s.rd, err = ringbuf.NewReader(coll.Maps[bpfgen.MapEvents])
 	if err != nil {
@@ -226,6 +265,8 @@ func (s *Session) attach(p Plan, gen *bpfgen.Generated) error {
 	switch p.Attach {
 	case target.AttachUprobe:
 		return s.attachUprobes(p, gen)
+	case target.AttachKprobe:
+		return s.attachKprobes(p, gen)
 	default:
 		return fmt.Errorf("attaching %s probes is not supported", p.Attach)
 	}
@@ -375,6 +416,16 @@ func (s *Session) Stats() (Stats, error) {
 		st.RingBytes = s.ringBytes.Load()
 		return st, nil
 	}
+	progMisses, err := s.programMisses()
+	if err != nil {
+		return Stats{}, err
+	}
+	s.linksMu.Lock()
+	retMisses, retErr := s.retMisses, s.retMissErr
+	if s.ret != nil && !s.retSnapped {
+		retMisses, retErr = s.returnMisses()
+	}
+	s.linksMu.Unlock()
 	var sum [bpfgen.NumStats]uint64
 	m := s.coll.Maps[bpfgen.MapStats]
 	for i := range sum {
@@ -398,6 +449,10 @@ func (s *Session) Stats() (Stats, error) {
 		ErrnoUnknown:  sum[bpfgen.StatErrnoUnknown],
 		RingBytes:     s.ringBytes.Load(),
 		DecodeErrors:  s.decodeErrs.Load(),
+
+		ReturnMisses:        retMisses,
+		ReturnMissesUnknown: retErr != nil,
+		ProgramMisses:       progMisses,
 	}, nil
 }
 
@@ -445,6 +500,7 @@ func (s *Session) detach() error {
 		wg.Wait()
 	}
 	if len(s.links) > 0 && s.noneTraced() {
+		s.snapReturnMisses()
 		closeAll(append(s.links, s.tracker...))
 		timing.Mark(fmt.Sprintf("every probe detached at once (%d links): no traced process is left", len(s.links)+len(s.tracker)))
 		s.links, s.tracker = nil, nil
@@ -453,6 +509,7 @@ func (s *Session) detach() error {
 	if n := len(s.links); n > 0 {
 		closeAll(s.links[n-1:])
 		timing.Mark("entry probe detached")
+		s.snapReturnMisses()
 		closeAll(s.links[:n-1])
 		timing.Mark(fmt.Sprintf("statement and return probes detached (%d links)", n-1))
 	}
@@ -462,6 +519,17 @@ func (s *Session) detach() error {
 	}
 	s.links, s.tracker = nil, nil
 	return errors.Join(errs...)
+}
+
+// snapReturnMisses reads the kretprobe's missed count while it is still
+// attached, once no invocation can start: what Stats reports afterwards.
+// The caller holds linksMu.
+func (s *Session) snapReturnMisses() {
+	if s.ret == nil || s.retSnapped {
+		return
+	}
+	s.retMisses, s.retMissErr = s.returnMisses()
+	s.retSnapped = true
 }
 
 // noneTraced reports whether no traced process is alive, so that none
