@@ -34,8 +34,8 @@ type Stmt struct {
 	// the kprobe goes to, at FileOffset bytes from its start; empty for
 	// uprobes.
 	Symbol string
-	CFA        CFARule
-	Vars       []Var
+	CFA    CFARule
+	Vars   []Var
 }
 
 // Spec is everything the generator needs to build the programs of one traced
