@@ -1,0 +1,376 @@
+package session
+
+import (
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/whythefail/whythefail/bpfgen"
+	fx "github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/internal/guest"
+	"github.com/whythefail/whythefail/target"
+)
+
+// TestCheckKprobeSites: every kprobe offset must start an instruction of
+// its function, decoded from the code bytes the plan carries, before
+// anything attaches.
+func TestCheckKprobeSites(t *testing.T) {
+	// push %rbp; mov %rsp,%rbp; mov $0x2a,%eax; pop %rbp; ret
+	code := []byte{0x55, 0x48, 0x89, 0xe5, 0xb8, 0x2a, 0x00, 0x00, 0x00, 0x5d, 0xc3}
+	plan := func(stmts ...bpfgen.Stmt) Plan {
+		return Plan{Attach: target.AttachKprobe, Space: target.KernelSpace, EntrySymbol: "f", Code: map[string][]byte{"f": code}, Stmts: stmts}
+	}
+	for _, c := range []struct {
+		name string
+		p    Plan
+		want string // "" for no error
+	}{
+		{"boundaries", plan(bpfgen.Stmt{ID: 1, Symbol: "f", FileOffset: 1}, bpfgen.Stmt{ID: 2, Symbol: "f", FileOffset: 9}), ""},
+		{"inside an instruction", plan(bpfgen.Stmt{ID: 1, Symbol: "f", FileOffset: 1}, bpfgen.Stmt{ID: 2, Symbol: "f", FileOffset: 5}),
+			"statement 2: f+0x5 is not the start of an instruction: no kprobe can go there"},
+		{"past the code", plan(bpfgen.Stmt{ID: 3, Symbol: "f", FileOffset: 11}), "statement 3: f+0xb is not the start of an instruction: no kprobe can go there"},
+		{"no code", plan(bpfgen.Stmt{ID: 4, Symbol: "g", FileOffset: 0}), "statement 4: no code bytes for g: its kprobe offsets cannot be checked"},
+		{"no symbol", plan(bpfgen.Stmt{ID: 5, FileOffset: 1}), "statement 5: kprobe at offset 0x1 without a symbol"},
+		{"no entry symbol", Plan{Attach: target.AttachKprobe}, "kprobe plan without an entry symbol"},
+		{"undecodable", Plan{Attach: target.AttachKprobe, EntrySymbol: "h", Code: map[string][]byte{"h": {0x55, 0x0f, 0xff}}},
+			"decoding h to check kprobe offsets: decoding x86-64 instruction at 0x1 (bytes 0f ff): "},
+	} {
+		err := checkKprobeSites(c.p)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if c.want == "" && got != "" || c.want != "" && !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s: got error %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestNoKprobes: on a kernel without kprobes (CONFIG_KPROBES off, as on
+// the machine this project is developed on) a kernel plan fails with one
+// line saying so, before anything is generated or loaded.
+func TestNoKprobes(t *testing.T) {
+	if HaveKprobes() == nil {
+		t.Skip("this kernel has kprobes: the refusal cannot be seen here (TestKprobeGuest traces with them)")
+	}
+	_, err := Start(context.Background(), Plan{Attach: target.AttachKprobe, Space: target.KernelSpace, EntrySymbol: "do_sys_openat2"}, Options{TraceAll: true})
+	want := "the kernel has no kprobes (CONFIG_KPROBES and CONFIG_KPROBE_EVENTS are off): kernel functions cannot be traced on it: not supported"
+	if err == nil || err.Error() != want || !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("Start = %v, want %q matching ErrNotSupported", err, want)
+	}
+}
+
+// TestTracefsEventName: the names cilium/ebpf gives tracefs kprobe events,
+// by which kprobe_profile is searched.
+func TestTracefsEventName(t *testing.T) {
+	for in, want := range map[string]string{
+		"do_sys_openat2":           "do_sys_openat2",
+		"__do_sys_perf_event_open": "_do_sys_perf_event_open",
+		"p9_client_create.cold":    "p9_client_create_cold",
+		"a..b":                     "a_b",
+	} {
+		if got := tracefsEventName(in); got != want {
+			t.Errorf("tracefsEventName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestProfileMissed reads kprobe_profile's missed column, and refuses a
+// name listed twice (the file shows no groups).
+func TestProfileMissed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kprobe_profile")
+	text := "  do_sys_openat2                                  12               3\n" +
+		"  p_vfs_read_0                                    7               0\n" +
+		"  twice                                           1               0\n" +
+		"  twice                                           1               0\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := profileMissed(path, "do_sys_openat2"); n != 3 || err != nil {
+		t.Errorf("do_sys_openat2: %d, %v; want 3, nil", n, err)
+	}
+	for _, name := range []string{"twice", "absent"} {
+		if _, err := profileMissed(path, name); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// kprobePlanFile is where TestKprobeGuest leaves the plan for the guest,
+// in the shared directory (the guest's working directory).
+const kprobePlanFile = "kprobe-plan.json"
+
+// guestPlan is what the host computes from the guest kernel's vmlinux for
+// TestKprobeInGuest: do_sys_openat2's code, and the statements to probe.
+type guestPlan struct {
+	Symbol string
+	Code   []byte
+	Stmts  map[string]uint64 // name -> offset in Symbol
+}
+
+// Statements of do_sys_openat2 the guest test probes: the entry, and the
+// instruction after each call named (found by decoding the function, so
+// no offset is written down here). An openat of a missing file runs all
+// but the last: do_filp_open fails, so fd_install is never called.
+var guestCalls = []string{"build_open_flags", "getname", "do_filp_open", "fd_install"}
+
+// TestKprobeGuest runs TestKprobeInGuest in the guest: kprobes in Debian's
+// stock kernel, which this host may not have. The host builds this
+// package's test binary (static), the openmissing fixture and the plan
+// (from the guest kernel's vmlinux), and shares them with the guest.
+func TestKprobeGuest(t *testing.T) {
+	if guest.Inside() {
+		t.Skip("in the guest: TestKprobeInGuest is the test here")
+	}
+	k := guest.Require(t)
+	vmlinux := "/usr/lib/debug/boot/vmlinux-" + k.Release
+	if _, err := os.Stat(vmlinux); err != nil {
+		fx.Missing(t, "the guest kernel's vmlinux is missing (run .ci/kernel): %v", err)
+	}
+	share := t.TempDir()
+	guest.TestBinary(t, share, "github.com/whythefail/whythefail/session")
+	guest.Program(t, share, "openmissing")
+	gp := openat2Plan(t, vmlinux)
+	b, err := json.Marshal(gp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(share, kprobePlanFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := k.MustRun(t, guest.Config{Share: share, Timeout: 10 * time.Minute, Cases: []guest.Case{
+		{Name: "TestKprobeInGuest", Script: "./session.test -test.v -test.count=1 -test.run '^TestKprobeInGuest$'"},
+	}})
+	out := res[0].Output
+	if res[0].Status != 0 || !strings.Contains(out, "--- PASS: TestKprobeInGuest") {
+		t.Fatalf("in the guest: exit status %d, output:\n%s", res[0].Status, out)
+	}
+	t.Logf("in the guest:\n%s", out)
+}
+
+// openat2Plan finds do_sys_openat2 in vmlinux, and the offsets of its
+// entry and of the instructions after its calls to guestCalls.
+func openat2Plan(t *testing.T, vmlinux string) guestPlan {
+	t.Helper()
+	f, err := elf.Open(vmlinux)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fn = "do_sys_openat2"
+	var fsym *elf.Symbol
+	callee := map[uint64]string{}
+	for i, s := range syms {
+		if elf.ST_TYPE(s.Info) != elf.STT_FUNC {
+			continue
+		}
+		if s.Name == fn {
+			fsym = &syms[i]
+		}
+		for _, c := range guestCalls {
+			if s.Name == c {
+				callee[s.Value] = c
+			}
+		}
+	}
+	if fsym == nil {
+		t.Fatalf("%s: no symbol %s", vmlinux, fn)
+	}
+	text := f.Section(".text")
+	code := make([]byte, fsym.Size)
+	if _, err := text.ReadAt(code, int64(fsym.Value-text.Addr)); err != nil {
+		t.Fatal(err)
+	}
+	gp := guestPlan{Symbol: fn, Code: code, Stmts: map[string]uint64{"entry": 0}}
+	for off := 0; off < len(code); {
+		in, err := x86asm.Decode(code[off:], 64)
+		if err != nil {
+			t.Fatalf("%s+%#x: %v", fn, off, err)
+		}
+		next := off + in.Len
+		if in.Op == x86asm.CALL {
+			if rel, ok := in.Args[0].(x86asm.Rel); ok {
+				if c, ok := callee[fsym.Value+uint64(next)+uint64(int64(rel))]; ok {
+					if _, dup := gp.Stmts[c]; dup {
+						t.Fatalf("%s calls %s twice", fn, c)
+					}
+					gp.Stmts[c] = uint64(next)
+				}
+			}
+		}
+		off = next
+	}
+	if len(gp.Stmts) != 1+len(guestCalls) {
+		t.Fatalf("%s: found the calls %v, want %v", fn, gp.Stmts, guestCalls)
+	}
+	return gp
+}
+
+// TestKprobeInGuest runs in the guest (TestKprobeGuest boots it): it
+// traces do_sys_openat2 with kprobes at its entry and after four calls,
+// keeping the invocations that return -ENOENT, while openmissing, run as
+// a child of this process (a target), opens a missing file three times and
+// an outsider started before the session does so five times. Checked: the
+// child's three invocations and no other, each with the statements in
+// order, the return value -2, the filename read through its __user
+// pointer (bpf_probe_read_user) and the copy getname made in kernel memory
+// (bpf_probe_read_kernel), and no return or probe hit lost.
+func TestKprobeInGuest(t *testing.T) {
+	if !guest.Inside() {
+		t.Skip("runs in the guest only: TestKprobeGuest boots it")
+	}
+	b, err := os.ReadFile(kprobePlanFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gp guestPlan
+	if err := json.Unmarshal(b, &gp); err != nil {
+		t.Fatal(err)
+	}
+	kallsyms, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The symbol is in the running kernel's text, at a real address
+	// (kptr_restrict lets root see it): what the kprobes resolve.
+	found := false
+	for _, line := range strings.Split(string(kallsyms), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[2] == gp.Symbol && (f[1] == "t" || f[1] == "T") {
+			addr, err := strconv.ParseUint(f[0], 16, 64)
+			found = err == nil && addr >= 1<<63
+			t.Logf("%s at %s in /proc/kallsyms", gp.Symbol, f[0])
+		}
+	}
+	if !found {
+		t.Fatalf("/proc/kallsyms has no text symbol %s at a kernel address", gp.Symbol)
+	}
+	// The statement ids, in the order the ENOENT path runs them.
+	ids := map[string]uint32{"entry": 10, "build_open_flags": 11, "getname": 12, "do_filp_open": 13, "fd_install": 14}
+	p := Plan{
+		Space:       target.KernelSpace,
+		Attach:      target.AttachKprobe,
+		EntrySymbol: gp.Symbol,
+		Code:        map[string][]byte{gp.Symbol: gp.Code},
+		RetSize:     8,
+		Cond:        bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: -2}},
+	}
+	for name, off := range gp.Stmts {
+		st := bpfgen.Stmt{ID: ids[name], Symbol: gp.Symbol, FileOffset: off}
+		switch name {
+		case "entry":
+			// filename, the second argument (rsi, DWARF register 4):
+			// a __user pointer.
+			st.Vars = []bpfgen.Var{{Name: "filename", Expr: []byte{0x54}, Size: 8, Str: 32}}
+		case "getname":
+			// getname's struct filename * in rax (DWARF register 0),
+			// whose first field is the kernel copy of the name.
+			st.Vars = []bpfgen.Var{{Name: "name", Expr: []byte{0x70, 0x00}, Size: 8, Str: 32}}
+		}
+		p.Stmts = append(p.Stmts, st)
+	}
+
+	// The target: a shell that waits for a line, then runs openmissing
+	// as its child (the trailing true keeps it from exec'ing in place),
+	// which the fork tracker must follow. The outsider is no descendant.
+	outsider, releaseOutsider := startGated(t, "./openmissing", "5", "wait")
+	shell, releaseShell := startGated(t, "sh", "-c", "read x; ./openmissing 3; true")
+	s, err := Start(context.Background(), p, Options{PIDs: []int{shell.Process.Pid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var traces []Trace
+	done := make(chan struct{})
+	go func() {
+		for tr := range s.Traces() {
+			traces = append(traces, tr)
+		}
+		close(done)
+	}()
+	releaseOutsider()
+	releaseShell()
+	for _, c := range []*exec.Cmd{outsider, shell} {
+		c.Wait()
+	}
+	if c := outsider.ProcessState.ExitCode(); c != 1 {
+		t.Errorf("outsider: exit status %d, want 1", c)
+	}
+	if c := shell.ProcessState.ExitCode(); c != 0 {
+		t.Errorf("shell: exit status %d, want 0", c)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	name := []byte("/whythefail/missing")
+	wantRecs := []Record{
+		{StmtID: 10, Values: []Value{{Bytes: name}}},
+		{StmtID: 11, Values: []Value{}},
+		{StmtID: 12, Values: []Value{{Bytes: name}}},
+		{StmtID: 13, Values: []Value{}},
+	}
+	if len(traces) != 3 {
+		t.Fatalf("got %d traces, want 3 (the child's): %+v", len(traces), traces)
+	}
+	child := traces[0].PID
+	for i, tr := range traces {
+		if tr.PID != child || tr.TID != tr.PID || tr.Return != -2 || tr.Depth != 1 || tr.Comm != "openmissing" ||
+			child == uint32(shell.Process.Pid) || child == uint32(outsider.Process.Pid) {
+			t.Errorf("trace %d: pid %d tid %d comm %q depth %d return %d; want one pid=tid for all (the shell's child, neither the shell %d nor the outsider %d), openmissing, 1, -2",
+				i, tr.PID, tr.TID, tr.Comm, tr.Depth, tr.Return, shell.Process.Pid, outsider.Process.Pid)
+		}
+		got := make([]Record, len(tr.Records))
+		for j, r := range tr.Records {
+			got[j] = Record{StmtID: r.StmtID, Values: []Value{}}
+			for _, v := range r.Values {
+				got[j].Values = append(got[j].Values, Value{Bytes: v.Bytes, Truncated: v.Truncated, Unreadable: v.Unreadable})
+			}
+		}
+		if !reflect.DeepEqual(got, wantRecs) {
+			t.Errorf("trace %d records:\n got %+v\nwant %+v", i, got, wantRecs)
+		}
+	}
+	if st.Entries != 3 || st.ExitHit != 3 || st.ExitMiss != 0 || st.Statements != 12 || st.ReturnMisses != 0 || st.ReturnMissesUnknown || st.ProgramMisses != 0 || st.MissingBuffer != 0 || st.EntryDrops != 0 {
+		t.Errorf("stats %+v: want 3 invocations committed with 4 statements each, no return or probe hit lost", st)
+	}
+	t.Logf("stats: %+v", st)
+}
+
+// startGated starts a command that waits for a line on its stdin, and
+// returns it with the function that sends the line.
+func startGated(t *testing.T, name string, args ...string) (*exec.Cmd, func()) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, func() {
+		fmt.Fprintln(in, "go")
+		in.Close()
+	}
+}
