@@ -91,17 +91,22 @@ func checkKprobeSites(p Plan) error {
 // statement's symbol+offset and one at the entry, in the order
 // attachUprobes explains (return first, entry last).
 //
-// The kretprobe asks for KretprobeMaxActive instances, which the kernel
+// The kretprobe asks for KretprobeMaxActive instances (or
+// Options.KretprobeMaxActive), which the kernel
 // takes only through tracefs (cilium/ebpf then creates the probe there
 // rather than through the perf PMU); with no tracefs mounted it falls back
 // to the kernel's default and says so in Notes. Either way the kernel
 // counts the returns it missed (see returnMisses).
-func (s *Session) attachKprobes(p Plan, gen *bpfgen.Generated) error {
+func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error {
 	prog := s.coll.Programs
-	opts := &link.KprobeOptions{RetprobeMaxActive: KretprobeMaxActive, TraceFSPrefix: "whythefail"}
+	maxActive := o.KretprobeMaxActive
+	if maxActive <= 0 {
+		maxActive = KretprobeMaxActive
+	}
+	opts := &link.KprobeOptions{RetprobeMaxActive: maxActive, TraceFSPrefix: "whythefail"}
 	l, err := link.Kretprobe(p.EntrySymbol, prog[bpfgen.ProgReturn], opts)
 	if err != nil && errors.Is(err, ErrNotSupported) {
-		s.notes = append(s.notes, fmt.Sprintf("the return probe follows at most the kernel's default number of concurrent calls of %s, not %d (%v)", p.EntrySymbol, KretprobeMaxActive, err))
+		s.notes = append(s.notes, fmt.Sprintf("the return probe follows at most the kernel's default number of concurrent calls of %s, not %d (%v)", p.EntrySymbol, maxActive, err))
 		l, err = link.Kretprobe(p.EntrySymbol, prog[bpfgen.ProgReturn], nil)
 	}
 	if err != nil {

@@ -113,12 +113,18 @@ func TestProfileMissed(t *testing.T) {
 const kprobePlanFile = "kprobe-plan.json"
 
 // guestPlan is what the host computes from the guest kernel's vmlinux for
-// TestKprobeInGuest: do_sys_openat2's code, and the statements to probe.
+// the tests in the guest: do_sys_openat2's code and the statements to
+// probe (TestKprobeInGuest), hrtimer_nanosleep's code
+// (TestKretprobeMissesInGuest).
 type guestPlan struct {
-	Symbol string
-	Code   []byte
-	Stmts  map[string]uint64 // name -> offset in Symbol
+	Symbol    string
+	Code      []byte
+	Stmts     map[string]uint64 // name -> offset in Symbol
+	SleepCode []byte
 }
+
+// sleepSymbol is where nanosleep and clock_nanosleep sleep.
+const sleepSymbol = "hrtimer_nanosleep"
 
 // Statements of do_sys_openat2 the guest test probes: the entry, and the
 // instruction after each call named (found by decoding the function, so
@@ -151,10 +157,10 @@ func TestKprobeGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := k.MustRun(t, guest.Config{Share: share, Timeout: 10 * time.Minute, Cases: []guest.Case{
-		{Name: "TestKprobeInGuest", Script: "./session.test -test.v -test.count=1 -test.run '^TestKprobeInGuest$'"},
+		{Name: "session tests", Script: "./session.test -test.v -test.count=1 -test.run '^(TestKprobeInGuest|TestKretprobeMissesInGuest)$'"},
 	}})
 	out := res[0].Output
-	if res[0].Status != 0 || !strings.Contains(out, "--- PASS: TestKprobeInGuest") {
+	if res[0].Status != 0 || !strings.Contains(out, "--- PASS: TestKprobeInGuest") || !strings.Contains(out, "--- PASS: TestKretprobeMissesInGuest") {
 		t.Fatalf("in the guest: exit status %d, output:\n%s", res[0].Status, out)
 	}
 	t.Logf("in the guest:\n%s", out)
@@ -174,14 +180,17 @@ func openat2Plan(t *testing.T, vmlinux string) guestPlan {
 		t.Fatal(err)
 	}
 	const fn = "do_sys_openat2"
-	var fsym *elf.Symbol
+	var fsym, sleep *elf.Symbol
 	callee := map[uint64]string{}
 	for i, s := range syms {
 		if elf.ST_TYPE(s.Info) != elf.STT_FUNC {
 			continue
 		}
-		if s.Name == fn {
+		switch s.Name {
+		case fn:
 			fsym = &syms[i]
+		case sleepSymbol:
+			sleep = &syms[i]
 		}
 		for _, c := range guestCalls {
 			if s.Name == c {
@@ -189,15 +198,19 @@ func openat2Plan(t *testing.T, vmlinux string) guestPlan {
 			}
 		}
 	}
-	if fsym == nil {
-		t.Fatalf("%s: no symbol %s", vmlinux, fn)
+	if fsym == nil || sleep == nil {
+		t.Fatalf("%s: no symbol %s or %s", vmlinux, fn, sleepSymbol)
 	}
 	text := f.Section(".text")
-	code := make([]byte, fsym.Size)
-	if _, err := text.ReadAt(code, int64(fsym.Value-text.Addr)); err != nil {
-		t.Fatal(err)
+	read := func(s *elf.Symbol) []byte {
+		code := make([]byte, s.Size)
+		if _, err := text.ReadAt(code, int64(s.Value-text.Addr)); err != nil {
+			t.Fatal(err)
+		}
+		return code
 	}
-	gp := guestPlan{Symbol: fn, Code: code, Stmts: map[string]uint64{"entry": 0}}
+	code := read(fsym)
+	gp := guestPlan{Symbol: fn, Code: code, Stmts: map[string]uint64{"entry": 0}, SleepCode: read(sleep)}
 	for off := 0; off < len(code); {
 		in, err := x86asm.Decode(code[off:], 64)
 		if err != nil {
@@ -235,14 +248,7 @@ func TestKprobeInGuest(t *testing.T) {
 	if !guest.Inside() {
 		t.Skip("runs in the guest only: TestKprobeGuest boots it")
 	}
-	b, err := os.ReadFile(kprobePlanFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gp guestPlan
-	if err := json.Unmarshal(b, &gp); err != nil {
-		t.Fatal(err)
-	}
+	gp := readGuestPlan(t)
 	kallsyms, err := os.ReadFile("/proc/kallsyms")
 	if err != nil {
 		t.Fatal(err)
@@ -372,5 +378,68 @@ func startGated(t *testing.T, name string, args ...string) (*exec.Cmd, func()) {
 	return cmd, func() {
 		fmt.Fprintln(in, "go")
 		in.Close()
+	}
+}
+
+// readGuestPlan reads what TestKprobeGuest computed on the host.
+func readGuestPlan(t *testing.T) guestPlan {
+	t.Helper()
+	b, err := os.ReadFile(kprobePlanFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gp guestPlan
+	if err := json.Unmarshal(b, &gp); err != nil {
+		t.Fatal(err)
+	}
+	return gp
+}
+
+// TestKretprobeMissesInGuest runs in the guest (TestKprobeGuest boots
+// it): with room for one call at a time in the return probe, three sleeps
+// at once (and whatever else sleeps meanwhile: every task is traced) make
+// the kretprobe miss at least two returns. The misses must be counted
+// (from kprobe_profile on this 6.1 kernel), never silent: every
+// invocation that opened either closed or is counted missed, or was still
+// running when the probes went.
+func TestKretprobeMissesInGuest(t *testing.T) {
+	if !guest.Inside() {
+		t.Skip("runs in the guest only: TestKprobeGuest boots it")
+	}
+	gp := readGuestPlan(t)
+	p := Plan{
+		Space:       target.KernelSpace,
+		Attach:      target.AttachKprobe,
+		EntrySymbol: sleepSymbol,
+		Code:        map[string][]byte{sleepSymbol: gp.SleepCode},
+		RetSize:     8,
+	}
+	s, err := Start(context.Background(), p, Options{TraceAll: true, KretprobeMaxActive: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	done := make(chan struct{})
+	go func() {
+		for range s.Traces() {
+			n++
+		}
+		close(done)
+	}()
+	if out, err := exec.Command("sh", "-c", "sleep 1 & sleep 1 & sleep 1 & wait").CombinedOutput(); err != nil {
+		t.Fatalf("sleeps: %v\n%s", err, out)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d traces, stats %+v", n, st)
+	if st.ReturnMissesUnknown || st.ReturnMisses < 2 || st.ExitHit != uint64(n) ||
+		st.Entries < st.ExitHit+st.ExitMiss+st.ReturnMisses {
+		t.Errorf("want at least 2 returns counted missed, every trace committed, and no invocation unaccounted for")
 	}
 }

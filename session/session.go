@@ -78,6 +78,12 @@ type Options struct {
 	// (HaveSleepableUprobes); otherwise the session faults pages in
 	// where the kernel can.
 	NoFaultIn bool
+
+	// KretprobeMaxActive bounds the calls of a kernel function the return
+	// probe follows at once (kprobe targets); zero means
+	// KretprobeMaxActive. Calls beyond it are counted in
+	// Stats.ReturnMisses.
+	KretprobeMaxActive int
 }
 
 // Stats are the session's counters, summed over CPUs.
@@ -234,7 +240,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		}
 	}
 	timing.Mark("fork tracker attached")
-	if err := s.attach(p, gen); err != nil {
+	if err := s.attach(p, o, gen); err != nil {
 		return nil, err
 	}
 	timing.Mark("probes attached")
@@ -261,12 +267,12 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 }
 
 // attach places the probes, of the kind the target takes (Plan.Attach).
-func (s *Session) attach(p Plan, gen *bpfgen.Generated) error {
+func (s *Session) attach(p Plan, o Options, gen *bpfgen.Generated) error {
 	switch p.Attach {
 	case target.AttachUprobe:
 		return s.attachUprobes(p, gen)
 	case target.AttachKprobe:
-		return s.attachKprobes(p, gen)
+		return s.attachKprobes(p, o, gen)
 	default:
 		return fmt.Errorf("attaching %s probes is not supported", p.Attach)
 	}
