@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // Register roles shared by all generated programs. R6-R9 survive helper
@@ -56,6 +57,21 @@ type emitter struct {
 // space to 1<<56, but Debian's kernels leave them off unless the machine
 // has LA57; a kernel pointer is never below 1<<63 either way.
 const UserSpaceEnd = 0x0000_8000_0000_0000
+
+// kprobeIPSkew is how far past the probed instruction an x86 kprobe's
+// handler sees regs->ip: the length of the int3 it placed, also when the
+// probe is ftrace-based or optimized into a jump (the kernel sets ip so for
+// every kind). A uprobe's handler sees the probed address itself.
+const kprobeIPSkew = 1
+
+// probedPC puts the run-time address of the probed instruction in dst:
+// regs->ip, less kprobeIPSkew for a kernel target.
+func (e *emitter) probedPC(dst asm.Register) {
+	e.emit(asm.LoadMem(dst, rCtx, abi.PtRegsIP, asm.DWord))
+	if e.space == target.KernelSpace {
+		e.emit(asm.Add.Imm(dst, -kprobeIPSkew))
+	}
+}
 
 // probeRead emits the call that reads the target's memory (R1 = dst, R2 =
 // size, R3 = source; R0 = 0 or -errno): bpf_probe_read_user for a

@@ -484,7 +484,7 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
 			asm.StoreMem(rBuf, int16(OffArgs+8*i), asm.R1, asm.DWord))
 	}
-	e.emit(asm.LoadMem(asm.R1, rCtx, abi.PtRegsIP, asm.DWord))
+	e.probedPC(asm.R1)
 	e.loadConst(asm.R2, int64(s.EntryPC))
 	e.emit(asm.Sub.Reg(asm.R1, asm.R2), asm.StoreMem(rBuf, OffBias, asm.R1, asm.DWord))
 	errnoAddress(e, s.Errno)

@@ -297,7 +297,7 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 		case cd == opAddr:
 			// The load bias is how far the probed pc moved at run
 			// time: ip - link-time pc (zero for non-PIE).
-			e.emit(asm.LoadMem(asm.R0, rCtx, abi.PtRegsIP, asm.DWord))
+			e.probedPC(asm.R0)
 			e.loadConst(asm.R1, int64(o.u-c.stmt.PC))
 			e.emit(asm.Add.Reg(asm.R0, asm.R1))
 			err = c.push(asm.R0)

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,9 +119,11 @@ const kprobePlanFile = "kprobe-plan.json"
 // (TestKretprobeMissesInGuest).
 type guestPlan struct {
 	Symbol    string
+	Addr      uint64 // Symbol's link-time address
 	Code      []byte
 	Stmts     map[string]uint64 // name -> offset in Symbol
 	SleepCode []byte
+	NrCPUIDs  uint64 // link-time address of the global nr_cpu_ids
 }
 
 // sleepSymbol is where nanosleep and clock_nanosleep sleep.
@@ -180,7 +183,7 @@ func openat2Plan(t *testing.T, vmlinux string) guestPlan {
 		t.Fatal(err)
 	}
 	const fn = "do_sys_openat2"
-	var fsym, sleep *elf.Symbol
+	var fsym, sleep, ncpu *elf.Symbol
 	callee := map[uint64]string{}
 	for i, s := range syms {
 		if elf.ST_TYPE(s.Info) != elf.STT_FUNC {
@@ -192,14 +195,22 @@ func openat2Plan(t *testing.T, vmlinux string) guestPlan {
 		case sleepSymbol:
 			sleep = &syms[i]
 		}
+	}
+	for i, s := range syms {
+		if s.Name == "nr_cpu_ids" && elf.ST_TYPE(s.Info) == elf.STT_OBJECT {
+			ncpu = &syms[i]
+		}
+		if elf.ST_TYPE(s.Info) != elf.STT_FUNC {
+			continue
+		}
 		for _, c := range guestCalls {
 			if s.Name == c {
 				callee[s.Value] = c
 			}
 		}
 	}
-	if fsym == nil || sleep == nil {
-		t.Fatalf("%s: no symbol %s or %s", vmlinux, fn, sleepSymbol)
+	if fsym == nil || sleep == nil || ncpu == nil {
+		t.Fatalf("%s: no symbol %s, %s or nr_cpu_ids", vmlinux, fn, sleepSymbol)
 	}
 	text := f.Section(".text")
 	read := func(s *elf.Symbol) []byte {
@@ -210,7 +221,7 @@ func openat2Plan(t *testing.T, vmlinux string) guestPlan {
 		return code
 	}
 	code := read(fsym)
-	gp := guestPlan{Symbol: fn, Code: code, Stmts: map[string]uint64{"entry": 0}, SleepCode: read(sleep)}
+	gp := guestPlan{Symbol: fn, Addr: fsym.Value, Code: code, Stmts: map[string]uint64{"entry": 0}, SleepCode: read(sleep), NrCPUIDs: ncpu.Value}
 	for off := 0; off < len(code); {
 		in, err := x86asm.Decode(code[off:], 64)
 		if err != nil {
@@ -273,12 +284,13 @@ func TestKprobeInGuest(t *testing.T) {
 		Space:       target.KernelSpace,
 		Attach:      target.AttachKprobe,
 		EntrySymbol: gp.Symbol,
+		EntryPC:     gp.Addr,
 		Code:        map[string][]byte{gp.Symbol: gp.Code},
 		RetSize:     8,
 		Cond:        bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: -2}},
 	}
 	for name, off := range gp.Stmts {
-		st := bpfgen.Stmt{ID: ids[name], Symbol: gp.Symbol, FileOffset: off}
+		st := bpfgen.Stmt{ID: ids[name], PC: gp.Addr + off, Symbol: gp.Symbol, FileOffset: off}
 		switch name {
 		case "entry":
 			// filename, the second argument (rsi, DWARF register 4):
@@ -288,6 +300,12 @@ func TestKprobeInGuest(t *testing.T) {
 			// getname's struct filename * in rax (DWARF register 0),
 			// whose first field is the kernel copy of the name.
 			st.Vars = []bpfgen.Var{{Name: "name", Expr: []byte{0x70, 0x00}, Size: 8, Str: 32}}
+		case "do_filp_open":
+			// The global nr_cpu_ids (DW_OP_addr, placed by how far
+			// KASLR moved the kernel: the probed pc less its
+			// link-time address), 1 in the one-CPU guest.
+			addr := binary.LittleEndian.AppendUint64([]byte{0x03}, gp.NrCPUIDs)
+			st.Vars = []bpfgen.Var{{Name: "nr_cpu_ids", Expr: addr, Size: 4}}
 		}
 		p.Stmts = append(p.Stmts, st)
 	}
@@ -334,7 +352,7 @@ func TestKprobeInGuest(t *testing.T) {
 		{StmtID: 10, Values: []Value{{Bytes: name}}},
 		{StmtID: 11, Values: []Value{}},
 		{StmtID: 12, Values: []Value{{Bytes: name}}},
-		{StmtID: 13, Values: []Value{}},
+		{StmtID: 13, Values: []Value{{U64: 1, OK: true}}},
 	}
 	if len(traces) != 3 {
 		t.Fatalf("got %d traces, want 3 (the child's): %+v", len(traces), traces)
@@ -350,7 +368,12 @@ func TestKprobeInGuest(t *testing.T) {
 		for j, r := range tr.Records {
 			got[j] = Record{StmtID: r.StmtID, Values: []Value{}}
 			for _, v := range r.Values {
-				got[j].Values = append(got[j].Values, Value{Bytes: v.Bytes, Truncated: v.Truncated, Unreadable: v.Unreadable})
+				if r.StmtID == 13 { // a scalar
+					v = Value{U64: v.U64, OK: v.OK}
+				} else { // a string: its pointer's value varies
+					v = Value{Bytes: v.Bytes, Truncated: v.Truncated, Unreadable: v.Unreadable}
+				}
+				got[j].Values = append(got[j].Values, v)
 			}
 		}
 		if !reflect.DeepEqual(got, wantRecs) {
