@@ -134,11 +134,14 @@ func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error 
 	}
 	s.links = append(s.links, l)
 	s.probes++
+	// Misses from before the entry probe are of calls no invocation
+	// was opened for: count from here.
+	s.retBase, s.retBaseErr = s.returnMisses()
 	return nil
 }
 
 // returnMisses reads how many returns the kretprobe missed (no free
-// instance when the call began). Kernels from 6.6 report it in the link's
+// instance when the call began), in total since it was attached. Kernels from 6.6 report it in the link's
 // info; older ones only in tracefs' kprobe_profile, by event name, which
 // is the symbol (cilium/ebpf names tracefs events after it, in a group of
 // their own): the count is taken from there only when exactly one kprobe
@@ -146,6 +149,9 @@ func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error 
 func (s *Session) returnMisses() (uint64, error) {
 	if s.ret == nil {
 		return 0, nil
+	}
+	if s.retBaseErr != nil {
+		return 0, s.retBaseErr
 	}
 	if info, err := s.ret.Info(); err == nil {
 		if pe := info.PerfEvent(); pe != nil {
@@ -162,6 +168,19 @@ func (s *Session) returnMisses() (uint64, error) {
 		return n, err
 	}
 	return 0, errors.New("neither the link's info nor tracefs' kprobe_profile gives the kretprobe's missed count")
+}
+
+// newReturnMisses is what Stats.ReturnMisses reports: the returns missed
+// since the entry probe was attached (returnMisses less s.retBase).
+func (s *Session) newReturnMisses() (uint64, error) {
+	n, err := s.returnMisses()
+	if err != nil {
+		return 0, err
+	}
+	if n < s.retBase {
+		return 0, fmt.Errorf("the kretprobe's missed count went down from %d to %d", s.retBase, n)
+	}
+	return n - s.retBase, nil
 }
 
 // tracefsEventName is the name cilium/ebpf gives a tracefs kprobe event

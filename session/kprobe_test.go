@@ -124,7 +124,11 @@ type guestPlan struct {
 	Stmts     map[string]uint64 // name -> offset in Symbol
 	SleepCode []byte
 	NrCPUIDs  uint64 // link-time address of the global nr_cpu_ids
+	ModCode   []byte // p9_client_create's code, from module 9pnet (TestModuleKprobeInGuest)
 }
+
+// modSymbol is the function of module 9pnet that refuses version=bogus.
+const modSymbol = "p9_client_create"
 
 // sleepSymbol is where nanosleep and clock_nanosleep sleep.
 const sleepSymbol = "hrtimer_nanosleep"
@@ -152,6 +156,7 @@ func TestKprobeGuest(t *testing.T) {
 	guest.TestBinary(t, share, "github.com/whythefail/whythefail/session")
 	guest.Program(t, share, "openmissing")
 	gp := openat2Plan(t, vmlinux)
+	gp.ModCode = moduleCode(t, "/lib/modules/"+k.Release+"/kernel/net/9p/9pnet.ko", modSymbol)
 	b, err := json.Marshal(gp)
 	if err != nil {
 		t.Fatal(err)
@@ -160,11 +165,13 @@ func TestKprobeGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := k.MustRun(t, guest.Config{Share: share, Timeout: 10 * time.Minute, Cases: []guest.Case{
-		{Name: "session tests", Script: "./session.test -test.v -test.count=1 -test.run '^(TestKprobeInGuest|TestKretprobeMissesInGuest)$'"},
+		{Name: "session tests", Script: "./session.test -test.v -test.count=1 -test.run '^(TestKprobeInGuest|TestKretprobeMissesInGuest|TestModuleKprobeInGuest)$'"},
 	}})
 	out := res[0].Output
-	if res[0].Status != 0 || !strings.Contains(out, "--- PASS: TestKprobeInGuest") || !strings.Contains(out, "--- PASS: TestKretprobeMissesInGuest") {
-		t.Fatalf("in the guest: exit status %d, output:\n%s", res[0].Status, out)
+	for _, name := range []string{"TestKprobeInGuest", "TestKretprobeMissesInGuest", "TestModuleKprobeInGuest"} {
+		if res[0].Status != 0 || !strings.Contains(out, "--- PASS: "+name) {
+			t.Fatalf("in the guest: exit status %d, no PASS for %s; output:\n%s", res[0].Status, name, out)
+		}
 	}
 	t.Logf("in the guest:\n%s", out)
 }
@@ -461,8 +468,93 @@ func TestKretprobeMissesInGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d traces, stats %+v", n, st)
-	if st.ReturnMissesUnknown || st.ReturnMisses < 2 || st.ExitHit != uint64(n) ||
-		st.Entries < st.ExitHit+st.ExitMiss+st.ReturnMisses {
-		t.Errorf("want at least 2 returns counted missed, every trace committed, and no invocation unaccounted for")
+	// Every task is traced, so each missed call had its invocation
+	// opened: it stays open, as do calls still sleeping when the probes
+	// went.
+	open := st.Entries - st.ExitHit - st.ExitMiss
+	if st.ReturnMissesUnknown || st.ReturnMisses < 2 || st.ExitHit != uint64(n) || open < st.ReturnMisses {
+		t.Errorf("want at least 2 returns counted missed, every trace committed, and at least as many invocations left open (%d)", open)
+	}
+}
+
+// moduleCode returns the code of function sym in a module (ET_REL: the
+// symbol's value is its offset in its section). Relocations change the
+// displacements of calls, never instruction lengths, so the code
+// serves to check instruction boundaries unrelocated.
+func moduleCode(t *testing.T, ko, sym string) []byte {
+	t.Helper()
+	f, err := elf.Open(ko)
+	if err != nil {
+		fx.Missing(t, "the guest kernel's module tree is missing (run .ci/kernel): %v", err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if s.Name == sym && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+			code := make([]byte, s.Size)
+			if _, err := f.Sections[s.Section].ReadAt(code, int64(s.Value)); err != nil {
+				t.Fatal(err)
+			}
+			return code
+		}
+	}
+	t.Fatalf("%s: no function %s", ko, sym)
+	return nil
+}
+
+// TestModuleKprobeInGuest runs in the guest (TestKprobeGuest boots it):
+// kprobes in a module. It traces module 9pnet's p9_client_create, which
+// returns ERR_PTR(-EINVAL) for a mount with version=bogus, keeping
+// invocations that return -22: exactly the one of the mount that a
+// traced shell runs.
+func TestModuleKprobeInGuest(t *testing.T) {
+	if !guest.Inside() {
+		t.Skip("runs in the guest only: TestKprobeGuest boots it")
+	}
+	gp := readGuestPlan(t)
+	if err := os.MkdirAll("/mnt/bogus", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := Plan{
+		Space:       target.KernelSpace,
+		Attach:      target.AttachKprobe,
+		EntrySymbol: modSymbol,
+		Code:        map[string][]byte{modSymbol: gp.ModCode},
+		RetSize:     8,
+		Cond:        bpfgen.BinOp{Op: bpfgen.OpEq, L: bpfgen.Return{}, R: bpfgen.Const{V: -22}},
+	}
+	shell, release := startGated(t, "sh", "-c", "read x; mount -t 9p -o trans=virtio,version=bogus host /mnt/bogus; test $? = 255")
+	s, err := Start(context.Background(), p, Options{PIDs: []int{shell.Process.Pid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var traces []Trace
+	done := make(chan struct{})
+	go func() {
+		for tr := range s.Traces() {
+			traces = append(traces, tr)
+		}
+		close(done)
+	}()
+	release()
+	if err := shell.Wait(); err != nil {
+		t.Errorf("the mount did not fail with status 255: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(traces) != 1 || traces[0].Return != -22 || traces[0].Comm != "mount" || traces[0].PID == uint32(shell.Process.Pid) {
+		t.Errorf("traces %+v: want one, of the shell's child mount, returning -22", traces)
+	}
+	if st.Entries != 1 || st.ExitHit != 1 || st.ReturnMisses != 0 || st.ReturnMissesUnknown || st.ProgramMisses != 0 || st.MissingBuffer != 0 {
+		t.Errorf("stats %+v: want one invocation, committed, nothing lost", st)
 	}
 }

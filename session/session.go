@@ -99,8 +99,10 @@ type Stats struct {
 	ErrnoUnknown  uint64 // invocations where errno() was in use but could not be found
 
 	// ReturnMisses are calls the kretprobe did not follow (kprobe
-	// targets): no instance was free (KretprobeMaxActive), so their
-	// invocations never closed. ReturnMissesUnknown says the kernel gave
+	// targets) while the entry probe was attached: no instance was free
+	// (KretprobeMaxActive), so their invocations, if traced, never
+	// closed. The kernel counts the calls of every task, traced or not:
+	// an upper bound of the traced invocations lost. ReturnMissesUnknown says the kernel gave
 	// no count (see Session.returnMisses). ProgramMisses are probe hits
 	// the kernel skipped because another BPF program was running on the
 	// CPU (an interrupt during one of ours): they are lost too.
@@ -131,6 +133,8 @@ type Session struct {
 	retSnapped bool
 	retMisses  uint64
 	retMissErr error
+	retBase    uint64 // missed count when the entry probe was attached
+	retBaseErr error
 
 	rd     *ringbuf.Reader
 	traces chan Trace
@@ -429,7 +433,7 @@ func (s *Session) Stats() (Stats, error) {
 	s.linksMu.Lock()
 	retMisses, retErr := s.retMisses, s.retMissErr
 	if s.ret != nil && !s.retSnapped {
-		retMisses, retErr = s.returnMisses()
+		retMisses, retErr = s.newReturnMisses()
 	}
 	s.linksMu.Unlock()
 	var sum [bpfgen.NumStats]uint64
@@ -534,7 +538,7 @@ func (s *Session) snapReturnMisses() {
 	if s.ret == nil || s.retSnapped {
 		return
 	}
-	s.retMisses, s.retMissErr = s.returnMisses()
+	s.retMisses, s.retMissErr = s.newReturnMisses()
 	s.retSnapped = true
 }
 
