@@ -47,6 +47,9 @@ type emitter struct {
 	// space is the memory the target's variables live in (Spec.Space):
 	// probeRead picks the helper that reads it.
 	space target.AddressSpace
+	// fexit: the program is Spec.FexitReturn's return program, whose
+	// context is not a struct pt_regs.
+	fexit bool
 }
 
 // UserSpaceEnd is where x86-64 user addresses end (TASK_SIZE_MAX with

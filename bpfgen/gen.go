@@ -157,11 +157,17 @@ func Generate(spec *Spec) (*Generated, error) {
 	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmt)...)
 	uprobe(ProgEntry, e)
 
-	e = &emitter{}
+	// The condition reads the target's memory like the statements do.
+	e = &emitter{space: s.Space, fexit: s.FexitReturn}
 	if err := returnProgram(e, &s, g.Layout); err != nil {
 		return nil, fmt.Errorf("compiling the condition %v: %w", s.Cond, err)
 	}
-	uprobe(ProgReturn, e)
+	if s.FexitReturn {
+		cs.Programs[ProgReturn] = &ebpf.ProgramSpec{Name: ProgReturn, Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFExit,
+			AttachTo: s.EntrySymbol, License: "GPL", Instructions: e.insns}
+	} else {
+		uprobe(ProgReturn, e)
+	}
 
 	if !s.TraceAll {
 		rawTP := func(name string, e *emitter) {
@@ -230,9 +236,25 @@ func kernelKey(e *emitter, s *Spec) {
 	if s.Space != target.KernelSpace {
 		return
 	}
-	sp, _ := abi.PtRegsOffset(abi.RSP)
-	e.emit(asm.LoadMem(asm.R1, rCtx, sp, asm.DWord),
-		asm.RSh.Imm(asm.R1, stackShift))
+	if e.fexit {
+		// An fexit program has no registers, but runs on the
+		// stack of the task (or interrupt) that called the
+		// function: take the address of its own frame, R10, which
+		// the verifier lets through only as a helper's source: the
+		// helper copies R10's value, spilled to the stack, back as a
+		// plain number.
+		e.emit(asm.StoreMem(asm.RFP, fpReadTmp, asm.RFP, asm.DWord))
+		e.stackPtr(asm.R1, int(slot(0)))
+		e.emit(asm.Mov.Imm(asm.R2, 8))
+		e.stackPtr(asm.R3, fpReadTmp)
+		e.emit(asm.FnProbeReadKernel.Call(),
+			asm.LoadMem(asm.R1, asm.RFP, slot(0), asm.DWord),
+			asm.RSh.Imm(asm.R1, stackShift))
+	} else {
+		sp, _ := abi.PtRegsOffset(abi.RSP)
+		e.emit(asm.LoadMem(asm.R1, rCtx, sp, asm.DWord),
+			asm.RSh.Imm(asm.R1, stackShift))
+	}
 	e.loadConst(asm.R2, 1<<regionBits-1)
 	e.emit(asm.And.Reg(asm.R1, asm.R2),
 		asm.LSh.Imm(asm.R1, tidBits),
@@ -527,8 +549,15 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	e.stackPtr(asm.R2, fpKey)
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, missing),
-		asm.Mov.Reg(rBuf, asm.R0),
-		asm.LoadMem(asm.R1, rCtx, abi.PtRegsRet, asm.DWord))
+		asm.Mov.Reg(rBuf, asm.R0))
+	if e.fexit {
+		e.emit(asm.Mov.Reg(asm.R1, rCtx))
+		e.stackPtr(asm.R2, fpReadTmp)
+		e.emit(asm.FnGetFuncRet.Call(),
+			asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord))
+	} else {
+		e.emit(asm.LoadMem(asm.R1, rCtx, abi.PtRegsRet, asm.DWord))
+	}
 	if !s.RetUnsigned {
 		e.extend(asm.R1, s.RetSize, true)
 	} else {

@@ -54,6 +54,11 @@ type Spec struct {
 	// (EntryOffset is then 0): a statement at EntrySymbol+EntryOffset is
 	// recorded by the entry program.
 	EntrySymbol string
+	// FexitReturn makes the return program an fexit program attached to
+	// EntrySymbol (kernel targets whose kernel allows it) instead of a
+	// kretprobe: it has no instance limit, so no return is missed. It
+	// reads the return value with bpf_get_func_ret.
+	FexitReturn bool
 	// EntryPC is that instruction's link-time address: the entry program
 	// records how far the code moved at run time (the load bias, ip -
 	// EntryPC), which places globals in conditions (GlobalAddr).

@@ -9,7 +9,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/whythefail/whythefail/bpfgen"
@@ -103,8 +106,19 @@ func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error 
 	if maxActive <= 0 {
 		maxActive = KretprobeMaxActive
 	}
+	var l link.Link
+	var err error
+	if s.fexit {
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog[bpfgen.ProgReturn], AttachType: ebpf.AttachTraceFExit})
+		if err != nil {
+			return fmt.Errorf("attaching the return probe (fexit) at %s: %w", p.EntrySymbol, err)
+		}
+		s.links = append(s.links, l)
+		s.probes++
+		return s.attachKprobeStmts(p, gen)
+	}
 	opts := &link.KprobeOptions{RetprobeMaxActive: maxActive, TraceFSPrefix: "whythefail"}
-	l, err := link.Kretprobe(p.EntrySymbol, prog[bpfgen.ProgReturn], opts)
+	l, err = link.Kretprobe(p.EntrySymbol, prog[bpfgen.ProgReturn], opts)
 	if err != nil && errors.Is(err, ErrNotSupported) {
 		s.notes = append(s.notes, fmt.Sprintf("the return probe follows at most the kernel's default number of concurrent calls of %s, not %d (%v)", p.EntrySymbol, maxActive, err))
 		l, err = link.Kretprobe(p.EntrySymbol, prog[bpfgen.ProgReturn], nil)
@@ -116,6 +130,18 @@ func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error 
 	s.ret = l
 	s.retSymbol = p.EntrySymbol
 	s.probes++
+	if err := s.attachKprobeStmts(p, gen); err != nil {
+		return err
+	}
+	// Misses from before the entry probe are of calls no invocation
+	// was opened for: count from here.
+	s.retBase, s.retBaseErr = s.returnMisses()
+	return nil
+}
+
+// attachKprobeStmts attaches the statements' kprobes, then the entry's.
+func (s *Session) attachKprobeStmts(p Plan, gen *bpfgen.Generated) error {
+	prog := s.coll.Programs
 	for i, name := range gen.StmtPrograms {
 		if name == "" {
 			continue
@@ -128,16 +154,65 @@ func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error 
 		s.links = append(s.links, l)
 		s.probes++
 	}
-	l, err = link.Kprobe(p.EntrySymbol, prog[bpfgen.ProgEntry], nil)
+	l, err := link.Kprobe(p.EntrySymbol, prog[bpfgen.ProgEntry], nil)
 	if err != nil {
 		return fmt.Errorf("attaching the entry probe at %s: %w", p.EntrySymbol, err)
 	}
 	s.links = append(s.links, l)
 	s.probes++
-	// Misses from before the entry probe are of calls no invocation
-	// was opened for: count from here.
-	s.retBase, s.retBaseErr = s.returnMisses()
 	return nil
+}
+
+var fexitProbes sync.Map // symbol -> error (nil: fexit attaches there)
+
+// HaveFexit reports whether the kernel loads an fexit program for the
+// function symbol that reads its return value (bpf_get_func_ret): it
+// needs kernel BTF naming the function, a kernel that allows fexit (the
+// trampolines), and a function that is not notrace. The answer is cached
+// per symbol; the error wraps ErrNotSupported when the kernel refused.
+func HaveFexit(symbol string) error {
+	if v, ok := fexitProbes.Load(symbol); ok {
+		err, _ := v.(error)
+		return err
+	}
+	spec := &ebpf.ProgramSpec{
+		Name:       "wtf_probe_fexit",
+		Type:       ebpf.Tracing,
+		AttachType: ebpf.AttachTraceFExit,
+		AttachTo:   symbol,
+		License:    "GPL",
+		Instructions: asm.Instructions{
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -8),
+			asm.FnGetFuncRet.Call(),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		},
+	}
+	var err error
+	if p, perr := ebpf.NewProgram(spec); perr != nil {
+		if !errors.Is(perr, ErrNotSupported) {
+			perr = fmt.Errorf("%w: %w", ErrNotSupported, perr)
+		}
+		err = fmt.Errorf("loading an fexit program for %s: %w", symbol, perr)
+	} else {
+		p.Close()
+	}
+	fexitProbes.Store(symbol, err)
+	return err
+}
+
+// ReturnProbe names the kind of the return probe: "uretprobe",
+// "kretprobe" or "fexit".
+func (s *Session) ReturnProbe() string {
+	switch {
+	case s.fexit:
+		return "fexit"
+	case s.ret != nil:
+		return "kretprobe"
+	default:
+		return "uretprobe"
+	}
 }
 
 // returnMisses reads how many returns the kretprobe missed (no free

@@ -261,11 +261,19 @@ func openat2Plan(t *testing.T, vmlinux string) guestPlan {
 // child's three invocations and no other, each with the statements in
 // order, the return value -2, the filename read through its __user
 // pointer (bpf_probe_read_user) and the copy getname made in kernel memory
-// (bpf_probe_read_kernel), and no return or probe hit lost.
+// (bpf_probe_read_kernel), a global placed by the KASLR offset, and no
+// return or probe hit lost; with the return probe an fexit program (the
+// kernel allows it there) and a kretprobe.
 func TestKprobeInGuest(t *testing.T) {
 	if !guest.Inside() {
 		t.Skip("runs in the guest only: TestKprobeGuest boots it")
 	}
+	for _, ret := range []string{"fexit", "kretprobe"} {
+		t.Run(ret, func(t *testing.T) { testKprobeInGuest(t, ret) })
+	}
+}
+
+func testKprobeInGuest(t *testing.T, ret string) {
 	gp := readGuestPlan(t)
 	kallsyms, err := os.ReadFile("/proc/kallsyms")
 	if err != nil {
@@ -322,9 +330,12 @@ func TestKprobeInGuest(t *testing.T) {
 	// which the fork tracker must follow. The outsider is no descendant.
 	outsider, releaseOutsider := startGated(t, "./openmissing", "5", "wait")
 	shell, releaseShell := startGated(t, "sh", "-c", "read x; ./openmissing 3; true")
-	s, err := Start(context.Background(), p, Options{PIDs: []int{shell.Process.Pid}})
+	s, err := Start(context.Background(), p, Options{PIDs: []int{shell.Process.Pid}, NoFexit: ret == "kretprobe"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := s.ReturnProbe(); got != ret {
+		t.Errorf("return probe %s, want %s", got, ret)
 	}
 	var traces []Trace
 	done := make(chan struct{})
@@ -444,7 +455,7 @@ func TestKretprobeMissesInGuest(t *testing.T) {
 		Code:        map[string][]byte{sleepSymbol: gp.SleepCode},
 		RetSize:     8,
 	}
-	s, err := Start(context.Background(), p, Options{TraceAll: true, KretprobeMaxActive: 1})
+	s, err := Start(context.Background(), p, Options{TraceAll: true, KretprobeMaxActive: 1, NoFexit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,6 +542,7 @@ func TestModuleKprobeInGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("return probe: %s", s.ReturnProbe())
 	var traces []Trace
 	done := make(chan struct{})
 	go func() {

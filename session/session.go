@@ -84,6 +84,11 @@ type Options struct {
 	// KretprobeMaxActive. Calls beyond it are counted in
 	// Stats.ReturnMisses.
 	KretprobeMaxActive int
+
+	// NoFexit uses a kretprobe for a kernel function's return even
+	// where the kernel attaches fexit programs to it (HaveFexit), for
+	// tests of the fallback.
+	NoFexit bool
 }
 
 // Stats are the session's counters, summed over CPUs.
@@ -119,6 +124,7 @@ type Stats struct {
 type Session struct {
 	coll   *ebpf.Collection
 	multi  bool // probes attached with uprobe_multi links
+	fexit  bool // the return probe is an fexit program (kernel targets)
 	all    bool // every process that runs the binary is traced (TraceAll)
 	probes int  // uprobes attached: statements, entry and return
 
@@ -167,6 +173,8 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 			return nil, err
 		}
 	}
+	// fexit for the return where the kernel allows it: nothing missed.
+	fexit := kernel && !o.NoFexit && HaveFexit(p.EntrySymbol) == nil
 	// uprobe_multi links, where the kernel has them, for uprobes.
 	multi := p.Attach == target.AttachUprobe && !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
 	errno, errnoNote := locateErrno(p.Errno)
@@ -175,6 +183,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		Multi:          multi,
 		EntryOffset:    p.Entry,
 		EntrySymbol:    p.EntrySymbol,
+		FexitReturn:    fexit,
 		EntryPC:        p.EntryPC,
 		RetSize:        p.RetSize,
 		RetUnsigned:    p.RetUnsigned,
@@ -198,6 +207,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		return nil, fmt.Errorf("lifting the memlock limit: %w", err)
 	}
 	s := &Session{
+		fexit:      fexit,
 		multi:      multi,
 		all:        o.TraceAll,
 		warnings:   gen.Warnings,
