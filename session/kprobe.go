@@ -97,9 +97,11 @@ func checkKprobeSites(p Plan) error {
 // The kretprobe asks for KretprobeMaxActive instances (or
 // Options.KretprobeMaxActive), which the kernel
 // takes only through tracefs (cilium/ebpf then creates the probe there
-// rather than through the perf PMU); with no tracefs mounted it falls back
-// to the kernel's default and says so in Notes. Either way the kernel
-// counts the returns it missed (see returnMisses).
+// rather than through the perf PMU); where that fails (no tracefs
+// mounted) it falls back to the kernel's default through the PMU and says
+// so in Notes. Either way the kernel counts the returns it missed (see
+// returnMisses); for a PMU probe only kernels from 6.6 report the count,
+// and Stats says when it is unknown.
 func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error {
 	prog := s.coll.Programs
 	maxActive := o.KretprobeMaxActive
@@ -119,7 +121,9 @@ func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error 
 	}
 	opts := &link.KprobeOptions{RetprobeMaxActive: maxActive, TraceFSPrefix: "whythefail"}
 	l, err = link.Kretprobe(p.EntrySymbol, prog[bpfgen.ProgReturn], opts)
-	if err != nil && errors.Is(err, ErrNotSupported) {
+	if err != nil {
+		// No tracefs mounted, most likely: the perf PMU takes the
+		// kernel's default.
 		s.notes = append(s.notes, fmt.Sprintf("the return probe follows at most the kernel's default number of concurrent calls of %s, not %d (%v)", p.EntrySymbol, maxActive, err))
 		l, err = link.Kretprobe(p.EntrySymbol, prog[bpfgen.ProgReturn], nil)
 	}

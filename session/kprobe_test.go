@@ -440,9 +440,7 @@ func readGuestPlan(t *testing.T) guestPlan {
 // it): with room for one call at a time in the return probe, three sleeps
 // at once (and whatever else sleeps meanwhile: every task is traced) make
 // the kretprobe miss at least two returns. The misses must be counted
-// (from kprobe_profile on this 6.1 kernel), never silent: every
-// invocation that opened either closed or is counted missed, or was still
-// running when the probes went.
+// (from kprobe_profile on this 6.1 kernel), never silent.
 func TestKretprobeMissesInGuest(t *testing.T) {
 	if !guest.Inside() {
 		t.Skip("runs in the guest only: TestKprobeGuest boots it")
@@ -479,12 +477,11 @@ func TestKretprobeMissesInGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d traces, stats %+v", n, st)
-	// Every task is traced, so each missed call had its invocation
-	// opened: it stays open, as do calls still sleeping when the probes
-	// went.
-	open := st.Entries - st.ExitHit - st.ExitMiss
-	if st.ReturnMissesUnknown || st.ReturnMisses < 2 || st.ExitHit != uint64(n) || open < st.ReturnMisses {
-		t.Errorf("want at least 2 returns counted missed, every trace committed, and at least as many invocations left open (%d)", open)
+	// The count is an upper bound of the invocations lost (it also
+	// counts calls while the entry probe was going, and calls whose
+	// entry the kernel skipped too), so only its lower bound is exact.
+	if st.ReturnMissesUnknown || st.ReturnMisses < 2 || st.ExitHit != uint64(n) {
+		t.Errorf("want at least 2 returns counted missed and every trace committed")
 	}
 }
 

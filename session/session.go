@@ -106,8 +106,9 @@ type Stats struct {
 	// ReturnMisses are calls the kretprobe did not follow (kprobe
 	// targets) while the entry probe was attached: no instance was free
 	// (KretprobeMaxActive), so their invocations, if traced, never
-	// closed. The kernel counts the calls of every task, traced or not:
-	// an upper bound of the traced invocations lost. ReturnMissesUnknown says the kernel gave
+	// closed. The kernel counts the calls of every task, traced or not,
+	// up to when the entry probe is gone: an upper bound of the traced
+	// invocations lost. ReturnMissesUnknown says the kernel gave
 	// no count (see Session.returnMisses). ProgramMisses are probe hits
 	// the kernel skipped because another BPF program was running on the
 	// CPU (an interrupt during one of ours): they are lost too.
