@@ -331,3 +331,52 @@ func (s *Session) programMisses() (uint64, error) {
 	}
 	return sum, nil
 }
+
+// kallsyms is the running kernel's symbol table.
+const kallsyms = "/proc/kallsyms"
+
+// checkKprobeSymbols checks that every symbol a kprobe goes to names
+// exactly one function of the running kernel: the kernel places a kprobe
+// by name at the first function of that name, and static functions of
+// different files can share one, so a second one would silently get
+// another function's probes. Modules' functions count too (cilium/ebpf
+// takes no MODULE:NAME form to tell them apart).
+func checkKprobeSymbols(p Plan) error {
+	want := map[string]int{p.EntrySymbol: 0}
+	for _, st := range p.Stmts {
+		want[st.Symbol] = 0
+	}
+	f, err := os.Open(kallsyms)
+	if err != nil {
+		return fmt.Errorf("reading the kernel's symbols: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// ADDRESS TYPE NAME [MODULE]
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || fields[1] != "t" && fields[1] != "T" {
+			continue
+		}
+		if _, ok := want[fields[2]]; ok {
+			want[fields[2]]++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading %s: %w", kallsyms, err)
+	}
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		switch n := want[name]; {
+		case n == 0:
+			return fmt.Errorf("the running kernel has no function %s (%s)", name, kallsyms)
+		case n > 1:
+			return fmt.Errorf("the running kernel has %d functions named %s (%s): a kprobe by that name could go to any of them", n, name, kallsyms)
+		}
+	}
+	return nil
+}

@@ -125,6 +125,8 @@ type guestPlan struct {
 	SleepCode []byte
 	NrCPUIDs  uint64 // link-time address of the global nr_cpu_ids
 	ModCode   []byte // p9_client_create's code, from module 9pnet (TestModuleKprobeInGuest)
+	DupSymbol string // a name two functions of vmlinux share (TestKprobeSymbolsInGuest)
+	DupCode   []byte // the code of the first of them
 }
 
 // modSymbol is the function of module 9pnet that refuses version=bogus.
@@ -165,10 +167,10 @@ func TestKprobeGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := k.MustRun(t, guest.Config{Share: share, Timeout: 10 * time.Minute, Cases: []guest.Case{
-		{Name: "session tests", Script: "./session.test -test.v -test.count=1 -test.run '^(TestKprobeInGuest|TestKretprobeMissesInGuest|TestModuleKprobeInGuest)$'"},
+		{Name: "session tests", Script: "./session.test -test.v -test.count=1 -test.run '^(TestKprobeInGuest|TestKretprobeMissesInGuest|TestModuleKprobeInGuest|TestKprobeSymbolsInGuest)$'"},
 	}})
 	out := res[0].Output
-	for _, name := range []string{"TestKprobeInGuest", "TestKretprobeMissesInGuest", "TestModuleKprobeInGuest"} {
+	for _, name := range []string{"TestKprobeInGuest", "TestKretprobeMissesInGuest", "TestModuleKprobeInGuest", "TestKprobeSymbolsInGuest"} {
 		if res[0].Status != 0 || !strings.Contains(out, "--- PASS: "+name) {
 			t.Fatalf("in the guest: exit status %d, no PASS for %s; output:\n%s", res[0].Status, name, out)
 		}
@@ -192,7 +194,11 @@ func openat2Plan(t *testing.T, vmlinux string) guestPlan {
 	const fn = "do_sys_openat2"
 	var fsym, sleep, ncpu *elf.Symbol
 	callee := map[uint64]string{}
+	funcs := map[string][]int{}
 	for i, s := range syms {
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+			funcs[s.Name] = append(funcs[s.Name], i)
+		}
 		if elf.ST_TYPE(s.Info) != elf.STT_FUNC {
 			continue
 		}
@@ -229,6 +235,16 @@ func openat2Plan(t *testing.T, vmlinux string) guestPlan {
 	}
 	code := read(fsym)
 	gp := guestPlan{Symbol: fn, Addr: fsym.Value, Code: code, Stmts: map[string]uint64{"entry": 0}, SleepCode: read(sleep), NrCPUIDs: ncpu.Value}
+	// The first name (in sort order) of exactly two functions.
+	for name, idx := range funcs {
+		if len(idx) == 2 && name != "" && syms[idx[0]].Size > 0 && (gp.DupSymbol == "" || name < gp.DupSymbol) {
+			gp.DupSymbol = name
+		}
+	}
+	if gp.DupSymbol == "" {
+		t.Fatalf("%s: no two functions share a name", vmlinux)
+	}
+	gp.DupCode = read(&syms[funcs[gp.DupSymbol][0]])
 	for off := 0; off < len(code); {
 		in, err := x86asm.Decode(code[off:], 64)
 		if err != nil {
@@ -565,5 +581,37 @@ func TestModuleKprobeInGuest(t *testing.T) {
 	}
 	if st.Entries != 1 || st.ExitHit != 1 || st.ReturnMisses != 0 || st.ReturnMissesUnknown || st.ProgramMisses != 0 || st.MissingBuffer != 0 {
 		t.Errorf("stats %+v: want one invocation, committed, nothing lost", st)
+	}
+}
+
+// TestKprobeSymbolsInGuest runs in the guest (TestKprobeGuest boots it):
+// a kprobe goes to a function by name, so a name two functions share, or
+// one the running kernel lacks, is refused with one line before anything
+// attaches; a module's function of a unique name is accepted.
+func TestKprobeSymbolsInGuest(t *testing.T) {
+	if !guest.Inside() {
+		t.Skip("runs in the guest only: TestKprobeGuest boots it")
+	}
+	gp := readGuestPlan(t)
+	for _, c := range []struct {
+		sym  string
+		code []byte
+		want string
+	}{
+		{gp.DupSymbol, gp.DupCode, "the running kernel has 2 functions named " + gp.DupSymbol + " (/proc/kallsyms): a kprobe by that name could go to any of them"},
+		{"whythefail_no_such_function", gp.Code, "the running kernel has no function whythefail_no_such_function (/proc/kallsyms)"},
+		{modSymbol, gp.ModCode, ""},
+	} {
+		p := Plan{Space: target.KernelSpace, Attach: target.AttachKprobe, EntrySymbol: c.sym, Code: map[string][]byte{c.sym: c.code}, RetSize: 8}
+		s, err := Start(context.Background(), p, Options{TraceAll: true})
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			s.Close()
+		}
+		if got != c.want {
+			t.Errorf("%s: got error %q, want %q", c.sym, got, c.want)
+		}
 	}
 }

@@ -173,6 +173,9 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		if err := checkKprobeSites(p); err != nil {
 			return nil, err
 		}
+		if err := checkKprobeSymbols(p); err != nil {
+			return nil, err
+		}
 	}
 	// fexit for the return where the kernel allows it: nothing missed.
 	fexit := kernel && !o.NoFexit && HaveFexit(p.EntrySymbol) == nil
