@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -288,8 +289,13 @@ func profileMissed(path, event string) (uint64, error) {
 		return 0, err
 	}
 	defer f.Close()
+	return parseProfile(f, path, event)
+}
+
+// parseProfile is profileMissed on the file's contents in r.
+func parseProfile(r io.Reader, path, event string) (uint64, error) {
 	var found []uint64
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) != 3 || fields[0] != event {
@@ -351,19 +357,8 @@ func checkKprobeSymbols(p Plan) error {
 		return fmt.Errorf("reading the kernel's symbols: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ADDRESS TYPE NAME [MODULE]
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || fields[1] != "t" && fields[1] != "T" {
-			continue
-		}
-		if _, ok := want[fields[2]]; ok {
-			want[fields[2]]++
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading %s: %w", kallsyms, err)
+	if err := countFunctions(f, want); err != nil {
+		return err
 	}
 	names := make([]string, 0, len(want))
 	for name := range want {
@@ -377,6 +372,26 @@ func checkKprobeSymbols(p Plan) error {
 		case n > 1:
 			return fmt.Errorf("the running kernel has %d functions named %s (%s): a kprobe by that name could go to any of them", n, name, kallsyms)
 		}
+	}
+	return nil
+}
+
+// countFunctions counts, in the kallsyms text r, the text symbols of each
+// name in want.
+func countFunctions(r io.Reader, want map[string]int) error {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		// ADDRESS TYPE NAME [MODULE]
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || fields[1] != "t" && fields[1] != "T" {
+			continue
+		}
+		if _, ok := want[fields[2]]; ok {
+			want[fields[2]]++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading %s: %w", kallsyms, err)
 	}
 	return nil
 }

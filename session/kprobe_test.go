@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bufio"
 	"context"
 	"debug/elf"
 	"encoding/binary"
@@ -107,6 +108,28 @@ func TestProfileMissed(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+}
+
+// FuzzKprobeTexts: the parsers of kprobe_profile and /proc/kallsyms never
+// panic, and parseProfile returns a count exactly when it returns no
+// error (one line for the event, with a number).
+func FuzzKprobeTexts(f *testing.F) {
+	f.Add("  do_sys_openat2   12   3\n", "do_sys_openat2")
+	f.Add("ffffffff81363fa0 t do_sys_openat2\nffffffffc0a01000 T p9_client_create\t[9pnet]\n", "p9_client_create")
+	f.Add("  a 1 x\n", "a")
+	f.Fuzz(func(t *testing.T, text, name string) {
+		n, err := parseProfile(strings.NewReader(text), "kprobe_profile", name)
+		if err != nil && n != 0 {
+			t.Errorf("parseProfile = %d with error %v", n, err)
+		}
+		want := map[string]int{name: 0}
+		if err := countFunctions(strings.NewReader(text), want); err != nil && !errors.Is(err, bufio.ErrTooLong) {
+			t.Errorf("countFunctions: %v", err)
+		}
+		if want[name] < 0 || want[name] > strings.Count(text, name) {
+			t.Errorf("countFunctions counted %d of %q", want[name], name)
+		}
+	})
 }
 
 // kprobePlanFile is where TestKprobeGuest leaves the plan for the guest,
