@@ -177,9 +177,9 @@ func compileString(e *emitter, st *Stmt, v *ir.Var, i int, off int16, fail strin
 		e.emit(asm.LoadMem(asm.R3, asm.RFP, fpStrPtr, asm.DWord),
 			asm.Mov.Reg(asm.R1, rRec),
 			asm.Add.Imm(asm.R1, int32(off)),
-			asm.Mov.Imm(asm.R2, int32(v.Str)),
-			e.probeReadStr().Call(),
-			asm.JSGT.Imm(asm.R0, 0, got))
+			asm.Mov.Imm(asm.R2, int32(v.Str)))
+		e.probeReadStr()
+		e.emit(asm.JSGT.Imm(asm.R0, 0, got))
 	}
 	// touch faults in the page holding the byte at R3.
 	touch := func() {
@@ -209,9 +209,9 @@ func compileString(e *emitter, st *Stmt, v *ir.Var, i int, off int16, fail strin
 		asm.Add.Imm(asm.R3, int32(v.Str-1)),
 		asm.Mov.Reg(asm.R1, rRec),
 		asm.Add.Imm(asm.R1, int32(off)+int32(v.Str-1)),
-		asm.Mov.Imm(asm.R2, 1),
-		e.probeRead().Call(),
-		asm.Ja.Label(done))
+		asm.Mov.Imm(asm.R2, 1))
+	e.probeRead()
+	e.emit(asm.Ja.Label(done))
 	e.mark(unread)
 	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpStrPtr, asm.DWord),
 		asm.StoreMem(rRec, off, asm.R1, asm.DWord),

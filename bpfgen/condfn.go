@@ -55,8 +55,8 @@ func compileUserStrEq(e *emitter, c ir.UserStrEq, n int) error {
 	no, done := e.newLabel("strno"), e.newLabel("strdone")
 	e.stackPtr(asm.R1, fpCondBuf)
 	e.emit(asm.Mov.Imm(asm.R2, int32(len(c.S)+2)),
-		asm.LoadMem(asm.R3, asm.RFP, slot(n), asm.DWord),
-		e.probeReadStr().Call())
+		asm.LoadMem(asm.R3, asm.RFP, slot(n), asm.DWord))
+	e.probeReadStr()
 	if e.condFault != "" {
 		// The pointer cannot be read: the condition cannot be evaluated.
 		e.emit(asm.JSLT.Imm(asm.R0, 0, e.condFault))

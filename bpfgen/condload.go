@@ -25,9 +25,9 @@ func compileLoad(e *emitter, l ir.Load, n int) error {
 	}
 	e.emit(asm.Mov.Imm(asm.R1, 0), asm.StoreMem(asm.RFP, slot(n), asm.R1, asm.DWord))
 	e.stackPtr(asm.R1, int(slot(n)))
-	e.emit(asm.Mov.Imm(asm.R2, int32(l.Size)),
-		e.probeRead().Call(),
-		asm.JNE.Imm(asm.R0, 0, fail),
+	e.emit(asm.Mov.Imm(asm.R2, int32(l.Size)))
+	e.probeRead()
+	e.emit(asm.JNE.Imm(asm.R0, 0, fail),
 		asm.LoadMem(asm.R0, asm.RFP, slot(n), asm.DWord))
 	e.extend(asm.R0, l.Size, l.Signed)
 	e.emit(asm.Ja.Label(done))

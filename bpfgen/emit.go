@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/abi"
 )
 
 // Register roles shared by all generated programs. R6-R9 survive helper
@@ -46,24 +47,58 @@ type emitter struct {
 	// space is the memory the target's variables live in (Spec.Space):
 	// probeRead picks the helper that reads it.
 	space target.AddressSpace
+	// fexit: the program is Spec.FexitReturn's return program, whose
+	// context is not a struct pt_regs.
+	fexit bool
 }
 
-// probeRead returns the helper that reads the target's memory:
-// bpf_probe_read_user for a user-space target, bpf_probe_read_kernel for
-// the kernel.
-func (e *emitter) probeRead() asm.BuiltinFunc {
+// UserSpaceEnd is where x86-64 user addresses end (TASK_SIZE_MAX with
+// 4-level page tables, rounded up to the page): in a kernel target, a
+// pointer below it is a user pointer (a __user parameter such as
+// perf_event_open's attr_uptr), read with bpf_probe_read_user; anything
+// else is read with bpf_probe_read_kernel. 5-level page tables extend user
+// space to 1<<56, but Debian's kernels leave them off unless the machine
+// has LA57; a kernel pointer is never below 1<<63 either way.
+const UserSpaceEnd = 0x0000_8000_0000_0000
+
+// kprobeIPSkew is how far past the probed instruction an x86 kprobe's
+// handler sees regs->ip: the length of the int3 it placed, also when the
+// probe is ftrace-based or optimized into a jump (the kernel sets ip so for
+// every kind). A uprobe's handler sees the probed address itself.
+const kprobeIPSkew = 1
+
+// probedPC puts the run-time address of the probed instruction in dst:
+// regs->ip, less kprobeIPSkew for a kernel target.
+func (e *emitter) probedPC(dst asm.Register) {
+	e.emit(asm.LoadMem(dst, rCtx, abi.PtRegsIP, asm.DWord))
 	if e.space == target.KernelSpace {
-		return asm.FnProbeReadKernel
+		e.emit(asm.Add.Imm(dst, -kprobeIPSkew))
 	}
-	return asm.FnProbeReadUser
 }
+
+// probeRead emits the call that reads the target's memory (R1 = dst, R2 =
+// size, R3 = source; R0 = 0 or -errno): bpf_probe_read_user for a
+// user-space target; for the kernel, the helper that fits the source
+// address, chosen per read at run time (UserSpaceEnd). R4 is clobbered
+// either way, as every helper call clobbers it.
+func (e *emitter) probeRead() { e.probeReadFn(asm.FnProbeReadUser, asm.FnProbeReadKernel) }
 
 // probeReadStr is probeRead for NUL-terminated strings.
-func (e *emitter) probeReadStr() asm.BuiltinFunc {
-	if e.space == target.KernelSpace {
-		return asm.FnProbeReadKernelStr
+func (e *emitter) probeReadStr() { e.probeReadFn(asm.FnProbeReadUserStr, asm.FnProbeReadKernelStr) }
+
+func (e *emitter) probeReadFn(user, kernel asm.BuiltinFunc) {
+	if e.space != target.KernelSpace {
+		e.emit(user.Call())
+		return
 	}
-	return asm.FnProbeReadUserStr
+	kern, done := e.newLabel("kread"), e.newLabel("readdone")
+	e.emit(asm.LoadImm(asm.R4, UserSpaceEnd, asm.DWord),
+		asm.JGE.Reg(asm.R3, asm.R4, kern),
+		user.Call(),
+		asm.Ja.Label(done))
+	e.mark(kern)
+	e.emit(kernel.Call())
+	e.mark(done)
 }
 
 // flags are the ProgramSpec.Flags the program needs.

@@ -161,9 +161,9 @@ func errnoAddress(e *emitter, x *ErrnoLocation) {
 // fail.
 func readUser8(e *emitter, fail string) {
 	e.stackPtr(asm.R1, fpReadTmp)
-	e.emit(asm.Mov.Imm(asm.R2, 8),
-		e.probeRead().Call(),
-		asm.JNE.Imm(asm.R0, 0, fail),
+	e.emit(asm.Mov.Imm(asm.R2, 8))
+	e.probeRead()
+	e.emit(asm.JNE.Imm(asm.R0, 0, fail),
 		asm.LoadMem(asm.R0, asm.RFP, fpReadTmp, asm.DWord))
 }
 
@@ -186,9 +186,9 @@ func findLibc(e *emitter, x *ErrnoLocation, fail string) {
 		asm.JGE.Imm(asm.R9, MaxLinkMaps, fail))
 	e.stackPtr(asm.R1, fpLinkMap)
 	e.emit(asm.Mov.Imm(asm.R2, 32),
-		asm.Mov.Reg(asm.R3, asm.R7),
-		e.probeRead().Call(),
-		asm.JNE.Imm(asm.R0, 0, fail),
+		asm.Mov.Reg(asm.R3, asm.R7))
+	e.probeRead()
+	e.emit(asm.JNE.Imm(asm.R0, 0, fail),
 		asm.LoadMem(asm.R1, asm.RFP, fpLinkMap+16, asm.DWord), // l_ld
 		asm.LoadMem(asm.R2, asm.RFP, fpLinkMap, asm.DWord),    // l_addr
 		asm.Sub.Reg(asm.R1, asm.R2))
@@ -202,9 +202,9 @@ func findLibc(e *emitter, x *ErrnoLocation, fail string) {
 	e.loadConst(asm.R3, int64(x.BuildIDAddr))
 	e.emit(asm.Add.Reg(asm.R3, asm.R7))
 	e.stackPtr(asm.R1, fpBuildID)
-	e.emit(asm.Mov.Imm(asm.R2, int32(len(x.BuildID))),
-		e.probeRead().Call(),
-		asm.JNE.Imm(asm.R0, 0, fail))
+	e.emit(asm.Mov.Imm(asm.R2, int32(len(x.BuildID))))
+	e.probeRead()
+	e.emit(asm.JNE.Imm(asm.R0, 0, fail))
 	e.equalStack(fpBuildID, x.BuildID, fail)
 }
 
@@ -215,9 +215,9 @@ func compileErrnoRead(e *emitter, fail string) {
 	e.emit(asm.LoadMem(asm.R3, rBuf, OffErrno, asm.DWord),
 		asm.JEq.Imm(asm.R3, 0, fail))
 	e.stackPtr(asm.R1, fpReadTmp)
-	e.emit(asm.Mov.Imm(asm.R2, 4),
-		e.probeRead().Call(),
-		asm.JNE.Imm(asm.R0, 0, fail),
+	e.emit(asm.Mov.Imm(asm.R2, 4))
+	e.probeRead()
+	e.emit(asm.JNE.Imm(asm.R0, 0, fail),
 		asm.LoadMem(asm.R0, asm.RFP, fpReadTmp, asm.Word))
 	e.extend(asm.R0, 4, true)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/target/abi"
 )
 
@@ -118,7 +119,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	g.StmtPrograms = make([]string, len(s.Stmts))
 	for i := range s.Stmts {
 		st := &s.Stmts[i]
-		if st.FileOffset == s.EntryOffset {
+		if st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol {
 			if entryStmt != nil {
 				return nil, fmt.Errorf("statements %d and %d both at the entry offset %#x", entryStmt.ID, st.ID, st.FileOffset)
 			}
@@ -156,11 +157,17 @@ func Generate(spec *Spec) (*Generated, error) {
 	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmt)...)
 	uprobe(ProgEntry, e)
 
-	e = &emitter{}
+	// The condition reads the target's memory like the statements do.
+	e = &emitter{space: s.Space, fexit: s.FexitReturn}
 	if err := returnProgram(e, &s, g.Layout); err != nil {
 		return nil, fmt.Errorf("compiling the condition %v: %w", s.Cond, err)
 	}
-	uprobe(ProgReturn, e)
+	if s.FexitReturn {
+		cs.Programs[ProgReturn] = &ebpf.ProgramSpec{Name: ProgReturn, Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFExit,
+			AttachTo: s.EntrySymbol, License: "GPL", Instructions: e.insns}
+	} else {
+		uprobe(ProgReturn, e)
+	}
 
 	if !s.TraceAll {
 		rawTP := func(name string, e *emitter) {
@@ -187,6 +194,7 @@ func prelude(e *emitter, s *Spec, out string) {
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord))
 	if s.TraceAll {
+		kernelKey(e, s)
 		return
 	}
 	target := e.newLabel("target")
@@ -197,6 +205,63 @@ func prelude(e *emitter, s *Spec, out string) {
 	e.emit(asm.JEq.Imm(asm.R0, 0, out))
 	promote(e)
 	e.mark(target)
+	kernelKey(e, s)
+}
+
+// Kernel stacks: THREAD_SIZE is 16 KiB on x86-64 (without KASAN), and
+// with CONFIG_VMAP_STACK (Debian's kernels) a task's stack is a
+// THREAD_SIZE-aligned block, so rsp >> stackShift is the same at every
+// instruction that task runs in the kernel. Hard and soft interrupts run
+// on the per-CPU IRQ stack (x86-64 switches to it, and runs softirqs on
+// it at irq exit), exceptions like NMI on their IST stacks: never inside
+// the task's block. tidBits holds any tid (PID_MAX_LIMIT is 1<<22);
+// regionBits holds bits 14..46 of a canonical kernel address (bit 47 and
+// above are all ones).
+const (
+	stackShift = 14
+	tidBits    = 22
+	regionBits = 33
+)
+
+// kernelKey, for a kernel target, replaces the thread key at fpKey
+// (pid_tgid) with {tid, kernel stack region}: tid | (rsp >> 14 & (1<<33 -
+// 1)) << 22, exact for every tid and kernel stack address. A probe hit in
+// interrupt or softirq context, which borrows whatever task was running
+// (bpf_get_current_pid_tgid answers for it), runs on another stack, so it
+// gets a key of its own and never lands in, nor pops, an invocation the
+// task opened; an invocation opened in interrupt context is just as
+// separate. The tgid the key drops is read again where the header needs
+// it (entryProgram).
+func kernelKey(e *emitter, s *Spec) {
+	if s.Space != target.KernelSpace {
+		return
+	}
+	if e.fexit {
+		// An fexit program has no registers, but runs on the
+		// stack of the task (or interrupt) that called the
+		// function: take the address of its own frame, R10, which
+		// the verifier lets through only as a helper's source: the
+		// helper copies R10's value, spilled to the stack, back as a
+		// plain number.
+		e.emit(asm.StoreMem(asm.RFP, fpReadTmp, asm.RFP, asm.DWord))
+		e.stackPtr(asm.R1, int(slot(0)))
+		e.emit(asm.Mov.Imm(asm.R2, 8))
+		e.stackPtr(asm.R3, fpReadTmp)
+		e.emit(asm.FnProbeReadKernel.Call(),
+			asm.LoadMem(asm.R1, asm.RFP, slot(0), asm.DWord),
+			asm.RSh.Imm(asm.R1, stackShift))
+	} else {
+		sp, _ := abi.PtRegsOffset(abi.RSP)
+		e.emit(asm.LoadMem(asm.R1, rCtx, sp, asm.DWord),
+			asm.RSh.Imm(asm.R1, stackShift))
+	}
+	e.loadConst(asm.R2, 1<<regionBits-1)
+	e.emit(asm.And.Reg(asm.R1, asm.R2),
+		asm.LSh.Imm(asm.R1, tidBits),
+		asm.LoadMem(asm.R2, asm.RFP, fpKey, asm.DWord),
+		asm.And.Imm(asm.R2, 1<<tidBits-1),
+		asm.Or.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.RFP, fpKey, asm.R1, asm.DWord))
 }
 
 // isTarget looks the tgid at fpU32Key up in MapTargets and jumps to target
@@ -422,9 +487,14 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	e.emit(asm.Mov.Imm(asm.R4, 0), asm.FnMapUpdateElem.Call(), asm.JNE.Imm(asm.R0, 0, fail),
 		mapPtr(asm.R1, MapBufs))
 	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, fail), asm.Mov.Reg(rBuf, asm.R0),
-		asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord),
-		asm.StoreMem(rBuf, OffTID, asm.R1, asm.Word),
+	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, fail), asm.Mov.Reg(rBuf, asm.R0))
+	if s.Space == target.KernelSpace {
+		// The key is {tid, stack region} (kernelKey): ask again.
+		e.emit(asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(asm.R1, asm.R0))
+	} else {
+		e.emit(asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord))
+	}
+	e.emit(asm.StoreMem(rBuf, OffTID, asm.R1, asm.Word),
 		asm.RSh.Imm(asm.R1, 32),
 		asm.StoreMem(rBuf, OffPID, asm.R1, asm.Word),
 		asm.LoadMem(asm.R1, asm.RFP, fpDepth, asm.DWord),
@@ -436,7 +506,7 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
 			asm.StoreMem(rBuf, int16(OffArgs+8*i), asm.R1, asm.DWord))
 	}
-	e.emit(asm.LoadMem(asm.R1, rCtx, abi.PtRegsIP, asm.DWord))
+	e.probedPC(asm.R1)
 	e.loadConst(asm.R2, int64(s.EntryPC))
 	e.emit(asm.Sub.Reg(asm.R1, asm.R2), asm.StoreMem(rBuf, OffBias, asm.R1, asm.DWord))
 	errnoAddress(e, s.Errno)
@@ -479,8 +549,15 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	e.stackPtr(asm.R2, fpKey)
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, missing),
-		asm.Mov.Reg(rBuf, asm.R0),
-		asm.LoadMem(asm.R1, rCtx, abi.PtRegsRet, asm.DWord))
+		asm.Mov.Reg(rBuf, asm.R0))
+	if e.fexit {
+		e.emit(asm.Mov.Reg(asm.R1, rCtx))
+		e.stackPtr(asm.R2, fpReadTmp)
+		e.emit(asm.FnGetFuncRet.Call(),
+			asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord))
+	} else {
+		e.emit(asm.LoadMem(asm.R1, rCtx, abi.PtRegsRet, asm.DWord))
+	}
 	if !s.RetUnsigned {
 		e.extend(asm.R1, s.RetSize, true)
 	} else {

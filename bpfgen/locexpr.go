@@ -195,9 +195,9 @@ func (c *locCompiler) read(addr asm.Register, size int) error {
 		c.e.emit(asm.Mov.Reg(asm.R3, addr))
 	}
 	c.e.stackPtr(asm.R1, fpReadTmp)
-	c.e.emit(asm.Mov.Imm(asm.R2, int32(size)),
-		c.e.probeRead().Call(),
-		asm.JNE.Imm(asm.R0, 0, c.fail),
+	c.e.emit(asm.Mov.Imm(asm.R2, int32(size)))
+	c.e.probeRead()
+	c.e.emit(asm.JNE.Imm(asm.R0, 0, c.fail),
 		asm.LoadMem(asm.R0, asm.RFP, fpReadTmp, sz))
 	return nil
 }
@@ -236,7 +236,7 @@ func (c *locCompiler) run(ops []op, frameBase bool) (kind locKind, reg uint64, i
 		case cd == dwop.Addr:
 			// The load bias is how far the probed pc moved at run
 			// time: ip - link-time pc (zero for non-PIE).
-			e.emit(asm.LoadMem(asm.R0, rCtx, abi.PtRegsIP, asm.DWord))
+			e.probedPC(asm.R0)
 			e.loadConst(asm.R1, int64(o.u-c.stmt.PC))
 			e.emit(asm.Add.Reg(asm.R0, asm.R1))
 			err = c.push(asm.R0)

@@ -3,6 +3,7 @@ package bpfgen
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
@@ -119,14 +120,18 @@ func FuzzDecodeExpr(f *testing.F) {
 }
 
 // TestAddressSpace: a variable in memory is read with the helper of the
-// target's address space, bpf_probe_read_user or bpf_probe_read_kernel.
+// target's address space: bpf_probe_read_user for user space; for the
+// kernel, bpf_probe_read_user below UserSpaceEnd (a __user pointer) and
+// bpf_probe_read_kernel above, chosen at run time by comparing the source
+// address (R3) with UserSpaceEnd.
 func TestAddressSpace(t *testing.T) {
 	for _, c := range []struct {
-		space     target.AddressSpace
-		want, not asm.BuiltinFunc
+		space  target.AddressSpace
+		want   map[asm.BuiltinFunc]int
+		choice bool
 	}{
-		{target.UserSpace, asm.FnProbeReadUser, asm.FnProbeReadKernel},
-		{target.KernelSpace, asm.FnProbeReadKernel, asm.FnProbeReadUser},
+		{target.UserSpace, map[asm.BuiltinFunc]int{asm.FnProbeReadUser: 1}, false},
+		{target.KernelSpace, map[asm.BuiltinFunc]int{asm.FnProbeReadUser: 1, asm.FnProbeReadKernel: 1}, true},
 	} {
 		e := &emitter{space: c.space}
 		st := &Stmt{PC: 0x1000, CFA: CFARule{Reg: abi.RSP, Offset: 8}}
@@ -136,13 +141,18 @@ func TestAddressSpace(t *testing.T) {
 			t.Fatal(err)
 		}
 		calls := map[asm.BuiltinFunc]int{}
-		for _, ins := range e.insns {
+		choice := false
+		for i, ins := range e.insns {
 			if ins.IsBuiltinCall() {
 				calls[asm.BuiltinFunc(ins.Constant)]++
 			}
+			if ins.OpCode.JumpOp() == asm.JGE && ins.Dst == asm.R3 && ins.Src == asm.R4 && i > 0 &&
+				!e.insns[i-1].IsLoadFromMap() && e.insns[i-1].Constant == UserSpaceEnd && e.insns[i-1].Dst == asm.R4 {
+				choice = true
+			}
 		}
-		if calls[c.want] != 1 || calls[c.not] != 0 {
-			t.Errorf("%s: helper calls %v, want one %s", c.space, calls, c.want)
+		if !reflect.DeepEqual(calls, c.want) || choice != c.choice {
+			t.Errorf("%s: helper calls %v, choice by address %v; want %v, %v", c.space, calls, choice, c.want, c.choice)
 		}
 	}
 }

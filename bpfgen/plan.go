@@ -30,9 +30,13 @@ func (r CFARule) known() bool {
 type Stmt struct {
 	ID         uint32 // reported back in each record
 	PC         uint64 // link-time address (for DW_OP_addr in PIE: load bias = ip - PC)
-	FileOffset uint64 // where the uprobe goes
-	CFA        CFARule
-	Vars       []ir.Var
+	FileOffset uint64 // where the uprobe goes; for a kprobe, the offset in Symbol
+	// Symbol is, for kprobes (target.AttachKprobe), the function symbol
+	// the kprobe goes to, at FileOffset bytes from its start; empty for
+	// uprobes.
+	Symbol string
+	CFA    CFARule
+	Vars   []ir.Var
 }
 
 // Spec is everything the generator needs to build the programs of one traced
@@ -47,6 +51,15 @@ type Spec struct {
 	// EntryOffset is the file offset of the function's first instruction,
 	// where the entry uprobe and the uretprobe go.
 	EntryOffset uint64
+	// EntrySymbol is, for kprobes, the symbol of the traced function
+	// (EntryOffset is then 0): a statement at EntrySymbol+EntryOffset is
+	// recorded by the entry program.
+	EntrySymbol string
+	// FexitReturn makes the return program an fexit program attached to
+	// EntrySymbol (kernel targets whose kernel allows it) instead of a
+	// kretprobe: it has no instance limit, so no return is missed. It
+	// reads the return value with bpf_get_func_ret.
+	FexitReturn bool
 	// EntryPC is that instruction's link-time address: the entry program
 	// records how far the code moved at run time (the load bias, ip -
 	// EntryPC), which places globals in conditions (GlobalAddr).

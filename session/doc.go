@@ -20,6 +20,19 @@
 // task_struct; TaskFSBaseOffset finds it once per process (fsbase.go) and
 // Start completes Plan.Errno with it, or notes why errno() is unavailable.
 //
+// Kernel targets (Plan.Attach is target.AttachKprobe, see kprobe.go): a
+// kprobe at each statement's symbol+offset and at the entry, every offset
+// first checked to start an instruction of the code the plan carries; the
+// return is an fexit program where the kernel loads one for the function
+// (HaveFexit), else a kretprobe whose missed returns are counted
+// (Stats.ReturnMisses); hits the kernel skipped because another BPF
+// program was running are counted too (Stats.ProgramMisses). A kernel
+// without kprobes is refused in one line (ErrNoKprobes). Kernel
+// invocations are keyed by thread and kernel stack, so a hit in interrupt
+// context never lands in a task's invocation (bpfgen's kernelKey). The
+// kretprobe asks for more instances than the perf PMU allows, so it is
+// made through tracefs where tracefs is mounted.
+//
 // Records are decoded per statement with bpfgen.Slots, so each Record has one
 // Value per variable of its statement: a scalar in U64, a string in Bytes.
 package session

@@ -33,6 +33,15 @@ type Plan struct {
 	// kind of probe placed in its code. Spec.Space is the memory its
 	// variables are read from. The zero values mean uprobes and user space.
 	Attach target.AttachKind
+
+	// For kprobes (Attach is target.AttachKprobe): Spec.EntrySymbol is
+	// the traced function's symbol, where the entry kprobe and the
+	// return probe go (EntryOffset is then unused); each statement's
+	// kprobe goes to its Stmt.Symbol plus Stmt.FileOffset. Code holds,
+	// for every symbol named, the code bytes from the symbol's start (at
+	// least up to its last statement's instruction): Start decodes them
+	// and refuses an offset that does not start an instruction.
+	Code map[string][]byte
 }
 
 // Options say which processes to trace and size the buffers.
@@ -63,6 +72,17 @@ type Options struct {
 	// (HaveSleepableUprobes); otherwise the session faults pages in
 	// where the kernel can.
 	NoFaultIn bool
+
+	// KretprobeMaxActive bounds the calls of a kernel function the return
+	// probe follows at once (kprobe targets); zero means
+	// KretprobeMaxActive. Calls beyond it are counted in
+	// Stats.ReturnMisses.
+	KretprobeMaxActive int
+
+	// NoFexit uses a kretprobe for a kernel function's return even
+	// where the kernel attaches fexit programs to it (HaveFexit), for
+	// tests of the fallback.
+	NoFexit bool
 }
 
 // Stats are the session's counters, summed over CPUs: the one statistics
@@ -84,6 +104,19 @@ type Stats struct {
 	// ErrnoUnknown counts invocations where errno() was in use but could
 	// not be found; a note reports it, not the statistics.
 	ErrnoUnknown uint64 `json:"-"`
+
+	// ReturnMisses are calls the kretprobe did not follow (kprobe
+	// targets) while the entry probe was attached: no instance was free
+	// (KretprobeMaxActive), so their invocations, if traced, never
+	// closed. The kernel counts the calls of every task, traced or not,
+	// up to when the entry probe is gone: an upper bound of the traced
+	// invocations lost. ReturnMissesUnknown says the kernel gave
+	// no count (see Session.returnMisses). ProgramMisses are probe hits
+	// the kernel skipped because another BPF program was running on the
+	// CPU (an interrupt during one of ours): they are lost too.
+	ReturnMisses        uint64 `json:"missed_returns,omitempty"`
+	ReturnMissesUnknown bool   `json:"-"`
+	ProgramMisses       uint64 `json:"missed_probe_hits,omitempty"`
 }
 
 // Session is a live tracing session: programs loaded and attached, traces
@@ -91,12 +124,23 @@ type Stats struct {
 type Session struct {
 	coll   *ebpf.Collection
 	multi  bool // probes attached with uprobe_multi links
+	fexit  bool // the return probe is an fexit program (kernel targets)
 	all    bool // every process that runs the binary is traced (TraceAll)
 	probes int  // uprobes attached: statements, entry and return
 
 	linksMu sync.Mutex
 	tracker []link.Link // the fork tracker's raw tracepoints
 	links   []link.Link // uprobes in attach order: the entry probe last
+
+	// The kretprobe of a kprobe session, and its missed count read when
+	// the entry probe went (snapReturnMisses).
+	ret        link.Link
+	retSymbol  string
+	retSnapped bool
+	retMisses  uint64
+	retMissErr error
+	retBase    uint64 // missed count when the entry probe was attached
+	retBaseErr error
 
 	rd     *ringbuf.Reader
 	traces chan Trace
@@ -118,6 +162,7 @@ type Session struct {
 // Nothing else in a Spec depends on it.
 type kernelFacts struct {
 	multi   bool                  // uprobe_multi links: one program per chunk of statements, cookies
+	fexit   bool                  // kernel targets: fexit for the return instead of a kretprobe
 	faultIn bool                  // sleepable uprobe programs: strings fault their pages in
 	errno   *bpfgen.ErrnoLocation // Plan.Errno with task_struct's fsbase offset, nil when unknown
 }
@@ -127,7 +172,11 @@ type kernelFacts struct {
 // used, the fsbase offset in task_struct. notes say what is unavailable.
 func probeKernel(p Plan, o Options) (k kernelFacts, notes []string) {
 	k.multi = p.Attach == target.AttachUprobe && !o.SingleUprobes && features.HaveBPFLinkUprobeMulti() == nil
-	k.faultIn = !o.NoFaultIn && HaveSleepableUprobes() == nil
+	// Sleepable programs are for uprobes only.
+	k.faultIn = p.Attach == target.AttachUprobe && !o.NoFaultIn && HaveSleepableUprobes() == nil
+	// fexit for a kernel function's return where the kernel allows it:
+	// nothing missed.
+	k.fexit = p.Attach == target.AttachKprobe && !o.NoFexit && HaveFexit(p.EntrySymbol) == nil
 	k.errno, notes = locateErrno(p.Errno)
 	return k, notes
 }
@@ -135,7 +184,7 @@ func probeKernel(p Plan, o Options) (k kernelFacts, notes []string) {
 // spec is p's blueprint under o's limits and the kernel facts k.
 func spec(p Plan, o Options, k kernelFacts) *bpfgen.Spec {
 	s := p.Spec
-	s.Multi, s.FaultIn, s.Errno = k.multi, k.faultIn, k.errno
+	s.Multi, s.FaultIn, s.Errno, s.FexitReturn = k.multi, k.faultIn, k.errno, k.fexit
 	s.TraceAll = o.TraceAll
 	s.MaxRecords, s.MaxInvocations, s.RingBufSize, s.MaxTargets = o.MaxRecords, o.MaxInvocations, o.RingBufSize, 0
 	return &s
@@ -150,7 +199,7 @@ func spec(p Plan, o Options, k kernelFacts) *bpfgen.Spec {
 // which only the kernel can get wrong. o.TraceAll is ignored (the target
 // filter generates more). The error reads as Start's would.
 func Check(p Plan, o Options) error {
-	k := kernelFacts{multi: p.Attach == target.AttachUprobe && !o.SingleUprobes, faultIn: !o.NoFaultIn, errno: p.Errno}
+	k := kernelFacts{multi: p.Attach == target.AttachUprobe && !o.SingleUprobes, faultIn: p.Attach == target.AttachUprobe && !o.NoFaultIn, errno: p.Errno}
 	if p.Errno != nil && p.Errno.Mode != bpfgen.ErrnoUnknown {
 		loc := *p.Errno
 		loc.TaskFSBase = checkTaskFSBase
@@ -173,8 +222,20 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 	if !o.TraceAll && len(o.PIDs) == 0 {
 		return nil, errors.New("no process to trace: give process ids or trace all processes")
 	}
+	kernel := p.Attach == target.AttachKprobe
+	if kernel {
+		if err := HaveKprobes(); err != nil {
+			return nil, err
+		}
+		if err := checkKprobeSites(p); err != nil {
+			return nil, err
+		}
+		if err := checkKprobeSymbols(p); err != nil {
+			return nil, err
+		}
+	}
 	k, errnoNote := probeKernel(p, o)
-	multi := k.multi
+	multi, fexit := k.multi, k.fexit
 	timing.Mark("feature probes (uprobe_multi, sleepable), errno offset")
 	gen, err := bpfgen.Generate(spec(p, o, k))
 	if err != nil {
@@ -185,6 +246,7 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		return nil, fmt.Errorf("lifting the memlock limit: %w", err)
 	}
 	s := &Session{
+		fexit:      fexit,
 		multi:      multi,
 		all:        o.TraceAll,
 		warnings:   gen.Warnings,
@@ -231,10 +293,10 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		}
 	}
 	timing.Mark("fork tracker attached")
-	if err := s.attach(p, gen); err != nil {
+	if err := s.attach(p, o, gen); err != nil {
 		return nil, err
 	}
-	timing.Mark("uprobes attached")
+	timing.Mark("probes attached")
 
 	s.rd, err = ringbuf.NewReader(coll.Maps[bpfgen.MapEvents])
 	if err != nil {
@@ -269,10 +331,15 @@ func (e *AttachError) Error() string { return e.Err.Error() }
 func (e *AttachError) Unwrap() error { return e.Err }
 
 // attach places the probes, of the kind the target takes (Plan.Attach).
-func (s *Session) attach(p Plan, gen *bpfgen.Generated) error {
+func (s *Session) attach(p Plan, o Options, gen *bpfgen.Generated) error {
 	switch p.Attach {
 	case target.AttachUprobe:
 		if err := s.attachUprobes(p, gen); err != nil {
+			return &AttachError{Kind: p.Attach, Err: err}
+		}
+		return nil
+	case target.AttachKprobe:
+		if err := s.attachKprobes(p, o, gen); err != nil {
 			return &AttachError{Kind: p.Attach, Err: err}
 		}
 		return nil
@@ -425,6 +492,16 @@ func (s *Session) Stats() (Stats, error) {
 		st.RingBytes = s.ringBytes.Load()
 		return st, nil
 	}
+	progMisses, err := s.programMisses()
+	if err != nil {
+		return Stats{}, err
+	}
+	s.linksMu.Lock()
+	retMisses, retErr := s.retMisses, s.retMissErr
+	if s.ret != nil && !s.retSnapped {
+		retMisses, retErr = s.newReturnMisses()
+	}
+	s.linksMu.Unlock()
 	var sum [bpfgen.NumStats]uint64
 	m := s.coll.Maps[bpfgen.MapStats]
 	for i := range sum {
@@ -448,6 +525,10 @@ func (s *Session) Stats() (Stats, error) {
 		ErrnoUnknown:  sum[bpfgen.StatErrnoUnknown],
 		RingBytes:     s.ringBytes.Load(),
 		DecodeErrors:  s.decodeErrs.Load(),
+
+		ReturnMisses:        retMisses,
+		ReturnMissesUnknown: retErr != nil,
+		ProgramMisses:       progMisses,
 	}, nil
 }
 
@@ -495,6 +576,7 @@ func (s *Session) detach() error {
 		wg.Wait()
 	}
 	if len(s.links) > 0 && s.noneTraced() {
+		s.snapReturnMisses()
 		closeAll(append(s.links, s.tracker...))
 		timing.Mark(fmt.Sprintf("every probe detached at once (%d links): no traced process is left", len(s.links)+len(s.tracker)))
 		s.links, s.tracker = nil, nil
@@ -503,6 +585,7 @@ func (s *Session) detach() error {
 	if n := len(s.links); n > 0 {
 		closeAll(s.links[n-1:])
 		timing.Mark("entry probe detached")
+		s.snapReturnMisses()
 		closeAll(s.links[:n-1])
 		timing.Mark(fmt.Sprintf("statement and return probes detached (%d links)", n-1))
 	}
@@ -512,6 +595,17 @@ func (s *Session) detach() error {
 	}
 	s.links, s.tracker = nil, nil
 	return errors.Join(errs...)
+}
+
+// snapReturnMisses reads the kretprobe's missed count while it is still
+// attached, once no invocation can start: what Stats reports afterwards.
+// The caller holds linksMu.
+func (s *Session) snapReturnMisses() {
+	if s.ret == nil || s.retSnapped {
+		return
+	}
+	s.retMisses, s.retMissErr = s.newReturnMisses()
+	s.retSnapped = true
 }
 
 // noneTraced reports whether no traced process is alive, so that none

@@ -136,6 +136,9 @@ const (
 	// when the kernel has them) and a uretprobe for the return. The zero
 	// AttachKind means it too.
 	AttachUprobe AttachKind = iota
+	// AttachKprobe places kprobes at symbol+offset in the kernel or a
+	// module (statements and the entry) and a kretprobe for the return.
+	AttachKprobe
 )
 
 // String names the kind of probe.
@@ -143,6 +146,8 @@ func (a AttachKind) String() string {
 	switch a {
 	case AttachUprobe:
 		return "uprobe"
+	case AttachKprobe:
+		return "kprobe"
 	default:
 		return fmt.Sprintf("AttachKind(%d)", int(a))
 	}

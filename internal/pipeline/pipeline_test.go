@@ -48,6 +48,7 @@ var helpers = []string{
 	"internal/dwop",
 	"internal/pipeline",
 	"internal/fixture",
+	"internal/guest",
 	"internal/staporacle",
 	"internal/debuginfodtest",
 }
