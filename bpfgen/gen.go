@@ -262,7 +262,9 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 		asm.Add.Imm(asm.R2, 1),
 		asm.StoreMem(rBuf, OffCount, asm.R2, asm.Word),
 		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
-	e.stat(StatStatements)
+	if !st.Branch {
+		e.stat(StatStatements)
+	}
 	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord),
 		asm.Ja.Label(place))
 	e.mark(full)

@@ -32,6 +32,10 @@ type Stmt struct {
 	FileOffset uint64 // where the uprobe goes
 	CFA        CFARule
 	Vars       []Var
+	// Branch marks a probe on a conditional jump (package verdict): its
+	// records go into the trace in order with the statements', but the
+	// statement count does not count them.
+	Branch bool
 }
 
 // Spec is everything the generator needs to build the programs of one traced

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/verdict"
 )
 
 // Var says how to print one VARIABLE expression: see ir.Display.
@@ -104,6 +105,29 @@ type Text struct {
 	// Source adds each statement's source text below it; Annotate adds,
 	// after each trace, the function's source with executed lines marked.
 	Source, Annotate bool
+	// Verdict, when set, adds the "why:" line after each trace; its
+	// branch records are not statements and are not printed.
+	Verdict *verdict.Plan
+}
+
+// isBranch reports whether id is a branch probe of the verdict plan p.
+func isBranch(p *verdict.Plan, id uint32) bool {
+	if p == nil {
+		return false
+	}
+	_, ok := p.Branches[id]
+	return ok
+}
+
+// explain returns the verdict of tr, or nil without a plan.
+func explain(p *verdict.Plan, stmts map[uint32]Stmt, tr *Trace) *verdict.Verdict {
+	if p == nil {
+		return nil
+	}
+	return p.Explain(tr, func(id uint32) (verdict.Line, bool) {
+		st, ok := stmts[id]
+		return verdict.Line{File: st.File, Line: st.Line, Text: st.Source, HasText: st.HasSource}, ok
+	})
 }
 
 // Trace prints one committed invocation: a blank line, the function line,
@@ -118,6 +142,9 @@ func (t *Text) Trace(tr *Trace) error {
 	for i, r := range tr.Records {
 		if tr.Truncated > 0 && i == tr.TruncatedAt {
 			elision(&b, tr)
+		}
+		if isBranch(t.Verdict, r.StmtID) {
+			continue
 		}
 		st, ok := t.Stmts[r.StmtID]
 		if !ok {
@@ -140,6 +167,9 @@ func (t *Text) Trace(tr *Trace) error {
 	}
 	if tr.Truncated > 0 && tr.TruncatedAt >= len(tr.Records) {
 		elision(&b, tr)
+	}
+	if v := explain(t.Verdict, t.Stmts, tr); v != nil {
+		b.WriteString(v.String() + "\n")
 	}
 	if t.Annotate && t.H.Listing != nil {
 		t.annotate(&b, tr)
@@ -311,6 +341,52 @@ type JSON struct {
 	W     io.Writer
 	H     Header
 	Stmts map[uint32]Stmt
+	// Verdict, when set, adds the "why" object to each trace.
+	Verdict *verdict.Plan
+}
+
+// jsonWhy is the verdict as JSON fields.
+type jsonWhy struct {
+	Text       string          `json:"text"`
+	Return     int64           `json:"return"`
+	Errno      string          `json:"errno,omitempty"`
+	ReturnFile string          `json:"return_file,omitempty"`
+	ReturnLine int             `json:"return_line,omitempty"`
+	BranchFile string          `json:"branch_file,omitempty"`
+	BranchLine int             `json:"branch_line,omitempty"`
+	BranchText string          `json:"branch_source,omitempty"`
+	Term       string          `json:"term,omitempty"`
+	Outcome    *bool           `json:"outcome,omitempty"`
+	Jumped     *bool           `json:"jumped,omitempty"`
+	Values     []verdict.Value `json:"values"`
+}
+
+func whyJSON(v *verdict.Verdict) *jsonWhy {
+	if v == nil {
+		return nil
+	}
+	j := &jsonWhy{Text: v.String(), Return: v.Return, Errno: v.Errno, Term: v.Term, Values: v.Values}
+	if j.Values == nil {
+		j.Values = []verdict.Value{}
+	}
+	if v.HasRet {
+		j.ReturnFile, j.ReturnLine = v.Ret.File, v.Ret.Line
+	}
+	if b := v.Branch; b != nil {
+		j.BranchFile, j.BranchLine = b.File, b.Line
+		if b.HasText {
+			j.BranchText = strings.TrimSpace(b.Text)
+		}
+	}
+	if v.Outcome != "" {
+		o := v.Outcome == "true"
+		j.Outcome = &o
+	}
+	if v.Known {
+		jumped := v.Jumped
+		j.Jumped = &jumped
+	}
+	return j
 }
 
 type jsonStmt struct {
@@ -343,12 +419,18 @@ func (j *JSON) Trace(tr *Trace) error {
 		// length of statements when they ran last).
 		Truncated   uint32 `json:"truncated,omitempty"`
 		TruncatedAt *int   `json:"truncated_at,omitempty"`
+		// Why is the verdict line's content (omitted with --no-verdict).
+		Why *jsonWhy `json:"why,omitempty"`
 	}{Statements: []jsonStmt{}, Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
 	if tr.Truncated > 0 {
 		at := tr.TruncatedAt
 		out.TruncatedAt = &at
 	}
+	out.Why = whyJSON(explain(j.Verdict, j.Stmts, tr))
 	for _, r := range tr.Records {
+		if isBranch(j.Verdict, r.StmtID) {
+			continue
+		}
 		st, ok := j.Stmts[r.StmtID]
 		if !ok {
 			st = Stmt{File: "<unknown statement>"}

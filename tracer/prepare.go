@@ -17,6 +17,7 @@ import (
 	"github.com/whythefail/whythefail/source"
 	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/target/abi"
+	"github.com/whythefail/whythefail/verdict"
 )
 
 // Config is what the user asked for.
@@ -33,6 +34,9 @@ type Config struct {
 	// debuginfod.
 	Source      bool
 	SourcePaths []string
+	// NoVerdict leaves out the verdict line (--no-verdict) and the branch
+	// probes it needs.
+	NoVerdict bool
 }
 
 // Job is a prepared trace: everything resolved and generated, nothing
@@ -41,6 +45,8 @@ type Job struct {
 	Plan   session.Plan
 	Header report.Header
 	Stmts  map[uint32]report.Stmt
+	// Verdict plans the verdict line; nil with Config.NoVerdict.
+	Verdict *verdict.Plan
 	// Notes are things the user should know (statements skipped, ...).
 	Notes []string
 
@@ -234,6 +240,9 @@ func Prepare(cfg Config) (*Job, error) {
 		job.Plan.Stmts = append(job.Plan.Stmts, st)
 		job.Stmts[id] = rs
 		id++
+	}
+	if !cfg.NoVerdict {
+		planVerdict(job, bin, fn, sc, cfg)
 	}
 	if cfg.Source {
 		job.Notes = append(job.Notes, addSource(job, fn, bin.BuildID, cfg)...)

@@ -207,9 +207,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		Stats(report.Stats) error
 	}
 	if o.JSON {
-		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts}
+		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict}
 	} else {
-		w = &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate}
+		w = &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict}
 	}
 	printed := make(chan struct{})
 	limit := newTraceLimit(o.MaxTraces)

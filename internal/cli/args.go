@@ -18,6 +18,7 @@ type Args struct {
 	Source    bool     // --source: the source text of each traced line
 	Floor     bool     // --floor: empty programs at the same probes (benchmarks)
 	Annotate  bool     // --annotate: each trace's function source, executed lines marked
+	NoVerdict bool     // --no-verdict: no "why:" line after each trace
 	SrcPaths  []string // --source-path OLD=NEW
 	Command   string   // -c CMD
 	PID       int      // -x PID
@@ -88,6 +89,8 @@ func parseArgs(argv []string) (*Args, error) {
 			a.Floor = true
 		case "--annotate", "-annotate":
 			a.Annotate = true
+		case "--no-verdict", "-no-verdict":
+			a.NoVerdict = true
 		case "--source-path", "-source-path":
 			var v string
 			if v, err = get(); err == nil {

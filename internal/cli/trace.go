@@ -25,7 +25,7 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 		return err
 	}
 	cfg := tracer.Config{Target: a.Positional[0], Function: a.Positional[1], Condition: a.Positional[2], DebugDirs: a.DebugDirs,
-		Debuginfod: client, Source: a.Source || a.Annotate, SourcePaths: a.SrcPaths}
+		Debuginfod: client, Source: a.Source || a.Annotate, SourcePaths: a.SrcPaths, NoVerdict: a.NoVerdict}
 	if len(a.Positional) == 4 {
 		cfg.Variable = a.Positional[3]
 	}
