@@ -331,7 +331,9 @@ func (v *Verdict) String() string {
 			how = "did not jump"
 		}
 		fmt.Fprintf(&b, " %s (%s", how, lower(br.Jcc.String()))
-		if br.Setter != "" {
+		if rel := relation(br, v.Jumped); rel != "" {
+			b.WriteString(": " + rel)
+		} else if br.Setter != "" {
 			fmt.Fprintf(&b, " after %s", br.Setter)
 		}
 		b.WriteString(")")
@@ -347,4 +349,52 @@ func (v *Verdict) String() string {
 		fmt.Fprintf(&b, "%s=%s", x.Name, x.Text)
 	}
 	return b.String()
+}
+
+// jccRel is the relation of cmp a, b that makes each jump jump.
+var jccRel = map[x86asm.Op]string{
+	x86asm.JA: ">", x86asm.JAE: ">=", x86asm.JB: "<", x86asm.JBE: "<=", x86asm.JE: "==", x86asm.JNE: "!=",
+	x86asm.JG: ">", x86asm.JGE: ">=", x86asm.JL: "<", x86asm.JLE: "<=",
+}
+
+// negRel negates a relation.
+var negRel = map[string]string{">": "<=", "<=": ">", "<": ">=", ">=": "<", "==": "!=", "!=": "=="}
+
+// relation spells what held at a cmp or test branch, in the operands'
+// names: "hints->ai_flags > 2047" (unsigned when the jump compares
+// without sign); "" when the branch is of another kind.
+func relation(b *Branch, jumped bool) string {
+	rel, ok := jccRel[b.Jcc]
+	if !ok {
+		return ""
+	}
+	if !jumped {
+		rel = negRel[rel]
+	}
+	name := func(o Operand) string {
+		if o.Imm {
+			return fmt.Sprint(o.Value)
+		}
+		return o.Name
+	}
+	var s string
+	switch {
+	case b.Kind == KindCmp && len(b.Ops) == 2:
+		s = name(b.Ops[0]) + " " + rel + " " + name(b.Ops[1])
+	case b.Kind == KindTest && len(b.Ops) == 1 && (rel == "==" || rel == "!="):
+		s = name(b.Ops[0]) + " " + rel + " 0"
+	case b.Kind == KindTest && len(b.Ops) == 2 && (rel == "==" || rel == "!="):
+		o := b.Ops[1]
+		mask := name(o)
+		if o.Imm {
+			mask = fmt.Sprintf("%#x", o.Value)
+		}
+		s = "(" + name(b.Ops[0]) + " & " + mask + ") " + rel + " 0"
+	default:
+		return ""
+	}
+	if unsignedJcc(b.Jcc) {
+		s += " unsigned"
+	}
+	return s
 }

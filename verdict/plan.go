@@ -221,6 +221,7 @@ func New(in Input) (*Plan, error) {
 		}
 	}
 	id := in.FirstID
+	graph := newCFG(ins)
 	for k := range ins {
 		it := &ins[k]
 		if !it.ok || !isJcc(it.inst.Op) {
@@ -244,7 +245,7 @@ func New(in Input) (*Plan, error) {
 		if reg, off, err := in.CFA(it.pc); err == nil {
 			st.CFA = bpfgen.CFARule{Reg: reg, Offset: off}
 		}
-		n := &namer{in: in, ins: ins, pc: it.pc, cfa: st.CFA}
+		n := &namer{in: in, ins: ins, cfg: graph}
 		planOperands(b, &st, ins, k, leader, n)
 		b.FlagsVar = len(st.Vars)
 		st.Vars = append(st.Vars, ir.Var{Name: "rflags", Expr: flagsExpr, Size: 8})
@@ -326,7 +327,7 @@ func operand(st *bpfgen.Stmt, it *instr, a x86asm.Arg, clobbered map[uint64]bool
 		if !ok || clobbered[d] {
 			return o
 		}
-		if name, ok := n.reg(d, it); ok {
+		if name, ok := n.reg(d, it, size); ok {
 			o.Name, o.Named = name, true
 		}
 		o.Var = len(st.Vars)
@@ -345,7 +346,7 @@ func operand(st *bpfgen.Stmt, it *instr, a x86asm.Arg, clobbered map[uint64]bool
 				return o
 			}
 		}
-		if name, ok := n.mem(a, it, 0); ok {
+		if name, ok := n.mem(a, it, o.Size); ok {
 			o.Name, o.Named = name, true
 		}
 		o.Var = len(st.Vars)
