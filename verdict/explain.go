@@ -326,11 +326,14 @@ func (v *Verdict) String() string {
 	case v.Outcome != "":
 		fmt.Fprintf(&b, " was %s", v.Outcome)
 	case v.Known:
-		how := "jumped"
+		how, insn := " jumped", br.Jcc
 		if !v.Jumped {
-			how = "did not jump"
+			how = " did not jump"
 		}
-		fmt.Fprintf(&b, " %s (%s", how, lower(br.Jcc.String()))
+		if br.Insn != 0 {
+			how, insn = " decided without a jump", br.Insn
+		}
+		fmt.Fprintf(&b, "%s (%s", how, lower(insn.String()))
 		if rel := relation(br, v.Jumped); rel != "" {
 			b.WriteString(": " + rel)
 		} else if br.Setter != "" {

@@ -73,7 +73,11 @@ type Branch struct {
 	// Text is the source text of Line, when found.
 	Text    string
 	HasText bool
-	Jcc     x86asm.Op // JE, JG, ...
+	Jcc     x86asm.Op // JE, JG, ...: the jump, or the condition of a cmov or setcc
+	// Insn is the instruction probed when it is not a jump: a
+	// conditional move or set (CMOVL, SETG) that compilers use instead
+	// of branching.
+	Insn x86asm.Op
 	Setter  string    // the flag writer's mnemonic (cmp), "" for KindNone
 	Kind    Kind
 	Ops     []Operand // Intel order: for cmp a, b the flags are a - b
@@ -142,6 +146,17 @@ func isJcc(op x86asm.Op) bool {
 		return true
 	}
 	return false
+}
+
+// condOf maps the conditional moves and sets to the jump on the same
+// condition.
+var condOf = map[x86asm.Op]x86asm.Op{
+	x86asm.CMOVA: x86asm.JA, x86asm.CMOVAE: x86asm.JAE, x86asm.CMOVB: x86asm.JB, x86asm.CMOVBE: x86asm.JBE,
+	x86asm.CMOVE: x86asm.JE, x86asm.CMOVNE: x86asm.JNE, x86asm.CMOVG: x86asm.JG, x86asm.CMOVGE: x86asm.JGE,
+	x86asm.CMOVL: x86asm.JL, x86asm.CMOVLE: x86asm.JLE, x86asm.CMOVS: x86asm.JS, x86asm.CMOVNS: x86asm.JNS,
+	x86asm.SETA: x86asm.JA, x86asm.SETAE: x86asm.JAE, x86asm.SETB: x86asm.JB, x86asm.SETBE: x86asm.JBE,
+	x86asm.SETE: x86asm.JE, x86asm.SETNE: x86asm.JNE, x86asm.SETG: x86asm.JG, x86asm.SETGE: x86asm.JGE,
+	x86asm.SETL: x86asm.JL, x86asm.SETLE: x86asm.JLE, x86asm.SETS: x86asm.JS, x86asm.SETNS: x86asm.JNS,
 }
 
 // endsBlock reports whether control does not simply fall through op.
@@ -224,7 +239,7 @@ func New(in Input) (*Plan, error) {
 	graph := newCFG(ins)
 	for k := range ins {
 		it := &ins[k]
-		if !it.ok || !isJcc(it.inst.Op) {
+		if !it.ok || (!isJcc(it.inst.Op) && condOf[it.inst.Op] == 0) {
 			continue
 		}
 		off, err := in.FileOffset(it.pc)
@@ -232,21 +247,36 @@ func New(in Input) (*Plan, error) {
 			continue
 		}
 		b := &Branch{ID: id, PC: it.pc, Jcc: it.inst.Op, File: in.Fn.DeclFile}
-		if row, ok := in.Fn.CU.RowAt(it.pc); ok {
-			b.Line = row.Line
-			if f := in.Fn.CU.File(row.File); f != "" {
-				b.File = f
-			}
-		}
-		if in.Source != nil && b.Line > 0 {
-			b.Text, b.HasText = in.Source(b.File, b.Line)
+		if c, ok := condOf[it.inst.Op]; ok {
+			b.Jcc, b.Insn = c, it.inst.Op
 		}
 		st := bpfgen.Stmt{ID: id, PC: it.pc, FileOffset: off, Branch: true}
 		if reg, off, err := in.CFA(it.pc); err == nil {
 			st.CFA = bpfgen.CFARule{Reg: reg, Offset: off}
 		}
 		n := &namer{in: in, ins: ins, cfg: graph}
-		planOperands(b, &st, ins, k, leader, n)
+		setter := planOperands(b, &st, ins, k, leader, n)
+		// The jump's own row; clang gives compiler-made instructions
+		// line 0, so then the flag writer's row, or the row before.
+		for _, pc := range []uint64{it.pc, setter} {
+			if row, ok := in.Fn.CU.RowAt(pc); ok && row.Line != 0 && b.Line == 0 {
+				b.Line = row.Line
+				if f := in.Fn.CU.File(row.File); f != "" {
+					b.File = f
+				}
+			}
+		}
+		for j := k - 1; j >= 0 && b.Line == 0; j-- {
+			if row, ok := in.Fn.CU.RowAt(ins[j].pc); ok && row.Line != 0 {
+				b.Line = row.Line
+				if f := in.Fn.CU.File(row.File); f != "" {
+					b.File = f
+				}
+			}
+		}
+		if in.Source != nil && b.Line > 0 {
+			b.Text, b.HasText = in.Source(b.File, b.Line)
+		}
 		b.FlagsVar = len(st.Vars)
 		st.Vars = append(st.Vars, ir.Var{Name: "rflags", Expr: flagsExpr, Size: 8})
 		p.Branches[id] = b
@@ -257,17 +287,18 @@ func New(in Input) (*Plan, error) {
 }
 
 // planOperands finds the flag writer of the jump ins[k] and the operands to
-// record at the jump.
-func planOperands(b *Branch, st *bpfgen.Stmt, ins []instr, k int, leader map[uint64]bool, n *namer) {
+// record at the jump, and returns the flag writer's address (the jump's
+// when there is none).
+func planOperands(b *Branch, st *bpfgen.Stmt, ins []instr, k int, leader map[uint64]bool, n *namer) uint64 {
 	if leader[ins[k].pc] {
-		return // the flags come from several places
+		return ins[k].pc // the flags come from several places
 	}
 	clobbered := map[uint64]bool{}
 	memWritten := false
 	for i := k - 1; i >= 0; i-- {
 		it := &ins[i]
 		if !it.ok || endsBlock(it.inst.Op) || ins[i+1].pc != it.end() {
-			return
+			return ins[k].pc
 		}
 		op := it.inst.Op
 		if preserving[op] {
@@ -277,7 +308,7 @@ func planOperands(b *Branch, st *bpfgen.Stmt, ins []instr, k int, leader map[uin
 			}
 			memWritten = memWritten || mem
 			if leader[it.pc] {
-				return
+				return ins[k].pc
 			}
 			continue
 		}
@@ -297,7 +328,7 @@ func planOperands(b *Branch, st *bpfgen.Stmt, ins []instr, k int, leader map[uin
 			b.Kind, args = KindResult, []x86asm.Arg{it.inst.Args[0]}
 		default:
 			b.Kind = KindUnknown
-			return
+			return it.pc
 		}
 		for j, a := range args {
 			if j == 1 && b.Kind == KindTest && sameArg(args[0], a) {
@@ -305,8 +336,9 @@ func planOperands(b *Branch, st *bpfgen.Stmt, ins []instr, k int, leader map[uin
 			}
 			b.Ops = append(b.Ops, operand(st, it, a, clobbered, memWritten, n))
 		}
-		return
+		return it.pc
 	}
+	return ins[k].pc
 }
 
 func sameArg(a, b x86asm.Arg) bool { return a == b }
