@@ -117,7 +117,13 @@ func (p *Plan) Explain(tr *session.Trace, stmt func(id uint32) (Line, bool)) *Ve
 			last = i
 		}
 	}
-	v.Ret, v.HasRet = p.returnLine(tr, last, stmt)
+	v.Ret, v.HasRet = p.returnLine(tr, last, func(id uint32) (Line, bool) {
+		l, ok := stmt(id)
+		if ok && !l.HasText && p.source != nil {
+			l.Text, l.HasText = p.source(l.File, l.Line)
+		}
+		return l, ok
+	})
 	if last < 0 {
 		return v
 	}

@@ -356,6 +356,8 @@ func (n *namer) varOffset(e []byte, base uint64, disp int64, pc uint64) (int64, 
 				return 0, false
 			}
 			return disp - (cfa + off), true
+		case len(fb) == 1 && fb[0] == byte(opReg0+base):
+			return disp - off, true
 		case len(fb) >= 2 && fb[0] == byte(opBreg0+base):
 			fo, k := readSleb(fb[1:])
 			if k+1 != len(fb) {

@@ -98,6 +98,8 @@ type Plan struct {
 	// LastLine is the function's last line with code (its closing brace),
 	// which epilogues are attributed to.
 	LastLine int
+	// source is Input.Source, for the text of the return line.
+	source func(file string, line int) (string, bool)
 }
 
 // instr is one decoded instruction.
@@ -227,7 +229,7 @@ func New(in Input) (*Plan, error) {
 			}
 		}
 	}
-	p := &Plan{Func: in.Fn.Name, Branches: map[uint32]*Branch{}}
+	p := &Plan{Func: in.Fn.Name, Branches: map[uint32]*Branch{}, source: in.Source}
 	if rows, err := in.Fn.CU.Lines(); err == nil {
 		for _, r := range rows {
 			if !r.EndSeq && in.Fn.Contains(r.Addr) && in.Fn.CU.File(r.File) == in.Fn.DeclFile {
