@@ -77,10 +77,10 @@ type Branch struct {
 	// Insn is the instruction probed when it is not a jump: a
 	// conditional move or set (CMOVL, SETG) that compilers use instead
 	// of branching.
-	Insn x86asm.Op
-	Setter  string    // the flag writer's mnemonic (cmp), "" for KindNone
-	Kind    Kind
-	Ops     []Operand // Intel order: for cmp a, b the flags are a - b
+	Insn   x86asm.Op
+	Setter string // the flag writer's mnemonic (cmp), "" for KindNone
+	Kind   Kind
+	Ops    []Operand // Intel order: for cmp a, b the flags are a - b
 	// FlagsVar is the index of the recorded flags register.
 	FlagsVar int
 	// Canary marks the stack protector's check (its flag writer reads
