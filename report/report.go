@@ -105,18 +105,8 @@ type Text struct {
 	// Source adds each statement's source text below it; Annotate adds,
 	// after each trace, the function's source with executed lines marked.
 	Source, Annotate bool
-	// Verdict, when set, adds the "why:" line after each trace; its
-	// branch records are not statements and are not printed.
+	// Verdict, when set, adds the "why:" line after each trace.
 	Verdict *verdict.Plan
-}
-
-// isBranch reports whether id is a branch probe of the verdict plan p.
-func isBranch(p *verdict.Plan, id uint32) bool {
-	if p == nil {
-		return false
-	}
-	_, ok := p.Branches[id]
-	return ok
 }
 
 // explain returns the verdict of tr, or nil without a plan.
@@ -142,9 +132,6 @@ func (t *Text) Trace(tr *Trace) error {
 	for i, r := range tr.Records {
 		if tr.Truncated > 0 && i == tr.TruncatedAt {
 			elision(&b, tr)
-		}
-		if isBranch(t.Verdict, r.StmtID) {
-			continue
 		}
 		st, ok := t.Stmts[r.StmtID]
 		if !ok {
@@ -428,9 +415,6 @@ func (j *JSON) Trace(tr *Trace) error {
 	}
 	out.Why = whyJSON(explain(j.Verdict, j.Stmts, tr))
 	for _, r := range tr.Records {
-		if isBranch(j.Verdict, r.StmtID) {
-			continue
-		}
 		st, ok := j.Stmts[r.StmtID]
 		if !ok {
 			st = Stmt{File: "<unknown statement>"}

@@ -111,24 +111,25 @@ func (p *Plan) Explain(tr *session.Trace, stmt func(id uint32) (Line, bool)) *Ve
 	if tr.Return < 0 {
 		v.Errno = expr.ErrnoName(-tr.Return)
 	}
-	last := -1
-	for i, r := range tr.Records {
-		if b, ok := p.Branches[r.StmtID]; ok && !b.Canary {
-			last = i
-		}
+	var b *Branch
+	if tr.Branch != nil {
+		b = p.Branches[tr.Branch.StmtID]
 	}
-	v.Ret, v.HasRet = p.returnLine(tr, last, func(id uint32) (Line, bool) {
+	start := 0 // the first statement record after the branch
+	if b != nil {
+		start = recordAfter(tr, tr.BranchAfter)
+	}
+	v.Ret, v.HasRet = p.returnLine(tr, start, func(id uint32) (Line, bool) {
 		l, ok := stmt(id)
 		if ok && !l.HasText && p.source != nil {
 			l.Text, l.HasText = p.source(l.File, l.Line)
 		}
 		return l, ok
 	})
-	if last < 0 {
+	if b == nil {
 		return v
 	}
-	r := tr.Records[last]
-	b := p.Branches[r.StmtID]
+	r := *tr.Branch
 	v.Branch = b
 	if b.FlagsVar < len(r.Values) && r.Values[b.FlagsVar].OK {
 		v.Known, v.Jumped = true, jumps(b.Jcc, r.Values[b.FlagsVar].U64)
@@ -238,25 +239,32 @@ func (p *Plan) fromSource(v *Verdict, b *Branch, vals []*int64, names []string) 
 	v.Outcome = fmt.Sprint(res)
 }
 
-// returnLine picks the statement the return came from: after the deciding
-// branch, the last one whose text is a return statement, else the last one
-// that is not the function's closing line (which epilogues are attributed
-// to), else the last.
-func (p *Plan) returnLine(tr *session.Trace, from int, stmt func(uint32) (Line, bool)) (Line, bool) {
+// recordAfter is the index in tr.Records of the first statement recorded
+// after the first n statements that ran (some may have been dropped).
+func recordAfter(tr *session.Trace, n int) int {
+	switch {
+	case tr.Truncated == 0 || n <= tr.TruncatedAt:
+		return min(n, len(tr.Records))
+	case n < tr.TruncatedAt+int(tr.Truncated):
+		return tr.TruncatedAt
+	}
+	return min(n-int(tr.Truncated), len(tr.Records))
+}
+
+// returnLine picks the statement the return came from: among the records
+// from start (those after the deciding branch), the last one whose text is
+// a return statement, else the last one that is not the function's closing
+// line (which epilogues are attributed to), else the last; with none after
+// the branch, the trace's last statement.
+func (p *Plan) returnLine(tr *session.Trace, start int, stmt func(uint32) (Line, bool)) (Line, bool) {
 	var lines []Line
-	for i := len(tr.Records) - 1; i > from; i-- {
-		if _, ok := p.Branches[tr.Records[i].StmtID]; ok {
-			continue
-		}
+	for i := len(tr.Records) - 1; i >= start; i-- {
 		if l, ok := stmt(tr.Records[i].StmtID); ok {
 			lines = append(lines, l)
 		}
 	}
 	if len(lines) == 0 {
 		for i := len(tr.Records) - 1; i >= 0; i-- {
-			if _, ok := p.Branches[tr.Records[i].StmtID]; ok {
-				continue
-			}
 			if l, ok := stmt(tr.Records[i].StmtID); ok {
 				return l, true
 			}

@@ -84,7 +84,8 @@ type Branch struct {
 	// FlagsVar is the index of the recorded flags register.
 	FlagsVar int
 	// Canary marks the stack protector's check (its flag writer reads
-	// %fs:), which every return passes: it never decides.
+	// %fs:), which every return passes: it never decides, and New plans
+	// no probe for it.
 	Canary bool
 }
 
@@ -278,6 +279,9 @@ func New(in Input) (*Plan, error) {
 		}
 		if in.Source != nil && b.Line > 0 {
 			b.Text, b.HasText = in.Source(b.File, b.Line)
+		}
+		if b.Canary {
+			continue // every return passes it: never probed
 		}
 		b.FlagsVar = len(st.Vars)
 		st.Vars = append(st.Vars, ir.Var{Name: "rflags", Expr: flagsExpr, Size: 8})

@@ -32,9 +32,19 @@ func gpr(r x86asm.Reg) (dwarf uint64, size int, ok bool) {
 	return 0, 0, false
 }
 
-// regName spells a register as AT&T syntax does (%r14d).
+// regName spells a register as AT&T syntax does (%r14d, where x86asm
+// says R14L).
 func regName(r x86asm.Reg) string {
-	return "%" + lower(r.String())
+	n := lower(r.String())
+	switch {
+	case r >= x86asm.R8L && r <= x86asm.R15L:
+		n = n[:len(n)-1] + "d"
+	case r >= x86asm.R8B && r <= x86asm.R15B:
+		n = n[:len(n)-1] + "b"
+	case r >= x86asm.SPB && r <= x86asm.DIB:
+		n = n[:len(n)-1] + "l"
+	}
+	return "%" + n
 }
 
 func lower(s string) string {
