@@ -44,6 +44,11 @@ type Stmt struct {
 	// Source is the text of the line, when it was found.
 	Source    string
 	HasSource bool
+	// Shared are the other line-table rows at the statement's address
+	// (stap names the probe by the first; at -O2 the row of a branch can
+	// hide behind it), with their text when found: --source and
+	// --annotate show them too.
+	Shared []SourceLine
 }
 
 // Listing is a function's source, for annotating traces.
@@ -151,6 +156,13 @@ func (t *Text) Trace(tr *Trace) error {
 		if t.Source && st.HasSource {
 			fmt.Fprintf(&b, "%8d | %s\n", st.Line, st.Source)
 		}
+		if t.Source {
+			for _, sl := range st.Shared {
+				if sl.Text != "" {
+					fmt.Fprintf(&b, "%8d | %s\n", sl.N, sl.Text)
+				}
+			}
+		}
 	}
 	if tr.Truncated > 0 && tr.TruncatedAt >= len(tr.Records) {
 		elision(&b, tr)
@@ -182,6 +194,9 @@ func (t *Text) annotate(b *strings.Builder, tr *Trace) {
 		if st, ok := t.Stmts[r.StmtID]; ok && st.File == t.H.Listing.File {
 			hits[st.Line]++
 			last = st.Line
+			for _, sl := range st.Shared {
+				hits[sl.N]++
+			}
 		}
 	}
 	dropped := ""

@@ -246,6 +246,7 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	if cfg.Source {
 		job.Notes = append(job.Notes, addSource(job, fn, bin.BuildID, cfg)...)
+		addSharedRows(job, fn, bin.BuildID, cfg)
 	}
 	if skipped > 0 {
 		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of inlined copies of %s are not traced: only calls of its out-of-line instance are", skipped, fn.Name))

@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/source"
 	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/verdict"
@@ -45,5 +46,33 @@ func sourceLines(fn *debuginfo.Function, buildID []byte, cfg Config) func(string
 			return "", false
 		}
 		return lines.Line(p, n)
+	}
+}
+
+// addSharedRows records, for every statement, the other line-table rows of
+// its file that start at its address, with their text (--source and
+// --annotate show them: at -O2 a branch's own row may share the address of
+// the row stap names the probe by).
+func addSharedRows(job *Job, fn *debuginfo.Function, buildID []byte, cfg Config) {
+	rows, err := fn.CU.Lines()
+	if err != nil {
+		return
+	}
+	text := sourceLines(fn, buildID, cfg)
+	for _, st := range job.Plan.Stmts {
+		rs, ok := job.Stmts[st.ID]
+		if !ok || st.Branch {
+			continue
+		}
+		seen := map[int]bool{rs.Line: true}
+		for _, r := range rows {
+			if r.EndSeq || r.Addr != st.PC || seen[r.Line] || fn.CU.File(r.File) != rs.File {
+				continue
+			}
+			seen[r.Line] = true
+			t, _ := text(rs.File, r.Line)
+			rs.Shared = append(rs.Shared, report.SourceLine{N: r.Line, Text: t})
+		}
+		job.Stmts[st.ID] = rs
 	}
 }

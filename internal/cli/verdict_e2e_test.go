@@ -271,3 +271,31 @@ func attachedProbes(t *testing.T, stderr string) int {
 	t.Fatalf("no probes attached line in %q", stderr)
 	return 0
 }
+
+// TestSharedRowsSource: where line-table rows share an address (at -O2 the
+// probe stap names demo.c:61 sits on the cmp of line 63), --source shows
+// every row's text under the statement, so line 63's check is always
+// printed; --annotate counts it as executed.
+func TestSharedRowsSource(t *testing.T) {
+	fixture.RequireBPF(t)
+	src := fixture.Source("demo")
+	check := lineOf(t, src, "if (workers > 8)")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Split(string(data), "\n")[check-1]
+	for _, v := range verdictVariants {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "demo", v)
+			r := traceRun(t, "--source", "--annotate", "--source-path", "/fixture/src="+fixture.SourceDir(), fmt.Sprintf("process(%q)", b.Path), "load_config", "$return == -22", "-c", fmt.Sprintf("%q 20 >/dev/null", b.Path))
+			defer dumpOnFailure(t, r)
+			if want := fmt.Sprintf("\n%8d | %s\n", check, text); !strings.Contains(r.stdout, want) {
+				t.Errorf("no source line %q under a statement", want)
+			}
+			if want := fmt.Sprintf("  1x  %6d  %s\n", check, text); !strings.Contains(r.stdout, want) {
+				t.Errorf("the annotated listing does not count line %d as executed once (%q)", check, want)
+			}
+		})
+	}
+}
