@@ -196,7 +196,10 @@ func (g *Groups) differing(gr *group) []string {
 	var out []string
 	for _, n := range names {
 		x := by[n]
-		s := n + "=" + FormatValue(x.v, x.min) + ".." + FormatValue(x.v, x.max)
+		s := n + "=" + FormatValue(x.v, x.min)
+		if lo, hi := FormatValue(x.v, x.min), FormatValue(x.v, x.max); lo != hi {
+			s += ".." + hi
+		}
 		if x.unknown && x.min.OK {
 			s += " or ?"
 		}
