@@ -129,6 +129,14 @@ func (n *namer) reg(d uint64, it *instr, size int) (string, bool) {
 	return nm.name, ok && nm.size == size
 }
 
+// written names the value instruction it leaves in register d, read size
+// bytes wide.
+func (n *namer) written(d uint64, it *instr, size int) (string, bool) {
+	k := n.index(it.pc)
+	nm, ok := n.def(it, k, d, 0)
+	return nm.name, ok && nm.size == size
+}
+
 // regAt names the value register d holds just before ins[k] runs, and
 // gives its variable when it is a variable's value (not a member): the
 // variable DWARF places there, else what every definition of d reaching k
@@ -195,6 +203,37 @@ func (n *namer) def(p *instr, j int, d uint64, depth int) (named, bool) {
 	}
 	_, dsz, _ := gpr(p.inst.Args[0].(x86asm.Reg))
 	switch p.inst.Op {
+	case x86asm.LEA:
+		// lea d(%base),%reg: the base's value plus d.
+		m, ok := p.inst.Args[1].(x86asm.Mem)
+		if !ok || m.Index != 0 || m.Segment != 0 || m.Base == x86asm.RIP {
+			return named{}, false
+		}
+		b, _, ok := gpr(m.Base)
+		if !ok {
+			return named{}, false
+		}
+		nm, ok := n.regAt(b, j, depth+1)
+		if !ok || dsz > nm.size {
+			return named{}, false
+		}
+		return named{name: offsetName(nm.name, m.Disp), size: dsz}, true
+	case x86asm.ADD, x86asm.SUB:
+		// add/sub $imm,%reg: the register's earlier value plus or
+		// minus imm.
+		imm, ok := p.inst.Args[1].(x86asm.Imm)
+		if !ok {
+			return named{}, false
+		}
+		nm, ok := n.regAt(d, j, depth+1)
+		if !ok || nm.size != dsz {
+			return named{}, false
+		}
+		delta := int64(imm)
+		if p.inst.Op == x86asm.SUB {
+			delta = -delta
+		}
+		return named{name: offsetName(nm.name, delta), size: dsz}, true
 	case x86asm.MOV, x86asm.MOVZX, x86asm.MOVSX, x86asm.MOVSXD:
 		switch src := p.inst.Args[1].(type) {
 		case x86asm.Mem:
@@ -406,4 +445,15 @@ func readSleb(b []byte) (int64, int) {
 		}
 	}
 	return 0, len(b) + 1
+}
+
+// offsetName names a value plus d: (kind-1).
+func offsetName(name string, d int64) string {
+	switch {
+	case d == 0:
+		return name
+	case d < 0:
+		return fmt.Sprintf("(%s-%d)", name, -d)
+	}
+	return fmt.Sprintf("(%s+%d)", name, d)
 }

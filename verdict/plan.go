@@ -340,7 +340,7 @@ func planOperands(b *Branch, st *bpfgen.Stmt, ins []instr, k int, leader map[uin
 			if j == 1 && b.Kind == KindTest && sameArg(args[0], a) {
 				break // test %eax,%eax: one value
 			}
-			b.Ops = append(b.Ops, operand(st, it, a, clobbered, memWritten, n))
+			b.Ops = append(b.Ops, operand(st, it, a, clobbered, memWritten, n, b.Kind == KindResult))
 		}
 		return it.pc
 	}
@@ -351,7 +351,11 @@ func sameArg(a, b x86asm.Arg) bool { return a == b }
 
 // operand describes one argument of the flag writer it and, when it can be
 // read unchanged at the jump, adds the variable that records it.
-func operand(st *bpfgen.Stmt, it *instr, a x86asm.Arg, clobbered map[uint64]bool, memWritten bool, n *namer) Operand {
+//
+// With result, the operand is the flag writer's destination, recorded
+// after it wrote it: it is named by what it wrote (x-1 for sub $1), never
+// by the value it held before; a memory destination is not named.
+func operand(st *bpfgen.Stmt, it *instr, a x86asm.Arg, clobbered map[uint64]bool, memWritten bool, n *namer, result bool) Operand {
 	o := Operand{Var: -1}
 	switch a := a.(type) {
 	case x86asm.Imm:
@@ -365,7 +369,11 @@ func operand(st *bpfgen.Stmt, it *instr, a x86asm.Arg, clobbered map[uint64]bool
 		if !ok || clobbered[d] {
 			return o
 		}
-		if name, ok := n.reg(d, it, size); ok {
+		if result {
+			if name, ok := n.written(d, it, size); ok {
+				o.Name, o.Named = name, true
+			}
+		} else if name, ok := n.reg(d, it, size); ok {
 			o.Name, o.Named = name, true
 		}
 		o.Var = len(st.Vars)
@@ -384,7 +392,7 @@ func operand(st *bpfgen.Stmt, it *instr, a x86asm.Arg, clobbered map[uint64]bool
 				return o
 			}
 		}
-		if name, ok := n.mem(a, it, o.Size); ok {
+		if name, ok := n.mem(a, it, o.Size); ok && !result {
 			o.Name, o.Named = name, true
 		}
 		o.Var = len(st.Vars)
