@@ -43,7 +43,7 @@ func FuzzPlan(f *testing.F) {
 		full := make([]byte, size)
 		copy(full, body)
 		in := verdict.Input{Fn: fn, Scope: sc, FileOffset: bin.FileOffset, CFA: bin.CFA,
-			Code: func(va uint64, n int) ([]byte, error) { return full[:n], nil },
+			Code:   func(va uint64, n int) ([]byte, error) { return full[:n], nil },
 			Source: func(string, int) (string, bool) { return "if (a > 1 && (b = c) <= 'x')", true }}
 		p, err := verdict.New(in)
 		if (p == nil) == (err == nil) {
