@@ -84,6 +84,7 @@ func Generate(spec *Spec) (*Generated, error) {
 		}
 		seen[st.ID] = true
 		g.Layout.Values = max(g.Layout.Values, slotsUsed(Slots(st.Vars)))
+		g.Layout.Branch = g.Layout.Branch || st.Branch
 	}
 	if g.Layout.BufferSize() > 1<<22 {
 		return nil, fmt.Errorf("invocation buffer of %d bytes is too large: lower the record limit", g.Layout.BufferSize())
@@ -318,39 +319,11 @@ func lookupBuffer(e *emitter, missing string) {
 // are left unset and returned as warnings.
 func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 	var warns []Warning
-	head := HeadRecords(l.MaxRecords)
-	ring := l.MaxRecords - head
-	full, place := e.newLabel("full"), e.newLabel("place")
-	e.emit(asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word),
-		asm.JGE.Imm(asm.R1, int32(l.MaxRecords), full),
-		asm.Mov.Reg(asm.R2, asm.R1),
-		asm.Add.Imm(asm.R2, 1),
-		asm.StoreMem(rBuf, OffCount, asm.R2, asm.Word),
-		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
-	e.stat(StatStatements)
-	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord),
-		asm.Ja.Label(place))
-	e.mark(full)
-	e.emit(asm.LoadMem(asm.R1, rBuf, OffTruncated, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.R1),
-		asm.Add.Imm(asm.R2, 1),
-		asm.StoreMem(rBuf, OffTruncated, asm.R2, asm.Word),
-		asm.Mod.Imm(asm.R1, int32(ring)),
-		asm.Add.Imm(asm.R1, int32(head)),
-		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
-	e.stat(StatTruncations)
-	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord))
-	e.mark(place)
-	// The index is below MaxRecords by construction; the compare bounds it
-	// for the verifier.
-	e.emit(asm.JGE.Imm(asm.R1, int32(l.MaxRecords), out),
-		asm.Mul.Imm(asm.R1, int32(l.RecordSize())),
-		asm.Mov.Reg(rRec, rBuf),
-		asm.Add.Reg(rRec, asm.R1),
-		asm.Add.Imm(rRec, HeaderSize),
-		asm.StoreImm(rRec, RecOffID, int64(int32(st.ID)), asm.Word),
-		asm.Mov.Imm(rMask, 0),
-		asm.StoreMem(rRec, RecOffUnread, rMask, asm.DWord))
+	if st.Branch {
+		branchRecord(e, st)
+	} else {
+		placeRecord(e, l, st, out)
+	}
 	slots := Slots(st.Vars)
 	for i := range st.Vars {
 		v := &st.Vars[i]
@@ -397,6 +370,59 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 	e.emit(asm.StoreMem(rRec, RecOffMask, rMask, asm.DWord),
 		asm.Ja.Label(out))
 	return warns
+}
+
+// placeRecord points rRec at the record a statement writes: the next free
+// one while there is one, otherwise the oldest of the ring (see Layout).
+func placeRecord(e *emitter, l Layout, st *Stmt, out string) {
+	head := HeadRecords(l.MaxRecords)
+	ring := l.MaxRecords - head
+	full, place := e.newLabel("full"), e.newLabel("place")
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word),
+		asm.JGE.Imm(asm.R1, int32(l.MaxRecords), full),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(rBuf, OffCount, asm.R2, asm.Word),
+		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
+	e.stat(StatStatements)
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord),
+		asm.Ja.Label(place))
+	e.mark(full)
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffTruncated, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(rBuf, OffTruncated, asm.R2, asm.Word),
+		asm.Mod.Imm(asm.R1, int32(ring)),
+		asm.Add.Imm(asm.R1, int32(head)),
+		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
+	e.stat(StatTruncations)
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord))
+	e.mark(place)
+	// The index is below MaxRecords by construction; the compare bounds it
+	// for the verifier.
+	e.emit(asm.JGE.Imm(asm.R1, int32(l.MaxRecords), out),
+		asm.Mul.Imm(asm.R1, int32(l.RecordSize())),
+		asm.Mov.Reg(rRec, rBuf),
+		asm.Add.Reg(rRec, asm.R1),
+		asm.Add.Imm(rRec, int32(l.RecordsOffset())),
+		asm.StoreImm(rRec, RecOffID, int64(int32(st.ID)), asm.Word),
+		asm.Mov.Imm(rMask, 0),
+		asm.StoreMem(rRec, RecOffUnread, rMask, asm.DWord))
+}
+
+// branchRecord points rRec at the branch record (see Layout) and stamps it
+// with the branch's id and the number of statements before it, plus one.
+func branchRecord(e *emitter, st *Stmt) {
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word),
+		asm.LoadMem(asm.R2, rBuf, OffTruncated, asm.Word),
+		asm.Add.Reg(asm.R1, asm.R2),
+		asm.Add.Imm(asm.R1, 1),
+		asm.Mov.Reg(rRec, rBuf),
+		asm.Add.Imm(rRec, HeaderSize),
+		asm.StoreImm(rRec, RecOffID, int64(int32(st.ID)), asm.Word),
+		asm.StoreMem(rRec, RecOffSeq, asm.R1, asm.Word),
+		asm.Mov.Imm(rMask, 0),
+		asm.StoreMem(rRec, RecOffUnread, rMask, asm.DWord))
 }
 
 func stmtProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
@@ -501,6 +527,9 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 		asm.StoreMem(rBuf, OffDepth, asm.R1, asm.Word),
 		asm.StoreImm(rBuf, OffValues, int64(l.Values), asm.Word),
 		asm.StoreImm(rBuf, OffHead, int64(HeadRecords(l.MaxRecords)), asm.Word))
+	if l.Branch {
+		e.emit(asm.StoreImm(rBuf, OffBranch, 1, asm.Word))
+	}
 	for i, r := range abi.ArgRegs {
 		off, _ := abi.PtRegsOffset(r)
 		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
@@ -578,7 +607,7 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 		asm.Mov.Imm(asm.R3, int32(l.MaxRecords)))
 	e.mark(capped)
 	e.emit(asm.Mul.Imm(asm.R3, int32(l.RecordSize())),
-		asm.Add.Imm(asm.R3, HeaderSize),
+		asm.Add.Imm(asm.R3, int32(l.RecordsOffset())),
 		mapPtr(asm.R1, MapEvents),
 		asm.Mov.Reg(asm.R2, rBuf),
 		asm.Mov.Imm(asm.R4, 0),

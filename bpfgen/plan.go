@@ -37,6 +37,10 @@ type Stmt struct {
 	Symbol string
 	CFA    CFARule
 	Vars   []ir.Var
+	// Branch marks a probe on a conditional jump (package verdict): it
+	// writes the buffer's one branch record (see Layout) instead of a
+	// statement record, and the statement count does not count it.
+	Branch bool
 }
 
 // Spec is everything the generator needs to build the programs of one traced
@@ -189,8 +193,15 @@ func validStr(n int) bool { return n > 0 && n <= ir.MaxStr && n%8 == 0 }
 //	92  u32 value slots per record
 //	96  u64 load bias (ip - EntryPC at entry)
 //	104 u32 head (HeadRecords(MaxRecords))
-//	108 u32 zero
+//	108 u32 branch: 1 when the buffer has a branch record (Layout.Branch)
 //	112 u64 address of the thread's errno (0: unknown), see ErrnoLocation
+//
+// With Layout.Branch, one branch record follows the header, before the
+// statement records: the latest branch probe's (Stmt.Branch) record, each
+// branch overwriting it. Its second u32 is the number of statements that ran
+// before that branch (recorded or dropped) plus one; 0 means no branch ran.
+// Branches thus never take statement records, and the trace keeps only the
+// branch the verdict needs: the last one.
 //
 // Records follow, each RecordSize bytes: u32 statement id, u32 zero, u64
 // valid mask (bit i: variable i of the statement was read), u64 unread mask
@@ -211,6 +222,7 @@ func validStr(n int) bool { return n > 0 && n <= ir.MaxStr && n%8 == 0 }
 type Layout struct {
 	Values     int // 8-byte value slots per record
 	MaxRecords int
+	Branch     bool // a branch record precedes the statement records
 }
 
 // Header field offsets, see Layout.
@@ -226,11 +238,13 @@ const (
 	OffValues    = 92
 	OffBias      = 96
 	OffHead      = 104
+	OffBranch    = 108
 	OffErrno     = 112
 	HeaderSize   = 120
 
 	// Record fields.
 	RecOffID     = 0
+	RecOffSeq    = 4 // branch record only: statements before it, plus one
 	RecOffMask   = 8
 	RecOffUnread = 16
 	RecOffValues = 24
@@ -240,8 +254,17 @@ const (
 // RecordSize is the size of one statement record.
 func (l Layout) RecordSize() int { return recHdrBytes + 8*l.Values }
 
+// RecordsOffset is where the statement records start in a buffer: after
+// the header and, with Branch, the branch record.
+func (l Layout) RecordsOffset() int {
+	if l.Branch {
+		return HeaderSize + l.RecordSize()
+	}
+	return HeaderSize
+}
+
 // BufferSize is the size of a whole invocation buffer.
-func (l Layout) BufferSize() int { return HeaderSize + l.MaxRecords*l.RecordSize() }
+func (l Layout) BufferSize() int { return l.RecordsOffset() + l.MaxRecords*l.RecordSize() }
 
 // Stat indexes the statistics counters (a per-CPU array).
 type Stat uint32

@@ -137,3 +137,21 @@ var errnos = map[string]int64{
 	"ERFKILL":         132,
 	"EHWPOISON":       133,
 }
+
+// errnoAliases are second names of a number; ErrnoName gives the first.
+var errnoAliases = map[string]bool{"EWOULDBLOCK": true, "EDEADLOCK": true, "ENOTSUP": true}
+
+// ErrnoName names errno number n (22: "EINVAL"), or "" when n is not one.
+// 1 (EPERM) is left unnamed: a return of -1 is the generic failure of far
+// more functions than fail with -EPERM.
+func ErrnoName(n int64) string {
+	if n <= 1 {
+		return ""
+	}
+	for name, v := range errnos {
+		if v == n && !errnoAliases[name] {
+			return name
+		}
+	}
+	return ""
+}

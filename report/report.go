@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/verdict"
 )
 
 // Var says how to print one VARIABLE expression: see ir.Display.
@@ -43,6 +44,11 @@ type Stmt struct {
 	// Source is the text of the line, when it was found.
 	Source    string
 	HasSource bool
+	// Shared are the other line-table rows at the statement's address
+	// (stap names the probe by the first; at -O2 the row of a branch can
+	// hide behind it), with their text when found: --source and
+	// --annotate show them too.
+	Shared []SourceLine
 }
 
 // Listing is a function's source, for annotating traces.
@@ -90,6 +96,19 @@ type Text struct {
 	// Source adds each statement's source text below it; Annotate adds,
 	// after each trace, the function's source with executed lines marked.
 	Source, Annotate bool
+	// Verdict, when set, adds the "why:" line after each trace.
+	Verdict *verdict.Plan
+}
+
+// explain returns the verdict of tr, or nil without a plan.
+func explain(p *verdict.Plan, stmts map[uint32]Stmt, tr *Trace) *verdict.Verdict {
+	if p == nil {
+		return nil
+	}
+	return p.Explain(tr, func(id uint32) (verdict.Line, bool) {
+		st, ok := stmts[id]
+		return verdict.Line{File: st.File, Line: st.Line, Text: st.Source, HasText: st.HasSource}, ok
+	})
 }
 
 // Trace prints one committed invocation: a blank line, the function line,
@@ -123,9 +142,19 @@ func (t *Text) Trace(tr *Trace) error {
 		if t.Source && st.HasSource {
 			fmt.Fprintf(&b, "%8d | %s\n", st.Line, st.Source)
 		}
+		if t.Source {
+			for _, sl := range st.Shared {
+				if sl.Text != "" {
+					fmt.Fprintf(&b, "%8d | %s\n", sl.N, sl.Text)
+				}
+			}
+		}
 	}
 	if tr.Truncated > 0 && tr.TruncatedAt >= len(tr.Records) {
 		elision(&b, tr)
+	}
+	if v := explain(t.Verdict, t.Stmts, tr); v != nil {
+		b.WriteString(v.String() + "\n")
 	}
 	if t.Annotate && t.H.Listing != nil {
 		t.annotate(&b, tr)
@@ -151,6 +180,9 @@ func (t *Text) annotate(b *strings.Builder, tr *Trace) {
 		if st, ok := t.Stmts[r.StmtID]; ok && st.File == t.H.Listing.File {
 			hits[st.Line]++
 			last = st.Line
+			for _, sl := range st.Shared {
+				hits[sl.N]++
+			}
 		}
 	}
 	dropped := ""
@@ -297,6 +329,52 @@ type JSON struct {
 	W     io.Writer
 	H     Header
 	Stmts map[uint32]Stmt
+	// Verdict, when set, adds the "why" object to each trace.
+	Verdict *verdict.Plan
+}
+
+// jsonWhy is the verdict as JSON fields.
+type jsonWhy struct {
+	Text       string          `json:"text"`
+	Return     int64           `json:"return"`
+	Errno      string          `json:"errno,omitempty"`
+	ReturnFile string          `json:"return_file,omitempty"`
+	ReturnLine int             `json:"return_line,omitempty"`
+	BranchFile string          `json:"branch_file,omitempty"`
+	BranchLine int             `json:"branch_line,omitempty"`
+	BranchText string          `json:"branch_source,omitempty"`
+	Term       string          `json:"term,omitempty"`
+	Outcome    *bool           `json:"outcome,omitempty"`
+	Jumped     *bool           `json:"jumped,omitempty"`
+	Values     []verdict.Value `json:"values"`
+}
+
+func whyJSON(v *verdict.Verdict) *jsonWhy {
+	if v == nil {
+		return nil
+	}
+	j := &jsonWhy{Text: v.String(), Return: v.Return, Errno: v.Errno, Term: v.Term, Values: v.Values}
+	if j.Values == nil {
+		j.Values = []verdict.Value{}
+	}
+	if v.HasRet {
+		j.ReturnFile, j.ReturnLine = v.Ret.File, v.Ret.Line
+	}
+	if b := v.Branch; b != nil {
+		j.BranchFile, j.BranchLine = b.File, b.Line
+		if b.HasText {
+			j.BranchText = strings.TrimSpace(b.Text)
+		}
+	}
+	if v.Outcome != "" {
+		o := v.Outcome == "true"
+		j.Outcome = &o
+	}
+	if v.Known {
+		jumped := v.Jumped
+		j.Jumped = &jumped
+	}
+	return j
 }
 
 type jsonStmt struct {
@@ -329,11 +407,14 @@ func (j *JSON) Trace(tr *Trace) error {
 		// length of statements when they ran last).
 		Truncated   uint32 `json:"truncated,omitempty"`
 		TruncatedAt *int   `json:"truncated_at,omitempty"`
+		// Why is the verdict line's content (omitted with --no-verdict).
+		Why *jsonWhy `json:"why,omitempty"`
 	}{Statements: []jsonStmt{}, Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
 	if tr.Truncated > 0 {
 		at := tr.TruncatedAt
 		out.TruncatedAt = &at
 	}
+	out.Why = whyJSON(explain(j.Verdict, j.Stmts, tr))
 	for _, r := range tr.Records {
 		st, ok := j.Stmts[r.StmtID]
 		if !ok {

@@ -23,6 +23,11 @@ type Trace struct {
 	// Records[TruncatedAt] (the number of first statements kept).
 	Truncated   uint32
 	TruncatedAt int
+	// Branch is the last branch probe's record (bpfgen.Stmt.Branch), nil
+	// when none ran or the plan has none; BranchAfter is how many
+	// statements ran before it, counting the Truncated ones.
+	Branch      *Record
+	BranchAfter int
 }
 
 // Record is one statement hit.
@@ -73,11 +78,12 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 	if nvals > maxValues {
 		return nil, fmt.Errorf("decoding trace: %d values per record, at most %d expected", nvals, maxValues)
 	}
-	l := bpfgen.Layout{Values: nvals}
+	l := bpfgen.Layout{Values: nvals, Branch: le.Uint32(b[bpfgen.OffBranch:]) != 0}
 	count := int(le.Uint32(b[bpfgen.OffCount:]))
 	rs := l.RecordSize()
-	if want := bpfgen.HeaderSize + count*rs; count > (len(b)-bpfgen.HeaderSize)/rs || len(b) != want {
-		return nil, fmt.Errorf("decoding trace: %d records of %d bytes need %d bytes, sample has %d", count, rs, bpfgen.HeaderSize+count*rs, len(b))
+	base := l.RecordsOffset()
+	if want := base + count*rs; len(b) < base || count > (len(b)-base)/rs || len(b) != want {
+		return nil, fmt.Errorf("decoding trace: %d records of %d bytes need %d bytes, sample has %d", count, rs, base+count*rs, len(b))
 	}
 	comm := b[bpfgen.OffComm : bpfgen.OffComm+16]
 	if i := bytes.IndexByte(comm, 0); i >= 0 {
@@ -113,52 +119,71 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 		}
 		t.TruncatedAt = head
 	}
-	for i := range t.Records {
-		o := bpfgen.HeaderSize + order[i]*rs
-		r := b[o : o+rs]
-		id, mask, unread := le.Uint32(r[bpfgen.RecOffID:]), le.Uint64(r[bpfgen.RecOffMask:]), le.Uint64(r[bpfgen.RecOffUnread:])
-		vals := r[bpfgen.RecOffValues:]
-		var out []Value
-		if slots == nil {
-			out = make([]Value, nvals)
-			for j := range out {
-				if mask&(1<<j) != 0 {
-					out[j] = Value{U64: le.Uint64(vals[8*j:]), OK: true}
-				}
+	if l.Branch {
+		r := b[bpfgen.HeaderSize : bpfgen.HeaderSize+rs]
+		if seq := le.Uint32(r[bpfgen.RecOffSeq:]); seq != 0 {
+			rec, err := decodeRecord(r, -1, nvals, slots)
+			if err != nil {
+				return nil, err
 			}
-		} else {
-			sl, ok := slots[id]
-			if !ok {
-				return nil, fmt.Errorf("decoding trace: record %d is of statement %d, which is not in the plan", i, id)
-			}
-			out = make([]Value, len(sl))
-			for j, s := range sl {
-				if s.First < 0 || s.N < 0 || s.First+s.N > nvals {
-					return nil, fmt.Errorf("decoding trace: statement %d variable %d needs slots %d to %d, records have %d", id, j, s.First, s.First+s.N, nvals)
-				}
-				if j >= 64 || s.N == 0 || mask&(1<<j) == 0 {
-					continue
-				}
-				data := vals[8*s.First : 8*(s.First+s.N)]
-				if !s.Str {
-					out[j] = Value{U64: le.Uint64(data), OK: true}
-					continue
-				}
-				if unread&(1<<j) != 0 {
-					out[j] = Value{U64: le.Uint64(data), OK: true, Unreadable: true}
-					continue
-				}
-				v := Value{OK: true, Truncated: true}
-				if k := bytes.IndexByte(data, 0); k >= 0 {
-					data, v.Truncated = data[:k], false
-				}
-				v.Bytes = append([]byte{}, data...)
-				out[j] = v
-			}
+			t.Branch, t.BranchAfter = &rec, int(seq-1)
 		}
-		t.Records[i] = Record{StmtID: id, Values: out}
+	}
+	for i := range t.Records {
+		o := base + order[i]*rs
+		rec, err := decodeRecord(b[o:o+rs], i, nvals, slots)
+		if err != nil {
+			return nil, err
+		}
+		t.Records[i] = rec
 	}
 	return t, nil
+}
+
+// decodeRecord decodes record i (-1: the branch record) of a sample.
+func decodeRecord(r []byte, i, nvals int, slots map[uint32][]bpfgen.Slot) (Record, error) {
+	le := binary.LittleEndian
+	id, mask, unread := le.Uint32(r[bpfgen.RecOffID:]), le.Uint64(r[bpfgen.RecOffMask:]), le.Uint64(r[bpfgen.RecOffUnread:])
+	vals := r[bpfgen.RecOffValues:]
+	var out []Value
+	if slots == nil {
+		out = make([]Value, nvals)
+		for j := range out {
+			if mask&(1<<j) != 0 {
+				out[j] = Value{U64: le.Uint64(vals[8*j:]), OK: true}
+			}
+		}
+	} else {
+		sl, ok := slots[id]
+		if !ok {
+			return Record{}, fmt.Errorf("decoding trace: record %d is of statement %d, which is not in the plan", i, id)
+		}
+		out = make([]Value, len(sl))
+		for j, s := range sl {
+			if s.First < 0 || s.N < 0 || s.First+s.N > nvals {
+				return Record{}, fmt.Errorf("decoding trace: statement %d variable %d needs slots %d to %d, records have %d", id, j, s.First, s.First+s.N, nvals)
+			}
+			if j >= 64 || s.N == 0 || mask&(1<<j) == 0 {
+				continue
+			}
+			data := vals[8*s.First : 8*(s.First+s.N)]
+			if !s.Str {
+				out[j] = Value{U64: le.Uint64(data), OK: true}
+				continue
+			}
+			if unread&(1<<j) != 0 {
+				out[j] = Value{U64: le.Uint64(data), OK: true, Unreadable: true}
+				continue
+			}
+			v := Value{OK: true, Truncated: true}
+			if k := bytes.IndexByte(data, 0); k >= 0 {
+				data, v.Truncated = data[:k], false
+			}
+			v.Bytes = append([]byte{}, data...)
+			out[j] = v
+		}
+	}
+	return Record{StmtID: id, Values: out}, nil
 }
 
 // String renders a trace compactly for test failures and debugging.

@@ -230,3 +230,38 @@ func TestStartErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeBranch decodes a buffer with a branch record (bpfgen.Layout
+// Branch): the record between the header and the statements is the last
+// branch, after the number of statements its stamp says; a stamp of 0
+// means no branch ran.
+func TestDecodeBranch(t *testing.T) {
+	stmts := []Record{
+		{StmtID: 0, Values: []Value{{U64: 1, OK: true}, {}}},
+		{StmtID: 1, Values: []Value{{U64: 2, OK: true}, {U64: 3, OK: true}}},
+	}
+	branch := Record{StmtID: 7, Values: []Value{{U64: 16, OK: true}, {U64: 0x246, OK: true}}}
+	for _, seq := range []uint32{0, 2} {
+		plain := sample(2, append([]Record{branch}, stmts...))
+		le := binary.LittleEndian
+		le.PutUint32(plain[bpfgen.OffBranch:], 1)
+		le.PutUint32(plain[bpfgen.OffCount:], uint32(len(stmts)))
+		le.PutUint32(plain[bpfgen.HeaderSize+bpfgen.RecOffSeq:], seq)
+		tr, err := Decode(plain)
+		if err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		if !reflect.DeepEqual(tr.Records, stmts) {
+			t.Errorf("seq %d: records %v, want %v", seq, tr.Records, stmts)
+		}
+		switch {
+		case seq == 0 && tr.Branch != nil:
+			t.Errorf("stamp 0: branch %v, want none", tr.Branch)
+		case seq != 0 && (tr.Branch == nil || !reflect.DeepEqual(*tr.Branch, branch) || tr.BranchAfter != int(seq-1)):
+			t.Errorf("stamp %d: branch %v after %d, want %v after %d", seq, tr.Branch, tr.BranchAfter, branch, seq-1)
+		}
+		if _, err := Decode(plain[:len(plain)-1]); err == nil {
+			t.Errorf("seq %d: a sample one byte short decodes", seq)
+		}
+	}
+}

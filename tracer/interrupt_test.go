@@ -42,7 +42,9 @@ func TestInterrupt(t *testing.T) {
 	// arguments, its stdout into w.
 	start := func(t *testing.T, w io.Writer, extra ...string) (*exec.Cmd, *syncBuffer, chan error) {
 		var errb syncBuffer
-		cmd := exec.Command(wtf, append([]string{fmt.Sprintf("process(%q)", demo.Path), "load_config", "1"}, extra...)...)
+		// --no-verdict: the probes are then exactly the statements' and
+		// the entry's (see probes).
+		cmd := exec.Command(wtf, append([]string{"--no-verdict", fmt.Sprintf("process(%q)", demo.Path), "load_config", "1"}, extra...)...)
 		cmd.Stdout, cmd.Stderr = w, &errb
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

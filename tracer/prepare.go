@@ -19,6 +19,7 @@ import (
 	"github.com/whythefail/whythefail/source"
 	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/target/abi"
+	"github.com/whythefail/whythefail/verdict"
 )
 
 // Config is what the user asked for.
@@ -40,6 +41,9 @@ type Config struct {
 	// Run uses them where RunOptions leaves its own at zero.
 	MaxRecords  int
 	RingBufSize int
+	// NoVerdict leaves out the verdict line (--no-verdict) and the branch
+	// probes it needs.
+	NoVerdict bool
 }
 
 // Job is a prepared trace: everything resolved and generated, nothing
@@ -48,6 +52,8 @@ type Job struct {
 	Plan   session.Plan
 	Header report.Header
 	Stmts  map[uint32]report.Stmt
+	// Verdict plans the verdict line; nil with Config.NoVerdict.
+	Verdict *verdict.Plan
 	// Notes are things the user should know (statements skipped, ...).
 	Notes []string
 
@@ -245,8 +251,12 @@ func Prepare(cfg Config) (*Job, error) {
 		job.Stmts[id] = rs
 		id++
 	}
+	if !cfg.NoVerdict {
+		planVerdict(job, bin, fn, sc, cfg)
+	}
 	if cfg.Source {
 		job.Notes = append(job.Notes, addSource(job, fn, bin.BuildID, cfg)...)
+		addSharedRows(job, fn, bin.BuildID, cfg)
 	}
 	if skipped > 0 {
 		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of inlined copies of %s are not traced: only calls of its out-of-line instance are", skipped, fn.Name))

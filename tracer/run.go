@@ -29,6 +29,9 @@ type RunOptions struct {
 	// each trace, the function's source with the executed lines marked.
 	Source   bool
 	Annotate bool
+	// Group chooses whether text traces are grouped by statement path
+	// (--group, --no-group; by default only on a terminal).
+	Group GroupMode
 	// MaxRecords bounds the statements kept per invocation, RingBufSize
 	// the ring buffer's bytes (a power-of-two number of pages); zero picks
 	// the defaults.
@@ -209,9 +212,17 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		Stats(report.Stats) error
 	}
 	if o.JSON {
-		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts}
+		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict}
 	} else {
-		w = &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate}
+		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict}
+		w = t
+		if g := grouped(t, o.Group, out, func(n string) {
+			if o.Notes != NotesQuiet {
+				fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+			}
+		}); g != nil {
+			w = g
+		}
 	}
 	printed := make(chan struct{})
 	limit := newTraceLimit(o.MaxTraces)

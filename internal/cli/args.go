@@ -18,6 +18,9 @@ type Args struct {
 	Source    bool     // --source: the source text of each traced line
 	Floor     bool     // --floor: empty programs at the same probes (benchmarks)
 	Annotate  bool     // --annotate: each trace's function source, executed lines marked
+	NoVerdict bool     // --no-verdict: no "why:" line after each trace
+	Group     bool     // --group: each statement path once, with a summary of its other calls
+	NoGroup   bool     // --no-group: every trace, even on a terminal
 	SrcPaths  []string // --source-path OLD=NEW
 	Command   string   // -c CMD
 	PID       int      // -x PID
@@ -88,6 +91,12 @@ func parseArgs(argv []string) (*Args, error) {
 			a.Floor = true
 		case "--annotate", "-annotate":
 			a.Annotate = true
+		case "--no-verdict", "-no-verdict":
+			a.NoVerdict = true
+		case "--group", "-group":
+			a.Group = true
+		case "--no-group", "-no-group":
+			a.NoGroup = true
 		case "--source-path", "-source-path":
 			var v string
 			if v, err = get(); err == nil {

@@ -114,6 +114,8 @@ type parsedTrace struct {
 	tid                         int
 	header                      string
 	stmts                       []stmtLine
+	// why is the verdict line after the statements ("" with --no-verdict).
+	why string
 }
 
 var (
@@ -144,8 +146,12 @@ func parseOutput(t *testing.T, out string) ([]parsedTrace, []string) {
 			traces = append(traces, parsedTrace{comm: m[1], tid: tid, target: m[3], function: m[4], ret: m[5], header: l})
 			continue
 		}
+		if strings.HasPrefix(l, "why: ") && len(traces) > 0 && traces[len(traces)-1].why == "" {
+			traces[len(traces)-1].why = l
+			continue
+		}
 		m := stmtRE.FindStringSubmatch(l)
-		if m == nil || len(traces) == 0 {
+		if m == nil || len(traces) == 0 || traces[len(traces)-1].why != "" {
 			t.Fatalf("unexpected output line %q in:\n%s", l, out)
 		}
 		tid, _ := strconv.Atoi(m[2])

@@ -60,6 +60,9 @@ func parseValueTraces(t *testing.T, out, label string) ([]valueTrace, []string) 
 			traces = append(traces, valueTrace{header: l, tid: tid, ret: m[5]})
 			continue
 		}
+		if strings.HasPrefix(l, "why: ") && len(traces) > 0 {
+			continue // the verdict after each trace (verdict_e2e_test.go checks it)
+		}
 		m := stmt.FindStringSubmatch(l)
 		if m == nil || len(traces) == 0 {
 			t.Fatalf("unexpected output line %q in:\n%s", l, out)

@@ -14,7 +14,8 @@ import (
 // into its lines, with the statistics block.
 type loopTrace struct {
 	tid   string
-	lines []string // after the header, up to the blank line before the statistics
+	lines []string // after the header, up to the verdict line
+	why   string   // the verdict line
 	stats []string
 }
 
@@ -38,7 +39,12 @@ func runLoopFixture(t *testing.T, b *fixture.Binary, extra ...string) loopTrace 
 	if m == nil {
 		t.Fatalf("first line %q is not the header of find_key's failing call", lines[0])
 	}
-	return loopTrace{tid: m[1], lines: lines[1:], stats: strings.Split(strings.TrimSuffix(stats, "\n"), "\n")}
+	lines = lines[1:]
+	var why string
+	if n := len(lines); n > 0 && strings.HasPrefix(lines[n-1], "why: ") {
+		why, lines = lines[n-1], lines[:n-1]
+	}
+	return loopTrace{tid: m[1], lines: lines, why: why, stats: strings.Split(strings.TrimSuffix(stats, "\n"), "\n")}
 }
 
 // TestTraceLongLoop traces a call that loops 1,000 times before returning
@@ -94,6 +100,11 @@ func TestTraceLongLoop(t *testing.T) {
 			want = append(want, fmt.Sprintf("%s... %d statements not recorded here (the trace buffer keeps the first %d and the last %d) ...", prefix, dropped, head, tail))
 			for _, l := range full.lines[n-tail:] {
 				want = append(want, prefix+strings.TrimPrefix(l, "loop["+full.tid+"] "))
+			}
+			// The verdict does not depend on the statements dropped: the
+			// last branch is kept aside from them.
+			if got.why != full.why || !strings.HasPrefix(got.why, "why: find_key returned -2 (ENOENT) at ") {
+				t.Errorf("verdict %q with the default buffer, %q with the whole call", got.why, full.why)
 			}
 			if g, w := strings.Join(got.lines, "\n"), strings.Join(want, "\n"); g != w {
 				t.Errorf("trace with the default buffer (-want +got):\n%s", fixture.Diff(w, g))

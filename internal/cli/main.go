@@ -26,6 +26,9 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --annotate       after each trace, the function's source with executed lines marked
        --source-path OLD=NEW  look for sources under NEW where debug info says OLD
        --source         show the source text of each traced line
+       --no-verdict     no "why:" line after each trace (and no branch probes)
+       --group          each statement path once, then how many more calls took it and what differed
+       --no-group       every trace, even on a terminal (which groups a path after 3 traces)
        --version        print whythefail's version
        --floor          attach empty programs at the same probes instead (a benchmark's floor)
        --max-statements N  statements kept per invocation (default 512)

@@ -25,7 +25,8 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 		return err
 	}
 	cfg := tracer.Config{Target: a.Positional[0], Function: a.Positional[1], Condition: a.Positional[2], DebugDirs: a.DebugDirs,
-		Debuginfod: client, Source: a.Source || a.Annotate, SourcePaths: a.SrcPaths, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf}
+		Debuginfod: client, Source: a.Source || a.Annotate, SourcePaths: a.SrcPaths, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf,
+		NoVerdict: a.NoVerdict}
 	if len(a.Positional) == 4 {
 		cfg.Variable = a.Positional[3]
 	}
@@ -62,8 +63,17 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 		}()
 		out = f
 	}
+	group := tracer.GroupAuto
+	switch {
+	case a.Group && a.NoGroup:
+		return usagef("--group and --no-group contradict each other")
+	case a.Group:
+		group = tracer.GroupAll
+	case a.NoGroup:
+		group = tracer.GroupNone
+	}
 	status, err := job.Run(context.Background(), out, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor,
-		MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, MaxTraces: a.MaxTraces, Diag: stderr, Notes: notes})
+		MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, MaxTraces: a.MaxTraces, Diag: stderr, Notes: notes, Group: group})
 	timing.Mark("finished")
 	if err != nil {
 		return err

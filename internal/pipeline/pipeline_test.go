@@ -31,6 +31,7 @@ var order = []string{
 	"expr",
 	"bpfgen",
 	"session",
+	"verdict",
 	"report",
 	"tracer",
 	"internal/cli",

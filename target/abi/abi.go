@@ -26,6 +26,9 @@ const (
 	R14 = 14
 	R15 = 15
 	RIP = 16 // the return address column
+	// RFLAGS is the flags register (the psABI's DWARF number 49), in
+	// pt_regs as flags: conditional branches are explained from it.
+	RFLAGS = 49
 )
 
 // ptRegs are the offsets in struct pt_regs (arch/x86/include/asm/ptrace.h)
@@ -38,6 +41,9 @@ var ptRegs = [...]int16{
 // PtRegsOffset maps a DWARF register number to its offset in struct
 // pt_regs. Floating-point and vector registers are not there.
 func PtRegsOffset(dwarfReg uint64) (int16, bool) {
+	if dwarfReg == RFLAGS {
+		return ptRegsFlags, true
+	}
 	if dwarfReg >= uint64(len(ptRegs)) {
 		return 0, false
 	}
@@ -46,6 +52,9 @@ func PtRegsOffset(dwarfReg uint64) (int16, bool) {
 
 // The offsets in struct pt_regs of the instruction pointer and of the
 // return value register.
+// ptRegsFlags is the offset of the flags register in pt_regs.
+const ptRegsFlags = 144
+
 const (
 	PtRegsIP  = 128
 	PtRegsRet = 80

@@ -1,0 +1,78 @@
+package tracer
+
+import (
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/report"
+	"github.com/whythefail/whythefail/source"
+	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/verdict"
+)
+
+// planVerdict adds the branch probes the verdict line needs to the job's
+// plan (package verdict). A function whose code cannot be decoded is
+// traced without a verdict, and a note says so.
+func planVerdict(job *Job, bin *target.File, fn *debuginfo.Function, sc *debuginfo.Scope, cfg Config) {
+	p, err := verdict.New(verdict.Input{
+		Fn: fn, Scope: sc, Code: bin.Code, FileOffset: bin.FileOffset, CFA: bin.CFA,
+		Source: sourceLines(fn, bin.BuildID, cfg), FirstID: uint32(len(job.Plan.Stmts)),
+	})
+	if err != nil {
+		job.Notes = append(job.Notes, "no verdict line: "+err.Error())
+		return
+	}
+	job.Verdict = p
+	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
+}
+
+// sourceLines looks source lines up as --source does (compile directory,
+// --source-path substitutions, debuginfod), quietly: the verdict uses the
+// text when it is found and file:line otherwise.
+func sourceLines(fn *debuginfo.Function, buildID []byte, cfg Config) func(string, int) (string, bool) {
+	opts := source.Options{Debuginfod: cfg.Debuginfod}
+	for _, s := range cfg.SourcePaths {
+		if sub, err := source.ParseSubstitution(s); err == nil {
+			opts.Substitutions = append(opts.Substitutions, *sub)
+		}
+	}
+	var lines source.Lines
+	paths := map[string]string{}
+	return func(file string, n int) (string, bool) {
+		p, ok := paths[file]
+		if !ok {
+			p, _ = source.Find(fn.CU.CompDir, file, buildID, opts)
+			paths[file] = p
+		}
+		if p == "" {
+			return "", false
+		}
+		return lines.Line(p, n)
+	}
+}
+
+// addSharedRows records, for every statement, the other line-table rows of
+// its file that start at its address, with their text (--source and
+// --annotate show them: at -O2 a branch's own row may share the address of
+// the row stap names the probe by).
+func addSharedRows(job *Job, fn *debuginfo.Function, buildID []byte, cfg Config) {
+	rows, err := fn.CU.Lines()
+	if err != nil {
+		return
+	}
+	text := sourceLines(fn, buildID, cfg)
+	for _, st := range job.Plan.Stmts {
+		rs, ok := job.Stmts[st.ID]
+		if !ok || st.Branch {
+			continue
+		}
+		seen := map[int]bool{rs.Line: true}
+		for _, r := range rows {
+			if r.EndSeq || r.Addr != st.PC || seen[r.Line] || fn.CU.File(r.File) != rs.File {
+				continue
+			}
+			seen[r.Line] = true
+			t, _ := text(rs.File, r.Line)
+			rs.Shared = append(rs.Shared, report.SourceLine{N: r.Line, Text: t})
+		}
+		job.Stmts[st.ID] = rs
+	}
+}
