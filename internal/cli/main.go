@@ -28,6 +28,10 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --source         show the source text of each traced line
        --version        print whythefail's version
        --floor          attach empty programs at the same probes instead (a benchmark's floor)
+       --placement auto|naive
+                        auto (default): a statement's probe may move to a later instruction of
+                        the same straight run that the kernel emulates, where it provably reads
+                        the same values (-v says where each went); naive: its first instruction
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog

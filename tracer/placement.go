@@ -1,0 +1,125 @@
+package tracer
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/probe"
+	"github.com/whythefail/whythefail/probe/place"
+	"github.com/whythefail/whythefail/report"
+	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/target"
+)
+
+// Placement says where statement probes go.
+type Placement struct {
+	// Auto moves each statement's probe to an instruction the kernel
+	// emulates where that provably reads the same values (probe/place);
+	// otherwise every probe is at its statement's first instruction.
+	Auto bool
+	// Emulated says which instruction classes the running kernel
+	// emulates at a uprobe (session.ProbeEmulation).
+	Emulated func(insn.Class) bool
+}
+
+// placer moves the statement probes of one function.
+type placer struct {
+	f        *place.Func
+	emulated func(insn.Class) bool
+	moved    int
+}
+
+// newPlacer decodes fn for placement; it returns nil (every probe stays)
+// and why when placement is off or the function cannot be analysed.
+func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []*probe.Point) (*placer, string) {
+	if !cfg.Auto || cfg.Emulated == nil {
+		return nil, ""
+	}
+	f, err := place.Decode(fn.Entry, fn.Ranges, bin.Code, place.ELFData(bin.ELF))
+	if err != nil {
+		return nil, fmt.Sprintf("placement: every probe stays at its statement: %v", err)
+	}
+	for _, p := range stmts {
+		f.Barrier(p.Addr, "statement")
+	}
+	// Line rows stand in for jump targets that cannot be found: those
+	// of indirect jumps (switch tables are read, but a table cannot be
+	// proven complete) and exception landing pads.
+	if !f.Indirect() && bin.ELF.Section(".gcc_except_table") == nil {
+		return &placer{f: f, emulated: cfg.Emulated}, ""
+	}
+	if rows, err := fn.CU.Lines(); err == nil {
+		for _, row := range rows {
+			if fn.Contains(row.Addr) {
+				f.Barrier(row.Addr, "line row")
+			}
+		}
+	} else {
+		return nil, fmt.Sprintf("placement: every probe stays at its statement: %v", err)
+	}
+	return &placer{f: f, emulated: cfg.Emulated}, ""
+}
+
+// place returns st moved where p's probe can go, or st itself, and says
+// why for -v. The statement is built again at the new address
+// (remake): its reads must come out identical, which checks location
+// lists and scopes; the CFA rule must describe the same frame.
+func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs report.Stmt, remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)) (bpfgen.Stmt, string) {
+	need := place.ReadsOf(st.Vars)
+	d := pl.f.Place(p.Addr, need, st.CFA.Reg, pl.emulated)
+	if !d.Moved {
+		return st, d.Why
+	}
+	q := *p
+	q.Addr = d.Addr
+	off, err := bin.FileOffset(d.Addr)
+	if err != nil {
+		return st, fmt.Sprintf("kept: %v", err)
+	}
+	q.FileOffset = off
+	st2, rs2, err := remake(&q)
+	switch {
+	case err != nil:
+		return st, fmt.Sprintf("kept: at %#x: %v", d.Addr, err)
+	case !reflect.DeepEqual(st2.Vars, st.Vars) || !reflect.DeepEqual(rs2.Vars, rs.Vars):
+		return st, fmt.Sprintf("kept: the variables' locations differ at %#x", d.Addr)
+	case need.CFA && st.CFA.Reg == 7 && !(d.RSPKnown && st2.CFA.Reg == 7 && st2.CFA.Offset == st.CFA.Offset-d.RSP):
+		return st, fmt.Sprintf("kept: the CFA rule at %#x (reg %d%+d) does not follow rsp's move of %d", d.Addr, st2.CFA.Reg, st2.CFA.Offset, d.RSP)
+	case need.CFA && st.CFA.Reg != 7 && st2.CFA != st.CFA:
+		return st, fmt.Sprintf("kept: the CFA rule differs at %#x", d.Addr)
+	}
+	st2.ID = st.ID
+	pl.moved++
+	return st2, d.Why
+}
+
+// placementLine is the -v line for one statement.
+func placementLine(fn *debuginfo.Function, rs report.Stmt, pc uint64, why string) string {
+	return fmt.Sprintf("placement: %s:%d at +%#x: %s", rs.File, rs.Line, pc-fn.Entry, why)
+}
+
+// KernelPlacement is automatic placement with the running kernel's
+// emulated instructions measured (session.ProbeEmulation); when they
+// cannot be measured, the classes every x86-64 kernel since Linux 3.x
+// emulates (arch/x86/kernel/uprobes.c: call rel32, jmp, jcc, the one-byte
+// nop), and a note that says so.
+func KernelPlacement() (Placement, string) {
+	e, err := session.ProbeEmulation()
+	if err != nil {
+		rules := map[insn.Class]bool{insn.ClassCall: true, insn.ClassJmp8: true, insn.ClassJmp32: true, insn.ClassJcc8: true, insn.ClassJcc32: true, insn.ClassNop: true, insn.ClassNop66: true}
+		return Placement{Auto: true, Emulated: func(c insn.Class) bool { return rules[c] }},
+			fmt.Sprintf("placement: could not measure which instructions the kernel emulates (%v); assuming call, jmp, jcc and nop, as every x86-64 kernel since 3.x", err)
+	}
+	var on []string
+	for _, c := range insn.Classes {
+		if e[c] {
+			on = append(on, string(c))
+		}
+	}
+	return Placement{Auto: true, Emulated: func(c insn.Class) bool { return e[c] }},
+		"placement: the kernel emulates (measured): " + strings.Join(on, " ")
+}
