@@ -46,10 +46,15 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 	for _, p := range stmts {
 		f.Barrier(p.Addr, "statement")
 	}
-	// Line rows stand in for jump targets that cannot be found: those
-	// of indirect jumps (switch tables are read, but a table cannot be
-	// proven complete) and exception landing pads.
-	if !f.Indirect() && bin.ELF.Section(".gcc_except_table") == nil {
+	// Exception landing pads are targets no branch names. Line rows
+	// stand in for targets that cannot be found: those of indirect jumps
+	// (switch tables are read, but a table cannot be proven complete),
+	// and landing pads when the tables cannot be read.
+	pads, err := place.LandingPads(bin.ELF, fn.Ranges)
+	for _, a := range pads {
+		f.Barrier(a, "landing pad")
+	}
+	if err == nil && !f.Indirect() {
 		return &placer{f: f, emulated: cfg.Emulated}, ""
 	}
 	if rows, err := fn.CU.Lines(); err == nil {

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench/placement.sh: what probe placement (issue 13) saves, per call of a
+# traced function, measured in one run:
+#   naive floor   empty programs at every statement's first instruction
+#                 plus the entry and return probes (--floor --placement=naive):
+#                 what any uprobe tracer pays at those addresses
+#   auto floor    empty programs where automatic placement puts them (--floor)
+#   naive         whythefail with --placement=naive
+#   auto          whythefail (automatic placement, the default)
+#   gdb           gdb dprintf at the same statements' first instructions
+# for the demo's load_config (gcc -O2 and -O0, non-PIE) and glibc's
+# getaddrinfo (a numeric lookup, libc6-dbg). Each cost per call is
+# (time for CALLS calls - time for 1 call) / (CALLS - 1), best of three, so
+# start-up, resolution and detaching cancel out. Also prints how many
+# statement probes moved (-v). Needs root, gcc, gdb, bc and libc6-dbg.
+#
+#   bash bench/placement.sh [CALLS] [GDB_CALLS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+calls=${1:-5000}
+gdbcalls=${2:-200}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+CGO_ENABLED=0 go build -o "$work/whythefail" ./cmd/whythefail
+wtf="$work/whythefail"
+gcc -g -O2 -no-pie -o "$work/demo-O2" testdata/src/demo.c
+gcc -g -O0 -no-pie -o "$work/demo-O0" testdata/src/demo.c
+cat >"$work/gai.c" <<'C'
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* N numeric lookups: getaddrinfo's own code, no name service. */
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1;
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	for (long i = 0; i < n; i++) {
+		struct addrinfo *res = NULL;
+		if (getaddrinfo("127.0.0.1", "80", &hints, &res) != 0)
+			return 1;
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+C
+gcc -O2 -o "$work/gai" "$work/gai.c"
+libc=/lib/x86_64-linux-gnu/libc.so.6
+
+# Costs are CPU seconds (user + system) of the traced program, which is
+# where the kernel handles its uprobe traps and runs the BPF programs (and
+# for gdb, of gdb and the program): on a shared machine they vary far less
+# than wall time. /usr/bin/time writes them to $work/t.
+cpu() { # CPU seconds of one run of "$@"
+	"$@" >/dev/null 2>&1 || true
+	awk -F, '{ print $1 + $2 }' "$work/t"
+}
+best() { # least CPU seconds of three runs of "$@"
+	local best="" d
+	for _ in 1 2 3; do
+		d=$(cpu "$@")
+		if [ -z "$best" ] || (( $(echo "$d < $best" | bc -l) )); then best=$d; fi
+	done
+	echo "$best"
+}
+per() { # µs per call: "$@" with CALLS calls against one call (the command's last word is the count)
+	local n=$1; shift
+	local tn t1
+	tn=$(best "$@" "$n")
+	t1=$(best "$@" 1)
+	echo "($tn - $t1) * 1000000 / ($n - 1)" | bc -l
+}
+T="/usr/bin/time -f %U,%S -o $work/t"
+
+# case NAME TARGET FUNCTION PROGRAM
+run_case() {
+	local name=$1 target=$2 fn=$3 prog=$4
+	local spec="process(\"$target\")"
+	"$wtf" -v "$spec" "$fn" 1 -c "$prog 1" 2>"$work/v" >/dev/null
+	local stmts moved
+	stmts=$(grep -c ' at +0x[0-9a-f]*: ' "$work/v" || true)
+	moved=$(grep -c ': moved to ' "$work/v" || true)
+	local untr nfloor afloor naive auto gdbper
+	untr=$(per "$calls" $T "$prog")
+	nfloor=$(per "$calls" sh -c "\"$wtf\" --floor --placement=naive '$spec' $fn 1 -c \"$T $prog \$0\"")
+	afloor=$(per "$calls" sh -c "\"$wtf\" --floor '$spec' $fn 1 -c \"$T $prog \$0\"")
+	naive=$(per "$calls" sh -c "\"$wtf\" --placement=naive '$spec' $fn '\$return < 0' -c \"$T $prog \$0\"")
+	auto=$(per "$calls" sh -c "\"$wtf\" '$spec' $fn '\$return < 0' -c \"$T $prog \$0\"")
+	# gdb: a dprintf at every statement's first instruction, set once the
+	# program has started (so that libc is loaded), as offsets from the
+	# function's address.
+	local entry cmds="$work/gdb.cmds"
+	entry=$("$wtf" -v -l "$spec.function(\"$fn\")" | sed -n 's/.*pc=\(0x[0-9a-f]*\).*/\1/p' | head -1)
+	echo "break main" > "$cmds"
+	echo "run" >> "$cmds"
+	"$wtf" -v -l "$spec.statement(\"$fn@*:*\")" | sed -n 's/.*pc=\(0x[0-9a-f]*\).*/\1/p' | sort -u | while read -r pc; do
+		printf 'dprintf *((char *)%s + %d),"s\\n"\n' "$fn" $((pc - entry)) >> "$cmds"
+	done
+	echo "continue" >> "$cmds"
+	gdbper=$(per "$gdbcalls" $T gdb -nx -batch -x "$cmds" --args "$prog")
+	printf '%s (%s statements, %s probes moved):\n' "$name" "$stmts" "$moved"
+	printf '  untraced %.1f us/call\n' "$untr"
+	for v in nfloor afloor naive auto gdbper; do
+		local x=${!v} label
+		case $v in
+		nfloor) label="naive floor" ;; afloor) label="auto floor" ;; naive) label="whythefail --placement=naive" ;;
+		auto) label="whythefail (auto)" ;; gdbper) label="gdb dprintf" ;;
+		esac
+		printf '  %-30s %8.1f us/call over untraced  %.2fx the naive floor\n' "$label" "$(echo "$x - $untr" | bc -l)" "$(echo "($x - $untr) / ($nfloor - $untr)" | bc -l)"
+	done
+	printf '  gdb / whythefail (auto): %.1fx\n' "$(echo "($gdbper - $untr) / ($auto - $untr)" | bc -l)"
+}
+
+run_case "demo load_config, gcc -O2" "$work/demo-O2" load_config "$work/demo-O2"
+[ -n "${ONLY:-}" ] && exit 0
+run_case "demo load_config, gcc -O0" "$work/demo-O0" load_config "$work/demo-O0"
+run_case "glibc getaddrinfo (numeric)" "$libc" getaddrinfo "$work/gai"
