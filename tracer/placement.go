@@ -75,7 +75,7 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 // lists and scopes; the CFA rule must describe the same frame.
 func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs report.Stmt, remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)) (bpfgen.Stmt, string) {
 	need := place.ReadsOf(st.Vars)
-	d := pl.f.Place(p.Addr, need, st.CFA.Reg, pl.emulated)
+	d := pl.f.Place(p.Addr, need, place.CFA{Reg: st.CFA.Reg, Off: st.CFA.Offset}, pl.emulated)
 	if !d.Moved {
 		return st, d.Why
 	}

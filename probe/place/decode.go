@@ -23,8 +23,10 @@ type inst struct {
 	target uint64
 	// writes are the general registers written, as DWARF numbers.
 	writes regSet
-	// mem: the instruction may write memory.
-	mem bool
+	// mem: the instruction may write memory; stores are the writes it
+	// can describe (any other makes mem true with no store).
+	mem    bool
+	stores []store
 	// rsp: how much it moves rsp when rspKnown; a write to rsp by
 	// anything else clears rspKnown.
 	rsp      int64
@@ -33,6 +35,15 @@ type inst struct {
 	indirect bool
 	// rel and abs are table addresses the operands name (tableRefs).
 	rel, abs []uint64
+}
+
+// store is a memory write at base+disp of size bytes, base one of rsp,
+// rbp (DWARF 7, 6) or rip (16, a global: never the stack); for rsp, disp
+// is relative to rsp before the instruction.
+type store struct {
+	base uint64
+	disp int64
+	size int64
 }
 
 // regSet is a set of DWARF register numbers 0-16.
@@ -158,6 +169,20 @@ func classify(in *inst, d x86asm.Inst) {
 			}
 		case x86asm.Mem:
 			in.mem = true
+			if a.Segment != 0 || a.Index != 0 || d.MemBytes <= 0 {
+				in.stores = append(in.stores, store{base: 99})
+				return
+			}
+			switch a.Base {
+			case x86asm.RSP:
+				in.stores = append(in.stores, store{base: 7, disp: a.Disp, size: int64(d.MemBytes)})
+			case x86asm.RBP:
+				in.stores = append(in.stores, store{base: 6, disp: a.Disp, size: int64(d.MemBytes)})
+			case x86asm.RIP:
+				in.stores = append(in.stores, store{base: 16})
+			default:
+				in.stores = append(in.stores, store{base: 99})
+			}
 		}
 	}
 	name := d.Op.String()
@@ -205,6 +230,9 @@ func classify(in *inst, d x86asm.Inst) {
 	case d.Op == x86asm.CDQ || d.Op == x86asm.CQO || d.Op == x86asm.CWD:
 		in.writes |= 1 << 1
 		return
+	case d.Op == x86asm.LEAVE:
+		in.writes |= 1<<6 | 1<<7 // rsp = rbp + 8: not a known move
+		return
 	case d.Op == x86asm.XCHG:
 		write(d.Args[0])
 		write(d.Args[1])
@@ -212,6 +240,7 @@ func classify(in *inst, d x86asm.Inst) {
 	case d.Op == x86asm.PUSH:
 		in.writes |= 1 << 7
 		in.mem = true
+		in.stores = append(in.stores, store{base: 7, disp: -8, size: 8})
 		in.rsp, in.rspKnown = -8, d.DataSize != 16 // x86asm says 32 for the 64-bit default
 		if !in.rspKnown {
 			in.flow = true

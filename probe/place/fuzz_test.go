@@ -42,7 +42,7 @@ func FuzzPlace(f *testing.F) {
 		}
 		all := func(insn.Class) bool { return true }
 		for _, in := range f.insts {
-			d := f.Place(in.addr, n, 7, all)
+			d := f.Place(in.addr, n, CFA{Reg: 7, Off: 8}, all)
 			if !d.Moved {
 				if d.Addr != in.addr {
 					t.Fatalf("kept at %#x, not at %#x", d.Addr, in.addr)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/internal/leb128"
 )
 
 // Func is a decoded function: its instructions and the addresses a run
@@ -104,19 +105,127 @@ func ELFData(ef *elf.File) func(va uint64, n int) ([]byte, bool) {
 type Needs struct {
 	Regs regSet // general registers read, DWARF numbers
 	CFA  bool   // reads relative to the canonical frame address
-	Mem  bool   // reads memory
+	Mem  bool   // reads memory other than the stack slots in Slots
+	// Slots are the stack slots read: size bytes at the CFA (base 99
+	// here) or at rsp or rbp plus off. Writes to the stack elsewhere
+	// leave them alone.
+	Slots []Slot
 	// Unknown says why the reads could not be analysed; such a statement
 	// keeps its address.
 	Unknown string
 }
 
+// Slot is a stack slot a statement reads: Size bytes at Base+Off, Base
+// the DWARF number of rsp or rbp, or SlotCFA for the canonical frame
+// address.
+type Slot struct {
+	Base uint64
+	Off  int64
+	Size int64
+}
+
+// SlotCFA is Slot.Base for slots relative to the canonical frame address.
+const SlotCFA = 99
+
 // ReadsOf analyses the values a statement's probe reads.
 func ReadsOf(vars []ir.Var) Needs {
 	var n Needs
 	for _, v := range vars {
+		if s, ok := slotOf(v); ok {
+			n.Slots = append(n.Slots, s)
+			if s.Base == SlotCFA {
+				n.CFA = true
+			} else {
+				n.Regs |= 1 << s.Base
+			}
+			continue
+		}
 		readsOf(v, &n)
 	}
 	return n
+}
+
+// slotOf recognises a variable read as one stack slot: DW_OP_fbreg with a
+// frame base of DW_OP_call_frame_cfa, DW_OP_breg6/7 or DW_OP_reg6/7, or
+// DW_OP_breg6/7 itself; at most member offsets added, nothing followed.
+func slotOf(v ir.Var) (Slot, bool) {
+	if v.Errno || v.Str > 0 || v.Size <= 0 {
+		return Slot{}, false
+	}
+	var add int64
+	for _, st := range v.Steps {
+		a, ok := st.(ir.StepAdd)
+		if !ok {
+			return Slot{}, false
+		}
+		add += a.Off
+	}
+	e := v.Expr
+	if len(e) < 2 {
+		return Slot{}, false
+	}
+	off, k := leb128.Int(e[1:])
+	if k <= 0 || 1+k != len(e) {
+		return Slot{}, false
+	}
+	switch op := e[0]; {
+	case op == 0x76 || op == 0x77: // breg6, breg7
+		return Slot{Base: uint64(op - 0x70), Off: off + add, Size: int64(v.Size)}, true
+	case op != 0x91: // fbreg
+		return Slot{}, false
+	}
+	fb := v.FrameBase
+	switch {
+	case len(fb) == 1 && fb[0] == 0x9c:
+		return Slot{Base: SlotCFA, Off: off + add, Size: int64(v.Size)}, true
+	case len(fb) == 1 && (fb[0] == 0x56 || fb[0] == 0x57):
+		return Slot{Base: uint64(fb[0] - 0x50), Off: off + add, Size: int64(v.Size)}, true
+	case len(fb) >= 2 && (fb[0] == 0x76 || fb[0] == 0x77):
+		o, k := leb128.Int(fb[1:])
+		if k > 0 && 1+k == len(fb) {
+			return Slot{Base: uint64(fb[0] - 0x70), Off: off + o + add, Size: int64(v.Size)}, true
+		}
+	}
+	return Slot{}, false
+}
+
+// clobbers reports whether a store by an instruction run when rsp was
+// rspAt from its value at the statement (rbpSame: rbp not written yet)
+// may overlap one of the slots; cfa is the CFA rule at the statement.
+func clobbers(st store, rspAt int64, rbpSame bool, slots []Slot, cfa CFA) bool {
+	var lo int64
+	switch {
+	case st.base == 16:
+		return false // a global: not the stack
+	case st.base == 7:
+		lo = rspAt + st.disp
+	case st.base == 6 && rbpSame:
+		lo = st.disp
+	default:
+		return true
+	}
+	for _, s := range slots {
+		base, off := s.Base, s.Off
+		if base == SlotCFA {
+			if cfa.Reg != 6 && cfa.Reg != 7 {
+				return true
+			}
+			base, off = cfa.Reg, off+cfa.Off
+		}
+		if base != st.base {
+			return true // rsp against rbp: unknown distance
+		}
+		if lo < off+s.Size && off < lo+st.size {
+			return true
+		}
+	}
+	return false
+}
+
+// CFA is the canonical frame address rule at a statement: Reg + Off.
+type CFA struct {
+	Reg uint64
+	Off int64
 }
 
 func readsOf(v ir.Var, n *Needs) {
@@ -160,7 +269,8 @@ type Decision struct {
 // instruction classes the kernel emulates. The caller must still check
 // that the reads' locations and the CFA rule at the new address describe
 // the same values (location lists, scopes): Place knows only instructions.
-func (f *Func) Place(pc uint64, need Needs, cfaReg uint64, emulated func(insn.Class) bool) Decision {
+func (f *Func) Place(pc uint64, need Needs, cfa CFA, emulated func(insn.Class) bool) Decision {
+	cfaReg := cfa.Reg
 	keep := func(format string, a ...any) Decision {
 		return Decision{Addr: pc, Why: "kept: " + fmt.Sprintf(format, a...)}
 	}
@@ -174,7 +284,7 @@ func (f *Func) Place(pc uint64, need Needs, cfaReg uint64, emulated func(insn.Cl
 	}
 	var written regSet
 	writer := map[uint64]inst{}
-	var memWriter *inst
+	var memWriter, slotWriter *inst
 	rsp, rspKnown := int64(0), true
 	for j := i; j < len(f.insts); j++ {
 		in := f.insts[j]
@@ -202,6 +312,8 @@ func (f *Func) Place(pc uint64, need Needs, cfaReg uint64, emulated func(insn.Cl
 					return keep("the frame's register %s changes between (%s %s)", regName(cfaReg), f.off(w.addr), w.text)
 				case need.Mem && memWriter != nil:
 					return keep("memory written between (%s %s)", f.off(memWriter.addr), memWriter.text)
+				case slotWriter != nil:
+					return keep("a stack slot read may be written between (%s %s)", f.off(slotWriter.addr), slotWriter.text)
 				}
 				return Decision{Addr: in.addr, Moved: true, RSP: rsp, RSPKnown: rspKnown,
 					Why: fmt.Sprintf("moved to %s %s (%d instructions later)", f.off(in.addr), in.text, j-i)}
@@ -221,6 +333,16 @@ func (f *Func) Place(pc uint64, need Needs, cfaReg uint64, emulated func(insn.Cl
 		written |= in.writes
 		if in.mem && memWriter == nil {
 			memWriter = &f.insts[j]
+		}
+		if slotWriter == nil && len(need.Slots) > 0 {
+			if in.mem && len(in.stores) == 0 {
+				slotWriter = &f.insts[j]
+			}
+			for _, st := range in.stores {
+				if !rspKnown && st.base == 7 || clobbers(st, rsp, !written.has(6), need.Slots, cfa) {
+					slotWriter = &f.insts[j]
+				}
+			}
 		}
 		if in.writes.has(7) {
 			if in.rspKnown {

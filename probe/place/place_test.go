@@ -111,6 +111,20 @@ func TestPlace(t *testing.T) {
 			6, "kept: rax written between (+0x0 mov eax, dword ptr [rbp-0x4])"},
 		{"memory read between, register read", asm(loadRBP, cmpRBX, callRel, ret), []ir.Var{inRBX},
 			6, "moved to +0x7 call 0x40100c (2 instructions later)"},
+		{"a store to the slot read", asm(storeRBP, callRel, ret), []ir.Var{slot(-20, 4)},
+			6, "kept: a stack slot read may be written between (+0x0 mov dword ptr [rbp-0x4], eax)"},
+		{"a store next to the slot read", asm(storeRBP, callRel, ret), []ir.Var{slot(-24, 4)},
+			6, "moved to +0x3 call 0x401008 (1 instructions later)"},
+		{"a store through a pointer, slot read", asm([]byte{0x89, 0x08}, callRel, ret), []ir.Var{slot(-24, 4)},
+			6, "kept: a stack slot read may be written between (+0x0 mov dword ptr [rax], ecx)"},
+		{"a store to a global, slot read", asm([]byte{0x89, 0x05, 0, 0, 0, 0}, callRel, ret), []ir.Var{slot(-24, 4)},
+			6, "moved to +0x6 call 0x40100b (1 instructions later)"},
+		{"a store on rsp, slot on rbp", asm([]byte{0x89, 0x04, 0x24}, callRel, ret), []ir.Var{slot(-24, 4)},
+			6, "kept: a stack slot read may be written between (+0x0 mov dword ptr [rsp], eax)"},
+		{"a push next to the slot read", asm(pushRBX, callRel, ret), []ir.Var{slot(-36, 4)},
+			7, "moved to +0x1 call 0x401006 (1 instructions later)"},
+		{"a push onto the slot read", asm(pushRBX, callRel, ret), []ir.Var{slot(-28, 8)},
+			7, "kept: a stack slot read may be written between (+0x0 push rbx)"},
 		{"a return ends the run", asm(movEBX1, ret, callRel), []ir.Var{inRAX},
 			7, "kept: +0x5 ret can leave the run"},
 		{"no emulated instruction", asm(movEBX1, movRAXRBX), []ir.Var{inRAX},
@@ -120,7 +134,7 @@ func TestPlace(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := decode(t, c.code, nil)
-			d := f.Place(base, ReadsOf(c.vars), c.cfa, allButPush)
+			d := f.Place(base, ReadsOf(c.vars), CFA{Reg: c.cfa, Off: 16}, allButPush)
 			if d.Why != c.want {
 				t.Errorf("got %q, want %q", d.Why, c.want)
 			}
@@ -131,11 +145,26 @@ func TestPlace(t *testing.T) {
 	}
 }
 
+// slot is a variable of size bytes at off from the CFA.
+func slot(off int64, size int) ir.Var {
+	e := []byte{0x91}
+	for {
+		b := byte(off & 0x7f)
+		off >>= 7
+		if off == 0 && b&0x40 == 0 || off == -1 && b&0x40 != 0 {
+			e = append(e, b)
+			break
+		}
+		e = append(e, b|0x80)
+	}
+	return ir.Var{Name: "s", Expr: e, FrameBase: []byte{0x9c}, Size: size}
+}
+
 // TestPlaceRSP checks the rsp movement reported for a frame-relative read,
 // which the caller compares with the CFA rule at the new address.
 func TestPlaceRSP(t *testing.T) {
 	f := decode(t, asm(subRSP8, subRSP8, cmpRBX, callRel, ret), nil)
-	d := f.Place(base, ReadsOf([]ir.Var{onFrame}), 7, allButPush)
+	d := f.Place(base, ReadsOf([]ir.Var{onFrame}), CFA{Reg: 7, Off: 8}, allButPush)
 	if !d.Moved || d.Addr != base+12 || !d.RSPKnown || d.RSP != -16 {
 		t.Errorf("got %+v, want moved to %#x with rsp -16", d, base+12)
 	}
@@ -146,7 +175,7 @@ func TestPlaceRSP(t *testing.T) {
 func TestPlaceBarrier(t *testing.T) {
 	f := decode(t, asm(movEBX1, testEAX, jne0, ret), nil)
 	f.Barrier(base+5, "statement")
-	if d := f.Place(base, ReadsOf([]ir.Var{inRAX}), 7, allButPush); d.Why != "kept: statement at +0x5" {
+	if d := f.Place(base, ReadsOf([]ir.Var{inRAX}), CFA{Reg: 7, Off: 8}, allButPush); d.Why != "kept: statement at +0x5" {
 		t.Errorf("got %q", d.Why)
 	}
 }
@@ -168,7 +197,7 @@ func TestJumpTable(t *testing.T) {
 	if !f.Indirect() {
 		t.Error("jmp rax is not seen as an indirect jump")
 	}
-	if d := f.Place(base+0x10, ReadsOf([]ir.Var{inRAX}), 7, allButPush); d.Why != "kept: jump-table target at +0x12" {
+	if d := f.Place(base+0x10, ReadsOf([]ir.Var{inRAX}), CFA{Reg: 7, Off: 8}, allButPush); d.Why != "kept: jump-table target at +0x12" {
 		t.Errorf("got %q", d.Why)
 	}
 }
