@@ -29,6 +29,7 @@ type Placement struct {
 // placer moves the statement probes of one function.
 type placer struct {
 	f        *place.Func
+	entry    uint64
 	emulated func(insn.Class) bool
 	moved    int
 }
@@ -55,7 +56,7 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 		f.Barrier(a, "landing pad")
 	}
 	if err == nil && !f.Indirect() {
-		return &placer{f: f, emulated: cfg.Emulated}, ""
+		return &placer{f: f, entry: fn.Entry, emulated: cfg.Emulated}, entryLine(f, fn, cfg)
 	}
 	if rows, err := fn.CU.Lines(); err == nil {
 		for _, row := range rows {
@@ -66,7 +67,19 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 	} else {
 		return nil, fmt.Sprintf("placement: every probe stays at its statement: %v", err)
 	}
-	return &placer{f: f, emulated: cfg.Emulated}, ""
+	return &placer{f: f, entry: fn.Entry, emulated: cfg.Emulated}, entryLine(f, fn, cfg) + "; line rows count as jump targets (indirect jumps or unreadable exception tables)"
+}
+
+// entryLine says what the entry and return probes cost: they stay at the
+// function's first instruction, where the return probe finds the return
+// address.
+func entryLine(f *place.Func, fn *debuginfo.Function, cfg Placement) string {
+	text, class, _ := f.At(fn.Entry)
+	how := "single-stepped"
+	if class != "" && cfg.Emulated(class) {
+		how = "emulated"
+	}
+	return fmt.Sprintf("placement: entry and return probes at +0x0 %s (%s): they stay at the entry, where the return address is", text, how)
 }
 
 // place returns st moved where p's probe can go, or st itself, and says
@@ -74,6 +87,11 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 // (remake): its reads must come out identical, which checks location
 // lists and scopes; the CFA rule must describe the same frame.
 func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs report.Stmt, remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)) (bpfgen.Stmt, string) {
+	if p.Addr == pl.entry {
+		// The entry and return probes are here: a statement probe at
+		// the same address shares their trap, one elsewhere adds one.
+		return st, "kept: shares the entry probe's trap"
+	}
 	need := place.ReadsOf(st.Vars)
 	d := pl.f.Place(p.Addr, need, place.CFA{Reg: st.CFA.Reg, Off: st.CFA.Offset}, pl.emulated)
 	if !d.Moved {

@@ -13,6 +13,9 @@ import (
 // which differ from run to run.
 var pidRE = regexp.MustCompile(`\[\d+\]`)
 
+// placementRE matches the lines -v prints about where each probe went.
+var placementRE = regexp.MustCompile(`(?m)^whythefail: placement: .*\n`)
+
 // TestPlacementIdentical traces every variant of the demo and loop
 // fixtures with --placement=naive and with automatic placement (-v, which
 // says where each probe went), with address space randomization off:

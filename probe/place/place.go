@@ -75,6 +75,16 @@ func (f *Func) Indirect() bool {
 	return false
 }
 
+// At describes the instruction at addr: its text and class, ok false when
+// no instruction starts there.
+func (f *Func) At(addr uint64) (text string, class insn.Class, ok bool) {
+	i, ok := f.index[addr]
+	if !ok {
+		return "", "", false
+	}
+	return f.insts[i].text, f.insts[i].class, true
+}
+
 // Barrier marks an address a run must not cross, with why (a statement,
 // a line row).
 func (f *Func) Barrier(addr uint64, why string) {
