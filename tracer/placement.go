@@ -7,9 +7,11 @@ import (
 
 	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/expr"
 	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/place"
+	"github.com/whythefail/whythefail/probe/spec"
 	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/session"
 	"github.com/whythefail/whythefail/target"
@@ -145,4 +147,75 @@ func KernelPlacement() (Placement, string) {
 	}
 	return Placement{Auto: true, Emulated: func(c insn.Class) bool { return e[c] }},
 		"placement: the kernel emulates (measured): " + strings.Join(on, " ")
+}
+
+// listPlacement says where the probe of each listed statement point of an
+// out-of-line function would go when tracing reads all its variables, as
+// -L -v shows it. Every statement of the function is a barrier, as when
+// tracing it.
+func listPlacement(r *probe.Resolver, bin *target.File, pts []*probe.Point, cfg Placement) map[*probe.Point]string {
+	out := map[*probe.Point]string{}
+	type fnState struct {
+		pl        *placer
+		why       string
+		all       []*debuginfo.Variable
+		env       expr.Env
+		preProlog uint64
+	}
+	fns := map[*debuginfo.Function]*fnState{}
+	for _, p := range pts {
+		fn := p.Func
+		if fn == nil || fn.Inlined || p.Kind != spec.Statement {
+			continue
+		}
+		fs, ok := fns[fn]
+		if !ok {
+			fs = &fnState{}
+			fns[fn] = fs
+			ss := &spec.Spec{Target: spec.Process, Path: bin.Path, Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}}
+			spts, err := r.Resolve(ss)
+			sc, serr := r.Data.Scope(fn)
+			switch {
+			case err != nil:
+				fs.why = "kept: " + err.Error()
+			case serr != nil:
+				fs.why = "kept: " + serr.Error()
+			default:
+				var own []*probe.Point
+				for _, q := range spts {
+					if q.Func == fn {
+						own = append(own, q)
+					}
+				}
+				fs.pl, fs.why = newPlacer(cfg, bin, fn, own)
+				if fs.pl != nil {
+					fs.why = ""
+				}
+				fs.all = sc.AllVars()
+				fs.env = paramEnv(sc)
+				fs.env.Data, fs.env.GOT = r.Data, bin.GOTSlot
+				if !fn.CU.HasLocLists {
+					fs.preProlog = frameReady(r, fn)
+				}
+			}
+		}
+		if fs.pl == nil {
+			if fs.why != "" {
+				out[p] = fs.why
+			}
+			continue
+		}
+		vars := &expr.VarSet{Kind: "vars", C: 1}
+		remake := func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
+			return statement(r, bin, fn, q, 0, vars, "", fs.all, p.Addr < fs.preProlog, fs.env)
+		}
+		st, rs, err := remake(p)
+		if err != nil {
+			out[p] = "kept: " + err.Error()
+			continue
+		}
+		_, why := fs.pl.place(bin, p, st, rs, remake)
+		out[p] = why
+	}
+	return out
 }

@@ -94,7 +94,12 @@ func list(stdout io.Writer, a *Args, text string, withVars bool) error {
 	if err != nil {
 		return err
 	}
-	rows, err := tracer.List(tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose})
+	lc := tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose}
+	if a.Verbose && withVars && a.Placement != "naive" {
+		pl, _ := tracer.KernelPlacement()
+		lc.Placement = &pl
+	}
+	rows, err := tracer.List(lc)
 	if err != nil {
 		return err
 	}
