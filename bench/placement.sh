@@ -50,30 +50,25 @@ C
 gcc -O2 -o "$work/gai" "$work/gai.c"
 libc=/lib/x86_64-linux-gnu/libc.so.6
 
-# Costs are CPU seconds (user + system) of the traced program, which is
-# where the kernel handles its uprobe traps and runs the BPF programs (and
-# for gdb, of gdb and the program): on a shared machine they vary far less
-# than wall time. /usr/bin/time writes them to $work/t.
-cpu() { # CPU seconds of one run of "$@"
+# Each run reports the traced program's own wall time and CPU seconds
+# (user + system: where the kernel handles its uprobe traps and runs the
+# BPF programs; for gdb, gdb's and the program's), written by /usr/bin/time
+# to $work/t; whythefail's start-up and detaching are outside both. On a
+# shared machine CPU time varies far less than wall time.
+measure() { # "wall cpu" of one run of "$@"
 	"$@" >/dev/null 2>&1 || true
-	awk -F, '{ print $1 + $2 }' "$work/t"
+	awk -F, '{ print $1, $2 + $3 }' "$work/t"
 }
-best() { # least CPU seconds of three runs of "$@"
-	local best="" d
-	for _ in 1 2 3; do
-		d=$(cpu "$@")
-		if [ -z "$best" ] || (( $(echo "$d < $best" | bc -l) )); then best=$d; fi
-	done
-	echo "$best"
+best() { # least wall and least CPU seconds of three runs of "$@"
+	for _ in 1 2 3; do measure "$@"; done |
+		awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } END { print w, c }'
 }
-per() { # µs per call: "$@" with CALLS calls against one call (the command's last word is the count)
+per() { # "wall cpu" µs per call: "$@" with N calls against one call (the command's last word is the count)
 	local n=$1; shift
-	local tn t1
-	tn=$(best "$@" "$n")
-	t1=$(best "$@" 1)
-	echo "($tn - $t1) * 1000000 / ($n - 1)" | bc -l
+	paste -d' ' <(best "$@" "$n") <(best "$@" 1) |
+		awk -v n="$n" '{ printf "%f %f\n", ($1 - $3) * 1e6 / (n - 1), ($2 - $4) * 1e6 / (n - 1) }'
 }
-T="/usr/bin/time -f %U,%S -o $work/t"
+T="/usr/bin/time -f %e,%U,%S -o $work/t"
 
 # case NAME TARGET FUNCTION PROGRAM
 run_case() {
@@ -101,17 +96,24 @@ run_case() {
 	done
 	echo "continue" >> "$cmds"
 	gdbper=$(per "$gdbcalls" $T gdb -nx -batch -x "$cmds" --args "$prog")
-	printf '%s (%s statements, %s probes moved):\n' "$name" "$stmts" "$moved"
-	printf '  untraced %.1f us/call\n' "$untr"
+	printf '%s (%s statements, %s probes moved), µs per call over the untraced program, wall and CPU:\n' "$name" "$stmts" "$moved"
+	read -r uw uc <<<"$untr"
+	read -r fw fc <<<"$nfloor"
+	printf '  %-30s %9.1f wall %9.1f CPU\n' "untraced (µs per call)" "$uw" "$uc"
 	for v in nfloor afloor naive auto gdbper; do
-		local x=${!v} label
+		local w c label
+		read -r w c <<<"${!v}"
 		case $v in
 		nfloor) label="naive floor" ;; afloor) label="auto floor" ;; naive) label="whythefail --placement=naive" ;;
 		auto) label="whythefail (auto)" ;; gdbper) label="gdb dprintf" ;;
 		esac
-		printf '  %-30s %8.1f us/call over untraced  %.2fx the naive floor\n' "$label" "$(echo "$x - $untr" | bc -l)" "$(echo "($x - $untr) / ($nfloor - $untr)" | bc -l)"
+		printf '  %-30s %9.1f wall %9.1f CPU   %6.2fx / %6.2fx the naive floor\n' "$label" \
+			"$(echo "$w - $uw" | bc -l)" "$(echo "$c - $uc" | bc -l)" \
+			"$(echo "($w - $uw) / ($fw - $uw)" | bc -l)" "$(echo "($c - $uc) / ($fc - $uc)" | bc -l)"
 	done
-	printf '  gdb / whythefail (auto): %.1fx\n' "$(echo "($gdbper - $untr) / ($auto - $untr)" | bc -l)"
+	read -r aw ac <<<"$auto"
+	read -r gw gc <<<"$gdbper"
+	printf '  gdb / whythefail (auto): %.1fx wall, %.1fx CPU\n' "$(echo "($gw - $uw) / ($aw - $uw)" | bc -l)" "$(echo "($gc - $uc) / ($ac - $uc)" | bc -l)"
 }
 
 run_case "demo load_config, gcc -O2" "$work/demo-O2" load_config "$work/demo-O2"

@@ -56,3 +56,31 @@ func TestPlacementIdentical(t *testing.T) {
 		t.Errorf("no probe moved in any variant")
 	}
 }
+
+// TestListPlacement checks that -L -v says for each statement where its
+// probe would go, and that -L alone stays as stap prints it.
+func TestListPlacement(t *testing.T) {
+	b := fixture.Build(t, "demo", fixture.Default)
+	spec := fmt.Sprintf("process(%q).statement(\"load_config@*:*\")", b.Path)
+	v := runCLI("-v", "-L", spec)
+	plain := runCLI("-L", spec)
+	if v.status != 0 || plain.status != 0 {
+		t.Fatalf("exit status %d and %d: %s%s", v.status, plain.status, v.stderr, plain.stderr)
+	}
+	rowRE := regexp.MustCompile(` /\* pc=0x[0-9a-f]+ placement: (moved to \+0x[0-9a-f]+ [a-z]+ .*|kept: .*); offset=0x[0-9a-f]+ \*/$`)
+	moved := 0
+	for _, l := range strings.Split(strings.TrimSpace(v.stdout), "\n") {
+		if !rowRE.MatchString(l) {
+			t.Errorf("-L -v row without its placement: %q", l)
+		}
+		if strings.Contains(l, "placement: moved to ") {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Errorf("-L -v moves no probe:\n%s", v.stdout)
+	}
+	if strings.Contains(plain.stdout, "placement") {
+		t.Errorf("-L without -v mentions placement:\n%s", plain.stdout)
+	}
+}
