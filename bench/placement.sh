@@ -86,9 +86,9 @@ run_case() {
 	auto=$(per "$calls" sh -c "\"$wtf\" '$spec' $fn '\$return < 0' -c \"$T $prog \$0\"")
 	# gdb: a dprintf at every statement's first instruction, set once the
 	# program has started (so that libc is loaded), as offsets from the
-	# function's address.
+	# function's symbol (its entry).
 	local entry cmds="$work/gdb.cmds"
-	entry=$("$wtf" -v -l "$spec.function(\"$fn\")" | sed -n 's/.*pc=\(0x[0-9a-f]*\).*/\1/p' | head -1)
+	entry=0x$({ nm "$target" 2>/dev/null; nm -D --defined-only "$target"; } | awk -v f="$fn" '{ sub(/@.*/, "", $3) } $3 == f { print $1; exit }')
 	echo "break main" > "$cmds"
 	echo "run" >> "$cmds"
 	"$wtf" -v -l "$spec.statement(\"$fn@*:*\")" | sed -n 's/.*pc=\(0x[0-9a-f]*\).*/\1/p' | sort -u | while read -r pc; do
