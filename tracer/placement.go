@@ -1,12 +1,19 @@
 package tracer
 
 import (
+	"bytes"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"reflect"
+	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/debuginfo/bidcache"
 	"github.com/whythefail/whythefail/expr"
 	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/probe"
@@ -128,12 +135,14 @@ func placementLine(fn *debuginfo.Function, rs report.Stmt, pc uint64, why string
 }
 
 // KernelPlacement is automatic placement with the running kernel's
-// emulated instructions measured (session.ProbeEmulation); when they
-// cannot be measured, the classes every x86-64 kernel since Linux 3.x
-// emulates (arch/x86/kernel/uprobes.c: call rel32, jmp, jcc, the one-byte
-// nop), and a note that says so.
+// emulated instructions measured (session.ProbeEmulation) once per boot:
+// the answer is kept in the build-id cache under the boot's id, tied to
+// the kernel's release and version. When they cannot be measured, the
+// classes every x86-64 kernel since Linux 3.x emulates
+// (arch/x86/kernel/uprobes.c: call rel32, jmp, jcc, the one-byte nop), and
+// a note that says so.
 func KernelPlacement() (Placement, string) {
-	e, err := session.ProbeEmulation()
+	e, how, err := emulation()
 	if err != nil {
 		rules := map[insn.Class]bool{insn.ClassCall: true, insn.ClassJmp8: true, insn.ClassJmp32: true, insn.ClassJcc8: true, insn.ClassJcc32: true, insn.ClassNop: true, insn.ClassNop66: true}
 		return Placement{Auto: true, Emulated: func(c insn.Class) bool { return rules[c] }},
@@ -146,7 +155,42 @@ func KernelPlacement() (Placement, string) {
 		}
 	}
 	return Placement{Auto: true, Emulated: func(c insn.Class) bool { return e[c] }},
-		"placement: the kernel emulates (measured): " + strings.Join(on, " ")
+		"placement: the kernel emulates (" + how + "): " + strings.Join(on, " ")
+}
+
+// emulation returns the kernel's emulated classes from the cache entry of
+// this boot, or measures them and fills the entry.
+func emulation() (session.Emulation, string, error) {
+	cache := bidcache.Open()
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	id, _ := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(string(boot)), "-", ""))
+	var uts unix.Utsname
+	var identity []byte
+	if len(id) > 0 && unix.Uname(&uts) == nil {
+		identity = append(append(bytes.TrimRight(uts.Release[:], "\x00"), ' '), bytes.TrimRight(uts.Version[:], "\x00")...)
+		if blobs, ok := cache.Get("emulation", id, identity); ok && len(blobs) == 1 {
+			e := session.Emulation{}
+			for _, c := range strings.Fields(string(blobs[0].Data)) {
+				e[insn.Class(c)] = true
+			}
+			return e, "measured this boot", nil
+		}
+	}
+	e, err := session.ProbeEmulation()
+	if err != nil {
+		return nil, "", err
+	}
+	if identity != nil {
+		var on []string
+		for c, ok := range e {
+			if ok {
+				on = append(on, string(c))
+			}
+		}
+		sort.Strings(on)
+		cache.Put("emulation", id, identity, []bidcache.Blob{{Name: "classes", Data: []byte(strings.Join(on, " "))}})
+	}
+	return e, "measured", nil
 }
 
 // listPlacement says where the probe of each listed statement point of an
