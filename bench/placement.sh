@@ -10,15 +10,16 @@
 #   gdb           gdb dprintf at the same statements' first instructions
 # for the demo's load_config (gcc -O2 and -O0, non-PIE) and glibc's
 # getaddrinfo (a numeric lookup, libc6-dbg). Each cost per call is
-# (time for CALLS calls - time for 1 call) / (CALLS - 1), best of three, so
-# start-up, resolution and detaching cancel out. Also prints how many
+# (time for CALLS calls - time for 1 call) / (CALLS - 1), the least of RUNS
+# interleaved runs (default 5). Also prints how many
 # statement probes moved (-v). Needs root, gcc, gdb, bc and libc6-dbg.
 #
-#   bash bench/placement.sh [CALLS] [GDB_CALLS]
+#   bash bench/placement.sh [CALLS] [GDB_CALLS] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-5000}
 gdbcalls=${2:-200}
+runs=${3:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -o "$work/whythefail" ./cmd/whythefail
@@ -59,14 +60,12 @@ measure() { # "wall cpu" of one run of "$@"
 	"$@" >/dev/null 2>&1 || true
 	awk -F, '{ print $1, $2 + $3 }' "$work/t"
 }
-best() { # least wall and least CPU seconds of three runs of "$@"
-	for _ in 1 2 3; do measure "$@"; done |
-		awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } END { print w, c }'
+least() { # least wall and least CPU of the "wall cpu" lines in file $1
+	awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } END { print w, c }' "$1"
 }
-per() { # "wall cpu" µs per call: "$@" with N calls against one call (the command's last word is the count)
-	local n=$1; shift
-	paste -d' ' <(best "$@" "$n") <(best "$@" 1) |
-		awk -v n="$n" '{ printf "%f %f\n", ($1 - $3) * 1e6 / (n - 1), ($2 - $4) * 1e6 / (n - 1) }'
+per() { # "wall cpu" µs per call from files $1 (N calls) and $2 (one call)
+	paste -d' ' <(least "$1") <(least "$2") |
+		awk -v n="$3" '{ printf "%f %f\n", ($1 - $3) * 1e6 / (n - 1), ($2 - $4) * 1e6 / (n - 1) }'
 }
 T="/usr/bin/time -f %e,%U,%S -o $work/t"
 
@@ -78,24 +77,44 @@ run_case() {
 	local stmts moved
 	stmts=$(grep -c ' at +0x[0-9a-f]*: ' "$work/v" || true)
 	moved=$(grep -c ': moved to ' "$work/v" || true)
-	local untr nfloor afloor naive auto gdbper
-	untr=$(per "$calls" $T "$prog")
-	nfloor=$(per "$calls" sh -c "\"$wtf\" --floor --placement=naive '$spec' $fn 1 -c \"$T $prog \$0\"")
-	afloor=$(per "$calls" sh -c "\"$wtf\" --floor '$spec' $fn 1 -c \"$T $prog \$0\"")
-	naive=$(per "$calls" sh -c "\"$wtf\" --placement=naive '$spec' $fn '\$return < 0' -c \"$T $prog \$0\"")
-	auto=$(per "$calls" sh -c "\"$wtf\" '$spec' $fn '\$return < 0' -c \"$T $prog \$0\"")
 	# gdb: a dprintf at every statement's first instruction, set once the
 	# program has started (so that libc is loaded), as offsets from the
 	# function's symbol (its entry).
 	local entry cmds="$work/gdb.cmds"
-	entry=0x$({ nm "$target" 2>/dev/null; nm -D --defined-only "$target"; } | awk -v f="$fn" '{ sub(/@.*/, "", $3) } $3 == f { print $1; exit }')
+	entry=0x$({ nm "$target" 2>/dev/null; nm -D --defined-only "$target"; } | awk -v f="$fn" '{ sub(/@.*/, "", $3) } $3 == f && !done { print $1; done = 1 }')
 	echo "break main" > "$cmds"
 	echo "run" >> "$cmds"
 	"$wtf" -v -l "$spec.statement(\"$fn@*:*\")" | sed -n 's/.*pc=\(0x[0-9a-f]*\).*/\1/p' | sort -u | while read -r pc; do
 		printf 'dprintf *((char *)%s + %d),"s\\n"\n' "$fn" $((pc - entry)) >> "$cmds"
 	done
 	echo "continue" >> "$cmds"
-	gdbper=$(per "$gdbcalls" $T gdb -nx -batch -x "$cmds" --args "$prog")
+	# Each configuration as a command whose $0 is the number of calls;
+	# the runs are interleaved, RUNS rounds, and each keeps its least time,
+	# so that a busy moment of a shared machine hits all of them alike.
+	local -A cmd=(
+		[untr]="$T $prog \$0"
+		[nfloor]="\"$wtf\" --floor --placement=naive '$spec' $fn 1 -c \"$T $prog \$0\""
+		[afloor]="\"$wtf\" --floor '$spec' $fn 1 -c \"$T $prog \$0\""
+		[naive]="\"$wtf\" --placement=naive '$spec' $fn '\$return < 0' -c \"$T $prog \$0\""
+		[auto]="\"$wtf\" '$spec' $fn '\$return < 0' -c \"$T $prog \$0\""
+		[gdbper]="$T gdb -nx -batch -x $cmds --args $prog \$0"
+	)
+	local v r n
+	rm -f "$work"/m.*
+	for ((r = 0; r < runs; r++)); do
+		for v in untr nfloor afloor naive auto gdbper; do
+			n=$calls
+			[ "$v" = gdbper ] && n=$gdbcalls
+			measure sh -c "${cmd[$v]}" "$n" >> "$work/m.$v.n"
+			measure sh -c "${cmd[$v]}" 1 >> "$work/m.$v.1"
+		done
+	done
+	local untr nfloor afloor naive auto gdbper
+	for v in untr nfloor afloor naive auto gdbper; do
+		n=$calls
+		[ "$v" = gdbper ] && n=$gdbcalls
+		printf -v "$v" '%s' "$(per "$work/m.$v.n" "$work/m.$v.1" "$n")"
+	done
 	printf '%s (%s statements, %s probes moved), µs per call over the untraced program, wall and CPU:\n' "$name" "$stmts" "$moved"
 	read -r uw uc <<<"$untr"
 	read -r fw fc <<<"$nfloor"
