@@ -22,6 +22,10 @@ type ListConfig struct {
 	// Verbose lists every point unmerged, with its address and file
 	// offset, as stap -v -L does.
 	Verbose bool
+	// Placement, with Verbose and Vars, says for each statement point
+	// where its probe would go when tracing reads all its variables
+	// ($$vars), and why.
+	Placement *Placement
 }
 
 // List returns the rows stap -L (or -l) prints for cfg.Spec. Like
@@ -50,18 +54,27 @@ func List(cfg ListConfig) ([]string, error) {
 	defer f.Close()
 	// Lazy: with the function index cached, only the units the spec can
 	// select are indexed.
-	pts, err := probe.NewLazyResolver(f).List(s)
+	r := probe.NewLazyResolver(f)
+	pts, err := r.List(s)
 	if err != nil {
 		return nil, err
 	}
 	if !cfg.Verbose {
 		return probe.List(pts, cfg.Vars), nil
 	}
+	var placed map[*probe.Point]string
+	if cfg.Vars && cfg.Placement != nil && s.Point == spec.Statement {
+		placed = listPlacement(r, f, pts, *cfg.Placement)
+	}
 	rows := make([]string, 0, len(pts))
 	for _, p := range pts {
 		line := p.String()
 		if cfg.Vars {
 			line = p.Listing()
+		}
+		if why, ok := placed[p]; ok {
+			rows = append(rows, fmt.Sprintf("%s /* pc=%#x placement: %s; offset=%#x */", line, p.Addr, why, p.FileOffset))
+			continue
 		}
 		rows = append(rows, fmt.Sprintf("%s /* pc=%#x offset=%#x */", line, p.Addr, p.FileOffset))
 	}

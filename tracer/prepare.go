@@ -44,6 +44,8 @@ type Config struct {
 	// NoVerdict leaves out the verdict line (--no-verdict) and the branch
 	// probes it needs.
 	NoVerdict bool
+	// Placement says where statement probes go (placement.go).
+	Placement Placement
 }
 
 // Job is a prepared trace: everything resolved and generated, nothing
@@ -56,6 +58,8 @@ type Job struct {
 	Verdict *verdict.Plan
 	// Notes are things the user should know (statements skipped, ...).
 	Notes []string
+	// Placement says, per statement, where its probe went and why (-v).
+	Placement []string
 
 	// limits are Config's MaxRecords and RingBufSize.
 	limits session.Options
@@ -238,6 +242,10 @@ func Prepare(cfg Config) (*Job, error) {
 	if !fn.CU.HasLocLists {
 		preProlog = frameReady(r, fn)
 	}
+	pl, why := newPlacer(cfg.Placement, bin, fn, spts)
+	if why != "" {
+		job.Placement = append(job.Placement, why)
+	}
 	for _, p := range spts {
 		if p.Func != fn {
 			skipped++
@@ -246,6 +254,12 @@ func Prepare(cfg Config) (*Job, error) {
 		st, rs, err := statement(r, bin, fn, p, id, varNode, varText, all, p.Addr < preProlog, env)
 		if err != nil {
 			return nil, err
+		}
+		if pl != nil {
+			st, why = pl.place(bin, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
+				return statement(r, bin, fn, q, id, varNode, varText, all, p.Addr < preProlog, env)
+			})
+			job.Placement = append(job.Placement, placementLine(fn, rs, p.Addr, why))
 		}
 		job.Plan.Stmts = append(job.Plan.Stmts, st)
 		job.Stmts[id] = rs

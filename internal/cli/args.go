@@ -15,8 +15,12 @@ type Args struct {
 	ListNames string // -l SPEC
 	DebugDirs []string
 	JSON      bool
-	Source    bool     // --source: the source text of each traced line
-	Floor     bool     // --floor: empty programs at the same probes (benchmarks)
+	Source    bool // --source: the source text of each traced line
+	Floor     bool // --floor: empty programs at the same probes (benchmarks)
+	// Placement is --placement: "auto" (default) moves statement probes to
+	// instructions the kernel emulates where that reads the same values;
+	// "naive" keeps each at its statement's first instruction.
+	Placement string
 	Annotate  bool     // --annotate: each trace's function source, executed lines marked
 	NoVerdict bool     // --no-verdict: no "why:" line after each trace
 	Group     bool     // --group: each statement path once, with a summary of its other calls
@@ -148,6 +152,10 @@ func parseArgs(argv []string) (*Args, error) {
 				if err != nil {
 					return nil, usagef("--ringbuf-size: %v", err)
 				}
+			}
+		case "--placement", "-placement":
+			if a.Placement, err = get(); err == nil && a.Placement != "auto" && a.Placement != "naive" {
+				return nil, usagef("--placement wants auto or naive, not %q", a.Placement)
 			}
 		case "-h", "--help", "-help":
 			a.Help = true

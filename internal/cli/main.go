@@ -31,6 +31,10 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --no-group       every trace, even on a terminal (which groups a path after 3 traces)
        --version        print whythefail's version
        --floor          attach empty programs at the same probes instead (a benchmark's floor)
+       --placement auto|naive
+                        auto (default): a statement's probe may move to a later instruction of
+                        the same straight run that the kernel emulates, where it provably reads
+                        the same values (-v says where each went); naive: its first instruction
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
@@ -93,7 +97,12 @@ func list(stdout io.Writer, a *Args, text string, withVars bool) error {
 	if err != nil {
 		return err
 	}
-	rows, err := tracer.List(tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose})
+	lc := tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose}
+	if a.Verbose && withVars && a.Placement != "naive" {
+		pl, _ := tracer.KernelPlacement()
+		lc.Placement = &pl
+	}
+	rows, err := tracer.List(lc)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,10 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 	if len(a.Positional) == 4 {
 		cfg.Variable = a.Positional[3]
 	}
+	var placeNote string
+	if a.Placement != "naive" {
+		cfg.Placement, placeNote = tracer.KernelPlacement()
+	}
 	timing.Mark("start")
 	job, err := tracer.Prepare(cfg)
 	if err != nil {
@@ -42,6 +46,14 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 		notes = tracer.NotesQuiet
 	case a.Verbose:
 		notes = tracer.NotesVerbose
+	}
+	if a.Verbose {
+		if placeNote != "" {
+			fmt.Fprintf(stderr, "whythefail: %s\n", placeNote)
+		}
+		for _, n := range job.Placement {
+			fmt.Fprintf(stderr, "whythefail: %s\n", n)
+		}
 	}
 	if notes != tracer.NotesQuiet {
 		for _, n := range job.Notes {

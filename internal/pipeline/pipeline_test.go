@@ -28,6 +28,7 @@ var order = []string{
 	"probe/listing",
 	"probe",
 	"expr/ir",
+	"probe/place",
 	"expr",
 	"bpfgen",
 	"session",

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# bench/placement.sh: what probe placement (issue 13) saves, per call of a
+# traced function, measured in one run:
+#   naive floor   empty programs at every statement's first instruction
+#                 plus the entry and return probes (--floor --placement=naive):
+#                 what any uprobe tracer pays at those addresses
+#   auto floor    empty programs where automatic placement puts them (--floor)
+#   naive         whythefail with --placement=naive
+#   auto          whythefail (automatic placement, the default)
+#   gdb           gdb dprintf at the same statements' first instructions
+# for the demo's load_config (gcc -O2 and -O0, non-PIE) and glibc's
+# getaddrinfo (a numeric lookup, libc6-dbg). Each cost per call is
+# (time for CALLS calls - time for 1 call) / (CALLS - 1), the least of RUNS
+# interleaved runs (default 5). Also prints how many
+# statement probes moved (-v). Needs root, gcc, gdb, bc and libc6-dbg.
+#
+#   bash bench/placement.sh [CALLS] [GDB_CALLS] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+calls=${1:-5000}
+gdbcalls=${2:-200}
+runs=${3:-5}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+CGO_ENABLED=0 go build -o "$work/whythefail" ./cmd/whythefail
+wtf="$work/whythefail"
+gcc -g -O2 -no-pie -o "$work/demo-O2" testdata/src/demo.c
+gcc -g -O0 -no-pie -o "$work/demo-O0" testdata/src/demo.c
+cat >"$work/gai.c" <<'C'
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* N numeric lookups: getaddrinfo's own code, no name service. */
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1;
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	for (long i = 0; i < n; i++) {
+		struct addrinfo *res = NULL;
+		if (getaddrinfo("127.0.0.1", "80", &hints, &res) != 0)
+			return 1;
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+C
+gcc -O2 -o "$work/gai" "$work/gai.c"
+libc=/lib/x86_64-linux-gnu/libc.so.6
+
+# Each run reports the traced program's own wall time and CPU seconds
+# (user + system: where the kernel handles its uprobe traps and runs the
+# BPF programs; for gdb, gdb's and the program's), written by /usr/bin/time
+# to $work/t; whythefail's start-up and detaching are outside both. On a
+# shared machine CPU time varies far less than wall time.
+measure() { # "wall cpu" of one run of "$@"
+	"$@" >/dev/null 2>&1 || true
+	awk -F, '{ print $1, $2 + $3 }' "$work/t"
+}
+least() { # least wall and least CPU of the "wall cpu" lines in file $1
+	awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } END { print w, c }' "$1"
+}
+per() { # "wall cpu" µs per call from files $1 (N calls) and $2 (one call)
+	paste -d' ' <(least "$1") <(least "$2") |
+		awk -v n="$3" '{ printf "%f %f\n", ($1 - $3) * 1e6 / (n - 1), ($2 - $4) * 1e6 / (n - 1) }'
+}
+T="/usr/bin/time -f %e,%U,%S -o $work/t"
+
+# case NAME TARGET FUNCTION PROGRAM
+run_case() {
+	local name=$1 target=$2 fn=$3 prog=$4
+	local spec="process(\"$target\")"
+	"$wtf" -v "$spec" "$fn" 1 -c "$prog 1" 2>"$work/v" >/dev/null
+	local stmts moved
+	stmts=$(grep -c ' at +0x[0-9a-f]*: ' "$work/v" || true)
+	moved=$(grep -c ': moved to ' "$work/v" || true)
+	# gdb: a dprintf at every statement's first instruction, set once the
+	# program has started (so that libc is loaded), as offsets from the
+	# function's symbol (its entry).
+	local entry cmds="$work/gdb.cmds"
+	entry=0x$({ nm "$target" 2>/dev/null; nm -D --defined-only "$target"; } | awk -v f="$fn" '{ sub(/@.*/, "", $3) } $3 == f && !done { print $1; done = 1 }')
+	echo "break main" > "$cmds"
+	echo "run" >> "$cmds"
+	"$wtf" -v -l "$spec.statement(\"$fn@*:*\")" | sed -n 's/.*pc=\(0x[0-9a-f]*\).*/\1/p' | sort -u | while read -r pc; do
+		printf 'dprintf *((char *)%s + %d),"s\\n"\n' "$fn" $((pc - entry)) >> "$cmds"
+	done
+	echo "continue" >> "$cmds"
+	# Each configuration as a command whose $0 is the number of calls;
+	# the runs are interleaved, RUNS rounds, and each keeps its least time,
+	# so that a busy moment of a shared machine hits all of them alike.
+	local -A cmd=(
+		[untr]="$T $prog \$0"
+		[nfloor]="\"$wtf\" --floor --placement=naive '$spec' $fn 1 -c \"$T $prog \$0\""
+		[afloor]="\"$wtf\" --floor '$spec' $fn 1 -c \"$T $prog \$0\""
+		[naive]="\"$wtf\" --placement=naive '$spec' $fn '\$return < 0' -c \"$T $prog \$0\""
+		[auto]="\"$wtf\" '$spec' $fn '\$return < 0' -c \"$T $prog \$0\""
+		[gdbper]="$T gdb -nx -batch -x $cmds --args $prog \$0"
+	)
+	local v r n
+	rm -f "$work"/m.*
+	for ((r = 0; r < runs; r++)); do
+		for v in untr nfloor afloor naive auto gdbper; do
+			n=$calls
+			[ "$v" = gdbper ] && n=$gdbcalls
+			measure sh -c "${cmd[$v]}" "$n" >> "$work/m.$v.n"
+			measure sh -c "${cmd[$v]}" 1 >> "$work/m.$v.1"
+		done
+	done
+	local untr nfloor afloor naive auto gdbper
+	for v in untr nfloor afloor naive auto gdbper; do
+		n=$calls
+		[ "$v" = gdbper ] && n=$gdbcalls
+		printf -v "$v" '%s' "$(per "$work/m.$v.n" "$work/m.$v.1" "$n")"
+	done
+	printf '%s (%s statements, %s probes moved), µs per call over the untraced program, wall and CPU:\n' "$name" "$stmts" "$moved"
+	read -r uw uc <<<"$untr"
+	read -r fw fc <<<"$nfloor"
+	printf '  %-30s %9.1f wall %9.1f CPU\n' "untraced (µs per call)" "$uw" "$uc"
+	for v in nfloor afloor naive auto gdbper; do
+		local w c label
+		read -r w c <<<"${!v}"
+		case $v in
+		nfloor) label="naive floor" ;; afloor) label="auto floor" ;; naive) label="whythefail --placement=naive" ;;
+		auto) label="whythefail (auto)" ;; gdbper) label="gdb dprintf" ;;
+		esac
+		printf '  %-30s %9.1f wall %9.1f CPU   %6.2fx / %6.2fx the naive floor\n' "$label" \
+			"$(echo "$w - $uw" | bc -l)" "$(echo "$c - $uc" | bc -l)" \
+			"$(echo "($w - $uw) / ($fw - $uw)" | bc -l)" "$(echo "($c - $uc) / ($fc - $uc)" | bc -l)"
+	done
+	read -r aw ac <<<"$auto"
+	read -r gw gc <<<"$gdbper"
+	printf '  gdb / whythefail (auto): %.1fx wall, %.1fx CPU\n' "$(echo "($gw - $uw) / ($aw - $uw)" | bc -l)" "$(echo "($gc - $uc) / ($ac - $uc)" | bc -l)"
+}
+
+run_case "demo load_config, gcc -O2" "$work/demo-O2" load_config "$work/demo-O2"
+run_case "demo load_config, gcc -O0" "$work/demo-O0" load_config "$work/demo-O0"
+run_case "glibc getaddrinfo (numeric)" "$libc" getaddrinfo "$work/gai"

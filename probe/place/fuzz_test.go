@@ -1,0 +1,58 @@
+package place
+
+import (
+	"testing"
+
+	"github.com/whythefail/whythefail/insn"
+)
+
+// FuzzExprNeeds feeds arbitrary location expressions: an error or a set
+// of reads, never a panic.
+func FuzzExprNeeds(f *testing.F) {
+	for _, e := range [][]byte{{0x50}, {0x91, 0x6c}, {0xa3, 1, 0x55, 0x9f}, {0x77, 0x08, 0x06}, {0x9e, 2, 1, 2}, {0x92, 0x80}} {
+		f.Add(e)
+	}
+	f.Fuzz(func(t *testing.T, e []byte) {
+		var n Needs
+		exprNeeds(e, &n)
+	})
+}
+
+// FuzzPlace decodes arbitrary code and places a probe at each instruction:
+// never a panic, and a moved probe is always at a later instruction the
+// kernel emulates.
+func FuzzPlace(f *testing.F) {
+	f.Add([]byte{0xbb, 1, 0, 0, 0, 0x85, 0xc0, 0x75, 0x00, 0xc3}, []byte{0x53})
+	f.Add([]byte{0x48, 0x8d, 0x15, 0, 0, 0, 0, 0xff, 0xe0, 0xe8, 0, 0, 0, 0}, []byte{0x91, 0x10})
+	f.Fuzz(func(t *testing.T, code, expr []byte) {
+		f, err := Decode(0x1000, [][2]uint64{{0x1000, 0x1000 + uint64(len(code))}}, func(va uint64, n int) ([]byte, error) {
+			return code[va-0x1000 : va-0x1000+uint64(n)], nil
+		}, func(va uint64, n int) ([]byte, bool) {
+			if va < 0x1000 || n < 0 || va-0x1000+uint64(n) > uint64(len(code)) {
+				return nil, false
+			}
+			return code[va-0x1000 : va-0x1000+uint64(n)], true
+		})
+		if err != nil {
+			return
+		}
+		var n Needs
+		if _, err := exprNeeds(expr, &n); err != nil {
+			n.Unknown = err.Error()
+		}
+		all := func(insn.Class) bool { return true }
+		for _, in := range f.insts {
+			d := f.Place(in.addr, n, CFA{Reg: 7, Off: 8}, all)
+			if !d.Moved {
+				if d.Addr != in.addr {
+					t.Fatalf("kept at %#x, not at %#x", d.Addr, in.addr)
+				}
+				continue
+			}
+			j, ok := f.index[d.Addr]
+			if !ok || d.Addr <= in.addr || f.insts[j].class == "" {
+				t.Fatalf("moved from %#x to %#x, not a later emulated instruction", in.addr, d.Addr)
+			}
+		}
+	})
+}

@@ -1,0 +1,374 @@
+package place
+
+import (
+	"debug/elf"
+	"fmt"
+	"sort"
+
+	"github.com/whythefail/whythefail/expr/ir"
+	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/internal/leb128"
+)
+
+// Func is a decoded function: its instructions and the addresses a run
+// must not cross (jump targets, other statements, line rows).
+type Func struct {
+	entry   uint64
+	insts   []inst
+	index   map[uint64]int
+	barrier map[uint64]string
+}
+
+// Decode decodes every range of a function (half-open link-time address
+// ranges) and finds its jump targets: direct branches anywhere in the
+// function, and the entries of the jump tables its code names. code reads
+// machine code at a link-time address; data reads any loaded bytes (jump
+// tables live in .rodata), ok false where there are none.
+func Decode(entry uint64, ranges [][2]uint64, code func(va uint64, n int) ([]byte, error), data func(va uint64, n int) ([]byte, bool)) (*Func, error) {
+	f := &Func{entry: entry, index: map[uint64]int{}, barrier: map[uint64]string{}}
+	for _, rg := range ranges {
+		b, err := code(rg[0], int(rg[1]-rg[0]))
+		if err != nil {
+			return nil, err
+		}
+		insts, err := decodeRange(b, rg[0])
+		if err != nil {
+			return nil, err
+		}
+		f.insts = append(f.insts, insts...)
+	}
+	sort.Slice(f.insts, func(i, j int) bool { return f.insts[i].addr < f.insts[j].addr })
+	for i, in := range f.insts {
+		f.index[in.addr] = i
+	}
+	inFunc := func(a uint64) bool {
+		for _, rg := range ranges {
+			if a >= rg[0] && a < rg[1] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, in := range f.insts {
+		if in.target != 0 && inFunc(in.target) {
+			f.barrier[in.target] = "jump target"
+		}
+	}
+	if data != nil {
+		for _, t := range jumpTables(f.insts, inFunc, data) {
+			f.barrier[t] = "jump-table target"
+		}
+	}
+	return f, nil
+}
+
+// Indirect reports whether the function jumps through a register or
+// memory: its jump-table targets are then found by reading tables
+// (Decode), which cannot be proven complete, so callers add every line
+// row as a barrier too.
+func (f *Func) Indirect() bool {
+	for _, in := range f.insts {
+		if in.indirect {
+			return true
+		}
+	}
+	return false
+}
+
+// At describes the instruction at addr: its text and class, ok false when
+// no instruction starts there.
+func (f *Func) At(addr uint64) (text string, class insn.Class, ok bool) {
+	i, ok := f.index[addr]
+	if !ok {
+		return "", "", false
+	}
+	return f.insts[i].text, f.insts[i].class, true
+}
+
+// Barrier marks an address a run must not cross, with why (a statement,
+// a line row).
+func (f *Func) Barrier(addr uint64, why string) {
+	if _, ok := f.barrier[addr]; !ok {
+		f.barrier[addr] = why
+	}
+}
+
+// ELFData reads loaded bytes of an ELF file at a link-time address, for
+// Decode's jump tables.
+func ELFData(ef *elf.File) func(va uint64, n int) ([]byte, bool) {
+	return func(va uint64, n int) ([]byte, bool) {
+		for _, s := range ef.Sections {
+			if s.Flags&elf.SHF_ALLOC == 0 || s.Type != elf.SHT_PROGBITS || va < s.Addr || va+uint64(n) > s.Addr+s.Size {
+				continue
+			}
+			b := make([]byte, n)
+			if _, err := s.ReadAt(b, int64(va-s.Addr)); err != nil {
+				return nil, false
+			}
+			return b, true
+		}
+		return nil, false
+	}
+}
+
+// Needs is what a statement's reads depend on at its probe.
+type Needs struct {
+	Regs regSet // general registers read, DWARF numbers
+	CFA  bool   // reads relative to the canonical frame address
+	Mem  bool   // reads memory other than the stack slots in Slots
+	// Slots are the stack slots read: size bytes at the CFA (base 99
+	// here) or at rsp or rbp plus off. Writes to the stack elsewhere
+	// leave them alone.
+	Slots []Slot
+	// Unknown says why the reads could not be analysed; such a statement
+	// keeps its address.
+	Unknown string
+}
+
+// Slot is a stack slot a statement reads: Size bytes at Base+Off, Base
+// the DWARF number of rsp or rbp, or SlotCFA for the canonical frame
+// address.
+type Slot struct {
+	Base uint64
+	Off  int64
+	Size int64
+}
+
+// SlotCFA is Slot.Base for slots relative to the canonical frame address.
+const SlotCFA = 99
+
+// ReadsOf analyses the values a statement's probe reads.
+func ReadsOf(vars []ir.Var) Needs {
+	var n Needs
+	for _, v := range vars {
+		if s, ok := slotOf(v); ok {
+			n.Slots = append(n.Slots, s)
+			if s.Base == SlotCFA {
+				n.CFA = true
+			} else {
+				n.Regs |= 1 << s.Base
+			}
+			continue
+		}
+		readsOf(v, &n)
+	}
+	return n
+}
+
+// slotOf recognises a variable read as one stack slot: DW_OP_fbreg with a
+// frame base of DW_OP_call_frame_cfa, DW_OP_breg6/7 or DW_OP_reg6/7, or
+// DW_OP_breg6/7 itself; at most member offsets added, nothing followed.
+func slotOf(v ir.Var) (Slot, bool) {
+	if v.Errno || v.Str > 0 || v.Size <= 0 {
+		return Slot{}, false
+	}
+	var add int64
+	for _, st := range v.Steps {
+		a, ok := st.(ir.StepAdd)
+		if !ok {
+			return Slot{}, false
+		}
+		add += a.Off
+	}
+	e := v.Expr
+	if len(e) < 2 {
+		return Slot{}, false
+	}
+	off, k := leb128.Int(e[1:])
+	if k <= 0 || 1+k != len(e) {
+		return Slot{}, false
+	}
+	switch op := e[0]; {
+	case op == 0x76 || op == 0x77: // breg6, breg7
+		return Slot{Base: uint64(op - 0x70), Off: off + add, Size: int64(v.Size)}, true
+	case op != 0x91: // fbreg
+		return Slot{}, false
+	}
+	fb := v.FrameBase
+	switch {
+	case len(fb) == 1 && fb[0] == 0x9c:
+		return Slot{Base: SlotCFA, Off: off + add, Size: int64(v.Size)}, true
+	case len(fb) == 1 && (fb[0] == 0x56 || fb[0] == 0x57):
+		return Slot{Base: uint64(fb[0] - 0x50), Off: off + add, Size: int64(v.Size)}, true
+	case len(fb) >= 2 && (fb[0] == 0x76 || fb[0] == 0x77):
+		o, k := leb128.Int(fb[1:])
+		if k > 0 && 1+k == len(fb) {
+			return Slot{Base: uint64(fb[0] - 0x70), Off: off + o + add, Size: int64(v.Size)}, true
+		}
+	}
+	return Slot{}, false
+}
+
+// clobbers reports whether a store by an instruction run when rsp was
+// rspAt from its value at the statement (rbpSame: rbp not written yet)
+// may overlap one of the slots; cfa is the CFA rule at the statement.
+func clobbers(st store, rspAt int64, rbpSame bool, slots []Slot, cfa CFA) bool {
+	var lo int64
+	switch {
+	case st.base == 16:
+		return false // a global: not the stack
+	case st.base == 7:
+		lo = rspAt + st.disp
+	case st.base == 6 && rbpSame:
+		lo = st.disp
+	default:
+		return true
+	}
+	for _, s := range slots {
+		base, off := s.Base, s.Off
+		if base == SlotCFA {
+			if cfa.Reg != 6 && cfa.Reg != 7 {
+				return true
+			}
+			base, off = cfa.Reg, off+cfa.Off
+		}
+		if base != st.base {
+			return true // rsp against rbp: unknown distance
+		}
+		if lo < off+s.Size && off < lo+st.size {
+			return true
+		}
+	}
+	return false
+}
+
+// CFA is the canonical frame address rule at a statement: Reg + Off.
+type CFA struct {
+	Reg uint64
+	Off int64
+}
+
+func readsOf(v ir.Var, n *Needs) {
+	fb, err := exprNeeds(v.Expr, n)
+	if err != nil && n.Unknown == "" {
+		n.Unknown = fmt.Sprintf("location of %s: %v", v.Name, err)
+	}
+	if fb {
+		if _, err := exprNeeds(v.FrameBase, n); err != nil && n.Unknown == "" {
+			n.Unknown = fmt.Sprintf("frame base of %s: %v", v.Name, err)
+		}
+	}
+	if v.Errno || v.Str > 0 {
+		n.Mem = true
+	}
+	for _, s := range v.Steps {
+		switch s := s.(type) {
+		case ir.StepDeref:
+			n.Mem = true
+		case ir.StepIndex:
+			n.Mem = true
+			readsOf(s.Index, n)
+		}
+	}
+}
+
+// Decision is where a statement's probe goes.
+type Decision struct {
+	Addr  uint64 // the probe's address
+	Moved bool   // Addr is not the statement's own address
+	// RSP is how far rsp moves between the statement and Addr
+	// (negative: pushed); RSPKnown is false when something in between
+	// sets rsp to an unknown value.
+	RSP      int64
+	RSPKnown bool
+	Why      string // for -v: "moved to +0x1c jne (2 instructions later)", "kept: ..."
+}
+
+// Place decides where the probe of the statement at pc goes, given what
+// its reads need (cfaReg is the CFA rule's register at pc) and which
+// instruction classes the kernel emulates. The caller must still check
+// that the reads' locations and the CFA rule at the new address describe
+// the same values (location lists, scopes): Place knows only instructions.
+func (f *Func) Place(pc uint64, need Needs, cfa CFA, emulated func(insn.Class) bool) Decision {
+	cfaReg := cfa.Reg
+	keep := func(format string, a ...any) Decision {
+		return Decision{Addr: pc, Why: "kept: " + fmt.Sprintf(format, a...)}
+	}
+	i, ok := f.index[pc]
+	if !ok {
+		return keep("not an instruction start")
+	}
+	first := f.insts[i]
+	if first.class != "" && emulated(first.class) {
+		return Decision{Addr: pc, Why: fmt.Sprintf("kept: %s is emulated", first.text)}
+	}
+	var written regSet
+	writer := map[uint64]inst{}
+	var memWriter, slotWriter *inst
+	rsp, rspKnown := int64(0), true
+	for j := i; j < len(f.insts); j++ {
+		in := f.insts[j]
+		if j > i {
+			prev := f.insts[j-1]
+			if in.addr != prev.addr+uint64(prev.n) {
+				return keep("the range ends at %s", f.off(prev.addr+uint64(prev.n)))
+			}
+			if why, ok := f.barrier[in.addr]; ok {
+				return keep("%s at %s", why, f.off(in.addr))
+			}
+			if in.class != "" && emulated(in.class) {
+				switch {
+				case need.Unknown != "":
+					return keep("%s", need.Unknown)
+				case written&need.Regs != 0:
+					for r := uint64(0); r < 17; r++ {
+						if written.has(r) && need.Regs.has(r) {
+							w := writer[r]
+							return keep("%s written between (%s %s)", regName(r), f.off(w.addr), w.text)
+						}
+					}
+				case need.CFA && written.has(cfaReg) && (cfaReg != 7 || !rspKnown):
+					w := writer[cfaReg]
+					return keep("the frame's register %s changes between (%s %s)", regName(cfaReg), f.off(w.addr), w.text)
+				case need.Mem && memWriter != nil:
+					return keep("memory written between (%s %s)", f.off(memWriter.addr), memWriter.text)
+				case slotWriter != nil:
+					return keep("a stack slot read may be written between (%s %s)", f.off(slotWriter.addr), slotWriter.text)
+				}
+				return Decision{Addr: in.addr, Moved: true, RSP: rsp, RSPKnown: rspKnown,
+					Why: fmt.Sprintf("moved to %s %s (%d instructions later)", f.off(in.addr), in.text, j-i)}
+			}
+		}
+		if in.flow {
+			if j == i {
+				return keep("%s is not emulated and ends the run", in.text)
+			}
+			return keep("%s %s can leave the run", f.off(in.addr), in.text)
+		}
+		for r := uint64(0); r < 17; r++ {
+			if in.writes.has(r) && !written.has(r) {
+				writer[r] = in
+			}
+		}
+		written |= in.writes
+		if in.mem && memWriter == nil {
+			memWriter = &f.insts[j]
+		}
+		if slotWriter == nil && len(need.Slots) > 0 {
+			if in.mem && len(in.stores) == 0 {
+				slotWriter = &f.insts[j]
+			}
+			for _, st := range in.stores {
+				if !rspKnown && st.base == 7 || clobbers(st, rsp, !written.has(6), need.Slots, cfa) {
+					slotWriter = &f.insts[j]
+				}
+			}
+		}
+		if in.writes.has(7) {
+			if in.rspKnown {
+				rsp += in.rsp
+			} else {
+				rspKnown = false
+			}
+		}
+	}
+	return keep("no emulated instruction follows")
+}
+
+// off formats an address as an offset from the function's entry.
+func (f *Func) off(a uint64) string {
+	if a >= f.entry {
+		return fmt.Sprintf("+%#x", a-f.entry)
+	}
+	return fmt.Sprintf("-%#x", f.entry-a)
+}
