@@ -242,6 +242,9 @@ func Prepare(cfg Config) (*Job, error) {
 	if !fn.CU.HasLocLists {
 		preProlog = frameReady(r, fn)
 	}
+	// addrs are the statements' own addresses, which name their line-table
+	// rows whether or not placement moved their probes.
+	addrs := map[uint32]uint64{}
 	pl, why := newPlacer(cfg.Placement, bin, fn, spts)
 	if why != "" {
 		job.Placement = append(job.Placement, why)
@@ -263,6 +266,7 @@ func Prepare(cfg Config) (*Job, error) {
 		}
 		job.Plan.Stmts = append(job.Plan.Stmts, st)
 		job.Stmts[id] = rs
+		addrs[id] = p.Addr
 		id++
 	}
 	if !cfg.NoVerdict {
@@ -270,7 +274,7 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	if cfg.Source {
 		job.Notes = append(job.Notes, addSource(job, fn, bin.BuildID, cfg)...)
-		addSharedRows(job, fn, bin.BuildID, cfg)
+		addSharedRows(job, fn, addrs, bin.BuildID, cfg)
 	}
 	if skipped > 0 {
 		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of inlined copies of %s are not traced: only calls of its out-of-line instance are", skipped, fn.Name))

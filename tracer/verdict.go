@@ -21,6 +21,9 @@ func planVerdict(job *Job, bin *target.File, fn *debuginfo.Function, sc *debugin
 		return
 	}
 	job.Verdict = p
+	for _, st := range job.Plan.Stmts {
+		p.ProbePC(st.ID, st.PC)
+	}
 	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
 }
 
@@ -53,7 +56,7 @@ func sourceLines(fn *debuginfo.Function, buildID []byte, cfg Config) func(string
 // its file that start at its address, with their text (--source and
 // --annotate show them: at -O2 a branch's own row may share the address of
 // the row stap names the probe by).
-func addSharedRows(job *Job, fn *debuginfo.Function, buildID []byte, cfg Config) {
+func addSharedRows(job *Job, fn *debuginfo.Function, addrs map[uint32]uint64, buildID []byte, cfg Config) {
 	rows, err := fn.CU.Lines()
 	if err != nil {
 		return
@@ -66,7 +69,7 @@ func addSharedRows(job *Job, fn *debuginfo.Function, buildID []byte, cfg Config)
 		}
 		seen := map[int]bool{rs.Line: true}
 		for _, r := range rows {
-			if r.EndSeq || r.Addr != st.PC || seen[r.Line] || fn.CU.File(r.File) != rs.File {
+			if r.EndSeq || r.Addr != addrs[st.ID] || seen[r.Line] || fn.CU.File(r.File) != rs.File {
 				continue
 			}
 			seen[r.Line] = true

@@ -118,6 +118,11 @@ func (p *Plan) Explain(tr *session.Trace, stmt func(id uint32) (Line, bool)) *Ve
 	start := 0 // the first statement record after the branch
 	if b != nil {
 		start = recordAfter(tr, tr.BranchAfter)
+		// A statement whose probe shares the jump's trap ran before the
+		// jump, whichever program the kernel called first.
+		for start < len(tr.Records) && p.stmtPC[tr.Records[start].StmtID] == b.PC {
+			start++
+		}
 	}
 	v.Ret, v.HasRet = p.returnLine(tr, start, func(id uint32) (Line, bool) {
 		l, ok := stmt(id)

@@ -101,6 +101,21 @@ type Plan struct {
 	LastLine int
 	// source is Input.Source, for the text of the return line.
 	source func(file string, line int) (string, bool)
+	// stmtPC is where each statement's probe is (ProbePC).
+	stmtPC map[uint32]uint64
+}
+
+// ProbePC says that statement id's probe is at pc, a link-time address.
+// Probe placement (package probe/place) may put a statement's probe on a
+// conditional jump that a branch probe watches too; both programs then
+// run in one trap, in an order the kernel does not promise, and Explain
+// uses these addresses to count that statement before the branch, where
+// its source is.
+func (p *Plan) ProbePC(id uint32, pc uint64) {
+	if p.stmtPC == nil {
+		p.stmtPC = map[uint32]uint64{}
+	}
+	p.stmtPC[id] = pc
 }
 
 // instr is one decoded instruction.

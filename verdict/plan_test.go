@@ -71,3 +71,40 @@ func TestPlanDemo(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedTrap: when placement puts a statement's probe on the deciding
+// jump, the kernel may run the branch program before the statement's in
+// that one trap; the statement still counts as before the branch, so the
+// return line is the same as with the statement at its own address.
+func TestSharedTrap(t *testing.T) {
+	src := fixture.Source("demo")
+	check := lineOf(t, src, "if (workers > 8)")
+	b := fixture.Build(t, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O2", PIE: true})
+	p := planFor(t, b.Path, "load_config", "/fixture/src="+fixture.SourceDir())
+	var br *verdict.Branch
+	for _, id := range p.IDs() {
+		if x := p.Branches[id]; x.Line == check {
+			br = x
+		}
+	}
+	if br == nil {
+		t.Fatalf("no branch on line %d", check)
+	}
+	// Statement 1 (line 10) is placed on the jump, statement 2 (the
+	// closing line, where clang -O2 attributes the return) after it.
+	p.ProbePC(1, br.PC)
+	p.ProbePC(2, br.PC+0x40)
+	lines := map[uint32]verdict.Line{1: {File: "f.c", Line: 10, Text: "x = 1;", HasText: true}, 2: {File: "f.c", Line: p.LastLine, Text: "}", HasText: true}}
+	stmt := func(id uint32) (verdict.Line, bool) { l, ok := lines[id]; return l, ok }
+	values := make([]session.Value, br.FlagsVar+1)
+	values[br.Ops[0].Var] = session.Value{U64: 16, OK: true}
+	values[br.FlagsVar] = session.Value{U64: 0, OK: true}
+	records := []session.Record{{StmtID: 1}, {StmtID: 2}}
+	for _, after := range []int{0, 1} { // branch program first, or the statement's
+		tr := &session.Trace{Return: -22, Records: records, Branch: &session.Record{StmtID: br.ID, Values: values}, BranchAfter: after}
+		v := p.Explain(tr, stmt)
+		if !v.HasRet || v.Ret.Line != p.LastLine {
+			t.Errorf("branch after %d statement(s): return line %+v, want the closing line %d", after, v.Ret, p.LastLine)
+		}
+	}
+}
