@@ -8,6 +8,7 @@ import (
 	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/probe/listing"
 	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
 )
 
 // functions resolves a .function spec: DWARF functions (out-of-line and
@@ -98,7 +99,7 @@ func (r *Resolver) functionPoint(prefix string, fn *debuginfo.Function, suffix s
 		p.File = fn.CU.Name
 	}
 	for _, v := range sc.Vars {
-		if listed(v, addr) {
+		if r.listed(v, addr, fn) {
 			p.Vars = append(p.Vars, v)
 		}
 	}
@@ -130,20 +131,47 @@ func declLine(fn *debuginfo.Function) int {
 	return 0
 }
 
+// fentrySize is the size of the `call __fentry__` that begins every
+// traceable kernel function (CONFIG_FTRACE on x86-64).
+const fentrySize = 5
+
 // listed reports whether stap lists v at pc: it has a name, a type it can
-// name, and a constant value or a location there that libdw can read.
-func listed(v *debuginfo.Variable, pc uint64) bool {
+// name, and a constant value or a location there that libdw can read, in
+// function instance fn. For the kernel and its modules, at the entry of
+// the out-of-line function (that of fn, or the one fn is inlined in), a
+// variable whose location list covers no entry at pc is looked up again
+// at pc+5, past the `call __fentry__`, as SystemTap 4.8 does ("retrying
+// variable location-list lookup at address pc+5"): gcc starts the
+// locations of locals set before the first real instruction there.
+func (r *Resolver) listed(v *debuginfo.Variable, pc uint64, fn *debuginfo.Function) bool {
+	ok, noEntry := listedAt(v, pc)
+	outer := fn
+	if outer.Inlined && outer.Parent != nil {
+		outer = outer.Parent
+	}
+	if !ok && noEntry && pc == outer.Entry && r.Bin.AddressSpace() == target.KernelSpace {
+		ok, _ = listedAt(v, pc+fentrySize)
+	}
+	return ok
+}
+
+// listedAt is listed; noEntry says the variable was refused because its
+// location list has no entry at pc.
+func listedAt(v *debuginfo.Variable, pc uint64) (ok, noEntry bool) {
 	if v.Name == "" {
-		return false
+		return false, false
 	}
 	if _, ok := v.TypeName(); !ok {
-		return false
+		return false, false
 	}
 	if v.Const != nil && !v.HasLocation() {
-		return true
+		return true, false
 	}
 	expr, ok, err := v.LocationAt(pc)
-	return ok && err == nil && listing.ExprParses(expr)
+	if err == nil && !ok {
+		return false, true
+	}
+	return ok && err == nil && listing.ExprParses(expr), false
 }
 
 // place computes the point's file offset and, when the policy says so
