@@ -25,9 +25,16 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		return nil, err
 	}
 	for _, fn := range fns {
-		matched[fn.Name] = true
-		if fn.LinkageName != "" {
-			matched[fn.LinkageName] = true
+		// In the kernel and its modules a function inlined everywhere
+		// but also compiled out of line without a concrete DIE
+		// (__dev_fwnode) keeps its symbol row: stap's abstract inline
+		// DIEs claim no symbol (update_symtab). User space keeps the
+		// name-based rule its comparisons with stap were made with.
+		if !fn.Inlined || r.Bin.Kind() == target.KindUser {
+			matched[fn.Name] = true
+			if fn.LinkageName != "" {
+				matched[fn.LinkageName] = true
+			}
 		}
 		// A symbol at a DWARF function's entry is that function, even
 		// when the suffix leaves the function out (C1/C2 constructors).
@@ -50,7 +57,13 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r.policy.pointHides() {
+		if r.blacklisted(p) {
+			continue
+		}
+		if r.policy.pointHides() && r.Bin.Kind() == target.KindUser {
+			// SystemTap keeps a kernel or module probe's address
+			// relative to _stext or to its section, which no symbol
+			// address equals.
 			probed[p.Addr] = true
 		}
 		pts = append(pts, p)
@@ -149,10 +162,22 @@ func (r *Resolver) listed(v *debuginfo.Variable, pc uint64, fn *debuginfo.Functi
 	if outer.Inlined && outer.Parent != nil {
 		outer = outer.Parent
 	}
-	if !ok && noEntry && pc == outer.Entry && r.Bin.AddressSpace() == target.KernelSpace {
+	if !ok && noEntry && pc == outer.Entry && r.Bin.AddressSpace() == target.KernelSpace && r.fentryAt(pc) {
 		ok, _ = listedAt(v, pc+fentrySize)
 	}
 	return ok
+}
+
+// fentryAt reports whether the instruction at pc is a 5-byte call (gcc's
+// `call __fentry__`, its target unrelocated in a module) or the 5-byte nop
+// it is patched into: only functions that begin with one get listed's
+// retry (notrace functions such as __genradix_ptr do not).
+func (r *Resolver) fentryAt(pc uint64) bool {
+	code, err := r.Bin.Code(pc, fentrySize)
+	if err != nil {
+		return false
+	}
+	return code[0] == 0xe8 || string(code) == "\x0f\x1f\x44\x00\x00"
 }
 
 // listedAt is listed; noEntry says the variable was refused because its

@@ -188,9 +188,7 @@ func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, listing := r.policy.(listingPolicy); listing && r.Bin.Kind() != target.KindUser {
-		pts = r.dropBlacklisted(pts)
-	}
+	pts = r.dropBlacklisted(pts)
 	if len(pts) == 0 {
 		if r.units != nil {
 			// Partial: the error suggests names from the whole file.
@@ -373,29 +371,36 @@ func (r *Resolver) noDeclFile(fn *debuginfo.Function) (none bool) {
 	return true
 }
 
-// dropBlacklisted leaves out the kernel or module points SystemTap's
-// blacklist refuses (listing.Blacklisted), which stap -L never lists.
+// dropBlacklisted leaves out the points blacklisted refuses.
 func (r *Resolver) dropBlacklisted(pts []*Point) []*Point {
-	var sections interface{ SectionName(uint64) string }
-	if r.Bin.Kind() == target.KindKernel {
-		sections, _ = r.Bin.(interface{ SectionName(uint64) string })
-	}
-	var kstart, kend uint64
-	if k, ok := r.Bin.(interface {
-		KprobesText() (uint64, uint64, bool)
-	}); ok {
-		kstart, kend, _ = k.KprobesText()
-	}
 	out := pts[:0]
 	for _, p := range pts {
-		kp := listing.KernelProbe{Func: p.Name, File: p.File, Return: p.Suffix == spec.Return,
-			InKprobesText: p.Addr >= kstart && p.Addr < kend}
-		if sections != nil {
-			kp.Section = sections.SectionName(p.Addr)
-		}
-		if !listing.Blacklisted(kp) {
+		if !r.blacklisted(p) {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// blacklisted reports whether p is a kernel or module point that
+// SystemTap's blacklist refuses (listing.Blacklisted) when listing: stap
+// -L never lists it, and, never made, it hides no symbol-table function
+// at its address.
+func (r *Resolver) blacklisted(p *Point) bool {
+	if _, listing := r.policy.(listingPolicy); !listing || r.Bin.Kind() == target.KindUser {
+		return false
+	}
+	kp := listing.KernelProbe{Func: p.Name, File: p.File, Return: p.Suffix == spec.Return}
+	if r.Bin.Kind() == target.KindKernel {
+		if b, ok := r.Bin.(interface{ SectionName(uint64) string }); ok {
+			kp.Section = b.SectionName(p.Addr)
+		}
+		if k, ok := r.Bin.(interface {
+			KprobesText() (uint64, uint64, bool)
+		}); ok {
+			start, end, _ := k.KprobesText()
+			kp.InKprobesText = p.Addr >= start && p.Addr < end
+		}
+	}
+	return listing.Blacklisted(kp)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/whythefail/whythefail/debuginfod"
@@ -120,6 +121,9 @@ type Kernel struct {
 	// when Running, nil when it could not be read.
 	RunningBuildID []byte
 	running        string // the running release, for CheckTracing
+
+	kprobesOnce sync.Once
+	kprobesText [2]uint64 // KprobesText's range
 }
 
 var _ Binary = (*Kernel)(nil)
@@ -333,13 +337,16 @@ func (k *Kernel) SectionName(va uint64) string {
 // __kprobes_text_end), functions marked __kprobes; ok is false when the
 // symbol table has no such range.
 func (k *Kernel) KprobesText() (start, end uint64, ok bool) {
-	for _, s := range k.SymbolTable() {
-		switch s.Name {
-		case "__kprobes_text_start":
-			start = s.Value
-		case "__kprobes_text_end":
-			end = s.Value
+	k.kprobesOnce.Do(func() {
+		for _, s := range k.SymbolTable() {
+			switch s.Name {
+			case "__kprobes_text_start":
+				k.kprobesText[0] = s.Value
+			case "__kprobes_text_end":
+				k.kprobesText[1] = s.Value
+			}
 		}
-	}
+	})
+	start, end = k.kprobesText[0], k.kprobesText[1]
 	return start, end, start != 0 && end > start
 }
