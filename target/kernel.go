@@ -224,14 +224,14 @@ func (k *Kernel) noDebugInfo(tried []string, askedDebuginfod bool) error {
 	if k.RunningBuildID != nil {
 		id = fmt.Sprintf(", build-id %x", k.RunningBuildID)
 	}
-	server := "set DEBUGINFOD_URLS to a server that has it"
+	server := " or set DEBUGINFOD_URLS to a server that has it"
 	if askedDebuginfod {
-		server = "add a debuginfod server that has it to DEBUGINFOD_URLS"
+		server = " or add a debuginfod server that has it to DEBUGINFOD_URLS"
 	}
 	if !k.Running {
-		server = "(debuginfod serves only the running kernel's, by build-id)"
+		server = " (debuginfod is asked by build-id for the running kernel only)"
 	}
-	return fmt.Errorf("%w for kernel %s%s: no vmlinux with DWARF at %s; install linux-image-%s-dbg (Debian; kernel-debuginfo elsewhere) %s",
+	return fmt.Errorf("%w for kernel %s%s: no vmlinux with DWARF at %s; install linux-image-%s-dbg (Debian; kernel-debuginfo elsewhere)%s",
 		ErrNoDebugInfo, k.Release, id, strings.Join(tried, ", "), k.Release, server)
 }
 
