@@ -91,15 +91,9 @@ func (listingPolicy) aliasMatch(r *Resolver, pattern string, fn *debuginfo.Funct
 
 // hideSymbols: as stap lists them, no symbol row at the entry of a
 // selected ".part." clone, nor at a function update_symtab tied to a DIE.
-//
-// In the kernel (not in modules) stap's alias_dupes hide nothing: it lists
-// __alg_test_hash.constprop.0 beside the DIE __alg_test_hash at the same
-// address, and a .part. clone's symbol.
 func (listingPolicy) hideSymbols(r *Resolver, entries, probed map[uint64]bool) error {
-	if r.Bin.Kind() != target.KindKernel {
-		for a := range entries {
-			probed[a] = true
-		}
+	for a := range entries {
+		probed[a] = true
 	}
 	dieAddrs, err := r.rules.DIESymbolAddrs(r.Data)
 	if err != nil {
