@@ -134,11 +134,16 @@ func TestListModule(t *testing.T) {
 const kernelFunctionsGolden = "testdata/kernel/functions-6.1.0-57-amd64.txt.gz"
 
 // kernelFunctionsKnown lists the rows of kernelFunctionsGolden that
-// whythefail prints otherwise (knownText: "- " stap's row, "+ " ours):
-// merged
-// rows (an out-of-line function and its inlined copies) whose variables
-// stap prints in the order of the probe that comes first in heap-pointer
-// order, which docs/stap-listing.md leaves unmodelled.
+// whythefail prints otherwise (knownText: "- " stap's row, "+ " ours),
+// 44 of 72,242, all in their variables: 32 merged rows (an out-of-line
+// function and its inlined copies) whose variables stap prints in the
+// order of the probe first in heap-pointer order, which
+// docs/stap-listing.md leaves unmodelled; 11 functions where stap retries
+// a variable's location at pc+5 though the function does not begin with
+// `call __fentry__` or its nop (cr4_init, ftrace_make_nop), and one where
+// it does not retry though it begins with a call
+// (ftrace_func_mapper_find_ip): the condition of stap's retry is not
+// known yet (Resolver.listed).
 const kernelFunctionsKnown = "testdata/kernel/functions-6.1.0-57-amd64.known"
 
 // TestListKernelAllFunctions compares every kernel function's row with

@@ -2,8 +2,10 @@ package probe
 
 import (
 	"debug/dwarf"
+	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/probe/spec"
@@ -75,6 +77,17 @@ func (r *Resolver) hasDWARF() bool {
 // loadWhole indexes the whole file, replacing a partial index, and puts
 // the function index in the cache when it was not there.
 func (r *Resolver) loadWhole() error {
+	if r.Progress != nil && r.index == nil {
+		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections()); ok {
+			r.index = fu
+		} else {
+			r.Progress(fmt.Sprintf("indexing the debug info of %s once; the build-id cache keeps the index for the next runs", r.Bin.ProbePoint()))
+			start := time.Now()
+			defer func() {
+				r.Progress(fmt.Sprintf("indexed %s in %.1f s", r.Bin.ProbePoint(), time.Since(start).Seconds()))
+			}()
+		}
+	}
 	d, err := debuginfo.Load(r.Bin.DWARFSections())
 	if err != nil {
 		return r.loadErr(err)

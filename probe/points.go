@@ -40,7 +40,10 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		// when the suffix leaves the function out (C1/C2 constructors).
 		// Inlined instances do not hide symbols (a .cold symbol can sit
 		// at an instance's entry).
-		if !fn.Inlined {
+		// In the kernel and its modules SystemTap's probe addresses
+		// are relative (to _stext, to a section) and hide no symbol:
+		// only the entries candidates noted do.
+		if !fn.Inlined && r.Bin.Kind() == target.KindUser {
 			probed[fn.Entry] = true
 		}
 		switch s.Suffix {

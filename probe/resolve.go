@@ -103,6 +103,11 @@ type Resolver struct {
 	// rules are SystemTap's listing rules for this target.
 	rules *listing.Rules
 
+	// Progress, when set, is told when the whole file is indexed
+	// without a cached function index (the first run on a vmlinux takes
+	// a while), and when that is done.
+	Progress func(msg string)
+
 	bounds map[*debuginfo.Function][]uint64
 	// rawDecl caches noDeclFile by DIE offset.
 	rawDecl map[dwarf.Offset]bool
@@ -257,6 +262,13 @@ func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries 
 	var parts map[uint64]bool
 	var out []*debuginfo.Function
 	seenEntry := make(map[uint64]bool)
+	// noted are the entries SystemTap notes (alias_dupes). In the kernel
+	// and its modules a function split into hot and cold parts
+	// (DW_AT_ranges, no DW_AT_low_pc) is not noted: libdw's entry pc
+	// fails for it, so stap lists __rb_reserve_next.constprop.0 beside
+	// the DIE __rb_reserve_next, but not ZSTD_freeDDict.part.0 (no cold
+	// part) beside ZSTD_freeDDict.
+	noted := make(map[uint64]bool)
 	type inlKey struct {
 		entry uint64
 		line  int
@@ -276,6 +288,9 @@ func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries 
 				continue
 			}
 			seenEntry[fn.Entry] = true
+			if r.Bin.Kind() == target.KindUser || len(fn.Ranges) < 2 {
+				noted[fn.Entry] = true
+			}
 			if parts == nil {
 				parts = r.partClones()
 			}
@@ -285,7 +300,7 @@ func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries 
 		}
 		out = append(out, fn)
 	}
-	return out, seenEntry, nil
+	return out, noted, nil
 }
 
 // matchName matches a function pattern as stap does: against the linkage

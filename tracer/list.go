@@ -26,6 +26,9 @@ type ListConfig struct {
 	// Release is the kernel release (stap -r) whose debug info kernel
 	// and module specs use; "" means the running kernel's.
 	Release string
+	// Progress, when set, is told of the indexing of a kernel or module
+	// that the build-id cache does not hold yet (probe.Resolver.Progress).
+	Progress func(msg string)
 }
 
 // List returns the rows stap -L (or -l) prints for cfg.Spec. Like
@@ -54,7 +57,11 @@ func List(cfg ListConfig) ([]string, error) {
 	defer f.Close()
 	// Lazy: with the function index cached, only the units the spec can
 	// select are indexed.
-	pts, err := probe.NewLazyResolver(f).List(s)
+	r := probe.NewLazyResolver(f)
+	if f.Kind() != target.KindUser && cfg.Progress != nil {
+		r.Progress = cfg.Progress
+	}
+	pts, err := r.List(s)
 	if err != nil {
 		return nil, err
 	}

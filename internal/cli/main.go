@@ -78,9 +78,9 @@ func run(stdout, stderr io.Writer, argv []string) (err error) {
 		fmt.Fprintln(stdout, version())
 		return nil
 	case a.List != "":
-		return list(stdout, a, a.List, true)
+		return list(stdout, stderr, a, a.List, true)
 	case a.ListNames != "":
-		return list(stdout, a, a.ListNames, false)
+		return list(stdout, stderr, a, a.ListNames, false)
 	}
 	if a.Release != "" {
 		if run, err := target.RunningRelease(); err == nil && run != a.Release {
@@ -91,7 +91,7 @@ func run(stdout, stderr io.Writer, argv []string) (err error) {
 }
 
 // list implements -L and -l.
-func list(stdout io.Writer, a *Args, text string, withVars bool) error {
+func list(stdout, stderr io.Writer, a *Args, text string, withVars bool) error {
 	if len(a.Positional) > 0 {
 		return usagef("unexpected argument %q after -L/-l SPEC", a.Positional[0])
 	}
@@ -99,7 +99,8 @@ func list(stdout io.Writer, a *Args, text string, withVars bool) error {
 	if err != nil {
 		return err
 	}
-	rows, err := tracer.List(tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose, Release: a.Release})
+	rows, err := tracer.List(tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose, Release: a.Release,
+		Progress: func(msg string) { fmt.Fprintf(stderr, "whythefail: %s\n", msg) }})
 	if err != nil {
 		return err
 	}
