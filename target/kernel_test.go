@@ -303,3 +303,48 @@ func FuzzModuleRelocate(f *testing.F) {
 		_ = m.relocate(sec, ".debug_info", rela, syms)
 	})
 }
+
+// TestOpenKernelBuildIDMismatch stands a vmlinux of another build in for
+// the running kernel's (a symlink under a debug dir, a stand-in
+// /sys/kernel/notes): it is opened, so listing works, and CheckTracing
+// refuses it naming both build-ids.
+func TestOpenKernelBuildIDMismatch(t *testing.T) {
+	src := "/usr/lib/debug/boot/vmlinux-" + testRelease
+	if _, err := os.Stat(src); err != nil {
+		fixture.Missing(t, "vmlinux of %s: %v", testRelease, err)
+	}
+	rel, err := RunningRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "debug/boot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(src, filepath.Join(root, "debug/boot/vmlinux-"+rel)); err != nil {
+		t.Fatal(err)
+	}
+	running := bytes.Repeat([]byte{0xcd}, 20)
+	note := binary.LittleEndian.AppendUint32(nil, 4)
+	note = binary.LittleEndian.AppendUint32(note, uint32(len(running)))
+	note = binary.LittleEndian.AppendUint32(note, 3)
+	note = append(append(note, "GNU\x00"...), running...)
+	if err := os.MkdirAll(filepath.Join(root, "sys/kernel"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "sys/kernel/notes"), note, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k, err := OpenKernel(context.Background(), KernelOptions{DebugDirs: []string{filepath.Join(root, "debug")}, ModulesDir: filepath.Join(root, "none"), SysDir: filepath.Join(root, "sys")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if k.Path != src || !k.Running || !bytes.Equal(k.RunningBuildID, running) {
+		t.Fatalf("path %s, running %v, running build-id %x", k.Path, k.Running, k.RunningBuildID)
+	}
+	err = k.CheckTracing()
+	if err == nil || !strings.Contains(err.Error(), hex.EncodeToString(running)) || !strings.Contains(err.Error(), hex.EncodeToString(k.BuildID)) {
+		t.Errorf("CheckTracing = %v: want both build-ids", err)
+	}
+}
