@@ -246,3 +246,37 @@ func readGzipRows(t *testing.T, path string) []string {
 	}
 	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 }
+
+// TestListKernelLazy lists kernel functions by a pattern through a lazy
+// resolver whose build-id cache holds the function index and the
+// addresses whose symbols have DIEs (filled by a first function listing,
+// which indexes the whole vmlinux): only the units the pattern selects are
+// indexed, and the rows are stap's.
+func TestListKernelLazy(t *testing.T) {
+	staporacle.Require(t)
+	t.Setenv("WHYTHEFAIL_CACHE", "on")
+	t.Setenv("WHYTHEFAIL_CACHE_DIR", t.TempDir())
+	k := openKernel(t)
+	defer k.Close()
+	first := NewLazyResolver(k)
+	kernelRows(t, first, `function("*perf_event_open*")`)
+	if first.units != nil {
+		t.Fatal("the first listing indexed part of the file, with no cached index")
+	}
+	for _, text := range []string{
+		`function("*perf_event_open*")`,
+		`function("__rb_reserve_next*")`,
+		`function("ZSTD_freeDDict*")`,
+		`function("*mem*cpy*")`,
+	} {
+		// One resolver each: a lazy resolver asked for units it has
+		// not indexed indexes the whole file.
+		r := NewLazyResolver(k)
+		compareWithStap(t, r, []string{text})
+		if r.units == nil {
+			t.Errorf("%s: indexed the whole file; want the units the pattern selects", text)
+		} else {
+			t.Logf("%s: %d of %d units indexed", text, len(r.units), len(r.index.Units))
+		}
+	}
+}

@@ -37,6 +37,9 @@ type lazyState struct {
 	// units are the units a partial Data holds; nil when it is whole.
 	units map[dwarf.Offset]bool
 	index *debuginfo.FuncUnits
+	// dieAddrs are the cached DIESymbolAddrs of a kernel or module
+	// target (cachedDIEAddrs), nil until read.
+	dieAddrs map[uint64]bool
 }
 
 // ensure builds Data for resolving s, as NewLazyResolver says.
@@ -111,7 +114,7 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 	if s.Func == "" {
 		return nil
 	}
-	if s.Point != spec.Statement && (s.Point != spec.Function || r.policy.wholeFile(s)) {
+	if s.Point != spec.Statement && (s.Point != spec.Function || (r.policy.wholeFile(s) && !r.partialFunctions())) {
 		return nil
 	}
 	if r.index == nil {
@@ -179,4 +182,14 @@ func covers(loaded map[dwarf.Offset]bool, units []dwarf.Offset) bool {
 		}
 	}
 	return true
+}
+
+// partialFunctions reports whether a function listing can index only the
+// units its pattern selects: for a kernel or module target whose
+// DIESymbolAddrs the build-id cache holds, the one thing SystemTap reads
+// from every unit for it (the first function listing, which indexes the
+// whole file, puts them there: hideSymbols).
+func (r *Resolver) partialFunctions() bool {
+	_, ok := r.cachedDIEAddrs()
+	return ok
 }
