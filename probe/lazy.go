@@ -2,8 +2,10 @@ package probe
 
 import (
 	"debug/dwarf"
+	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/probe/spec"
@@ -35,6 +37,9 @@ type lazyState struct {
 	// units are the units a partial Data holds; nil when it is whole.
 	units map[dwarf.Offset]bool
 	index *debuginfo.FuncUnits
+	// dieAddrs are the cached DIESymbolAddrs of a kernel or module
+	// target (cachedDIEAddrs), nil until read.
+	dieAddrs map[uint64]bool
 }
 
 // ensure builds Data for resolving s, as NewLazyResolver says.
@@ -75,6 +80,17 @@ func (r *Resolver) hasDWARF() bool {
 // loadWhole indexes the whole file, replacing a partial index, and puts
 // the function index in the cache when it was not there.
 func (r *Resolver) loadWhole() error {
+	if r.Progress != nil && r.index == nil {
+		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections()); ok {
+			r.index = fu
+		} else {
+			r.Progress(fmt.Sprintf("indexing the debug info of %s once; the build-id cache keeps the index for the next runs", r.Bin.ProbePoint()))
+			start := time.Now()
+			defer func() {
+				r.Progress(fmt.Sprintf("indexed %s in %.1f s", r.Bin.ProbePoint(), time.Since(start).Seconds()))
+			}()
+		}
+	}
 	d, err := debuginfo.Load(r.Bin.DWARFSections())
 	if err != nil {
 		return r.loadErr(err)
@@ -95,10 +111,10 @@ func (r *Resolver) loadWhole() error {
 // unitsFor returns the units that can hold the functions s selects, nil
 // when s needs the whole file or no cached index says.
 func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
-	if s.Target != spec.Process || s.Func == "" {
+	if s.Func == "" {
 		return nil
 	}
-	if s.Point != spec.Statement && (s.Point != spec.Function || r.policy.wholeFile(s)) {
+	if s.Point != spec.Statement && (s.Point != spec.Function || (r.policy.wholeFile(s) && !r.partialFunctions())) {
 		return nil
 	}
 	if r.index == nil {
@@ -166,4 +182,14 @@ func covers(loaded map[dwarf.Offset]bool, units []dwarf.Offset) bool {
 		}
 	}
 	return true
+}
+
+// partialFunctions reports whether a function listing can index only the
+// units its pattern selects: for a kernel or module target whose
+// DIESymbolAddrs the build-id cache holds, the one thing SystemTap reads
+// from every unit for it (the first function listing, which indexes the
+// whole file, puts them there: hideSymbols).
+func (r *Resolver) partialFunctions() bool {
+	_, ok := r.cachedDIEAddrs()
+	return ok
 }

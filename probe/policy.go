@@ -95,9 +95,20 @@ func (listingPolicy) hideSymbols(r *Resolver, entries, probed map[uint64]bool) e
 	for a := range entries {
 		probed[a] = true
 	}
-	dieAddrs, err := r.rules.DIESymbolAddrs(r.Data)
-	if err != nil {
-		return err
+	dieAddrs, ok := map[uint64]bool(nil), false
+	if r.units != nil {
+		// A partial index of a kernel or module (partialFunctions):
+		// the addresses come from the whole file's, cached.
+		dieAddrs, ok = r.cachedDIEAddrs()
+	}
+	if !ok {
+		var err error
+		if dieAddrs, err = r.rules.DIESymbolAddrs(r.Data); err != nil {
+			return err
+		}
+		if r.units == nil {
+			r.putDIEAddrs(dieAddrs)
+		}
 	}
 	for a := range dieAddrs {
 		probed[a] = true

@@ -103,6 +103,11 @@ type Resolver struct {
 	// rules are SystemTap's listing rules for this target.
 	rules *listing.Rules
 
+	// Progress, when set, is told when the whole file is indexed
+	// without a cached function index (the first run on a vmlinux takes
+	// a while), and when that is done.
+	Progress func(msg string)
+
 	bounds map[*debuginfo.Function][]uint64
 	// rawDecl caches noDeclFile by DIE offset.
 	rawDecl map[dwarf.Offset]bool
@@ -168,8 +173,8 @@ func (r *Resolver) resolveFor(p policy, s *spec.Spec) ([]*Point, error) {
 
 // resolve resolves s under r.policy.
 func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
-	if s.Target != spec.Process {
-		return nil, fmt.Errorf("%s targets are not supported yet: only process(\"PATH\")", targetWord(s.Target))
+	if err := r.checkTarget(s); err != nil {
+		return nil, err
 	}
 	if err := r.ensure(s); err != nil {
 		return nil, err
@@ -188,6 +193,7 @@ func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
 	if err != nil {
 		return nil, err
 	}
+	pts = r.dropBlacklisted(pts)
 	if len(pts) == 0 {
 		if r.units != nil {
 			// Partial: the error suggests names from the whole file.
@@ -199,6 +205,17 @@ func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
 		return nil, r.noMatch(s)
 	}
 	return pts, nil
+}
+
+// checkTarget refuses a spec whose target is not the Binary's kind: a
+// process("...") spec against a kernel, a kernel.function against a
+// program. The names themselves were matched when the Binary was opened.
+func (r *Resolver) checkTarget(s *spec.Spec) error {
+	want := map[spec.TargetKind]target.Kind{spec.Process: target.KindUser, spec.Kernel: target.KindKernel, spec.Module: target.KindModule}[s.Target]
+	if got := r.Bin.Kind(); got != want {
+		return fmt.Errorf("%s is a %s target, not a %s one", s, targetWord(s.Target), got)
+	}
+	return nil
 }
 
 func targetWord(k spec.TargetKind) string {
@@ -245,6 +262,13 @@ func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries 
 	var parts map[uint64]bool
 	var out []*debuginfo.Function
 	seenEntry := make(map[uint64]bool)
+	// noted are the entries SystemTap notes (alias_dupes). In the kernel
+	// and its modules a function split into hot and cold parts
+	// (DW_AT_ranges, no DW_AT_low_pc) is not noted: libdw's entry pc
+	// fails for it, so stap lists __rb_reserve_next.constprop.0 beside
+	// the DIE __rb_reserve_next, but not ZSTD_freeDDict.part.0 (no cold
+	// part) beside ZSTD_freeDDict.
+	noted := make(map[uint64]bool)
 	type inlKey struct {
 		entry uint64
 		line  int
@@ -264,6 +288,9 @@ func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries 
 				continue
 			}
 			seenEntry[fn.Entry] = true
+			if r.Bin.Kind() == target.KindUser || len(fn.Ranges) < 2 {
+				noted[fn.Entry] = true
+			}
 			if parts == nil {
 				parts = r.partClones()
 			}
@@ -273,7 +300,7 @@ func (r *Resolver) candidates(s *spec.Spec) (fns []*debuginfo.Function, entries 
 		}
 		out = append(out, fn)
 	}
-	return out, seenEntry, nil
+	return out, noted, nil
 }
 
 // matchName matches a function pattern as stap does: against the linkage
@@ -357,4 +384,38 @@ func (r *Resolver) noDeclFile(fn *debuginfo.Function) (none bool) {
 		off = next
 	}
 	return true
+}
+
+// dropBlacklisted leaves out the points blacklisted refuses.
+func (r *Resolver) dropBlacklisted(pts []*Point) []*Point {
+	out := pts[:0]
+	for _, p := range pts {
+		if !r.blacklisted(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// blacklisted reports whether p is a kernel or module point that
+// SystemTap's blacklist refuses (listing.Blacklisted) when listing: stap
+// -L never lists it, and, never made, it hides no symbol-table function
+// at its address.
+func (r *Resolver) blacklisted(p *Point) bool {
+	if _, listing := r.policy.(listingPolicy); !listing || r.Bin.Kind() == target.KindUser {
+		return false
+	}
+	kp := listing.KernelProbe{Func: p.Name, File: p.File, Return: p.Suffix == spec.Return}
+	if r.Bin.Kind() == target.KindKernel {
+		if b, ok := r.Bin.(interface{ SectionName(uint64) string }); ok {
+			kp.Section = b.SectionName(p.Addr)
+		}
+		if k, ok := r.Bin.(interface {
+			KprobesText() (uint64, uint64, bool)
+		}); ok {
+			start, end, _ := k.KprobesText()
+			kp.InKprobesText = p.Addr >= start && p.Addr < end
+		}
+	}
+	return listing.Blacklisted(kp)
 }

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/whythefail/whythefail/debuginfod"
@@ -26,6 +27,12 @@ type ListConfig struct {
 	// where its probe would go when tracing reads all its variables
 	// ($$vars), and why.
 	Placement *Placement
+	// Release is the kernel release (stap -r) whose debug info kernel
+	// and module specs use; "" means the running kernel's.
+	Release string
+	// Progress, when set, is told of the indexing of a kernel or module
+	// that the build-id cache does not hold yet (probe.Resolver.Progress).
+	Progress func(msg string)
 }
 
 // List returns the rows stap -L (or -l) prints for cfg.Spec. Like
@@ -33,8 +40,8 @@ type ListConfig struct {
 // they follow SystemTap's listing rules (probe.Resolver.List).
 func List(cfg ListConfig) ([]string, error) {
 	s := cfg.Spec
-	if s.Target != spec.Process {
-		return nil, fmt.Errorf("kernel and module targets are not supported yet; use process(\"PATH\")")
+	if cfg.Release != "" && s.Target == spec.Process {
+		return nil, fmt.Errorf("-r %s names a kernel release: it applies to kernel and module(\"NAME\") probe points only", cfg.Release)
 	}
 	opts := target.Options{}
 	if cfg.Debuginfod != nil {
@@ -47,7 +54,7 @@ func List(cfg ListConfig) ([]string, error) {
 	if len(cfg.DebugDirs) > 0 {
 		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
 	}
-	f, err := target.Open(target.FindExecutable(s.Path), opts)
+	f, err := openListTarget(s, opts, cfg.Release)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +62,9 @@ func List(cfg ListConfig) ([]string, error) {
 	// Lazy: with the function index cached, only the units the spec can
 	// select are indexed.
 	r := probe.NewLazyResolver(f)
+	if f.Kind() != target.KindUser && cfg.Progress != nil {
+		r.Progress = cfg.Progress
+	}
 	pts, err := r.List(s)
 	if err != nil {
 		return nil, err
@@ -63,8 +73,10 @@ func List(cfg ListConfig) ([]string, error) {
 		return probe.List(pts, cfg.Vars), nil
 	}
 	var placed map[*probe.Point]string
-	if cfg.Vars && cfg.Placement != nil && s.Point == spec.Statement {
-		placed = listPlacement(r, f, pts, *cfg.Placement)
+	// Placement is about uprobes, where the kernel emulates some
+	// instructions and single-steps the others.
+	if uf, ok := f.(*target.File); ok && cfg.Vars && cfg.Placement != nil && s.Point == spec.Statement {
+		placed = listPlacement(r, uf, pts, *cfg.Placement)
 	}
 	rows := make([]string, 0, len(pts))
 	for _, p := range pts {
@@ -79,4 +91,17 @@ func List(cfg ListConfig) ([]string, error) {
 		rows = append(rows, fmt.Sprintf("%s /* pc=%#x offset=%#x */", line, p.Addr, p.FileOffset))
 	}
 	return rows, nil
+}
+
+// openListTarget opens the Binary s names: a program, the kernel or a
+// module of release rel.
+func openListTarget(s *spec.Spec, opts target.Options, rel string) (target.Binary, error) {
+	kopts := target.KernelOptions{Release: rel, DebugDirs: opts.DebugDirs, Debuginfod: opts.Debuginfod}
+	switch s.Target {
+	case spec.Kernel:
+		return target.OpenKernel(context.Background(), kopts)
+	case spec.Module:
+		return target.OpenModule(context.Background(), s.Path, kopts)
+	}
+	return target.Open(target.FindExecutable(s.Path), opts)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/tracer"
 )
 
@@ -21,6 +22,8 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        -v               list every variable that prints ? (by default one note sums them up)
        -q               no notes (errors are still printed)
        --max-traces N   stop after N traces, as Ctrl-C does (a -c command goes on untraced)
+       -r RELEASE       kernel and module specs use that kernel release's debug info
+                        (listing; tracing only the running kernel)
        --debug-dir DIR  also look for separate debug files under DIR
        --json           print traces as JSON (numbers as numbers, ? as null)
        --annotate       after each trace, the function's source with executed lines marked
@@ -38,6 +41,7 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
+         whythefail -r 6.1.0-57-amd64 -L 'kernel.statement("*perf_event_open@*:*")'
 `
 
 // Main runs whythefail with argv (without the program name) and returns the
@@ -81,15 +85,20 @@ func run(stdout, stderr io.Writer, argv []string) (err error) {
 		fmt.Fprintln(stdout, version())
 		return nil
 	case a.List != "":
-		return list(stdout, a, a.List, true)
+		return list(stdout, stderr, a, a.List, true)
 	case a.ListNames != "":
-		return list(stdout, a, a.ListNames, false)
+		return list(stdout, stderr, a, a.ListNames, false)
+	}
+	if a.Release != "" {
+		if run, err := target.RunningRelease(); err == nil && run != a.Release {
+			return fmt.Errorf("-r %s: the running kernel is %s: another release's probe points can be listed (-L/-l) but not traced", a.Release, run)
+		}
 	}
 	return trace(stdout, stderr, a)
 }
 
 // list implements -L and -l.
-func list(stdout io.Writer, a *Args, text string, withVars bool) error {
+func list(stdout, stderr io.Writer, a *Args, text string, withVars bool) error {
 	if len(a.Positional) > 0 {
 		return usagef("unexpected argument %q after -L/-l SPEC", a.Positional[0])
 	}
@@ -97,7 +106,8 @@ func list(stdout io.Writer, a *Args, text string, withVars bool) error {
 	if err != nil {
 		return err
 	}
-	lc := tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose}
+	lc := tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose, Release: a.Release,
+		Progress: func(msg string) { fmt.Fprintf(stderr, "whythefail: %s\n", msg) }}
 	if a.Verbose && withVars && a.Placement != "naive" {
 		pl, _ := tracer.KernelPlacement()
 		lc.Placement = &pl
