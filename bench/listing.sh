@@ -13,8 +13,12 @@
 # libm, libresolv, ld.so), found under a debug dir of their own.
 # whythefail's build-id cache is filled by one untimed run first, so the
 # figures are those of every run after the first on a file;
-# WHYTHEFAIL_CACHE=off measures without the cache.
-# Usage: [BASELINE=REV] [DWZ=1] [WHYTHEFAIL_CACHE=off] bench/listing.sh [SPEC] [RUNS]
+# WHYTHEFAIL_CACHE=off measures without the cache. With RELEASE=REL both
+# list a kernel or module("NAME") SPEC with -r REL (stap against that
+# installed kernel instead of the stand-in tree); with COLD=1 each
+# whythefail run starts from an empty cache directory of its own (the
+# first run on a vmlinux, which indexes it).
+# Usage: [BASELINE=REV] [DWZ=1] [WHYTHEFAIL_CACHE=off] [RELEASE=REL [COLD=1]] bench/listing.sh [SPEC] [RUNS]
 set -eu
 spec=${1:-'process("/lib/x86_64-linux-gnu/libc.so.6").statement("getaddrinfo@*:*")'}
 runs=${2:-5}
@@ -30,7 +34,12 @@ if [ -n "${BASELINE:-}" ]; then
 	names="base wtf stap"
 fi
 wtfargs=
+stapr=
 export DEBUGINFOD_URLS=
+if [ -n "${RELEASE:-}" ]; then
+	wtfargs="-r $RELEASE"
+	stapr=$RELEASE
+fi
 if [ -n "${DWZ:-}" ]; then
 	dbg=$tmp/debug
 	mkdir -p "$dbg/.dwz"
@@ -82,6 +91,8 @@ median() {
 echo "spec:  $spec"
 if [ "${WHYTHEFAIL_CACHE:-}" = off ]; then
 	echo "cache: off"
+elif [ -n "${COLD:-}" ]; then
+	echo "cache: cold (emptied before every whythefail run)"
 else
 	echo "cache: on (filled by a run before the timed ones)"
 fi
@@ -91,8 +102,13 @@ while [ "$i" -lt "$runs" ]; do
 	# shellcheck disable=SC2086 # wtfargs is a list
 	[ -z "${BASELINE:-}" ] || once base "$tmp/base" $wtfargs -L "$spec"
 	# shellcheck disable=SC2086
+	if [ -n "${COLD:-}" ]; then
+		rm -rf "$tmp/cache"
+		export WHYTHEFAIL_CACHE_DIR="$tmp/cache"
+	fi
+	# shellcheck disable=SC2086
 	once wtf "$tmp/wtf" $wtfargs -L "$spec"
-	once stap stap -r "$tree" -L "$spec"
+	once stap stap -r "${stapr:-$tree}" -L "$spec"
 	i=$((i + 1))
 done
 for n in $names; do

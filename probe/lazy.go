@@ -95,7 +95,7 @@ func (r *Resolver) loadWhole() error {
 // unitsFor returns the units that can hold the functions s selects, nil
 // when s needs the whole file or no cached index says.
 func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
-	if s.Target != spec.Process || s.Func == "" {
+	if s.Func == "" {
 		return nil
 	}
 	if s.Point != spec.Statement && (s.Point != spec.Function || r.policy.wholeFile(s)) {

@@ -8,6 +8,7 @@ import (
 	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/probe/listing"
 	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
 )
 
 // functions resolves a .function spec: DWARF functions (out-of-line and
@@ -24,9 +25,16 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		return nil, err
 	}
 	for _, fn := range fns {
-		matched[fn.Name] = true
-		if fn.LinkageName != "" {
-			matched[fn.LinkageName] = true
+		// In the kernel and its modules a function inlined everywhere
+		// but also compiled out of line without a concrete DIE
+		// (__dev_fwnode) keeps its symbol row: stap's abstract inline
+		// DIEs claim no symbol (update_symtab). User space keeps the
+		// name-based rule its comparisons with stap were made with.
+		if !fn.Inlined || r.Bin.Kind() == target.KindUser {
+			matched[fn.Name] = true
+			if fn.LinkageName != "" {
+				matched[fn.LinkageName] = true
+			}
 		}
 		// A symbol at a DWARF function's entry is that function, even
 		// when the suffix leaves the function out (C1/C2 constructors).
@@ -49,7 +57,13 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r.policy.pointHides() {
+		if r.blacklisted(p) {
+			continue
+		}
+		if r.policy.pointHides() && r.Bin.Kind() == target.KindUser {
+			// SystemTap keeps a kernel or module probe's address
+			// relative to _stext or to its section, which no symbol
+			// address equals.
 			probed[p.Addr] = true
 		}
 		pts = append(pts, p)
@@ -98,7 +112,7 @@ func (r *Resolver) functionPoint(prefix string, fn *debuginfo.Function, suffix s
 		p.File = fn.CU.Name
 	}
 	for _, v := range sc.Vars {
-		if listed(v, addr) {
+		if r.listed(v, addr, fn) {
 			p.Vars = append(p.Vars, v)
 		}
 	}
@@ -130,20 +144,59 @@ func declLine(fn *debuginfo.Function) int {
 	return 0
 }
 
+// fentrySize is the size of the `call __fentry__` that begins every
+// traceable kernel function (CONFIG_FTRACE on x86-64).
+const fentrySize = 5
+
 // listed reports whether stap lists v at pc: it has a name, a type it can
-// name, and a constant value or a location there that libdw can read.
-func listed(v *debuginfo.Variable, pc uint64) bool {
-	if v.Name == "" {
+// name, and a constant value or a location there that libdw can read, in
+// function instance fn. For the kernel and its modules, at the entry of
+// the out-of-line function (that of fn, or the one fn is inlined in), a
+// variable whose location list covers no entry at pc is looked up again
+// at pc+5, past the `call __fentry__`, as SystemTap 4.8 does ("retrying
+// variable location-list lookup at address pc+5"): gcc starts the
+// locations of locals set before the first real instruction there.
+func (r *Resolver) listed(v *debuginfo.Variable, pc uint64, fn *debuginfo.Function) bool {
+	ok, noEntry := listedAt(v, pc)
+	outer := fn
+	if outer.Inlined && outer.Parent != nil {
+		outer = outer.Parent
+	}
+	if !ok && noEntry && pc == outer.Entry && r.Bin.AddressSpace() == target.KernelSpace && r.fentryAt(pc) {
+		ok, _ = listedAt(v, pc+fentrySize)
+	}
+	return ok
+}
+
+// fentryAt reports whether the instruction at pc is a 5-byte call (gcc's
+// `call __fentry__`, its target unrelocated in a module) or the 5-byte nop
+// it is patched into: only functions that begin with one get listed's
+// retry (notrace functions such as __genradix_ptr do not).
+func (r *Resolver) fentryAt(pc uint64) bool {
+	code, err := r.Bin.Code(pc, fentrySize)
+	if err != nil {
 		return false
+	}
+	return code[0] == 0xe8 || string(code) == "\x0f\x1f\x44\x00\x00"
+}
+
+// listedAt is listed; noEntry says the variable was refused because its
+// location list has no entry at pc.
+func listedAt(v *debuginfo.Variable, pc uint64) (ok, noEntry bool) {
+	if v.Name == "" {
+		return false, false
 	}
 	if _, ok := v.TypeName(); !ok {
-		return false
+		return false, false
 	}
 	if v.Const != nil && !v.HasLocation() {
-		return true
+		return true, false
 	}
 	expr, ok, err := v.LocationAt(pc)
-	return ok && err == nil && listing.ExprParses(expr)
+	if err == nil && !ok {
+		return false, true
+	}
+	return ok && err == nil && listing.ExprParses(expr), false
 }
 
 // place computes the point's file offset and, when the policy says so

@@ -168,8 +168,8 @@ func (r *Resolver) resolveFor(p policy, s *spec.Spec) ([]*Point, error) {
 
 // resolve resolves s under r.policy.
 func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
-	if s.Target != spec.Process {
-		return nil, fmt.Errorf("%s targets are not supported yet: only process(\"PATH\")", targetWord(s.Target))
+	if err := r.checkTarget(s); err != nil {
+		return nil, err
 	}
 	if err := r.ensure(s); err != nil {
 		return nil, err
@@ -188,6 +188,7 @@ func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
 	if err != nil {
 		return nil, err
 	}
+	pts = r.dropBlacklisted(pts)
 	if len(pts) == 0 {
 		if r.units != nil {
 			// Partial: the error suggests names from the whole file.
@@ -199,6 +200,17 @@ func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
 		return nil, r.noMatch(s)
 	}
 	return pts, nil
+}
+
+// checkTarget refuses a spec whose target is not the Binary's kind: a
+// process("...") spec against a kernel, a kernel.function against a
+// program. The names themselves were matched when the Binary was opened.
+func (r *Resolver) checkTarget(s *spec.Spec) error {
+	want := map[spec.TargetKind]target.Kind{spec.Process: target.KindUser, spec.Kernel: target.KindKernel, spec.Module: target.KindModule}[s.Target]
+	if got := r.Bin.Kind(); got != want {
+		return fmt.Errorf("%s is a %s target, not a %s one", s, targetWord(s.Target), got)
+	}
+	return nil
 }
 
 func targetWord(k spec.TargetKind) string {
@@ -357,4 +369,38 @@ func (r *Resolver) noDeclFile(fn *debuginfo.Function) (none bool) {
 		off = next
 	}
 	return true
+}
+
+// dropBlacklisted leaves out the points blacklisted refuses.
+func (r *Resolver) dropBlacklisted(pts []*Point) []*Point {
+	out := pts[:0]
+	for _, p := range pts {
+		if !r.blacklisted(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// blacklisted reports whether p is a kernel or module point that
+// SystemTap's blacklist refuses (listing.Blacklisted) when listing: stap
+// -L never lists it, and, never made, it hides no symbol-table function
+// at its address.
+func (r *Resolver) blacklisted(p *Point) bool {
+	if _, listing := r.policy.(listingPolicy); !listing || r.Bin.Kind() == target.KindUser {
+		return false
+	}
+	kp := listing.KernelProbe{Func: p.Name, File: p.File, Return: p.Suffix == spec.Return}
+	if r.Bin.Kind() == target.KindKernel {
+		if b, ok := r.Bin.(interface{ SectionName(uint64) string }); ok {
+			kp.Section = b.SectionName(p.Addr)
+		}
+		if k, ok := r.Bin.(interface {
+			KprobesText() (uint64, uint64, bool)
+		}); ok {
+			start, end, _ := k.KprobesText()
+			kp.InKprobesText = p.Addr >= start && p.Addr < end
+		}
+	}
+	return listing.Blacklisted(kp)
 }

@@ -173,7 +173,7 @@ func (r *Resolver) statementPoint(prefix string, fn *debuginfo.Function, sc *deb
 		File: fn.DeclFile, Line: line, Addr: addr, Scope: sc,
 	}
 	for _, v := range sc.VarsAt(addr) {
-		if listed(v, addr) {
+		if r.listed(v, addr, fn) {
 			p.Vars = append(p.Vars, v)
 		}
 	}

@@ -67,18 +67,24 @@ func parseFrameSection(s *elf.Section, ehFrameAddr uint64) (fdes frame.FrameDesc
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadDebugInfo, err)
 	}
+	return parseFrameData(data, s.Name, ehFrameAddr)
+}
+
+// parseFrameData is parseFrameSection for the bytes of the section named
+// name.
+func parseFrameData(data []byte, name string, ehFrameAddr uint64) (fdes frame.FrameDescriptionEntries, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			fdes, err = nil, fmt.Errorf("%w: parsing %s: %v", ErrBadDebugInfo, s.Name, p)
+			fdes, err = nil, fmt.Errorf("%w: parsing %s: %v", ErrBadDebugInfo, name, p)
 		}
 	}()
 	fdes, err = frame.Parse(data, binary.LittleEndian, 0, ptrSize, ehFrameAddr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: parsing %s: %v", ErrBadDebugInfo, s.Name, err)
+		return nil, fmt.Errorf("%w: parsing %s: %v", ErrBadDebugInfo, name, err)
 	}
 	for _, fde := range fdes {
 		if fde.CIE == nil {
-			return nil, fmt.Errorf("%w: parsing %s: FDE at %#x without CIE", ErrBadDebugInfo, s.Name, fde.Begin())
+			return nil, fmt.Errorf("%w: parsing %s: FDE at %#x without CIE", ErrBadDebugInfo, name, fde.Begin())
 		}
 	}
 	return fdes, nil
@@ -93,16 +99,21 @@ func (f *File) CFA(pc uint64) (reg uint64, off int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	return cfaFrom(fdes, pc, f.Path)
+}
+
+// cfaFrom is CFA over fdes, sorted by start address, of the file at path.
+func cfaFrom(fdes frame.FrameDescriptionEntries, pc uint64, path string) (reg uint64, off int64, err error) {
 	fde, err := fdes.FDEForPC(pc)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: no call-frame information for %#x", f.Path, pc)
+		return 0, 0, fmt.Errorf("%s: no call-frame information for %#x", path, pc)
 	}
 	ctx, err := establishFrame(fde, pc)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: call-frame information for %#x: %w", f.Path, pc, err)
+		return 0, 0, fmt.Errorf("%s: call-frame information for %#x: %w", path, pc, err)
 	}
 	if ctx.CFA.Rule != frame.RuleCFA {
-		return 0, 0, fmt.Errorf("%s: CFA at %#x is not register+offset (rule %d)", f.Path, pc, ctx.CFA.Rule)
+		return 0, 0, fmt.Errorf("%s: CFA at %#x is not register+offset (rule %d)", path, pc, ctx.CFA.Rule)
 	}
 	return ctx.CFA.Reg, ctx.CFA.Offset, nil
 }

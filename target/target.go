@@ -34,16 +34,20 @@ type Options struct {
 	Debuginfod *debuginfod.Client
 }
 
-// Kind says what sort of thing a Binary is. Only user-space ELF files exist
-// today; the kernel and its modules will be another Kind behind the same
-// Binary interface, because they map addresses and find debug files
-// differently (KASLR, /sys/kernel/notes, vmlinux under /usr/lib/debug/boot).
+// Kind says what sort of thing a Binary is: a user-space ELF file, the
+// kernel or one of its modules, behind the same Binary interface, because
+// they map addresses and find debug files differently (KASLR,
+// /sys/kernel/notes, vmlinux under /usr/lib/debug/boot).
 type Kind int
 
 const (
 	// KindUser is a user-space ELF executable or shared library, probed
 	// with uprobes at file offsets.
 	KindUser Kind = iota + 1
+	// KindKernel is the kernel image (vmlinux): *Kernel.
+	KindKernel
+	// KindModule is a loadable kernel module (a .ko): *Module.
+	KindModule
 )
 
 // String returns the name stap uses for the kind of target.
@@ -51,6 +55,10 @@ func (k Kind) String() string {
 	switch k {
 	case KindUser:
 		return "process"
+	case KindKernel:
+		return "kernel"
+	case KindModule:
+		return "module"
 	default:
 		return fmt.Sprintf("Kind(%d)", int(k))
 	}

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/whythefail/whythefail/debuginfod"
@@ -22,6 +23,9 @@ type ListConfig struct {
 	// Verbose lists every point unmerged, with its address and file
 	// offset, as stap -v -L does.
 	Verbose bool
+	// Release is the kernel release (stap -r) whose debug info kernel
+	// and module specs use; "" means the running kernel's.
+	Release string
 }
 
 // List returns the rows stap -L (or -l) prints for cfg.Spec. Like
@@ -29,8 +33,8 @@ type ListConfig struct {
 // they follow SystemTap's listing rules (probe.Resolver.List).
 func List(cfg ListConfig) ([]string, error) {
 	s := cfg.Spec
-	if s.Target != spec.Process {
-		return nil, fmt.Errorf("kernel and module targets are not supported yet; use process(\"PATH\")")
+	if cfg.Release != "" && s.Target == spec.Process {
+		return nil, fmt.Errorf("-r %s names a kernel release: it applies to kernel and module(\"NAME\") probe points only", cfg.Release)
 	}
 	opts := target.Options{}
 	if cfg.Debuginfod != nil {
@@ -43,7 +47,7 @@ func List(cfg ListConfig) ([]string, error) {
 	if len(cfg.DebugDirs) > 0 {
 		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
 	}
-	f, err := target.Open(target.FindExecutable(s.Path), opts)
+	f, err := openListTarget(s, opts, cfg.Release)
 	if err != nil {
 		return nil, err
 	}
@@ -66,4 +70,17 @@ func List(cfg ListConfig) ([]string, error) {
 		rows = append(rows, fmt.Sprintf("%s /* pc=%#x offset=%#x */", line, p.Addr, p.FileOffset))
 	}
 	return rows, nil
+}
+
+// openListTarget opens the Binary s names: a program, the kernel or a
+// module of release rel.
+func openListTarget(s *spec.Spec, opts target.Options, rel string) (target.Binary, error) {
+	kopts := target.KernelOptions{Release: rel, DebugDirs: opts.DebugDirs, Debuginfod: opts.Debuginfod}
+	switch s.Target {
+	case spec.Kernel:
+		return target.OpenKernel(context.Background(), kopts)
+	case spec.Module:
+		return target.OpenModule(context.Background(), s.Path, kopts)
+	}
+	return target.Open(target.FindExecutable(s.Path), opts)
 }

@@ -14,6 +14,7 @@ type Args struct {
 	List      string // -L SPEC
 	ListNames string // -l SPEC
 	DebugDirs []string
+	Release   string // -r RELEASE: the kernel release whose debug info kernel and module specs use
 	JSON      bool
 	Source    bool     // --source: the source text of each traced line
 	Floor     bool     // --floor: empty programs at the same probes (benchmarks)
@@ -79,6 +80,10 @@ func parseArgs(argv []string) (*Args, error) {
 			a.List, err = get()
 		case "-l":
 			a.ListNames, err = get()
+		case "-r":
+			if a.Release, err = get(); err == nil && a.Release == "" {
+				return nil, usagef("-r needs a kernel release, as uname -r prints it")
+			}
 		case "--debug-dir", "-debug-dir":
 			var d string
 			d, err = get()

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/tracer"
 )
 
@@ -21,6 +22,8 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        -v               list every variable that prints ? (by default one note sums them up)
        -q               no notes (errors are still printed)
        --max-traces N   stop after N traces, as Ctrl-C does (a -c command goes on untraced)
+       -r RELEASE       kernel and module specs use that kernel release's debug info
+                        (listing; tracing only the running kernel)
        --debug-dir DIR  also look for separate debug files under DIR
        --json           print traces as JSON (numbers as numbers, ? as null)
        --annotate       after each trace, the function's source with executed lines marked
@@ -34,6 +37,7 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
+         whythefail -r 6.1.0-57-amd64 -L 'kernel.statement("*perf_event_open@*:*")'
 `
 
 // Main runs whythefail with argv (without the program name) and returns the
@@ -81,6 +85,11 @@ func run(stdout, stderr io.Writer, argv []string) (err error) {
 	case a.ListNames != "":
 		return list(stdout, a, a.ListNames, false)
 	}
+	if a.Release != "" {
+		if run, err := target.RunningRelease(); err == nil && run != a.Release {
+			return fmt.Errorf("-r %s: the running kernel is %s: another release's probe points can be listed (-L/-l) but not traced", a.Release, run)
+		}
+	}
 	return trace(stdout, stderr, a)
 }
 
@@ -93,7 +102,7 @@ func list(stdout io.Writer, a *Args, text string, withVars bool) error {
 	if err != nil {
 		return err
 	}
-	rows, err := tracer.List(tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose})
+	rows, err := tracer.List(tracer.ListConfig{Spec: s, DebugDirs: a.DebugDirs, Debuginfod: debuginfodClient, Vars: withVars, Verbose: a.Verbose, Release: a.Release})
 	if err != nil {
 		return err
 	}

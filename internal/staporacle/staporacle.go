@@ -51,6 +51,11 @@ type Options struct {
 	// DebugDirs are searched for separate debug files (by build-id and by
 	// .gnu_debuglink name) before the system's /usr/lib/debug.
 	DebugDirs []string
+	// Release, when set, runs stap -r RELEASE against that installed
+	// kernel (its headers, /lib/modules/RELEASE and its debug files under
+	// /usr/lib/debug) instead of the stand-in build tree: for kernel and
+	// module("NAME") specs.
+	Release string
 }
 
 // List runs `stap -L spec` and returns its output rows in stap's order. The
@@ -89,9 +94,12 @@ func run(spec string, o Options) (result, error) {
 	if err := Available(); err != nil {
 		return result{}, err
 	}
-	tree, err := buildTree()
-	if err != nil {
-		return result{}, err
+	tree := o.Release
+	if tree == "" {
+		var err error
+		if tree, err = buildTree(); err != nil {
+			return result{}, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
@@ -100,7 +108,7 @@ func run(spec string, o Options) (result, error) {
 	cmd.Env = append(os.Environ(), "SYSTEMTAP_DEBUGINFO_PATH="+debuginfoPath(o.DebugDirs), "DEBUGINFOD_URLS=")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err = cmd.Run()
+	err := cmd.Run()
 	took := time.Since(start)
 	if err != nil {
 		diag := diagnostics(stderr.String())

@@ -154,6 +154,11 @@ func readSingle(src Source) (*Sections, error) {
 	if s := readCached(c, ef); s != nil {
 		return s, nil
 	}
+	if f := mappable(ef, src.Raw); f != nil {
+		if s, err := readMapped(ef, f); err == nil {
+			return s, nil
+		}
+	}
 	s, err := read(src)
 	if err != nil || c == nil || s.ViaDebugElf || s.outlineErr != nil {
 		return s, err
