@@ -18,12 +18,6 @@ import (
 	"github.com/whythefail/whythefail/internal/elfnote"
 )
 
-// attachKprobe stands for the kprobe attach kind (kprobes at
-// symbol+offset, kretprobe or fexit for the return) until the session's
-// kprobe layer defines target.AttachKprobe; the kernel and module Binaries
-// report it.
-const attachKprobe = AttachUprobe + 1
-
 // KernelOptions say which kernel's debug info OpenKernel and OpenModule
 // use and where they look for it.
 type KernelOptions struct {
@@ -248,7 +242,7 @@ func (k *Kernel) ProbePoint() string { return "kernel" }
 func (k *Kernel) AddressSpace() AddressSpace { return KernelSpace }
 
 // Attach reports the kprobe attach kind.
-func (k *Kernel) Attach() AttachKind { return attachKprobe }
+func (k *Kernel) Attach() AttachKind { return AttachKprobe }
 
 // FileOffset returns va itself, the link-time address: kernel probes are
 // placed at symbol+offset (KprobeSite), never at a file offset. It fails

@@ -342,7 +342,7 @@ func (m *Module) ProbePoint() string { return `module("` + m.ModName + `")` }
 func (m *Module) AddressSpace() AddressSpace { return KernelSpace }
 
 // Attach reports the kprobe attach kind.
-func (m *Module) Attach() AttachKind { return attachKprobe }
+func (m *Module) Attach() AttachKind { return AttachKprobe }
 
 // codeSection returns the index of the executable section holding va in
 // the layout.
