@@ -126,7 +126,11 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if err := checkPrivileges(); err != nil {
 		return 0, err
 	}
-	if err := checkUprobes(); err != nil {
+	if j.Plan.Attach == target.AttachUprobe {
+		if err := checkUprobes(); err != nil {
+			return 0, err
+		}
+	} else if err := haveKprobes(); err != nil {
 		return 0, err
 	}
 	sopts := session.Options{MaxRecords: cmp.Or(o.MaxRecords, j.limits.MaxRecords), RingBufSize: cmp.Or(o.RingBufSize, j.limits.RingBufSize), SingleUprobes: o.SingleUprobes}
@@ -289,6 +293,11 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	st, _ := sess.Stats()
 	if st.ErrnoUnknown > 0 && j.errnoMiss != "" && o.Notes != NotesQuiet {
 		fmt.Fprintf(diag, "whythefail: note: errno() was not found in %d invocation(s), where it printed ? and conditions on it were false: %s\n", st.ErrnoUnknown, j.errnoMiss)
+	}
+	if o.Notes != NotesQuiet {
+		for _, n := range kernelMissNotes(j, st, sess.ReturnProbe()) {
+			fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+		}
 	}
 	w.Stats(st)
 	untraced := ""

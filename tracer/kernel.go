@@ -1,0 +1,193 @@
+package tracer
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/probe"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/target"
+)
+
+// specPath is the Path of the probe points Prepare resolves in bin: the
+// program's canonical path, the module's name, nothing for the kernel.
+func specPath(tt traceTarget, bin target.Binary) string {
+	switch tt.kind {
+	case spec.Kernel:
+		return ""
+	case spec.Module:
+		return bin.Name()
+	}
+	return bin.Name()
+}
+
+// inlinedOnly is the error for a kernel or module function that has no
+// out-of-line instance with DWARF: inlined into its callers only, or
+// known from the symbol table alone.
+func inlinedOnly(r *probe.Resolver, tt traceTarget, bin target.Binary, name string) error {
+	is := &spec.Spec{Target: tt.kind, Path: specPath(tt, bin), Point: spec.Function, Func: name, Suffix: spec.Inline}
+	if pts, err := r.Resolve(is); err == nil && len(pts) > 0 {
+		return fmt.Errorf("%s is inlined into its callers only (%d inlined copies in %s): no kprobe can catch its calls or its return; trace a function it is inlined into (whythefail -L '%s.function(\"%s\").inline' lists them)",
+			name, len(pts), bin.ProbePoint(), bin.ProbePoint(), name)
+	}
+	return fmt.Errorf("function %s in %s has no debug info: only functions with DWARF can be traced statement by statement", name, bin.ProbePoint())
+}
+
+// kprobeBlacklist is the running kernel's list of functions kprobes refuse
+// (NOKPROBE_SYMBOL, __kprobes, noinstr, the entry code), read when debugfs
+// is mounted; a variable for tests.
+var kprobeBlacklist = "/sys/kernel/debug/kprobes/blacklist"
+
+// readKprobeBlacklist returns the function names of the kernel's kprobe
+// blacklist, nil when it cannot be read (debugfs not mounted).
+func readKprobeBlacklist() map[string]bool {
+	f, err := os.Open(kprobeBlacklist)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	names := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// 0xSTART-0xEND	NAME [MODULE]
+		if fields := strings.Fields(sc.Text()); len(fields) >= 2 {
+			names[fields[1]] = true
+		}
+	}
+	return names
+}
+
+// refusedSite says why the kernel would refuse a kprobe at va, in
+// function symbol sym, "" when it would not: sections it never probes
+// (the entry code, noinstr code, init code already freed), the __kprobes
+// text, and the kernel's own blacklist when debugfs shows it.
+func refusedSite(kb kernelBinary, black map[string]bool, sym string, va uint64) string {
+	if black[sym] {
+		return sym + " is in the kernel's kprobe blacklist (" + kprobeBlacklist + ")"
+	}
+	k, ok := kb.(*target.Kernel)
+	if !ok {
+		return ""
+	}
+	if start, end, ok := k.KprobesText(); ok && va >= start && va < end {
+		return sym + " is __kprobes code, which kprobes never probe"
+	}
+	switch sec := k.SectionName(va); {
+	case sec == ".entry.text" || sec == ".noinstr.text":
+		return fmt.Sprintf("%s is in %s, which kprobes never probe", sym, sec)
+	case strings.HasPrefix(sec, ".init.") || strings.HasPrefix(sec, ".exit."):
+		return fmt.Sprintf("%s is in %s, freed after boot", sym, sec)
+	}
+	return ""
+}
+
+// kernelEntry sets the plan's entry symbol: the traced function's own
+// symbol, where its entry kprobe and its return probe go. A function the
+// kernel refuses to probe is refused here, in one line naming it.
+func kernelEntry(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
+	sym, off, err := kb.KprobeSite(fn.Entry)
+	if err != nil {
+		return fmt.Errorf("%s cannot be probed: %w", fn.Name, err)
+	}
+	if off != 0 {
+		return fmt.Errorf("%s's entry %#x is %s+%#x, not a function symbol of its own: no kprobe can catch its calls", fn.Name, fn.Entry, sym, off)
+	}
+	if why := refusedSite(kb, readKprobeBlacklist(), sym, fn.Entry); why != "" {
+		return fmt.Errorf("the kernel does not allow kprobes in %s: %s", fn.Name, why)
+	}
+	job.Plan.EntrySymbol = sym
+	return nil
+}
+
+// kernelSites places every statement's kprobe (verdict branches
+// included) at its function symbol plus offset, and gives the plan the code
+// of each symbol, from which the session checks that every offset starts
+// an instruction. Statements no kprobe can be placed at are left out and
+// listed in a note; when a verdict branch is among them the verdict line
+// is dropped (its explanation would miss a branch), said in a note.
+func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
+	black := readKprobeBlacklist()
+	type span struct{ start, size uint64 }
+	spans := map[string]span{job.Plan.EntrySymbol: {start: fn.Entry}}
+	var kept []bpfgen.Stmt
+	var refused []string
+	dropVerdict := false
+	for _, st := range job.Plan.Stmts {
+		sym, off, err := kb.KprobeSite(st.PC)
+		why := ""
+		switch {
+		case err != nil:
+			why = err.Error()
+		default:
+			why = refusedSite(kb, black, sym, st.PC)
+		}
+		if why != "" {
+			if st.Branch {
+				dropVerdict = true
+			} else {
+				rs := job.Stmts[st.ID]
+				refused = append(refused, fmt.Sprintf("%s:%d (%#x: %s)", rs.File, rs.Line, st.PC, why))
+			}
+			continue
+		}
+		st.Symbol, st.FileOffset = sym, off
+		spans[sym] = span{start: st.PC - off}
+		kept = append(kept, st)
+	}
+	if dropVerdict && job.Verdict != nil {
+		var stmts []bpfgen.Stmt
+		for _, st := range kept {
+			if !st.Branch {
+				stmts = append(stmts, st)
+			}
+		}
+		kept = stmts
+		job.Verdict = nil
+		job.Notes = append(job.Notes, "no verdict line: a branch of "+fn.Name+" cannot be probed")
+	}
+	job.Plan.Stmts = kept
+	if len(refused) > 0 {
+		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of %s cannot be probed and are not traced: %s", len(refused), fn.Name, strings.Join(refused, "; ")))
+	}
+	// Each symbol's code, whole: its size from the symbol table.
+	sizes := map[string]uint64{}
+	for _, s := range kb.Symbols() {
+		if sp, ok := spans[s.Name]; ok && s.Value == sp.start && s.Size > sizes[s.Name] {
+			sizes[s.Name] = s.Size
+		}
+	}
+	names := make([]string, 0, len(spans))
+	for name := range spans {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	job.Plan.Code = map[string][]byte{}
+	for _, name := range names {
+		size := sizes[name]
+		if size == 0 {
+			return fmt.Errorf("%s: the symbol table gives no size for %s: its kprobe offsets cannot be checked", kb.ProbePoint(), name)
+		}
+		code, err := kb.Code(spans[name].start, int(size))
+		if err != nil {
+			return fmt.Errorf("%s: reading the code of %s: %w", kb.ProbePoint(), name, err)
+		}
+		job.Plan.Code[name] = code
+	}
+	return nil
+}
+
+// kernelMissNotes say what the statistics cannot: that the kernel gave no
+// count of the returns its kretprobe missed, so invocations may have been
+// lost unseen. Counted misses are in the statistics.
+func kernelMissNotes(j *Job, st session.Stats, ret string) []string {
+	if j.Plan.Attach != target.AttachKprobe || !st.ReturnMissesUnknown || ret != "kretprobe" {
+		return nil
+	}
+	return []string{fmt.Sprintf("the kernel does not say how many returns of %s its kretprobe missed (it counts them from 6.6, or with tracefs mounted): calls it missed were never traced, and not counted", j.Plan.EntrySymbol)}
+}
