@@ -28,15 +28,16 @@ func specPath(tt traceTarget, bin target.Binary) string {
 }
 
 // inlinedOnly is the error for a kernel or module function that has no
-// out-of-line instance with DWARF: inlined into its callers only, or
-// known from the symbol table alone.
+// out-of-line instance with DWARF: inlined into its callers only; nil when
+// it is not inlined anywhere either.
 func inlinedOnly(r *probe.Resolver, tt traceTarget, bin target.Binary, name string) error {
 	is := &spec.Spec{Target: tt.kind, Path: specPath(tt, bin), Point: spec.Function, Func: name, Suffix: spec.Inline}
-	if pts, err := r.Resolve(is); err == nil && len(pts) > 0 {
-		return fmt.Errorf("%s is inlined into its callers only (%d inlined copies in %s): no kprobe can catch its calls or its return; trace a function it is inlined into (whythefail -L '%s.function(\"%s\").inline' lists them)",
-			name, len(pts), bin.ProbePoint(), bin.ProbePoint(), name)
+	pts, err := r.Resolve(is)
+	if err != nil || len(pts) == 0 {
+		return nil
 	}
-	return fmt.Errorf("function %s in %s has no debug info: only functions with DWARF can be traced statement by statement", name, bin.ProbePoint())
+	return fmt.Errorf("%s is inlined into its callers only (%s in %s): no kprobe can catch its calls or its return; trace a function it is inlined into (whythefail -L '%s.function(\"%s\").inline' lists them)",
+		name, plural(len(pts), "copy", "copies"), bin.ProbePoint(), bin.ProbePoint(), name)
 }
 
 // kprobeBlacklist is the running kernel's list of functions kprobes refuse

@@ -110,6 +110,10 @@ func parseTarget(t string) (traceTarget, error) {
 // variable so that tests can pretend it can.
 var haveKprobes = session.HaveKprobes
 
+// checkTracing refuses debug info that is not the running kernel's; a
+// variable so that tests can prepare (never run) another release's trace.
+var checkTracing = func(kb kernelBinary) error { return kb.CheckTracing() }
+
 // kernelBinary is what tracing needs of a kernel or module target beyond
 // target.Binary: where each kprobe goes, and whether its debug info is the
 // running kernel's.
@@ -166,7 +170,7 @@ func openTarget(tt traceTarget, cfg Config) (target.Binary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := kb.CheckTracing(); err != nil {
+	if err := checkTracing(kb); err != nil {
 		kb.Close()
 		return nil, err
 	}
@@ -218,7 +222,16 @@ func Prepare(cfg Config) (*Job, error) {
 	fpts, err := r.Resolve(fs)
 	var nm *probe.NoMatchError
 	if errors.As(err, &nm) {
-		msg := fmt.Sprintf("no function %s in %s", cfg.Function, bin.Name())
+		if user == nil {
+			if err := inlinedOnly(r, tt, bin, cfg.Function); err != nil {
+				return nil, err
+			}
+		}
+		where := bin.Name()
+		if user == nil {
+			where = bin.ProbePoint()
+		}
+		msg := fmt.Sprintf("no function %s in %s", cfg.Function, where)
 		if len(nm.Nearest) > 0 {
 			msg += "; did you mean " + strings.Join(nm.Nearest, ", ") + "?"
 		} else {
@@ -248,7 +261,7 @@ func Prepare(cfg Config) (*Job, error) {
 		}
 	}
 	switch {
-	case len(fns) == 0 && user == nil:
+	case len(fns) == 0 && user == nil && inlinedOnly(r, tt, bin, cfg.Function) != nil:
 		return nil, inlinedOnly(r, tt, bin, cfg.Function)
 	case len(fns) == 0:
 		return nil, fmt.Errorf("function %s in %s has no debug info: only functions with DWARF can be traced statement by statement", cfg.Function, bin.Name())

@@ -1,0 +1,120 @@
+package tracer
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/target"
+)
+
+// guestRelease is the kernel .ci/kernel prepares for the guest, whose
+// vmlinux and module debug files the host has.
+func guestRelease(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/var/cache/whythefail/guest/current")
+	if err != nil {
+		t.Skipf("no guest kernel prepared (.ci/kernel): %v", err)
+	}
+	return string(b[:len(b)-1])
+}
+
+// prepareOther prepares a trace of another release's kernel, as if it ran
+// with kprobes: everything Prepare does from files.
+func prepareOther(t *testing.T, cfg Config) (*Job, error) {
+	t.Helper()
+	saved, savedCheck := haveKprobes, checkTracing
+	haveKprobes = func() error { return nil }
+	checkTracing = func(kernelBinary) error { return nil }
+	defer func() { haveKprobes, checkTracing = saved, savedCheck }()
+	return Prepare(cfg)
+}
+
+// TestPrepareKernel: a kernel function's plan puts the entry at the
+// function's own symbol and every statement and branch at a symbol plus an
+// offset that starts an instruction of the symbol's code, which the plan
+// carries; reads are of kernel memory.
+func TestPrepareKernel(t *testing.T) {
+	rel := guestRelease(t)
+	if _, err := os.Stat("/usr/lib/debug/boot/vmlinux-" + rel); err != nil {
+		t.Skipf("no vmlinux of %s: %v", rel, err)
+	}
+	for _, c := range []struct{ target, fn string }{{"kernel", "perf_copy_attr"}, {`module("9pnet")`, "p9_client_create"}} {
+		job, err := prepareOther(t, Config{Target: c.target, Function: c.fn, Condition: "$return == -22", Release: rel})
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.target, c.fn, err)
+		}
+		p := job.Plan
+		if p.Attach != target.AttachKprobe || p.Space != target.KernelSpace || p.EntrySymbol != c.fn {
+			t.Errorf("%s: attach %v space %v entry symbol %q", c.fn, p.Attach, p.Space, p.EntrySymbol)
+		}
+		if len(p.Stmts) < 10 || job.Verdict == nil {
+			t.Errorf("%s: %d statements, verdict %v; notes %q", c.fn, len(p.Stmts), job.Verdict != nil, job.Notes)
+		}
+		for _, st := range p.Stmts {
+			code, ok := p.Code[st.Symbol]
+			if !ok {
+				t.Fatalf("%s: statement %d at %s+%#x: no code for %s", c.fn, st.ID, st.Symbol, st.FileOffset, st.Symbol)
+			}
+			b, err := insn.Boundaries(code, 0)
+			if err != nil || !insn.IsBoundary(b, st.FileOffset) {
+				t.Errorf("%s: statement %d at %s+%#x starts no instruction (%v)", c.fn, st.ID, st.Symbol, st.FileOffset, err)
+			}
+		}
+		t.Logf("%s %s: %d statements, symbols %d, notes %q", c.target, c.fn, len(p.Stmts), len(p.Code), job.Notes)
+	}
+}
+
+// TestPrepareKernelRefusals: what cannot be traced in a kernel or module
+// is refused in one line that names it.
+func TestPrepareKernelRefusals(t *testing.T) {
+	rel := guestRelease(t)
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Target: `module("9pnet")`, Function: "parse_opts", Condition: "$return == -22", Release: rel},
+			`parse_opts is inlined into its callers only (1 copy in module("9pnet")): no kprobe can catch its calls or its return; trace a function it is inlined into (whythefail -L 'module("9pnet").function("parse_opts").inline' lists them)`},
+		{Config{Target: "kernel", Function: "do_sys_openat2", Condition: "errno() == ENOENT", Release: rel},
+			"errno() is the C library's errno of a user-space thread: a kernel function returns its error as $return (-EINVAL: $return == -EINVAL)"},
+		{Config{Target: "kernel", Function: "no_such_function_here", Condition: "$return == -22", Release: rel},
+			"no function no_such_function_here in kernel"},
+		{Config{Target: "/bin/true", Function: "main", Condition: "$return == 1", Release: rel},
+			"-r " + rel + ` names a kernel release: it applies to kernel and module("NAME") targets only`},
+	} {
+		_, err := prepareOther(t, c.cfg)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s %s: error %v, want one line starting %q", c.cfg.Target, c.cfg.Function, err, c.want)
+		}
+	}
+}
+
+// TestKernelNoDebugInfo: the running kernel (whose debug info this machine
+// lacks, and the test hides the rest) is refused in one line that says
+// what is missing and how to get it.
+func TestKernelNoDebugInfo(t *testing.T) {
+	rel, err := target.RunningRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/usr/lib/debug/boot/vmlinux-" + rel, "/boot/vmlinux-" + rel, "/lib/modules/" + rel + "/build/vmlinux", "/usr/lib/debug/lib/modules/" + rel + "/vmlinux"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Skipf("the running kernel's vmlinux is installed (%s)", p)
+		}
+	}
+	_, err = prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", DebugDirs: []string{t.TempDir()}})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{"no debug info", "kernel " + rel, "no vmlinux with DWARF at ", "install linux-image-" + rel + "-dbg", "DEBUGINFOD_URLS"} {
+		if !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
+			t.Errorf("error %q: want one line containing %q", msg, want)
+		}
+	}
+	if !errors.Is(err, target.ErrNoDebugInfo) {
+		t.Errorf("error %v does not wrap target.ErrNoDebugInfo", err)
+	}
+}
