@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -191,4 +192,13 @@ func kernelMissNotes(j *Job, st session.Stats, ret string) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("the kernel does not say how many returns of %s its kretprobe missed (it counts them from 6.6, or with tracefs mounted): calls it missed were never traced, and not counted", j.Plan.EntrySymbol)}
+}
+
+// noKprobes words session.ErrNoKprobes for the user: the sentence, without
+// the "not supported" it wraps for errors.Is.
+func noKprobes(err error) error {
+	if errors.Is(err, session.ErrNoKprobes) {
+		return errors.New(strings.TrimSuffix(err.Error(), ": "+session.ErrNotSupported.Error()))
+	}
+	return err
 }

@@ -148,7 +148,7 @@ func openTarget(tt traceTarget, cfg Config) (target.Binary, error) {
 		return bin, nil
 	}
 	if err := haveKprobes(); err != nil {
-		return nil, err
+		return nil, noKprobes(err)
 	}
 	kopts := target.KernelOptions{Release: cfg.Release, DebugDirs: opts.DebugDirs, Debuginfod: cfg.Debuginfod}
 	var kb kernelBinary

@@ -131,7 +131,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 			return 0, err
 		}
 	} else if err := haveKprobes(); err != nil {
-		return 0, err
+		return 0, noKprobes(err)
 	}
 	sopts := session.Options{MaxRecords: cmp.Or(o.MaxRecords, j.limits.MaxRecords), RingBufSize: cmp.Or(o.RingBufSize, j.limits.RingBufSize), SingleUprobes: o.SingleUprobes}
 	var child *exec.Cmd
@@ -187,6 +187,19 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	// drains it after detaching, so every committed trace is printed or
 	// counted. The second signal abandons the traces not yet printed.
 	sess, err := session.Start(abortCtx, j.Plan, sopts)
+	var fe *session.FexitError
+	if errors.As(err, &fe) {
+		// The kernel refused fexit at this function: a kretprobe.
+		sopts.NoFexit = true
+		sess, err = session.Start(abortCtx, j.Plan, sopts)
+		if err == nil && o.Notes == NotesVerbose {
+			diag := o.Diag
+			if diag == nil {
+				diag = orStdW(o.Stderr, os.Stderr)
+			}
+			fmt.Fprintf(diag, "whythefail: note: the return probe is a kretprobe: %v\n", fe)
+		}
+	}
 	if err != nil {
 		return 0, explainStart(err)
 	}
@@ -320,7 +333,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 // more than a second over it.
 func detach(sess *session.Session, diag io.Writer) error {
 	slow := time.AfterFunc(time.Second, func() {
-		if sess.Multi() {
+		if r := sess.ReturnProbe(); r == "fexit" || r == "kretprobe" {
+			fmt.Fprintf(diag, "whythefail: detaching %d kprobes (taking over a second)...\n", sess.Probes())
+		} else if sess.Multi() {
 			fmt.Fprintf(diag, "whythefail: detaching %d probes (taking over a second)...\n", sess.Probes())
 		} else {
 			fmt.Fprintf(diag, "whythefail: detaching %d single uprobes, one kernel wait each...\n", sess.Probes())
