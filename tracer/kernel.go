@@ -202,3 +202,40 @@ func noKprobes(err error) error {
 	}
 	return err
 }
+
+// dwOpAddr is DW_OP_addr, the location of a global or static variable.
+const dwOpAddr = 0x03
+
+// moduleStatics keeps a module's global and static variables from being
+// read: their DW_OP_addr is in the .ko's layout (laid out as libdwfl does),
+// and the loaded module's data is not placed as that layout is, so the
+// probed pc's displacement does not locate them. They print as ?, said in
+// a note; a condition reading one is refused.
+func moduleStatics(job *Job, bin target.Binary) error {
+	if bin.Kind() != target.KindModule {
+		return nil
+	}
+	if job.Plan.Cond != nil && strings.Contains(fmt.Sprint(job.Plan.Cond), "&@var(") {
+		return fmt.Errorf("the condition reads a global variable of %s: a module's globals cannot be located yet", bin.ProbePoint())
+	}
+	names := map[string]bool{}
+	for i := range job.Plan.Stmts {
+		vars := job.Plan.Stmts[i].Vars
+		for j := range vars {
+			if len(vars[j].Expr) > 0 && vars[j].Expr[0] == dwOpAddr {
+				vars[j].Expr = nil
+				names[vars[j].Name] = true
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	job.Notes = append(job.Notes, fmt.Sprintf("%s print as ?: global and static variables of a module cannot be located yet (the loaded module's data is not laid out as its .ko)", strings.Join(list, ", ")))
+	return nil
+}

@@ -24,6 +24,7 @@ type kernelCase struct {
 	fn     string
 	cond   string
 	cmd    string // -c
+	flags  string // more flags, for sh
 	status int    // the command's exit status, which whythefail passes on
 	comm   string
 	ret    string // the trace's $return as printed
@@ -32,6 +33,7 @@ type kernelCase struct {
 	header string // the line that starts the function's definition
 	want   []want
 	absent []string // statements the failing path never runs
+	source bool     // each wanted statement's source text follows it
 }
 
 // want is one statement the trace must show, and what its variables must
@@ -56,6 +58,12 @@ var kernelCases = []kernelCase{
 		file: "fs/open.c", header: "static long do_sys_openat2(int dfd, const char __user *filename,",
 		want:   []want{{text: "tmp = getname(filename);"}, {text: "struct file *f = do_filp_open(dfd, tmp, &op);"}, {text: "fd = PTR_ERR(f);", vars: "f=0xfffffffffffffffe"}},
 		absent: []string{"fd_install(fd, f);"}},
+	// --source with a local tree: the relative paths of Debian's
+	// vmlinux looked up under it.
+	{name: "perf_copy_attr --source", target: "kernel", fn: "perf_copy_attr", cond: "$return == -22", cmd: "./perfopen", flags: "--source --source-path .=/host/src/" + srcTop, status: 1, comm: "perfopen", ret: "-22",
+		file: "kernel/events/core.c", header: "static int perf_copy_attr(struct perf_event_attr __user *uattr,",
+		want:   []want{{text: "if (mask & ~(PERF_SAMPLE_BRANCH_MAX-1))", vars: "mask=0x10000000000"}},
+		source: true},
 }
 
 // sourceLine is the number of the first line after the last line that is
@@ -78,16 +86,22 @@ func sourceLine(src []string, header, text string) int {
 	return 0
 }
 
+// srcTop stands, in a case's flags, for the top directory of the kernel's
+// extracted sources (linux-source-X.Y).
+const srcTop = "@TOP@"
+
+// series is a release's X.Y, as linux-source-X.Y names it.
+func series(rel string) string { return strings.Join(strings.SplitN(rel, ".", 3)[:2], ".") }
+
 // kernelSources extracts the cases' files from the kernel's source
 // package (linux-source-X.Y) into dir, and returns their lines by path.
 func kernelSources(t *testing.T, rel, dir string) map[string][]string {
 	t.Helper()
-	series := strings.Join(strings.SplitN(rel, ".", 3)[:2], ".")
-	tarball := "/usr/src/linux-source-" + series + ".tar.xz"
+	tarball := "/usr/src/linux-source-" + series(rel) + ".tar.xz"
 	if _, err := os.Stat(tarball); err != nil {
 		fx.Missing(t, "the kernel's sources are missing (run .ci/kernel): %v", err)
 	}
-	top := "linux-source-" + series
+	top := "linux-source-" + series(rel)
 	args := []string{"-xJf", tarball, "-C", dir}
 	files := map[string]bool{}
 	for _, c := range kernelCases {
@@ -125,11 +139,12 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 	head := fmt.Sprintf("] %s function(%s) $return: %s", c.target, c.fn, c.ret)
 	heads := 0
 	type stmt struct {
-		line int
-		vars string
+		line  int
+		vars  string
+		after string // the next line of output
 	}
 	var stmts []stmt
-	for _, l := range lines {
+	for i, l := range lines {
 		if strings.HasPrefix(l, c.comm+"[") && strings.HasSuffix(l, head) {
 			heads++
 		}
@@ -138,7 +153,11 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 				t.Errorf("%s: statement of %s in %s, want %s in %s: %s", c.name, m[1], m[2], c.comm, c.file, l)
 			}
 			n, _ := strconv.Atoi(m[3])
-			stmts = append(stmts, stmt{n, m[4]})
+			after := ""
+			if i+1 < len(lines) {
+				after = lines[i+1]
+			}
+			stmts = append(stmts, stmt{n, m[4], after})
 		}
 	}
 	if heads != 1 {
@@ -157,8 +176,11 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 		}
 		found := false
 		for i := next; i < len(stmts); i++ {
-			if stmts[i].line == n && strings.Contains(" "+stmts[i].vars+" ", " "+w.vars+" ") {
+			if stmts[i].line == n && (w.vars == "" || strings.Contains(" "+stmts[i].vars+" ", " "+w.vars+" ")) {
 				found, next = true, i+1
+				if c.source && !strings.Contains(stmts[i].after, strings.TrimSpace(src[n-1])) {
+					t.Errorf("%s: statement %s:%d is not followed by its source text %q", c.name, c.file, n, strings.TrimSpace(src[n-1]))
+				}
 				break
 			}
 		}
@@ -237,10 +259,10 @@ func TestKernelGuest(t *testing.T) {
 	var cases []guest.Case
 	for _, c := range kernelCases {
 		cases = append(cases, guest.Case{Name: c.name, Script: "mkdir -p /mnt/x; export WHYTHEFAIL_CACHE_DIR=/host/cache; s=$(date +%s); " +
-			"./whythefail --debug-dir /host/debug --no-group " + shellQuote(c.target) + " " + c.fn + " " + shellQuote(c.cond) + " -c " + shellQuote(c.cmd) +
+			"./whythefail --debug-dir /host/debug --no-group " + strings.ReplaceAll(c.flags, srcTop, "linux-source-"+series(k.Release)) + " " + shellQuote(c.target) + " " + c.fn + " " + shellQuote(c.cond) + " -c " + shellQuote(c.cmd) +
 			"; st=$?; echo \"[guest seconds: $(( $(date +%s) - s ))]\"; exit $st"})
 	}
-	src := kernelSources(t, k.Release, t.TempDir())
+	src := kernelSources(t, k.Release, filepath.Join(share, "src"))
 	res := k.MustRun(t, guest.Config{Share: share, Timeout: 25 * time.Minute, Cases: cases})
 	for i, r := range res {
 		t.Logf("%s (status %d):\n%s", kernelCases[i].name, r.Status, r.Output)

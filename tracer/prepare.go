@@ -383,6 +383,9 @@ func Prepare(cfg Config) (*Job, error) {
 		if err := kernelSites(job, kb, fn); err != nil {
 			return nil, err
 		}
+		if err := moduleStatics(job, bin); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Source {
 		job.Notes = append(job.Notes, addSource(job, fn, buildID(bin), cfg)...)
