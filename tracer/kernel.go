@@ -65,13 +65,58 @@ func readKprobeBlacklist() map[string]bool {
 	return names
 }
 
+// ftraceFunctions lists the functions ftrace can trace; kprobe events
+// refuse every address of a function it lacks (a notrace function: the
+// kernel's "Could not probe notrace function", unless it was built with
+// CONFIG_KPROBE_EVENTS_ON_NOTRACE). Variables for tests.
+var ftraceFunctions = []string{"/sys/kernel/tracing/available_filter_functions", "/sys/kernel/debug/tracing/available_filter_functions"}
+
+// readFtraceFunctions returns the names ftrace can trace (modules' too),
+// nil when tracefs is not mounted.
+func readFtraceFunctions() map[string]bool {
+	for _, p := range ftraceFunctions {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		names := map[string]bool{}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			// NAME [MODULE]
+			if fields := strings.Fields(sc.Text()); len(fields) >= 1 {
+				names[fields[0]] = true
+			}
+		}
+		if sc.Err() != nil || len(names) == 0 {
+			return nil
+		}
+		return names
+	}
+	return nil
+}
+
+// kernelLists are the running kernel's lists that say where kprobes may
+// go, each nil when it could not be read.
+type kernelLists struct {
+	black  map[string]bool // the kprobe blacklist
+	ftrace map[string]bool // available_filter_functions
+}
+
+func readKernelLists() kernelLists {
+	return kernelLists{black: readKprobeBlacklist(), ftrace: readFtraceFunctions()}
+}
+
 // refusedSite says why the kernel would refuse a kprobe at va, in
 // function symbol sym, "" when it would not: sections it never probes
 // (the entry code, noinstr code, init code already freed), the __kprobes
 // text, and the kernel's own blacklist when debugfs shows it.
-func refusedSite(kb kernelBinary, black map[string]bool, sym string, va uint64) string {
-	if black[sym] {
+func refusedSite(kb kernelBinary, lists kernelLists, sym string, va uint64) string {
+	if lists.black[sym] {
 		return sym + " is in the kernel's kprobe blacklist (" + kprobeBlacklist + ")"
+	}
+	if lists.ftrace != nil && !lists.ftrace[sym] {
+		return sym + " is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions"
 	}
 	k, ok := kb.(*target.Kernel)
 	if !ok {
@@ -100,7 +145,7 @@ func kernelEntry(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 	if off != 0 {
 		return fmt.Errorf("%s's entry %#x is %s+%#x, not a function symbol of its own: no kprobe can catch its calls", fn.Name, fn.Entry, sym, off)
 	}
-	if why := refusedSite(kb, readKprobeBlacklist(), sym, fn.Entry); why != "" {
+	if why := refusedSite(kb, readKernelLists(), sym, fn.Entry); why != "" {
 		return fmt.Errorf("the kernel does not allow kprobes in %s: %s", fn.Name, why)
 	}
 	job.Plan.EntrySymbol = sym
@@ -114,7 +159,7 @@ func kernelEntry(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 // listed in a note; when a verdict branch is among them the verdict line
 // is dropped (its explanation would miss a branch), said in a note.
 func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
-	black := readKprobeBlacklist()
+	lists := readKernelLists()
 	type span struct{ start, size uint64 }
 	spans := map[string]span{job.Plan.EntrySymbol: {start: fn.Entry}}
 	var kept []bpfgen.Stmt
@@ -127,7 +172,7 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 		case err != nil:
 			why = err.Error()
 		default:
-			why = refusedSite(kb, black, sym, st.PC)
+			why = refusedSite(kb, lists, sym, st.PC)
 		}
 		if why != "" {
 			if st.Branch {

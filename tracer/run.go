@@ -201,6 +201,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		}
 	}
 	if err != nil {
+		if j.Plan.Attach == target.AttachKprobe && strings.Contains(err.Error(), "attaching") && readFtraceFunctions() == nil {
+			return 0, fmt.Errorf("%w (the kernel refused the kprobe: with tracefs mounted at /sys/kernel/tracing, whythefail names notrace functions, which kprobe events refuse, before attaching)", err)
+		}
 		return 0, explainStart(err)
 	}
 	if ctx.Err() != nil {
