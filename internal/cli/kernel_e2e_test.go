@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/target"
 )
 
 // TestNoKprobes: on a kernel without kprobes (this project's development
@@ -19,5 +20,24 @@ func TestNoKprobes(t *testing.T) {
 		if r.status != 1 || r.stderr != want || r.stdout != "" {
 			t.Errorf("%s: got status %d, stdout %q, stderr %q; want 1, nothing, %q", target, r.status, r.stdout, r.stderr, want)
 		}
+	}
+}
+
+// TestTraceOtherRelease: -r names a kernel release other than the running
+// one: its probe points can be listed, but tracing is refused in one line
+// naming both.
+func TestTraceOtherRelease(t *testing.T) {
+	run, err := target.RunningRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const other = "6.1.0-57-amd64"
+	if run == other {
+		t.Skip("the running kernel is " + other)
+	}
+	r := runCLI("-r", other, "kernel", "do_sys_openat2", "$return == -2", "-c", "true")
+	want := "whythefail: -r " + other + ": the running kernel is " + run + ": another release's probe points can be listed (-L/-l) but not traced\n"
+	if r.status != 1 || r.stderr != want || r.stdout != "" {
+		t.Errorf("got status %d, stdout %q, stderr %q; want 1, nothing, %q", r.status, r.stdout, r.stderr, want)
 	}
 }
