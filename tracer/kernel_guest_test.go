@@ -72,6 +72,26 @@ var kernelCases = []kernelCase{
 		source: true},
 }
 
+// processCases choose the traced tasks without -c: -x PID (the process
+// and its children; an outsider opening the same missing file is not
+// traced), and neither (every task, here stopped by --max-traces). Each
+// waits for whythefail's "probes attached" before the opens.
+var processCases = []struct {
+	name, script string
+	traces       int
+}{
+	{"-x PID", `mkfifo /tmp/gate; cp openmissing /tmp/outsider
+./openmissing 2 wait </tmp/gate & p=$!
+./whythefail --debug-dir /host/debug --no-group kernel do_sys_openat2 '$return == -2' -x $p -o /tmp/x.out 2>/tmp/x.err & w=$!
+until grep -q 'probes attached' /tmp/x.err; do sleep 1; done
+/tmp/outsider 1; echo go >/tmp/gate
+wait $w; st=$?; cat /tmp/x.err /tmp/x.out; exit $st`, 2},
+	{"every task", `./whythefail --debug-dir /host/debug --no-group --max-traces 2 kernel do_sys_openat2 '$return == -2' -o /tmp/a.out 2>/tmp/a.err & w=$!
+until grep -q 'probes attached' /tmp/a.err; do sleep 1; done
+./openmissing 2
+wait $w; st=$?; cat /tmp/a.err /tmp/a.out; exit $st`, 2},
+}
+
 // sourceLine is the number of the first line after the last line that is
 // header whose trimmed text is text; 0 when there is none.
 func sourceLine(src []string, header, text string) int {
@@ -108,10 +128,13 @@ func kernelSources(t *testing.T, rel, dir string) map[string][]string {
 		fx.Missing(t, "the kernel's sources are missing (run .ci/kernel): %v", err)
 	}
 	top := "linux-source-" + series(rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"-xJf", tarball, "-C", dir}
 	files := map[string]bool{}
 	for _, c := range kernelCases {
-		if !files[c.file] {
+		if c.file != "" && !files[c.file] {
 			files[c.file] = true
 			args = append(args, top+"/"+c.file)
 		}
@@ -277,9 +300,24 @@ func TestKernelGuest(t *testing.T) {
 			"./whythefail --debug-dir /host/debug --no-group " + strings.ReplaceAll(c.flags, srcTop, "linux-source-"+series(k.Release)) + " " + shellQuote(c.target) + " " + c.fn + " " + shellQuote(c.cond) + " -c " + shellQuote(c.cmd) +
 			"; st=$?; echo \"[guest seconds: $(( $(date +%s) - s ))]\"; exit $st"})
 	}
+	for _, c := range processCases {
+		cases = append(cases, guest.Case{Name: c.name, Script: "export WHYTHEFAIL_CACHE_DIR=/host/cache; " + c.script})
+	}
 	src := kernelSources(t, k.Release, filepath.Join(share, "src"))
 	res := k.MustRun(t, guest.Config{Share: share, Timeout: 25 * time.Minute, Cases: cases})
-	for i, r := range res {
+	for i, c := range processCases {
+		r := res[len(kernelCases)+i]
+		t.Logf("%s (status %d):\n%s", c.name, r.Status, r.Output)
+		heads := strings.Count(r.Output, "] kernel function(do_sys_openat2) $return: -2\n")
+		mine := strings.Count(r.Output, "openmissing[")
+		if r.Status != 0 || heads != c.traces || !strings.Contains(r.Output, fmt.Sprintf("exit-hit count: %d\n", c.traces)) || mine < c.traces {
+			t.Errorf("%s: status %d, %d traces (%d lines of openmissing), want 0, %d traces, all of openmissing:\n%s", c.name, r.Status, heads, mine, c.traces, r.Output)
+		}
+		if strings.Contains(r.Output, "outsider[") {
+			t.Errorf("%s: a process outside -x was traced", c.name)
+		}
+	}
+	for i, r := range res[:len(kernelCases)] {
 		t.Logf("%s (status %d):\n%s", kernelCases[i].name, r.Status, r.Output)
 		if c := kernelCases[i]; c.refused == "" {
 			checkKernelTrace(t, c, r, src[c.file])
