@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -54,13 +55,22 @@ func readKprobeBlacklist() map[string]bool {
 		return nil
 	}
 	defer f.Close()
+	// 0xSTART-0xEND	NAME [MODULE]
+	return symbolColumn(f, 1)
+}
+
+// symbolColumn returns the words in column col (from 0) of the lines of
+// r; nil when r cannot be read to its end.
+func symbolColumn(r io.Reader, col int) map[string]bool {
 	names := map[string]bool{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		// 0xSTART-0xEND	NAME [MODULE]
-		if fields := strings.Fields(sc.Text()); len(fields) >= 2 {
-			names[fields[1]] = true
+		if fields := strings.Fields(sc.Text()); len(fields) > col {
+			names[fields[col]] = true
 		}
+	}
+	if sc.Err() != nil {
+		return nil
 	}
 	return names
 }
@@ -79,16 +89,10 @@ func readFtraceFunctions() map[string]bool {
 		if err != nil {
 			continue
 		}
-		defer f.Close()
-		names := map[string]bool{}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			// NAME [MODULE]
-			if fields := strings.Fields(sc.Text()); len(fields) >= 1 {
-				names[fields[0]] = true
-			}
-		}
-		if sc.Err() != nil || len(names) == 0 {
+		// NAME [MODULE]
+		names := symbolColumn(f, 0)
+		f.Close()
+		if len(names) == 0 {
 			return nil
 		}
 		return names
@@ -115,7 +119,10 @@ func refusedSite(kb kernelBinary, lists kernelLists, sym string, va uint64) stri
 	if lists.black[sym] {
 		return sym + " is in the kernel's kprobe blacklist (" + kprobeBlacklist + ")"
 	}
-	if lists.ftrace != nil && !lists.ftrace[sym] {
+	// As the kernel checks it (within_notrace_func): a suffixed symbol
+	// (p9_client_create.cold, f.isra.0) by the function it is part of.
+	base, _, _ := strings.Cut(sym, ".")
+	if lists.ftrace != nil && !lists.ftrace[sym] && !lists.ftrace[base] {
 		return sym + " is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions"
 	}
 	k, ok := kb.(*target.Kernel)

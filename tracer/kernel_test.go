@@ -118,3 +118,47 @@ func TestKernelNoDebugInfo(t *testing.T) {
 		t.Errorf("error %v does not wrap target.ErrNoDebugInfo", err)
 	}
 }
+
+// TestRefusedSite: where the running kernel's lists refuse a kprobe, as
+// the kernel decides it (a suffixed symbol by its function's name).
+func TestRefusedSite(t *testing.T) {
+	lists := kernelLists{
+		black:  symbolColumn(strings.NewReader("0xffffffff81000000-0xffffffff81000040\tdo_int3\n0xffffffffc0001000-0xffffffffc0001010\tmod_fn [m]\n"), 1),
+		ftrace: symbolColumn(strings.NewReader("p9_client_create [9pnet]\nperf_copy_attr\ndo_int3\n"), 0),
+	}
+	kb := (*target.Module)(nil)
+	for sym, want := range map[string]string{
+		"perf_copy_attr":           "",
+		"p9_client_create.cold":    "",
+		"p9_client_create":         "",
+		"do_int3":                  "do_int3 is in the kernel's kprobe blacklist (" + kprobeBlacklist + ")",
+		"mod_fn":                   "mod_fn is in the kernel's kprobe blacklist (" + kprobeBlacklist + ")",
+		"__do_sys_perf_event_open": "__do_sys_perf_event_open is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions",
+		"f.isra.0":                 "f.isra.0 is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions",
+	} {
+		if got := refusedSite(kb, lists, sym, 0); got != want {
+			t.Errorf("%s: %q, want %q", sym, got, want)
+		}
+	}
+	// Without tracefs nothing is known to be notrace.
+	if got := refusedSite(kb, kernelLists{}, "__do_sys_perf_event_open", 0); got != "" {
+		t.Errorf("no lists: %q", got)
+	}
+}
+
+// FuzzSymbolColumn: the reader of the kernel's symbol lists never panics
+// and returns only words of the text.
+func FuzzSymbolColumn(f *testing.F) {
+	f.Add("0xffffffff81000000-0xffffffff81000040\tdo_int3\n", 1)
+	f.Add("p9_client_create [9pnet]\n", 0)
+	f.Fuzz(func(t *testing.T, text string, col int) {
+		if col < 0 || col > 4 {
+			return
+		}
+		for name := range symbolColumn(strings.NewReader(text), col) {
+			if name == "" || !strings.Contains(text, name) {
+				t.Errorf("name %q not a word of the text", name)
+			}
+		}
+	})
+}
