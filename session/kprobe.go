@@ -62,6 +62,11 @@ func checkKprobeSites(p Plan) error {
 		if sym == "" {
 			return fmt.Errorf("kprobe at offset %#x without a symbol", off)
 		}
+		if off == 0 && p.Code[sym] == nil {
+			// A symbol's start starts an instruction; without its code
+			// (a kernel traced from BTF alone) nothing else is checked.
+			return nil
+		}
 		b, ok := bounds[sym]
 		if !ok {
 			code, ok := p.Code[sym]

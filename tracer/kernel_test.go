@@ -2,9 +2,12 @@ package tracer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/target"
@@ -92,8 +95,8 @@ func TestPrepareKernelRefusals(t *testing.T) {
 }
 
 // TestKernelNoDebugInfo: the running kernel (whose debug info this machine
-// lacks, and the test hides the rest) is refused in one line that says
-// what is missing and how to get it.
+// lacks, and the test hides the rest), without BTF either, is refused in
+// one line that says what is missing and how to get it.
 func TestKernelNoDebugInfo(t *testing.T) {
 	rel, err := target.RunningRelease()
 	if err != nil {
@@ -104,12 +107,15 @@ func TestKernelNoDebugInfo(t *testing.T) {
 			t.Skipf("the running kernel's vmlinux is installed (%s)", p)
 		}
 	}
+	saved := loadKernelBTF
+	loadKernelBTF = func() (*btf.Spec, error) { return nil, fmt.Errorf("/sys/kernel/btf/vmlinux: %w", os.ErrNotExist) }
+	defer func() { loadKernelBTF = saved }()
 	_, err = prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", DebugDirs: []string{t.TempDir()}})
 	if err == nil {
 		t.Fatal("no error")
 	}
 	msg := err.Error()
-	for _, want := range []string{"no debug info", "kernel " + rel, "no vmlinux with DWARF at ", "install linux-image-" + rel + "-dbg", "DEBUGINFOD_URLS"} {
+	for _, want := range []string{"no debug info", "kernel " + rel, "no vmlinux with DWARF at ", "install linux-image-" + rel + "-dbg", "DEBUGINFOD_URLS", "; and the kernel has no BTF either (/sys/kernel/btf/vmlinux: file does not exist) to trace it at function level"} {
 		if !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
 			t.Errorf("error %q: want one line containing %q", msg, want)
 		}
@@ -161,4 +167,52 @@ func FuzzSymbolColumn(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPrepareBTF: a kernel without DWARF (the running one here, whose
+// vmlinux this machine lacks) is traced at function level from BTF (here
+// the guest kernel's, read from its vmlinux's .BTF section as the kernel
+// exports it): the entry arguments by name from registers, the return's
+// type, the condition on both, and a note saying how to get statements.
+func TestPrepareBTF(t *testing.T) {
+	rel := guestRelease(t)
+	vmlinux := "/usr/lib/debug/boot/vmlinux-" + rel
+	if _, err := os.Stat(vmlinux); err != nil {
+		t.Skipf("no vmlinux of %s: %v", rel, err)
+	}
+	run, _ := target.RunningRelease()
+	if run == rel {
+		t.Skip("the running kernel has its DWARF here")
+	}
+	saved := loadKernelBTF
+	loadKernelBTF = func() (*btf.Spec, error) { return btf.LoadSpec(vmlinux) }
+	defer func() { loadKernelBTF = saved }()
+	job, err := prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2 && $dfd == -100", DebugDirs: []string{t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := job.Plan
+	if p.Attach != target.AttachKprobe || p.EntrySymbol != "do_sys_openat2" || p.RetSize != 8 || p.RetUnsigned || job.Header.ReturnFormat != "int" || p.Cond == nil || job.Verdict != nil {
+		t.Errorf("plan: attach %v entry %q ret %d unsigned %v format %q cond %v verdict %v", p.Attach, p.EntrySymbol, p.RetSize, p.RetUnsigned, job.Header.ReturnFormat, p.Cond, job.Verdict != nil)
+	}
+	if len(p.Stmts) != 1 || p.Stmts[0].Symbol != "do_sys_openat2" || p.Stmts[0].FileOffset != 0 {
+		t.Fatalf("statements %+v, want one at do_sys_openat2+0", p.Stmts)
+	}
+	var got []string
+	for i, v := range job.Stmts[0].Vars {
+		r := p.Stmts[0].Vars[i]
+		got = append(got, fmt.Sprintf("%s %s %d expr=%x", v.Name, v.Format, v.Size, r.Expr))
+	}
+	// dfd in rdi (DWARF 5), filename in rsi (4), how in rdx (1).
+	want := []string{"dfd int 4 expr=55", "filename ptr 8 expr=54", "how ptr 8 expr=51"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("entry variables %q, want %q", got, want)
+	}
+	wantNote := "no DWARF for kernel " + run + ": do_sys_openat2 is traced at function level from the kernel's BTF (its entry arguments and return value); for its statements install linux-image-" + run + "-dbg (Debian; kernel-debuginfo elsewhere) or set DEBUGINFOD_URLS"
+	if len(job.Notes) != 1 || job.Notes[0] != wantNote {
+		t.Errorf("notes %q, want %q", job.Notes, wantNote)
+	}
+	if _, err := prepareOther(t, Config{Target: "kernel", Function: "no_such_function_here", Condition: "1", DebugDirs: []string{t.TempDir()}}); err == nil || !strings.HasPrefix(err.Error(), "no function no_such_function_here in the kernel's BTF") {
+		t.Errorf("a function BTF lacks: %v", err)
+	}
 }

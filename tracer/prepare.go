@@ -206,6 +206,10 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	bin, err := openTarget(tt, cfg)
 	if err != nil {
+		if tt.kind == spec.Kernel && cfg.Release == "" && errors.Is(err, target.ErrNoDebugInfo) {
+			// No DWARF: the function level from BTF.
+			return prepareBTF(cfg, cond, err)
+		}
 		return nil, err
 	}
 	defer bin.Close()
