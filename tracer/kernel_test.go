@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/session"
 	"github.com/whythefail/whythefail/target"
 )
 
@@ -214,5 +215,25 @@ func TestPrepareBTF(t *testing.T) {
 	}
 	if _, err := prepareOther(t, Config{Target: "kernel", Function: "no_such_function_here", Condition: "1", DebugDirs: []string{t.TempDir()}}); err == nil || !strings.HasPrefix(err.Error(), "no function no_such_function_here in the kernel's BTF") {
 		t.Errorf("a function BTF lacks: %v", err)
+	}
+}
+
+// TestKernelMissNotes: a kretprobe whose missed returns the kernel did not
+// count is never silent; fexit misses nothing, and counted misses are in
+// the statistics.
+func TestKernelMissNotes(t *testing.T) {
+	j := &Job{}
+	j.Plan.Attach, j.Plan.EntrySymbol = target.AttachKprobe, "do_sys_openat2"
+	want := "the kernel does not say how many returns of do_sys_openat2 its kretprobe missed (it counts them from 6.6, or with tracefs mounted): calls it missed were never traced, and not counted"
+	if got := kernelMissNotes(j, session.Stats{ReturnMissesUnknown: true}, "kretprobe"); len(got) != 1 || got[0] != want {
+		t.Errorf("unknown misses: %q, want %q", got, want)
+	}
+	for _, c := range []struct {
+		st  session.Stats
+		ret string
+	}{{session.Stats{ReturnMissesUnknown: true}, "fexit"}, {session.Stats{ReturnMisses: 3}, "kretprobe"}, {session.Stats{}, "kretprobe"}} {
+		if got := kernelMissNotes(j, c.st, c.ret); got != nil {
+			t.Errorf("%+v %s: %q, want no note", c.st, c.ret, got)
+		}
 	}
 }
