@@ -221,6 +221,8 @@ func (t *Text) Stats(s Stats) error {
 		{"orphan-statement (no live invocation)", s.MissingBuffer},
 		{"dropped-entry (too many live invocations)", s.EntryDrops},
 		{"undecodable-trace", s.DecodeErrors},
+		{"missed-return (kretprobe instances all in use; upper bound, every task's calls)", s.ReturnMisses},
+		{"missed-probe-hit (another BPF program was running)", s.ProgramMisses},
 	} {
 		if c.n > 0 {
 			fmt.Fprintf(&b, "%s count: %d\n", c.name, c.n)

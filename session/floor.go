@@ -23,6 +23,9 @@ type Floor struct {
 // and statements), in every process running the binary, with the kind of
 // link Start would use: uprobe_multi where the kernel has it.
 func AttachFloor(p Plan) (_ *Floor, err error) {
+	if p.Attach == target.AttachKprobe {
+		return attachKprobeFloor(p)
+	}
 	if p.Attach != target.AttachUprobe {
 		return nil, fmt.Errorf("the floor of %s probes is not measured", p.Attach)
 	}
@@ -87,4 +90,45 @@ func (f *Floor) Close() error {
 	f.links = nil
 	errs = append(errs, f.prog.Close())
 	return errors.Join(errs...)
+}
+
+// attachKprobeFloor attaches an empty kprobe program at each of a kernel
+// plan's statements (symbol+offset) and its entry, and a kretprobe at its
+// return: the floor of a kernel trace, every task's calls included.
+func attachKprobeFloor(p Plan) (_ *Floor, err error) {
+	if err := HaveKprobes(); err != nil {
+		return nil, err
+	}
+	if err := checkKprobeSites(p); err != nil {
+		return nil, err
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Kprobe, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading the empty program: %w", err)
+	}
+	f := &Floor{prog: prog}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	add := func(l link.Link, err error) error {
+		if err != nil {
+			return &AttachError{Kind: p.Attach, Err: fmt.Errorf("attaching an empty probe: %w", err)}
+		}
+		f.links = append(f.links, l)
+		return nil
+	}
+	if err := add(link.Kretprobe(p.EntrySymbol, prog, nil)); err != nil {
+		return nil, err
+	}
+	for _, st := range p.Stmts {
+		if err := add(link.Kprobe(st.Symbol, prog, &link.KprobeOptions{Offset: st.FileOffset})); err != nil {
+			return nil, err
+		}
+	}
+	return f, add(link.Kprobe(p.EntrySymbol, prog, nil))
 }

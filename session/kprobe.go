@@ -62,6 +62,11 @@ func checkKprobeSites(p Plan) error {
 		if sym == "" {
 			return fmt.Errorf("kprobe at offset %#x without a symbol", off)
 		}
+		if off == 0 && p.Code[sym] == nil {
+			// A symbol's start starts an instruction; without its code
+			// (a kernel traced from BTF alone) nothing else is checked.
+			return nil
+		}
 		b, ok := bounds[sym]
 		if !ok {
 			code, ok := p.Code[sym]
@@ -114,7 +119,7 @@ func (s *Session) attachKprobes(p Plan, o Options, gen *bpfgen.Generated) error 
 	if s.fexit {
 		l, err = link.AttachTracing(link.TracingOptions{Program: prog[bpfgen.ProgReturn], AttachType: ebpf.AttachTraceFExit})
 		if err != nil {
-			return fmt.Errorf("attaching the return probe (fexit) at %s: %w", p.EntrySymbol, err)
+			return &FexitError{Symbol: p.EntrySymbol, Err: err}
 		}
 		s.links = append(s.links, l)
 		s.probes++
@@ -167,6 +172,21 @@ func (s *Session) attachKprobeStmts(p Plan, gen *bpfgen.Generated) error {
 	s.probes++
 	return nil
 }
+
+// FexitError says the kernel loaded the fexit return program but refused
+// to attach it to the function (EBUSY where another ftrace user holds the
+// function's entry, as with __do_sys_perf_event_open on Debian's 6.1):
+// starting again with Options.NoFexit uses a kretprobe instead.
+type FexitError struct {
+	Symbol string
+	Err    error
+}
+
+func (e *FexitError) Error() string {
+	return fmt.Sprintf("attaching the return probe (fexit) at %s: %v", e.Symbol, e.Err)
+}
+
+func (e *FexitError) Unwrap() error { return e.Err }
 
 var fexitProbes sync.Map // symbol -> error (nil: fexit attaches there)
 

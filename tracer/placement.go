@@ -251,7 +251,7 @@ func listPlacement(r *probe.Resolver, bin *target.File, pts []*probe.Point, cfg 
 		}
 		vars := &expr.VarSet{Kind: "vars", C: 1}
 		remake := func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
-			return statement(r, bin, fn, q, 0, vars, "", fs.all, p.Addr < fs.preProlog, fs.env)
+			return statement(r, bin, bin.GOTSlot, fn, q, 0, vars, "", fs.all, p.Addr < fs.preProlog, fs.env)
 		}
 		st, rs, err := remake(p)
 		if err != nil {

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -46,6 +47,10 @@ type Config struct {
 	NoVerdict bool
 	// Placement says where statement probes go (placement.go).
 	Placement Placement
+	// Release is the kernel release (-r) whose debug info kernel and
+	// module targets use; "" means the running kernel's, and any other
+	// is refused (tracing needs the running kernel's).
+	Release string
 }
 
 // Job is a prepared trace: everything resolved and generated, nothing
@@ -69,27 +74,130 @@ type Job struct {
 	errnoMiss string
 }
 
-// targetPath extracts the binary's path from TARGET.
-func targetPath(t string) (string, error) {
+// traceTarget is TARGET as typed, parsed: a program's path, the kernel,
+// or a module by name.
+type traceTarget struct {
+	kind   spec.TargetKind
+	path   string // the program (spec.Process) or the module's name (spec.Module)
+	typed  string
+	prefix string // the probe point prefix as typed, for messages
+}
+
+// parseTarget parses TARGET: process("PATH") or a bare path, kernel, or
+// module("NAME").
+func parseTarget(t string) (traceTarget, error) {
 	t = strings.TrimSpace(t)
 	switch {
 	case t == "":
-		return "", fmt.Errorf("TARGET is empty: give process(\"PATH\") or a path")
-	case t == "kernel" || strings.HasPrefix(t, "kernel.") || strings.HasPrefix(t, "module("):
-		return "", fmt.Errorf("kernel and module targets are not supported yet; use process(\"PATH\")")
+		return traceTarget{}, fmt.Errorf("TARGET is empty: give process(\"PATH\"), a path, kernel or module(\"NAME\")")
+	case t == "kernel":
+		return traceTarget{kind: spec.Kernel, typed: t}, nil
+	case strings.HasPrefix(t, "module"):
+		s, err := spec.Parse(t + `.function("x")`)
+		if err != nil || s.Target != spec.Module {
+			return traceTarget{}, fmt.Errorf("TARGET %q is not module(\"NAME\"): %v", t, err)
+		}
+		return traceTarget{kind: spec.Module, path: s.Path, typed: t}, nil
+	case strings.HasPrefix(t, "kernel."):
+		return traceTarget{}, fmt.Errorf("TARGET %q: give kernel alone, and the function as FUNCTION (whythefail kernel FUNCTION CONDITION)", t)
 	case strings.HasPrefix(t, "process"):
 		s, err := spec.Parse(t + `.function("x")`)
 		if err != nil {
-			return "", fmt.Errorf("TARGET %q is not process(\"PATH\"): %v", t, err)
+			return traceTarget{}, fmt.Errorf("TARGET %q is not process(\"PATH\"): %v", t, err)
 		}
-		return s.Path, nil
+		return traceTarget{kind: spec.Process, path: s.Path, typed: t}, nil
 	}
-	return t, nil
+	return traceTarget{kind: spec.Process, path: t, typed: t}, nil
 }
 
-// Prepare resolves cfg into a job. It reads files only.
+// haveKprobes says whether the running kernel can place kprobes; a
+// variable so that tests can pretend it can.
+var haveKprobes = session.HaveKprobes
+
+// checkTracing refuses debug info that is not the running kernel's; a
+// variable so that tests can prepare (never run) another release's trace.
+var checkTracing = func(kb kernelBinary) error { return kb.CheckTracing() }
+
+// kernelBinary is what tracing needs of a kernel or module target beyond
+// target.Binary: where each kprobe goes, and whether its debug info is the
+// running kernel's.
+type kernelBinary interface {
+	target.Binary
+	KprobeSite(va uint64) (string, uint64, error)
+	CheckTracing() error
+}
+
+// openTarget opens the Binary tt names. For the kernel and its modules
+// the kernel must have kprobes (said before any debug info is looked for,
+// which would not help) and the debug info must be the running kernel's.
+func openTarget(tt traceTarget, cfg Config) (target.Binary, error) {
+	opts := target.Options{Debuginfod: cfg.Debuginfod}
+	if len(cfg.DebugDirs) > 0 {
+		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
+	}
+	if tt.kind == spec.Process {
+		if cfg.Release != "" {
+			return nil, fmt.Errorf("-r %s names a kernel release: it applies to kernel and module(\"NAME\") targets only", cfg.Release)
+		}
+		bin, err := target.Open(target.FindExecutable(tt.path), opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range []string{".go.buildinfo", ".note.go.buildid", ".gopclntab"} {
+			if bin.ELF.Section(name) != nil {
+				bin.Close()
+				return nil, fmt.Errorf("%s is a Go program: tracing Go is not supported yet (return probes break its moving stacks); -L lists its probe points", bin.Path)
+			}
+		}
+		return bin, nil
+	}
+	if err := haveKprobes(); err != nil {
+		return nil, noKprobes(err)
+	}
+	kopts := target.KernelOptions{Release: cfg.Release, DebugDirs: opts.DebugDirs, Debuginfod: cfg.Debuginfod}
+	var kb kernelBinary
+	var err error
+	if tt.kind == spec.Kernel {
+		timing.Mark("finding the kernel's debug info")
+		var k *target.Kernel
+		k, err = target.OpenKernel(context.Background(), kopts)
+		if k != nil {
+			kb = k
+		}
+	} else {
+		var m *target.Module
+		m, err = target.OpenModule(context.Background(), tt.path, kopts)
+		if m != nil {
+			kb = m
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTracing(kb); err != nil {
+		kb.Close()
+		return nil, err
+	}
+	return kb, nil
+}
+
+// buildID is the target's build-id, nil when it has none.
+func buildID(bin target.Binary) []byte {
+	switch b := bin.(type) {
+	case *target.File:
+		return b.BuildID
+	case *target.Kernel:
+		return b.BuildID
+	case *target.Module:
+		return b.BuildID
+	}
+	return nil
+}
+
+// Prepare resolves cfg into a job. It reads files only (and, for kernel
+// targets, whether the kernel has kprobes).
 func Prepare(cfg Config) (*Job, error) {
-	path, err := targetPath(cfg.Target)
+	tt, err := parseTarget(cfg.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -100,29 +208,38 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := target.Options{Debuginfod: cfg.Debuginfod}
-	if len(cfg.DebugDirs) > 0 {
-		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
-	}
-	bin, err := target.Open(target.FindExecutable(path), opts)
+	bin, err := openTarget(tt, cfg)
 	if err != nil {
+		if tt.kind == spec.Kernel && cfg.Release == "" && errors.Is(err, target.ErrNoDebugInfo) {
+			// No DWARF: the function level from BTF.
+			return prepareBTF(cfg, cond, err)
+		}
 		return nil, err
 	}
 	defer bin.Close()
-	for _, name := range []string{".go.buildinfo", ".note.go.buildid", ".gopclntab"} {
-		if bin.ELF.Section(name) != nil {
-			return nil, fmt.Errorf("%s is a Go program: tracing Go is not supported yet (return probes break its moving stacks); -L lists its probe points", bin.Path)
-		}
+	user, _ := bin.(*target.File)
+	var gotSlot func(string, uint64) (uint64, bool)
+	if user != nil {
+		gotSlot = user.GOTSlot
 	}
 	if err := bin.NeedDWARF(); err != nil {
 		return nil, err
 	}
 	r := probe.NewLazyResolver(bin)
-	fs := &spec.Spec{Target: spec.Process, Path: bin.Path, Point: spec.Function, Func: cfg.Function, Suffix: spec.Call}
+	fs := &spec.Spec{Target: tt.kind, Path: specPath(tt, bin), Point: spec.Function, Func: cfg.Function, Suffix: spec.Call}
 	fpts, err := r.Resolve(fs)
 	var nm *probe.NoMatchError
 	if errors.As(err, &nm) {
-		msg := fmt.Sprintf("no function %s in %s", cfg.Function, bin.Path)
+		if user == nil {
+			if err := inlinedOnly(r, tt, bin, cfg.Function); err != nil {
+				return nil, err
+			}
+		}
+		where := bin.Name()
+		if user == nil {
+			where = bin.ProbePoint()
+		}
+		msg := fmt.Sprintf("no function %s in %s", cfg.Function, where)
 		if len(nm.Nearest) > 0 {
 			msg += "; did you mean " + strings.Join(nm.Nearest, ", ") + "?"
 		} else {
@@ -142,18 +259,20 @@ func Prepare(cfg Config) (*Job, error) {
 		}
 	}
 	var aliasNote string
-	if len(fns) == 0 {
+	if len(fns) == 0 && user != nil {
 		// malloc, fopen: ELF aliases of functions whose DWARF names
 		// them otherwise (__libc_malloc, _IO_new_fopen).
-		if fn, ok := aliasOf(r, bin, cfg.Function); ok {
+		if fn, ok := aliasOf(r, user, cfg.Function); ok {
 			fns = append(fns, fn)
 			names[fn.Name] = true
 			aliasNote = fmt.Sprintf("%s is an alias of %s (%s:%d): tracing it", cfg.Function, fn.Name, fn.DeclFile, fn.DeclLine)
 		}
 	}
 	switch {
+	case len(fns) == 0 && user == nil && inlinedOnly(r, tt, bin, cfg.Function) != nil:
+		return nil, inlinedOnly(r, tt, bin, cfg.Function)
 	case len(fns) == 0:
-		return nil, fmt.Errorf("function %s in %s has no debug info: only functions with DWARF can be traced statement by statement", cfg.Function, bin.Path)
+		return nil, fmt.Errorf("function %s in %s has no debug info: only functions with DWARF can be traced statement by statement", cfg.Function, bin.Name())
 	case len(names) > 1:
 		var ns []string
 		for n := range names {
@@ -189,7 +308,14 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	job.Plan = session.Plan{Spec: bpfgen.Spec{EntryOffset: entry, EntryPC: fn.Entry, Space: bin.AddressSpace()}, Binary: bin.Path, Attach: bin.Attach()}
+	job.Plan = session.Plan{Spec: bpfgen.Spec{EntryOffset: entry, EntryPC: fn.Entry, Space: bin.AddressSpace()}, Binary: bin.Name(), Attach: bin.Attach()}
+	kb, _ := bin.(kernelBinary)
+	if kb != nil {
+		job.Plan.Binary = bin.ProbePoint()
+		if err := kernelEntry(job, kb, fn); err != nil {
+			return nil, err
+		}
+	}
 	retInfo := returnInfo(r.Data, fn)
 	job.Plan.RetSize, job.Plan.RetUnsigned = retInfo.Size, retInfo.Kind == debuginfo.KindPointer || (retInfo.Kind == debuginfo.KindInt && !retInfo.Signed)
 	switch {
@@ -206,13 +332,13 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, err
 	}
 	env := paramEnv(sc)
-	env.Data, env.GOT = r.Data, bin.GOTSlot
+	env.Data, env.GOT = r.Data, gotSlot
 	job.Plan.Cond, err = expr.Compile(cfg.Condition, cond, env)
 	if err != nil {
 		return nil, err
 	}
 
-	ss := &spec.Spec{Target: spec.Process, Path: bin.Path, Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}}
+	ss := &spec.Spec{Target: tt.kind, Path: specPath(tt, bin), Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}}
 	spts, err := r.Resolve(ss)
 	if err != nil {
 		return nil, err
@@ -224,9 +350,12 @@ func Prepare(cfg Config) (*Job, error) {
 			return nil, err
 		}
 	}
+	if (expr.UsesErrno(cond) || expr.UsesErrno(varNode)) && user == nil {
+		return nil, fmt.Errorf("errno() is the C library's errno of a user-space thread: a kernel function returns its error as $return (-EINVAL: $return == -EINVAL)")
+	}
 	if expr.UsesErrno(cond) || expr.UsesErrno(varNode) {
 		var note string
-		job.Plan.Errno, note, job.errnoMiss = errnoLocation(bin)
+		job.Plan.Errno, note, job.errnoMiss = errnoLocation(user)
 		if note != "" {
 			job.Notes = append(job.Notes, note)
 		}
@@ -245,22 +374,30 @@ func Prepare(cfg Config) (*Job, error) {
 	// addrs are the statements' own addresses, which name their line-table
 	// rows whether or not placement moved their probes.
 	addrs := map[uint32]uint64{}
-	pl, why := newPlacer(cfg.Placement, bin, fn, spts)
-	if why != "" {
-		job.Placement = append(job.Placement, why)
+	// Placement moves uprobes off single-stepped instructions; kprobes
+	// stay at the statements' own addresses.
+	uf, _ := bin.(*target.File)
+	var pl *placer
+	if uf != nil {
+		var why string
+		pl, why = newPlacer(cfg.Placement, uf, fn, spts)
+		if why != "" {
+			job.Placement = append(job.Placement, why)
+		}
 	}
 	for _, p := range spts {
 		if p.Func != fn {
 			skipped++
 			continue
 		}
-		st, rs, err := statement(r, bin, fn, p, id, varNode, varText, all, p.Addr < preProlog, env)
+		st, rs, err := statement(r, bin, gotSlot, fn, p, id, varNode, varText, all, p.Addr < preProlog, env)
 		if err != nil {
 			return nil, err
 		}
 		if pl != nil {
-			st, why = pl.place(bin, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
-				return statement(r, bin, fn, q, id, varNode, varText, all, p.Addr < preProlog, env)
+			var why string
+			st, why = pl.place(uf, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
+				return statement(r, bin, gotSlot, fn, q, id, varNode, varText, all, p.Addr < preProlog, env)
 			})
 			job.Placement = append(job.Placement, placementLine(fn, rs, p.Addr, why))
 		}
@@ -272,9 +409,17 @@ func Prepare(cfg Config) (*Job, error) {
 	if !cfg.NoVerdict {
 		planVerdict(job, bin, fn, sc, cfg)
 	}
+	if kb != nil {
+		if err := kernelSites(job, kb, fn); err != nil {
+			return nil, err
+		}
+		if err := moduleStatics(job, bin); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Source {
-		job.Notes = append(job.Notes, addSource(job, fn, bin.BuildID, cfg)...)
-		addSharedRows(job, fn, addrs, bin.BuildID, cfg)
+		job.Notes = append(job.Notes, addSource(job, fn, buildID(bin), cfg)...)
+		addSharedRows(job, fn, addrs, buildID(bin), cfg)
 	}
 	if skipped > 0 {
 		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of inlined copies of %s are not traced: only calls of its out-of-line instance are", skipped, fn.Name))
@@ -379,7 +524,7 @@ func paramEnv(sc *debuginfo.Scope) expr.Env {
 
 // statement builds the BPF statement and its report description from the
 // VARIABLE expression lowered at this statement.
-func statement(r *probe.Resolver, bin *target.File, fn *debuginfo.Function, p *probe.Point, id uint32, variable expr.Node, varText string, all []*debuginfo.Variable, beforePrologue bool, env expr.Env) (bpfgen.Stmt, report.Stmt, error) {
+func statement(r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), fn *debuginfo.Function, p *probe.Point, id uint32, variable expr.Node, varText string, all []*debuginfo.Variable, beforePrologue bool, env expr.Env) (bpfgen.Stmt, report.Stmt, error) {
 	st := bpfgen.Stmt{ID: id, PC: p.Addr, FileOffset: p.FileOffset}
 	if reg, off, err := bin.CFA(p.Addr); err == nil {
 		st.CFA = bpfgen.CFARule{Reg: reg, Offset: off}
@@ -395,7 +540,7 @@ func statement(r *probe.Resolver, bin *target.File, fn *debuginfo.Function, p *p
 		}
 		inScope = append(inScope, v)
 	}
-	sc := expr.Scope{Data: r.Data, GOT: bin.GOTSlot, InScope: inScope, All: all, PC: p.Addr,
+	sc := expr.Scope{Data: r.Data, GOT: gotSlot, InScope: inScope, All: all, PC: p.Addr,
 		FrameBase: fn.FrameBase, BeforePrologue: beforePrologue, Params: env.Params, Addrx: bpfgen.ResolveAddrx}
 	vars, reads, err := expr.Display(varText, variable, sc)
 	if err != nil {

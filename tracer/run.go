@@ -126,8 +126,12 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if err := checkPrivileges(); err != nil {
 		return 0, err
 	}
-	if err := checkUprobes(); err != nil {
-		return 0, err
+	if j.Plan.Attach == target.AttachUprobe {
+		if err := checkUprobes(); err != nil {
+			return 0, err
+		}
+	} else if err := haveKprobes(); err != nil {
+		return 0, noKprobes(err)
 	}
 	sopts := session.Options{MaxRecords: cmp.Or(o.MaxRecords, j.limits.MaxRecords), RingBufSize: cmp.Or(o.RingBufSize, j.limits.RingBufSize), SingleUprobes: o.SingleUprobes}
 	var child *exec.Cmd
@@ -183,7 +187,23 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	// drains it after detaching, so every committed trace is printed or
 	// counted. The second signal abandons the traces not yet printed.
 	sess, err := session.Start(abortCtx, j.Plan, sopts)
+	var fe *session.FexitError
+	if errors.As(err, &fe) {
+		// The kernel refused fexit at this function: a kretprobe.
+		sopts.NoFexit = true
+		sess, err = session.Start(abortCtx, j.Plan, sopts)
+		if err == nil && o.Notes == NotesVerbose {
+			diag := o.Diag
+			if diag == nil {
+				diag = orStdW(o.Stderr, os.Stderr)
+			}
+			fmt.Fprintf(diag, "whythefail: note: the return probe is a kretprobe: %v\n", fe)
+		}
+	}
 	if err != nil {
+		if j.Plan.Attach == target.AttachKprobe && strings.Contains(err.Error(), "attaching") && readFtraceFunctions() == nil {
+			return 0, fmt.Errorf("%w (the kernel refused the kprobe: with tracefs mounted at /sys/kernel/tracing, whythefail names notrace functions, which kprobe events refuse, before attaching)", err)
+		}
 		return 0, explainStart(err)
 	}
 	if ctx.Err() != nil {
@@ -290,6 +310,11 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	if st.ErrnoUnknown > 0 && j.errnoMiss != "" && o.Notes != NotesQuiet {
 		fmt.Fprintf(diag, "whythefail: note: errno() was not found in %d invocation(s), where it printed ? and conditions on it were false: %s\n", st.ErrnoUnknown, j.errnoMiss)
 	}
+	if o.Notes != NotesQuiet {
+		for _, n := range kernelMissNotes(j, st, sess.ReturnProbe()) {
+			fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+		}
+	}
 	w.Stats(st)
 	untraced := ""
 	if child != nil {
@@ -311,7 +336,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 // more than a second over it.
 func detach(sess *session.Session, diag io.Writer) error {
 	slow := time.AfterFunc(time.Second, func() {
-		if sess.Multi() {
+		if r := sess.ReturnProbe(); r == "fexit" || r == "kretprobe" {
+			fmt.Fprintf(diag, "whythefail: detaching %d kprobes (taking over a second)...\n", sess.Probes())
+		} else if sess.Multi() {
 			fmt.Fprintf(diag, "whythefail: detaching %d probes (taking over a second)...\n", sess.Probes())
 		} else {
 			fmt.Fprintf(diag, "whythefail: detaching %d single uprobes, one kernel wait each...\n", sess.Probes())

@@ -11,10 +11,10 @@ import (
 // planVerdict adds the branch probes the verdict line needs to the job's
 // plan (package verdict). A function whose code cannot be decoded is
 // traced without a verdict, and a note says so.
-func planVerdict(job *Job, bin *target.File, fn *debuginfo.Function, sc *debuginfo.Scope, cfg Config) {
+func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debuginfo.Scope, cfg Config) {
 	p, err := verdict.New(verdict.Input{
 		Fn: fn, Scope: sc, Code: bin.Code, FileOffset: bin.FileOffset, CFA: bin.CFA,
-		Source: sourceLines(fn, bin.BuildID, cfg), FirstID: uint32(len(job.Plan.Stmts)),
+		Source: sourceLines(fn, buildID(bin), cfg), FirstID: uint32(len(job.Plan.Stmts)),
 	})
 	if err != nil {
 		job.Notes = append(job.Notes, "no verdict line: "+err.Error())

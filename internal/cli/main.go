@@ -18,6 +18,8 @@ const usage = `usage: whythefail TARGET FUNCTION CONDITION [VARIABLE] [-c CMD | 
        whythefail -L SPEC    list probe points with their variables (like stap -L)
        whythefail -l SPEC    list probe points
        whythefail -v -L SPEC each probe with its address and file offset
+TARGET: process("PATH") or PATH, kernel, or module("NAME"); without -c or -x every
+        process (for kernel targets, every task) is traced until Ctrl-C
 flags: -o FILE          write traces and statistics to FILE (the -c command keeps stdout)
        -v               list every variable that prints ? (by default one note sums them up)
        -q               no notes (errors are still printed)
@@ -41,6 +43,8 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
+         whythefail kernel perf_copy_attr '$return == -22' -c ./prog
+         whythefail 'module("9pnet")' p9_client_create '$return == -22' -c 'mount -t 9p ...'
          whythefail -r 6.1.0-57-amd64 -L 'kernel.statement("*perf_event_open@*:*")'
 `
 

@@ -1,0 +1,340 @@
+package tracer
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	fx "github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/internal/guest"
+)
+
+// kernelCase is one whythefail command line run in the guest, and what
+// its one trace must show: statements found by their text in the kernel's
+// source, after the function's definition (header).
+type kernelCase struct {
+	name   string
+	target string
+	fn     string
+	cond   string
+	cmd    string // -c
+	flags  string // more flags, for sh
+	status int    // the command's exit status, which whythefail passes on
+	comm   string
+	ret    string // the trace's $return as printed
+
+	file   string // source file, as the trace names it
+	header string // the line that starts the function's definition
+	want   []want
+	absent []string // statements the failing path never runs
+	source bool     // each wanted statement's source text follows it
+	// refused is whythefail's one line when the kernel cannot trace the
+	// function.
+	refused string
+}
+
+// want is one statement the trace must show, and what its variables must
+// include.
+type want struct {
+	text string
+	vars string
+}
+
+var kernelCases = []kernelCase{
+	// The article's first line: Debian's kernel builds __do_sys_* notrace
+	// (the kernel's inline is notrace, and SYSCALL_DEFINE's inner
+	// function is inline), and its kprobe events refuse notrace functions
+	// (no CONFIG_KPROBE_EVENTS_ON_NOTRACE): one line says so.
+	{name: "perf_event_open", target: "kernel", fn: "__do_sys_perf_event_open", cond: "$return == -22", cmd: "./perfopen", status: 1,
+		refused: "the kernel does not allow kprobes in __do_sys_perf_event_open: __do_sys_perf_event_open is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions"},
+	{name: "perf_copy_attr", target: "kernel", fn: "perf_copy_attr", cond: "$return == -22", cmd: "./perfopen", status: 1, comm: "perfopen", ret: "-22",
+		file: "kernel/events/core.c", header: "static int perf_copy_attr(struct perf_event_attr __user *uattr,",
+		want: []want{{text: "if (attr->sample_type & PERF_SAMPLE_BRANCH_STACK) {"}, {text: "u64 mask = attr->branch_sample_type;"},
+			{text: "if (mask & ~(PERF_SAMPLE_BRANCH_MAX-1))", vars: "mask=0x10000000000"}}},
+	{name: "9pnet", target: `module("9pnet")`, fn: "p9_client_create", cond: "$return == -22", cmd: "mount -t 9p -o trans=virtio,version=bogus host /mnt/x", status: 255, comm: "mount", ret: "0xffffffffffffffea",
+		file: "net/9p/client.c", header: "struct p9_client *p9_client_create(const char *dev_name, char *options)",
+		want: []want{{text: "err = parse_opts(options, clnt);"}}},
+	{name: "openat", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", status: 1, comm: "openmissing", ret: "-2",
+		file: "fs/open.c", header: "static long do_sys_openat2(int dfd, const char __user *filename,",
+		want:   []want{{text: "tmp = getname(filename);"}, {text: "struct file *f = do_filp_open(dfd, tmp, &op);"}, {text: "fd = PTR_ERR(f);", vars: "f=0xfffffffffffffffe"}},
+		absent: []string{"fd_install(fd, f);"}},
+	// --source with a local tree: the relative paths of Debian's
+	// vmlinux looked up under it.
+	{name: "perf_copy_attr --source", target: "kernel", fn: "perf_copy_attr", cond: "$return == -22", cmd: "./perfopen", flags: "--source --source-path .=/host/src/" + srcTop, status: 1, comm: "perfopen", ret: "-22",
+		file: "kernel/events/core.c", header: "static int perf_copy_attr(struct perf_event_attr __user *uattr,",
+		want:   []want{{text: "if (mask & ~(PERF_SAMPLE_BRANCH_MAX-1))", vars: "mask=0x10000000000"}},
+		source: true},
+}
+
+// processCases choose the traced tasks without -c: -x PID (the process
+// and its children; an outsider opening the same missing file is not
+// traced), and neither (every task, here stopped by --max-traces). Each
+// waits for whythefail's "probes attached" before the opens.
+var processCases = []struct {
+	name, script string
+	traces       int
+	status       int
+	want         []string // more lines or parts of lines the output has
+}{
+	{"-x PID", `mkfifo /tmp/gate; cp openmissing /tmp/outsider
+./openmissing 2 wait </tmp/gate & p=$!
+./whythefail --debug-dir /host/debug --no-group kernel do_sys_openat2 '$return == -2' -x $p -o /tmp/x.out 2>/tmp/x.err & w=$!
+until grep -q 'probes attached' /tmp/x.err; do sleep 1; done
+/tmp/outsider 1; echo go >/tmp/gate
+wait $w; st=$?; cat /tmp/x.err /tmp/x.out; exit $st`, 2, 0, nil},
+	{"every task", `./whythefail --debug-dir /host/debug --no-group --max-traces 2 kernel do_sys_openat2 '$return == -2' -o /tmp/a.out 2>/tmp/a.err & w=$!
+until grep -q 'probes attached' /tmp/a.err; do sleep 1; done
+./openmissing 2
+wait $w; st=$?; cat /tmp/a.err /tmp/a.out; exit $st`, 2, 0, nil},
+	// No DWARF (no --debug-dir: the guest has no vmlinux), BTF: the
+	// function level.
+	{"BTF only", `./whythefail --no-group kernel do_sys_openat2 '$return == -2' -c './openmissing 1'`, 1, 1, []string{
+		"whythefail: note: no DWARF for kernel ", ": do_sys_openat2 is traced at function level from the kernel's BTF (its entry arguments and return value); for its statements install linux-image-",
+		"] do_sys_openat2@entry:0 $$vars: dfd=0xffffffffffffff9c filename=0x4", " how=0xf"}},
+}
+
+// sourceLine is the number of the first line after the last line that is
+// header whose trimmed text is text; 0 when there is none.
+func sourceLine(src []string, header, text string) int {
+	start := -1
+	for i, l := range src {
+		if strings.TrimSpace(l) == header {
+			start = i
+		}
+	}
+	if start < 0 {
+		return 0
+	}
+	for i := start + 1; i < len(src); i++ {
+		if strings.TrimSpace(src[i]) == text {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// srcTop stands, in a case's flags, for the top directory of the kernel's
+// extracted sources (linux-source-X.Y).
+const srcTop = "@TOP@"
+
+// series is a release's X.Y, as linux-source-X.Y names it.
+func series(rel string) string { return strings.Join(strings.SplitN(rel, ".", 3)[:2], ".") }
+
+// kernelSources extracts the cases' files from the kernel's source
+// package (linux-source-X.Y) into dir, and returns their lines by path.
+func kernelSources(t *testing.T, rel, dir string) map[string][]string {
+	t.Helper()
+	tarball := "/usr/src/linux-source-" + series(rel) + ".tar.xz"
+	if _, err := os.Stat(tarball); err != nil {
+		fx.Missing(t, "the kernel's sources are missing (run .ci/kernel): %v", err)
+	}
+	top := "linux-source-" + series(rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-xJf", tarball, "-C", dir}
+	files := map[string]bool{}
+	for _, c := range kernelCases {
+		if c.file != "" && !files[c.file] {
+			files[c.file] = true
+			args = append(args, top+"/"+c.file)
+		}
+	}
+	if out, err := exec.Command("tar", args...).CombinedOutput(); err != nil {
+		t.Fatalf("tar %v: %v\n%s", args, err, out)
+	}
+	src := map[string][]string{}
+	for f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, top, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src[f] = strings.Split(string(b), "\n")
+	}
+	return src
+}
+
+// stmtRE is a statement line of a text trace: COMM[PID] FILE:LINE $$vars: VARS.
+var stmtRE = regexp.MustCompile(`^(\S+)\[\d+\] (\S+):(\d+) \$\$vars: ?(.*)$`)
+
+// checkKernelTrace checks a case's output: exactly one trace, of the
+// command, returning the value wanted, through the statements wanted (in
+// order) and none of the absent ones, with the statistics.
+func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) {
+	t.Helper()
+	if r.Status != c.status {
+		t.Errorf("%s: exit status %d, want %d (the command's)", c.name, r.Status, c.status)
+	}
+	lines := strings.Split(r.Output, "\n")
+	if c.refused != "" {
+		if lines[0] != "whythefail: "+c.refused || !strings.HasPrefix(lines[1], "[guest seconds") {
+			t.Errorf("%s: output %q, want the one line %q", c.name, r.Output, "whythefail: "+c.refused)
+		}
+		return
+	}
+	head := fmt.Sprintf("] %s function(%s) $return: %s", c.target, c.fn, c.ret)
+	heads := 0
+	type stmt struct {
+		line  int
+		vars  string
+		after string // the next line of output
+	}
+	var stmts []stmt
+	for i, l := range lines {
+		if strings.HasPrefix(l, c.comm+"[") && strings.HasSuffix(l, head) {
+			heads++
+		}
+		if m := stmtRE.FindStringSubmatch(l); m != nil {
+			if m[1] != c.comm || m[2] != c.file {
+				t.Errorf("%s: statement of %s in %s, want %s in %s: %s", c.name, m[1], m[2], c.comm, c.file, l)
+			}
+			n, _ := strconv.Atoi(m[3])
+			after := ""
+			if i+1 < len(lines) {
+				after = lines[i+1]
+			}
+			stmts = append(stmts, stmt{n, m[4], after})
+		}
+	}
+	if heads != 1 {
+		t.Errorf("%s: %d traces ending with %q, want 1", c.name, heads, head)
+	}
+	for _, s := range []string{"exit-hit count: 1\n", "statement count: "} {
+		if !strings.Contains(r.Output, s) {
+			t.Errorf("%s: no %q in the statistics", c.name, s)
+		}
+	}
+	next := 0
+	for _, w := range c.want {
+		n := sourceLine(src, c.header, w.text)
+		if n == 0 {
+			t.Fatalf("%s: %q is not in %s after %q", c.name, w.text, c.file, c.header)
+		}
+		found := false
+		for i := next; i < len(stmts); i++ {
+			if stmts[i].line == n && (w.vars == "" || strings.Contains(" "+stmts[i].vars+" ", " "+w.vars+" ")) {
+				found, next = true, i+1
+				if c.source && !strings.Contains(stmts[i].after, strings.TrimSpace(src[n-1])) {
+					t.Errorf("%s: statement %s:%d is not followed by its source text %q", c.name, c.file, n, strings.TrimSpace(src[n-1]))
+				}
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: no statement %s:%d (%s) with %q after the previous one wanted", c.name, c.file, n, w.text, w.vars)
+		}
+	}
+	for _, text := range c.absent {
+		n := sourceLine(src, c.header, text)
+		for _, s := range stmts {
+			if n == 0 || s.line == n {
+				t.Errorf("%s: statement %s:%d (%s) traced, or not in the source", c.name, c.file, n, text)
+				break
+			}
+		}
+	}
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// linkOrCopy makes dst the file src: a hard link when both are on one
+// file system, else a copy.
+func linkOrCopy(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if os.Link(src, dst) == nil {
+		return
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKernelGuest traces kernel and module functions with the whythefail
+// command in the guest (Debian's stock kernel, which has kprobes). The
+// host shares the static whythefail, the test programs, the guest kernel's
+// vmlinux and 9pnet.ko debug files (as a --debug-dir) and the function
+// index, built here by preparing each case (WHYTHEFAIL_CACHE_DIR), as a
+// user would prepare a small machine.
+func TestKernelGuest(t *testing.T) {
+	if guest.Inside() {
+		t.Skip("in the guest")
+	}
+	k := guest.Require(t)
+	share := t.TempDir()
+	debug := filepath.Join(share, "debug")
+	vmlinux := "/usr/lib/debug/boot/vmlinux-" + k.Release
+	ko := "/usr/lib/debug/lib/modules/" + k.Release + "/kernel/net/9p/9pnet.ko"
+	for _, f := range []string{vmlinux, ko} {
+		if _, err := os.Stat(f); err != nil {
+			fx.Missing(t, "the guest kernel's debug files are missing (run .ci/kernel): %v", err)
+		}
+	}
+	linkOrCopy(t, vmlinux, filepath.Join(debug, "boot", "vmlinux-"+k.Release))
+	linkOrCopy(t, ko, filepath.Join(debug, "lib/modules", k.Release, "kernel/net/9p/9pnet.ko"))
+	linkOrCopy(t, fx.Whythefail(t), filepath.Join(share, "whythefail"))
+	guest.Program(t, share, "perfopen")
+	guest.Program(t, share, "openmissing")
+	cache := filepath.Join(share, "cache")
+	t.Setenv("WHYTHEFAIL_CACHE_DIR", cache)
+	start := time.Now()
+	for _, c := range kernelCases {
+		if c.refused != "" {
+			continue
+		}
+		if _, err := prepareOther(t, Config{Target: c.target, Function: c.fn, Condition: c.cond, Release: k.Release}); err != nil {
+			t.Fatalf("%s: preparing on the host: %v", c.name, err)
+		}
+	}
+	t.Logf("host: function index of %s built and all cases prepared in %.1f s", k.Release, time.Since(start).Seconds())
+
+	var cases []guest.Case
+	for _, c := range kernelCases {
+		cases = append(cases, guest.Case{Name: c.name, Script: "mkdir -p /mnt/x; export WHYTHEFAIL_CACHE_DIR=/host/cache; s=$(date +%s); " +
+			"./whythefail --debug-dir /host/debug --no-group " + strings.ReplaceAll(c.flags, srcTop, "linux-source-"+series(k.Release)) + " " + shellQuote(c.target) + " " + c.fn + " " + shellQuote(c.cond) + " -c " + shellQuote(c.cmd) +
+			"; st=$?; echo \"[guest seconds: $(( $(date +%s) - s ))]\"; exit $st"})
+	}
+	for _, c := range processCases {
+		cases = append(cases, guest.Case{Name: c.name, Script: "export WHYTHEFAIL_CACHE_DIR=/host/cache; " + c.script})
+	}
+	src := kernelSources(t, k.Release, filepath.Join(share, "src"))
+	res := k.MustRun(t, guest.Config{Share: share, Timeout: 25 * time.Minute, Cases: cases})
+	for i, c := range processCases {
+		r := res[len(kernelCases)+i]
+		t.Logf("%s (status %d):\n%s", c.name, r.Status, r.Output)
+		heads := strings.Count(r.Output, "] kernel function(do_sys_openat2) $return: -2\n")
+		mine := strings.Count(r.Output, "openmissing[")
+		for _, w := range c.want {
+			if !strings.Contains(r.Output, w) {
+				t.Errorf("%s: no %q in the output", c.name, w)
+			}
+		}
+		if r.Status != c.status || heads != c.traces || !strings.Contains(r.Output, fmt.Sprintf("exit-hit count: %d\n", c.traces)) || mine < c.traces {
+			t.Errorf("%s: status %d, %d traces (%d lines of openmissing), want %d, %d traces, all of openmissing:\n%s", c.name, r.Status, heads, mine, c.status, c.traces, r.Output)
+		}
+		if strings.Contains(r.Output, "outsider[") {
+			t.Errorf("%s: a process outside -x was traced", c.name)
+		}
+	}
+	for i, r := range res[:len(kernelCases)] {
+		t.Logf("%s (status %d):\n%s", kernelCases[i].name, r.Status, r.Output)
+		if c := kernelCases[i]; c.refused == "" {
+			checkKernelTrace(t, c, r, src[c.file])
+		} else {
+			checkKernelTrace(t, c, r, nil)
+		}
+	}
+}
