@@ -694,7 +694,7 @@ func TestBadInput(t *testing.T) {
 		{"list-no-match", []string{"-L", demo + `.function("load_confg")`}},
 		{"list-line-without-code", []string{"-L", demo + `.statement("load_config@*:2")`}},
 		{"list-extra-argument", []string{"-L", demo + `.function("main")`, "extra"}},
-		{"list-kernel", []string{"-L", `kernel.function("vfs_open")`}},
+		{"list-kernel", []string{"-r", "0.0.0-none", "-L", `kernel.function("vfs_open")`}},
 		{"empty-condition", []string{demo, "load_config", "", "-c", "true"}},
 		{"unknown-errno", []string{demo, "load_config", "$return == -EINVALL", "-c", "true"}},
 		{"condition-string", []string{demo, "load_config", `$path == "x"`, "-c", "true"}},
