@@ -127,6 +127,7 @@ type Session struct {
 	fexit  bool // the return probe is an fexit program (kernel targets)
 	all    bool // every process that runs the binary is traced (TraceAll)
 	probes int  // uprobes attached: statements, entry and return
+	maps   mapsCache
 
 	linksMu sync.Mutex
 	tracker []link.Link // the fork tracker's raw tracepoints
@@ -476,6 +477,9 @@ func (s *Session) read() {
 		if err != nil {
 			s.decodeErrs.Add(1)
 			continue
+		}
+		if t.Stack != nil {
+			t.Stack.Maps = s.maps.read(t.PID)
 		}
 		select {
 		case s.traces <- *t:
