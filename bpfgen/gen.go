@@ -107,6 +107,9 @@ func Generate(spec *Spec) (*Generated, error) {
 	cs.Maps[MapZero] = &ebpf.MapSpec{Name: MapZero, Type: ebpf.Array, KeySize: 4, ValueSize: bufSize, MaxEntries: 1}
 	cs.Maps[MapStats] = &ebpf.MapSpec{Name: MapStats, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(NumStats)}
 	cs.Maps[MapEvents] = &ebpf.MapSpec{Name: MapEvents, Type: ebpf.RingBuf, MaxEntries: uint32(s.RingBufSize)}
+	if s.Stack > 0 {
+		cs.Maps[MapSeen] = &ebpf.MapSpec{Name: MapSeen, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 8, MaxEntries: maxThreads}
+	}
 	if !s.TraceAll {
 		cs.Maps[MapPending] = &ebpf.MapSpec{Name: MapPending, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 4, MaxEntries: maxThreads}
 	}
@@ -583,10 +586,27 @@ func stackCopy(e *emitter, l Layout) {
 			asm.Add.Imm(asm.R3, int32(k*StackChunk)),
 			asm.FnProbeReadUser.Call(),
 			asm.JNE.Imm(asm.R0, 0, done),
-			asm.StoreImm(rBuf, area+int16(StackOffLen), int64((k+1)*StackChunk), asm.DWord))
+			asm.Mov.Imm(asm.R1, int32((k+1)*StackChunk)),
+			asm.StoreMem(rBuf, area+int16(StackOffLen), asm.R1, asm.DWord))
 	}
 	e.mark(done)
 	e.emit(asm.StoreImm(rBuf, OffStack, int64(l.Stack), asm.Word))
+	// The process's first invocation announces it (an 8-byte sample,
+	// its tgid), so that user space reads its memory map while it runs.
+	seen := e.newLabel("seen")
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord),
+		mapPtr(asm.R1, MapSeen))
+	e.stackPtr(asm.R2, fpReadTmp)
+	e.emit(asm.FnMapLookupElem.Call(), asm.JNE.Imm(asm.R0, 0, seen), mapPtr(asm.R1, MapSeen))
+	e.stackPtr(asm.R2, fpReadTmp)
+	e.stackPtr(asm.R3, fpReadTmp)
+	e.emit(asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST: one announcement
+		asm.FnMapUpdateElem.Call(), asm.JNE.Imm(asm.R0, 0, seen), mapPtr(asm.R1, MapEvents))
+	e.stackPtr(asm.R2, fpReadTmp)
+	e.emit(asm.Mov.Imm(asm.R3, AnnounceSize), asm.Mov.Imm(asm.R4, 0), asm.FnRingbufOutput.Call())
+	e.mark(seen)
 }
 
 // returnProgram closes an invocation: it evaluates the condition and copies

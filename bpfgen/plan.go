@@ -136,6 +136,13 @@ const (
 	DefaultStack = 8 << 10
 )
 
+// AnnounceSize is the size of the sample the entry program sends, with
+// Spec.Stack, on a process's first invocation: its tgid as a u64, so that
+// user space reads the process's memory map while it still runs (a trace
+// arrives after the return, when a short-lived process may be gone).
+// Invocation buffers are always larger.
+const AnnounceSize = 8
+
 // StackRegs are the registers the stack area holds, in order, as DWARF
 // register numbers: rip (the function's entry), rsp (pointing at the
 // return address), and the registers the x86-64 ABI preserves across
@@ -351,6 +358,7 @@ const (
 	MapStats   = "wtf_stats"   // per-CPU array[NumStats] u64
 	MapEvents  = "wtf_events"  // ring buffer of committed buffers
 	MapPending = "wtf_pending" // LRU hash: u64 task_struct address -> u32 tgid of the target that forked it
+	MapSeen    = "wtf_seen"    // LRU hash: u64 tgid -> u64 tgid, the processes announced (Spec.Stack only)
 )
 
 // Program names in the generated collection. Statement programs are named

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -473,6 +474,10 @@ func (s *Session) read() {
 			return
 		}
 		s.ringBytes.Add(uint64(len(rec.RawSample)))
+		if len(rec.RawSample) == bpfgen.AnnounceSize {
+			s.maps.read(uint32(binary.LittleEndian.Uint64(rec.RawSample)))
+			continue
+		}
 		t, err := DecodeSlots(rec.RawSample, s.slots)
 		if err != nil {
 			s.decodeErrs.Add(1)

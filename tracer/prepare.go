@@ -59,6 +59,9 @@ type Job struct {
 
 	// limits are Config's MaxRecords and RingBufSize.
 	limits session.Options
+	// targetOpts opened the target; --backtrace opens the binaries its
+	// stacks pass through with them.
+	targetOpts target.Options
 
 	// errnoMiss says why errno() may not be found in a process at run
 	// time; the run notes it when that happened.
@@ -165,7 +168,7 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, fmt.Errorf("%s has %d out-of-line definitions (%s); tracing one of several is not supported yet", cfg.Function, len(fns), strings.Join(where, ", "))
 	}
 	fn := fns[0]
-	job := &Job{Stmts: map[uint32]report.Stmt{}}
+	job := &Job{Stmts: map[uint32]report.Stmt{}, targetOpts: opts}
 	if aliasNote != "" {
 		job.Notes = append(job.Notes, aliasNote)
 	}

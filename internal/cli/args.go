@@ -18,6 +18,7 @@ type Args struct {
 	Source    bool     // --source: the source text of each traced line
 	Floor     bool     // --floor: empty programs at the same probes (benchmarks)
 	Annotate  bool     // --annotate: each trace's function source, executed lines marked
+	Backtrace bool     // --backtrace: the chain of callers after each trace
 	NoVerdict bool     // --no-verdict: no "why:" line after each trace
 	Group     bool     // --group: each statement path once, with a summary of its other calls
 	NoGroup   bool     // --no-group: every trace, even on a terminal
@@ -93,6 +94,8 @@ func parseArgs(argv []string) (*Args, error) {
 			a.Annotate = true
 		case "--no-verdict", "-no-verdict":
 			a.NoVerdict = true
+		case "--backtrace", "-backtrace":
+			a.Backtrace = true
 		case "--group", "-group":
 			a.Group = true
 		case "--no-group", "-no-group":

@@ -31,6 +31,7 @@ var order = []string{
 	"expr",
 	"bpfgen",
 	"session",
+	"backtrace",
 	"verdict",
 	"report",
 	"tracer",
