@@ -16,6 +16,21 @@ type mapsCache struct {
 	byPID map[uint32][]byte
 }
 
+// mapsOf is the memory map of process pid for a trace's backtrace: read
+// now while the process lives, else the mappings the perf records gave
+// (-c, -x), else the copy read when the process was announced.
+func (s *Session) mapsOf(pid uint32) []byte {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil && len(b) > 0 {
+		return b
+	}
+	if s.mmaps != nil {
+		if b := s.mmaps.maps(pid); b != nil {
+			return b
+		}
+	}
+	return s.maps.read(pid)
+}
+
 // read returns pid's maps now, or the last copy when it cannot be read.
 func (c *mapsCache) read(pid uint32) []byte {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))

@@ -124,11 +124,12 @@ type Stats struct {
 // flowing.
 type Session struct {
 	coll   *ebpf.Collection
-	multi  bool // probes attached with uprobe_multi links
-	fexit  bool // the return probe is an fexit program (kernel targets)
-	all    bool // every process that runs the binary is traced (TraceAll)
-	probes int  // uprobes attached: statements, entry and return
-	maps   mapsCache
+	multi  bool       // probes attached with uprobe_multi links
+	fexit  bool       // the return probe is an fexit program (kernel targets)
+	all    bool       // every process that runs the binary is traced (TraceAll)
+	probes int        // uprobes attached: statements, entry and return
+	maps   mapsCache  // /proc/PID/maps copies, for --backtrace
+	mmaps  *mmapWatch // the mappings of -c and -x processes, for --backtrace
 
 	linksMu sync.Mutex
 	tracker []link.Link // the fork tracker's raw tracepoints
@@ -274,6 +275,9 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		if err != nil {
 			s.detach()
 			s.coll.Close()
+			if s.mmaps != nil {
+				s.mmaps.close()
+			}
 		}
 	}()
 
@@ -295,6 +299,11 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		}
 	}
 	timing.Mark("fork tracker attached")
+	if p.Stack > 0 && !o.TraceAll {
+		if s.mmaps, err = watchMmaps(o.PIDs); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.attach(p, o, gen); err != nil {
 		return nil, err
 	}
@@ -484,7 +493,7 @@ func (s *Session) read() {
 			continue
 		}
 		if t.Stack != nil {
-			t.Stack.Maps = s.maps.read(t.PID)
+			t.Stack.Maps = s.mapsOf(t.PID)
 		}
 		select {
 		case s.traces <- *t:
@@ -671,6 +680,9 @@ func (s *Session) Close() error {
 			s.rd.Close()
 		}
 		<-s.readerDone
+		if s.mmaps != nil {
+			s.mmaps.close()
+		}
 		st, err := s.Stats()
 		errs = append(errs, err, s.rd.Close())
 		s.final.Store(&st)

@@ -1,0 +1,243 @@
+package session
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmapWatch follows the executable mappings of the processes a session
+// traces by pid (-c, -x) and of their descendants, for --backtrace, through
+// the kernel's perf mmap records: a dummy software event per CPU, inherited
+// by children, records each executable mmap, exec and fork. Those records
+// outlive the process, so a trace's return addresses can be placed in their
+// binaries even when the process exited before /proc/PID/maps could be read
+// (a short -c command ends right after its failing call).
+//
+// Unmappings are not recorded: a later mapping of an address wins over an
+// earlier one.
+type mmapWatch struct {
+	rings []*perfRing
+
+	mu    sync.Mutex
+	byPID map[uint32][]execMap // newest last
+	lost  uint64               // records the kernel dropped (a ring was full)
+}
+
+// execMap is one executable mapping: run-time start, length, file offset.
+type execMap struct {
+	start, length, pgoff uint64
+	path                 string
+}
+
+// perfRing is one CPU's event and its mapped ring buffer.
+type perfRing struct {
+	fd   int
+	mem  []byte
+	data []byte // the data pages, a power of two long
+}
+
+// Perf record types and bits (include/uapi/linux/perf_event.h).
+const (
+	perfRecordMmap   = 1
+	perfRecordLost   = 2
+	perfRecordComm   = 3
+	perfRecordFork   = 7
+	perfMiscCommExec = 0x2000
+	perfRingPages    = 16
+	perfHeadOffset   = 1024 // data_head in struct perf_event_mmap_page
+	perfTailOffset   = 1032
+)
+
+// watchMmaps starts following pids' mappings: their current ones from
+// /proc/PID/maps, later ones from the perf records.
+func watchMmaps(pids []int) (*mmapWatch, error) {
+	w := &mmapWatch{byPID: map[uint32][]execMap{}}
+	cpus, err := onlineCPUs()
+	if err != nil {
+		return nil, err
+	}
+	page := os.Getpagesize()
+	for _, pid := range pids {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil {
+			w.byPID[uint32(pid)] = parseProcMaps(b)
+		}
+		for _, cpu := range cpus {
+			attr := &unix.PerfEventAttr{
+				Type:   unix.PERF_TYPE_SOFTWARE,
+				Config: unix.PERF_COUNT_SW_DUMMY,
+				Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+				Bits:   unix.PerfBitInherit | unix.PerfBitMmap | unix.PerfBitComm | unix.PerfBitCommExec | unix.PerfBitTask,
+			}
+			fd, err := unix.PerfEventOpen(attr, pid, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
+			if err != nil {
+				w.close()
+				return nil, fmt.Errorf("following the mappings of process %d (perf_event_open): %w", pid, err)
+			}
+			mem, err := unix.Mmap(fd, 0, (1+perfRingPages)*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+			if err != nil {
+				unix.Close(fd)
+				w.close()
+				return nil, fmt.Errorf("mapping the perf ring of process %d: %w", pid, err)
+			}
+			w.rings = append(w.rings, &perfRing{fd: fd, mem: mem, data: mem[page:]})
+		}
+	}
+	return w, nil
+}
+
+// onlineCPUs lists the CPUs perf events can be opened on.
+func onlineCPUs() ([]int, error) {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return nil, err
+	}
+	var cpus []int
+	for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, isRange := strings.Cut(r, "-")
+		a, err1 := strconv.Atoi(lo)
+		z := a
+		var err2 error
+		if isRange {
+			z, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || z < a {
+			return nil, fmt.Errorf("/sys/devices/system/cpu/online: %q is not a CPU list", b)
+		}
+		for c := a; c <= z; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
+
+// close releases the events and their rings.
+func (w *mmapWatch) close() {
+	for _, r := range w.rings {
+		unix.Munmap(r.mem)
+		unix.Close(r.fd)
+	}
+	w.rings = nil
+}
+
+// drain applies every record the rings hold.
+func (w *mmapWatch) drain() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.rings {
+		head := atomic.LoadUint64((*uint64)(unsafe.Pointer(&r.mem[perfHeadOffset])))
+		tail := atomic.LoadUint64((*uint64)(unsafe.Pointer(&r.mem[perfTailOffset])))
+		size := uint64(len(r.data))
+		if head-tail > size {
+			tail = head - size // cannot happen: the kernel never overwrites unread data
+		}
+		buf := make([]byte, head-tail)
+		for i := range buf {
+			buf[i] = r.data[(tail+uint64(i))%size]
+		}
+		w.apply(buf)
+		atomic.StoreUint64((*uint64)(unsafe.Pointer(&r.mem[perfTailOffset])), head)
+	}
+}
+
+// apply updates the table from a stream of perf records; a malformed
+// record ends the stream.
+func (w *mmapWatch) apply(b []byte) {
+	le := binary.LittleEndian
+	for len(b) >= 8 {
+		typ, misc, size := le.Uint32(b), le.Uint16(b[4:]), int(le.Uint16(b[6:]))
+		if size < 8 || size > len(b) {
+			return
+		}
+		rec := b[8:size]
+		b = b[size:]
+		switch typ {
+		case perfRecordMmap: // pid, tid, addr, len, pgoff, filename
+			if len(rec) < 40 {
+				continue
+			}
+			pid := le.Uint32(rec)
+			name := rec[32:]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			w.byPID[pid] = append(w.byPID[pid], execMap{start: le.Uint64(rec[8:]), length: le.Uint64(rec[16:]), pgoff: le.Uint64(rec[24:]), path: string(name)})
+		case perfRecordComm: // pid, tid, comm: an exec starts afresh
+			if len(rec) >= 8 && misc&perfMiscCommExec != 0 {
+				delete(w.byPID, le.Uint32(rec))
+			}
+		case perfRecordFork: // pid, ppid, tid, ptid, time
+			if len(rec) >= 16 {
+				pid, ppid := le.Uint32(rec), le.Uint32(rec[4:])
+				if pid != ppid {
+					w.byPID[pid] = append([]execMap(nil), w.byPID[ppid]...)
+				}
+			}
+		case perfRecordLost: // id, lost
+			if len(rec) >= 16 {
+				w.lost += le.Uint64(rec[8:])
+			}
+		}
+	}
+}
+
+// maps renders pid's executable mappings in /proc/PID/maps's format,
+// newest first; nil when none is known.
+func (w *mmapWatch) maps(pid uint32) []byte {
+	w.drain()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ms := w.byPID[pid]
+	if len(ms) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := ms[i]
+		fmt.Fprintf(&b, "%x-%x r-xp %08x 00:00 0 %s\n", m.start, m.start+m.length, m.pgoff, m.path)
+	}
+	return b.Bytes()
+}
+
+// parseProcMaps keeps the executable mappings of /proc/PID/maps's text;
+// lines it cannot read are left out.
+func parseProcMaps(b []byte) []execMap {
+	var out []execMap
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || len(f[1]) != 4 || f[1][2] != 'x' {
+			continue
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		off, err3 := strconv.ParseUint(f[2], 16, 64)
+		if !ok || err1 != nil || err2 != nil || err3 != nil || end < start {
+			continue
+		}
+		out = append(out, execMap{start: start, length: end - start, pgoff: off, path: afterFields(line, 5)})
+	}
+	return out
+}
+
+// afterFields is what follows the first n space-separated fields of line,
+// without its leading spaces (a path may hold spaces).
+func afterFields(line string, n int) string {
+	for range n {
+		line = strings.TrimLeft(line, " ")
+		i := strings.IndexByte(line, ' ')
+		if i < 0 {
+			return ""
+		}
+		line = line[i:]
+	}
+	return strings.TrimLeft(line, " ")
+}
