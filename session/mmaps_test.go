@@ -1,0 +1,131 @@
+package session
+
+import (
+	"bufio"
+	"encoding/binary"
+	"os/exec"
+	"strings"
+	"testing"
+
+	fx "github.com/whythefail/whythefail/internal/fixture"
+)
+
+// TestMmapWatchAfterExit: a process that execs /bin/true after the watch
+// starts, and exits, still has its executable mappings (true itself, the
+// dynamic linker and libc) from the perf records, which /proc no longer
+// has.
+func TestMmapWatchAfterExit(t *testing.T) {
+	fx.RequireRoot(t)
+	cmd := exec.Command("/bin/sh", "-c", "read line; exec /bin/true")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := watchMmaps([]int{cmd.Process.Pid})
+	if err != nil {
+		in.Close()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	defer w.close()
+	in.Write([]byte("go\n"))
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	maps := string(w.maps(uint32(cmd.Process.Pid)))
+	for _, want := range []string{"/usr/bin/true", "/ld-linux-x86-64.so.2", "/libc.so.6"} {
+		if !strings.Contains(maps, want) {
+			t.Errorf("no mapping of %s in\n%s", want, maps)
+		}
+	}
+	if strings.Contains(maps, "/usr/bin/dash") || strings.Contains(maps, "/bin/sh") {
+		t.Errorf("the shell's mappings survived its exec:\n%s", maps)
+	}
+	sc := bufio.NewScanner(strings.NewReader(maps))
+	for sc.Scan() {
+		if m := parseProcMaps([]byte(sc.Text())); len(m) != 1 || m[0].length == 0 {
+			t.Errorf("rendered line %q does not parse back", sc.Text())
+		}
+	}
+}
+
+// TestMmapApply: records as the kernel writes them (mmap, exec, fork,
+// lost) build the table; a truncated record ends the stream.
+func TestMmapApply(t *testing.T) {
+	le := binary.LittleEndian
+	rec := func(typ uint32, misc uint16, body []byte) []byte {
+		for len(body)%8 != 0 {
+			body = append(body, 0)
+		}
+		b := make([]byte, 8, 8+len(body))
+		le.PutUint32(b, typ)
+		le.PutUint16(b[4:], misc)
+		le.PutUint16(b[6:], uint16(8+len(body)))
+		return append(b, body...)
+	}
+	mmap := func(pid uint32, start, length, off uint64, path string) []byte {
+		b := make([]byte, 40)
+		le.PutUint32(b, pid)
+		le.PutUint32(b[4:], pid)
+		le.PutUint64(b[8:], start)
+		le.PutUint64(b[16:], length)
+		le.PutUint64(b[24:], off)
+		return rec(perfRecordMmap, 0, append(b[:32], append([]byte(path), 0)...))
+	}
+	pair := func(typ uint32, misc uint16, a, b uint32) []byte {
+		x := make([]byte, 24)
+		le.PutUint32(x, a)
+		le.PutUint32(x[4:], b)
+		return rec(typ, misc, x)
+	}
+	var s []byte
+	s = append(s, mmap(10, 0x1000, 0x2000, 0, "/old")...)
+	s = append(s, pair(perfRecordComm, perfMiscCommExec, 10, 10)...)
+	s = append(s, mmap(10, 0x5000, 0x1000, 0x3000, "/bin/x y")...)
+	s = append(s, pair(perfRecordFork, 0, 11, 10)...)
+	s = append(s, mmap(11, 0x9000, 0x1000, 0, "/lib/l.so")...)
+	s = append(s, pair(perfRecordFork, 0, 10, 10)...) // a new thread: the table is unchanged
+	lost := make([]byte, 16)
+	le.PutUint64(lost[8:], 3)
+	s = append(s, rec(perfRecordLost, 0, lost)...)
+	s = append(s, mmap(10, 0xa000, 0x1000, 0, "/never")[:20]...)
+	w := &mmapWatch{byPID: map[uint32][]execMap{}}
+	w.apply(s)
+	for pid, want := range map[uint32]string{
+		10: "5000-6000 r-xp 00003000 00:00 0 /bin/x y\n",
+		11: "9000-a000 r-xp 00000000 00:00 0 /lib/l.so\n5000-6000 r-xp 00003000 00:00 0 /bin/x y\n",
+	} {
+		if got := string(w.maps(pid)); got != want {
+			t.Errorf("process %d:\n%s\nwant\n%s", pid, got, want)
+		}
+	}
+	if w.lost != 3 {
+		t.Errorf("lost %d, want 3", w.lost)
+	}
+}
+
+// FuzzMmapRecords: any byte stream applies without panicking, and what
+// it builds renders as maps lines that parse back.
+func FuzzMmapRecords(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 48, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '/', 'x', 0, 0, 0, 0, 0, 0})
+	f.Add([]byte("7f00-8000 r-xp 00000000 08:01 12 /lib/a b.so\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w := &mmapWatch{byPID: map[uint32][]execMap{}}
+		w.apply(b)
+		for pid := range w.byPID {
+			out := w.maps(pid)
+			if n := strings.Count(string(out), "\n"); len(parseProcMaps(out)) > n {
+				t.Fatalf("%d lines parsed from %d", len(parseProcMaps(out)), n)
+			}
+		}
+		for _, m := range parseProcMaps(b) {
+			if m.start+m.length < m.start {
+				t.Fatalf("mapping %+v wraps", m)
+			}
+		}
+	})
+}
