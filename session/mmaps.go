@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,7 +76,12 @@ func watchMmaps(pids []int) (*mmapWatch, error) {
 				Type:   unix.PERF_TYPE_SOFTWARE,
 				Config: unix.PERF_COUNT_SW_DUMMY,
 				Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-				Bits:   unix.PerfBitInherit | unix.PerfBitMmap | unix.PerfBitComm | unix.PerfBitCommExec | unix.PerfBitTask,
+				Bits:   unix.PerfBitInherit | unix.PerfBitMmap | unix.PerfBitComm | unix.PerfBitCommExec | unix.PerfBitTask | unix.PerfBitSampleIDAll,
+				// Every record ends with its time: the rings of
+				// different CPUs are merged in time order (a process
+				// that moves between CPUs as it execs must not see
+				// its new mappings forgotten by its older exec record).
+				Sample_type: unix.PERF_SAMPLE_TIME,
 			}
 			fd, err := unix.PerfEventOpen(attr, pid, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
 			if err != nil {
@@ -128,10 +134,11 @@ func (w *mmapWatch) close() {
 	w.rings = nil
 }
 
-// drain applies every record the rings hold.
+// drain applies every record the rings hold, in time order.
 func (w *mmapWatch) drain() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	var recs []perfRecord
 	for _, r := range w.rings {
 		head := atomic.LoadUint64((*uint64)(unsafe.Pointer(&r.mem[perfHeadOffset])))
 		tail := atomic.LoadUint64((*uint64)(unsafe.Pointer(&r.mem[perfTailOffset])))
@@ -143,22 +150,48 @@ func (w *mmapWatch) drain() {
 		for i := range buf {
 			buf[i] = r.data[(tail+uint64(i))%size]
 		}
-		w.apply(buf)
+		recs = append(recs, splitRecords(buf)...)
 		atomic.StoreUint64((*uint64)(unsafe.Pointer(&r.mem[perfTailOffset])), head)
 	}
+	w.applyRecords(recs)
 }
 
-// apply updates the table from a stream of perf records; a malformed
-// record ends the stream.
-func (w *mmapWatch) apply(b []byte) {
+// perfRecord is one record of a ring: its type, misc bits, body (without
+// the trailing time) and time.
+type perfRecord struct {
+	typ  uint32
+	misc uint16
+	body []byte
+	time uint64
+}
+
+// splitRecords splits one ring's bytes into records; a malformed record
+// ends the stream. Each record ends with its u64 time (sample_id_all with
+// PERF_SAMPLE_TIME).
+func splitRecords(b []byte) []perfRecord {
 	le := binary.LittleEndian
+	var out []perfRecord
 	for len(b) >= 8 {
 		typ, misc, size := le.Uint32(b), le.Uint16(b[4:]), int(le.Uint16(b[6:]))
-		if size < 8 || size > len(b) {
-			return
+		if size < 16 || size > len(b) {
+			break
 		}
-		rec := b[8:size]
+		out = append(out, perfRecord{typ: typ, misc: misc, body: b[8 : size-8], time: le.Uint64(b[size-8:])})
 		b = b[size:]
+	}
+	return out
+}
+
+// apply updates the table from one ring's bytes.
+func (w *mmapWatch) apply(b []byte) { w.applyRecords(splitRecords(b)) }
+
+// applyRecords updates the table from records of any rings, in time
+// order.
+func (w *mmapWatch) applyRecords(recs []perfRecord) {
+	le := binary.LittleEndian
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].time < recs[j].time })
+	for _, r := range recs {
+		typ, misc, rec := r.typ, r.misc, r.body
 		switch typ {
 		case perfRecordMmap: // pid, tid, addr, len, pgoff, filename
 			if len(rec) < 40 {

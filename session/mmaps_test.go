@@ -54,18 +54,27 @@ func TestMmapWatchAfterExit(t *testing.T) {
 }
 
 // TestMmapApply: records as the kernel writes them (mmap, exec, fork,
-// lost) build the table; a truncated record ends the stream.
+// lost, each ending with its time) build the table in time order; a
+// truncated record ends the stream.
 func TestMmapApply(t *testing.T) {
 	le := binary.LittleEndian
+	clock := uint64(10)
+	at := uint64(0) // a record's time; 0: the next tick
 	rec := func(typ uint32, misc uint16, body []byte) []byte {
 		for len(body)%8 != 0 {
 			body = append(body, 0)
 		}
-		b := make([]byte, 8, 8+len(body))
+		b := make([]byte, 8, 16+len(body))
 		le.PutUint32(b, typ)
 		le.PutUint16(b[4:], misc)
-		le.PutUint16(b[6:], uint16(8+len(body)))
-		return append(b, body...)
+		le.PutUint16(b[6:], uint16(16+len(body)))
+		b = append(b, body...)
+		clock++
+		tm := clock
+		if at != 0 {
+			tm = at
+		}
+		return le.AppendUint64(b, tm)
 	}
 	mmap := func(pid uint32, start, length, off uint64, path string) []byte {
 		b := make([]byte, 40)
@@ -92,6 +101,9 @@ func TestMmapApply(t *testing.T) {
 	lost := make([]byte, 16)
 	le.PutUint64(lost[8:], 3)
 	s = append(s, rec(perfRecordLost, 0, lost)...)
+	at = 1 // written by another CPU before the exec: forgotten by it
+	s = append(s, mmap(10, 0xb000, 0x1000, 0, "/before-exec")...)
+	at = 0
 	s = append(s, mmap(10, 0xa000, 0x1000, 0, "/never")[:20]...)
 	w := &mmapWatch{byPID: map[uint32][]execMap{}}
 	w.apply(s)
@@ -111,7 +123,7 @@ func TestMmapApply(t *testing.T) {
 // FuzzMmapRecords: any byte stream applies without panicking, and what
 // it builds renders as maps lines that parse back.
 func FuzzMmapRecords(f *testing.F) {
-	f.Add([]byte{1, 0, 0, 0, 0, 0, 48, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '/', 'x', 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 56, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '/', 'x', 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte("7f00-8000 r-xp 00000000 08:01 12 /lib/a b.so\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w := &mmapWatch{byPID: map[uint32][]execMap{}}

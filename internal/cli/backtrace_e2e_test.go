@@ -64,17 +64,21 @@ func backtraces(t *testing.T, out string) (bts [][]btFrame, stops []string) {
 // the one committed trace names open_bad at its call and main at its call
 // of open_bad, then glibc's start-up code down to _start, where the CFI
 // says there is no caller. In both compilers at -O0 and -O2 (no frame
-// pointers there).
+// pointers there), PIE or not, with split and dwz-compressed debug info.
 func TestBacktraceCallers(t *testing.T) {
 	fixture.RequireBPF(t)
 	src := fixture.Source("callers")
 	callBad := fixture.Line(t, src, "call-bad")
 	mainBad := fixture.Line(t, src, "main-bad")
 	const file = "/fixture/src/callers.c"
-	for _, v := range verdictVariants {
+	for _, v := range fixture.Variants() {
 		t.Run(v.String(), func(t *testing.T) {
 			b := fixture.Build(t, "callers", v)
-			r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "check_mode", "$return == -22", "--backtrace", "-c", b.Path+" >/dev/null")
+			args := []string{fmt.Sprintf("process(%q)", b.Path), "check_mode", "$return == -22", "--backtrace", "-c", b.Path + " >/dev/null"}
+			if b.DebugDir != "" {
+				args = append([]string{"--debug-dir", b.DebugDir}, args...)
+			}
+			r := traceRun(t, args...)
 			defer dumpOnFailure(t, r)
 			if r.status != 0 || !onlyNotes(r.stderr) {
 				t.Fatalf("exit status %d, stderr %q; want 0 and notes at most", r.status, r.stderr)
