@@ -74,7 +74,7 @@ func TestBacktraceCallers(t *testing.T) {
 	for _, v := range fixture.Variants() {
 		t.Run(v.String(), func(t *testing.T) {
 			b := fixture.Build(t, "callers", v)
-			args := []string{fmt.Sprintf("process(%q)", b.Path), "check_mode", "$return == -22", "--backtrace", "-c", b.Path + " >/dev/null"}
+			args := []string{fmt.Sprintf("process(%q)", b.Path), "check_mode", "$return == -22 && $mode == 0x101", "--backtrace", "-c", b.Path + " >/dev/null"}
 			if b.DebugDir != "" {
 				args = append([]string{"--debug-dir", b.DebugDir}, args...)
 			}
@@ -182,6 +182,42 @@ func TestBacktraceGlibc(t *testing.T) {
 			}
 			if f := fs[len(fs)-1]; f.Function != "_start" || traces[0].Backtrace.Stop != "" {
 				t.Errorf("last frame %+v, stop %q: want _start and no stop", f, traces[0].Backtrace.Stop)
+			}
+		})
+	}
+}
+
+// TestBacktraceInlined: open_inlined is inlined into main (always_inline)
+// and fails there: the backtrace gives it a frame of its own, marked
+// inlined, at its call of check_mode, then main at the line that calls
+// it, at the same return address.
+func TestBacktraceInlined(t *testing.T) {
+	fixture.RequireBPF(t)
+	src := fixture.Source("callers")
+	callInl := fixture.Line(t, src, "call-inlined")
+	mainInl := fixture.Line(t, src, "main-inlined")
+	const file = "/fixture/src/callers.c"
+	for _, v := range verdictVariants {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "callers", v)
+			r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "check_mode", "$mode == 0x301", "--backtrace", "-c", b.Path+" >/dev/null")
+			defer dumpOnFailure(t, r)
+			if r.status != 0 || !onlyNotes(r.stderr) {
+				t.Fatalf("exit status %d, stderr %q; want 0 and notes at most", r.status, r.stderr)
+			}
+			bts, _ := backtraces(t, r.stdout)
+			if len(bts) != 1 || len(bts[0]) < 3 {
+				t.Fatalf("backtraces %v, want one of at least 3 frames", bts)
+			}
+			bt := bts[0]
+			want := []btFrame{
+				{function: "open_inlined", inlined: true, file: file, line: callInl, binary: b.Path},
+				{function: "main", file: file, line: mainInl, binary: b.Path},
+			}
+			for i, w := range want {
+				if bt[i+1] != w {
+					t.Errorf("frame %d = %+v, want %+v", i+1, bt[i+1], w)
+				}
 			}
 		})
 	}

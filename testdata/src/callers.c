@@ -1,5 +1,6 @@
 /* callers: two callers pass different modes to check_mode and only one
- * fails, so a backtrace must name the failing caller and its line; resolve
+ * fails, so a backtrace must name the failing caller and its line; a third
+ * caller, inlined into main, fails with another mode; resolve
  * calls glibc's getaddrinfo with flags it rejects (EAI_BADFLAGS, without
  * any lookup), for a backtrace from inside a shared library. Functions are
  * kept whole (no inlining, no cloning, no tail calls) so each caller has a
@@ -33,6 +34,13 @@ KEEP int open_bad(int n)
 	return r == 0 ? n + 1 : -1;
 }
 
+/* Inlined into main at every optimisation level: its frame is main's. */
+static inline __attribute__((always_inline)) int open_inlined(int n)
+{
+	int r = check_mode(n | 0x301); /* @call-inlined */
+	return r == 0 ? n + 1 : -1;
+}
+
 KEEP int resolve(int flags)
 {
 	struct addrinfo hints, *res = NULL;
@@ -50,6 +58,7 @@ int main(int argc, char **argv)
 	int a = open_plain(argc); /* @main-plain */
 	int b = open_bad(argc); /* @main-bad */
 	int c = resolve(0x40000000); /* @main-gai */
-	printf("%d %d %d\n", a, b, c);
+	int d = open_inlined(argc); /* @main-inlined */
+	printf("%d %d %d %d\n", a, b, c, d);
 	return 0;
 }
