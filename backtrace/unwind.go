@@ -49,6 +49,15 @@ type Unwinder struct {
 
 	mu    sync.Mutex
 	files map[string]*opened
+	// names caches symbolize's answers by binary and link-time address:
+	// traces repeat their callers, and naming an address of glibc takes
+	// milliseconds (a walk of its unit's DIEs and line table).
+	names map[nameKey][]Frame
+}
+
+type nameKey struct {
+	path string
+	pc   uint64
 }
 
 type opened struct {
@@ -58,7 +67,7 @@ type opened struct {
 
 // NewUnwinder returns an unwinder that opens binaries with opts.
 func NewUnwinder(opts target.Options) *Unwinder {
-	return &Unwinder{opts: opts, files: map[string]*opened{}}
+	return &Unwinder{opts: opts, files: map[string]*opened{}, names: map[nameKey][]Frame{}}
 }
 
 // Close closes the binaries opened.
@@ -143,7 +152,7 @@ func (u *Unwinder) Unwind(st *session.Stack) *Backtrace {
 			bt.Stop = fmt.Sprintf("%#x is not in a loaded segment of %s", pc, m.Path)
 			return bt
 		}
-		for _, fr := range symbolize(f, link) {
+		for _, fr := range u.name(f, m.Path, link) {
 			fr.PC, fr.Binary = pc, m.Path
 			bt.Frames = append(bt.Frames, fr)
 		}
@@ -162,6 +171,22 @@ func (u *Unwinder) Unwind(st *session.Stack) *Backtrace {
 		}
 		pc = ra
 	}
+}
+
+// name is symbolize, cached.
+func (u *Unwinder) name(f *target.File, path string, pc uint64) []Frame {
+	k := nameKey{path, pc}
+	u.mu.Lock()
+	fr, ok := u.names[k]
+	u.mu.Unlock()
+	if ok {
+		return fr
+	}
+	fr = symbolize(f, pc)
+	u.mu.Lock()
+	u.names[k] = fr
+	u.mu.Unlock()
+	return fr
 }
 
 // step computes the caller's registers from the rules at the current pc,
