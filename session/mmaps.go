@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -27,6 +28,7 @@ import (
 // earlier one.
 type mmapWatch struct {
 	rings []*perfRing
+	fds   []int // events writing into another event's ring
 
 	mu    sync.Mutex
 	byPID map[uint32][]execMap // newest last
@@ -67,37 +69,93 @@ func watchMmaps(pids []int) (*mmapWatch, error) {
 		return nil, err
 	}
 	page := os.Getpagesize()
+	// One ring per CPU; every watched thread's event on that CPU writes
+	// into it (PERF_EVENT_IOC_SET_OUTPUT).
+	ringOf := map[int]*perfRing{}
+	opened := map[int]bool{} // tids with events
 	for _, pid := range pids {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil {
 			w.byPID[uint32(pid)] = parseProcMaps(b)
 		}
-		for _, cpu := range cpus {
-			attr := &unix.PerfEventAttr{
-				Type:   unix.PERF_TYPE_SOFTWARE,
-				Config: unix.PERF_COUNT_SW_DUMMY,
-				Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-				Bits:   unix.PerfBitInherit | unix.PerfBitMmap | unix.PerfBitComm | unix.PerfBitCommExec | unix.PerfBitTask | unix.PerfBitSampleIDAll,
-				// Every record ends with its time: the rings of
-				// different CPUs are merged in time order (a process
-				// that moves between CPUs as it execs must not see
-				// its new mappings forgotten by its older exec record).
-				Sample_type: unix.PERF_SAMPLE_TIME,
+		// Per-task events follow one thread and the tasks it creates
+		// after: every thread of the process needs one (a Go program,
+		// like the -c gate, may exec from any thread, which then takes
+		// the process's pid). Listed again until no new thread shows.
+		for round := 0; round < 4; round++ {
+			tids := threadsOf(pid)
+			added := false
+			for _, tid := range tids {
+				if opened[tid] {
+					continue
+				}
+				opened[tid], added = true, true
+				for _, cpu := range cpus {
+					if err := w.openEvent(tid, cpu, page, ringOf); err != nil {
+						w.close()
+						return nil, fmt.Errorf("following the mappings of process %d: %w", pid, err)
+					}
+				}
 			}
-			fd, err := unix.PerfEventOpen(attr, pid, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
-			if err != nil {
-				w.close()
-				return nil, fmt.Errorf("following the mappings of process %d (perf_event_open): %w", pid, err)
+			if !added {
+				break
 			}
-			mem, err := unix.Mmap(fd, 0, (1+perfRingPages)*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-			if err != nil {
-				unix.Close(fd)
-				w.close()
-				return nil, fmt.Errorf("mapping the perf ring of process %d: %w", pid, err)
-			}
-			w.rings = append(w.rings, &perfRing{fd: fd, mem: mem, data: mem[page:]})
 		}
 	}
 	return w, nil
+}
+
+// threadsOf lists the thread ids of process pid (just pid when they
+// cannot be listed).
+func threadsOf(pid int) []int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return []int{pid}
+	}
+	var tids []int
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids
+}
+
+// openEvent opens the dummy event of thread tid on cpu, writing into that
+// CPU's ring (mapped by the first event opened there).
+func (w *mmapWatch) openEvent(tid, cpu, page int, ringOf map[int]*perfRing) error {
+	attr := &unix.PerfEventAttr{
+		Type:   unix.PERF_TYPE_SOFTWARE,
+		Config: unix.PERF_COUNT_SW_DUMMY,
+		Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+		Bits:   unix.PerfBitInherit | unix.PerfBitMmap | unix.PerfBitComm | unix.PerfBitCommExec | unix.PerfBitTask | unix.PerfBitSampleIDAll,
+		// Every record ends with its time: the rings of different
+		// CPUs are merged in time order.
+		Sample_type: unix.PERF_SAMPLE_TIME,
+	}
+	fd, err := unix.PerfEventOpen(attr, tid, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil // the thread ended meanwhile
+		}
+		return fmt.Errorf("perf_event_open: %w", err)
+	}
+	if r, ok := ringOf[cpu]; ok {
+		if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_SET_OUTPUT, r.fd); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("sharing the perf ring: %w", err)
+		}
+		w.fds = append(w.fds, fd)
+		return nil
+	}
+	mem, err := unix.Mmap(fd, 0, (1+perfRingPages)*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("mapping the perf ring: %w", err)
+	}
+	r := &perfRing{fd: fd, mem: mem, data: mem[page:]}
+	ringOf[cpu] = r
+	w.rings = append(w.rings, r)
+	return nil
 }
 
 // onlineCPUs lists the CPUs perf events can be opened on.
@@ -127,11 +185,14 @@ func onlineCPUs() ([]int, error) {
 
 // close releases the events and their rings.
 func (w *mmapWatch) close() {
+	for _, fd := range w.fds {
+		unix.Close(fd)
+	}
 	for _, r := range w.rings {
 		unix.Munmap(r.mem)
 		unix.Close(r.fd)
 	}
-	w.rings = nil
+	w.rings, w.fds = nil, nil
 }
 
 // drain applies every record the rings hold, in time order.
