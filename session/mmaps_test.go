@@ -3,7 +3,9 @@ package session
 import (
 	"bufio"
 	"encoding/binary"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -50,6 +52,74 @@ func TestMmapWatchAfterExit(t *testing.T) {
 		if m := parseProcMaps([]byte(sc.Text())); len(m) != 1 || m[0].length == 0 {
 			t.Errorf("rendered line %q does not parse back", sc.Text())
 		}
+	}
+}
+
+// threadExec is a program whose second thread execs /bin/true once a line
+// arrives on stdin, while the first waits for it: the exec'ing thread then
+// takes the process's pid.
+const threadExec = `#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+static void *run(void *arg)
+{
+	char c;
+	(void)arg;
+	if (read(0, &c, 1) == 1)
+		execl("/bin/true", "true", (char *)0);
+	return 0;
+}
+int main(void)
+{
+	pthread_t t;
+	pthread_create(&t, 0, run, 0);
+	puts("ready");
+	fflush(stdout);
+	pthread_join(t, 0);
+	return 1;
+}
+`
+
+// TestMmapWatchThreadExec: the watch follows every thread of the process,
+// so an exec from a thread other than the first (as the -c gate, a Go
+// program, may do) still has its mappings recorded.
+func TestMmapWatchThreadExec(t *testing.T) {
+	fx.RequireRoot(t)
+	fx.NeedTool(t, "gcc")
+	dir := t.TempDir()
+	src, exe := filepath.Join(dir, "texec.c"), filepath.Join(dir, "texec")
+	if err := os.WriteFile(src, []byte(threadExec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-pthread", "-o", exe, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	cmd := exec.Command(exe)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		in.Close()
+		cmd.Wait()
+		t.Fatalf("child said %q", line)
+	}
+	w, err := watchMmaps([]int{cmd.Process.Pid})
+	if err != nil {
+		in.Close()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	defer w.close()
+	in.Write([]byte("x"))
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	maps := string(w.maps(uint32(cmd.Process.Pid)))
+	if !strings.Contains(maps, "/usr/bin/true") || strings.Contains(maps, exe) {
+		t.Errorf("mappings after the thread's exec:\n%s\nwant /usr/bin/true's, not %s's", maps, exe)
 	}
 }
 
