@@ -31,7 +31,9 @@ func TestGeneratedProgramsVerify(t *testing.T) {
 	cases := []struct {
 		traceAll, multi bool
 		maxRecords      int
-	}{{false, false, 0}, {true, false, 0}, {false, true, 0}, {true, true, 0}, {false, false, 1}, {false, true, 3}, {false, false, 100}}
+		stack           int
+	}{{false, false, 0, 0}, {true, false, 0, 0}, {false, true, 0, 0}, {true, true, 0, 0}, {false, false, 1, 0}, {false, true, 3, 0}, {false, false, 100, 0},
+		{false, true, 0, DefaultStack}, {true, false, 1, MaxStack}, {false, false, 0, StackChunk}}
 	for _, c := range cases {
 		spec := &Spec{
 			EntryOffset: 0x1000,
@@ -39,6 +41,7 @@ func TestGeneratedProgramsVerify(t *testing.T) {
 			TraceAll:    c.traceAll,
 			Multi:       c.multi,
 			MaxRecords:  c.maxRecords,
+			Stack:       c.stack,
 			Cond:        ir.BinOp{Op: ir.OpLogAnd, L: ir.BinOp{Op: ir.OpEq, L: ir.Return{}, R: ir.Const{V: -22}}, R: ir.BinOp{Op: ir.OpGt, L: ir.Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: ir.Const{V: 3}}},
 			Stmts: []Stmt{
 				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []ir.Var{

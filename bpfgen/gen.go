@@ -76,7 +76,13 @@ func Generate(spec *Spec) (*Generated, error) {
 	default:
 		return nil, fmt.Errorf("return size %d is not 0, 1, 2, 4 or 8", s.RetSize)
 	}
-	g := &Generated{Layout: Layout{MaxRecords: s.MaxRecords}}
+	if s.Stack < 0 || s.Stack > MaxStack || s.Stack%StackChunk != 0 {
+		return nil, fmt.Errorf("stack copy of %d bytes is not a multiple of %d up to %d", s.Stack, StackChunk, MaxStack)
+	}
+	if s.Stack > 0 && s.Space != target.UserSpace {
+		return nil, errors.New("the stack copy (--backtrace) is for user-space targets")
+	}
+	g := &Generated{Layout: Layout{MaxRecords: s.MaxRecords, Stack: s.Stack}}
 	seen := map[uint32]bool{}
 	for _, st := range s.Stmts {
 		if seen[st.ID] {
@@ -101,6 +107,9 @@ func Generate(spec *Spec) (*Generated, error) {
 	cs.Maps[MapZero] = &ebpf.MapSpec{Name: MapZero, Type: ebpf.Array, KeySize: 4, ValueSize: bufSize, MaxEntries: 1}
 	cs.Maps[MapStats] = &ebpf.MapSpec{Name: MapStats, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(NumStats)}
 	cs.Maps[MapEvents] = &ebpf.MapSpec{Name: MapEvents, Type: ebpf.RingBuf, MaxEntries: uint32(s.RingBufSize)}
+	if s.Stack > 0 {
+		cs.Maps[MapSeen] = &ebpf.MapSpec{Name: MapSeen, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 8, MaxEntries: maxThreads}
+	}
 	if !s.TraceAll {
 		cs.Maps[MapPending] = &ebpf.MapSpec{Name: MapPending, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 4, MaxEntries: maxThreads}
 	}
@@ -535,6 +544,9 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
 			asm.StoreMem(rBuf, int16(OffArgs+8*i), asm.R1, asm.DWord))
 	}
+	if l.Stack > 0 {
+		stackCopy(e, l)
+	}
 	e.probedPC(asm.R1)
 	e.loadConst(asm.R2, int64(s.EntryPC))
 	e.emit(asm.Sub.Reg(asm.R1, asm.R2), asm.StoreMem(rBuf, OffBias, asm.R1, asm.DWord))
@@ -552,6 +564,49 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	e.stat(StatEntryDrops)
 	epilogue(e, out)
 	return warns
+}
+
+// stackCopy fills the stack area (Layout.Stack): the StackRegs from
+// pt_regs, then the stack from rsp up in StackChunk reads, stopping at the
+// first that faults, and the bytes copied.
+func stackCopy(e *emitter, l Layout) {
+	area := int16(l.StackOffset())
+	for i, r := range StackRegs {
+		off, _ := abi.PtRegsOffset(r)
+		e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord),
+			asm.StoreMem(rBuf, area+StackOffRegs+int16(8*i), asm.R1, asm.DWord))
+	}
+	done := e.newLabel("stackdone")
+	rspOff, _ := abi.PtRegsOffset(abi.RSP)
+	for k := 0; k < l.Stack/StackChunk; k++ {
+		e.emit(asm.Mov.Reg(asm.R1, rBuf),
+			asm.Add.Imm(asm.R1, int32(int(area)+StackOffBytes+k*StackChunk)),
+			asm.Mov.Imm(asm.R2, StackChunk),
+			asm.LoadMem(asm.R3, rCtx, rspOff, asm.DWord),
+			asm.Add.Imm(asm.R3, int32(k*StackChunk)),
+			asm.FnProbeReadUser.Call(),
+			asm.JNE.Imm(asm.R0, 0, done),
+			asm.Mov.Imm(asm.R1, int32((k+1)*StackChunk)),
+			asm.StoreMem(rBuf, area+int16(StackOffLen), asm.R1, asm.DWord))
+	}
+	e.mark(done)
+	e.emit(asm.StoreImm(rBuf, OffStack, int64(l.Stack), asm.Word))
+	// The process's first invocation announces it (an 8-byte sample,
+	// its tgid), so that user space reads its memory map while it runs.
+	seen := e.newLabel("seen")
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord),
+		mapPtr(asm.R1, MapSeen))
+	e.stackPtr(asm.R2, fpReadTmp)
+	e.emit(asm.FnMapLookupElem.Call(), asm.JNE.Imm(asm.R0, 0, seen), mapPtr(asm.R1, MapSeen))
+	e.stackPtr(asm.R2, fpReadTmp)
+	e.stackPtr(asm.R3, fpReadTmp)
+	e.emit(asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST: one announcement
+		asm.FnMapUpdateElem.Call(), asm.JNE.Imm(asm.R0, 0, seen), mapPtr(asm.R1, MapEvents))
+	e.stackPtr(asm.R2, fpReadTmp)
+	e.emit(asm.Mov.Imm(asm.R3, AnnounceSize), asm.Mov.Imm(asm.R4, 0), asm.FnRingbufOutput.Call())
+	e.mark(seen)
 }
 
 // returnProgram closes an invocation: it evaluates the condition and copies

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/whythefail/whythefail/expr/ir"
+	"github.com/whythefail/whythefail/target"
 )
 
 func TestGenerateShape(t *testing.T) {
@@ -142,6 +143,9 @@ func TestGenerateErrors(t *testing.T) {
 		{Spec{Stmts: []Stmt{{ID: 1}, {ID: 1, FileOffset: 4}}}, "statement id 1 used twice"},
 		{Spec{EntryOffset: 8, Stmts: []Stmt{{ID: 1, FileOffset: 8}, {ID: 2, FileOffset: 8}}}, "statements 1 and 2 both at the entry offset 0x8"},
 		{Spec{MaxRecords: 1 << 20}, "record limit 1048576 or invocation limit 256 out of range"},
+		{Spec{Stack: 100}, "stack copy of 100 bytes is not a multiple of 512 up to 16384"},
+		{Spec{Stack: MaxStack + StackChunk}, "stack copy of 16896 bytes is not a multiple of 512 up to 16384"},
+		{Spec{Stack: StackChunk, Space: target.KernelSpace}, "the stack copy (--backtrace) is for user-space targets"},
 		{Spec{Cond: ir.BinOp{Op: ir.OpEq, L: ir.Param{Name: "x", Index: 7, Size: 4}, R: ir.Const{}}}, "compiling the condition ($x == 0): parameter x: argument 7 is not passed in a register"},
 		{Spec{Cond: ir.BinOp{Op: ir.Op(99), L: ir.Return{}, R: ir.Const{}}}, "compiling the condition ($return op(99) 0): unknown operator op(99)"},
 	} {

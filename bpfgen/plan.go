@@ -117,7 +117,44 @@ type Spec struct {
 	// session sets it when the kernel loads such programs; without it a
 	// string on a page not yet touched prints as its address.
 	FaultIn bool
+
+	// Stack is, for --backtrace, how many bytes of the user stack the
+	// entry program copies into the invocation buffer, from the stack
+	// pointer up, with the registers an unwinder needs (see Layout.Stack);
+	// 0 copies nothing. A multiple of StackChunk, at most MaxStack; user
+	// space only.
+	Stack int
 }
+
+// StackChunk is the unit of the stack copy: the entry program reads the
+// stack in chunks of this many bytes and stops at the first that faults
+// (the top of the stack), so a copy near the top keeps what is there.
+// MaxStack bounds Spec.Stack. DefaultStack is what --backtrace copies.
+const (
+	StackChunk   = 512
+	MaxStack     = 16 << 10
+	DefaultStack = 8 << 10
+)
+
+// AnnounceSize is the size of the sample the entry program sends, with
+// Spec.Stack, on a process's first invocation: its tgid as a u64, so that
+// user space reads the process's memory map while it still runs (a trace
+// arrives after the return, when a short-lived process may be gone).
+// Invocation buffers are always larger.
+const AnnounceSize = 8
+
+// StackRegs are the registers the stack area holds, in order, as DWARF
+// register numbers: rip (the function's entry), rsp (pointing at the
+// return address), and the registers the x86-64 ABI preserves across
+// calls, which CFI may say a caller's frame keeps in them.
+var StackRegs = [...]uint64{abi.RIP, abi.RSP, abi.RBP, abi.RBX, abi.R12, abi.R13, abi.R14, abi.R15}
+
+// Stack area fields, from the area's start (Layout.StackOffset).
+const (
+	StackOffRegs  = 0                  // [len(StackRegs)]u64
+	StackOffLen   = 8 * len(StackRegs) // u64 bytes of the stack copied
+	StackOffBytes = StackOffLen + 8    // the copy, from the stack pointer up
+)
 
 // FlagSleepable is BPF_F_SLEEPABLE, the ProgramSpec.Flags bit of a program
 // that may sleep (fault user pages in).
@@ -195,6 +232,8 @@ func validStr(n int) bool { return n > 0 && n <= ir.MaxStr && n%8 == 0 }
 //	104 u32 head (HeadRecords(MaxRecords))
 //	108 u32 branch: 1 when the buffer has a branch record (Layout.Branch)
 //	112 u64 address of the thread's errno (0: unknown), see ErrnoLocation
+//	120 u32 stack: Layout.Stack, the bytes of the stack area's copy (0: none)
+//	124 u32 zero
 //
 // With Layout.Branch, one branch record follows the header, before the
 // statement records: the latest branch probe's (Stmt.Branch) record, each
@@ -202,6 +241,11 @@ func validStr(n int) bool { return n > 0 && n <= ir.MaxStr && n%8 == 0 }
 // before that branch (recorded or dropped) plus one; 0 means no branch ran.
 // Branches thus never take statement records, and the trace keeps only the
 // branch the verdict needs: the last one.
+//
+// With Layout.Stack, the stack area follows (after the branch record, if
+// any): the StackRegs at the function's entry, the number of bytes copied,
+// then Stack bytes of the user stack from rsp up (StackOffRegs, StackOffLen,
+// StackOffBytes). It is always sent with the trace.
 //
 // Records follow, each RecordSize bytes: u32 statement id, u32 zero, u64
 // valid mask (bit i: variable i of the statement was read), u64 unread mask
@@ -223,6 +267,7 @@ type Layout struct {
 	Values     int // 8-byte value slots per record
 	MaxRecords int
 	Branch     bool // a branch record precedes the statement records
+	Stack      int  // bytes of the stack copy (Spec.Stack); 0: no stack area
 }
 
 // Header field offsets, see Layout.
@@ -240,7 +285,8 @@ const (
 	OffHead      = 104
 	OffBranch    = 108
 	OffErrno     = 112
-	HeaderSize   = 120
+	OffStack     = 120
+	HeaderSize   = 128
 
 	// Record fields.
 	RecOffID     = 0
@@ -254,13 +300,23 @@ const (
 // RecordSize is the size of one statement record.
 func (l Layout) RecordSize() int { return recHdrBytes + 8*l.Values }
 
-// RecordsOffset is where the statement records start in a buffer: after
-// the header and, with Branch, the branch record.
-func (l Layout) RecordsOffset() int {
+// StackOffset is where the stack area starts (meaningful with Stack):
+// after the header and, with Branch, the branch record.
+func (l Layout) StackOffset() int {
 	if l.Branch {
 		return HeaderSize + l.RecordSize()
 	}
 	return HeaderSize
+}
+
+// RecordsOffset is where the statement records start in a buffer: after
+// the header, the branch record (with Branch) and the stack area (with
+// Stack).
+func (l Layout) RecordsOffset() int {
+	if l.Stack > 0 {
+		return l.StackOffset() + StackOffBytes + l.Stack
+	}
+	return l.StackOffset()
 }
 
 // BufferSize is the size of a whole invocation buffer.
@@ -302,6 +358,7 @@ const (
 	MapStats   = "wtf_stats"   // per-CPU array[NumStats] u64
 	MapEvents  = "wtf_events"  // ring buffer of committed buffers
 	MapPending = "wtf_pending" // LRU hash: u64 task_struct address -> u32 tgid of the target that forked it
+	MapSeen    = "wtf_seen"    // LRU hash: u64 tgid -> u64 tgid, the processes announced (Spec.Stack only)
 )
 
 // Program names in the generated collection. Statement programs are named

@@ -340,3 +340,11 @@ func (b *buf) form(form uint64, dwarf64 bool, sec *dwarfsec.Sections) (s string,
 	}
 	return s, v, b.err
 }
+
+// FileTable returns the file names of the line table at offset off of
+// sec's .debug_line, indexed as the table's file numbers, named as the
+// traced lines are (each joined with its directory entry, the first
+// directory being compDir before DWARF 5).
+func FileTable(sec *dwarfsec.Sections, off int64, compDir string) ([]string, error) {
+	return fileTable(sec, off, compDir)
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/whythefail/whythefail/backtrace"
 	"github.com/whythefail/whythefail/session"
 	"github.com/whythefail/whythefail/verdict"
 )
@@ -98,6 +99,9 @@ type Text struct {
 	Source, Annotate bool
 	// Verdict, when set, adds the "why:" line after each trace.
 	Verdict *verdict.Plan
+	// Backtrace, when set, adds the chain of callers after the "why:"
+	// line of each trace that carries a stack copy (--backtrace).
+	Backtrace *backtrace.Unwinder
 }
 
 // explain returns the verdict of tr, or nil without a plan.
@@ -155,6 +159,9 @@ func (t *Text) Trace(tr *Trace) error {
 	}
 	if v := explain(t.Verdict, t.Stmts, tr); v != nil {
 		b.WriteString(v.String() + "\n")
+	}
+	if t.Backtrace != nil && tr.Stack != nil {
+		b.WriteString(t.Backtrace.Unwind(tr.Stack).String())
 	}
 	if t.Annotate && t.H.Listing != nil {
 		t.annotate(&b, tr)
@@ -333,6 +340,33 @@ type JSON struct {
 	Stmts map[uint32]Stmt
 	// Verdict, when set, adds the "why" object to each trace.
 	Verdict *verdict.Plan
+	// Backtrace, when set, adds the "backtrace" object to each trace
+	// that carries a stack copy.
+	Backtrace *backtrace.Unwinder
+}
+
+// jsonBacktrace is a backtrace as JSON: frames innermost first, and why
+// the unwinding stopped early ("" when it reached the outermost frame).
+type jsonBacktrace struct {
+	Frames []jsonFrame `json:"frames"`
+	Stop   string      `json:"stop,omitempty"`
+}
+
+type jsonFrame struct {
+	PC       uint64 `json:"pc"`
+	Binary   string `json:"binary,omitempty"`
+	Function string `json:"function,omitempty"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Inlined  bool   `json:"inlined,omitempty"`
+}
+
+func backtraceJSON(bt *backtrace.Backtrace) *jsonBacktrace {
+	j := &jsonBacktrace{Frames: []jsonFrame{}, Stop: bt.Stop}
+	for _, f := range bt.Frames {
+		j.Frames = append(j.Frames, jsonFrame(f))
+	}
+	return j
 }
 
 // jsonWhy is the verdict as JSON fields.
@@ -411,12 +445,17 @@ func (j *JSON) Trace(tr *Trace) error {
 		TruncatedAt *int   `json:"truncated_at,omitempty"`
 		// Why is the verdict line's content (omitted with --no-verdict).
 		Why *jsonWhy `json:"why,omitempty"`
+		// Backtrace is the chain of callers (--backtrace).
+		Backtrace *jsonBacktrace `json:"backtrace,omitempty"`
 	}{Statements: []jsonStmt{}, Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
 	if tr.Truncated > 0 {
 		at := tr.TruncatedAt
 		out.TruncatedAt = &at
 	}
 	out.Why = whyJSON(explain(j.Verdict, j.Stmts, tr))
+	if j.Backtrace != nil && tr.Stack != nil {
+		out.Backtrace = backtraceJSON(j.Backtrace.Unwind(tr.Stack))
+	}
 	for _, r := range tr.Records {
 		st, ok := j.Stmts[r.StmtID]
 		if !ok {

@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/expr/ir"
 )
 
@@ -108,5 +112,52 @@ func BenchmarkStringRead(b *testing.B) {
 			}
 			b.ReportMetric(float64(per), "ns/call")
 		})
+	}
+}
+
+// BenchmarkBacktrace measures a call of check() traced without and with
+// the stack copy of --backtrace (bpfgen.DefaultStack bytes at each entry),
+// every invocation discarded at return, in one run: what the flag adds to
+// each call when no trace is kept. Besides the time per call (traps
+// included, noisy on a loaded machine) it reports the entry program's own
+// run time per call from the kernel's BPF statistics (entry-ns), where
+// the copy is made.
+func BenchmarkBacktrace(b *testing.B) {
+	requireBPF(b)
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatalf("enabling BPF run-time statistics: %v", err)
+	}
+	defer stats.Close()
+	for _, opt := range []string{"-O0", "-O2"} {
+		f := buildFixture(b, "gcc", opt)
+		p := f.plan(b, opt == "-O0")
+		for _, stack := range []int{0, bpfgen.DefaultStack} {
+			b.Run(fmt.Sprintf("gcc%s/stack=%d", opt, stack), func(b *testing.B) {
+				q := p
+				q.Stack = stack
+				s, err := Start(context.Background(), q, Options{PIDs: []int{os.Getpid()}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				go func() {
+					for range s.Traces() {
+					}
+				}()
+				per := spin(b, f.exe, max(b.N, 1000))
+				ps, err := s.coll.Programs[bpfgen.ProgEntry].Stats()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rt, n := ps.Runtime, ps.RunCount
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(per), "ns/call")
+				if n > 0 {
+					b.ReportMetric(float64(rt.Nanoseconds())/float64(n), "entry-ns")
+				}
+			})
+		}
 	}
 }

@@ -28,6 +28,26 @@ type Trace struct {
 	// statements ran before it, counting the Truncated ones.
 	Branch      *Record
 	BranchAfter int
+	// Bias is how far the traced binary's code moved at run time (the
+	// entry's ip less its link-time address).
+	Bias uint64
+	// Stack is the copy of the user stack at the function's entry
+	// (bpfgen.Spec.Stack, for --backtrace); nil without one.
+	Stack *Stack
+}
+
+// Stack is the user stack at an invocation's entry: the registers an
+// unwinder starts from and the stack's bytes from rsp up.
+type Stack struct {
+	// Regs holds the bpfgen.StackRegs by DWARF register number.
+	Regs map[uint64]uint64
+	// Bytes is the stack from Regs[rsp] up; shorter than asked near the
+	// stack's top (or empty when even the first chunk faulted).
+	Bytes []byte
+	// Maps is the process's /proc/PID/maps as the session read it on the
+	// trace's arrival, or the last copy read earlier when the process had
+	// exited by then; nil when it was never read.
+	Maps []byte
 }
 
 // Record is one statement hit.
@@ -78,7 +98,10 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 	if nvals > maxValues {
 		return nil, fmt.Errorf("decoding trace: %d values per record, at most %d expected", nvals, maxValues)
 	}
-	l := bpfgen.Layout{Values: nvals, Branch: le.Uint32(b[bpfgen.OffBranch:]) != 0}
+	l := bpfgen.Layout{Values: nvals, Branch: le.Uint32(b[bpfgen.OffBranch:]) != 0, Stack: int(le.Uint32(b[bpfgen.OffStack:]))}
+	if l.Stack > bpfgen.MaxStack {
+		return nil, fmt.Errorf("decoding trace: a stack copy of %d bytes, at most %d expected", l.Stack, bpfgen.MaxStack)
+	}
 	count := int(le.Uint32(b[bpfgen.OffCount:]))
 	rs := l.RecordSize()
 	base := l.RecordsOffset()
@@ -97,6 +120,20 @@ func DecodeSlots(b []byte, slots map[uint32][]bpfgen.Slot) (*Trace, error) {
 		Return:    int64(le.Uint64(b[bpfgen.OffReturn:])),
 		Truncated: le.Uint32(b[bpfgen.OffTruncated:]),
 		Records:   make([]Record, count),
+		Bias:      le.Uint64(b[bpfgen.OffBias:]),
+	}
+	if l.Stack > 0 {
+		a := b[l.StackOffset():]
+		st := &Stack{Regs: make(map[uint64]uint64, len(bpfgen.StackRegs))}
+		for i, r := range bpfgen.StackRegs {
+			st.Regs[r] = le.Uint64(a[bpfgen.StackOffRegs+8*i:])
+		}
+		n := le.Uint64(a[bpfgen.StackOffLen:])
+		if n > uint64(l.Stack) {
+			return nil, fmt.Errorf("decoding trace: %d bytes of stack copied into a %d-byte area", n, l.Stack)
+		}
+		st.Bytes = append([]byte{}, a[bpfgen.StackOffBytes:bpfgen.StackOffBytes+int(n)]...)
+		t.Stack = st
 	}
 	for i := range t.Args {
 		t.Args[i] = le.Uint64(b[bpfgen.OffArgs+8*i:])

@@ -184,6 +184,7 @@ func FuzzDecode(f *testing.F) {
 	binary.LittleEndian.PutUint32(ring[bpfgen.OffTruncated:], 7)
 	binary.LittleEndian.PutUint32(ring[bpfgen.OffHead:], 1)
 	f.Add(ring)
+	f.Add(stackSample(512, 100, []Record{{StmtID: 1}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, slots := range []map[uint32][]bpfgen.Slot{nil, stringSlots} {
 			tr, err := DecodeSlots(b, slots)
@@ -263,5 +264,56 @@ func TestDecodeBranch(t *testing.T) {
 		if _, err := Decode(plain[:len(plain)-1]); err == nil {
 			t.Errorf("seq %d: a sample one byte short decodes", seq)
 		}
+	}
+}
+
+// stackSample is sample with a stack area of size bytes (bpfgen.Layout
+// Stack) holding the registers 1..8 and copied bytes 0, 1, 2, ...
+func stackSample(size, copied int, recs []Record) []byte {
+	plain := sample(1, recs)
+	l := bpfgen.Layout{Values: 1, Stack: size}
+	area := make([]byte, bpfgen.StackOffBytes+size)
+	le := binary.LittleEndian
+	for i := range bpfgen.StackRegs {
+		le.PutUint64(area[bpfgen.StackOffRegs+8*i:], uint64(i+1))
+	}
+	le.PutUint64(area[bpfgen.StackOffLen:], uint64(copied))
+	for i := range copied {
+		area[bpfgen.StackOffBytes+i] = byte(i)
+	}
+	b := append(append(append([]byte{}, plain[:bpfgen.HeaderSize]...), area...), plain[bpfgen.HeaderSize:]...)
+	le.PutUint32(b[bpfgen.OffStack:], uint32(size))
+	if len(b) != l.RecordsOffset()+len(recs)*l.RecordSize() {
+		panic("stackSample: layout mismatch")
+	}
+	return b
+}
+
+// TestDecodeStack decodes a buffer with a stack area (--backtrace): the
+// registers by DWARF number and the bytes copied, the records after it.
+func TestDecodeStack(t *testing.T) {
+	recs := []Record{{StmtID: 3, Values: []Value{{U64: 5, OK: true}}}}
+	tr, err := Decode(stackSample(1024, 600, recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(tr.Records, recs) {
+		t.Errorf("records %v, want %v", tr.Records, recs)
+	}
+	if tr.Stack == nil || len(tr.Stack.Bytes) != 600 || tr.Stack.Bytes[599] != byte(599%256) {
+		t.Fatalf("stack %+v, want 600 bytes", tr.Stack)
+	}
+	for i, r := range bpfgen.StackRegs {
+		if tr.Stack.Regs[r] != uint64(i+1) {
+			t.Errorf("register %d = %d, want %d", r, tr.Stack.Regs[r], i+1)
+		}
+	}
+	bad := stackSample(1024, 600, recs)
+	binary.LittleEndian.PutUint64(bad[bpfgen.HeaderSize+bpfgen.StackOffLen:], 1025)
+	if tr, err := Decode(bad); tr != nil || err == nil || err.Error() != "decoding trace: 1025 bytes of stack copied into a 1024-byte area" {
+		t.Errorf("Decode = %v, %v; want the copy-length error", tr, err)
+	}
+	if tr, err := Decode(stackSample(1024, 0, recs)[:100]); tr != nil || err == nil {
+		t.Errorf("a short sample decodes: %v", tr)
 	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -123,10 +124,12 @@ type Stats struct {
 // flowing.
 type Session struct {
 	coll   *ebpf.Collection
-	multi  bool // probes attached with uprobe_multi links
-	fexit  bool // the return probe is an fexit program (kernel targets)
-	all    bool // every process that runs the binary is traced (TraceAll)
-	probes int  // uprobes attached: statements, entry and return
+	multi  bool       // probes attached with uprobe_multi links
+	fexit  bool       // the return probe is an fexit program (kernel targets)
+	all    bool       // every process that runs the binary is traced (TraceAll)
+	probes int        // uprobes attached: statements, entry and return
+	maps   mapsCache  // /proc/PID/maps copies, for --backtrace
+	mmaps  *mmapWatch // the mappings of -c and -x processes, for --backtrace
 
 	linksMu sync.Mutex
 	tracker []link.Link // the fork tracker's raw tracepoints
@@ -272,6 +275,9 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		if err != nil {
 			s.detach()
 			s.coll.Close()
+			if s.mmaps != nil {
+				s.mmaps.close()
+			}
 		}
 	}()
 
@@ -293,6 +299,11 @@ func Start(ctx context.Context, p Plan, o Options) (_ *Session, err error) {
 		}
 	}
 	timing.Mark("fork tracker attached")
+	if p.Stack > 0 && !o.TraceAll {
+		if s.mmaps, err = watchMmaps(o.PIDs); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.attach(p, o, gen); err != nil {
 		return nil, err
 	}
@@ -472,10 +483,17 @@ func (s *Session) read() {
 			return
 		}
 		s.ringBytes.Add(uint64(len(rec.RawSample)))
+		if len(rec.RawSample) == bpfgen.AnnounceSize {
+			s.maps.read(uint32(binary.LittleEndian.Uint64(rec.RawSample)))
+			continue
+		}
 		t, err := DecodeSlots(rec.RawSample, s.slots)
 		if err != nil {
 			s.decodeErrs.Add(1)
 			continue
+		}
+		if t.Stack != nil {
+			t.Stack.Maps = s.mapsOf(t.PID)
 		}
 		select {
 		case s.traces <- *t:
@@ -662,6 +680,9 @@ func (s *Session) Close() error {
 			s.rd.Close()
 		}
 		<-s.readerDone
+		if s.mmaps != nil {
+			s.mmaps.close()
+		}
 		st, err := s.Stats()
 		errs = append(errs, err, s.rd.Close())
 		s.final.Store(&st)

@@ -118,6 +118,25 @@ func cfaFrom(fdes frame.FrameDescriptionEntries, pc uint64, path string) (reg ui
 	return ctx.CFA.Reg, ctx.CFA.Offset, nil
 }
 
+// FrameRules returns the call-frame rules in effect at link-time address
+// pc (the CFA and where each register of the caller was saved), for
+// unwinding; an error when no FDE covers pc.
+func (f *File) FrameRules(pc uint64) (*frame.FrameContext, error) {
+	fdes, err := f.FrameEntries()
+	if err != nil {
+		return nil, err
+	}
+	fde, err := fdes.FDEForPC(pc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: no call-frame information for %#x", f.Path, pc)
+	}
+	ctx, err := establishFrame(fde, pc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: call-frame information for %#x: %w", f.Path, pc, err)
+	}
+	return ctx, nil
+}
+
 // establishFrame runs the FDE's CFA program up to pc; Delve's interpreter
 // panics on truncated instructions.
 func establishFrame(fde *frame.FrameDescriptionEntry, pc uint64) (ctx *frame.FrameContext, err error) {

@@ -68,6 +68,9 @@ type Job struct {
 
 	// limits are Config's MaxRecords and RingBufSize.
 	limits session.Options
+	// targetOpts opened the target; --backtrace opens the binaries its
+	// stacks pass through with them.
+	targetOpts target.Options
 
 	// errnoMiss says why errno() may not be found in a process at run
 	// time; the run notes it when that happened.
@@ -127,14 +130,21 @@ type kernelBinary interface {
 	CheckTracing() error
 }
 
-// openTarget opens the Binary tt names. For the kernel and its modules
-// the kernel must have kprobes (said before any debug info is looked for,
-// which would not help) and the debug info must be the running kernel's.
-func openTarget(tt traceTarget, cfg Config) (target.Binary, error) {
+// targetOptions are the options a user-space target is opened with:
+// --debug-dir's directories before the default ones, and debuginfod.
+func targetOptions(cfg Config) target.Options {
 	opts := target.Options{Debuginfod: cfg.Debuginfod}
 	if len(cfg.DebugDirs) > 0 {
 		opts.DebugDirs = append(append([]string(nil), cfg.DebugDirs...), target.DefaultDebugDirs...)
 	}
+	return opts
+}
+
+// openTarget opens the Binary tt names. For the kernel and its modules
+// the kernel must have kprobes (said before any debug info is looked for,
+// which would not help) and the debug info must be the running kernel's.
+func openTarget(tt traceTarget, cfg Config) (target.Binary, error) {
+	opts := targetOptions(cfg)
 	if tt.kind == spec.Process {
 		if cfg.Release != "" {
 			return nil, fmt.Errorf("-r %s names a kernel release: it applies to kernel and module(\"NAME\") targets only", cfg.Release)
@@ -288,7 +298,7 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, fmt.Errorf("%s has %d out-of-line definitions (%s); tracing one of several is not supported yet", cfg.Function, len(fns), strings.Join(where, ", "))
 	}
 	fn := fns[0]
-	job := &Job{Stmts: map[uint32]report.Stmt{}}
+	job := &Job{Stmts: map[uint32]report.Stmt{}, targetOpts: targetOptions(cfg)}
 	if aliasNote != "" {
 		job.Notes = append(job.Notes, aliasNote)
 	}

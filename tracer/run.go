@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/whythefail/whythefail/backtrace"
+	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/session"
@@ -46,6 +48,10 @@ type RunOptions struct {
 	// SingleUprobes attaches one uprobe per probe point even where the
 	// kernel offers uprobe_multi links (see session.Options).
 	SingleUprobes bool
+	// Backtrace copies the user stack at each invocation's entry and
+	// prints, after each trace's why: line, the chain of callers
+	// unwound from it (package backtrace).
+	Backtrace bool
 	// Ready, if set, is told once the probes are attached.
 	Ready  func()
 	Stdin  io.Reader // the command's stdio (defaults: os.Stdin etc.)
@@ -186,12 +192,22 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	// The session must not stop delivering on the first signal: Run
 	// drains it after detaching, so every committed trace is printed or
 	// counted. The second signal abandons the traces not yet printed.
-	sess, err := session.Start(abortCtx, j.Plan, sopts)
+	plan := j.Plan
+	var unwinder *backtrace.Unwinder
+	if o.Backtrace {
+		if plan.Space != target.UserSpace {
+			return 0, errors.New("--backtrace unwinds user stacks only: kernel targets are not supported yet")
+		}
+		plan.Stack = bpfgen.DefaultStack
+		unwinder = backtrace.NewUnwinder(j.targetOpts)
+		defer unwinder.Close()
+	}
+	sess, err := session.Start(abortCtx, plan, sopts)
 	var fe *session.FexitError
 	if errors.As(err, &fe) {
 		// The kernel refused fexit at this function: a kretprobe.
 		sopts.NoFexit = true
-		sess, err = session.Start(abortCtx, j.Plan, sopts)
+		sess, err = session.Start(abortCtx, plan, sopts)
 		if err == nil && o.Notes == NotesVerbose {
 			diag := o.Diag
 			if diag == nil {
@@ -201,7 +217,8 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		}
 	}
 	if err != nil {
-		if j.Plan.Attach == target.AttachKprobe && strings.Contains(err.Error(), "attaching") && readFtraceFunctions() == nil {
+		var ae *session.AttachError
+		if j.Plan.Attach == target.AttachKprobe && errors.As(err, &ae) && readFtraceFunctions() == nil {
 			return 0, fmt.Errorf("%w (the kernel refused the kprobe: with tracefs mounted at /sys/kernel/tracing, whythefail names notrace functions, which kprobe events refuse, before attaching)", err)
 		}
 		return 0, explainStart(err)
@@ -232,9 +249,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		Stats(report.Stats) error
 	}
 	if o.JSON {
-		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict}
+		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict, Backtrace: unwinder}
 	} else {
-		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict}
+		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict, Backtrace: unwinder}
 		w = t
 		if g := grouped(t, o.Group, out, func(n string) {
 			if o.Notes != NotesQuiet {

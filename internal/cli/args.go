@@ -23,6 +23,7 @@ type Args struct {
 	// "naive" keeps each at its statement's first instruction.
 	Placement string
 	Annotate  bool     // --annotate: each trace's function source, executed lines marked
+	Backtrace bool     // --backtrace: the chain of callers after each trace
 	NoVerdict bool     // --no-verdict: no "why:" line after each trace
 	Group     bool     // --group: each statement path once, with a summary of its other calls
 	NoGroup   bool     // --no-group: every trace, even on a terminal
@@ -102,6 +103,8 @@ func parseArgs(argv []string) (*Args, error) {
 			a.Annotate = true
 		case "--no-verdict", "-no-verdict":
 			a.NoVerdict = true
+		case "--backtrace", "-backtrace":
+			a.Backtrace = true
 		case "--group", "-group":
 			a.Group = true
 		case "--no-group", "-no-group":

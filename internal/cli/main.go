@@ -32,6 +32,7 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --source-path OLD=NEW  look for sources under NEW where debug info says OLD
        --source         show the source text of each traced line
        --no-verdict     no "why:" line after each trace (and no branch probes)
+       --backtrace      after each trace, its chain of callers (function, file, line)
        --group          each statement path once, then how many more calls took it and what differed
        --no-group       every trace, even on a terminal (which groups a path after 3 traces)
        --version        print whythefail's version

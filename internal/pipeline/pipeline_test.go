@@ -32,6 +32,7 @@ var order = []string{
 	"expr",
 	"bpfgen",
 	"session",
+	"backtrace",
 	"verdict",
 	"report",
 	"tracer",
