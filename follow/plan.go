@@ -1,6 +1,7 @@
 package follow
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -254,6 +255,9 @@ type instr struct {
 
 func (i instr) end() uint64 { return i.pc + uint64(i.inst.Len) }
 
+// endbr64 is the CET landing pad, which x86asm misreads as a prefix.
+var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
+
 // decode decodes the instructions of ranges; insn finds the boundaries
 // (it knows endbr64, which x86asm misreads).
 func decode(code func(uint64, int) ([]byte, error), ranges [][2]uint64) ([]instr, error) {
@@ -275,7 +279,10 @@ func decode(code func(uint64, int) ([]byte, error), ranges [][2]uint64) ([]instr
 			bs := c[b-r[0] : end-r[0]]
 			ins, err := x86asm.Decode(bs, 64)
 			it := instr{pc: b, inst: ins, ok: err == nil && ins.Len == len(bs)}
-			if !it.ok {
+			switch {
+			case bytes.Equal(bs, endbr64):
+				it.inst, it.ok = x86asm.Inst{Op: x86asm.NOP, Len: len(bs)}, true
+			case !it.ok:
 				it.inst = x86asm.Inst{Len: len(bs)}
 			}
 			out = append(out, it)
