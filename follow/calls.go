@@ -20,6 +20,11 @@ type Call struct {
 	Value    int64
 	// Back says the callee came back (its return probe ran).
 	Back bool
+	// Raw is the whole of rax; Wide says it does not fit the traced
+	// function's return size (neither zero- nor sign-extended from it: a
+	// pointer returned into an int function), so the report prints Raw.
+	Raw  uint64
+	Wide bool
 }
 
 // Origin is the call the failure value came from.
@@ -84,12 +89,13 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		after[k] = i
 		if s.Used && len(r.Values) > 0 && r.Values[0].OK {
 			res.Calls[k].Returned = true
-			res.Calls[k].Value = p.norm(r.Values[0].U64)
+			u := r.Values[0].U64
+			res.Calls[k].Value, res.Calls[k].Raw, res.Calls[k].Wide = p.norm(u), u, p.wide(u)
 		}
 		res.Calls[k].Back = true
 	}
 	for k := len(res.Calls) - 1; k >= 0; k-- {
-		if c := res.Calls[k]; c.Returned && c.Value == tr.Return {
+		if c := res.Calls[k]; c.Returned && !c.Wide && c.Value == tr.Return {
 			res.Origin = &Origin{Call: k}
 			return res
 		}
@@ -103,7 +109,7 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 	}
 	// Only the last call whose value the function read: a later one
 	// that returned success means the function recovered.
-	if k < 0 || !isErrno(res.Calls[k].Value) {
+	if k < 0 || res.Calls[k].Wide || !isErrno(res.Calls[k].Value) {
 		return res
 	}
 	o := &Origin{Call: k, Translated: true}
@@ -137,6 +143,17 @@ func (p *Plan) norm(u uint64) int64 {
 		}
 	}
 	return int64(u)
+}
+
+// wide reports whether rax holds more than the traced function's return
+// size: bits above it that are neither zero nor its sign.
+func (p *Plan) wide(u uint64) bool {
+	if p.retSize != 1 && p.retSize != 2 && p.retSize != 4 {
+		return false
+	}
+	bits := uint(p.retSize * 8)
+	hi := u >> bits
+	return hi != 0 && int64(u)>>(bits-1) != -1
 }
 
 // runtimeName names a run-time code address: by the traced binary's

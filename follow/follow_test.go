@@ -109,6 +109,11 @@ func TestCalls(t *testing.T) {
 			t.Errorf("%s: origin %+v, want %+v", c.name, *res.Origin, *c.origin)
 		}
 	}
+	// A pointer returned into an int function is wide: printed whole.
+	res0 := p.Calls(&session.Trace{Return: -1, Records: []session.Record{call(a), ret(a, 0x7ffe9a159995), call(b), ret(b, neg(-2))}}, lines)
+	if c := res0.Calls; len(c) != 2 || !c[0].Wide || c[0].Raw != 0x7ffe9a159995 || c[1].Wide || c[1].Value != -2 {
+		t.Errorf("calls %+v: want the first wide, the second -2", c)
+	}
 	// An indirect call is named by the binary's symbols, the load bias
 	// taken off; outside them it is hex.
 	p.syms = nil

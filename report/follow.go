@@ -36,6 +36,8 @@ func callValue(c follow.Call, format string) string {
 		return "did not return"
 	case !c.Returned:
 		return "returned (value not used)"
+	case c.Wide:
+		return fmt.Sprintf("returned %#x", c.Raw)
 	}
 	return "returned " + formatReturn(c.Value, format)
 }
@@ -69,6 +71,9 @@ type jsonCall struct {
 	Indirect bool   `json:"indirect,omitempty"`
 	Returned bool   `json:"returned"`
 	Value    int64  `json:"value"`
+	// RAX is the whole register, for callees returning more than
+	// FUNCTION's return type holds.
+	RAX uint64 `json:"rax"`
 }
 
 type jsonOrigin struct {
@@ -83,7 +88,7 @@ type jsonOrigin struct {
 func callsJSON(res follow.Result) ([]jsonCall, *jsonOrigin) {
 	calls := []jsonCall{}
 	for _, c := range res.Calls {
-		calls = append(calls, jsonCall{Callee: c.Callee, File: c.Site.File, Line: c.Site.Line, In: c.Site.In, Indirect: c.Site.Indirect, Returned: c.Returned, Value: c.Value})
+		calls = append(calls, jsonCall{Callee: c.Callee, File: c.Site.File, Line: c.Site.Line, In: c.Site.In, Indirect: c.Site.Indirect, Returned: c.Returned, Value: c.Value, RAX: c.Raw})
 	}
 	if res.Origin == nil {
 		return calls, nil
