@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/backtrace"
+	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/session"
 	"github.com/whythefail/whythefail/verdict"
 )
@@ -102,6 +103,10 @@ type Text struct {
 	// Backtrace, when set, adds the chain of callers after the "why:"
 	// line of each trace that carries a stack copy (--backtrace).
 	Backtrace *backtrace.Unwinder
+	// Follow, when set, prints the calls each trace made and the origin
+	// of its return value (--follow) before the "why:" line; its probes'
+	// records are not statements.
+	Follow *follow.Plan
 }
 
 // explain returns the verdict of tr, or nil without a plan.
@@ -127,6 +132,9 @@ func (t *Text) Trace(tr *Trace) error {
 	for i, r := range tr.Records {
 		if tr.Truncated > 0 && i == tr.TruncatedAt {
 			elision(&b, tr)
+		}
+		if t.Follow.Owns(r.StmtID) {
+			continue
 		}
 		st, ok := t.Stmts[r.StmtID]
 		if !ok {
@@ -156,6 +164,9 @@ func (t *Text) Trace(tr *Trace) error {
 	}
 	if tr.Truncated > 0 && tr.TruncatedAt >= len(tr.Records) {
 		elision(&b, tr)
+	}
+	if t.Follow != nil {
+		writeCalls(&b, t.Follow.Calls(tr, stmtLine(t.Stmts)), tr, t.H.Function, t.H.ReturnFormat)
 	}
 	if v := explain(t.Verdict, t.Stmts, tr); v != nil {
 		b.WriteString(v.String() + "\n")
@@ -343,6 +354,9 @@ type JSON struct {
 	// Backtrace, when set, adds the "backtrace" object to each trace
 	// that carries a stack copy.
 	Backtrace *backtrace.Unwinder
+	// Follow, when set, adds the "calls" array and the "origin" object
+	// (--follow).
+	Follow *follow.Plan
 }
 
 // jsonBacktrace is a backtrace as JSON: frames innermost first, and why
@@ -447,6 +461,10 @@ func (j *JSON) Trace(tr *Trace) error {
 		Why *jsonWhy `json:"why,omitempty"`
 		// Backtrace is the chain of callers (--backtrace).
 		Backtrace *jsonBacktrace `json:"backtrace,omitempty"`
+		// Calls and Origin are the calls made and where the return
+		// value came from (--follow).
+		Calls  []jsonCall  `json:"calls,omitempty"`
+		Origin *jsonOrigin `json:"origin,omitempty"`
 	}{Statements: []jsonStmt{}, Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
 	if tr.Truncated > 0 {
 		at := tr.TruncatedAt
@@ -456,7 +474,13 @@ func (j *JSON) Trace(tr *Trace) error {
 	if j.Backtrace != nil && tr.Stack != nil {
 		out.Backtrace = backtraceJSON(j.Backtrace.Unwind(tr.Stack))
 	}
+	if j.Follow != nil {
+		out.Calls, out.Origin = callsJSON(j.Follow.Calls(tr, stmtLine(j.Stmts)))
+	}
 	for _, r := range tr.Records {
+		if j.Follow.Owns(r.StmtID) {
+			continue
+		}
 		st, ok := j.Stmts[r.StmtID]
 		if !ok {
 			st = Stmt{File: "<unknown statement>"}

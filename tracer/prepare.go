@@ -12,6 +12,7 @@ import (
 	"github.com/whythefail/whythefail/debuginfod"
 	"github.com/whythefail/whythefail/expr"
 	"github.com/whythefail/whythefail/expr/ir"
+	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/spec"
@@ -47,6 +48,9 @@ type Config struct {
 	NoVerdict bool
 	// Placement says where statement probes go (placement.go).
 	Placement Placement
+	// Follow records the calls the function makes and what each
+	// returned (--follow, depth 1; package follow).
+	Follow bool
 	// Release is the kernel release (-r) whose debug info kernel and
 	// module targets use; "" means the running kernel's, and any other
 	// is refused (tracing needs the running kernel's).
@@ -61,6 +65,8 @@ type Job struct {
 	Stmts  map[uint32]report.Stmt
 	// Verdict plans the verdict line; nil with Config.NoVerdict.
 	Verdict *verdict.Plan
+	// Follow plans the calls recorded with Config.Follow; nil without.
+	Follow *follow.Plan
 	// Notes are things the user should know (statements skipped, ...).
 	Notes []string
 	// Placement says, per statement, where its probe went and why (-v).
@@ -418,6 +424,11 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	if !cfg.NoVerdict {
 		planVerdict(job, bin, fn, sc, cfg)
+	}
+	if cfg.Follow {
+		if err := planFollow(job, bin, fn); err != nil {
+			return nil, err
+		}
 	}
 	if kb != nil {
 		if err := kernelSites(job, kb, fn); err != nil {

@@ -249,9 +249,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		Stats(report.Stats) error
 	}
 	if o.JSON {
-		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict, Backtrace: unwinder}
+		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow}
 	} else {
-		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict, Backtrace: unwinder}
+		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow}
 		w = t
 		if g := grouped(t, o.Group, out, func(n string) {
 			if o.Notes != NotesQuiet {

@@ -24,6 +24,7 @@ type Args struct {
 	Placement string
 	Annotate  bool     // --annotate: each trace's function source, executed lines marked
 	Backtrace bool     // --backtrace: the chain of callers after each trace
+	Follow    bool     // --follow[=1]: the calls made and the origin of the return value
 	NoVerdict bool     // --no-verdict: no "why:" line after each trace
 	Group     bool     // --group: each statement path once, with a summary of its other calls
 	NoGroup   bool     // --no-group: every trace, even on a terminal
@@ -105,6 +106,14 @@ func parseArgs(argv []string) (*Args, error) {
 			a.NoVerdict = true
 		case "--backtrace", "-backtrace":
 			a.Backtrace = true
+		case "--follow", "-follow":
+			if hasVal && val != "1" {
+				if n, err := strconv.Atoi(val); err != nil || n < 1 {
+					return nil, usagef("--follow=%s: DEPTH is a number of call levels, 1 or more", val)
+				}
+				return nil, usagef("--follow=%s: only depth 1 (the calls FUNCTION makes itself) is supported yet", val)
+			}
+			a.Follow = true
 		case "--group", "-group":
 			a.Group = true
 		case "--no-group", "-no-group":

@@ -34,6 +34,7 @@ var order = []string{
 	"session",
 	"backtrace",
 	"verdict",
+	"follow",
 	"report",
 	"tracer",
 	"internal/cli",

@@ -1,0 +1,187 @@
+package follow
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/session"
+)
+
+// decodeBytes decodes code placed at 0x1000 as one range.
+func decodeBytes(t *testing.T, code []byte) []instr {
+	t.Helper()
+	ins, err := decode(func(va uint64, n int) ([]byte, error) { return code[va-0x1000:][:n], nil }, [][2]uint64{{0x1000, 0x1000 + uint64(len(code))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ins
+}
+
+// TestUsesRAX: the code after a call reads the callee's rax, or
+// overwrites it first (then the value cannot be the one passed up).
+func TestUsesRAX(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		code []byte
+		want bool
+	}{
+		{"test %rax,%rax", []byte{0x48, 0x85, 0xc0, 0xc3}, true},
+		{"xor %eax,%eax; ret", []byte{0x31, 0xc0, 0xc3}, false},
+		{"mov %rbx,%rdi; call", []byte{0x48, 0x89, 0xdf, 0xe8, 0, 0, 0, 0, 0xc3}, false},
+		{"mov %eax,%edi", []byte{0x89, 0xc7, 0xc3}, true},
+		{"mov -0x8(%rbp),%rax", []byte{0x48, 0x8b, 0x45, 0xf8, 0xc3}, false},
+		{"mov %eax,-0x4(%rbp)", []byte{0x89, 0x45, 0xfc, 0xc3}, true},
+		{"ret: the value is returned", []byte{0xc3}, true},
+		{"jmp to xor %eax,%eax", []byte{0xeb, 0x01, 0xcc, 0x31, 0xc0, 0xc3}, false},
+		{"pop %rbx; ret", []byte{0x5b, 0xc3}, true},
+		{"mov (%rax),%edx", []byte{0x8b, 0x10, 0xc3}, true},
+		{"add %eax,%ebx", []byte{0x01, 0xc3, 0xc3}, true},
+		{"add $1,%eax", []byte{0x83, 0xc0, 0x01, 0xc3}, true},
+		{"endbr64 then xor", []byte{0xf3, 0x0f, 0x1e, 0xfa, 0x31, 0xc0, 0xc3}, false},
+	} {
+		if got := usesRAX(decodeBytes(t, c.code), 0); got != c.want {
+			t.Errorf("%s: usesRAX = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestCalls checks the pairing of call and return records and the origin
+// rules on hand-made traces.
+func TestCalls(t *testing.T) {
+	a := &Site{CallID: 10, ReturnID: 11, Callee: "a", Used: true, File: "f.c", Line: 5}
+	b := &Site{CallID: 12, ReturnID: 13, Callee: "b", Used: true, File: "f.c", Line: 6}
+	v := &Site{CallID: 14, ReturnID: 15, Callee: "v", File: "f.c", Line: 7} // value never read
+	ind := &Site{CallID: 16, ReturnID: 17, Indirect: true, Used: true, File: "f.c", Line: 8}
+	p := &Plan{retSize: 4, LastLine: 9, byID: map[uint32]*Site{}, syms: nil}
+	for _, s := range []*Site{a, b, v, ind} {
+		p.byID[s.CallID], p.byID[s.ReturnID] = s, s
+	}
+	val := func(u uint64) []session.Value { return []session.Value{{U64: u, OK: true}} }
+	call := func(s *Site) session.Record { return session.Record{StmtID: s.CallID} }
+	ret := func(s *Site, u uint64) session.Record { return session.Record{StmtID: s.ReturnID, Values: val(u)} }
+	stmt := func(line int) session.Record { return session.Record{StmtID: uint32(100 + line)} }
+	lines := func(id uint32) (string, int, bool) {
+		if id >= 100 {
+			return "f.c", int(id - 100), true
+		}
+		return "", 0, false
+	}
+	neg := func(n int64) uint64 { return uint64(n) & 0xffffffff } // an int in eax
+	for _, c := range []struct {
+		name    string
+		ret     int64
+		records []session.Record
+		origin  *Origin
+		values  []int64
+	}{
+		{"passed up", -2, []session.Record{call(a), ret(a, neg(-2)), stmt(6)}, &Origin{Call: 0}, []int64{-2}},
+		{"translated at the last line before the brace", -22, []session.Record{call(a), ret(a, neg(-2)), stmt(6), stmt(9)},
+			&Origin{Call: 0, Translated: true, File: "f.c", Line: 6}, []int64{-2}},
+		{"recovered: a later call succeeded", -1, []session.Record{call(a), ret(a, neg(-2)), call(b), ret(b, 8), stmt(7)}, nil, []int64{-2, 8}},
+		{"the last matching call in a loop", -22, []session.Record{call(a), ret(a, 0), call(a), ret(a, neg(-22)), call(b), ret(b, 0)},
+			&Origin{Call: 1}, []int64{0, -22, 0}},
+		{"an unused value is never blamed", 0, []session.Record{call(a), ret(a, 5), call(v), ret(v, 0)}, nil, []int64{5, 0}},
+		{"a jump to a return address is no return", -2, []session.Record{ret(a, neg(-2)), call(b), ret(b, neg(-2))}, &Origin{Call: 0}, []int64{-2}},
+	} {
+		res := p.Calls(&session.Trace{Return: c.ret, Records: c.records}, lines)
+		var got []int64
+		for _, k := range res.Calls {
+			got = append(got, k.Value)
+		}
+		if len(got) != len(c.values) {
+			t.Errorf("%s: values %v, want %v", c.name, got, c.values)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.values[i] {
+				t.Errorf("%s: values %v, want %v", c.name, got, c.values)
+			}
+		}
+		switch {
+		case (res.Origin == nil) != (c.origin == nil):
+			t.Errorf("%s: origin %+v, want %+v", c.name, res.Origin, c.origin)
+		case res.Origin != nil && *res.Origin != *c.origin:
+			t.Errorf("%s: origin %+v, want %+v", c.name, *res.Origin, *c.origin)
+		}
+	}
+	// A pointer returned into an int function is wide: printed whole.
+	res0 := p.Calls(&session.Trace{Return: -1, Records: []session.Record{call(a), ret(a, 0x7ffe9a159995), call(b), ret(b, neg(-2))}}, lines)
+	if c := res0.Calls; len(c) != 2 || !c[0].Wide || c[0].Raw != 0x7ffe9a159995 || c[1].Wide || c[1].Value != -2 {
+		t.Errorf("calls %+v: want the first wide, the second -2", c)
+	}
+	// An indirect call is named by the binary's symbols, the load bias
+	// taken off; outside them it is hex.
+	p.syms = nil
+	res := p.Calls(&session.Trace{Bias: 0x1000, Records: []session.Record{{StmtID: 16, Values: val(0x7f0000)}}}, lines)
+	if len(res.Calls) != 1 || res.Calls[0].Callee != "0x7f0000" {
+		t.Errorf("indirect call %+v, want callee 0x7f0000", res.Calls)
+	}
+}
+
+// TestPLTSlots: each 16-byte entry's jmp *disp(%rip) gives its slot.
+func TestPLTSlots(t *testing.T) {
+	entry := func(prefix []byte, disp int32) []byte {
+		e := append(append([]byte{}, prefix...), 0xff, 0x25, 0, 0, 0, 0)
+		binary.LittleEndian.PutUint32(e[len(prefix)+2:], uint32(disp))
+		for len(e) < 16 {
+			e = append(e, 0x90)
+		}
+		return e
+	}
+	data := append(entry([]byte{0xf3, 0x0f, 0x1e, 0xfa, 0xf2}, 0x100), entry(nil, -0x10)...)
+	data = append(data, make([]byte, 16)...) // no jmp: left out
+	got := pltSlots(data, 0x2000, 16)
+	want := map[uint64]uint64{0x2000: 0x200b + 0x100, 0x2010: 0x2016 - 0x10}
+	if len(got) != len(want) || got[0x2000] != want[0x2000] || got[0x2010] != want[0x2010] {
+		t.Errorf("slots %#x, want %#x", got, want)
+	}
+}
+
+// FuzzPLTSlots: any section bytes give slots without panicking, one at
+// most per entry.
+func FuzzPLTSlots(f *testing.F) {
+	f.Add([]byte{0xff, 0x25, 1, 2, 3, 4}, 16)
+	f.Add([]byte{0xf3, 0x0f, 0x1e, 0xfa, 0xf2, 0xff, 0x25, 0, 0, 0, 0, 0x90, 0x90, 0x90, 0x90, 0x90}, 8)
+	f.Fuzz(func(t *testing.T, data []byte, size int) {
+		if size != 8 && size != 16 {
+			return
+		}
+		if got := pltSlots(data, 0x1000, size); len(got) > len(data)/size {
+			t.Errorf("%d slots from %d entries", len(got), len(data)/size)
+		}
+	})
+}
+
+// TestPLTNamesLibc: every PLT entry objdump names in glibc's libc.so.6
+// (name@plt labels, from the same relocations) has that name.
+func TestPLTNamesLibc(t *testing.T) {
+	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	fixture.NeedTool(t, "objdump")
+	f, err := elf.Open(libc)
+	if err != nil {
+		fixture.Missing(t, "%v", err)
+		return
+	}
+	defer f.Close()
+	out, err := exec.Command("objdump", "-d", "-j", ".plt", "-j", ".plt.got", "-j", ".plt.sec", libc).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := PLTNames(f)
+	re := regexp.MustCompile(`(?m)^([0-9a-f]+) <([^@>*]+)@plt>:$`)
+	ms := re.FindAllStringSubmatch(string(out), -1)
+	if len(ms) == 0 {
+		t.Fatalf("objdump named no PLT entries of %s", libc)
+	}
+	for _, m := range ms {
+		addr, _ := strconv.ParseUint(m[1], 16, 64)
+		if names[addr] != m[2] {
+			t.Errorf("PLT entry %#x: named %q, objdump says %q", addr, names[addr], m[2])
+		}
+	}
+}
