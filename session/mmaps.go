@@ -32,6 +32,10 @@ type mmapWatch struct {
 
 	mu    sync.Mutex
 	byPID map[uint32][]execMap // newest last
+	// execd are the processes whose exec was seen: a fork record that
+	// sorts after it (CPU clocks drift a little apart under load) must
+	// not put the parent's mappings back over the new image's.
+	execd map[uint32]bool
 	lost  uint64               // records the kernel dropped (a ring was full)
 }
 
@@ -266,12 +270,19 @@ func (w *mmapWatch) applyRecords(recs []perfRecord) {
 			w.byPID[pid] = append(w.byPID[pid], execMap{start: le.Uint64(rec[8:]), length: le.Uint64(rec[16:]), pgoff: le.Uint64(rec[24:]), path: string(name)})
 		case perfRecordComm: // pid, tid, comm: an exec starts afresh
 			if len(rec) >= 8 && misc&perfMiscCommExec != 0 {
-				delete(w.byPID, le.Uint32(rec))
+				pid := le.Uint32(rec)
+				delete(w.byPID, pid)
+				if w.execd == nil {
+					w.execd = map[uint32]bool{}
+				}
+				w.execd[pid] = true
 			}
 		case perfRecordFork: // pid, ppid, tid, ptid, time
 			if len(rec) >= 16 {
 				pid, ppid := le.Uint32(rec), le.Uint32(rec[4:])
-				if pid != ppid {
+				// A child's own records (an exec, mappings) may sort
+				// before its fork's: they win.
+				if _, seen := w.byPID[pid]; pid != ppid && !seen && !w.execd[pid] {
 					w.byPID[pid] = append([]execMap(nil), w.byPID[ppid]...)
 				}
 			}

@@ -174,12 +174,19 @@ func TestMmapApply(t *testing.T) {
 	at = 1 // written by another CPU before the exec: forgotten by it
 	s = append(s, mmap(10, 0xb000, 0x1000, 0, "/before-exec")...)
 	at = 0
+	// Process 12's exec and mapping are stamped before its fork (the
+	// CPUs' clocks drift apart under load): the fork must not put its
+	// parent's mappings over them.
+	s = append(s, pair(perfRecordComm, perfMiscCommExec, 12, 12)...)
+	s = append(s, mmap(12, 0xc000, 0x1000, 0, "/bin/child")...)
+	s = append(s, pair(perfRecordFork, 0, 12, 10)...)
 	s = append(s, mmap(10, 0xa000, 0x1000, 0, "/never")[:20]...)
 	w := &mmapWatch{byPID: map[uint32][]execMap{}}
 	w.apply(s)
 	for pid, want := range map[uint32]string{
 		10: "5000-6000 r-xp 00003000 00:00 0 /bin/x y\n",
 		11: "9000-a000 r-xp 00000000 00:00 0 /lib/l.so\n5000-6000 r-xp 00003000 00:00 0 /bin/x y\n",
+		12: "c000-d000 r-xp 00000000 00:00 0 /bin/child\n",
 	} {
 		if got := string(w.maps(pid)); got != want {
 			t.Errorf("process %d:\n%s\nwant\n%s", pid, got, want)
