@@ -36,7 +36,7 @@ type mmapWatch struct {
 	// sorts after it (CPU clocks drift a little apart under load) must
 	// not put the parent's mappings back over the new image's.
 	execd map[uint32]bool
-	lost  uint64               // records the kernel dropped (a ring was full)
+	lost  uint64 // records the kernel dropped (a ring was full)
 }
 
 // execMap is one executable mapping: run-time start, length, file offset.
