@@ -1,7 +1,6 @@
 package follow
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -255,11 +254,7 @@ type instr struct {
 
 func (i instr) end() uint64 { return i.pc + uint64(i.inst.Len) }
 
-// endbr64 is the CET landing pad, which x86asm misreads as a prefix.
-var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
-
-// decode decodes the instructions of ranges; insn finds the boundaries
-// (it knows endbr64, which x86asm misreads).
+// decode decodes the instructions of ranges (insn.Decode).
 func decode(code func(uint64, int) ([]byte, error), ranges [][2]uint64) ([]instr, error) {
 	var out []instr
 	for _, r := range ranges {
@@ -267,25 +262,12 @@ func decode(code func(uint64, int) ([]byte, error), ranges [][2]uint64) ([]instr
 		if err != nil {
 			return nil, err
 		}
-		bounds, err := insn.Boundaries(c, r[0])
+		ds, err := insn.Decode(c, r[0])
 		if err != nil {
 			return nil, err
 		}
-		for k, b := range bounds {
-			end := r[1]
-			if k+1 < len(bounds) {
-				end = bounds[k+1]
-			}
-			bs := c[b-r[0] : end-r[0]]
-			ins, err := x86asm.Decode(bs, 64)
-			it := instr{pc: b, inst: ins, ok: err == nil && ins.Len == len(bs)}
-			switch {
-			case bytes.Equal(bs, endbr64):
-				it.inst, it.ok = x86asm.Inst{Op: x86asm.NOP, Len: len(bs)}, true
-			case !it.ok:
-				it.inst = x86asm.Inst{Len: len(bs)}
-			}
-			out = append(out, it)
+		for _, d := range ds {
+			out = append(out, instr{pc: d.PC, inst: d.Inst, ok: d.OK})
 		}
 	}
 	return out, nil

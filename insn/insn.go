@@ -163,3 +163,39 @@ func Emulated(code []byte) bool {
 	}
 	return false
 }
+
+// Inst is one instruction of a function's code as Decode gives it.
+type Inst struct {
+	PC   uint64      // its link-time address
+	Inst x86asm.Inst // decoded; only Len is set when OK is false
+	// OK says x86asm decoded it (endbr64 reads as a NOP); false for the
+	// other encodings that Boundaries knows better than x86asm.
+	OK bool
+}
+
+// Decode decodes code, the bytes of one function at link-time address
+// addr, instruction by instruction at the boundaries Boundaries finds.
+func Decode(code []byte, addr uint64) ([]Inst, error) {
+	bounds, err := Boundaries(code, addr)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Inst, 0, len(bounds))
+	for k, b := range bounds {
+		end := addr + uint64(len(code))
+		if k+1 < len(bounds) {
+			end = bounds[k+1]
+		}
+		bs := code[b-addr : end-addr]
+		d, err := x86asm.Decode(bs, 64)
+		it := Inst{PC: b, Inst: d, OK: err == nil && d.Len == len(bs)}
+		switch {
+		case bytes.Equal(bs, fixed[0]): // endbr64: a landing pad, nothing else
+			it.Inst, it.OK = x86asm.Inst{Op: x86asm.NOP, Len: len(bs)}, true
+		case !it.OK:
+			it.Inst = x86asm.Inst{Len: len(bs)}
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}

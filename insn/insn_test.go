@@ -4,6 +4,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"golang.org/x/arch/x86/x86asm"
 )
 
 func TestBoundaries(t *testing.T) {
@@ -168,5 +170,34 @@ func TestEmulated(t *testing.T) {
 		if got := Emulated(tt.code); got != tt.want {
 			t.Errorf("Emulated(%s: % x) = %v, want %v", tt.name, tt.code, got, tt.want)
 		}
+	}
+}
+
+// TestDecode: endbr64 reads as a NOP, the instructions after it decode at
+// their own boundaries, and what x86asm cannot decode keeps its length.
+func TestDecode(t *testing.T) {
+	code := []byte{
+		0xf3, 0x0f, 0x1e, 0xfa, // endbr64
+		0x48, 0x89, 0xf8, // mov rax, rdi
+		0x0f, 0x01, 0xee, // rdpkru (insn knows it, x86asm does not)
+		0xc3, // ret
+	}
+	ds, err := Decode(code, 0x1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		pc  uint64
+		op  x86asm.Op
+		len int
+		ok  bool
+	}
+	var got []row
+	for _, d := range ds {
+		got = append(got, row{d.PC, d.Inst.Op, d.Inst.Len, d.OK})
+	}
+	want := []row{{0x1000, x86asm.NOP, 4, true}, {0x1004, x86asm.MOV, 3, true}, {0x1007, 0, 3, false}, {0x100a, x86asm.RET, 1, true}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Decode = %+v, want %+v", got, want)
 	}
 }

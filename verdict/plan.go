@@ -122,12 +122,13 @@ func (p *Plan) ProbePC(id uint32, pc uint64) {
 type instr struct {
 	pc   uint64
 	inst x86asm.Inst
-	ok   bool // decoded (false for endbr64 and the encodings insn knows better)
+	ok   bool // decoded (insn.Inst.OK)
 }
 
 func (i *instr) end() uint64 { return i.pc + uint64(i.inst.Len) }
 
-// decode decodes every instruction of the function's ranges.
+// decode decodes every instruction of the function's ranges
+// (insn.Decode).
 func decode(in Input) ([]instr, error) {
 	var out []instr
 	for _, r := range in.Fn.Ranges {
@@ -135,22 +136,12 @@ func decode(in Input) ([]instr, error) {
 		if err != nil {
 			return nil, err
 		}
-		bounds, err := insn.Boundaries(code, r[0])
+		ds, err := insn.Decode(code, r[0])
 		if err != nil {
 			return nil, err
 		}
-		for k, b := range bounds {
-			end := r[1]
-			if k+1 < len(bounds) {
-				end = bounds[k+1]
-			}
-			bs := code[b-r[0] : end-r[0]]
-			ins, err := x86asm.Decode(bs, 64)
-			it := instr{pc: b, inst: ins, ok: err == nil && ins.Len == len(bs)}
-			if !it.ok {
-				it.inst = x86asm.Inst{Len: len(bs)}
-			}
-			out = append(out, it)
+		for _, d := range ds {
+			out = append(out, instr{pc: d.PC, inst: d.Inst, ok: d.OK})
 		}
 	}
 	return out, nil
