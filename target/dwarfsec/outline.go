@@ -538,34 +538,37 @@ func (r *reader) u8() uint8 {
 	return v
 }
 
-func (r *reader) u16() uint16 {
-	if r.err != nil || len(r.data)-r.off < 2 {
+// take returns the next n bytes and moves past them, or nil after
+// recording the error when fewer than n are left.
+func (r *reader) take(n int) []byte {
+	if r.err != nil || len(r.data)-r.off < n {
 		r.fail("unexpected end of unit")
-		return 0
+		return nil
 	}
-	v := r.order.Uint16(r.data[r.off:])
-	r.off += 2
-	return v
+	b := r.data[r.off : r.off+n]
+	r.off += n
+	return b
+}
+
+func (r *reader) u16() uint16 {
+	if b := r.take(2); b != nil {
+		return r.order.Uint16(b)
+	}
+	return 0
 }
 
 func (r *reader) u32() uint32 {
-	if r.err != nil || len(r.data)-r.off < 4 {
-		r.fail("unexpected end of unit")
-		return 0
+	if b := r.take(4); b != nil {
+		return r.order.Uint32(b)
 	}
-	v := r.order.Uint32(r.data[r.off:])
-	r.off += 4
-	return v
+	return 0
 }
 
 func (r *reader) u64() uint64 {
-	if r.err != nil || len(r.data)-r.off < 8 {
-		r.fail("unexpected end of unit")
-		return 0
+	if b := r.take(8); b != nil {
+		return r.order.Uint64(b)
 	}
-	v := r.order.Uint64(r.data[r.off:])
-	r.off += 8
-	return v
+	return 0
 }
 
 func (r *reader) sleb() int64 {
