@@ -11,6 +11,12 @@ import (
 )
 
 // trace implements: whythefail TARGET FUNCTION CONDITION [VARIABLE].
+// commandStdout is where a -c command's standard output goes: nil for
+// whythefail's own standard output (the user sees both, as with stap -c).
+// The package's tests send it to /dev/null so that the traced fixtures'
+// output does not fill the test log.
+var commandStdout io.Writer
+
 func trace(stdout, stderr io.Writer, a *Args) (err error) {
 	switch n := len(a.Positional); {
 	case n == 0:
@@ -85,7 +91,7 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 		group = tracer.GroupNone
 	}
 	status, err := job.Run(context.Background(), out, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor, Backtrace: a.Backtrace,
-		MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, MaxTraces: a.MaxTraces, Diag: stderr, Notes: notes, Group: group})
+		MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, MaxTraces: a.MaxTraces, Diag: stderr, Notes: notes, Group: group, Stdout: commandStdout})
 	timing.Mark("finished")
 	if err != nil {
 		return err
