@@ -61,6 +61,10 @@ type RunOptions struct {
 	// ?); default Stderr. Notes says how many.
 	Diag  io.Writer
 	Notes Notes
+
+	// terminal says the output is a terminal when Run writes to a
+	// buffer first (RunFollow), for grouping.
+	terminal bool
 }
 
 // gateEnv marks a whythefail process started as the -c command's gate: it
@@ -237,7 +241,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 			fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 		}
 	}
-	for _, n := range unavailableNotes(j.Stmts, sess.Warnings(), o.Notes) {
+	for _, n := range j.variableNotes(sess.Warnings(), o.Notes) {
 		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 	}
 	if o.Notes != NotesQuiet {
@@ -249,11 +253,11 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		Stats(report.Stats) error
 	}
 	if o.JSON {
-		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow}
+		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow, Origin: j.Origin}
 	} else {
-		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow}
+		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow, Origin: j.Origin}
 		w = t
-		if g := grouped(t, o.Group, out, func(n string) {
+		if g := grouped(t, o.Group, out, o.terminal, func(n string) {
 			if o.Notes != NotesQuiet {
 				fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 			}
@@ -267,6 +271,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		defer close(printed)
 		for t := range sess.Traces() {
 			if abortCtx.Err() == nil && limit.take() {
+				j.noteBlame(&t)
 				w.Trace(&t)
 			}
 		}
@@ -306,6 +311,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	case <-ctx.Done():
 	case <-limit.reached: // --max-traces: stop as on Ctrl-C
 	}
+	j.cut = ctx.Err() != nil || limit.done()
 	stop() // finishing: a signal from now on aborts
 	timing.Mark("command ran (or interrupted)")
 	derr := detach(sess, diag)

@@ -1,0 +1,217 @@
+package tracer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/expr"
+	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/probe"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/report"
+	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/target"
+)
+
+// noEntryValues is expr.Scope.Addrx for an origin's statements: the
+// generated programs read entry values from the registers copied at the
+// traced function's entry, which are not the origin's parameters, so a
+// location that needs one is refused (it prints ?).
+func noEntryValues(loc []byte, index func(uint64) (uint64, error)) ([]byte, error) {
+	if bpfgen.UsesEntryValue(loc) {
+		return nil, errors.New("the location needs the parameter's value at the origin's entry, which is not recorded")
+	}
+	return bpfgen.ResolveAddrx(loc, index)
+}
+
+// planOrigin adds the statements of the function cfg.Origin blames to the
+// job (with Config.Follow): probes like the traced function's, with its
+// variables ($$vars), numbered after every other probe. Their records land
+// in the traced function's buffer, so only calls made while an invocation
+// of it is open are recorded; report.Origin keeps the blamed call's. When
+// the origin cannot be traced, job.originMiss says why.
+func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), cfg Config) {
+	b := *cfg.Origin
+	user, ok := bin.(*target.File)
+	if !ok {
+		job.originMiss = "the origin's statements are traced in user-space targets only"
+		return
+	}
+	if b.Target == 0 || strings.HasSuffix(b.Callee, "@plt") {
+		job.originMiss = fmt.Sprintf("%s is not a function of %s (a call into another library): its statements are not traced", b.Callee, bin.Name())
+		return
+	}
+	// A resolver of its own: the traced function's indexes only the
+	// units it needed, and adding another would index the whole file.
+	r := probe.NewLazyResolver(bin)
+	fn := originFunc(r, user, b)
+	if fn == nil {
+		job.originMiss = fmt.Sprintf("%s (%#x) has no debug info in %s: its statements cannot be traced", b.Callee, b.Target, bin.Name())
+		return
+	}
+	if fn.Entry == job.Plan.EntryPC {
+		job.originMiss = fmt.Sprintf("the origin is %s itself (a recursive call): its statements are the trace's", fn.Name)
+		return
+	}
+	sc, err := r.Data.Scope(fn)
+	if err != nil {
+		job.originMiss = fmt.Sprintf("reading %s's variables: %v", fn.Name, err)
+		return
+	}
+	ss := &spec.Spec{Target: spec.Process, Path: bin.Name(), Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}}
+	spts, err := r.Resolve(ss)
+	if err != nil {
+		job.originMiss = fmt.Sprintf("finding %s's statements: %v", fn.Name, err)
+		return
+	}
+	env := paramEnv(sc)
+	env.Data, env.GOT = r.Data, gotSlot
+	f := funcStmts{fn: fn, spts: spts, varNode: &expr.VarSet{Kind: "vars", C: 1}, env: env, all: sc.AllVars(), origin: true}
+	o := &report.Origin{Blame: b, Function: fn.Name, Stmts: map[uint32]report.Stmt{}}
+	n := len(job.Plan.Stmts)
+	if _, _, err := planStatements(job, r, bin, gotSlot, f, cfg.Placement, o.Stmts); err != nil {
+		job.Plan.Stmts = job.Plan.Stmts[:n]
+		job.originMiss = fmt.Sprintf("planning %s's statements: %v", fn.Name, err)
+		return
+	}
+	if len(o.Stmts) == 0 {
+		job.originMiss = fmt.Sprintf("%s has no statements to trace", fn.Name)
+		return
+	}
+	if cfg.Source {
+		text := sourceLines(fn, buildID(bin), cfg)
+		for id, st := range o.Stmts {
+			st.Source, st.HasSource = text(st.File, st.Line)
+			o.Stmts[id] = st
+		}
+	}
+	job.Origin = o
+}
+
+// originFunc finds the out-of-line function whose entry is the blamed
+// call's target: by the callee's name, or as an ELF alias of a function
+// the DWARF names otherwise (_IO_file_fopen is _IO_new_file_fopen).
+func originFunc(r *probe.Resolver, bin *target.File, b follow.Blame) *debuginfo.Function {
+	pts, _ := r.Resolve(&spec.Spec{Target: spec.Process, Path: bin.Name(), Point: spec.Function, Func: b.Callee, Suffix: spec.Call})
+	for _, p := range pts {
+		if p.Func != nil && !p.Func.Inlined && p.Func.Entry == b.Target {
+			return p.Func
+		}
+	}
+	if fn, ok := aliasOf(r, bin, b.Callee); ok && fn.Entry == b.Target {
+		return fn
+	}
+	return nil
+}
+
+// noteBlame keeps the first call a committed trace blamed (for the
+// re-run), and counts the traces that blamed the call the origin's
+// statements were traced for.
+func (j *Job) noteBlame(tr *session.Trace) {
+	if j.Follow == nil {
+		return
+	}
+	res := j.Follow.Calls(tr, func(id uint32) (string, int, bool) {
+		st, ok := j.Stmts[id]
+		return st.File, st.Line, ok
+	})
+	if j.Origin != nil {
+		if _, ok := res.Find(j.Origin.Blame); ok {
+			j.recurred++
+		}
+		return
+	}
+	if b, ok := res.Blame(); ok && j.blame == nil {
+		j.blame = &b
+	}
+}
+
+// RunFollow runs a --follow job as Run does and, for a -c command whose
+// trace blamed a call, runs the command again with the blamed function's
+// statements traced as well (the run is reproducible), and prints that
+// run's traces: the origin's statements follow the calls of each trace
+// that blamed the same call (the same call site, the same count of calls
+// from it, in an invocation that again satisfied the condition). When no
+// trace of the re-run did, it says so and prints the first run's traces.
+// Without --follow or -c it is Run. Both runs' output is held until the
+// choice is made.
+func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, error) {
+	if j.Follow == nil || o.Command == "" || o.Floor {
+		return j.Run(ctx, out, o)
+	}
+	diag := o.Diag
+	if diag == nil {
+		diag = orStdW(o.Stderr, os.Stderr)
+	}
+	o.terminal = isTerminal(out)
+	var first bytes.Buffer
+	status, err := j.Run(ctx, &first, o)
+	if err != nil || j.cut || j.blame == nil {
+		_, werr := out.Write(first.Bytes())
+		return status, errors.Join(err, werr)
+	}
+	cfg := j.cfg
+	b := *j.blame
+	cfg.Origin = &b
+	j2, err := Prepare(cfg)
+	switch {
+	case err != nil:
+		fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", b.Callee, err)
+	case j2.Origin == nil:
+		fmt.Fprintf(diag, "whythefail: %s\n", j2.originMiss)
+	}
+	if err != nil || j2.Origin == nil {
+		_, werr := out.Write(first.Bytes())
+		return status, werr
+	}
+	fmt.Fprintf(diag, "whythefail: re-running %s to trace %s's statements\n", o.Command, j2.Origin.Function)
+	var second bytes.Buffer
+	status2, err := j2.Run(ctx, &second, o)
+	if err != nil || j2.recurred == 0 {
+		if err == nil {
+			fmt.Fprintf(diag, "whythefail: the failure did not recur in the re-run (no trace blamed %s's call %s again): the first run's traces, without its statements\n", b.Callee, ordinal(b.Nth))
+		}
+		_, werr := out.Write(first.Bytes())
+		return status, errors.Join(err, werr)
+	}
+	_, werr := out.Write(second.Bytes())
+	return status2, werr
+}
+
+// ordinal names the Nth call from a site.
+func ordinal(n int) string {
+	switch n {
+	case 1:
+		return "(the first from its site)"
+	}
+	return fmt.Sprintf("(call %d from its site)", n)
+}
+
+// variableNotes are the notes on variables that print ?: the traced
+// function's, then, apart, the origin's (whose statements are counted on
+// their own).
+func (j *Job) variableNotes(ws []bpfgen.Warning, level Notes) []string {
+	if j.Origin == nil {
+		return unavailableNotes(j.Stmts, ws, level)
+	}
+	var own, origin []bpfgen.Warning
+	for _, w := range ws {
+		if _, ok := j.Origin.Stmts[w.StmtID]; ok {
+			origin = append(origin, w)
+		} else {
+			own = append(own, w)
+		}
+	}
+	notes := unavailableNotes(j.Stmts, own, level)
+	for _, n := range unavailableNotes(j.Origin.Stmts, origin, level) {
+		notes = append(notes, "in "+j.Origin.Function+"'s statements: "+n)
+	}
+	return notes
+}
