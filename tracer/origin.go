@@ -176,22 +176,13 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 	status2, err := j2.Run(ctx, &second, o)
 	if err != nil || j2.recurred == 0 {
 		if err == nil {
-			fmt.Fprintf(diag, "whythefail: the failure did not recur in the re-run (no trace blamed %s's call %s again): the first run's traces, without its statements\n", b.Callee, ordinal(b.Nth))
+			fmt.Fprintf(diag, "whythefail: the failure did not recur in the re-run (no trace blamed %s, call %d from its site, again): the first run's traces follow, without its statements\n", b.Callee, b.Nth)
 		}
 		_, werr := out.Write(first.Bytes())
 		return status, errors.Join(err, werr)
 	}
 	_, werr := out.Write(second.Bytes())
 	return status2, werr
-}
-
-// ordinal names the Nth call from a site.
-func ordinal(n int) string {
-	switch n {
-	case 1:
-		return "(the first from its site)"
-	}
-	return fmt.Sprintf("(call %d from its site)", n)
 }
 
 // variableNotes are the notes on variables that print ?: the traced
