@@ -38,14 +38,14 @@ func (t *Text) writeOrigin(b *strings.Builder, res follow.Result, tr *Trace) {
 	}
 	c, ok := res.Find(o.Blame)
 	if !ok {
-		fmt.Fprintf(b, "origin's statements: not traced here (the re-run traces them for %s, call %d from its site)\n", o.Blame.Callee, o.Blame.Nth)
+		fmt.Fprintf(b, "origin's statements: not traced here (they are traced for %s, call %d from its site)\n", o.Blame.Callee, o.Blame.Nth)
 		return
 	}
 	end := c.BackAt
 	if end < 0 {
 		end = len(tr.Records)
 	}
-	fmt.Fprintf(b, "origin's statements (re-run): %s, in the call %s, call %d from that site:\n", o.Function, callName(c), c.Nth)
+	fmt.Fprintf(b, "origin's statements: %s, in the call %s, call %d from that site:\n", o.Function, callName(c), c.Nth)
 	n := 0
 	for i := c.At + 1; i < end; i++ {
 		r := tr.Records[i]

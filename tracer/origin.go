@@ -130,6 +130,9 @@ func (j *Job) noteBlame(tr *session.Trace) {
 	}
 	if b, ok := res.Blame(); ok && j.blame == nil {
 		j.blame = &b
+		if j.blamed != nil {
+			close(j.blamed)
+		}
 	}
 }
 
@@ -200,9 +203,111 @@ func (j *Job) variableNotes(ws []bpfgen.Warning, level Notes) []string {
 			own = append(own, w)
 		}
 	}
-	notes := unavailableNotes(j.Stmts, own, level)
-	for _, n := range unavailableNotes(j.Origin.Stmts, origin, level) {
+	return append(unavailableNotes(j.Stmts, own, level), j.originNotes(origin, level)...)
+}
+
+// originNotes are the notes on the origin's variables that print ?, among
+// ws.
+func (j *Job) originNotes(ws []bpfgen.Warning, level Notes) []string {
+	var notes []string
+	var mine []bpfgen.Warning
+	for _, w := range ws {
+		if _, ok := j.Origin.Stmts[w.StmtID]; ok {
+			mine = append(mine, w)
+		}
+	}
+	for _, n := range unavailableNotes(j.Origin.Stmts, mine, level) {
 		notes = append(notes, "in "+j.Origin.Function+"'s statements: "+n)
 	}
 	return notes
+}
+
+// traceWriter prints traces and the statistics (report.Text, JSON or
+// Groups).
+type traceWriter interface {
+	Trace(*report.Trace) error
+	Stats(report.Stats) error
+}
+
+// printTraces prints the session's traces as they arrive, up to the
+// limit, until the session closes; the channel is closed then.
+func printTraces(abortCtx context.Context, j *Job, sess *session.Session, w traceWriter, limit *traceLimit) <-chan struct{} {
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		for t := range sess.Traces() {
+			if abortCtx.Err() == nil && limit.take() {
+				j.noteBlame(&t)
+				w.Trace(&t)
+			}
+		}
+	}()
+	return printed
+}
+
+// swapped is the session that replaced a run's first one.
+type swapped struct {
+	job  *Job
+	sess *session.Session
+	// prior are the statistics of the session replaced.
+	prior session.Stats
+}
+
+// swapOrigin places the origin's statement probes in a -x or system-wide
+// run, once the first failure named the origin: it prepares the job again
+// with them, detaches the running session (so that no invocation is
+// committed by both; one that fails meanwhile is not traced) and attaches
+// the new one. Nil, with a line on diag, when the origin cannot be traced:
+// the session goes on. When the new session cannot attach, the first
+// plan is attached again, and only when that fails too is it an error.
+func (j *Job) swapOrigin(ctx context.Context, plan session.Plan, sopts session.Options, old *session.Session, printed <-chan struct{}, diag io.Writer, notes Notes) (*swapped, error) {
+	b := *j.blame
+	cfg := j.cfg
+	cfg.Origin = &b
+	j2, err := Prepare(cfg)
+	switch {
+	case err != nil:
+		fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", b.Callee, err)
+		return nil, nil
+	case j2.Origin == nil:
+		fmt.Fprintf(diag, "whythefail: %s\n", j2.originMiss)
+		return nil, nil
+	}
+	derr := detach(old, diag)
+	cerr := old.Close()
+	select {
+	case <-printed:
+	case <-ctx.Done():
+	}
+	st, _ := old.Stats()
+	if err := errors.Join(derr, cerr); err != nil {
+		return nil, err
+	}
+	p2 := j2.Plan
+	p2.Stack = plan.Stack
+	sess, err := session.Start(ctx, p2, sopts)
+	if err != nil {
+		fmt.Fprintf(diag, "whythefail: placing %s's statements failed (%v): tracing goes on without them\n", j2.Origin.Function, err)
+		sess, err = session.Start(ctx, plan, sopts)
+		if err != nil {
+			return nil, explainStart(err)
+		}
+		return &swapped{job: j, sess: sess, prior: st}, nil
+	}
+	for _, n := range j2.originNotes(sess.Warnings(), notes) {
+		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+	}
+	fmt.Fprintf(diag, "whythefail: %s's statements are traced from now on (%d probes): the next failure that blames the same call prints them\n", j2.Origin.Function, sess.Probes())
+	return &swapped{job: j2, sess: sess, prior: st}, nil
+}
+
+// addStats sums the statistics of two sessions of one run.
+func addStats(a, b session.Stats) session.Stats {
+	return session.Stats{
+		Entries: a.Entries + b.Entries, ExitHit: a.ExitHit + b.ExitHit, ExitMiss: a.ExitMiss + b.ExitMiss, Statements: a.Statements + b.Statements,
+		RingbufDrops: a.RingbufDrops + b.RingbufDrops, Truncations: a.Truncations + b.Truncations, MissingBuffer: a.MissingBuffer + b.MissingBuffer,
+		EntryDrops: a.EntryDrops + b.EntryDrops, DecodeErrors: a.DecodeErrors + b.DecodeErrors, RingBytes: a.RingBytes + b.RingBytes,
+		ErrnoUnknown: a.ErrnoUnknown + b.ErrnoUnknown, ReturnMisses: a.ReturnMisses + b.ReturnMisses,
+		ReturnMissesUnknown: a.ReturnMissesUnknown || b.ReturnMissesUnknown, ProgramMisses: a.ProgramMisses + b.ProgramMisses,
+	}
 }

@@ -96,6 +96,9 @@ type Job struct {
 	blame    *follow.Blame
 	cut      bool
 	recurred int
+	// blamed, when set, is closed when blame is first set: -x and
+	// system-wide runs then place the origin's statements (swapOrigin).
+	blamed chan struct{}
 
 	// errnoMiss says why errno() may not be found in a process at run
 	// time; the run notes it when that happened.

@@ -112,7 +112,7 @@ func TestFollowOrigin(t *testing.T) {
 					t.Fatalf("%s: %d traces, want 1:\n%s", c.fn, len(traces), r.stdout)
 				}
 				heading, stmts := originSection(t, r.stdout)
-				want := fmt.Sprintf("origin's statements (re-run): %s, in the call %s (%s:%d), call %d from that site:", c.origin, c.origin, file, m[c.call], c.nth)
+				want := fmt.Sprintf("origin's statements: %s, in the call %s (%s:%d), call %d from that site:", c.origin, c.origin, file, m[c.call], c.nth)
 				if heading != want {
 					t.Errorf("%s: heading %q, want %q", c.fn, heading, want)
 				}
@@ -322,7 +322,7 @@ func TestFollowOriginGlibc(t *testing.T) {
 	heading, stmts := originSection(t, r.stdout)
 	var named bool
 	for _, name := range []string{"_IO_new_file_fopen", "_IO_file_fopen"} {
-		named = named || heading == "origin's statements (re-run): _IO_new_file_fopen, in the call "+name+" (in __fopen_internal), call 1 from that site:"
+		named = named || heading == "origin's statements: _IO_new_file_fopen, in the call "+name+" (in __fopen_internal), call 1 from that site:"
 	}
 	if !named {
 		t.Errorf("heading %q: want _IO_new_file_fopen's statements for the call of _IO_file_fopen (in __fopen_internal)", heading)
