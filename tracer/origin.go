@@ -60,6 +60,14 @@ func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint6
 		job.originMiss = fmt.Sprintf("the origin is %s itself (a recursive call): its statements are the trace's", fn.Name)
 		return
 	}
+	for _, st := range job.Plan.Stmts {
+		if fn.Contains(st.PC) {
+			// A function FUNCTION tail-jumps to: its calls are probed
+			// already, and one address takes one probe of the plan.
+			job.originMiss = fmt.Sprintf("%s holds calls --follow records: its statements are not traced", fn.Name)
+			return
+		}
+	}
 	sc, err := r.Data.Scope(fn)
 	if err != nil {
 		job.originMiss = fmt.Sprintf("reading %s's variables: %v", fn.Name, err)
@@ -175,6 +183,7 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 		return status, werr
 	}
 	fmt.Fprintf(diag, "whythefail: re-running %s to trace %s's statements\n", o.Command, j2.Origin.Function)
+	j2.rerun = true
 	var second bytes.Buffer
 	status2, err := j2.Run(ctx, &second, o)
 	if err != nil || j2.recurred == 0 {
@@ -194,6 +203,9 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 func (j *Job) variableNotes(ws []bpfgen.Warning, level Notes) []string {
 	if j.Origin == nil {
 		return unavailableNotes(j.Stmts, ws, level)
+	}
+	if j.rerun {
+		return j.originNotes(ws, level) // the first run noted the function's
 	}
 	var own, origin []bpfgen.Warning
 	for _, w := range ws {

@@ -99,6 +99,9 @@ type Job struct {
 	// blamed, when set, is closed when blame is first set: -x and
 	// system-wide runs then place the origin's statements (swapOrigin).
 	blamed chan struct{}
+	// rerun says the job is RunFollow's second run: the notes on the
+	// function's variables were printed by the first.
+	rerun bool
 
 	// errnoMiss says why errno() may not be found in a process at run
 	// time; the run notes it when that happened.
