@@ -186,8 +186,11 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 	j2.rerun = true
 	var second bytes.Buffer
 	status2, err := j2.Run(ctx, &second, o)
+	if status2 == AbortStatus {
+		return status2, err // a second Ctrl-C: nothing more printed
+	}
 	if err != nil || j2.recurred == 0 {
-		if err == nil {
+		if err == nil && !j2.cut {
 			fmt.Fprintf(diag, "whythefail: the failure did not recur in the re-run (no trace blamed %s, call %d from its site, again): the first run's traces follow, without its statements\n", b.Callee, b.Nth)
 		}
 		_, werr := out.Write(first.Bytes())
