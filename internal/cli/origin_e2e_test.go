@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -264,36 +263,18 @@ func TestFollowOriginNoRecur(t *testing.T) {
 	}
 }
 
-// glibcLine returns the number of the line of glibc's source file (path
-// in the glibc-source tarball, libio/fileops.c) whose text, trimmed, is
-// text, the first after the line starting with after.
-func glibcLine(t *testing.T, path, after, text string) (int, []string) {
-	t.Helper()
-	tars, _ := filepath.Glob("/usr/src/glibc/glibc-*.tar.xz")
-	if len(tars) != 1 {
-		fixture.Missing(t, "glibc's source: %d tarballs under /usr/src/glibc (install glibc-source)", len(tars))
+// fopenLines are the lines of glibc's _IO_new_file_fopen that its
+// statements reach for the mode "qz" (the __set_errno (EINVAL) of the
+// default: case of the mode switch) and never reach (the first statement
+// after the switch), found by their text.
+func fopenLines(t *testing.T) (einval, past int) {
+	const fn = "_IO_new_file_fopen (FILE *fp"
+	def := fixture.GlibcLine(t, "libio/fileops.c", fn, "default:")
+	einval = fixture.GlibcLine(t, "libio/fileops.c", fn, "__set_errno (EINVAL);")
+	if einval != def+1 {
+		t.Fatalf("libio/fileops.c: the first __set_errno (EINVAL) of _IO_new_file_fopen (line %d) does not follow its default: (line %d)", einval, def)
 	}
-	dir := t.TempDir()
-	base := strings.TrimSuffix(filepath.Base(tars[0]), ".tar.xz")
-	if out, err := exec.Command("tar", "-C", dir, "-xJf", tars[0], base+"/"+path).CombinedOutput(); err != nil {
-		t.Fatalf("extracting %s: %v: %s", path, err, out)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, base, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(data), "\n")
-	started := false
-	for i, l := range lines {
-		if strings.HasPrefix(l, after) {
-			started = true
-		}
-		if started && strings.TrimSpace(l) == text {
-			return i + 1, lines
-		}
-	}
-	t.Fatalf("no line %q after %q in %s", text, after, path)
-	return 0, nil
+	return einval, fixture.GlibcLine(t, "libio/fileops.c", fn, "last_recognized = mode;")
 }
 
 // TestFollowOriginGlibc: glibc's fopen(path, "qz") with --follow -c
@@ -302,11 +283,7 @@ func glibcLine(t *testing.T, path, after, text string) (int, []string) {
 // never past the switch (found by their text in glibc's source).
 func TestFollowOriginGlibc(t *testing.T) {
 	fixture.RequireBPF(t)
-	einval, src := glibcLine(t, "libio/fileops.c", "_IO_new_file_fopen (FILE *fp", "__set_errno (EINVAL);")
-	if strings.TrimSpace(src[einval-2]) != "default:" {
-		t.Fatalf("line %d of libio/fileops.c is not in the default: case: %q", einval, src[einval-2])
-	}
-	past, _ := glibcLine(t, "libio/fileops.c", "_IO_new_file_fopen (FILE *fp", "last_recognized = mode;")
+	einval, past := fopenLines(t)
 	b := fixture.Build(t, "follow", fixture.Default)
 	r := traceRun(t, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow", "-c", b.Path+" >/dev/null")
 	defer dumpOnFailure(t, r)
