@@ -37,6 +37,9 @@ func (t *Text) writeOrigin(b *strings.Builder, res follow.Result, tr *Trace) {
 		return
 	}
 	c, ok := res.Find(o.Blame)
+	if !ok && res.Origin == nil {
+		return
+	}
 	if !ok {
 		fmt.Fprintf(b, "origin's statements: not traced here (they are traced for %s, call %d from its site)\n", o.Blame.Callee, o.Blame.Nth)
 		return
