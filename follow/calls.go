@@ -25,6 +25,18 @@ type Call struct {
 	// pointer returned into an int function), so the report prints Raw.
 	Raw  uint64
 	Wide bool
+	// Nth counts the calls made from this site in the invocation, this
+	// one included (1 for the first).
+	Nth int
+	// At and BackAt are the indices in the trace's records of the call
+	// record and of its return record (BackAt is -1 when the callee did
+	// not come back): the callee's own statements, when traced, are the
+	// records between them.
+	At, BackAt int
+	// Target is the callee's link-time address in the traced binary: a
+	// direct call's target, or an indirect call's recorded target when
+	// it falls in the traced binary's symbols; 0 when unknown.
+	Target uint64
 }
 
 // Origin is the call the failure value came from.
@@ -63,6 +75,7 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		return res
 	}
 	pending := map[*Site]int{}
+	nth := map[*Site]int{}
 	after := map[int]int{} // call index -> index of its return record
 	for i, r := range tr.Records {
 		s, ok := p.byID[r.StmtID]
@@ -70,11 +83,15 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 			continue
 		}
 		if r.StmtID == s.CallID {
-			c := Call{Site: s, Callee: s.Callee}
+			nth[s]++
+			c := Call{Site: s, Callee: s.Callee, Nth: nth[s], At: i, BackAt: -1, Target: s.Target}
 			if s.Indirect {
 				c.Callee = "?"
 				if len(r.Values) > 0 && r.Values[0].OK {
 					c.Callee = p.runtimeName(r.Values[0].U64, tr.Bias)
+					if sym, ok := p.symbolAt(r.Values[0].U64 - tr.Bias); ok && sym.Value == r.Values[0].U64-tr.Bias {
+						c.Target = sym.Value
+					}
 				}
 			}
 			pending[s] = len(res.Calls)
@@ -87,6 +104,7 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		}
 		delete(pending, s)
 		after[k] = i
+		res.Calls[k].BackAt = i
 		if s.Used && len(r.Values) > 0 && r.Values[0].OK {
 			res.Calls[k].Returned = true
 			u := r.Values[0].U64

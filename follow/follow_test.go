@@ -185,3 +185,41 @@ func TestPLTNamesLibc(t *testing.T) {
 		}
 	}
 }
+
+// TestBlame: the origin's call is named by its site, its count among
+// that site's calls and its callee, and found again only when a trace
+// blames that same call.
+func TestBlame(t *testing.T) {
+	s := &Site{CallID: 10, ReturnID: 11, Callee: "check", Target: 0x1130, PC: 0x1200, Used: true}
+	p := &Plan{retSize: 4, byID: map[uint32]*Site{10: s, 11: s}}
+	val := func(u uint64) []session.Value { return []session.Value{{U64: u, OK: true}} }
+	tr := func(fail int) *session.Trace {
+		var rs []session.Record
+		for i := 1; i <= 3; i++ {
+			v := uint64(0)
+			if i == fail {
+				v = uint64(0xffffffea)
+			}
+			rs = append(rs, session.Record{StmtID: 10}, session.Record{StmtID: 99}, session.Record{StmtID: 11, Values: val(v)})
+			if i == fail {
+				break
+			}
+		}
+		return &session.Trace{Return: -22, Records: rs}
+	}
+	res := p.Calls(tr(2), nil)
+	b, ok := res.Blame()
+	want := Blame{Callee: "check", Target: 0x1130, Site: 0x1200, Nth: 2}
+	if !ok || b != want {
+		t.Fatalf("Blame() = %+v, %v; want %+v", b, ok, want)
+	}
+	if c := res.Calls[1]; c.At != 3 || c.BackAt != 5 {
+		t.Errorf("the second call's records at %d..%d, want 3..5", c.At, c.BackAt)
+	}
+	if c, ok := res.Find(want); !ok || c.Nth != 2 {
+		t.Errorf("Find in the same trace: %+v, %v", c, ok)
+	}
+	if _, ok := p.Calls(tr(3), nil).Find(want); ok {
+		t.Error("Find: a trace blaming the third call found the second")
+	}
+}

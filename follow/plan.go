@@ -45,6 +45,9 @@ type Site struct {
 	// hex when no symbol covers it); empty for an indirect call.
 	Callee   string
 	Indirect bool
+	// Target is a direct call's link-time target (a PLT entry for a
+	// call through the PLT); 0 for an indirect call.
+	Target uint64
 	// Text is the call instruction's operand, for an indirect call.
 	Text string
 	// File and Line are the call's line-table row in the traced
@@ -161,7 +164,7 @@ func New(in Input) (*Plan, error) {
 			switch a := it.inst.Args[0].(type) {
 			case x86asm.Rel:
 				t := uint64(int64(ret) + int64(a))
-				s.Callee = p.name(t, in.PLT)
+				s.Callee, s.Target = p.name(t, in.PLT), t
 			default:
 				e, ok := verdict.OperandExpr(a, ret)
 				if !ok {

@@ -82,6 +82,10 @@ type jsonOrigin struct {
 	Translated bool   `json:"translated,omitempty"`
 	File       string `json:"file,omitempty"`
 	Line       int    `json:"line,omitempty"`
+	// Function and Statements are the callee's DWARF name and the
+	// statements the blamed call ran, when they were traced (a re-run).
+	Function   string     `json:"function,omitempty"`
+	Statements []jsonStmt `json:"statements,omitempty"`
 }
 
 // callsJSON is --follow's result as JSON: calls never null.

@@ -107,6 +107,9 @@ type Text struct {
 	// of its return value (--follow) before the "why:" line; its probes'
 	// records are not statements.
 	Follow *follow.Plan
+	// Origin, with Follow, prints the blamed callee's statements after
+	// the calls (--follow's re-run).
+	Origin *Origin
 }
 
 // explain returns the verdict of tr, or nil without a plan.
@@ -133,7 +136,7 @@ func (t *Text) Trace(tr *Trace) error {
 		if tr.Truncated > 0 && i == tr.TruncatedAt {
 			elision(&b, tr)
 		}
-		if t.Follow.Owns(r.StmtID) {
+		if t.Follow.Owns(r.StmtID) || t.Origin.owns(r.StmtID) {
 			continue
 		}
 		st, ok := t.Stmts[r.StmtID]
@@ -141,32 +144,15 @@ func (t *Text) Trace(tr *Trace) error {
 			fmt.Fprintf(&b, "%s[%d] <unknown statement %d>\n", tr.Comm, tr.TID, r.StmtID)
 			continue
 		}
-		fmt.Fprintf(&b, "%s[%d] %s:%d %s:", tr.Comm, tr.TID, st.File, st.Line, label)
-		vals := r.Values
-		for _, v := range st.Vars {
-			if v.Name == "" {
-				b.WriteString(" " + format(v, &vals))
-				continue
-			}
-			b.WriteString(" " + v.Name + "=" + format(v, &vals))
-		}
-		b.WriteString("\n")
-		if t.Source && st.HasSource {
-			fmt.Fprintf(&b, "%8d | %s\n", st.Line, st.Source)
-		}
-		if t.Source {
-			for _, sl := range st.Shared {
-				if sl.Text != "" {
-					fmt.Fprintf(&b, "%8d | %s\n", sl.N, sl.Text)
-				}
-			}
-		}
+		t.writeStmt(&b, tr, st, r, label)
 	}
 	if tr.Truncated > 0 && tr.TruncatedAt >= len(tr.Records) {
 		elision(&b, tr)
 	}
 	if t.Follow != nil {
-		writeCalls(&b, t.Follow.Calls(tr, stmtLine(t.Stmts)), tr, t.H.Function, t.H.ReturnFormat)
+		res := t.Follow.Calls(tr, stmtLine(t.Stmts))
+		writeCalls(&b, res, tr, t.H.Function, t.H.ReturnFormat)
+		t.writeOrigin(&b, res, tr)
 	}
 	if v := explain(t.Verdict, t.Stmts, tr); v != nil {
 		b.WriteString(v.String() + "\n")
@@ -179,6 +165,31 @@ func (t *Text) Trace(tr *Trace) error {
 	}
 	_, err := io.WriteString(t.W, b.String())
 	return err
+}
+
+// writeStmt prints one statement record: comm[tid] file:line LABEL: the
+// values, and with --source the line's text.
+func (t *Text) writeStmt(b *strings.Builder, tr *Trace, st Stmt, r Record, label string) {
+	fmt.Fprintf(b, "%s[%d] %s:%d %s:", tr.Comm, tr.TID, st.File, st.Line, label)
+	vals := r.Values
+	for _, v := range st.Vars {
+		if v.Name == "" {
+			b.WriteString(" " + format(v, &vals))
+			continue
+		}
+		b.WriteString(" " + v.Name + "=" + format(v, &vals))
+	}
+	b.WriteString("\n")
+	if t.Source && st.HasSource {
+		fmt.Fprintf(b, "%8d | %s\n", st.Line, st.Source)
+	}
+	if t.Source {
+		for _, sl := range st.Shared {
+			if sl.Text != "" {
+				fmt.Fprintf(b, "%8d | %s\n", sl.N, sl.Text)
+			}
+		}
+	}
 }
 
 // elision is the line that stands where a trace's dropped statements ran:
@@ -357,6 +368,9 @@ type JSON struct {
 	// Follow, when set, adds the "calls" array and the "origin" object
 	// (--follow).
 	Follow *follow.Plan
+	// Origin, with Follow, adds the blamed callee's statements to the
+	// origin object.
+	Origin *Origin
 }
 
 // jsonBacktrace is a backtrace as JSON: frames innermost first, and why
@@ -475,29 +489,39 @@ func (j *JSON) Trace(tr *Trace) error {
 		out.Backtrace = backtraceJSON(j.Backtrace.Unwind(tr.Stack))
 	}
 	if j.Follow != nil {
-		out.Calls, out.Origin = callsJSON(j.Follow.Calls(tr, stmtLine(j.Stmts)))
+		res := j.Follow.Calls(tr, stmtLine(j.Stmts))
+		out.Calls, out.Origin = callsJSON(res)
+		if out.Origin != nil {
+			out.Origin.Function, out.Origin.Statements = j.originJSON(res, tr)
+		}
 	}
 	for _, r := range tr.Records {
-		if j.Follow.Owns(r.StmtID) {
+		if j.Follow.Owns(r.StmtID) || j.Origin.owns(r.StmtID) {
 			continue
 		}
 		st, ok := j.Stmts[r.StmtID]
 		if !ok {
 			st = Stmt{File: "<unknown statement>"}
 		}
-		js := jsonStmt{File: st.File, Line: st.Line, Vars: []jsonVar{}}
-		vals := r.Values
-		for _, v := range st.Vars {
-			name := v.Name
-			if name == "" {
-				name = j.H.Variable
-			}
-			val, cut := jsonValue(v, &vals)
-			js.Vars = append(js.Vars, jsonVar{name, val, cut})
-		}
-		out.Statements = append(out.Statements, js)
+		out.Statements = append(out.Statements, jsonStatement(st, r, j.H.Variable))
 	}
 	return json.NewEncoder(j.W).Encode(out)
+}
+
+// jsonStatement is one statement record as JSON; variable names the
+// values of an expression printed without a name.
+func jsonStatement(st Stmt, r Record, variable string) jsonStmt {
+	js := jsonStmt{File: st.File, Line: st.Line, Vars: []jsonVar{}}
+	vals := r.Values
+	for _, v := range st.Vars {
+		name := v.Name
+		if name == "" {
+			name = variable
+		}
+		val, cut := jsonValue(v, &vals)
+		js.Vars = append(js.Vars, jsonVar{name, val, cut})
+	}
+	return js
 }
 
 // Stats writes the statistics object.

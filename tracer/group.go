@@ -27,15 +27,16 @@ const (
 const AutoGroupAfter = 3
 
 // grouped wraps the text writer t for the grouping mode: nil when every
-// trace prints as it comes.
-func grouped(t *report.Text, mode GroupMode, out io.Writer, note func(string)) *report.Groups {
+// trace prints as it comes. terminal says out stands for a terminal
+// (output held in a buffer first).
+func grouped(t *report.Text, mode GroupMode, out io.Writer, terminal bool, note func(string)) *report.Groups {
 	switch mode {
 	case GroupAll:
 		return &report.Groups{T: t}
 	case GroupNone:
 		return nil
 	}
-	if !isTerminal(out) {
+	if !terminal && !isTerminal(out) {
 		return nil
 	}
 	return &report.Groups{T: t, Keep: AutoGroupAfter, Note: func() {

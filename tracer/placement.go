@@ -251,7 +251,7 @@ func listPlacement(r *probe.Resolver, bin *target.File, pts []*probe.Point, cfg 
 		}
 		vars := &expr.VarSet{Kind: "vars", C: 1}
 		remake := func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
-			return statement(r, bin, bin.GOTSlot, fn, q, 0, vars, "", fs.all, p.Addr < fs.preProlog, fs.env)
+			return statement(r, bin, bin.GOTSlot, funcStmts{fn: fn, varNode: vars, all: fs.all, env: fs.env}, q, 0, p.Addr < fs.preProlog)
 		}
 		st, rs, err := remake(p)
 		if err != nil {

@@ -51,6 +51,9 @@ type Config struct {
 	// Follow records the calls the function makes and what each
 	// returned (--follow, depth 1; package follow).
 	Follow bool
+	// Origin, with Follow, also traces the statements of the function
+	// a trace of an earlier run blamed, for that call (Job.RunFollow).
+	Origin *follow.Blame
 	// Release is the kernel release (-r) whose debug info kernel and
 	// module targets use; "" means the running kernel's, and any other
 	// is refused (tracing needs the running kernel's).
@@ -67,6 +70,10 @@ type Job struct {
 	Verdict *verdict.Plan
 	// Follow plans the calls recorded with Config.Follow; nil without.
 	Follow *follow.Plan
+	// Origin is the blamed callee's statements, planned with
+	// Config.Origin; nil without, or when they cannot be traced
+	// (originMiss says why).
+	Origin *report.Origin
 	// Notes are things the user should know (statements skipped, ...).
 	Notes []string
 	// Placement says, per statement, where its probe went and why (-v).
@@ -77,6 +84,24 @@ type Job struct {
 	// targetOpts opened the target; --backtrace opens the binaries its
 	// stacks pass through with them.
 	targetOpts target.Options
+
+	// cfg is what the job was prepared from (RunFollow prepares the
+	// re-run from it).
+	cfg Config
+	// originMiss says why Config.Origin's statements are not traced.
+	originMiss string
+	// blame is the first call a committed trace blamed (--follow), cut
+	// says the run was interrupted or stopped by --max-traces, recurred
+	// counts the traces that blamed Origin's call again (run.go).
+	blame    *follow.Blame
+	cut      bool
+	recurred int
+	// blamed, when set, is closed when blame is first set: -x and
+	// system-wide runs then place the origin's statements (swapOrigin).
+	blamed chan struct{}
+	// rerun says the job is RunFollow's second run: the notes on the
+	// function's variables were printed by the first.
+	rerun bool
 
 	// errnoMiss says why errno() may not be found in a process at run
 	// time; the run notes it when that happened.
@@ -304,7 +329,7 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, fmt.Errorf("%s has %d out-of-line definitions (%s); tracing one of several is not supported yet", cfg.Function, len(fns), strings.Join(where, ", "))
 	}
 	fn := fns[0]
-	job := &Job{Stmts: map[uint32]report.Stmt{}, targetOpts: targetOptions(cfg)}
+	job := &Job{Stmts: map[uint32]report.Stmt{}, targetOpts: targetOptions(cfg), cfg: cfg}
 	if aliasNote != "" {
 		job.Notes = append(job.Notes, aliasNote)
 	}
@@ -376,51 +401,12 @@ func Prepare(cfg Config) (*Job, error) {
 			job.Notes = append(job.Notes, note)
 		}
 	}
-	all := sc.AllVars()
-	skipped := 0
-	var id uint32
-	// In unoptimised code (no location lists) variables live in stack slots
-	// that the prologue has not written yet at statements before its end:
-	// reading them there would print stale memory, so parameters are read
-	// from their argument registers and locals print as "?".
-	preProlog := uint64(0)
-	if !fn.CU.HasLocLists {
-		preProlog = frameReady(r, fn)
-	}
+	fset := funcStmts{fn: fn, spts: spts, varNode: varNode, varText: varText, env: env, all: sc.AllVars()}
 	// addrs are the statements' own addresses, which name their line-table
 	// rows whether or not placement moved their probes.
-	addrs := map[uint32]uint64{}
-	// Placement moves uprobes off single-stepped instructions; kprobes
-	// stay at the statements' own addresses.
-	uf, _ := bin.(*target.File)
-	var pl *placer
-	if uf != nil {
-		var why string
-		pl, why = newPlacer(cfg.Placement, uf, fn, spts)
-		if why != "" {
-			job.Placement = append(job.Placement, why)
-		}
-	}
-	for _, p := range spts {
-		if p.Func != fn {
-			skipped++
-			continue
-		}
-		st, rs, err := statement(r, bin, gotSlot, fn, p, id, varNode, varText, all, p.Addr < preProlog, env)
-		if err != nil {
-			return nil, err
-		}
-		if pl != nil {
-			var why string
-			st, why = pl.place(uf, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
-				return statement(r, bin, gotSlot, fn, q, id, varNode, varText, all, p.Addr < preProlog, env)
-			})
-			job.Placement = append(job.Placement, placementLine(fn, rs, p.Addr, why))
-		}
-		job.Plan.Stmts = append(job.Plan.Stmts, st)
-		job.Stmts[id] = rs
-		addrs[id] = p.Addr
-		id++
+	addrs, skipped, err := planStatements(job, r, bin, gotSlot, fset, cfg.Placement, job.Stmts)
+	if err != nil {
+		return nil, err
 	}
 	if !cfg.NoVerdict {
 		planVerdict(job, bin, fn, sc, cfg)
@@ -428,6 +414,9 @@ func Prepare(cfg Config) (*Job, error) {
 	if cfg.Follow {
 		if err := planFollow(job, bin, fn); err != nil {
 			return nil, err
+		}
+		if cfg.Origin != nil {
+			planOrigin(job, bin, gotSlot, cfg)
 		}
 	}
 	if kb != nil {
@@ -454,6 +443,73 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	timing.Mark("generating the BPF programs (check)")
 	return job, nil
+}
+
+// funcStmts is one function's statements to plan: the traced
+// function's, or --follow's origin's.
+type funcStmts struct {
+	fn      *debuginfo.Function
+	spts    []*probe.Point
+	varNode expr.Node
+	varText string
+	env     expr.Env
+	all     []*debuginfo.Variable
+	// origin says the function is not the traced one: its parameters'
+	// entry values are not the registers copied at the traced function's
+	// entry, so locations that need them print ?.
+	origin bool
+}
+
+// planStatements adds a probe per statement of f.fn to the job's plan,
+// numbered after the plan's statements so far, and describes each in
+// into. It returns the statements' own addresses by id and how many
+// points belonged to inlined copies (not traced).
+func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), f funcStmts, placement Placement, into map[uint32]report.Stmt) (map[uint32]uint64, int, error) {
+	fn := f.fn
+	skipped := 0
+	id := uint32(len(job.Plan.Stmts))
+	// In unoptimised code (no location lists) variables live in stack slots
+	// that the prologue has not written yet at statements before its end:
+	// reading them there would print stale memory, so parameters are read
+	// from their argument registers and locals print as "?".
+	preProlog := uint64(0)
+	if !fn.CU.HasLocLists {
+		preProlog = frameReady(r, fn)
+	}
+	addrs := map[uint32]uint64{}
+	// Placement moves uprobes off single-stepped instructions; kprobes
+	// stay at the statements' own addresses.
+	uf, _ := bin.(*target.File)
+	var pl *placer
+	if uf != nil {
+		var why string
+		pl, why = newPlacer(placement, uf, fn, f.spts)
+		if why != "" {
+			job.Placement = append(job.Placement, why)
+		}
+	}
+	for _, p := range f.spts {
+		if p.Func != fn {
+			skipped++
+			continue
+		}
+		st, rs, err := statement(r, bin, gotSlot, f, p, id, p.Addr < preProlog)
+		if err != nil {
+			return nil, 0, err
+		}
+		if pl != nil {
+			var why string
+			st, why = pl.place(uf, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
+				return statement(r, bin, gotSlot, f, q, id, p.Addr < preProlog)
+			})
+			job.Placement = append(job.Placement, placementLine(fn, rs, p.Addr, why))
+		}
+		job.Plan.Stmts = append(job.Plan.Stmts, st)
+		into[id] = rs
+		addrs[id] = p.Addr
+		id++
+	}
+	return addrs, skipped, nil
 }
 
 func returnInfo(d *debuginfo.Data, fn *debuginfo.Function) debuginfo.TypeInfo {
@@ -545,7 +601,8 @@ func paramEnv(sc *debuginfo.Scope) expr.Env {
 
 // statement builds the BPF statement and its report description from the
 // VARIABLE expression lowered at this statement.
-func statement(r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), fn *debuginfo.Function, p *probe.Point, id uint32, variable expr.Node, varText string, all []*debuginfo.Variable, beforePrologue bool, env expr.Env) (bpfgen.Stmt, report.Stmt, error) {
+func statement(r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), f funcStmts, p *probe.Point, id uint32, beforePrologue bool) (bpfgen.Stmt, report.Stmt, error) {
+	fn, variable, varText, all, env := f.fn, f.varNode, f.varText, f.all, f.env
 	st := bpfgen.Stmt{ID: id, PC: p.Addr, FileOffset: p.FileOffset}
 	if reg, off, err := bin.CFA(p.Addr); err == nil {
 		st.CFA = bpfgen.CFARule{Reg: reg, Offset: off}
@@ -563,6 +620,14 @@ func statement(r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64
 	}
 	sc := expr.Scope{Data: r.Data, GOT: gotSlot, InScope: inScope, All: all, PC: p.Addr,
 		FrameBase: fn.FrameBase, BeforePrologue: beforePrologue, Params: env.Params, Addrx: bpfgen.ResolveAddrx}
+	if f.origin {
+		sc.Addrx = noEntryValues
+		if len(fn.FrameBase) > 0 && bpfgen.UsesEntryValue(fn.FrameBase) {
+			sc.Addrx = func([]byte, func(uint64) (uint64, error)) ([]byte, error) {
+				return nil, errors.New("the frame base needs an entry value")
+			}
+		}
+	}
 	vars, reads, err := expr.Display(varText, variable, sc)
 	if err != nil {
 		return st, rs, err

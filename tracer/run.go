@@ -61,6 +61,10 @@ type RunOptions struct {
 	// ?); default Stderr. Notes says how many.
 	Diag  io.Writer
 	Notes Notes
+
+	// terminal says the output is a terminal when Run writes to a
+	// buffer first (RunFollow), for grouping.
+	terminal bool
 }
 
 // gateEnv marks a whythefail process started as the -c command's gate: it
@@ -237,40 +241,36 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 			fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 		}
 	}
-	for _, n := range unavailableNotes(j.Stmts, sess.Warnings(), o.Notes) {
+	for _, n := range j.variableNotes(sess.Warnings(), o.Notes) {
 		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 	}
 	if o.Notes != NotesQuiet {
 		fmt.Fprintf(diag, "whythefail: %d probes attached to %s (%s)\n", sess.Probes(), j.Plan.Binary, j.Header.Function)
 	}
 
-	var w interface {
-		Trace(*report.Trace) error
-		Stats(report.Stats) error
-	}
-	if o.JSON {
-		w = &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow}
-	} else {
-		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow}
-		w = t
-		if g := grouped(t, o.Group, out, func(n string) {
+	newWriter := func(j *Job) traceWriter {
+		if o.JSON {
+			return &report.JSON{W: out, H: j.Header, Stmts: j.Stmts, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow, Origin: j.Origin}
+		}
+		t := &report.Text{W: out, H: j.Header, Stmts: j.Stmts, Source: o.Source, Annotate: o.Annotate, Verdict: j.Verdict, Backtrace: unwinder, Follow: j.Follow, Origin: j.Origin}
+		if g := grouped(t, o.Group, out, o.terminal, func(n string) {
 			if o.Notes != NotesQuiet {
 				fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 			}
 		}); g != nil {
-			w = g
+			return g
 		}
+		return t
 	}
-	printed := make(chan struct{})
+	w := newWriter(j)
 	limit := newTraceLimit(o.MaxTraces)
-	go func() {
-		defer close(printed)
-		for t := range sess.Traces() {
-			if abortCtx.Err() == nil && limit.take() {
-				w.Trace(&t)
-			}
-		}
-	}()
+	// -x and system-wide --follow: the first failure that blames a call
+	// places its callee's statements (swapOrigin).
+	j.blamed = nil
+	if j.Follow != nil && child == nil && j.cfg.Origin == nil {
+		j.blamed = make(chan struct{})
+	}
+	printed := printTraces(abortCtx, j, sess, w, limit)
 
 	if o.Ready != nil {
 		o.Ready()
@@ -301,11 +301,34 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 			<-stopped
 		}()
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	case <-limit.reached: // --max-traces: stop as on Ctrl-C
+	var prior session.Stats // of a session the origin's replaced
+	var swapped *Job
+	blamed := j.blamed
+wait:
+	for {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		case <-limit.reached: // --max-traces: stop as on Ctrl-C
+		case <-blamed:
+			blamed = nil
+			next, err := j.swapOrigin(abortCtx, plan, sopts, sess, printed, diag, o.Notes)
+			if err != nil {
+				return 0, err
+			}
+			if next != nil {
+				prior = addStats(prior, next.prior)
+				sess, w = next.sess, newWriter(next.job)
+				if next.job != j {
+					swapped = next.job
+				}
+				printed = printTraces(abortCtx, next.job, sess, w, limit)
+			}
+			continue wait
+		}
+		break
 	}
+	j.cut = ctx.Err() != nil || limit.done()
 	stop() // finishing: a signal from now on aborts
 	timing.Mark("command ran (or interrupted)")
 	derr := detach(sess, diag)
@@ -324,6 +347,10 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 		return AbortStatus, cerr
 	}
 	st, _ := sess.Stats()
+	st = addStats(prior, st)
+	if swapped != nil && swapped.recurred == 0 {
+		fmt.Fprintf(diag, "whythefail: the failure did not recur once %s's statements were placed: no trace shows them\n", swapped.Origin.Function)
+	}
 	if st.ErrnoUnknown > 0 && j.errnoMiss != "" && o.Notes != NotesQuiet {
 		fmt.Fprintf(diag, "whythefail: note: errno() was not found in %d invocation(s), where it printed ? and conditions on it were false: %s\n", st.ErrnoUnknown, j.errnoMiss)
 	}

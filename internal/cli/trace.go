@@ -90,7 +90,7 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 	case a.NoGroup:
 		group = tracer.GroupNone
 	}
-	status, err := job.Run(context.Background(), out, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor, Backtrace: a.Backtrace,
+	status, err := job.RunFollow(context.Background(), out, tracer.RunOptions{Command: a.Command, PID: a.PID, JSON: a.JSON, Source: a.Source, Annotate: a.Annotate, Floor: a.Floor, Backtrace: a.Backtrace,
 		MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf, MaxTraces: a.MaxTraces, Diag: stderr, Notes: notes, Group: group, Stdout: commandStdout})
 	timing.Mark("finished")
 	if err != nil {

@@ -4,6 +4,8 @@
  * constant propagation, which would rename the functions). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #ifdef __clang__
 #define KEEP __attribute__((noinline))
@@ -18,14 +20,14 @@ KEEP int lookup(int key)
 {
 	sink++;
 	if (key == 7)
-		return -ENOENT;
-	return key;
+		return -ENOENT; /* @lookup-fail */
+	return key; /* @lookup-ok */
 }
 
 KEEP int check(int v)
 {
 	sink++;
-	return v > 100 ? -EINVAL : 0;
+	return v > 100 ? -EINVAL : 0; /* @check-fail */
 }
 
 /* (1) the callee's failure passed up unchanged */
@@ -79,8 +81,37 @@ KEEP int viaptr(op_fn f, int v)
 	return 0;
 }
 
+/* (6) a failure that does not recur in a second run: the failing call
+ * removes the file whose presence made it fail */
+KEEP int present(const char *path)
+{
+	if (access(path, F_OK) == 0)
+		return -EEXIST;
+	return 0;
+}
+
+KEEP int once(const char *path)
+{
+	int r = present(path); /* @once-call */
+	if (r < 0)
+		unlink(path);
+	return r;
+}
+
 int main(void)
 {
+	/* -x's tests: per line read, one call of passup, failing on "f",
+	 * or of fopen with a mode glibc rejects on "q" */
+	if (getenv("FOLLOW_STDIN")) {
+		char line[16];
+		while (fgets(line, sizeof line, stdin)) {
+			if (line[0] == 'q')
+				printf("%d\n", fopen("/follow-fixture-none", "qz") == NULL);
+			else
+				printf("%d\n", passup(line[0] == 'f' ? seven : five));
+		}
+		return 0;
+	}
 	int a = passup(seven);
 	int b = translate(seven);
 	int c = each(five);
@@ -88,6 +119,9 @@ int main(void)
 	int e = viaptr(check, big);
 	/* glibc rejects the mode: fopen returns NULL (--follow's glibc test) */
 	FILE *f = fopen("/follow-fixture-none", "qz");
+	const char *path = getenv("FOLLOW_ONCE");
+	if (path)
+		once(path);
 	printf("%d %d %d %d %d %d\n", a, b, c, d, e, f == NULL);
 	return 0;
 }

@@ -1,0 +1,320 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/whythefail/whythefail/internal/fixture"
+)
+
+// rerunRE is the one line that says the -c command runs again with the
+// origin's statements traced.
+var rerunRE = regexp.MustCompile(`^whythefail: re-running .+ to trace \S+'s statements$`)
+
+// withoutRerun drops the re-run line from stderr.
+func withoutRerun(stderr string) string {
+	var keep []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if !rerunRE.MatchString(l) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// originSection returns the heading of the origin's statements in a text
+// output holding one trace, and the statement lines under it, checking
+// that they come after the origin: line and before the why: line.
+func originSection(t *testing.T, out string) (heading string, stmts []stmtLine) {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	at := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "origin's statements") {
+			if at >= 0 {
+				t.Fatalf("two origin's statements headings in:\n%s", out)
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return "", nil
+	}
+	if at == 0 || !strings.HasPrefix(lines[at-1], "origin: ") {
+		t.Errorf("the origin's statements do not follow the origin: line:\n%s", out)
+	}
+	i := at + 1
+	for ; i < len(lines); i++ {
+		m := stmtRE.FindStringSubmatch(lines[i])
+		if m == nil {
+			break
+		}
+		tid, _ := strconv.Atoi(m[2])
+		n, _ := strconv.Atoi(m[4])
+		s := stmtLine{comm: m[1], tid: tid, file: m[3], line: n, vars: map[string]string{}, text: lines[i]}
+		for _, kv := range strings.Fields(m[5]) {
+			k, v, _ := strings.Cut(kv, "=")
+			s.vars[k] = v
+		}
+		stmts = append(stmts, s)
+	}
+	if i >= len(lines) || !strings.HasPrefix(lines[i], "why: ") {
+		t.Errorf("the origin's statements are not followed by the why: line:\n%s", out)
+	}
+	return lines[at], stmts
+}
+
+// TestFollowOrigin: with --follow -c, the command runs a second time with
+// the blamed callee's statements traced, and each trace prints them after
+// its origin: line, for the blamed call only: lookup's statements down to
+// its return -ENOENT (passed up, and translated), the fifth of five calls
+// of check in a loop (v=120, not the four calls before it that
+// succeeded), and check called through a pointer. Both compilers, -O0
+// and -O2. The lines are the callee's listed statements, its failing line
+// (by its marker) among them whenever it has a probe, the line of the
+// other return never.
+func TestFollowOrigin(t *testing.T) {
+	fixture.RequireBPF(t)
+	src := fixture.Source("follow")
+	m := fixture.Markers(t, src)
+	const file = "/fixture/src/follow.c"
+	cases := []struct {
+		fn, origin, call string
+		nth              int
+		variable, value  string // the origin's parameter and its value in the blamed call
+		fail, never      string // markers
+	}{
+		{"passup", "lookup", "passup-call", 1, "key", "0x7", "lookup-fail", "lookup-ok"},
+		{"translate", "lookup", "translate-call", 1, "key", "0x7", "lookup-fail", "lookup-ok"},
+		{"each", "check", "each-call", 5, "v", "0x78", "check-fail", ""},
+		{"viaptr", "check", "viaptr-call", 1, "v", "0x1f4", "check-fail", ""},
+	}
+	for _, v := range verdictVariants {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "follow", v)
+			for _, c := range cases {
+				listed, _ := listedLines(t, b, b.Path, c.origin)
+				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "-c", b.Path+" >/dev/null")
+				if r.status != 0 || !onlyNotes(withoutRerun(r.stderr)) || strings.Count(r.stderr, "to trace "+c.origin+"'s statements\n") != 1 {
+					dumpOnFailure(t, r)
+					t.Fatalf("%s: exit status %d, stderr %q; want 0, one re-run line and notes", c.fn, r.status, r.stderr)
+				}
+				_, _, rest := followLines(t, r.stdout)
+				traces, _ := parseOutput(t, rest)
+				if len(traces) != 1 {
+					t.Fatalf("%s: %d traces, want 1:\n%s", c.fn, len(traces), r.stdout)
+				}
+				heading, stmts := originSection(t, r.stdout)
+				want := fmt.Sprintf("origin's statements: %s, in the call %s (%s:%d), call %d from that site:", c.origin, c.origin, file, m[c.call], c.nth)
+				if heading != want {
+					t.Errorf("%s: heading %q, want %q", c.fn, heading, want)
+				}
+				if len(stmts) == 0 {
+					t.Errorf("%s: no statements of %s:\n%s", c.fn, c.origin, r.stdout)
+				}
+				seen := map[int]bool{}
+				for _, s := range stmts {
+					where := fmt.Sprintf("%s:%d", s.file, s.line)
+					if _, ok := listed[where]; !ok {
+						t.Errorf("%s: statement %q is not one of %s's", c.fn, s.text, c.origin)
+					}
+					if s.comm != traces[0].comm || s.tid != traces[0].tid {
+						t.Errorf("%s: statement %q is not the trace's thread's", c.fn, s.text)
+					}
+					if got, ok := s.vars[c.variable]; !ok || (got != "?" && got != c.value) {
+						t.Errorf("%s: statement %q: want %s=%s (or ?)", c.fn, s.text, c.variable, c.value)
+					}
+					seen[s.line] = true
+				}
+				if _, ok := listed[fmt.Sprintf("%s:%d", file, m[c.fail])]; ok && !seen[m[c.fail]] {
+					t.Errorf("%s: the failing line %d of %s is not among its statements:\n%s", c.fn, m[c.fail], c.origin, r.stdout)
+				}
+				if c.never != "" && seen[m[c.never]] {
+					t.Errorf("%s: line %d ran in the blamed call:\n%s", c.fn, m[c.never], r.stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestFollowOriginJSON: --json carries the origin's statements in the
+// origin object, with the callee's DWARF name.
+func TestFollowOriginJSON(t *testing.T) {
+	fixture.RequireBPF(t)
+	m := fixture.Markers(t, fixture.Source("follow"))
+	b := fixture.Build(t, "follow", fixture.Default)
+	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "passup", "$return < 0", "--follow", "--json", "-c", b.Path+" >/dev/null")
+	defer dumpOnFailure(t, r)
+	if r.status != 0 {
+		t.Fatalf("exit status %d", r.status)
+	}
+	type stmt struct {
+		File string `json:"file"`
+		Line int    `json:"line"`
+		Vars []struct {
+			Name  string `json:"name"`
+			Value any    `json:"value"`
+		} `json:"vars"`
+	}
+	var traces []struct {
+		Statements []stmt `json:"statements"`
+		Origin     *struct {
+			Callee     string `json:"callee"`
+			Function   string `json:"function"`
+			Statements []stmt `json:"statements"`
+		} `json:"origin"`
+	}
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	for dec.More() {
+		var tr struct {
+			Type string `json:"type"`
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &tr); err != nil {
+			t.Fatal(err)
+		}
+		if tr.Type == "trace" {
+			traces = append(traces, struct {
+				Statements []stmt `json:"statements"`
+				Origin     *struct {
+					Callee     string `json:"callee"`
+					Function   string `json:"function"`
+					Statements []stmt `json:"statements"`
+				} `json:"origin"`
+			}{})
+			if err := json.Unmarshal(raw, &traces[len(traces)-1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(traces) != 1 || traces[0].Origin == nil {
+		t.Fatalf("want one trace with an origin")
+	}
+	o := traces[0].Origin
+	if o.Callee != "lookup" || o.Function != "lookup" || len(o.Statements) == 0 {
+		t.Fatalf("origin %+v, want lookup's statements", o)
+	}
+	fail := false
+	for _, s := range o.Statements {
+		if s.File != "/fixture/src/follow.c" || len(s.Vars) != 1 || s.Vars[0].Name != "key" || (s.Vars[0].Value != nil && s.Vars[0].Value != float64(7)) {
+			t.Errorf("origin statement %+v: want follow.c with key=7", s)
+		}
+		fail = fail || s.Line == m["lookup-fail"]
+	}
+	if !fail {
+		t.Errorf("the origin's statements do not reach line %d", m["lookup-fail"])
+	}
+	for _, s := range traces[0].Statements {
+		if s.Line < m["passup-call"]-2 || s.Line > m["passup-call"]+5 {
+			t.Errorf("statement %+v of passup's statements is not passup's", s)
+		}
+	}
+}
+
+// TestFollowOriginNoRecur: a failure that depends on a file the failing
+// call removes does not recur in the re-run: one line says so, and the
+// first run's trace prints with its calls alone.
+func TestFollowOriginNoRecur(t *testing.T) {
+	fixture.RequireBPF(t)
+	m := fixture.Markers(t, fixture.Source("follow"))
+	b := fixture.Build(t, "follow", fixture.Default)
+	flag := filepath.Join(t.TempDir(), "present")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "once", "$return < 0", "--follow", "-c", fmt.Sprintf("FOLLOW_ONCE=%s %s >/dev/null", flag, b.Path))
+	defer dumpOnFailure(t, r)
+	if r.status != 0 {
+		t.Fatalf("exit status %d", r.status)
+	}
+	var rest []string
+	for _, l := range strings.Split(withoutRerun(r.stderr), "\n") {
+		if strings.HasPrefix(l, "whythefail: the failure did not recur") {
+			if want := "whythefail: the failure did not recur in the re-run (no trace blamed present, call 1 from its site, again): the first run's traces follow, without its statements"; l != want {
+				t.Errorf("stderr line %q, want %q", l, want)
+			}
+			continue
+		}
+		rest = append(rest, l)
+	}
+	if len(rest) == strings.Count(withoutRerun(r.stderr), "\n")+1 || !onlyNotes(strings.Join(rest, "\n")) || !strings.Contains(r.stderr, "to trace present's statements\n") {
+		t.Errorf("stderr %q: want the re-run line, the did-not-recur line and notes", r.stderr)
+	}
+	calls, origin, body := followLines(t, r.stdout)
+	traces, _ := parseOutput(t, body)
+	want := fmt.Sprintf("origin: present (/fixture/src/follow.c:%d) returned -17, passed up", m["once-call"])
+	if len(traces) != 1 || traces[0].ret != "-17" || origin != want || len(calls) != 2 {
+		t.Errorf("traces %d, calls %q, origin %q; want one returning -17 with two calls and %q", len(traces), calls, origin, want)
+	}
+	if strings.Contains(r.stdout, "origin's statements") {
+		t.Errorf("the origin's statements printed although the failure did not recur:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(flag); !os.IsNotExist(err) {
+		t.Errorf("the fixture did not remove %s: %v", flag, err)
+	}
+}
+
+// fopenLines are the lines of glibc's _IO_new_file_fopen that its
+// statements reach for the mode "qz" (the __set_errno (EINVAL) of the
+// default: case of the mode switch) and never reach (the first statement
+// after the switch), found by their text.
+func fopenLines(t *testing.T) (einval, past int) {
+	const fn = "_IO_new_file_fopen (FILE *fp"
+	def := fixture.GlibcLine(t, "libio/fileops.c", fn, "default:")
+	einval = fixture.GlibcLine(t, "libio/fileops.c", fn, "__set_errno (EINVAL);")
+	if einval != def+1 {
+		t.Fatalf("libio/fileops.c: the first __set_errno (EINVAL) of _IO_new_file_fopen (line %d) does not follow its default: (line %d)", einval, def)
+	}
+	return einval, fixture.GlibcLine(t, "libio/fileops.c", fn, "last_recognized = mode;")
+}
+
+// TestFollowOriginGlibc: glibc's fopen(path, "qz") with --follow -c
+// re-runs the program and traces _IO_new_file_fopen's statements down to
+// the __set_errno (EINVAL) of the default: case of its mode switch, and
+// never past the switch (found by their text in glibc's source).
+func TestFollowOriginGlibc(t *testing.T) {
+	fixture.RequireBPF(t)
+	einval, past := fopenLines(t)
+	b := fixture.Build(t, "follow", fixture.Default)
+	r := traceRun(t, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow", "-c", b.Path+" >/dev/null")
+	defer dumpOnFailure(t, r)
+	if r.status != 0 {
+		if strings.Contains(r.stderr, "debug") {
+			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(r.stderr))
+		}
+		t.Fatalf("exit status %d", r.status)
+	}
+	if !strings.Contains(r.stderr, "whythefail: re-running "+b.Path+" >/dev/null to trace _IO_new_file_fopen's statements\n") {
+		t.Errorf("stderr %q: want the re-run line", r.stderr)
+	}
+	heading, stmts := originSection(t, r.stdout)
+	var named bool
+	for _, name := range []string{"_IO_new_file_fopen", "_IO_file_fopen"} {
+		named = named || heading == "origin's statements: _IO_new_file_fopen, in the call "+name+" (in __fopen_internal), call 1 from that site:"
+	}
+	if !named {
+		t.Errorf("heading %q: want _IO_new_file_fopen's statements for the call of _IO_file_fopen (in __fopen_internal)", heading)
+	}
+	var reached bool
+	for _, s := range stmts {
+		if s.file != "./libio/fileops.c" {
+			t.Errorf("statement %q is not in libio/fileops.c", s.text)
+		}
+		if s.line == past {
+			t.Errorf("statement %q: line %d is past the mode switch", s.text, past)
+		}
+		reached = reached || s.line == einval
+	}
+	if !reached {
+		t.Errorf("the origin's statements do not reach line %d (__set_errno (EINVAL)):\n%s", einval, r.stdout)
+	}
+}

@@ -1,0 +1,90 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/whythefail/whythefail/follow"
+)
+
+// Origin is the blamed callee's own statements, traced in a second run
+// (--follow): printed after the calls, for the one call Blame names, and
+// left out of the function's statements everywhere else.
+type Origin struct {
+	Blame follow.Blame
+	// Function is the callee's name in its DWARF.
+	Function string
+	// Stmts are the callee's statements by id (ids the traced function's
+	// statements do not use).
+	Stmts map[uint32]Stmt
+}
+
+// owns reports whether statement id is one of the origin's.
+func (o *Origin) owns(id uint32) bool {
+	if o == nil {
+		return false
+	}
+	_, ok := o.Stmts[id]
+	return ok
+}
+
+// writeOrigin prints the origin's statements when res blames the call
+// the origin was traced for: a heading, then one line per statement the
+// call ran, as the function's own statements are printed.
+func (t *Text) writeOrigin(b *strings.Builder, res follow.Result, tr *Trace) {
+	o := t.Origin
+	if o == nil {
+		return
+	}
+	c, ok := res.Find(o.Blame)
+	if !ok && res.Origin == nil {
+		return
+	}
+	if !ok {
+		fmt.Fprintf(b, "origin's statements: not traced here (they are traced for %s, call %d from its site)\n", o.Blame.Callee, o.Blame.Nth)
+		return
+	}
+	end := c.BackAt
+	if end < 0 {
+		end = len(tr.Records)
+	}
+	fmt.Fprintf(b, "origin's statements: %s, in the call %s, call %d from that site:\n", o.Function, callName(c), c.Nth)
+	n := 0
+	for i := c.At + 1; i < end; i++ {
+		r := tr.Records[i]
+		if tr.Truncated > 0 && i == tr.TruncatedAt {
+			elision(b, tr)
+		}
+		if st, ok := o.Stmts[r.StmtID]; ok {
+			t.writeStmt(b, tr, st, r, "$$vars")
+			n++
+		}
+	}
+	if n == 0 {
+		b.WriteString("origin's statements: none recorded for that call\n")
+	}
+}
+
+// originJSON is the origin's statements for the JSON origin object, nil
+// when the trace does not blame the call they were traced for.
+func (j *JSON) originJSON(res follow.Result, tr *Trace) (string, []jsonStmt) {
+	o := j.Origin
+	if o == nil {
+		return "", nil
+	}
+	c, ok := res.Find(o.Blame)
+	if !ok {
+		return "", nil
+	}
+	end := c.BackAt
+	if end < 0 {
+		end = len(tr.Records)
+	}
+	out := []jsonStmt{}
+	for i := c.At + 1; i < end; i++ {
+		if st, ok := o.Stmts[tr.Records[i].StmtID]; ok {
+			out = append(out, jsonStatement(st, tr.Records[i], "$$vars"))
+		}
+	}
+	return o.Function, out
+}

@@ -1,0 +1,107 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/target"
+)
+
+// originPlan is --follow's plan for f at 0x1000: call lookup (0x2000),
+// test %eax,%eax, ret. Its call and return probes are statements 10 and
+// 11.
+func originPlan(t *testing.T) *follow.Plan {
+	t.Helper()
+	code := []byte{0xe8, 0xfb, 0x0f, 0, 0, 0x85, 0xc0, 0xc3}
+	p, err := follow.New(follow.Input{
+		Fn:         &debuginfo.Function{Name: "f", Ranges: [][2]uint64{{0x1000, 0x1008}}, Entry: 0x1000},
+		Code:       func(va uint64, n int) ([]byte, error) { return code[va-0x1000:][:n], nil },
+		FileOffset: func(va uint64) (uint64, error) { return va, nil },
+		Symbols:    []target.Symbol{{Name: "f", Value: 0x1000, Size: 8}, {Name: "lookup", Value: 0x2000, Size: 16}},
+		FirstID:    10, RetSize: 4,
+	})
+	if err != nil || len(p.Sites) != 1 {
+		t.Fatalf("follow.New: %v, %d sites", err, len(p.Sites))
+	}
+	return p
+}
+
+// TestOrigin: the origin's statements print after the calls, only those
+// recorded between the blamed call and its return (lookup's statement
+// recorded before the call, from another caller's call while f ran, is
+// left out), never among f's; a trace blaming another call says they are
+// not traced there; JSON puts them in the origin object.
+func TestOrigin(t *testing.T) {
+	p := originPlan(t)
+	stmts := map[uint32]Stmt{0: {File: "f.c", Line: 2}, 1: {File: "f.c", Line: 4}}
+	o := &Origin{Blame: follow.Blame{Callee: "lookup", Target: 0x2000, Site: 0x1000, Nth: 1}, Function: "lookup",
+		Stmts: map[uint32]Stmt{20: {File: "l.c", Line: 3, Vars: []Var{{Name: "key", Format: "int", Size: 4}}}, 21: {File: "l.c", Line: 5, Vars: []Var{{Name: "key", Format: "int", Size: 4}}}}}
+	key := []Value{{U64: 7, OK: true}}
+	tr := func(nth int) *Trace {
+		rs := []Record{{StmtID: 0}, {StmtID: 20, Values: []Value{{U64: 1, OK: true}}}}
+		for i := 1; i <= nth; i++ {
+			rax := uint64(0)
+			if i == nth {
+				rax = 0xfffffffe
+			}
+			rs = append(rs, Record{StmtID: 10}, Record{StmtID: 20, Values: key}, Record{StmtID: 21, Values: key}, Record{StmtID: 11, Values: []Value{{U64: rax, OK: true}}})
+		}
+		return &Trace{Comm: "x", TID: 2, Return: -2, Records: append(rs, Record{StmtID: 1})}
+	}
+	h := Header{Target: `process("f")`, Function: "f", ReturnFormat: "int"}
+	for _, c := range []struct {
+		nth  int
+		want string
+	}{
+		{1, `
+x[2] process("f") function(f) $return: -2
+x[2] f.c:2 $$vars:
+x[2] f.c:4 $$vars:
+call: lookup returned -2
+origin: lookup returned -2, passed up
+origin's statements: lookup, in the call lookup, call 1 from that site:
+x[2] l.c:3 $$vars: key=0x7
+x[2] l.c:5 $$vars: key=0x7
+`},
+		{2, `
+x[2] process("f") function(f) $return: -2
+x[2] f.c:2 $$vars:
+x[2] f.c:4 $$vars:
+call: lookup returned 0
+call: lookup returned -2
+origin: lookup returned -2, passed up
+origin's statements: not traced here (they are traced for lookup, call 1 from its site)
+`},
+	} {
+		var b bytes.Buffer
+		w := &Text{W: &b, H: h, Stmts: stmts, Follow: p, Origin: o}
+		if err := w.Trace(tr(c.nth)); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != c.want {
+			t.Errorf("blamed call %d:\n%s\nwant\n%s", c.nth, b.String(), c.want)
+		}
+	}
+	var b bytes.Buffer
+	if err := (&JSON{W: &b, H: h, Stmts: stmts, Follow: p, Origin: o}).Trace(tr(1)); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Statements []jsonStmt  `json:"statements"`
+		Origin     *jsonOrigin `json:"origin"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(got.Origin)
+	if want := `{"call":0,"callee":"lookup","function":"lookup","statements":[{"file":"l.c","line":3,"vars":[{"name":"key","value":7}]},{"file":"l.c","line":5,"vars":[{"name":"key","value":7}]}]}`; string(js) != want {
+		t.Errorf("origin %s\nwant %s", js, want)
+	}
+	if len(got.Statements) != 2 || strings.Contains(b.String(), `"file":"l.c","line":3,"vars":[{"name":"key","value":1}]`) {
+		t.Errorf("f's statements %+v: want its two, without lookup's", got.Statements)
+	}
+}

@@ -1,0 +1,328 @@
+package tracer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/whythefail/whythefail/bpfgen"
+	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/expr"
+	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/probe"
+	"github.com/whythefail/whythefail/probe/spec"
+	"github.com/whythefail/whythefail/report"
+	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/target"
+)
+
+// noEntryValues is expr.Scope.Addrx for an origin's statements: the
+// generated programs read entry values from the registers copied at the
+// traced function's entry, which are not the origin's parameters, so a
+// location that needs one is refused (it prints ?).
+func noEntryValues(loc []byte, index func(uint64) (uint64, error)) ([]byte, error) {
+	if bpfgen.UsesEntryValue(loc) {
+		return nil, errors.New("the location needs the parameter's value at the origin's entry, which is not recorded")
+	}
+	return bpfgen.ResolveAddrx(loc, index)
+}
+
+// planOrigin adds the statements of the function cfg.Origin blames to the
+// job (with Config.Follow): probes like the traced function's, with its
+// variables ($$vars), numbered after every other probe. Their records land
+// in the traced function's buffer, so only calls made while an invocation
+// of it is open are recorded; report.Origin keeps the blamed call's. When
+// the origin cannot be traced, job.originMiss says why.
+func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), cfg Config) {
+	b := *cfg.Origin
+	user, ok := bin.(*target.File)
+	if !ok {
+		job.originMiss = "the origin's statements are traced in user-space targets only"
+		return
+	}
+	if b.Target == 0 || strings.HasSuffix(b.Callee, "@plt") {
+		job.originMiss = fmt.Sprintf("%s is not a function of %s (a call into another library): its statements are not traced", b.Callee, bin.Name())
+		return
+	}
+	// A resolver of its own: the traced function's indexes only the
+	// units it needed, and adding another would index the whole file.
+	r := probe.NewLazyResolver(bin)
+	fn := originFunc(r, user, b)
+	if fn == nil {
+		job.originMiss = fmt.Sprintf("%s (%#x) has no debug info in %s: its statements cannot be traced", b.Callee, b.Target, bin.Name())
+		return
+	}
+	if fn.Entry == job.Plan.EntryPC {
+		job.originMiss = fmt.Sprintf("the origin is %s itself (a recursive call): its statements are the trace's", fn.Name)
+		return
+	}
+	for _, st := range job.Plan.Stmts {
+		if fn.Contains(st.PC) {
+			// A function FUNCTION tail-jumps to: its calls are probed
+			// already, and one address takes one probe of the plan.
+			job.originMiss = fmt.Sprintf("%s holds calls --follow records: its statements are not traced", fn.Name)
+			return
+		}
+	}
+	sc, err := r.Data.Scope(fn)
+	if err != nil {
+		job.originMiss = fmt.Sprintf("reading %s's variables: %v", fn.Name, err)
+		return
+	}
+	ss := &spec.Spec{Target: spec.Process, Path: bin.Name(), Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}}
+	spts, err := r.Resolve(ss)
+	if err != nil {
+		job.originMiss = fmt.Sprintf("finding %s's statements: %v", fn.Name, err)
+		return
+	}
+	env := paramEnv(sc)
+	env.Data, env.GOT = r.Data, gotSlot
+	f := funcStmts{fn: fn, spts: spts, varNode: &expr.VarSet{Kind: "vars", C: 1}, env: env, all: sc.AllVars(), origin: true}
+	o := &report.Origin{Blame: b, Function: fn.Name, Stmts: map[uint32]report.Stmt{}}
+	n := len(job.Plan.Stmts)
+	if _, _, err := planStatements(job, r, bin, gotSlot, f, cfg.Placement, o.Stmts); err != nil {
+		job.Plan.Stmts = job.Plan.Stmts[:n]
+		job.originMiss = fmt.Sprintf("planning %s's statements: %v", fn.Name, err)
+		return
+	}
+	if len(o.Stmts) == 0 {
+		job.originMiss = fmt.Sprintf("%s has no statements to trace", fn.Name)
+		return
+	}
+	if cfg.Source {
+		text := sourceLines(fn, buildID(bin), cfg)
+		for id, st := range o.Stmts {
+			st.Source, st.HasSource = text(st.File, st.Line)
+			o.Stmts[id] = st
+		}
+	}
+	job.Origin = o
+}
+
+// originFunc finds the out-of-line function whose entry is the blamed
+// call's target: by the callee's name, or as an ELF alias of a function
+// the DWARF names otherwise (_IO_file_fopen is _IO_new_file_fopen).
+func originFunc(r *probe.Resolver, bin *target.File, b follow.Blame) *debuginfo.Function {
+	pts, _ := r.Resolve(&spec.Spec{Target: spec.Process, Path: bin.Name(), Point: spec.Function, Func: b.Callee, Suffix: spec.Call})
+	for _, p := range pts {
+		if p.Func != nil && !p.Func.Inlined && p.Func.Entry == b.Target {
+			return p.Func
+		}
+	}
+	if fn, ok := aliasOf(r, bin, b.Callee); ok && fn.Entry == b.Target {
+		return fn
+	}
+	return nil
+}
+
+// noteBlame keeps the first call a committed trace blamed (for the
+// re-run), and counts the traces that blamed the call the origin's
+// statements were traced for.
+func (j *Job) noteBlame(tr *session.Trace) {
+	if j.Follow == nil {
+		return
+	}
+	res := j.Follow.Calls(tr, func(id uint32) (string, int, bool) {
+		st, ok := j.Stmts[id]
+		return st.File, st.Line, ok
+	})
+	if j.Origin != nil {
+		if _, ok := res.Find(j.Origin.Blame); ok {
+			j.recurred++
+		}
+		return
+	}
+	if b, ok := res.Blame(); ok && j.blame == nil {
+		j.blame = &b
+		if j.blamed != nil {
+			close(j.blamed)
+		}
+	}
+}
+
+// RunFollow runs a --follow job as Run does and, for a -c command whose
+// trace blamed a call, runs the command again with the blamed function's
+// statements traced as well (the run is reproducible), and prints that
+// run's traces: the origin's statements follow the calls of each trace
+// that blamed the same call (the same call site, the same count of calls
+// from it, in an invocation that again satisfied the condition). When no
+// trace of the re-run did, it says so and prints the first run's traces.
+// Without --follow or -c it is Run. Both runs' output is held until the
+// choice is made.
+func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, error) {
+	if j.Follow == nil || o.Command == "" || o.Floor {
+		return j.Run(ctx, out, o)
+	}
+	diag := o.Diag
+	if diag == nil {
+		diag = orStdW(o.Stderr, os.Stderr)
+	}
+	o.terminal = isTerminal(out)
+	var first bytes.Buffer
+	status, err := j.Run(ctx, &first, o)
+	if err != nil || j.cut || j.blame == nil {
+		_, werr := out.Write(first.Bytes())
+		return status, errors.Join(err, werr)
+	}
+	cfg := j.cfg
+	b := *j.blame
+	cfg.Origin = &b
+	j2, err := Prepare(cfg)
+	switch {
+	case err != nil:
+		fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", b.Callee, err)
+	case j2.Origin == nil:
+		fmt.Fprintf(diag, "whythefail: %s\n", j2.originMiss)
+	}
+	if err != nil || j2.Origin == nil {
+		_, werr := out.Write(first.Bytes())
+		return status, werr
+	}
+	fmt.Fprintf(diag, "whythefail: re-running %s to trace %s's statements\n", o.Command, j2.Origin.Function)
+	j2.rerun = true
+	var second bytes.Buffer
+	status2, err := j2.Run(ctx, &second, o)
+	if status2 == AbortStatus {
+		return status2, err // a second Ctrl-C: nothing more printed
+	}
+	if err != nil || j2.recurred == 0 {
+		if err == nil && !j2.cut {
+			fmt.Fprintf(diag, "whythefail: the failure did not recur in the re-run (no trace blamed %s, call %d from its site, again): the first run's traces follow, without its statements\n", b.Callee, b.Nth)
+		}
+		_, werr := out.Write(first.Bytes())
+		return status, errors.Join(err, werr)
+	}
+	_, werr := out.Write(second.Bytes())
+	return status2, werr
+}
+
+// variableNotes are the notes on variables that print ?: the traced
+// function's, then, apart, the origin's (whose statements are counted on
+// their own).
+func (j *Job) variableNotes(ws []bpfgen.Warning, level Notes) []string {
+	if j.Origin == nil {
+		return unavailableNotes(j.Stmts, ws, level)
+	}
+	if j.rerun {
+		return j.originNotes(ws, level) // the first run noted the function's
+	}
+	var own, origin []bpfgen.Warning
+	for _, w := range ws {
+		if _, ok := j.Origin.Stmts[w.StmtID]; ok {
+			origin = append(origin, w)
+		} else {
+			own = append(own, w)
+		}
+	}
+	return append(unavailableNotes(j.Stmts, own, level), j.originNotes(origin, level)...)
+}
+
+// originNotes are the notes on the origin's variables that print ?, among
+// ws.
+func (j *Job) originNotes(ws []bpfgen.Warning, level Notes) []string {
+	var notes []string
+	var mine []bpfgen.Warning
+	for _, w := range ws {
+		if _, ok := j.Origin.Stmts[w.StmtID]; ok {
+			mine = append(mine, w)
+		}
+	}
+	for _, n := range unavailableNotes(j.Origin.Stmts, mine, level) {
+		notes = append(notes, "in "+j.Origin.Function+"'s statements: "+n)
+	}
+	return notes
+}
+
+// traceWriter prints traces and the statistics (report.Text, JSON or
+// Groups).
+type traceWriter interface {
+	Trace(*report.Trace) error
+	Stats(report.Stats) error
+}
+
+// printTraces prints the session's traces as they arrive, up to the
+// limit, until the session closes; the channel is closed then.
+func printTraces(abortCtx context.Context, j *Job, sess *session.Session, w traceWriter, limit *traceLimit) <-chan struct{} {
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		for t := range sess.Traces() {
+			if abortCtx.Err() == nil && limit.take() {
+				j.noteBlame(&t)
+				w.Trace(&t)
+			}
+		}
+	}()
+	return printed
+}
+
+// swapped is the session that replaced a run's first one.
+type swapped struct {
+	job  *Job
+	sess *session.Session
+	// prior are the statistics of the session replaced.
+	prior session.Stats
+}
+
+// swapOrigin places the origin's statement probes in a -x or system-wide
+// run, once the first failure named the origin: it prepares the job again
+// with them, detaches the running session (so that no invocation is
+// committed by both; one that fails meanwhile is not traced) and attaches
+// the new one. Nil, with a line on diag, when the origin cannot be traced:
+// the session goes on. When the new session cannot attach, the first
+// plan is attached again, and only when that fails too is it an error.
+func (j *Job) swapOrigin(ctx context.Context, plan session.Plan, sopts session.Options, old *session.Session, printed <-chan struct{}, diag io.Writer, notes Notes) (*swapped, error) {
+	b := *j.blame
+	cfg := j.cfg
+	cfg.Origin = &b
+	j2, err := Prepare(cfg)
+	switch {
+	case err != nil:
+		fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", b.Callee, err)
+		return nil, nil
+	case j2.Origin == nil:
+		fmt.Fprintf(diag, "whythefail: %s\n", j2.originMiss)
+		return nil, nil
+	}
+	derr := detach(old, diag)
+	cerr := old.Close()
+	select {
+	case <-printed:
+	case <-ctx.Done():
+	}
+	st, _ := old.Stats()
+	if err := errors.Join(derr, cerr); err != nil {
+		return nil, err
+	}
+	p2 := j2.Plan
+	p2.Stack = plan.Stack
+	sess, err := session.Start(ctx, p2, sopts)
+	if err != nil {
+		fmt.Fprintf(diag, "whythefail: placing %s's statements failed (%v): tracing goes on without them\n", j2.Origin.Function, err)
+		sess, err = session.Start(ctx, plan, sopts)
+		if err != nil {
+			return nil, explainStart(err)
+		}
+		return &swapped{job: j, sess: sess, prior: st}, nil
+	}
+	for _, n := range j2.originNotes(sess.Warnings(), notes) {
+		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+	}
+	fmt.Fprintf(diag, "whythefail: %s's statements are traced from now on (%d probes): the next failure that blames the same call prints them\n", j2.Origin.Function, sess.Probes())
+	return &swapped{job: j2, sess: sess, prior: st}, nil
+}
+
+// addStats sums the statistics of two sessions of one run.
+func addStats(a, b session.Stats) session.Stats {
+	return session.Stats{
+		Entries: a.Entries + b.Entries, ExitHit: a.ExitHit + b.ExitHit, ExitMiss: a.ExitMiss + b.ExitMiss, Statements: a.Statements + b.Statements,
+		RingbufDrops: a.RingbufDrops + b.RingbufDrops, Truncations: a.Truncations + b.Truncations, MissingBuffer: a.MissingBuffer + b.MissingBuffer,
+		EntryDrops: a.EntryDrops + b.EntryDrops, DecodeErrors: a.DecodeErrors + b.DecodeErrors, RingBytes: a.RingBytes + b.RingBytes,
+		ErrnoUnknown: a.ErrnoUnknown + b.ErrnoUnknown, ReturnMisses: a.ReturnMisses + b.ReturnMisses,
+		ReturnMissesUnknown: a.ReturnMissesUnknown || b.ReturnMissesUnknown, ProgramMisses: a.ProgramMisses + b.ProgramMisses,
+	}
+}
