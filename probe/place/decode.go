@@ -33,6 +33,12 @@ type inst struct {
 	rspKnown bool
 	// indirect: a jump through a register or memory.
 	indirect bool
+	// stops: control never falls through to the next instruction (jmp,
+	// ret).
+	stops bool
+	// cc is a conditional jump's condition code (the low nibble of its
+	// opcode) when its class is jcc8 or jcc32, otherwise -1.
+	cc int
 	// rel and abs are table addresses the operands name (tableRefs).
 	rel, abs []uint64
 }
@@ -124,7 +130,7 @@ func decodeRange(code []byte, addr uint64) ([]inst, error) {
 	for _, d := range ds {
 		n := d.Inst.Len
 		bs := code[d.PC-addr : d.PC-addr+uint64(n)]
-		in := inst{addr: d.PC, n: n}
+		in := inst{addr: d.PC, n: n, cc: -1}
 		switch {
 		case bytes.Equal(bs, endbr64):
 			in.text = "endbr64"
@@ -135,6 +141,13 @@ func decodeRange(code []byte, addr uint64) ([]inst, error) {
 			in.class = insn.ClassOf(bs, n)
 			classify(&in, d.Inst)
 			tableRefs(d.Inst, &in)
+			in.stops = d.Inst.Op == x86asm.JMP || d.Inst.Op == x86asm.RET
+			switch in.class {
+			case insn.ClassJcc8:
+				in.cc = int(bs[0] & 0xf)
+			case insn.ClassJcc32:
+				in.cc = int(bs[1] & 0xf)
+			}
 		}
 		out = append(out, in)
 	}

@@ -54,5 +54,28 @@ func FuzzPlace(f *testing.F) {
 				t.Fatalf("moved from %#x to %#x, not a later emulated instruction", in.addr, d.Addr)
 			}
 		}
+		// Successors: on an emulated jump whose fall-through or target
+		// is the statement, and which no other jump enters.
+		for _, in := range f.insts {
+			f.Barrier(in.addr, "statement")
+		}
+		for _, in := range f.insts {
+			d := f.Successor(in.addr, n, all)
+			if !d.Moved {
+				if d.Addr != in.addr || d.Succ {
+					t.Fatalf("kept %#x at %#x (succ %v)", in.addr, d.Addr, d.Succ)
+				}
+				continue
+			}
+			j, ok := f.index[d.Addr]
+			if !ok || !d.Succ {
+				t.Fatalf("successor %#x placed at %#x, not an instruction", in.addr, d.Addr)
+			}
+			jin := f.insts[j]
+			fall := jin.addr+uint64(jin.n) == in.addr
+			if jin.class == "" || (d.Taken && jin.target != in.addr) || (!d.Taken && (!fall || jin.cc < 0)) || len(f.jumpers[in.addr]) > 1 {
+				t.Fatalf("successor %#x placed on %#x %s (taken %v)", in.addr, jin.addr, jin.text, d.Taken)
+			}
+		}
 	})
 }
