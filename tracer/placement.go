@@ -103,7 +103,15 @@ func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs rep
 	}
 	need := place.ReadsOf(st.Vars)
 	d := pl.f.Place(p.Addr, need, place.CFA{Reg: st.CFA.Reg, Off: st.CFA.Offset}, pl.emulated)
-	if !d.Moved {
+	if _, class, _ := pl.f.At(p.Addr); !d.Moved && (class == "" || !pl.emulated(class)) {
+		// Observed on the jump that enters it, where another probe
+		// (a statement moved there, a branch probe) may trap already.
+		if s := pl.f.Successor(p.Addr, need, pl.emulated); s.Moved {
+			d = s
+		} else {
+			return st, d.Why + "; " + strings.TrimPrefix(s.Why, "kept: ")
+		}
+	} else if !d.Moved {
 		return st, d.Why
 	}
 	q := *p
@@ -125,6 +133,9 @@ func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs rep
 		return st, fmt.Sprintf("kept: the CFA rule differs at %#x", d.Addr)
 	}
 	st2.ID = st.ID
+	if d.Succ {
+		st2.Succ = &bpfgen.Succ{Cond: d.Cond, Taken: d.Taken}
+	}
 	pl.moved++
 	return st2, d.Why
 }

@@ -22,7 +22,12 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 	}
 	job.Verdict = p
 	for _, st := range job.Plan.Stmts {
-		p.ProbePC(st.ID, st.PC)
+		// A successor's probe on a jump records what runs after it
+		// (bpfgen records it after the jump's branch probe): it is not
+		// counted before the branch.
+		if st.Succ == nil {
+			p.ProbePC(st.ID, st.PC)
+		}
 	}
 	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
 }

@@ -463,5 +463,5 @@ func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) 
 		how = "always jumps"
 	}
 	return Decision{Addr: j.addr, Moved: true, RSPKnown: true, Succ: true, Cond: j.cc, Taken: taken,
-		Why: fmt.Sprintf("on its only entry, %s %s, when it %s", f.off(j.addr), j.text, how)}
+		Why: fmt.Sprintf("moved to %s %s, its only entry, when it %s", f.off(j.addr), j.text, how)}
 }

@@ -245,13 +245,13 @@ func TestSuccessor(t *testing.T) {
 		cond int
 	}{
 		{"the fall-through of a jcc", both, 0x4, []ir.Var{inRBX},
-			"on its only entry, +0x2 jz 0x40100b, when it falls through", 4},
+			"moved to +0x2 jz 0x40100b, its only entry, when it falls through", 4},
 		{"the target of the same jcc", both, 0xb, []ir.Var{inRBX},
-			"on its only entry, +0x2 jz 0x40100b, when it jumps", 4},
+			"moved to +0x2 jz 0x40100b, its only entry, when it jumps", 4},
 		{"a jcc32 target", asm(testEAX, jne32(6), movEBX1, ret, movEDI1, ret), 0xe, []ir.Var{inRDI},
-			"on its only entry, +0x2 jnz 0x40100e, when it jumps", 5},
+			"moved to +0x2 jnz 0x40100e, its only entry, when it jumps", 5},
 		{"the target of a jmp", asm(testEAX, jmp(6), movEBX1, ret, movEDI1, ret), 0xa, []ir.Var{inRDI},
-			"on its only entry, +0x2 jmp 0x40100a, when it always jumps", -1},
+			"moved to +0x2 jmp 0x40100a, its only entry, when it always jumps", -1},
 		{"the target of a jmp at the entry", asm(jmp(6), movEBX1, ret, movEDI1, ret), 0x8, []ir.Var{inRDI},
 			"kept: the jump that enters it is at the entry", 0},
 		{"a jump target into the fall-through", asm(testEAX, je(5), movEBX1, je(-7), ret), 0x4, []ir.Var{inRBX},
@@ -281,7 +281,7 @@ func TestSuccessor(t *testing.T) {
 			if d.Why != c.want {
 				t.Fatalf("got %q, want %q", d.Why, c.want)
 			}
-			if d.Moved != strings.HasPrefix(c.want, "on its") || d.Succ != d.Moved || d.Moved == (d.Addr == base+c.stmt) {
+			if d.Moved != strings.HasPrefix(c.want, "moved to") || d.Succ != d.Moved || d.Moved == (d.Addr == base+c.stmt) {
 				t.Fatalf("moved %v succ %v at %#x for %q", d.Moved, d.Succ, d.Addr, d.Why)
 			}
 			if d.Moved && (d.Cond != c.cond || d.Taken != strings.Contains(c.want, "jumps")) {
