@@ -266,8 +266,10 @@ func TestSuccGroup(t *testing.T) {
 		branch.Branch = true
 		jmp := st(5, 0x1030)
 		jmp.Succ = &Succ{Cond: -1, Taken: true}
+		jmp2 := st(5, 0x1040) // another entry of statement 5
+		jmp2.Succ = &Succ{Cond: 12, Taken: true}
 		spec := &Spec{EntryOffset: 0x1000, RetSize: 4, Multi: multi,
-			Stmts: []Stmt{succ, other, branch, st(4, 0x1020), st(6, 0x1010), jmp}}
+			Stmts: []Stmt{succ, other, branch, st(4, 0x1020), st(6, 0x1010), jmp, jmp2}}
 		g, err := Generate(spec)
 		if err != nil {
 			t.Fatal(err)
@@ -278,7 +280,7 @@ func TestSuccGroup(t *testing.T) {
 				attached = append(attached, i)
 			}
 		}
-		if want := []int{3, 4, 5}; !reflect.DeepEqual(attached, want) {
+		if want := []int{3, 4, 5, 6}; !reflect.DeepEqual(attached, want) {
 			t.Errorf("multi %v: statements with a program %v, want %v", multi, attached, want)
 		}
 		groups, _ := stmtGroups(spec)
@@ -290,5 +292,10 @@ func TestSuccGroup(t *testing.T) {
 	bad := &Spec{EntryOffset: 0x1000, RetSize: 4, Stmts: []Stmt{{ID: 1, FileOffset: 0x1000, Succ: &Succ{Cond: 4}}}}
 	if _, err := Generate(bad); err == nil || err.Error() != "statement 1: a successor at the entry offset 0x1000" {
 		t.Errorf("successor at the entry: %v", err)
+	}
+	// Only successors share an id.
+	dup := &Spec{EntryOffset: 0x1000, RetSize: 4, Stmts: []Stmt{{ID: 1, FileOffset: 0x1010, Succ: &Succ{Cond: 4}}, {ID: 1, FileOffset: 0x1020}}}
+	if _, err := Generate(dup); err == nil || err.Error() != "statement id 1 used twice" {
+		t.Errorf("a successor and a statement with one id: %v", err)
 	}
 }

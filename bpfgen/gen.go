@@ -87,12 +87,16 @@ func Generate(spec *Spec) (*Generated, error) {
 		return nil, errors.New("the stack copy (--backtrace) is for user-space targets")
 	}
 	g := &Generated{Layout: Layout{MaxRecords: s.MaxRecords, Stack: s.Stack}}
+	// A statement observed on each of the jumps that enter it has a
+	// successor probe on each (Stmt.Succ), all with its id.
 	seen := map[uint32]bool{}
+	succ := map[uint32]bool{}
 	for _, st := range s.Stmts {
-		if seen[st.ID] {
+		if seen[st.ID] && (st.Succ == nil || !succ[st.ID]) {
 			return nil, fmt.Errorf("statement id %d used twice", st.ID)
 		}
 		seen[st.ID] = true
+		succ[st.ID] = st.Succ != nil
 		g.Layout.Values = max(g.Layout.Values, slotsUsed(Slots(st.Vars)))
 		g.Layout.Branch = g.Layout.Branch || st.Branch
 	}

@@ -46,7 +46,9 @@ type Stmt struct {
 	// is recorded only when the jump goes its way, after every other
 	// statement and branch probe at the same offset, which observe what
 	// runs before the jump. Every statement at that offset is then
-	// recorded by one program, in that order.
+	// recorded by one program, in that order. A statement that several
+	// jumps enter has a successor probe on each: statements with Succ
+	// may share their id, since at most one of them runs per visit.
 	Succ *Succ
 }
 

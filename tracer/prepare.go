@@ -410,14 +410,15 @@ func Prepare(cfg Config) (*Job, error) {
 		if err != nil {
 			return nil, err
 		}
+		sts := []bpfgen.Stmt{st}
 		if pl != nil {
 			var why string
-			st, why = pl.place(uf, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
+			sts, why = pl.place(uf, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
 				return statement(r, bin, gotSlot, fn, q, id, varNode, varText, all, p.Addr < preProlog, env)
 			})
 			job.Placement = append(job.Placement, placementLine(fn, rs, p.Addr, why))
 		}
-		job.Plan.Stmts = append(job.Plan.Stmts, st)
+		job.Plan.Stmts = append(job.Plan.Stmts, sts...)
 		job.Stmts[id] = rs
 		addrs[id] = p.Addr
 		id++

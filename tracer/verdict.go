@@ -67,11 +67,13 @@ func addSharedRows(job *Job, fn *debuginfo.Function, addrs map[uint32]uint64, bu
 		return
 	}
 	text := sourceLines(fn, buildID, cfg)
+	done := map[uint32]bool{} // a statement on several jumps has several probes
 	for _, st := range job.Plan.Stmts {
 		rs, ok := job.Stmts[st.ID]
-		if !ok || st.Branch {
+		if !ok || st.Branch || done[st.ID] {
 			continue
 		}
+		done[st.ID] = true
 		seen := map[int]bool{rs.Line: true}
 		for _, r := range rows {
 			if r.EndSeq || r.Addr != addrs[st.ID] || seen[r.Line] || fn.CU.File(r.File) != rs.File {

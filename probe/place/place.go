@@ -393,19 +393,21 @@ func (f *Func) off(a uint64) string {
 }
 
 // Successor decides whether the statement at pc, whose probe Place kept at
-// pc, can be observed on the jump that leads to it instead: when its only
-// entry is the fall-through of a conditional jump right before it, or the
-// target of one conditional or unconditional jump (no other jump, table,
-// landing pad or fall-through enters it), and that jump is emulated. The
+// pc, can be observed on the jumps that lead to it instead: when every
+// entry of the statement is an emulated jump, either the fall-through of a
+// conditional jump right before it or the target of a conditional or
+// unconditional jump (no table, landing pad or other fall-through enters
+// it). Each visit of the statement comes through exactly one of them. A
 // jump writes nothing but rip, so every register and memory value the
 // statement reads is the same at the jump as at pc; the probe there
-// evaluates the jump's condition from rflags to know whether the
-// statement runs (Decision.Succ). The caller must still rebuild the
-// statement at the jump's address and require identical reads (location
-// lists and the CFA rule are per address), as for Place.
-func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) Decision {
-	keep := func(format string, a ...any) Decision {
-		return Decision{Addr: pc, Why: "kept: " + fmt.Sprintf(format, a...)}
+// evaluates the jump's condition from rflags to know whether the statement
+// runs (Decision.Succ). It returns one moved Decision per entry, or one
+// Decision that keeps the probe at pc and says why. The caller must still
+// rebuild the statement at each jump's address and require identical
+// reads (location lists and the CFA rule are per address), as for Place.
+func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) []Decision {
+	keep := func(format string, a ...any) []Decision {
+		return []Decision{{Addr: pc, Why: "kept: " + fmt.Sprintf(format, a...)}}
 	}
 	i, ok := f.index[pc]
 	switch {
@@ -431,37 +433,52 @@ func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) 
 		return keep("no instruction right before it in the function")
 	}
 	prev := f.insts[i-1]
-	jumpers := f.jumpers[pc]
-	var j inst
-	var taken bool
-	switch {
-	case !prev.stops && len(jumpers) > 0:
-		return keep("entered by a jump (%s) and by the fall-through of %s %s", f.off(f.insts[jumpers[0]].addr), f.off(prev.addr), prev.text)
-	case !prev.stops && prev.cc >= 0 && prev.target != pc:
-		j, taken = prev, false
-	case !prev.stops:
-		return keep("entered from %s %s, not a conditional jump", f.off(prev.addr), prev.text)
-	case len(jumpers) != 1:
-		return keep("%d jumps enter it", len(jumpers))
-	default:
-		j, taken = f.insts[jumpers[0]], true
+	type entry struct {
+		j     inst
+		taken bool
+	}
+	var entries []entry
+	if !prev.stops {
+		switch {
+		case prev.cc < 0:
+			return keep("entered from %s %s, not a conditional jump", f.off(prev.addr), prev.text)
+		case prev.target == pc:
+			return keep("both ways of %s %s lead to it", f.off(prev.addr), prev.text)
+		}
+		entries = append(entries, entry{prev, false})
+	}
+	for _, k := range f.jumpers[pc] {
+		j := f.insts[k]
 		if j.cc < 0 && j.class != insn.ClassJmp8 && j.class != insn.ClassJmp32 {
 			return keep("entered by %s %s", f.off(j.addr), j.text)
 		}
+		entries = append(entries, entry{j, true})
 	}
-	switch {
-	case j.class == "" || !emulated(j.class):
-		return keep("the jump that enters it, %s %s, is not emulated", f.off(j.addr), j.text)
-	case j.addr == f.entry:
-		return keep("the jump that enters it is at the entry")
+	if len(entries) == 0 {
+		return keep("no jump enters it")
 	}
-	how := "falls through"
-	if taken {
-		how = "jumps"
+	var out []Decision
+	for _, e := range entries {
+		j := e.j
+		switch {
+		case j.class == "" || !emulated(j.class):
+			return keep("a jump that enters it, %s %s, is not emulated", f.off(j.addr), j.text)
+		case j.addr == f.entry:
+			return keep("a jump that enters it is at the entry")
+		}
+		how := "falls through"
+		if e.taken {
+			how = "jumps"
+		}
+		if j.cc < 0 {
+			how = "always jumps"
+		}
+		which := "its only entry"
+		if len(entries) > 1 {
+			which = fmt.Sprintf("one of its %d entries", len(entries))
+		}
+		out = append(out, Decision{Addr: j.addr, Moved: true, RSPKnown: true, Succ: true, Cond: j.cc, Taken: e.taken,
+			Why: fmt.Sprintf("moved to %s %s, %s, when it %s", f.off(j.addr), j.text, which, how)})
 	}
-	if j.cc < 0 {
-		how = "always jumps"
-	}
-	return Decision{Addr: j.addr, Moved: true, RSPKnown: true, Succ: true, Cond: j.cc, Taken: taken,
-		Why: fmt.Sprintf("moved to %s %s, its only entry, when it %s", f.off(j.addr), j.text, how)}
+	return out
 }
