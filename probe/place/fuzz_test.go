@@ -83,7 +83,8 @@ func FuzzPlace(f *testing.F) {
 				}
 				jin := f.insts[j]
 				fall := jin.addr+uint64(jin.n) == in.addr
-				if jin.class == "" || (d.Taken && jin.target != in.addr) || (!d.Taken && (!fall || jin.cc < 0 || jin.target == in.addr)) {
+				fallOK := fall && (isNop(jin.class) && d.Cond < 0 || jin.cc >= 0 && jin.target != in.addr)
+				if jin.class == "" || (d.Taken && jin.target != in.addr) || (!d.Taken && !fallOK) {
 					t.Fatalf("successor %#x placed on %#x %s (taken %v)", in.addr, jin.addr, jin.text, d.Taken)
 				}
 			}

@@ -395,9 +395,9 @@ func (f *Func) off(a uint64) string {
 // Successor decides whether the statement at pc, whose probe Place kept at
 // pc, can be observed on the jumps that lead to it instead: when every
 // entry of the statement is an emulated jump, either the fall-through of a
-// conditional jump right before it or the target of a conditional or
-// unconditional jump (no table, landing pad or other fall-through enters
-// it). Each visit of the statement comes through exactly one of them. A
+// conditional jump (or of a nop, padding before a loop head) right before
+// it or the target of a conditional or unconditional jump (no table,
+// landing pad or other fall-through enters it). Each visit of the statement comes through exactly one of them. A
 // jump writes nothing but rip, so every register and memory value the
 // statement reads is the same at the jump as at pc; the probe there
 // evaluates the jump's condition from rflags to know whether the statement
@@ -440,6 +440,9 @@ func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) 
 	var entries []entry
 	if !prev.stops {
 		switch {
+		case isNop(prev.class):
+			// Padding before a loop head: it always falls
+			// through, and writes nothing.
 		case prev.cc < 0:
 			return keep("entered from %s %s, not a conditional jump", f.off(prev.addr), prev.text)
 		case prev.target == pc:
@@ -467,11 +470,13 @@ func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) 
 			return keep("a jump that enters it is at the entry")
 		}
 		how := "falls through"
-		if e.taken {
-			how = "jumps"
-		}
-		if j.cc < 0 {
+		switch {
+		case isNop(j.class):
+			how = "runs"
+		case j.cc < 0:
 			how = "always jumps"
+		case e.taken:
+			how = "jumps"
 		}
 		which := "its only entry"
 		if len(entries) > 1 {
@@ -481,4 +486,9 @@ func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) 
 			Why: fmt.Sprintf("moved to %s %s, %s, when it %s", f.off(j.addr), j.text, which, how)})
 	}
 	return out
+}
+
+// isNop reports whether c is one of the nop classes.
+func isNop(c insn.Class) bool {
+	return c == insn.ClassNop || c == insn.ClassNop66 || c == insn.ClassNopL
 }
