@@ -2,11 +2,16 @@
 # bench/placement.sh: what probe placement (issue 13) saves, per call of a
 # traced function, measured in one run:
 #   naive floor   empty programs at every statement's first instruction
-#                 plus the entry and return probes (--floor --placement=naive):
-#                 what any uprobe tracer pays at those addresses
-#   auto floor    empty programs where automatic placement puts them (--floor)
+#                 plus the entry and return probes (--floor --no-verdict
+#                 --placement=naive): what any uprobe tracer pays at those
+#                 addresses
+#   auto floor    empty programs where automatic placement puts them
+#                 (--floor --no-verdict)
 #   naive         whythefail with --placement=naive
-#   auto          whythefail (automatic placement, the default)
+#   auto          whythefail (automatic placement, the default), which also
+#                 probes every conditional jump, set and move for the why:
+#                 line (some of which are single-stepped)
+#   auto, no why  whythefail --no-verdict: the statements only, as the floors
 #   gdb           gdb dprintf at the same statements' first instructions
 # for the demo's load_config (gcc -O2 and -O0, non-PIE) and glibc's
 # getaddrinfo (a numeric lookup, libc6-dbg). Each cost per call is
@@ -77,6 +82,7 @@ run_case() {
 	local stmts moved
 	stmts=$(grep -c ' at +0x[0-9a-f]*: ' "$work/v" || true)
 	moved=$(grep -c ': moved to ' "$work/v" || true)
+	succ=$(grep -c -E ', (its only entry|one of its [0-9]+ entries), ' "$work/v" || true)
 	# gdb: a dprintf at every statement's first instruction, set once the
 	# program has started (so that libc is loaded), as offsets from the
 	# function's symbol (its entry).
@@ -93,46 +99,51 @@ run_case() {
 	# so that a busy moment of a shared machine hits all of them alike.
 	local -A cmd=(
 		[untr]="$T $prog \$0"
-		[nfloor]="\"$wtf\" --floor --placement=naive '$spec' $fn 1 -c \"$T $prog \$0\""
-		[afloor]="\"$wtf\" --floor '$spec' $fn 1 -c \"$T $prog \$0\""
+		[nfloor]="\"$wtf\" --floor --no-verdict --placement=naive '$spec' $fn 1 -c \"$T $prog \$0\""
+		[afloor]="\"$wtf\" --floor --no-verdict '$spec' $fn 1 -c \"$T $prog \$0\""
 		[naive]="\"$wtf\" --placement=naive '$spec' $fn '\$return < 0' -c \"$T $prog \$0\""
 		[auto]="\"$wtf\" '$spec' $fn '\$return < 0' -c \"$T $prog \$0\""
+		[autonv]="\"$wtf\" --no-verdict '$spec' $fn '\$return < 0' -c \"$T $prog \$0\""
 		[gdbper]="$T gdb -nx -batch -x $cmds --args $prog \$0"
 	)
 	local v r n
 	rm -f "$work"/m.*
 	for ((r = 0; r < runs; r++)); do
-		for v in untr nfloor afloor naive auto gdbper; do
+		for v in untr nfloor afloor naive auto autonv gdbper; do
 			n=$calls
 			[ "$v" = gdbper ] && n=$gdbcalls
 			measure sh -c "${cmd[$v]}" "$n" >> "$work/m.$v.n"
 			measure sh -c "${cmd[$v]}" 1 >> "$work/m.$v.1"
 		done
 	done
-	local untr nfloor afloor naive auto gdbper
-	for v in untr nfloor afloor naive auto gdbper; do
+	local untr nfloor afloor naive auto autonv gdbper
+	for v in untr nfloor afloor naive auto autonv gdbper; do
 		n=$calls
 		[ "$v" = gdbper ] && n=$gdbcalls
 		printf -v "$v" '%s' "$(per "$work/m.$v.n" "$work/m.$v.1" "$n")"
 	done
-	printf '%s (%s statements, %s probes moved), µs per call over the untraced program, wall and CPU:\n' "$name" "$stmts" "$moved"
+	printf '%s (%s statements, %s probes moved, %s of them onto the jump that enters them), µs per call over the untraced program, wall and CPU:\n' "$name" "$stmts" "$moved" "$succ"
 	read -r uw uc <<<"$untr"
 	read -r fw fc <<<"$nfloor"
 	printf '  %-30s %9.1f wall %9.1f CPU\n' "untraced (µs per call)" "$uw" "$uc"
-	for v in nfloor afloor naive auto gdbper; do
+	for v in nfloor afloor naive auto autonv gdbper; do
 		local w c label
 		read -r w c <<<"${!v}"
 		case $v in
 		nfloor) label="naive floor" ;; afloor) label="auto floor" ;; naive) label="whythefail --placement=naive" ;;
-		auto) label="whythefail (auto)" ;; gdbper) label="gdb dprintf" ;;
+		auto) label="whythefail (auto)" ;; autonv) label="whythefail --no-verdict" ;;
+		gdbper) label="gdb dprintf" ;;
 		esac
 		printf '  %-30s %9.1f wall %9.1f CPU   %6.2fx / %6.2fx the naive floor\n' "$label" \
 			"$(echo "$w - $uw" | bc -l)" "$(echo "$c - $uc" | bc -l)" \
 			"$(echo "($w - $uw) / ($fw - $uw)" | bc -l)" "$(echo "($c - $uc) / ($fc - $uc)" | bc -l)"
 	done
-	read -r aw ac <<<"$auto"
 	read -r gw gc <<<"$gdbper"
-	printf '  gdb / whythefail (auto): %.1fx wall, %.1fx CPU\n' "$(echo "($gw - $uw) / ($aw - $uw)" | bc -l)" "$(echo "($gc - $uc) / ($ac - $uc)" | bc -l)"
+	for v in auto autonv; do
+		read -r aw ac <<<"${!v}"
+		printf '  gdb / whythefail%s: %.1fx wall, %.1fx CPU\n' "$([ $v = auto ] && echo " (auto)" || echo " --no-verdict")" \
+			"$(echo "($gw - $uw) / ($aw - $uw)" | bc -l)" "$(echo "($gc - $uc) / ($ac - $uc)" | bc -l)"
+	done
 }
 
 run_case "demo load_config, gcc -O2" "$work/demo-O2" load_config "$work/demo-O2"

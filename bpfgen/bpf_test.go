@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/whythefail/whythefail/expr/ir"
@@ -203,4 +204,98 @@ func TestStmtsProgramsSplit(t *testing.T) {
 		}
 	}
 	mustLoad(t, g)
+}
+
+// TestJccCond runs the condition code evaluation of successor probes
+// (Stmt.Succ) in the kernel, for every condition code and every
+// combination of the flags the jumps test, against the Intel SDM's table.
+func TestJccCond(t *testing.T) {
+	requireBPF(t)
+	bits := []uint{flagCF, flagPF, flagZF, flagSF, flagOF}
+	sdm := func(cc int, flags uint64) bool {
+		f := func(b uint) bool { return flags>>b&1 != 0 }
+		cf, pf, zf, sf, of := f(flagCF), f(flagPF), f(flagZF), f(flagSF), f(flagOF)
+		jumps := [8]bool{of, cf, zf, cf || zf, sf, pf, sf != of, zf || sf != of}[cc>>1]
+		return jumps != (cc&1 == 1)
+	}
+	for cc := range 16 {
+		e := &emitter{}
+		e.emit(asm.LoadMem(asm.R1, asm.R1, 0, asm.Word)) // skb->len: the flags to test
+		jccCond(e, cc)
+		e.emit(asm.Mov.Reg(asm.R0, asm.R1), asm.Return())
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "GPL", Instructions: e.insns})
+		if err != nil {
+			t.Fatalf("cc %d: %v", cc, err)
+		}
+		for combo := range 1 << len(bits) {
+			flags := uint64(0x202) // IF and the always-set bit 1
+			for k, b := range bits {
+				if combo>>k&1 != 0 {
+					flags |= 1 << b
+				}
+			}
+			// The flags value is skb->len: the packet's length
+			// after its 14-byte Ethernet header.
+			got, err := prog.Run(&ebpf.RunOptions{Data: make([]byte, 14+flags)})
+			if err != nil {
+				t.Fatalf("cc %d flags %#x: %v", cc, flags, err)
+			}
+			if want := sdm(cc, flags); (got == 1) != want || got > 1 {
+				t.Errorf("cc %#x flags %#x: got %d, want %v", cc, flags, got, want)
+			}
+		}
+		prog.Close()
+	}
+}
+
+// TestSuccGroup checks that the statements at a successor's offset are
+// recorded by one program, attached by the first of them in the order
+// statements, branch probes, successors, and that it loads, with single
+// uprobes and with uprobe_multi.
+func TestSuccGroup(t *testing.T) {
+	requireBPF(t)
+	for _, multi := range []bool{false, true} {
+		st := func(id uint32, off uint64) Stmt {
+			return Stmt{ID: id, PC: 0x400000 + off, FileOffset: off, CFA: CFARule{Reg: 7, Offset: 8}, Vars: allKinds()}
+		}
+		succ := st(1, 0x1020)
+		succ.Succ = &Succ{Cond: 4, Taken: false}
+		other := st(2, 0x1020)
+		other.Succ = &Succ{Cond: 4, Taken: true}
+		branch := st(3, 0x1020)
+		branch.Branch = true
+		jmp := st(5, 0x1030)
+		jmp.Succ = &Succ{Cond: -1, Taken: true}
+		jmp2 := st(5, 0x1040) // another entry of statement 5
+		jmp2.Succ = &Succ{Cond: 12, Taken: true}
+		spec := &Spec{EntryOffset: 0x1000, RetSize: 4, Multi: multi,
+			Stmts: []Stmt{succ, other, branch, st(4, 0x1020), st(6, 0x1010), jmp, jmp2}}
+		g, err := Generate(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var attached []int
+		for i, name := range g.StmtPrograms {
+			if name != "" {
+				attached = append(attached, i)
+			}
+		}
+		if want := []int{3, 4, 5, 6}; !reflect.DeepEqual(attached, want) {
+			t.Errorf("multi %v: statements with a program %v, want %v", multi, attached, want)
+		}
+		groups, _ := stmtGroups(spec)
+		if want := []int{3, 2, 0, 1}; !reflect.DeepEqual(groups[3], want) {
+			t.Errorf("group at 0x1020 %v, want %v", groups[3], want)
+		}
+		mustLoad(t, g)
+	}
+	bad := &Spec{EntryOffset: 0x1000, RetSize: 4, Stmts: []Stmt{{ID: 1, FileOffset: 0x1000, Succ: &Succ{Cond: 4}}}}
+	if _, err := Generate(bad); err == nil || err.Error() != "statement 1: a successor at the entry offset 0x1000" {
+		t.Errorf("successor at the entry: %v", err)
+	}
+	// Only successors share an id.
+	dup := &Spec{EntryOffset: 0x1000, RetSize: 4, Stmts: []Stmt{{ID: 1, FileOffset: 0x1010, Succ: &Succ{Cond: 4}}, {ID: 1, FileOffset: 0x1020}}}
+	if _, err := Generate(dup); err == nil || err.Error() != "statement id 1 used twice" {
+		t.Errorf("a successor and a statement with one id: %v", err)
+	}
 }

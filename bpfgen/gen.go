@@ -3,6 +3,8 @@ package bpfgen
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -40,7 +42,9 @@ type Generated struct {
 	Layout     Layout
 
 	// StmtPrograms[i] names the program for Spec.Stmts[i], or is empty when
-	// the entry program records that statement (it sits at the entry).
+	// the entry program records that statement (it sits at the entry), or
+	// when the program of another statement at its offset does (a
+	// successor's group, see Stmt.Succ).
 	// With Spec.Multi they name StmtsProgramName(k) programs, each to be
 	// attached with one uprobe_multi link at its statements' offsets,
 	// with the cookie i for Spec.Stmts[i].
@@ -83,12 +87,16 @@ func Generate(spec *Spec) (*Generated, error) {
 		return nil, errors.New("the stack copy (--backtrace) is for user-space targets")
 	}
 	g := &Generated{Layout: Layout{MaxRecords: s.MaxRecords, Stack: s.Stack}}
+	// A statement observed on each of the jumps that enter it has a
+	// successor probe on each (Stmt.Succ), all with its id.
 	seen := map[uint32]bool{}
+	succ := map[uint32]bool{}
 	for _, st := range s.Stmts {
-		if seen[st.ID] {
+		if seen[st.ID] && (st.Succ == nil || !succ[st.ID]) {
 			return nil, fmt.Errorf("statement id %d used twice", st.ID)
 		}
 		seen[st.ID] = true
+		succ[st.ID] = st.Succ != nil
 		g.Layout.Values = max(g.Layout.Values, slotsUsed(Slots(st.Vars)))
 		g.Layout.Branch = g.Layout.Branch || st.Branch
 	}
@@ -124,6 +132,10 @@ func Generate(spec *Spec) (*Generated, error) {
 		cs.Programs[name] = ps
 	}
 
+	groups, err := stmtGroups(&s)
+	if err != nil {
+		return nil, err
+	}
 	var entryStmt *Stmt
 	var stmts []int // indexes in s.Stmts of the statements with a program
 	g.StmtPrograms = make([]string, len(s.Stmts))
@@ -136,12 +148,15 @@ func Generate(spec *Spec) (*Generated, error) {
 			entryStmt = st
 			continue
 		}
+		if groups[i] == nil {
+			continue // recorded by its group's first statement
+		}
 		if s.Multi {
 			stmts = append(stmts, i)
 			continue
 		}
 		e := &emitter{faultIn: s.FaultIn, space: s.Space}
-		g.Warnings = append(g.Warnings, stmtProgram(e, &s, g.Layout, st)...)
+		g.Warnings = append(g.Warnings, stmtProgram(e, &s, g.Layout, members(&s, groups[i]))...)
 		name := StmtProgramName(i)
 		uprobe(name, e)
 		g.StmtPrograms[i] = name
@@ -153,7 +168,7 @@ func Generate(spec *Spec) (*Generated, error) {
 			chunk = &emitter{faultIn: s.FaultIn, space: s.Space}
 			beginStmts(chunk, &s)
 		}
-		g.Warnings = append(g.Warnings, addStmt(chunk, &s, g.Layout, i)...)
+		g.Warnings = append(g.Warnings, addStmt(chunk, &s, g.Layout, i, members(&s, groups[i]))...)
 		g.StmtPrograms[i] = StmtsProgramName(k)
 		if len(chunk.insns) >= MaxStmtsInsns || i == stmts[len(stmts)-1] {
 			endStmts(chunk)
@@ -434,11 +449,161 @@ func branchRecord(e *emitter, st *Stmt) {
 		asm.StoreMem(rRec, RecOffUnread, rMask, asm.DWord))
 }
 
-func stmtProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
+// stmtGroups returns, for each statement with a program of its own, the
+// indexes in s.Stmts of the statements that program records, in order;
+// nil for the others (at the entry, or recorded by another's program).
+// Every statement is alone, except that the statements at an offset where
+// a successor (Stmt.Succ) sits are recorded together: statements first,
+// then branch probes, then successors, since the first two observe the
+// code before the jump and successors the code after it.
+func stmtGroups(s *Spec) ([][]int, error) {
+	type at struct {
+		off uint64
+		sym string
+	}
+	succ := map[at][]int{}
+	for _, st := range s.Stmts {
+		if st.Succ == nil {
+			continue
+		}
+		switch {
+		case st.Branch:
+			return nil, fmt.Errorf("statement %d is both a branch probe and a successor", st.ID)
+		case st.Succ.Cond < -1 || st.Succ.Cond > 15:
+			return nil, fmt.Errorf("statement %d: condition code %d out of range", st.ID, st.Succ.Cond)
+		case st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol:
+			return nil, fmt.Errorf("statement %d: a successor at the entry offset %#x", st.ID, st.FileOffset)
+		}
+		succ[at{st.FileOffset, st.Symbol}] = nil
+	}
+	for i, st := range s.Stmts {
+		if g, ok := succ[at{st.FileOffset, st.Symbol}]; ok {
+			succ[at{st.FileOffset, st.Symbol}] = append(g, i)
+		}
+	}
+	rank := func(i int) int {
+		switch st := &s.Stmts[i]; {
+		case st.Succ != nil:
+			return 2
+		case st.Branch:
+			return 1
+		}
+		return 0
+	}
+	out := make([][]int, len(s.Stmts))
+	for i := range s.Stmts {
+		g, ok := succ[at{s.Stmts[i].FileOffset, s.Stmts[i].Symbol}]
+		if !ok {
+			out[i] = []int{i}
+			continue
+		}
+		g = slices.Clone(g)
+		sort.SliceStable(g, func(a, b int) bool { return rank(g[a]) < rank(g[b]) })
+		out[g[0]] = g
+	}
+	return out, nil
+}
+
+// members returns the statements of a group (stmtGroups).
+func members(s *Spec, idx []int) []*Stmt {
+	out := make([]*Stmt, len(idx))
+	for k, i := range idx {
+		out[k] = &s.Stmts[i]
+	}
+	return out
+}
+
+// groupBody records the statements of a group one after the other and
+// continues at out; a successor is recorded only when the jump under the
+// probe goes its way (jumpTaken).
+func groupBody(e *emitter, l Layout, sts []*Stmt, out string) []Warning {
+	var warns []Warning
+	for k, st := range sts {
+		next := out
+		if k+1 < len(sts) {
+			next = e.newLabel("member")
+		}
+		if st.Succ != nil && st.Succ.Cond >= 0 {
+			jumpTaken(e, st.Succ.Cond)
+			if st.Succ.Taken {
+				e.emit(asm.JEq.Imm(asm.R1, 0, next))
+			} else {
+				e.emit(asm.JNE.Imm(asm.R1, 0, next))
+			}
+		}
+		warns = append(warns, stmtBody(e, l, st, next)...)
+		if next != out {
+			e.mark(next)
+		}
+	}
+	return warns
+}
+
+// x86 rflags bits the conditional jumps test.
+const (
+	flagCF = 0
+	flagPF = 2
+	flagZF = 6
+	flagSF = 7
+	flagOF = 11
+)
+
+// jumpTaken leaves in R1 whether a jcc of condition code cc (the low
+// nibble of its opcode) at the probed instruction jumps: 1 or 0, from the
+// rflags the trap saved in pt_regs (Intel SDM, Jcc: codes in pairs, the
+// odd one the negation of the even one before it).
+func jumpTaken(e *emitter, cc int) {
+	off, _ := abi.PtRegsOffset(abi.RFLAGS)
+	e.emit(asm.LoadMem(asm.R1, rCtx, off, asm.DWord))
+	jccCond(e, cc)
+}
+
+// jccCond replaces the rflags in R1 with whether a jcc of condition code
+// cc jumps under them (1 or 0); it uses R2 and R3.
+func jccCond(e *emitter, cc int) {
+	bit := func(r asm.Register, b int32) { // r = r>>b & 1
+		e.emit(asm.RSh.Imm(r, b), asm.And.Imm(r, 1))
+	}
+	sfNeOF := func() { // R1 = SF != OF, from the flags in R1
+		e.emit(asm.Mov.Reg(asm.R2, asm.R1))
+		bit(asm.R1, flagSF)
+		bit(asm.R2, flagOF)
+		e.emit(asm.Xor.Reg(asm.R1, asm.R2))
+	}
+	switch cc >> 1 {
+	case 0: // o
+		bit(asm.R1, flagOF)
+	case 1: // b: CF
+		bit(asm.R1, flagCF)
+	case 2: // e: ZF
+		bit(asm.R1, flagZF)
+	case 3: // be: CF or ZF
+		e.emit(asm.Mov.Reg(asm.R3, asm.R1))
+		bit(asm.R1, flagCF)
+		bit(asm.R3, flagZF)
+		e.emit(asm.Or.Reg(asm.R1, asm.R3))
+	case 4: // s
+		bit(asm.R1, flagSF)
+	case 5: // p
+		bit(asm.R1, flagPF)
+	case 6: // l: SF != OF
+		sfNeOF()
+	case 7: // le: ZF or SF != OF
+		e.emit(asm.Mov.Reg(asm.R3, asm.R1))
+		bit(asm.R3, flagZF)
+		sfNeOF()
+		e.emit(asm.Or.Reg(asm.R1, asm.R3))
+	}
+	if cc&1 != 0 {
+		e.emit(asm.Xor.Imm(asm.R1, 1))
+	}
+}
+
+func stmtProgram(e *emitter, s *Spec, l Layout, sts []*Stmt) []Warning {
 	out, missing := e.newLabel("out"), e.newLabel("missing")
 	prelude(e, s, out)
 	lookupBuffer(e, missing)
-	warns := stmtBody(e, l, st, out)
+	warns := groupBody(e, l, sts, out)
 	e.mark(missing)
 	e.stat(StatMissingBuffer)
 	epilogue(e, out)
@@ -471,11 +636,12 @@ func beginStmts(e *emitter, s *Spec) {
 		asm.Mov.Reg(rCookie, asm.R0))
 }
 
-// addStmt adds s.Stmts[i] to the chain; see beginStmts.
-func addStmt(e *emitter, s *Spec, l Layout, i int) []Warning {
+// addStmt adds s.Stmts[i], the first of the group sts, to the chain; see
+// beginStmts.
+func addStmt(e *emitter, s *Spec, l Layout, i int, sts []*Stmt) []Warning {
 	next, done := e.newLabel("next"), e.newLabel("done")
 	e.emit(asm.JNE.Imm(rCookie, int32(i), next))
-	warns := stmtBody(e, l, &s.Stmts[i], done)
+	warns := groupBody(e, l, sts, done)
 	epilogue(e, done)
 	e.mark(next)
 	return warns

@@ -41,6 +41,25 @@ type Stmt struct {
 	// writes the buffer's one branch record (see Layout) instead of a
 	// statement record, and the statement count does not count it.
 	Branch bool
+	// Succ, when not nil, says that the statement's probe is on the
+	// jump that leads to it (probe placement, package probe/place): it
+	// is recorded only when the jump goes its way, after every other
+	// statement and branch probe at the same offset, which observe what
+	// runs before the jump. Every statement at that offset is then
+	// recorded by one program, in that order. A statement that several
+	// jumps enter has a successor probe on each: statements with Succ
+	// may share their id, since at most one of them runs per visit.
+	Succ *Succ
+}
+
+// Succ is the jump a statement's probe sits on (Stmt.Succ).
+type Succ struct {
+	// Cond is a conditional jump's condition code, the low nibble of its
+	// opcode (0 jo ... 15 jg), or -1 for a jmp, which always jumps.
+	Cond int
+	// Taken records the statement when the jump jumps (it is the
+	// target); false, when it falls through.
+	Taken bool
 }
 
 // Spec is everything the generator needs to build the programs of one traced

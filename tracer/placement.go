@@ -94,39 +94,59 @@ func entryLine(f *place.Func, fn *debuginfo.Function, cfg Placement) string {
 // place returns st moved where p's probe can go, or st itself, and says
 // why for -v. The statement is built again at the new address
 // (remake): its reads must come out identical, which checks location
-// lists and scopes; the CFA rule must describe the same frame.
-func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs report.Stmt, remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)) (bpfgen.Stmt, string) {
+// lists and scopes; the CFA rule must describe the same frame. A
+// statement observed on the jumps that enter it (place.Func.Successor)
+// comes back once per jump, each copy recording it when its jump goes
+// there; if any copy fails the checks, the statement keeps its address.
+func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs report.Stmt, remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)) ([]bpfgen.Stmt, string) {
 	if p.Addr == pl.entry {
 		// The entry and return probes are here: a statement probe at
 		// the same address shares their trap, one elsewhere adds one.
-		return st, "kept: shares the entry probe's trap"
+		return []bpfgen.Stmt{st}, "kept: shares the entry probe's trap"
 	}
 	need := place.ReadsOf(st.Vars)
 	d := pl.f.Place(p.Addr, need, place.CFA{Reg: st.CFA.Reg, Off: st.CFA.Offset}, pl.emulated)
-	if !d.Moved {
-		return st, d.Why
+	ds := []place.Decision{d}
+	if _, class, _ := pl.f.At(p.Addr); !d.Moved && (class == "" || !pl.emulated(class)) {
+		// Observed on the jumps that enter it, where other probes
+		// (statements moved there, branch probes) may trap already.
+		ds = pl.f.Successor(p.Addr, need, pl.emulated)
+		if !ds[0].Moved {
+			return []bpfgen.Stmt{st}, d.Why + "; " + strings.TrimPrefix(ds[0].Why, "kept: ")
+		}
+	} else if !d.Moved {
+		return []bpfgen.Stmt{st}, d.Why
 	}
-	q := *p
-	q.Addr = d.Addr
-	off, err := bin.FileOffset(d.Addr)
-	if err != nil {
-		return st, fmt.Sprintf("kept: %v", err)
+	var out []bpfgen.Stmt
+	var why []string
+	for _, d := range ds {
+		q := *p
+		q.Addr = d.Addr
+		off, err := bin.FileOffset(d.Addr)
+		if err != nil {
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: %v", err)
+		}
+		q.FileOffset = off
+		st2, rs2, err := remake(&q)
+		switch {
+		case err != nil:
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: at %#x: %v", d.Addr, err)
+		case !reflect.DeepEqual(st2.Vars, st.Vars) || !reflect.DeepEqual(rs2.Vars, rs.Vars):
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the variables' locations differ at %#x", d.Addr)
+		case need.CFA && st.CFA.Reg == 7 && !(d.RSPKnown && st2.CFA.Reg == 7 && st2.CFA.Offset == st.CFA.Offset-d.RSP):
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the CFA rule at %#x (reg %d%+d) does not follow rsp's move of %d", d.Addr, st2.CFA.Reg, st2.CFA.Offset, d.RSP)
+		case need.CFA && st.CFA.Reg != 7 && st2.CFA != st.CFA:
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the CFA rule differs at %#x", d.Addr)
+		}
+		st2.ID = st.ID
+		if d.Succ {
+			st2.Succ = &bpfgen.Succ{Cond: d.Cond, Taken: d.Taken}
+		}
+		out = append(out, st2)
+		why = append(why, d.Why)
 	}
-	q.FileOffset = off
-	st2, rs2, err := remake(&q)
-	switch {
-	case err != nil:
-		return st, fmt.Sprintf("kept: at %#x: %v", d.Addr, err)
-	case !reflect.DeepEqual(st2.Vars, st.Vars) || !reflect.DeepEqual(rs2.Vars, rs.Vars):
-		return st, fmt.Sprintf("kept: the variables' locations differ at %#x", d.Addr)
-	case need.CFA && st.CFA.Reg == 7 && !(d.RSPKnown && st2.CFA.Reg == 7 && st2.CFA.Offset == st.CFA.Offset-d.RSP):
-		return st, fmt.Sprintf("kept: the CFA rule at %#x (reg %d%+d) does not follow rsp's move of %d", d.Addr, st2.CFA.Reg, st2.CFA.Offset, d.RSP)
-	case need.CFA && st.CFA.Reg != 7 && st2.CFA != st.CFA:
-		return st, fmt.Sprintf("kept: the CFA rule differs at %#x", d.Addr)
-	}
-	st2.ID = st.ID
 	pl.moved++
-	return st2, d.Why
+	return out, strings.Join(why, "; ")
 }
 
 // placementLine is the -v line for one statement.

@@ -467,7 +467,13 @@ type funcStmts struct {
 func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), f funcStmts, placement Placement, into map[uint32]report.Stmt) (map[uint32]uint64, int, error) {
 	fn := f.fn
 	skipped := 0
-	id := uint32(len(job.Plan.Stmts))
+	// Ids go on from the statements planned so far (FUNCTION's, when these
+	// are a followed origin's); a statement observed on several jumps has
+	// one id and several entries in the plan.
+	id := uint32(0)
+	for _, st := range job.Plan.Stmts {
+		id = max(id, st.ID+1)
+	}
 	// In unoptimised code (no location lists) variables live in stack slots
 	// that the prologue has not written yet at statements before its end:
 	// reading them there would print stale memory, so parameters are read
@@ -497,14 +503,15 @@ func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func
 		if err != nil {
 			return nil, 0, err
 		}
+		sts := []bpfgen.Stmt{st}
 		if pl != nil {
 			var why string
-			st, why = pl.place(uf, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
+			sts, why = pl.place(uf, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
 				return statement(r, bin, gotSlot, f, q, id, p.Addr < preProlog)
 			})
 			job.Placement = append(job.Placement, placementLine(fn, rs, p.Addr, why))
 		}
-		job.Plan.Stmts = append(job.Plan.Stmts, st)
+		job.Plan.Stmts = append(job.Plan.Stmts, sts...)
 		into[id] = rs
 		addrs[id] = p.Addr
 		id++

@@ -22,7 +22,12 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 	}
 	job.Verdict = p
 	for _, st := range job.Plan.Stmts {
-		p.ProbePC(st.ID, st.PC)
+		// A successor's probe on a jump records what runs after it
+		// (bpfgen records it after the jump's branch probe): it is not
+		// counted before the branch.
+		if st.Succ == nil {
+			p.ProbePC(st.ID, st.PC)
+		}
 	}
 	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
 }
@@ -62,11 +67,13 @@ func addSharedRows(job *Job, fn *debuginfo.Function, addrs map[uint32]uint64, bu
 		return
 	}
 	text := sourceLines(fn, buildID, cfg)
+	done := map[uint32]bool{} // a statement on several jumps has several probes
 	for _, st := range job.Plan.Stmts {
 		rs, ok := job.Stmts[st.ID]
-		if !ok || st.Branch {
+		if !ok || st.Branch || done[st.ID] {
 			continue
 		}
+		done[st.ID] = true
 		seen := map[int]bool{rs.Line: true}
 		for _, r := range rows {
 			if r.EndSeq || r.Addr != addrs[st.ID] || seen[r.Line] || fn.CU.File(r.File) != rs.File {

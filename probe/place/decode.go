@@ -33,6 +33,12 @@ type inst struct {
 	rspKnown bool
 	// indirect: a jump through a register or memory.
 	indirect bool
+	// stops: control never falls through to the next instruction (jmp,
+	// ret).
+	stops bool
+	// cc is a conditional jump's condition code (the low nibble of its
+	// opcode) when its class is jcc8 or jcc32, otherwise -1.
+	cc int
 	// rel and abs are table addresses the operands name (tableRefs).
 	rel, abs []uint64
 }
@@ -85,14 +91,6 @@ func regName(r uint64) string {
 	return fmt.Sprintf("reg%d", r)
 }
 
-var fixed = []struct {
-	b    []byte
-	text string
-}{
-	{[]byte{0xf3, 0x0f, 0x1e, 0xfa}, "endbr64"},
-	{[]byte{0xf3, 0x0f, 0x1e, 0xfb}, "endbr32"},
-}
-
 // noWrite lists instructions that write only flags.
 var noWrite = map[x86asm.Op]bool{
 	x86asm.CMP: true, x86asm.TEST: true, x86asm.NOP: true, x86asm.BT: true,
@@ -115,47 +113,45 @@ var firstWritten = map[x86asm.Op]bool{
 	x86asm.CVTSI2SD: true, x86asm.CVTSI2SS: true, x86asm.CVTTSD2SI: true, x86asm.CVTTSS2SI: true,
 }
 
-// decodeRange decodes code loaded at addr into instructions.
+// endbr64 is the CET landing pad that starts most functions: a NOP to
+// placement, named as objdump names it in -v lines.
+var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
+
+// decodeRange decodes code loaded at addr into instructions (insn.Decode,
+// which knows the lengths x86asm gets wrong). An instruction x86asm does
+// not decode at the length insn measures is not understood here: it ends
+// every run (flow).
 func decodeRange(code []byte, addr uint64) ([]inst, error) {
-	var out []inst
-	for off := 0; off < len(code); {
-		in, err := decodeOne(code[off:], addr+uint64(off))
-		if err != nil {
-			return nil, err
+	ds, err := insn.Decode(code, addr)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]inst, 0, len(ds))
+	for _, d := range ds {
+		n := d.Inst.Len
+		bs := code[d.PC-addr : d.PC-addr+uint64(n)]
+		in := inst{addr: d.PC, n: n, cc: -1}
+		switch {
+		case bytes.Equal(bs, endbr64):
+			in.text = "endbr64"
+		case !d.OK:
+			in.text, in.flow = "?", true
+		default:
+			in.text = strings.ToLower(x86asm.IntelSyntax(d.Inst, d.PC, nil))
+			in.class = insn.ClassOf(bs, n)
+			classify(&in, d.Inst)
+			tableRefs(d.Inst, &in)
+			in.stops = d.Inst.Op == x86asm.JMP || d.Inst.Op == x86asm.RET
+			switch in.class {
+			case insn.ClassJcc8:
+				in.cc = int(bs[0] & 0xf)
+			case insn.ClassJcc32:
+				in.cc = int(bs[1] & 0xf)
+			}
 		}
 		out = append(out, in)
-		off += in.n
 	}
 	return out, nil
-}
-
-func decodeOne(code []byte, addr uint64) (inst, error) {
-	for _, f := range fixed {
-		if bytes.HasPrefix(code, f.b) {
-			return inst{addr: addr, n: len(f.b), text: f.text}, nil
-		}
-	}
-	// Boundaries knows the lengths x86asm gets wrong; an instruction it
-	// measures differently from x86asm is not understood here.
-	b, err := insn.Boundaries(code[:min(len(code), 15)], addr)
-	n := 0
-	if len(b) > 1 {
-		n = int(b[1] - addr)
-	}
-	d, derr := x86asm.Decode(code, 64)
-	if derr != nil || d.Len <= 0 {
-		if err != nil {
-			return inst{}, err
-		}
-		return inst{}, fmt.Errorf("decoding x86-64 instruction at %#x: %v", addr, derr)
-	}
-	if n != 0 && n != d.Len {
-		return inst{addr: addr, n: n, text: "?", flow: true}, nil
-	}
-	in := inst{addr: addr, n: d.Len, text: strings.ToLower(x86asm.IntelSyntax(d, addr, nil)), class: insn.ClassOf(code, d.Len)}
-	classify(&in, d)
-	tableRefs(d, &in)
-	return in, nil
 }
 
 // classify fills in what the instruction does to control flow, registers

@@ -54,5 +54,40 @@ func FuzzPlace(f *testing.F) {
 				t.Fatalf("moved from %#x to %#x, not a later emulated instruction", in.addr, d.Addr)
 			}
 		}
+		// Successors: on an emulated jump whose fall-through or target
+		// is the statement, and which no other jump enters.
+		for _, in := range f.insts {
+			f.Barrier(in.addr, "statement")
+		}
+		for _, in := range f.insts {
+			ds := f.Successor(in.addr, n, all)
+			if len(ds) == 1 && !ds[0].Moved {
+				if ds[0].Addr != in.addr || ds[0].Succ {
+					t.Fatalf("kept %#x at %#x (succ %v)", in.addr, ds[0].Addr, ds[0].Succ)
+				}
+				continue
+			}
+			// One decision per entry: the fall-through of the jcc
+			// right before, and every jump whose target it is.
+			entries := len(f.jumpers[in.addr])
+			if k := f.index[in.addr]; k > 0 && !f.insts[k-1].stops {
+				entries++
+			}
+			if len(ds) != entries {
+				t.Fatalf("%#x: %d decisions for %d entries", in.addr, len(ds), entries)
+			}
+			for _, d := range ds {
+				j, ok := f.index[d.Addr]
+				if !ok || !d.Moved || !d.Succ {
+					t.Fatalf("successor %#x placed at %#x, not an instruction", in.addr, d.Addr)
+				}
+				jin := f.insts[j]
+				fall := jin.addr+uint64(jin.n) == in.addr
+				fallOK := fall && (isNop(jin.class) && d.Cond < 0 || jin.cc >= 0 && jin.target != in.addr)
+				if jin.class == "" || (d.Taken && jin.target != in.addr) || (!d.Taken && !fallOK) {
+					t.Fatalf("successor %#x placed on %#x %s (taken %v)", in.addr, jin.addr, jin.text, d.Taken)
+				}
+			}
+		}
 	})
 }

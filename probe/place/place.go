@@ -17,6 +17,10 @@ type Func struct {
 	insts   []inst
 	index   map[uint64]int
 	barrier map[uint64]string
+	// reasons are all the reasons an address is a barrier; jumpers are
+	// the instructions (indexes in insts) whose direct target it is.
+	reasons map[uint64][]string
+	jumpers map[uint64][]int
 }
 
 // Decode decodes every range of a function (half-open link-time address
@@ -25,7 +29,7 @@ type Func struct {
 // machine code at a link-time address; data reads any loaded bytes (jump
 // tables live in .rodata), ok false where there are none.
 func Decode(entry uint64, ranges [][2]uint64, code func(va uint64, n int) ([]byte, error), data func(va uint64, n int) ([]byte, bool)) (*Func, error) {
-	f := &Func{entry: entry, index: map[uint64]int{}, barrier: map[uint64]string{}}
+	f := &Func{entry: entry, index: map[uint64]int{}, barrier: map[uint64]string{}, reasons: map[uint64][]string{}, jumpers: map[uint64][]int{}}
 	for _, rg := range ranges {
 		b, err := code(rg[0], int(rg[1]-rg[0]))
 		if err != nil {
@@ -49,14 +53,15 @@ func Decode(entry uint64, ranges [][2]uint64, code func(va uint64, n int) ([]byt
 		}
 		return false
 	}
-	for _, in := range f.insts {
+	for i, in := range f.insts {
 		if in.target != 0 && inFunc(in.target) {
-			f.barrier[in.target] = "jump target"
+			f.Barrier(in.target, "jump target")
+			f.jumpers[in.target] = append(f.jumpers[in.target], i)
 		}
 	}
 	if data != nil {
 		for _, t := range jumpTables(f.insts, inFunc, data) {
-			f.barrier[t] = "jump-table target"
+			f.Barrier(t, "jump-table target")
 		}
 	}
 	return f, nil
@@ -91,6 +96,12 @@ func (f *Func) Barrier(addr uint64, why string) {
 	if _, ok := f.barrier[addr]; !ok {
 		f.barrier[addr] = why
 	}
+	for _, r := range f.reasons[addr] {
+		if r == why {
+			return
+		}
+	}
+	f.reasons[addr] = append(f.reasons[addr], why)
 }
 
 // ELFData reads loaded bytes of an ELF file at a link-time address, for
@@ -271,7 +282,15 @@ type Decision struct {
 	// sets rsp to an unknown value.
 	RSP      int64
 	RSPKnown bool
-	Why      string // for -v: "moved to +0x1c jne (2 instructions later)", "kept: ..."
+	// Succ says that Addr is the jump that leads to the statement
+	// (Successor): the probe there records it only when the jump goes
+	// its way. Cond is the jcc's condition code (the low nibble of its
+	// opcode), -1 for a jmp, which always goes; Taken says the
+	// statement is the jump's target, not its fall-through.
+	Succ  bool
+	Cond  int
+	Taken bool
+	Why   string // for -v: "moved to +0x1c jne (2 instructions later)", "kept: ..."
 }
 
 // Place decides where the probe of the statement at pc goes, given what
@@ -371,4 +390,105 @@ func (f *Func) off(a uint64) string {
 		return fmt.Sprintf("+%#x", a-f.entry)
 	}
 	return fmt.Sprintf("-%#x", f.entry-a)
+}
+
+// Successor decides whether the statement at pc, whose probe Place kept at
+// pc, can be observed on the jumps that lead to it instead: when every
+// entry of the statement is an emulated jump, either the fall-through of a
+// conditional jump (or of a nop, padding before a loop head) right before
+// it or the target of a conditional or unconditional jump (no table,
+// landing pad or other fall-through enters it). Each visit of the statement comes through exactly one of them. A
+// jump writes nothing but rip, so every register and memory value the
+// statement reads is the same at the jump as at pc; the probe there
+// evaluates the jump's condition from rflags to know whether the statement
+// runs (Decision.Succ). It returns one moved Decision per entry, or one
+// Decision that keeps the probe at pc and says why. The caller must still
+// rebuild the statement at each jump's address and require identical
+// reads (location lists and the CFA rule are per address), as for Place.
+func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) []Decision {
+	keep := func(format string, a ...any) []Decision {
+		return []Decision{{Addr: pc, Why: "kept: " + fmt.Sprintf(format, a...)}}
+	}
+	i, ok := f.index[pc]
+	switch {
+	case !ok:
+		return keep("not an instruction start")
+	case pc == f.entry:
+		return keep("the function's entry")
+	case f.Indirect():
+		return keep("indirect jumps may enter it")
+	case need.Unknown != "":
+		return keep("%s", need.Unknown)
+	case need.Regs.has(16):
+		return keep("it reads rip")
+	}
+	for _, r := range f.reasons[pc] {
+		if r != "statement" && r != "jump target" {
+			return keep("%s at the statement", r)
+		}
+	}
+	// prev falls through to pc unless it stops; with no instruction
+	// right before pc (the start of a range) the entries are unknown.
+	if i == 0 || f.insts[i-1].addr+uint64(f.insts[i-1].n) != pc {
+		return keep("no instruction right before it in the function")
+	}
+	prev := f.insts[i-1]
+	type entry struct {
+		j     inst
+		taken bool
+	}
+	var entries []entry
+	if !prev.stops {
+		switch {
+		case isNop(prev.class):
+			// Padding before a loop head: it always falls
+			// through, and writes nothing.
+		case prev.cc < 0:
+			return keep("entered from %s %s, not a conditional jump", f.off(prev.addr), prev.text)
+		case prev.target == pc:
+			return keep("both ways of %s %s lead to it", f.off(prev.addr), prev.text)
+		}
+		entries = append(entries, entry{prev, false})
+	}
+	for _, k := range f.jumpers[pc] {
+		j := f.insts[k]
+		if j.cc < 0 && j.class != insn.ClassJmp8 && j.class != insn.ClassJmp32 {
+			return keep("entered by %s %s", f.off(j.addr), j.text)
+		}
+		entries = append(entries, entry{j, true})
+	}
+	if len(entries) == 0 {
+		return keep("no jump enters it")
+	}
+	var out []Decision
+	for _, e := range entries {
+		j := e.j
+		switch {
+		case j.class == "" || !emulated(j.class):
+			return keep("a jump that enters it, %s %s, is not emulated", f.off(j.addr), j.text)
+		case j.addr == f.entry:
+			return keep("a jump that enters it is at the entry")
+		}
+		how := "falls through"
+		switch {
+		case isNop(j.class):
+			how = "runs"
+		case j.cc < 0:
+			how = "always jumps"
+		case e.taken:
+			how = "jumps"
+		}
+		which := "its only entry"
+		if len(entries) > 1 {
+			which = fmt.Sprintf("one of its %d entries", len(entries))
+		}
+		out = append(out, Decision{Addr: j.addr, Moved: true, RSPKnown: true, Succ: true, Cond: j.cc, Taken: e.taken,
+			Why: fmt.Sprintf("moved to %s %s, %s, when it %s", f.off(j.addr), j.text, which, how)})
+	}
+	return out
+}
+
+// isNop reports whether c is one of the nop classes.
+func isNop(c insn.Class) bool {
+	return c == insn.ClassNop || c == insn.ClassNop66 || c == insn.ClassNopL
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -221,4 +222,103 @@ func TestClassOf(t *testing.T) {
 func Example() {
 	fmt.Println(ReadsOf([]ir.Var{onFrame}).CFA)
 	// Output: true
+}
+
+// TestSuccessor checks where a statement kept at its own address is
+// observed on the jumps that enter it: each case names the code, the
+// statement's offset (the entry and the statement are barriers), and the
+// decision for each entry with its condition code.
+func TestSuccessor(t *testing.T) {
+	je := func(rel int8) []byte { return []byte{0x74, byte(rel)} }
+	jmp := func(rel int8) []byte { return []byte{0xeb, byte(rel)} }
+	jne32 := func(rel int32) []byte {
+		return binary.LittleEndian.AppendUint32([]byte{0x0f, 0x85}, uint32(rel))
+	}
+	// 0: test eax, eax; 2: je +7 (to 0xb); 4: mov ebx, 1; 9: ret;
+	// a: ret; b: mov ebx, 2; 10: ret. Both successors of one jcc.
+	both := asm(testEAX, je(7), movEBX1, ret, ret, []byte{0xbb, 2, 0, 0, 0}, ret)
+	for _, c := range []struct {
+		name  string
+		code  []byte
+		stmt  uint64 // the statement's offset
+		vars  []ir.Var
+		want  []string
+		conds []int
+	}{
+		{"the fall-through of a jcc", both, 0x4, []ir.Var{inRBX},
+			[]string{"moved to +0x2 jz 0x40100b, its only entry, when it falls through"}, []int{4}},
+		{"the target of the same jcc", both, 0xb, []ir.Var{inRBX},
+			[]string{"moved to +0x2 jz 0x40100b, its only entry, when it jumps"}, []int{4}},
+		{"a jcc32 target", asm(testEAX, jne32(6), movEBX1, ret, movEDI1, ret), 0xe, []ir.Var{inRDI},
+			[]string{"moved to +0x2 jnz 0x40100e, its only entry, when it jumps"}, []int{5}},
+		{"the target of a jmp", asm(testEAX, jmp(6), movEBX1, ret, movEDI1, ret), 0xa, []ir.Var{inRDI},
+			[]string{"moved to +0x2 jmp 0x40100a, its only entry, when it always jumps"}, []int{-1}},
+		{"the target of a jmp at the entry", asm(jmp(6), movEBX1, ret, movEDI1, ret), 0x8, []ir.Var{inRDI},
+			[]string{"kept: a jump that enters it is at the entry"}, nil},
+		{"a jump target into the fall-through", asm(testEAX, je(5), movEBX1, je(-7), ret), 0x4, []ir.Var{inRBX},
+			[]string{"moved to +0x2 jz 0x401009, one of its 2 entries, when it falls through",
+				"moved to +0x9 jz 0x401004, one of its 2 entries, when it jumps"}, []int{4, 4}},
+		{"a jcc to the next instruction", asm(testEAX, je(0), movEBX1, ret), 0x4, []ir.Var{inRBX},
+			[]string{"kept: both ways of +0x2 jz 0x401004 lead to it"}, nil},
+		{"a jcc and a jmp enter the target", asm(testEAX, je(2), jmp(0), movEBX1, ret), 0x6, []ir.Var{inRBX},
+			[]string{"moved to +0x2 jz 0x401006, one of its 2 entries, when it jumps",
+				"moved to +0x4 jmp 0x401006, one of its 2 entries, when it always jumps"}, []int{4, -1}},
+		{"a loop head after padding", asm(testEAX, []byte{0x0f, 0x1f, 0x00}, movEBX1, []byte{0x75, 0xf9}, ret), 0x5, []ir.Var{inRBX},
+			[]string{"moved to +0x2 nop dword ptr [rax], eax, one of its 2 entries, when it runs",
+				"moved to +0xa jnz 0x401005, one of its 2 entries, when it jumps"}, []int{-1, 5}},
+		{"a call enters the target", asm(testEAX, []byte{0xe8, 0, 0, 0, 0}, movEBX1, ret), 0x7, []ir.Var{inRBX},
+			[]string{"kept: entered from +0x2 call 0x401007, not a conditional jump"}, nil},
+		{"a write between the jcc and the statement", asm(testEAX, je(6), movEDI1, movEBX1, ret), 0x9, []ir.Var{inRBX},
+			[]string{"kept: entered from +0x4 mov edi, 0x1, not a conditional jump"}, nil},
+		{"after a call", asm([]byte{0xe8, 0, 1, 0, 0}, movEBX1, ret), 0x5, []ir.Var{inRBX},
+			[]string{"kept: entered from +0x0 call 0x401105, not a conditional jump"}, nil},
+		{"unreachable but by a fall-through of a return", asm(ret, movEBX1, ret), 0x1, []ir.Var{inRBX},
+			[]string{"kept: no jump enters it"}, nil},
+		{"the function's entry", asm(movEBX1, ret), 0x0, []ir.Var{inRBX},
+			[]string{"kept: the function's entry"}, nil},
+		{"an unknown location operation", both, 0x4, []ir.Var{{Name: "x", Expr: []byte{0xe0}}},
+			[]string{"kept: location of x: operation 0xe0 not analysed"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := decode(t, c.code, nil)
+			f.Barrier(base, "statement")
+			f.Barrier(base+c.stmt, "statement")
+			ds := f.Successor(base+c.stmt, ReadsOf(c.vars), allButPush)
+			var why []string
+			for _, d := range ds {
+				why = append(why, d.Why)
+			}
+			if !reflect.DeepEqual(why, c.want) {
+				t.Fatalf("got %q, want %q", why, c.want)
+			}
+			for k, d := range ds {
+				if d.Moved != strings.HasPrefix(d.Why, "moved to") || d.Succ != d.Moved || d.Moved == (d.Addr == base+c.stmt) {
+					t.Fatalf("moved %v succ %v at %#x for %q", d.Moved, d.Succ, d.Addr, d.Why)
+				}
+				if d.Moved && (d.Cond != c.conds[k] || d.Taken != strings.Contains(d.Why, "jumps")) {
+					t.Errorf("%q: condition %d taken %v, want %d", d.Why, d.Cond, d.Taken, c.conds[k])
+				}
+			}
+		})
+	}
+}
+
+// TestSuccessorBarriers checks that a landing pad or a line row standing
+// in for unknown targets keeps a statement at its own address, and that a
+// jump the kernel does not emulate does too.
+func TestSuccessorBarriers(t *testing.T) {
+	code := asm(testEAX, []byte{0x74, 0x06}, movEBX1, ret, ret, []byte{0xbb, 2, 0, 0, 0}, ret)
+	for _, why := range []string{"landing pad", "line row"} {
+		f := decode(t, code, nil)
+		f.Barrier(base+4, "statement")
+		f.Barrier(base+4, why)
+		if ds := f.Successor(base+4, ReadsOf([]ir.Var{inRBX}), allButPush); len(ds) != 1 || ds[0].Moved || ds[0].Why != "kept: "+why+" at the statement" {
+			t.Errorf("%s: got %+v", why, ds)
+		}
+	}
+	f := decode(t, code, nil)
+	noJcc := func(c insn.Class) bool { return c != insn.ClassJcc8 }
+	if ds := f.Successor(base+4, ReadsOf([]ir.Var{inRBX}), noJcc); len(ds) != 1 || ds[0].Moved || ds[0].Why != "kept: a jump that enters it, +0x2 jz 0x40100a, is not emulated" {
+		t.Errorf("got %+v", ds)
+	}
 }
