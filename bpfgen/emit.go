@@ -21,8 +21,8 @@ const (
 
 // BPF stack slots (offsets from R10).
 const (
-	fpKey      = -16 // {u64 pid_tgid, u64 depth}: key of MapBufs; its first half keys MapDepth
-	fpDepth    = -8
+	fpKey      = -16 // {u64 thread key, u64 slot}: key of MapBufs (the thread key is pid_tgid, see kernelKey for the kernel's)
+	fpDepth    = -8  // the slot: 0 for the open invocation, a depth for a saved one
 	fpU32Key   = -24 // u32 key scratch (targets, zero, stats)
 	fpU32Val   = -32 // u32 value scratch (targets)
 	fpReadTmp  = -40 // destination of bpf_probe_read_user
@@ -138,6 +138,13 @@ func mapPtr(dst asm.Register, name string) asm.Instruction {
 	return asm.LoadMapPtr(dst, 0).WithReference(name)
 }
 
+// storeZero64 stores a zero u64 at dst+off (BPF_ST | BPF_DW, which the
+// kernel takes with a sign-extended 32-bit immediate; asm.StoreImm refuses
+// DWord).
+func storeZero64(dst asm.Register, off int16) asm.Instruction {
+	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off}
+}
+
 // stackPtr makes dst point at a stack slot.
 func (e *emitter) stackPtr(dst asm.Register, off int) {
 	e.emit(asm.Mov.Reg(dst, asm.RFP), asm.Add.Imm(dst, int32(off)))
@@ -163,6 +170,21 @@ func (e *emitter) stat(s Stat) {
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, done),
 		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
+	e.mark(done)
+}
+
+// statAdd adds the value in src to a statistics counter, atomically as
+// stat does. It clobbers R0-R5 and the fpReadTmp slot.
+func (e *emitter) statAdd(s Stat, src asm.Register) {
+	done := e.newLabel("stat")
+	e.emit(asm.StoreMem(asm.RFP, fpReadTmp, src, asm.DWord),
+		asm.StoreImm(asm.RFP, fpU32Key, int64(s), asm.Word),
+		mapPtr(asm.R1, MapStats))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, done),
+		asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord),
 		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
 	e.mark(done)
 }
