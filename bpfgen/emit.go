@@ -28,6 +28,10 @@ const (
 	fpReadTmp  = -40 // destination of bpf_probe_read_user
 	fpStack    = -48 // expression stack slot 0; slot i is at fpStack-8*i
 	stackSlots = 16
+	// fpPidTgid keeps bpf_get_current_pid_tgid's answer from checkTarget
+	// to the entry program's header: below the expression stack and the
+	// string pointer (fpStrPtr).
+	fpPidTgid = fpStack - 8*(stackSlots+2)
 )
 
 func slot(i int) int16 { return int16(fpStack - 8*i) }
@@ -175,10 +179,12 @@ func (e *emitter) stat(s Stat) {
 }
 
 // statAdd adds the value in src to a statistics counter, atomically as
-// stat does. It clobbers R0-R5 and the fpReadTmp slot.
+// stat does, and skips the lookup when it is 0. It clobbers R0-R5 and the
+// fpReadTmp slot.
 func (e *emitter) statAdd(s Stat, src asm.Register) {
 	done := e.newLabel("stat")
-	e.emit(asm.StoreMem(asm.RFP, fpReadTmp, src, asm.DWord),
+	e.emit(asm.JEq.Imm(src, 0, done), // nothing to add: no lookup
+		asm.StoreMem(asm.RFP, fpReadTmp, src, asm.DWord),
 		asm.StoreImm(asm.RFP, fpU32Key, int64(s), asm.Word),
 		mapPtr(asm.R1, MapStats))
 	e.stackPtr(asm.R2, fpU32Key)

@@ -202,14 +202,15 @@ func prelude(e *emitter, s *Spec, out string) {
 }
 
 // checkTarget, with the context in rCtx, computes the thread's key at
-// fpKey and, unless every process is traced, leaves through out when the
+// fpKey (and keeps pid_tgid at fpPidTgid) and, unless every process is traced, leaves through out when the
 // process is not a target.
 //
 // A process a target forked is pending (see forkProgram) until it first
 // gets here: its task is found in MapPending and its tgid becomes a target.
 func checkTarget(e *emitter, s *Spec, out string) {
 	e.emit(asm.FnGetCurrentPidTgid.Call(),
-		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord))
+		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord),
+		asm.StoreMem(asm.RFP, fpPidTgid, asm.R0, asm.DWord))
 	if s.TraceAll {
 		kernelKey(e, s)
 		return
@@ -574,13 +575,8 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	if l.Stack > 0 {
 		e.emit(storeZero64(rBuf, int16(l.StackOffset()+StackOffLen)))
 	}
-	if s.Space == target.KernelSpace {
-		// The key is {tid, stack region} (kernelKey): ask again.
-		e.emit(asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(asm.R1, asm.R0))
-	} else {
-		e.emit(asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord))
-	}
-	e.emit(asm.StoreMem(rBuf, OffTID, asm.R1, asm.Word),
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpPidTgid, asm.DWord),
+		asm.StoreMem(rBuf, OffTID, asm.R1, asm.Word),
 		asm.RSh.Imm(asm.R1, 32),
 		asm.StoreMem(rBuf, OffPID, asm.R1, asm.Word),
 		asm.LoadMem(asm.R1, asm.RFP, fpU32Val, asm.Word),
@@ -689,7 +685,9 @@ func stackCopy(e *emitter, l Layout) {
 // the used part of the buffer to the ring buffer or drops it.
 func returnProgram(e *emitter, s *Spec, l Layout) error {
 	out, missing, discard, del := e.newLabel("out"), e.newLabel("missing"), e.newLabel("discard"), e.newLabel("del")
-	prelude(e, s, out)
+	// As at a statement, an open invocation says the thread is a
+	// target's: the check is for the orphans only.
+	threadKey(e, s)
 	lookupOpen(e, missing)
 	if e.fexit {
 		e.emit(asm.Mov.Reg(asm.R1, rCtx))
@@ -735,7 +733,7 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	e.mark(del)
 	closeInvocation(e, l, out)
 	e.mark(missing)
-	e.stat(StatMissingBuffer)
+	orphan(e, s, out)
 	epilogue(e, out)
 	return nil
 }
