@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/whythefail/whythefail/expr/ir"
+	"github.com/whythefail/whythefail/internal/dwop"
 	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/target/abi"
 )
@@ -146,6 +148,28 @@ func FuzzDecodeExpr(f *testing.F) {
 		res, rerr := ResolveAddrx(expr, func(i uint64) (uint64, error) { return i, nil })
 		if (res == nil) == (rerr == nil) && len(expr) > 0 {
 			t.Fatalf("ResolveAddrx = % x, %v", res, rerr)
+		}
+		// RelocateAddr keeps every operation but DW_OP_addr, which
+		// becomes DW_OP_const8u of the same size.
+		v := ir.Var{Expr: append([]byte(nil), expr...)}
+		changed, xerr := RelocateAddr(&v, func(a uint64) (uint64, error) { return ^a, nil })
+		if xerr != nil || len(v.Expr) != len(expr) || changed != (err == nil && slices.ContainsFunc(ops, func(o op) bool { return o.code == dwop.Addr })) {
+			t.Fatalf("RelocateAddr(% x) = % x, %v, %v", expr, v.Expr, changed, xerr)
+		}
+		if changed {
+			rops, rerr := decodeExpr(v.Expr)
+			if rerr != nil || len(rops) != len(ops) {
+				t.Fatalf("RelocateAddr(% x) = % x: %d operations, %v; want %d", expr, v.Expr, len(rops), rerr, len(ops))
+			}
+			for i := range ops {
+				want, wantU := ops[i].code, ops[i].u
+				if want == dwop.Addr {
+					want, wantU = dwop.Const8u, ^ops[i].u
+				}
+				if rops[i].code != want || rops[i].u != wantU {
+					t.Fatalf("RelocateAddr(% x) = % x: operation %d is %#x %#x, want %#x %#x", expr, v.Expr, i, rops[i].code, rops[i].u, want, wantU)
+				}
+			}
 		}
 		for _, size := range []int{1, 4, 8} {
 			e := &emitter{}
