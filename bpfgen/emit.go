@@ -21,12 +21,13 @@ const (
 
 // BPF stack slots (offsets from R10).
 const (
-	fpKey      = -16 // {u64 thread key, u64 slot}: key of MapBufs (the thread key is pid_tgid, see kernelKey for the kernel's)
-	fpDepth    = -8  // the slot: 0 for the open invocation, a depth for a saved one
-	fpU32Key   = -24 // u32 key scratch (targets, zero, stats)
-	fpU32Val   = -32 // u32 value scratch (targets)
-	fpReadTmp  = -40 // destination of bpf_probe_read_user
-	fpStack    = -48 // expression stack slot 0; slot i is at fpStack-8*i
+	fpKey      = -16     // u64 thread key: pid_tgid (see kernelKey for the kernel's), the key of the thread's open invocation in MapBufs
+	fpDepth    = -8      // u64 scratch (isTarget's task key, forkProgram's)
+	fpSlotKey  = fpDepth // the MapBufs key of a saved invocation (slotKey)
+	fpU32Key   = -24     // u32 key scratch (targets, zero, stats)
+	fpU32Val   = -32     // u32 value scratch (targets)
+	fpReadTmp  = -40     // destination of bpf_probe_read_user
+	fpStack    = -48     // expression stack slot 0; slot i is at fpStack-8*i
 	stackSlots = 16
 	// fpPidTgid keeps bpf_get_current_pid_tgid's answer from checkTarget
 	// to the entry program's header: below the expression stack and the

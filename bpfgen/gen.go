@@ -102,7 +102,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	}
 	bufSize := uint32(g.Layout.BufferSize())
 	cs.Maps[MapTargets] = &ebpf.MapSpec{Name: MapTargets, Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: uint32(s.MaxTargets)}
-	cs.Maps[MapBufs] = &ebpf.MapSpec{Name: MapBufs, Type: ebpf.LRUHash, KeySize: 16, ValueSize: bufSize, MaxEntries: uint32(s.MaxInvocations)}
+	cs.Maps[MapBufs] = &ebpf.MapSpec{Name: MapBufs, Type: ebpf.LRUHash, KeySize: 8, ValueSize: bufSize, MaxEntries: uint32(s.MaxInvocations)}
 	cs.Maps[MapZero] = &ebpf.MapSpec{Name: MapZero, Type: ebpf.Array, KeySize: 4, ValueSize: bufSize, MaxEntries: 1}
 	cs.Maps[MapStats] = &ebpf.MapSpec{Name: MapStats, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(NumStats)}
 	cs.Maps[MapEvents] = &ebpf.MapSpec{Name: MapEvents, Type: ebpf.RingBuf, MaxEntries: uint32(s.RingBufSize)}
@@ -324,23 +324,43 @@ func epilogue(e *emitter, out string) {
 	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 }
 
-// Invocation buffers (MapBufs) are keyed by {thread key, slot}. Slot 0
-// holds the thread's current invocation, open while its header's depth is
-// not 0; slot d holds the invocation at depth d while a recursive call at
-// depth d+1 runs (saved by the entry program, put back in slot 0 by the
-// return program). A statement therefore finds its invocation with one
+// Invocation buffers (MapBufs) are keyed by the thread key with a slot in
+// its top byte (slotShift). Slot 0 holds the thread's current invocation,
+// open while its header's depth is not 0; slot d (1 to maxSlot) holds the
+// invocation at depth d while a recursive call at depth d+1 runs (saved by
+// the entry program, put back in slot 0 by the return program). A statement therefore finds its invocation with one
 // lookup, whatever the depth, and recursion pays a copy of the buffer at
 // the call and at the return. Slot 0 outlives the invocation (closed, its
 // depth 0): the next call on the thread reopens it by rewriting its header,
 // instead of copying a whole zeroed buffer into the map (tens of KiB) on
 // every call; the LRU hash drops the buffers of threads no longer seen.
+// The key is 8 bytes, not a 16-byte {thread, slot}: a lookup hashes and
+// compares it on every statement.
+
+// slotShift places the slot in a MapBufs key: the thread keys leave bits
+// 56 and up zero (pid_tgid: a tgid is below PID_MAX_LIMIT, 1<<22; the
+// kernel's: tidBits+regionBits = 55 bits). maxSlot is the deepest
+// invocation that can be saved; a recursion deeper than that loses its
+// outer invocations (counted as dropped entries).
+const (
+	slotShift = 56
+	maxSlot   = 255
+)
+
+// slotKey stores at fpSlotKey the MapBufs key of slot r (a register
+// holding 1 to maxSlot, clobbered) of the thread key at fpKey.
+func slotKey(e *emitter, r asm.Register) {
+	e.emit(asm.LSh.Imm(r, slotShift),
+		asm.LoadMem(asm.R0, asm.RFP, fpKey, asm.DWord),
+		asm.Or.Reg(r, asm.R0),
+		asm.StoreMem(asm.RFP, fpSlotKey, r, asm.DWord))
+}
 
 // lookupOpen finds the thread's open invocation (slot 0 of the key at
 // fpKey) and puts its buffer in rBuf, or jumps to missing when the thread
 // has none open.
 func lookupOpen(e *emitter, missing string) {
-	e.emit(storeZero64(asm.RFP, fpDepth),
-		mapPtr(asm.R1, MapBufs))
+	e.emit(mapPtr(asm.R1, MapBufs))
 	e.stackPtr(asm.R2, fpKey)
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, missing),
@@ -534,28 +554,28 @@ func endStmts(e *emitter) {
 func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	out, fail, open, header := e.newLabel("out"), e.newLabel("fail"), e.newLabel("open"), e.newLabel("header")
 	prelude(e, s, out)
-	e.emit(storeZero64(asm.RFP, fpDepth))
 	slotZero(e, fail)
+	saved, unsaved := e.newLabel("saved"), e.newLabel("unsaved")
 	e.emit(asm.LoadMem(asm.R1, rBuf, OffDepth, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, open),
-		// A recursive call: save the open invocation under {thread,
-		// depth}. If that fails the outer invocation is lost (its
+		// A recursive call: save the open invocation in the slot of
+		// its depth. If that fails the outer invocation is lost (its
 		// return finds nothing to put back, and closes slot 0): count
 		// it as dropped, and trace this call.
-		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord),
-		mapPtr(asm.R1, MapBufs))
-	e.stackPtr(asm.R2, fpKey)
-	saved := e.newLabel("saved")
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(asm.RFP, fpU32Val, asm.R2, asm.Word),
+		asm.JGT.Imm(asm.R1, maxSlot, unsaved))
+	slotKey(e, asm.R1)
+	e.emit(mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpSlotKey)
 	e.emit(asm.Mov.Reg(asm.R3, rBuf),
 		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
 		asm.FnMapUpdateElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, saved))
+	e.mark(unsaved)
 	e.stat(StatEntryDrops)
 	e.mark(saved)
-	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpDepth, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.RFP, fpU32Val, asm.R1, asm.Word),
-		storeZero64(asm.RFP, fpDepth))
 	// Saving may have made the LRU hash drop slot 0: find it again.
 	slotZero(e, fail)
 	e.emit(asm.Ja.Label(header))
@@ -613,8 +633,8 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	return warns
 }
 
-// slotZero finds slot 0 of the thread's buffers (fpKey, with fpDepth 0)
-// and puts it in rBuf, creating it from MapZero the first time, or jumps
+// slotZero finds slot 0 of the thread's buffers (the key at fpKey) and
+// puts it in rBuf, creating it from MapZero the first time, or jumps
 // to fail.
 func slotZero(e *emitter, fail string) {
 	have := e.newLabel("have")
@@ -742,7 +762,7 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 // overwritten), closes the invocation in rBuf, slot 0 of the thread's
 // buffers (see lookupOpen), and continues at out: at depth 1 it only marks
 // it closed (depth 0); deeper, it copies back the caller's invocation
-// that the entry program saved under {thread, depth-1}, and deletes that
+// that the entry program saved in slot depth-1, and deletes that
 // copy. If there is none (saving it failed, or the LRU hash dropped it),
 // slot 0 is closed and the caller's statements count as orphans.
 func closeInvocation(e *emitter, l Layout, out string) {
@@ -758,9 +778,10 @@ func closeInvocation(e *emitter, l Layout, out string) {
 		asm.Ja.Label(out))
 	e.mark(pop)
 	e.emit(asm.Add.Imm(asm.R1, -1),
-		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord),
-		mapPtr(asm.R1, MapBufs))
-	e.stackPtr(asm.R2, fpKey)
+		asm.JGT.Imm(asm.R1, maxSlot, lost))
+	slotKey(e, asm.R1)
+	e.emit(mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpSlotKey)
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, lost),
 		asm.Mov.Reg(asm.R3, asm.R0),
@@ -769,7 +790,7 @@ func closeInvocation(e *emitter, l Layout, out string) {
 		asm.FnProbeReadKernel.Call(),
 		asm.JNE.Imm(asm.R0, 0, lost),
 		mapPtr(asm.R1, MapBufs))
-	e.stackPtr(asm.R2, fpKey)
+	e.stackPtr(asm.R2, fpSlotKey)
 	e.emit(asm.FnMapDeleteElem.Call(), asm.Ja.Label(out))
 }
 

@@ -352,7 +352,7 @@ func (s Stat) String() string {
 // Map names in the generated collection.
 const (
 	MapTargets = "wtf_targets" // hash: u32 tgid -> u32 1
-	MapBufs    = "wtf_bufs"    // LRU hash: {u64 thread key, u64 slot} -> buffer: slot 0 the open invocation, slot d a caller's saved at depth d
+	MapBufs    = "wtf_bufs"    // LRU hash: u64 thread key | slot<<56 -> buffer: slot 0 the open invocation, slot d a caller's saved at depth d
 	MapZero    = "wtf_zero"    // array[1]: an all-zero buffer to initialise from
 	MapStats   = "wtf_stats"   // per-CPU array[NumStats] u64
 	MapEvents  = "wtf_events"  // ring buffer of committed buffers
