@@ -10,12 +10,16 @@
 // expr/ir, produced by package expr, used by their own names (ir.Cond, ir.Var).
 //
 // Speculation happens in the kernel. The entry program (on the function's
-// first instruction) counts the thread's recursion depth and creates a zeroed
-// buffer keyed by {pid_tgid, depth} in an LRU hash, so invocations that never
-// return (longjmp, killed threads) cannot fill it; it also snapshots the six
-// argument registers, which answer DW_OP_entry_value and Param. Each statement
-// program writes a fixed-size record {id, valid mask, unread mask, values}
-// into the current buffer: into the next free record, and once all are used
+// first instruction) opens the thread's invocation buffer: slot 0 of the
+// thread in an LRU hash keyed by {thread, slot}, so invocations that never
+// return (longjmp, killed threads) cannot fill it. A buffer is created
+// zeroed the first time and reopened afterwards by rewriting its header;
+// a recursive call first saves the caller's buffer under its depth, and
+// its return puts it back (see lookupOpen). The entry program also
+// snapshots the six argument registers, which answer DW_OP_entry_value and
+// Param. Each statement program finds the open buffer with one map lookup
+// and writes a fixed-size record {id, valid mask, unread mask, values}
+// into it: into the next free record, and once all are used
 // over the oldest record of a ring, keeping the invocation's first
 // statements and its latest ones and counting those overwritten (Layout).
 // The return program (a
@@ -26,7 +30,8 @@
 // With Spec.Multi, for uprobe_multi links, one program records every
 // statement (a few, for very large functions), choosing it by the link's
 // attach cookie. Without TraceAll, the
-// prelude of every program lets only target processes through; a fork
+// entry and return programs let only target processes through (a
+// statement needs no check: only a target's entry opens an invocation); a fork
 // tracker on raw tracepoints makes the processes that targets create
 // targets too, knowing them by their task_struct's address alone (no kernel
 // BTF is needed).

@@ -21,13 +21,18 @@ const (
 
 // BPF stack slots (offsets from R10).
 const (
-	fpKey      = -16 // {u64 pid_tgid, u64 depth}: key of MapBufs; its first half keys MapDepth
-	fpDepth    = -8
-	fpU32Key   = -24 // u32 key scratch (targets, zero, stats)
-	fpU32Val   = -32 // u32 value scratch (targets)
-	fpReadTmp  = -40 // destination of bpf_probe_read_user
-	fpStack    = -48 // expression stack slot 0; slot i is at fpStack-8*i
+	fpKey      = -16     // u64 thread key: pid_tgid (see kernelKey for the kernel's), the key of the thread's open invocation in MapBufs
+	fpDepth    = -8      // u64 scratch (isTarget's task key, forkProgram's)
+	fpSlotKey  = fpDepth // the MapBufs key of a saved invocation (slotKey)
+	fpU32Key   = -24     // u32 key scratch (targets, zero, stats)
+	fpU32Val   = -32     // u32 value scratch (targets)
+	fpReadTmp  = -40     // destination of bpf_probe_read_user
+	fpStack    = -48     // expression stack slot 0; slot i is at fpStack-8*i
 	stackSlots = 16
+	// fpPidTgid keeps bpf_get_current_pid_tgid's answer from checkTarget
+	// to the entry program's header: below the expression stack and the
+	// string pointer (fpStrPtr).
+	fpPidTgid = fpStack - 8*(stackSlots+2)
 )
 
 func slot(i int) int16 { return int16(fpStack - 8*i) }
@@ -138,6 +143,13 @@ func mapPtr(dst asm.Register, name string) asm.Instruction {
 	return asm.LoadMapPtr(dst, 0).WithReference(name)
 }
 
+// storeZero64 stores a zero u64 at dst+off (BPF_ST | BPF_DW, which the
+// kernel takes with a sign-extended 32-bit immediate; asm.StoreImm refuses
+// DWord).
+func storeZero64(dst asm.Register, off int16) asm.Instruction {
+	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off}
+}
+
 // stackPtr makes dst point at a stack slot.
 func (e *emitter) stackPtr(dst asm.Register, off int) {
 	e.emit(asm.Mov.Reg(dst, asm.RFP), asm.Add.Imm(dst, int32(off)))
@@ -163,6 +175,23 @@ func (e *emitter) stat(s Stat) {
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, done),
 		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
+	e.mark(done)
+}
+
+// statAdd adds the value in src to a statistics counter, atomically as
+// stat does, and skips the lookup when it is 0. It clobbers R0-R5 and the
+// fpReadTmp slot.
+func (e *emitter) statAdd(s Stat, src asm.Register) {
+	done := e.newLabel("stat")
+	e.emit(asm.JEq.Imm(src, 0, done), // nothing to add: no lookup
+		asm.StoreMem(asm.RFP, fpReadTmp, src, asm.DWord),
+		asm.StoreImm(asm.RFP, fpU32Key, int64(s), asm.Word),
+		mapPtr(asm.R1, MapStats))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, done),
+		asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord),
 		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
 	e.mark(done)
 }

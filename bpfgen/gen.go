@@ -110,8 +110,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	}
 	bufSize := uint32(g.Layout.BufferSize())
 	cs.Maps[MapTargets] = &ebpf.MapSpec{Name: MapTargets, Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: uint32(s.MaxTargets)}
-	cs.Maps[MapDepth] = &ebpf.MapSpec{Name: MapDepth, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 8, MaxEntries: maxThreads}
-	cs.Maps[MapBufs] = &ebpf.MapSpec{Name: MapBufs, Type: ebpf.LRUHash, KeySize: 16, ValueSize: bufSize, MaxEntries: uint32(s.MaxInvocations)}
+	cs.Maps[MapBufs] = &ebpf.MapSpec{Name: MapBufs, Type: ebpf.LRUHash, KeySize: 8, ValueSize: bufSize, MaxEntries: uint32(s.MaxInvocations)}
 	cs.Maps[MapZero] = &ebpf.MapSpec{Name: MapZero, Type: ebpf.Array, KeySize: 4, ValueSize: bufSize, MaxEntries: 1}
 	cs.Maps[MapStats] = &ebpf.MapSpec{Name: MapStats, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(NumStats)}
 	cs.Maps[MapEvents] = &ebpf.MapSpec{Name: MapEvents, Type: ebpf.RingBuf, MaxEntries: uint32(s.RingBufSize)}
@@ -209,15 +208,24 @@ func Generate(spec *Spec) (*Generated, error) {
 	return g, nil
 }
 
-// prelude saves the context, computes the pid_tgid key and, unless every
-// process is traced, leaves through out when the process is not a target.
+// prelude saves the context, computes the thread's key at fpKey and,
+// unless every process is traced, leaves through out when the process is
+// not a target (checkTarget).
+func prelude(e *emitter, s *Spec, out string) {
+	e.emit(asm.Mov.Reg(rCtx, asm.R1))
+	checkTarget(e, s, out)
+}
+
+// checkTarget, with the context in rCtx, computes the thread's key at
+// fpKey (and keeps pid_tgid at fpPidTgid) and, unless every process is traced, leaves through out when the
+// process is not a target.
 //
 // A process a target forked is pending (see forkProgram) until it first
 // gets here: its task is found in MapPending and its tgid becomes a target.
-func prelude(e *emitter, s *Spec, out string) {
-	e.emit(asm.Mov.Reg(rCtx, asm.R1),
-		asm.FnGetCurrentPidTgid.Call(),
-		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord))
+func checkTarget(e *emitter, s *Spec, out string) {
+	e.emit(asm.FnGetCurrentPidTgid.Call(),
+		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord),
+		asm.StoreMem(asm.RFP, fpPidTgid, asm.R0, asm.DWord))
 	if s.TraceAll {
 		kernelKey(e, s)
 		return
@@ -230,6 +238,16 @@ func prelude(e *emitter, s *Spec, out string) {
 	e.emit(asm.JEq.Imm(asm.R0, 0, out))
 	promote(e)
 	e.mark(target)
+	kernelKey(e, s)
+}
+
+// threadKey saves the context and computes the thread's key at fpKey,
+// without asking whether the process is a target: a statement's hot path
+// (see lookupOpen).
+func threadKey(e *emitter, s *Spec) {
+	e.emit(asm.Mov.Reg(rCtx, asm.R1),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord))
 	kernelKey(e, s)
 }
 
@@ -321,20 +339,62 @@ func epilogue(e *emitter, out string) {
 	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 }
 
-// lookupBuffer finds the thread's current invocation: its depth into fpDepth
-// and its buffer into rBuf, or jumps to missing.
-func lookupBuffer(e *emitter, missing string) {
-	e.emit(mapPtr(asm.R1, MapDepth))
+// Invocation buffers (MapBufs) are keyed by the thread key with a slot in
+// its top byte (slotShift). Slot 0 holds the thread's current invocation,
+// open while its header's depth is not 0; slot d (1 to maxSlot) holds the
+// invocation at depth d while a recursive call at depth d+1 runs (saved by
+// the entry program, put back in slot 0 by the return program). A statement therefore finds its invocation with one
+// lookup, whatever the depth, and recursion pays a copy of the buffer at
+// the call and at the return. Slot 0 outlives the invocation (closed, its
+// depth 0): the next call on the thread reopens it by rewriting its header,
+// instead of copying a whole zeroed buffer into the map (tens of KiB) on
+// every call; the LRU hash drops the buffers of threads no longer seen.
+// The key is 8 bytes, not a 16-byte {thread, slot}: a lookup hashes and
+// compares it on every statement.
+
+// slotShift places the slot in a MapBufs key: the thread keys leave bits
+// 56 and up zero (pid_tgid: a tgid is below PID_MAX_LIMIT, 1<<22; the
+// kernel's: tidBits+regionBits = 55 bits). maxSlot is the deepest
+// invocation that can be saved; a recursion deeper than that loses its
+// outer invocations (counted as dropped entries).
+const (
+	slotShift = 56
+	maxSlot   = 255
+)
+
+// slotKey stores at fpSlotKey the MapBufs key of slot r (a register
+// holding 1 to maxSlot, clobbered) of the thread key at fpKey.
+func slotKey(e *emitter, r asm.Register) {
+	e.emit(asm.LSh.Imm(r, slotShift),
+		asm.LoadMem(asm.R0, asm.RFP, fpKey, asm.DWord),
+		asm.Or.Reg(r, asm.R0),
+		asm.StoreMem(asm.RFP, fpSlotKey, r, asm.DWord))
+}
+
+// lookupOpen finds the thread's open invocation (slot 0 of the key at
+// fpKey) and puts its buffer in rBuf, or jumps to missing when the thread
+// has none open.
+func lookupOpen(e *emitter, missing string) {
+	e.emit(mapPtr(asm.R1, MapBufs))
 	e.stackPtr(asm.R2, fpKey)
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, missing),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord),
-		mapPtr(asm.R1, MapBufs))
-	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, missing),
-		asm.Mov.Reg(rBuf, asm.R0))
+		asm.Mov.Reg(rBuf, asm.R0),
+		asm.LoadMem(asm.R1, rBuf, OffDepth, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, missing))
+}
+
+// orphan is where a statement program goes when its thread has no open
+// invocation (lookupOpen): most often a thread of another process running
+// the function, which leaves without a word; a target's statement hit
+// outside any invocation counts as StatMissingBuffer. The target check
+// comes only here, off the hot path: an invocation is only ever opened by
+// the entry program for a target.
+func orphan(e *emitter, s *Spec, out string) {
+	if !s.TraceAll {
+		checkTarget(e, s, out)
+	}
+	e.stat(StatMissingBuffer)
 }
 
 // stmtBody writes a record for st into the buffer in rBuf and continues at
@@ -386,9 +446,13 @@ func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 		// this variable's first instruction.
 		e.emit(sub.insns...)
 		e.pending = append(e.pending, sub.pending...)
-		e.emit(asm.Mov.Imm(asm.R1, 1),
-			asm.LSh.Imm(asm.R1, int32(i)),
-			asm.Or.Reg(rMask, asm.R1))
+		if i < 31 {
+			e.emit(asm.Or.Imm(rMask, 1<<i))
+		} else {
+			e.emit(asm.Mov.Imm(asm.R1, 1),
+				asm.LSh.Imm(asm.R1, int32(i)),
+				asm.Or.Reg(rMask, asm.R1))
+		}
 		e.mark(fail)
 	}
 	e.emit(asm.StoreMem(rRec, RecOffMask, rMask, asm.DWord),
@@ -402,14 +466,14 @@ func placeRecord(e *emitter, l Layout, st *Stmt, out string) {
 	head := HeadRecords(l.MaxRecords)
 	ring := l.MaxRecords - head
 	full, place := e.newLabel("full"), e.newLabel("place")
+	// The counts go to StatStatements and StatTruncations when the
+	// invocation closes (closeInvocation), not here: a map lookup less on
+	// every statement.
 	e.emit(asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word),
 		asm.JGE.Imm(asm.R1, int32(l.MaxRecords), full),
 		asm.Mov.Reg(asm.R2, asm.R1),
 		asm.Add.Imm(asm.R2, 1),
 		asm.StoreMem(rBuf, OffCount, asm.R2, asm.Word),
-		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
-	e.stat(StatStatements)
-	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord),
 		asm.Ja.Label(place))
 	e.mark(full)
 	e.emit(asm.LoadMem(asm.R1, rBuf, OffTruncated, asm.Word),
@@ -417,10 +481,7 @@ func placeRecord(e *emitter, l Layout, st *Stmt, out string) {
 		asm.Add.Imm(asm.R2, 1),
 		asm.StoreMem(rBuf, OffTruncated, asm.R2, asm.Word),
 		asm.Mod.Imm(asm.R1, int32(ring)),
-		asm.Add.Imm(asm.R1, int32(head)),
-		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
-	e.stat(StatTruncations)
-	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpReadTmp, asm.DWord))
+		asm.Add.Imm(asm.R1, int32(head)))
 	e.mark(place)
 	// The index is below MaxRecords by construction; the compare bounds it
 	// for the verifier.
@@ -601,11 +662,11 @@ func jccCond(e *emitter, cc int) {
 
 func stmtProgram(e *emitter, s *Spec, l Layout, sts []*Stmt) []Warning {
 	out, missing := e.newLabel("out"), e.newLabel("missing")
-	prelude(e, s, out)
-	lookupBuffer(e, missing)
+	threadKey(e, s)
+	lookupOpen(e, missing)
 	warns := groupBody(e, l, sts, out)
 	e.mark(missing)
-	e.stat(StatMissingBuffer)
+	orphan(e, s, out)
 	epilogue(e, out)
 	return warns
 }
@@ -624,11 +685,11 @@ const rCookie = rMask
 // 32767 instructions). endStmts closes the chain.
 func beginStmts(e *emitter, s *Spec) {
 	out, missing, dispatch := e.newLabel("out"), e.newLabel("missing"), e.newLabel("dispatch")
-	prelude(e, s, out)
-	lookupBuffer(e, missing)
+	threadKey(e, s)
+	lookupOpen(e, missing)
 	e.emit(asm.Ja.Label(dispatch))
 	e.mark(missing)
-	e.stat(StatMissingBuffer)
+	orphan(e, s, out)
 	epilogue(e, out)
 	e.mark(dispatch)
 	e.emit(asm.Mov.Reg(asm.R1, rCtx),
@@ -652,53 +713,59 @@ func endStmts(e *emitter) {
 	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 }
 
-// entryProgram opens an invocation: depth+1, a zeroed buffer under {thread,
-// depth}, the header and the argument registers; then records st if a
-// statement sits at the entry.
+// entryProgram opens an invocation in slot 0 of the thread's buffers (see
+// lookupOpen): a recursive call first saves the open one in the slot of its
+// depth. It writes the header (depth+1, the argument registers...), then
+// records st if a statement sits at the entry.
 func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
-	out, fail, have, keyed := e.newLabel("out"), e.newLabel("fail"), e.newLabel("have"), e.newLabel("keyed")
+	out, fail, open, header := e.newLabel("out"), e.newLabel("fail"), e.newLabel("open"), e.newLabel("header")
 	prelude(e, s, out)
-	e.emit(mapPtr(asm.R1, MapDepth))
-	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.FnMapLookupElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, have),
-		// First call on this thread: depth 1.
-		asm.Mov.Imm(asm.R1, 1),
-		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord),
-		mapPtr(asm.R1, MapDepth))
-	e.stackPtr(asm.R2, fpKey)
-	e.stackPtr(asm.R3, fpDepth)
-	e.emit(asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+	slotZero(e, fail)
+	saved, unsaved := e.newLabel("saved"), e.newLabel("unsaved")
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffDepth, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, open),
+		// A recursive call: save the open invocation in the slot of
+		// its depth. If that fails the outer invocation is lost (its
+		// return finds nothing to put back, and closes slot 0): count
+		// it as dropped, and trace this call.
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(asm.RFP, fpU32Val, asm.R2, asm.Word),
+		asm.JGT.Imm(asm.R1, maxSlot, unsaved))
+	slotKey(e, asm.R1)
+	e.emit(mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpSlotKey)
+	e.emit(asm.Mov.Reg(asm.R3, rBuf),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
 		asm.FnMapUpdateElem.Call(),
-		asm.JNE.Imm(asm.R0, 0, fail),
-		asm.Ja.Label(keyed))
-	e.mark(have)
-	e.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.StoreMem(asm.RFP, fpDepth, asm.R1, asm.DWord))
-	e.mark(keyed)
-	e.emit(asm.StoreImm(asm.RFP, fpU32Key, 0, asm.Word), mapPtr(asm.R1, MapZero))
-	e.stackPtr(asm.R2, fpU32Key)
-	e.emit(asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, fail),
-		asm.Mov.Reg(asm.R3, asm.R0),
-		mapPtr(asm.R1, MapBufs))
-	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.Mov.Imm(asm.R4, 0), asm.FnMapUpdateElem.Call(), asm.JNE.Imm(asm.R0, 0, fail),
-		mapPtr(asm.R1, MapBufs))
-	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, fail), asm.Mov.Reg(rBuf, asm.R0))
-	if s.Space == target.KernelSpace {
-		// The key is {tid, stack region} (kernelKey): ask again.
-		e.emit(asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(asm.R1, asm.R0))
-	} else {
-		e.emit(asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord))
+		asm.JEq.Imm(asm.R0, 0, saved))
+	e.mark(unsaved)
+	e.stat(StatEntryDrops)
+	e.mark(saved)
+	// Saving may have made the LRU hash drop slot 0: find it again.
+	slotZero(e, fail)
+	e.emit(asm.Ja.Label(header))
+	e.mark(open)
+	e.emit(asm.StoreImm(asm.RFP, fpU32Val, 1, asm.Word))
+	e.mark(header)
+	// The buffer may be a closed invocation's: clear what is read
+	// without being written first (the count, the errno address, ...).
+	for off := 0; off < HeaderSize; off += 8 {
+		e.emit(storeZero64(rBuf, int16(off)))
 	}
-	e.emit(asm.StoreMem(rBuf, OffTID, asm.R1, asm.Word),
+	if l.Branch {
+		for off := 0; off < recHdrBytes; off += 8 {
+			e.emit(storeZero64(rBuf, int16(HeaderSize+off)))
+		}
+	}
+	if l.Stack > 0 {
+		e.emit(storeZero64(rBuf, int16(l.StackOffset()+StackOffLen)))
+	}
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpPidTgid, asm.DWord),
+		asm.StoreMem(rBuf, OffTID, asm.R1, asm.Word),
 		asm.RSh.Imm(asm.R1, 32),
 		asm.StoreMem(rBuf, OffPID, asm.R1, asm.Word),
-		asm.LoadMem(asm.R1, asm.RFP, fpDepth, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpU32Val, asm.Word),
 		asm.StoreMem(rBuf, OffDepth, asm.R1, asm.Word),
 		asm.StoreImm(rBuf, OffValues, int64(l.Values), asm.Word),
 		asm.StoreImm(rBuf, OffHead, int64(HeadRecords(l.MaxRecords)), asm.Word))
@@ -730,6 +797,31 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	e.stat(StatEntryDrops)
 	epilogue(e, out)
 	return warns
+}
+
+// slotZero finds slot 0 of the thread's buffers (the key at fpKey) and
+// puts it in rBuf, creating it from MapZero the first time, or jumps
+// to fail.
+func slotZero(e *emitter, fail string) {
+	have := e.newLabel("have")
+	e.emit(mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, have),
+		asm.StoreImm(asm.RFP, fpU32Key, 0, asm.Word),
+		mapPtr(asm.R1, MapZero))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, fail),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.Mov.Imm(asm.R4, 0), asm.FnMapUpdateElem.Call(), asm.JNE.Imm(asm.R0, 0, fail),
+		mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(), asm.JEq.Imm(asm.R0, 0, fail))
+	e.mark(have)
+	e.emit(asm.Mov.Reg(rBuf, asm.R0))
 }
 
 // stackCopy fills the stack area (Layout.Stack): the StackRegs from
@@ -778,28 +870,11 @@ func stackCopy(e *emitter, l Layout) {
 // returnProgram closes an invocation: it evaluates the condition and copies
 // the used part of the buffer to the ring buffer or drops it.
 func returnProgram(e *emitter, s *Spec, l Layout) error {
-	out, missing, discard, del, keep := e.newLabel("out"), e.newLabel("missing"), e.newLabel("discard"), e.newLabel("del"), e.newLabel("keep")
-	prelude(e, s, out)
-	e.emit(mapPtr(asm.R1, MapDepth))
-	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, missing),
-		asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
-		asm.StoreMem(asm.RFP, fpDepth, asm.R2, asm.DWord),
-		asm.Add.Imm(asm.R2, -1),
-		asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
-		asm.JNE.Imm(asm.R2, 0, keep),
-		// Back at depth 0: forget the thread so exited threads leave
-		// nothing behind.
-		mapPtr(asm.R1, MapDepth))
-	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.FnMapDeleteElem.Call())
-	e.mark(keep)
-	e.emit(mapPtr(asm.R1, MapBufs))
-	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, missing),
-		asm.Mov.Reg(rBuf, asm.R0))
+	out, missing, discard, del := e.newLabel("out"), e.newLabel("missing"), e.newLabel("discard"), e.newLabel("del")
+	// As at a statement, an open invocation says the thread is a
+	// target's: the check is for the orphans only.
+	threadKey(e, s)
+	lookupOpen(e, missing)
 	if e.fexit {
 		e.emit(asm.Mov.Reg(asm.R1, rCtx))
 		e.stackPtr(asm.R2, fpReadTmp)
@@ -842,13 +917,47 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	e.mark(discard)
 	e.stat(StatExitMiss)
 	e.mark(del)
-	e.emit(mapPtr(asm.R1, MapBufs))
-	e.stackPtr(asm.R2, fpKey)
-	e.emit(asm.FnMapDeleteElem.Call(), asm.Ja.Label(out))
+	closeInvocation(e, l, out)
 	e.mark(missing)
-	e.stat(StatMissingBuffer)
+	orphan(e, s, out)
 	epilogue(e, out)
 	return nil
+}
+
+// closeInvocation counts the invocation's statements (recorded and
+// overwritten), closes the invocation in rBuf, slot 0 of the thread's
+// buffers (see lookupOpen), and continues at out: at depth 1 it only marks
+// it closed (depth 0); deeper, it copies back the caller's invocation
+// that the entry program saved in slot depth-1, and deletes that
+// copy. If there is none (saving it failed, or the LRU hash dropped it),
+// slot 0 is closed and the caller's statements count as orphans.
+func closeInvocation(e *emitter, l Layout, out string) {
+	pop, lost := e.newLabel("pop"), e.newLabel("lost")
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word))
+	e.statAdd(StatStatements, asm.R1)
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffTruncated, asm.Word))
+	e.statAdd(StatTruncations, asm.R1)
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffDepth, asm.Word),
+		asm.JGT.Imm(asm.R1, 1, pop))
+	e.mark(lost)
+	e.emit(asm.StoreImm(rBuf, OffDepth, 0, asm.Word),
+		asm.Ja.Label(out))
+	e.mark(pop)
+	e.emit(asm.Add.Imm(asm.R1, -1),
+		asm.JGT.Imm(asm.R1, maxSlot, lost))
+	slotKey(e, asm.R1)
+	e.emit(mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpSlotKey)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, lost),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Mov.Reg(asm.R1, rBuf),
+		asm.Mov.Imm(asm.R2, int32(l.BufferSize())),
+		asm.FnProbeReadKernel.Call(),
+		asm.JNE.Imm(asm.R0, 0, lost),
+		mapPtr(asm.R1, MapBufs))
+	e.stackPtr(asm.R2, fpSlotKey)
+	e.emit(asm.FnMapDeleteElem.Call(), asm.Ja.Label(out))
 }
 
 // forkProgram runs on the raw tracepoint task_newtask, in the parent while

@@ -46,7 +46,7 @@ func TestGenerateShape(t *testing.T) {
 	if want := []string{ProgEntry, ProgExit, ProgFork, ProgReturn, "wtf_stmt_1"}; !reflect.DeepEqual(progs, want) {
 		t.Errorf("programs %q, want %q", progs, want)
 	}
-	if want := []string{MapBufs, MapDepth, MapEvents, MapPending, MapStats, MapTargets, MapZero}; !reflect.DeepEqual(maps, want) {
+	if want := []string{MapBufs, MapEvents, MapPending, MapStats, MapTargets, MapZero}; !reflect.DeepEqual(maps, want) {
 		t.Errorf("maps %q, want %q", maps, want)
 	}
 	for name, p := range g.Collection.Programs {

@@ -2,13 +2,16 @@ package bpfgen
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/whythefail/whythefail/expr/ir"
+	"github.com/whythefail/whythefail/internal/dwop"
 	"github.com/whythefail/whythefail/target"
 	"github.com/whythefail/whythefail/target/abi"
 )
@@ -81,6 +84,43 @@ func TestResolveAddrx(t *testing.T) {
 	}
 }
 
+// TestRelocateAddr: every DW_OP_addr of a variable, and of an index
+// variable in its access path, becomes DW_OP_const8u of the relocated
+// address; other operations are kept; a relocation error leaves the
+// variable as it was; an expression that does not decode is left alone.
+func TestRelocateAddr(t *testing.T) {
+	reloc := func(a uint64) (uint64, error) {
+		if a == 0xbad {
+			return 0, errors.New("not loaded")
+		}
+		return a + 0xffffffffc0000000, nil
+	}
+	addr := func(a uint64) []byte { return binary.LittleEndian.AppendUint64([]byte{0x03}, a) }
+	c8u := func(a uint64) []byte { return binary.LittleEndian.AppendUint64([]byte{0x0e}, a) }
+	// addr 0x1040, plus_uconst 8
+	v := ir.Var{Name: "g", Expr: append(addr(0x1040), 0x23, 0x08), Size: 4,
+		Steps: []ir.Step{ir.StepIndex{Index: ir.Var{Name: "i", Expr: addr(0x2000), Size: 4}, Scale: 4, Len: 8}, ir.StepDeref{}}}
+	changed, err := RelocateAddr(&v, reloc)
+	if want := append(c8u(0xffffffffc0001040), 0x23, 0x08); err != nil || !changed || !bytes.Equal(v.Expr, want) {
+		t.Errorf("RelocateAddr = %v, %v, expr % x; want % x", changed, err, v.Expr, want)
+	}
+	if idx, ok := v.Steps[0].(ir.StepIndex); !ok || !bytes.Equal(idx.Index.Expr, c8u(0xffffffffc0002000)) || v.Steps[1] != (ir.StepDeref{}) {
+		t.Errorf("steps %+v: want the index variable relocated, the rest kept", v.Steps)
+	}
+	reg := ir.Var{Name: "r", Expr: []byte{0x55}, Size: 8}
+	if changed, err := RelocateAddr(&reg, reloc); changed || err != nil || !bytes.Equal(reg.Expr, []byte{0x55}) {
+		t.Errorf("a register: %v, %v, % x", changed, err, reg.Expr)
+	}
+	bad := ir.Var{Name: "b", Expr: append([]byte{0x55}, addr(0xbad)...), Size: 8}
+	if changed, err := RelocateAddr(&bad, reloc); changed || err == nil || !bytes.Equal(bad.Expr, append([]byte{0x55}, addr(0xbad)...)) {
+		t.Errorf("a relocation error: %v, %v, % x; want the variable unchanged and the error", changed, err, bad.Expr)
+	}
+	broken := ir.Var{Name: "x", Expr: []byte{0x03, 0x01}, Size: 8}
+	if changed, err := RelocateAddr(&broken, reloc); changed || err != nil {
+		t.Errorf("an expression that does not decode: %v, %v", changed, err)
+	}
+}
+
 // FuzzDecodeExpr checks that any bytes decode to operations or an error,
 // never both, that unsupported ones compile to an error rather than a panic,
 // and that address index resolution agrees with decoding.
@@ -108,6 +148,28 @@ func FuzzDecodeExpr(f *testing.F) {
 		res, rerr := ResolveAddrx(expr, func(i uint64) (uint64, error) { return i, nil })
 		if (res == nil) == (rerr == nil) && len(expr) > 0 {
 			t.Fatalf("ResolveAddrx = % x, %v", res, rerr)
+		}
+		// RelocateAddr keeps every operation but DW_OP_addr, which
+		// becomes DW_OP_const8u of the same size.
+		v := ir.Var{Expr: append([]byte(nil), expr...)}
+		changed, xerr := RelocateAddr(&v, func(a uint64) (uint64, error) { return ^a, nil })
+		if xerr != nil || len(v.Expr) != len(expr) || changed != (err == nil && slices.ContainsFunc(ops, func(o op) bool { return o.code == dwop.Addr })) {
+			t.Fatalf("RelocateAddr(% x) = % x, %v, %v", expr, v.Expr, changed, xerr)
+		}
+		if changed {
+			rops, rerr := decodeExpr(v.Expr)
+			if rerr != nil || len(rops) != len(ops) {
+				t.Fatalf("RelocateAddr(% x) = % x: %d operations, %v; want %d", expr, v.Expr, len(rops), rerr, len(ops))
+			}
+			for i := range ops {
+				want, wantU := ops[i].code, ops[i].u
+				if want == dwop.Addr {
+					want, wantU = dwop.Const8u, ^ops[i].u
+				}
+				if rops[i].code != want || rops[i].u != wantU {
+					t.Fatalf("RelocateAddr(% x) = % x: operation %d is %#x %#x, want %#x %#x", expr, v.Expr, i, rops[i].code, rops[i].u, want, wantU)
+				}
+			}
 		}
 		for _, size := range []int{1, 4, 8} {
 			e := &emitter{}

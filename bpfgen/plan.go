@@ -349,9 +349,9 @@ const (
 	StatEntries       Stat = iota // entry probe hits that created a buffer
 	StatExitHit                   // returns whose condition held (committed)
 	StatExitMiss                  // returns whose condition failed (discarded)
-	StatStatements                // statement records written into a free record
+	StatStatements                // statement records written into a free record (counted when the invocation returns)
 	StatRingbufDrops              // committed traces lost: ring buffer full
-	StatTruncations               // statement records that overwrote an older one (buffer full)
+	StatTruncations               // statement records that overwrote an older one (buffer full; counted when the invocation returns)
 	StatMissingBuffer             // statement or return hits with no live invocation
 	StatEntryDrops                // entry hits that could not create a buffer
 	StatErrnoUnknown              // invocations whose errno could not be found (errno() in use)
@@ -371,8 +371,7 @@ func (s Stat) String() string {
 // Map names in the generated collection.
 const (
 	MapTargets = "wtf_targets" // hash: u32 tgid -> u32 1
-	MapDepth   = "wtf_depth"   // LRU hash: u64 pid_tgid -> u64 depth
-	MapBufs    = "wtf_bufs"    // LRU hash: {u64 pid_tgid, u64 depth} -> buffer
+	MapBufs    = "wtf_bufs"    // LRU hash: u64 thread key | slot<<56 -> buffer: slot 0 the open invocation, slot d a caller's saved at depth d
 	MapZero    = "wtf_zero"    // array[1]: an all-zero buffer to initialise from
 	MapStats   = "wtf_stats"   // per-CPU array[NumStats] u64
 	MapEvents  = "wtf_events"  // ring buffer of committed buffers

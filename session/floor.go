@@ -16,6 +16,7 @@ import (
 // pays at the same addresses, for benchmarks to compare against.
 type Floor struct {
 	prog  *ebpf.Program
+	fexit *ebpf.Program // a kernel floor's return program, when fexit
 	links []link.Link
 }
 
@@ -89,12 +90,17 @@ func (f *Floor) Close() error {
 	}
 	f.links = nil
 	errs = append(errs, f.prog.Close())
+	if f.fexit != nil {
+		errs = append(errs, f.fexit.Close())
+	}
 	return errors.Join(errs...)
 }
 
 // attachKprobeFloor attaches an empty kprobe program at each of a kernel
-// plan's statements (symbol+offset) and its entry, and a kretprobe at its
-// return: the floor of a kernel trace, every task's calls included.
+// plan's statements (symbol+offset) and its entry, and an empty return
+// program the way Start attaches the traced one (fexit where the kernel
+// takes it, else a kretprobe asking for KretprobeMaxActive instances): the
+// floor of a kernel trace, every task's calls included.
 func attachKprobeFloor(p Plan) (_ *Floor, err error) {
 	if err := HaveKprobes(); err != nil {
 		return nil, err
@@ -122,7 +128,7 @@ func attachKprobeFloor(p Plan) (_ *Floor, err error) {
 		f.links = append(f.links, l)
 		return nil
 	}
-	if err := add(link.Kretprobe(p.EntrySymbol, prog, nil)); err != nil {
+	if err := f.attachKernelReturn(p.EntrySymbol); err != nil {
 		return nil, err
 	}
 	for _, st := range p.Stmts {
@@ -131,4 +137,35 @@ func attachKprobeFloor(p Plan) (_ *Floor, err error) {
 		}
 	}
 	return f, add(link.Kprobe(p.EntrySymbol, prog, nil))
+}
+
+// attachKernelReturn attaches the floor's empty return program at symbol:
+// an fexit program where HaveFexit says the kernel loads one and it
+// attaches (as Start, which falls back to a kretprobe on FexitError),
+// else the kretprobe Start would place.
+func (f *Floor) attachKernelReturn(symbol string) error {
+	if HaveFexit(symbol) == nil {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+			Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFExit, AttachTo: symbol, License: "GPL",
+			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		})
+		if err == nil {
+			l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceFExit})
+			if err == nil {
+				f.fexit = prog
+				f.links = append(f.links, l)
+				return nil
+			}
+			prog.Close()
+		}
+	}
+	l, err := link.Kretprobe(symbol, f.prog, &link.KprobeOptions{RetprobeMaxActive: KretprobeMaxActive, TraceFSPrefix: "whythefail"})
+	if err != nil {
+		l, err = link.Kretprobe(symbol, f.prog, nil)
+	}
+	if err != nil {
+		return &AttachError{Kind: target.AttachKprobe, Err: fmt.Errorf("attaching an empty return probe: %w", err)}
+	}
+	f.links = append(f.links, l)
+	return nil
 }

@@ -155,7 +155,12 @@ func Find(compDir, file string, buildID []byte, opts Options) (string, error) {
 	if !filepath.IsAbs(recorded) {
 		msg += " (the path is relative: --source-path .=DIR looks for it under DIR)"
 	}
-	if opts.Debuginfod == nil {
+	if opts.Debuginfod == nil && filepath.IsAbs(recorded) {
+		// debuginfod serves sources by the absolute path the debug
+		// info records; a relative one (Debian's kernel and modules
+		// record kernel/events/core.c in compile directory
+		// debian/build/build_amd64_none_amd64) names none it could
+		// serve.
 		msg += ", or set DEBUGINFOD_URLS"
 	}
 	return "", &notFoundError{msg: msg, debuginfod: dErr}

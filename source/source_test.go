@@ -248,7 +248,7 @@ func TestFindRelativeRecords(t *testing.T) {
 	// Not found: the note says what was recorded and every path tried.
 	s := Substitution{Old: ".", New: root + "/nothing"}
 	_, err := Find(compDir, file, id, Options{Substitutions: []Substitution{s}})
-	wantErr := fmt.Sprintf("sysdeps/posix/getaddrinfo.c: source file not found (recorded as ../sysdeps/posix/getaddrinfo.c in compile directory ./posix; looked at sysdeps/posix/getaddrinfo.c, %[1]s/nothing/sysdeps/posix/getaddrinfo.c): use --source-path OLD=NEW to say where the sources are (the path is relative: --source-path .=DIR looks for it under DIR), or set DEBUGINFOD_URLS", root)
+	wantErr := fmt.Sprintf("sysdeps/posix/getaddrinfo.c: source file not found (recorded as ../sysdeps/posix/getaddrinfo.c in compile directory ./posix; looked at sysdeps/posix/getaddrinfo.c, %[1]s/nothing/sysdeps/posix/getaddrinfo.c): use --source-path OLD=NEW to say where the sources are (the path is relative: --source-path .=DIR looks for it under DIR)", root)
 	if err == nil || err.Error() != wantErr {
 		t.Errorf("got %v\nwant %s", err, wantErr)
 	}

@@ -348,3 +348,90 @@ func TestOpenKernelBuildIDMismatch(t *testing.T) {
 		t.Errorf("CheckTracing = %v: want both build-ids", err)
 	}
 }
+
+// TestModuleLoadedAddr places a module's static variable (9pnet's
+// p9_client_create's seqno) where a stand-in /sys/module/NAME/sections/
+// says the loaded module's section is, at the variable's offset in that
+// section; with the section's file absent, or reading 0 (addresses
+// hidden), or another build loaded, it says why.
+func TestModuleLoadedAddr(t *testing.T) {
+	src := debugModule(t)
+	rel, err := RunningRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	dst := filepath.Join(root, "lib/modules", rel, "kernel/net/my_mod.ko")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	var seqno elf.Symbol
+	syms, err := ef.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if strings.HasPrefix(s.Name, "seqno.") && elf.ST_TYPE(s.Info) == elf.STT_OBJECT {
+			seqno = s
+		}
+	}
+	if seqno.Name == "" || int(seqno.Section) >= len(ef.Sections) {
+		t.Fatalf("no seqno.N object symbol in %s", src)
+	}
+	secName := ef.Sections[seqno.Section].Name
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := buildID(ef)
+	note := binary.LittleEndian.AppendUint32(nil, 4)
+	note = binary.LittleEndian.AppendUint32(note, uint32(len(id)))
+	note = binary.LittleEndian.AppendUint32(note, 3)
+	note = append(append(note, "GNU\x00"...), id...)
+	mod := filepath.Join(root, "sys/module/my_mod")
+	for _, d := range []string{"notes", "sections"} {
+		if err := os.MkdirAll(filepath.Join(mod, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(mod, "notes/.note.gnu.build-id"), note, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := KernelOptions{DebugDirs: []string{filepath.Join(root, "lib/..")}, ModulesDir: filepath.Join(root, "none"), SysDir: filepath.Join(root, "sys")}
+	m, err := OpenModule(context.Background(), "my-mod", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Its DW_OP_addr: the address in the module's layout.
+	va := m.addrs[seqno.Section] + seqno.Value
+	if _, err := m.LoadedAddr(va); err == nil || !strings.Contains(err.Error(), "sections/"+secName) {
+		t.Errorf("LoadedAddr without the section's file: %v", err)
+	}
+	sec := filepath.Join(mod, "sections", secName)
+	if err := os.WriteFile(sec, []byte("0x0000000000000000\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.LoadedAddr(va); err == nil || !strings.Contains(err.Error(), "hides module addresses") {
+		t.Errorf("LoadedAddr with the address hidden: %v", err)
+	}
+	const base = 0xffffffffc0a42000
+	if err := os.WriteFile(sec, []byte("0xffffffffc0a42000\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.LoadedAddr(va); err != nil || got != base+seqno.Value {
+		t.Errorf("LoadedAddr(%s) = %#x, %v; want %#x (%s at %#x, plus %#x)", seqno.Name, got, err, uint64(base+seqno.Value), secName, uint64(base), seqno.Value)
+	}
+	m.LoadedBuildID = bytes.Repeat([]byte{0xab}, 20)
+	if _, err := m.LoadedAddr(va); err == nil || !strings.Contains(err.Error(), "refusing to trace") {
+		t.Errorf("LoadedAddr with another build loaded: %v", err)
+	}
+}

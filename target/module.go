@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -41,6 +42,7 @@ type Module struct {
 	LoadedBuildID []byte
 
 	osFile *os.File
+	sysDir string   // KernelOptions.SysDir, for the loaded module's sections
 	addrs  []uint64 // layout address of each section (index), 0 when not allocated
 	secs   *dwarfsec.Sections
 	// debugFrame is the relocated .debug_frame, for CFA.
@@ -96,7 +98,7 @@ func OpenModule(ctx context.Context, name string, opts KernelOptions) (*Module, 
 			}
 			return nil
 		}
-		m.Release, m.Running, m.LoadedBuildID = rel, running, loaded
+		m.Release, m.Running, m.LoadedBuildID, m.sysDir = rel, running, loaded, opts.sysDir()
 		if loaded != nil && !bytes.Equal(m.BuildID, loaded) {
 			if other == nil {
 				other = m
@@ -463,6 +465,44 @@ func (m *Module) CFA(pc uint64) (reg uint64, off int64, err error) {
 		return 0, 0, m.frameErr
 	}
 	return cfaFrom(m.fdes, pc, m.Path)
+}
+
+// LoadedAddr returns where the running kernel put the module's byte at
+// the layout address va (a global or static variable's DW_OP_addr): the
+// kernel places each allocated section of a module on its own, so va is
+// found in its section, whose loaded address /sys/module/NAME/sections/
+// gives (readable by root only, and 0 when kptr_restrict hides it). It
+// fails for a module not loaded in the running kernel, or one whose
+// build-id is not the loaded module's (CheckTracing).
+func (m *Module) LoadedAddr(va uint64) (uint64, error) {
+	if err := m.CheckTracing(); err != nil {
+		return 0, err
+	}
+	sec := -1
+	for i, s := range m.ELF.Sections {
+		if s.Flags&elf.SHF_ALLOC != 0 && s.Size > 0 && va >= m.addrs[i] && va-m.addrs[i] < s.Size {
+			sec = i
+			break
+		}
+	}
+	if sec < 0 {
+		return 0, fmt.Errorf("module %s: %#x is in none of its sections", m.ModName, va)
+	}
+	name := m.ELF.Sections[sec].Name
+	path := filepath.Join(m.sysDir, "module", canonModName(m.ModName), "sections", name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("module %s: where the kernel loaded its section %s: %w", m.ModName, name, err)
+	}
+	text := strings.TrimSpace(string(b))
+	base, err := strconv.ParseUint(strings.TrimPrefix(text, "0x"), 16, 64)
+	if err != nil || !strings.HasPrefix(text, "0x") {
+		return 0, fmt.Errorf("module %s: %s holds %q, not an address", m.ModName, path, text)
+	}
+	if base == 0 {
+		return 0, fmt.Errorf("module %s: %s reads 0: the kernel hides module addresses (kptr_restrict, or not root)", m.ModName, path)
+	}
+	return base + (va - m.addrs[sec]), nil
 }
 
 // CheckTracing returns nil when the module can be traced: its kernel is

@@ -255,28 +255,34 @@ func noKprobes(err error) error {
 	return err
 }
 
-// dwOpAddr is DW_OP_addr, the location of a global or static variable.
-const dwOpAddr = 0x03
-
-// moduleStatics keeps a module's global and static variables from being
-// read: their DW_OP_addr is in the .ko's layout (laid out as libdwfl does),
-// and the loaded module's data is not placed as that layout is, so the
-// probed pc's displacement does not locate them. They print as ?, said in
-// a note; a condition reading one is refused.
+// moduleStatics places a module's global and static variables: their
+// DW_OP_addr is in the .ko's layout (laid out as libdwfl does), and the
+// kernel loads each of the module's sections on its own, so the probed
+// pc's displacement (which places a DW_OP_addr in the code's section) does
+// not locate them. Where the module is loaded in the running kernel, each
+// address becomes the loaded one, from /sys/module/NAME/sections/
+// (target.Module.LoadedAddr). Otherwise (another kernel's module, or
+// addresses hidden) they print as ?, said in a note. A condition reading
+// one is refused.
 func moduleStatics(job *Job, bin target.Binary) error {
-	if bin.Kind() != target.KindModule {
+	m, ok := bin.(*target.Module)
+	if !ok {
 		return nil
 	}
 	if job.Plan.Cond != nil && strings.Contains(fmt.Sprint(job.Plan.Cond), "&@var(") {
-		return fmt.Errorf("the condition reads a global variable of %s: a module's globals cannot be located yet", bin.ProbePoint())
+		return fmt.Errorf("the condition reads a global variable of %s: a module's globals cannot be located in conditions yet", bin.ProbePoint())
 	}
 	names := map[string]bool{}
+	var why error
 	for i := range job.Plan.Stmts {
 		vars := job.Plan.Stmts[i].Vars
 		for j := range vars {
-			if len(vars[j].Expr) > 0 && vars[j].Expr[0] == dwOpAddr {
-				vars[j].Expr = nil
+			if _, err := bpfgen.RelocateAddr(&vars[j], m.LoadedAddr); err != nil {
+				vars[j].Expr, vars[j].Steps = nil, nil
 				names[vars[j].Name] = true
+				if why == nil {
+					why = err
+				}
 			}
 		}
 	}
@@ -288,6 +294,6 @@ func moduleStatics(job *Job, bin target.Binary) error {
 		list = append(list, n)
 	}
 	sort.Strings(list)
-	job.Notes = append(job.Notes, fmt.Sprintf("%s print as ?: global and static variables of a module cannot be located yet (the loaded module's data is not laid out as its .ko)", strings.Join(list, ", ")))
+	job.Notes = append(job.Notes, fmt.Sprintf("%s print as ?: the global and static variables of %s cannot be located: %v", strings.Join(list, ", "), bin.ProbePoint(), why))
 	return nil
 }

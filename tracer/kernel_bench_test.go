@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,15 +15,20 @@ import (
 )
 
 // benchOpens is how many missing-file opens each benchmark run makes.
-const benchOpens = "20000"
+const benchOpens = "100000"
 
 // TestKernelFloorGuest measures, in the guest, what tracing
 // do_sys_openat2 costs (a condition never true: every statement recorded,
-// then discarded) against empty kprobe programs at the same probes
-// (--floor) and against no probes, each timing the same -c command
-// (openmissing opening a missing file benchExpr times), twice in turn.
-// It logs the figures and asserts nothing about them (TCG on a shared
-// host is noisy); it checks only that every run ran.
+// then discarded) against empty programs at the same probes (--floor:
+// kprobes at the same offsets, the return probe of the same kind) and
+// against no probes, each timing the same -c command (openmissing opening
+// a missing file benchOpens times), twice in turn. The guest runs with
+// qemu's -icount (guest.Config.Icount): its clock counts instructions, one
+// nanosecond each, so the figures are instructions executed, the same on a
+// loaded host as on an idle one. It logs them, each round's ratio of the
+// traced cost over no probes to the floor's, and the instructions a probe
+// hit costs in each, and asserts nothing about them; it checks only that
+// every run ran.
 func TestKernelFloorGuest(t *testing.T) {
 	if guest.Inside() {
 		t.Skip("in the guest")
@@ -41,34 +47,54 @@ func TestKernelFloorGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	// /proc/uptime in hundredths of a second: busybox's date has no %N.
-	timed := `read a x </proc/uptime; ./openmissing ` + benchOpens + ` >/dev/null; read b x </proc/uptime; awk "BEGIN { printf \"elapsed_ms %d\\n\", ($b - $a) * 1000 }"`
-	wtf := "export WHYTHEFAIL_CACHE_DIR=/host/cache; ./whythefail --debug-dir /host/debug -q --no-verdict "
+	// The program runs from the guest's memory, not over 9p, so that no
+	// host I/O lands in the timed part.
+	timed := `read a x </proc/uptime; /tmp/openmissing ` + benchOpens + ` >/dev/null; read b x </proc/uptime; awk "BEGIN { printf \"elapsed_ms %d\\n\", ($b - $a) * 1000 }"`
+	wtf := "cp openmissing /tmp/; export WHYTHEFAIL_CACHE_DIR=/host/cache; ./whythefail --debug-dir /host/debug -q --no-verdict "
 	var cases []guest.Case
 	for round := 0; round < 2; round++ {
 		cases = append(cases,
-			guest.Case{Name: "none", Script: timed},
+			guest.Case{Name: "none", Script: "cp openmissing /tmp/; " + timed},
 			guest.Case{Name: "floor", Script: wtf + "--floor kernel do_sys_openat2 '$return == -3' -c " + shellQuote(timed)},
 			guest.Case{Name: "traced", Script: wtf + "kernel do_sys_openat2 '$return == -3' -c " + shellQuote(timed)})
 	}
-	res := k.MustRun(t, guest.Config{Share: share, Timeout: 25 * time.Minute, Cases: cases})
+	res := k.MustRun(t, guest.Config{Share: share, Timeout: 40 * time.Minute, Cases: cases, Icount: true})
 	re := regexp.MustCompile(`elapsed_ms (\d+)`)
 	var figures []string
+	ms := map[string]int{}
 	for i, r := range res {
 		m := re.FindStringSubmatch(r.Output)
 		if m == nil {
 			t.Errorf("%s: no timing in the output (status %d):\n%s", cases[i].Name, r.Status, r.Output)
 			continue
 		}
-		if cases[i].Name == "traced" {
-			// The -c shell's own opens (date's) count too.
-			e := regexp.MustCompile(`entry count: (\d+)\n`).FindStringSubmatch(r.Output)
-			if e == nil {
-				t.Errorf("traced: no entry count:\n%s", r.Output)
-			} else if n, _ := strconv.Atoi(e[1]); n < 20000 {
-				t.Errorf("traced: not every call traced:\n%s", r.Output)
-			}
+		figures = append(figures, fmt.Sprintf("%s %s M instructions", cases[i].Name, m[1]))
+		ms[cases[i].Name], _ = strconv.Atoi(m[1])
+		if cases[i].Name != "traced" {
+			continue
 		}
-		figures = append(figures, cases[i].Name+" "+m[1]+" ms")
+		// The -c shell's own opens count too.
+		count := func(what string) int {
+			e := regexp.MustCompile(what + ` count: (\d+)\n`).FindStringSubmatch(r.Output)
+			if e == nil {
+				t.Errorf("traced: no %s count:\n%s", what, r.Output)
+				return 0
+			}
+			n, _ := strconv.Atoi(e[1])
+			return n
+		}
+		entries, stmts := count("entry"), count("statement")
+		if want, _ := strconv.Atoi(benchOpens); entries < want {
+			t.Errorf("traced: not every call traced:\n%s", r.Output)
+		}
+		// Each round's cost over no probes, traced against the floor,
+		// and per probe hit (entry, statements, return).
+		none, floor, traced := ms["none"], ms["floor"], ms["traced"]
+		hits := float64(2*entries + stmts)
+		if floor > none && hits > 0 {
+			figures = append(figures, fmt.Sprintf("(round: %d probe hits; over no probes, floor %d M = %.0f a hit, traced %d M = %.0f a hit: %.2fx)",
+				int(hits), floor-none, float64(floor-none)*1e6/hits, traced-none, float64(traced-none)*1e6/hits, float64(traced-none)/float64(floor-none)))
+		}
 	}
-	t.Logf("%s opens of a missing file in the guest: %s", benchOpens, strings.Join(figures, ", "))
+	t.Logf("%s opens of a missing file in the guest (qemu -icount: 1 ns = 1 instruction): %s", benchOpens, strings.Join(figures, ", "))
 }

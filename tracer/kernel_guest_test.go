@@ -23,6 +23,7 @@ type kernelCase struct {
 	target string
 	fn     string
 	cond   string
+	vars   string // VARIABLE, "" for $$vars
 	cmd    string // -c
 	flags  string // more flags, for sh
 	status int    // the command's exit status, which whythefail passes on
@@ -60,6 +61,14 @@ var kernelCases = []kernelCase{
 	{name: "9pnet", target: `module("9pnet")`, fn: "p9_client_create", cond: "$return == -22", cmd: "mount -t 9p -o trans=virtio,version=bogus host /mnt/x", status: 255, comm: "mount", ret: "0xffffffffffffffea",
 		file: "net/9p/client.c", header: "struct p9_client *p9_client_create(const char *dev_name, char *options)",
 		want: []want{{text: "err = parse_opts(options, clnt);"}}},
+	// A module's static variable, placed where /sys/module/9pnet/sections
+	// says the kernel loaded its section: p9_client_create's seqno counts
+	// the 9p clients created, and the guest's /init mounted two 9p
+	// shares (ctl and host) before the cases; this mount fails before
+	// counting.
+	{name: "9pnet static", target: `module("9pnet")`, fn: "p9_client_create", cond: "$return == -22", vars: "$seqno->counter", cmd: "mount -t 9p -o trans=virtio,version=bogus host /mnt/x", status: 255, comm: "mount", ret: "0xffffffffffffffea",
+		file: "net/9p/client.c", header: "struct p9_client *p9_client_create(const char *dev_name, char *options)",
+		want: []want{{text: "err = parse_opts(options, clnt);", vars: "2"}}},
 	{name: "openat", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", status: 1, comm: "openmissing", ret: "-2",
 		file: "fs/open.c", header: "static long do_sys_openat2(int dfd, const char __user *filename,",
 		want:   []want{{text: "tmp = getname(filename);"}, {text: "struct file *f = do_filp_open(dfd, tmp, &op);"}, {text: "fd = PTR_ERR(f);", vars: "f=0xfffffffffffffffe"}},
@@ -160,8 +169,9 @@ func kernelSources(t *testing.T, rel, dir string) map[string][]string {
 	return src
 }
 
-// stmtRE is a statement line of a text trace: COMM[PID] FILE:LINE $$vars: VARS.
-var stmtRE = regexp.MustCompile(`^(\S+)\[\d+\] (\S+):(\d+) \$\$vars: ?(.*)$`)
+// stmtRE is a statement line of a text trace: COMM[PID] FILE:LINE $$vars: VARS
+// (or VARIABLE: VALUE).
+var stmtRE = regexp.MustCompile(`^(\S+)\[\d+\] (\S+):(\d+) \S+: ?(.*)$`)
 
 // checkKernelTrace checks a case's output: exactly one trace, of the
 // command, returning the value wanted, through the statements wanted (in
@@ -241,6 +251,15 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 	}
 }
 
+// variableArg is the VARIABLE argument v for sh, with its space before
+// it; nothing when v is "".
+func variableArg(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " " + shellQuote(v)
+}
+
 // shellQuote quotes s for sh.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
@@ -295,7 +314,7 @@ func TestKernelGuest(t *testing.T) {
 		if c.refused != "" {
 			continue
 		}
-		if _, err := prepareOther(t, Config{Target: c.target, Function: c.fn, Condition: c.cond, Release: k.Release}); err != nil {
+		if _, err := prepareOther(t, Config{Target: c.target, Function: c.fn, Condition: c.cond, Variable: c.vars, Release: k.Release}); err != nil {
 			t.Fatalf("%s: preparing on the host: %v", c.name, err)
 		}
 	}
@@ -304,7 +323,7 @@ func TestKernelGuest(t *testing.T) {
 	var cases []guest.Case
 	for _, c := range kernelCases {
 		cases = append(cases, guest.Case{Name: c.name, Script: "mkdir -p /mnt/x; export WHYTHEFAIL_CACHE_DIR=/host/cache; s=$(date +%s); " +
-			"./whythefail --debug-dir /host/debug --no-group " + strings.ReplaceAll(c.flags, srcTop, "linux-source-"+series(k.Release)) + " " + shellQuote(c.target) + " " + c.fn + " " + shellQuote(c.cond) + " -c " + shellQuote(c.cmd) +
+			"./whythefail --debug-dir /host/debug --no-group " + strings.ReplaceAll(c.flags, srcTop, "linux-source-"+series(k.Release)) + " " + shellQuote(c.target) + " " + c.fn + " " + shellQuote(c.cond) + variableArg(c.vars) + " -c " + shellQuote(c.cmd) +
 			"; st=$?; echo \"[guest seconds: $(( $(date +%s) - s ))]\"; exit $st"})
 	}
 	for _, c := range processCases {

@@ -102,6 +102,11 @@ type Config struct {
 	Share   string        // host directory mounted at /host in the guest, read-write; "" for none
 	Cases   []Case        // run in order, each in its own sh
 	Timeout time.Duration // for the whole boot; DefaultTimeout if 0
+	// Icount runs the guest with qemu's -icount shift=0,sleep=off: its
+	// clock advances one nanosecond per instruction executed (and jumps
+	// over idle time), so the guest's elapsed time counts instructions,
+	// whatever the host's load. For benchmarks.
+	Icount bool
 }
 
 // Boot is what one run measured and saw.
@@ -137,6 +142,9 @@ func (k *Kernel) Run(cfg Config) (*Boot, error) {
 		// ("IO-APIC + timer doesn't work!"), seen here at load 11.
 		"-append", "console=ttyS0 quiet panic=-1 no_timer_check",
 		"-virtfs", "local,path=" + ctl + ",mount_tag=ctl,security_model=none",
+	}
+	if cfg.Icount {
+		args = append(args, "-icount", "shift=0,sleep=off")
 	}
 	if cfg.Share != "" {
 		share, err := filepath.Abs(cfg.Share)
