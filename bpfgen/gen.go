@@ -129,7 +129,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	g.StmtPrograms = make([]string, len(s.Stmts))
 	for i := range s.Stmts {
 		st := &s.Stmts[i]
-		if st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol {
+		if st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol && st.Binary == "" {
 			if entryStmt != nil {
 				return nil, fmt.Errorf("statements %d and %d both at the entry offset %#x", entryStmt.ID, st.ID, st.FileOffset)
 			}

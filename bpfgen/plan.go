@@ -35,6 +35,10 @@ type Stmt struct {
 	// the kprobe goes to, at FileOffset bytes from its start; empty for
 	// uprobes.
 	Symbol string
+	// Binary is, for a uprobe in another file than the traced one (a
+	// shared library --follow follows a call into), that file's path;
+	// FileOffset is then an offset in it. Empty for the traced binary.
+	Binary string
 	CFA    CFARule
 	Vars   []ir.Var
 	// Branch marks a probe on a conditional jump (package verdict): it

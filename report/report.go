@@ -166,7 +166,7 @@ func (t *Text) Trace(tr *Trace) error {
 		elision(&b, tr)
 	}
 	if t.Follow != nil {
-		writeCalls(&b, t.Follow.Calls(tr, stmtLine(t.Stmts)), tr, t.H.Function, t.H.ReturnFormat)
+		writeCalls(&b, t.Follow, t.Follow.Calls(tr, stmtLine(t.Stmts)), tr, t.H.Function, t.H.ReturnFormat)
 	}
 	if v := explain(t.Verdict, t.Stmts, tr); v != nil {
 		b.WriteString(v.String() + "\n")

@@ -49,8 +49,10 @@ type Config struct {
 	// Placement says where statement probes go (placement.go).
 	Placement Placement
 	// Follow records the calls the function makes and what each
-	// returned (--follow, depth 1; package follow).
-	Follow bool
+	// returned (--follow; package follow), FollowDepth levels deep (0:
+	// DefaultFollowDepth).
+	Follow      bool
+	FollowDepth int
 	// Release is the kernel release (-r) whose debug info kernel and
 	// module targets use; "" means the running kernel's, and any other
 	// is refused (tracing needs the running kernel's).
@@ -426,7 +428,7 @@ func Prepare(cfg Config) (*Job, error) {
 		planVerdict(job, bin, fn, sc, cfg)
 	}
 	if cfg.Follow {
-		if err := planFollow(job, bin, fn); err != nil {
+		if err := planFollow(job, bin, fn, cfg.FollowDepth); err != nil {
 			return nil, err
 		}
 	}

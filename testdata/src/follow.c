@@ -1,9 +1,12 @@
 /* --follow's fixture: one traced function per way a failure value comes
- * from (or does not come from) a call. Each fails once when main runs.
+ * from (or does not come from) a call, at depth 1 and deeper. Each fails
+ * once when main runs; spin calls lookup outside any of them (the cost to
+ * an unrelated caller, bench/follow.sh).
  * Callees are kept out of line (and, for gcc, out of interprocedural
  * constant propagation, which would rename the functions). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #ifdef __clang__
 #define KEEP __attribute__((noinline))
@@ -79,8 +82,132 @@ KEEP int viaptr(op_fn f, int v)
 	return 0;
 }
 
-int main(void)
+/* (6) three levels: the origin two levels below the traced function */
+KEEP int leaf3(int key)
 {
+	sink++;
+	if (key == 7)
+		return -ENOENT;
+	return 0;
+}
+
+KEEP int mid3(int key)
+{
+	int r = leaf3(key); /* @mid3-call */
+	if (r < 0)
+		return r;
+	return r + 1;
+}
+
+KEEP int three(int key)
+{
+	int r = mid3(key); /* @three-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (7) recursion: the innermost call fails, each level passes it up */
+KEEP int down(int n)
+{
+	if (n == 0) {
+		sink++;
+		return -EIO;
+	}
+	int r = down(n - 1); /* @down-call */
+	sink++;
+	return r;
+}
+
+KEEP int recurse(int n)
+{
+	int r = down(n); /* @recurse-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (8) a callee called in a loop one level down, one call failing */
+KEEP int scan(int n)
+{
+	for (int i = 0; i < n; i++) {
+		int r = check(i * 30); /* @scan-call */
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+KEEP int loop3(int n)
+{
+	int r = scan(n); /* @loop3-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (9) a callee recovering from its own callee's failure, then failing by
+ * itself: lookup is not blamed */
+KEEP int mid_recover(int key)
+{
+	int r = lookup(key); /* @midrec-first */
+	if (r < 0)
+		r = lookup(key + 1); /* @midrec-second */
+	if (r > 5)
+		return -EPERM;
+	return r;
+}
+
+KEEP int recover3(int key)
+{
+	int r = mid_recover(key); /* @recover3-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (10) a call through the PLT into libfollow.so, whose callee fails */
+int lib_open(int key);
+
+KEEP int viaplt(int key)
+{
+	int r = lib_open(key); /* @viaplt-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (11) an inlined callee whose own callee fails */
+static inline __attribute__((always_inline)) int helper(int key)
+{
+	int r = lookup(key); /* @helper-call */
+	if (r < 0)
+		return r;
+	return r * 2;
+}
+
+KEEP int viainline(int key)
+{
+	int r = helper(key);
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* spin calls lookup n times outside any traced function */
+KEEP void spin(int n)
+{
+	for (int i = 0; i < n; i++)
+		lookup(i & 3);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2) {
+		/* follow spin N: the unrelated caller's loop alone */
+		spin(atoi(argv[2]));
+		return 0;
+	}
 	int a = passup(seven);
 	int b = translate(seven);
 	int c = each(five);
@@ -88,6 +215,12 @@ int main(void)
 	int e = viaptr(check, big);
 	/* glibc rejects the mode: fopen returns NULL (--follow's glibc test) */
 	FILE *f = fopen("/follow-fixture-none", "qz");
-	printf("%d %d %d %d %d %d\n", a, b, c, d, e, f == NULL);
+	int g = three(seven);
+	int h = recurse(2);
+	int i = loop3(five + 2);
+	int j = recover3(seven);
+	int k = viaplt(seven);
+	int l = viainline(seven);
+	printf("%d %d %d %d %d %d %d %d %d %d %d %d\n", a, b, c, d, e, f == NULL, g, h, i, j, k, l);
 	return 0;
 }
