@@ -145,6 +145,7 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 				}
 				stack = stack[:len(stack)-1] // outside top's frame: top is over
 			}
+			p.resolve(s)
 			c := Call{Site: s, Callee: s.Callee, Parent: -1, Depth: 1, Binary: s.TargetBinary, Target: s.Target}
 			if len(stack) > 0 {
 				top := stack[len(stack)-1]

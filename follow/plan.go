@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -142,6 +143,12 @@ type Site struct {
 	TargetBinary string
 	Followed     bool
 	NotFollowed  string
+
+	bin                *Binary // the file holding the call
+	funcEntry, inEntry uint64  // Func's and In's entries, to name them by DWARF (0: keep)
+	callee             *Binary // the callee's, when a direct call reaches a function's start
+	placed             bool    // File and Line are final
+	resolved           bool    // resolve ran
 }
 
 // Plan is the call sites of the traced function and their probes.
@@ -161,7 +168,12 @@ type Plan struct {
 	// the call tree.
 	Depth int
 	Cut   string
+	// Unprobed are the calls not recorded because the kernel refuses a
+	// uprobe on their call or return instruction (a lock prefix, say),
+	// as function+offset.
+	Unprobed []string
 
+	mu          sync.Mutex // resolve's
 	byID        map[uint32]*Site
 	bins        map[string]*Binary
 	root        *Binary
@@ -207,7 +219,8 @@ type fkey struct {
 // body is a function whose calls New probes.
 type body struct {
 	bin    *Binary
-	name   string      // DWARF name (or symbol)
+	name   string      // its symbol's name (FUNCTION's DWARF name)
+	entry  uint64      // its entry (0 for FUNCTION)
 	ranges [][2]uint64 // its code, the .cold part included
 	depth  int         // its level: 0 for FUNCTION
 	root   bool
@@ -259,6 +272,7 @@ func New(in Input) (*Plan, error) {
 				}
 				continue // code we cannot decode: its calls are not followed
 			}
+			at := indexOf(ins)
 			for j, it := range ins {
 				if !it.ok {
 					continue
@@ -275,7 +289,7 @@ func New(in Input) (*Plan, error) {
 					}
 					if s, ok := fb.bin.symbolAt(t); ok && s.Value == t && s.Size > 0 {
 						queued[fkey{fb.bin.Path, t}] = true
-						parts = append(parts, body{bin: fb.bin, name: fb.bin.funcName(t), ranges: fb.bin.codeOf(s)})
+						parts = append(parts, body{bin: fb.bin, name: s.Name, entry: t, ranges: fb.bin.codeOf(s)})
 					}
 					continue
 				case x86asm.CALL:
@@ -286,15 +300,21 @@ func New(in Input) (*Plan, error) {
 				if j+1 >= len(ins) || ins[j+1].pc != ret {
 					continue // nothing after the call in this body: a noreturn callee
 				}
+				if !fb.bin.uprobeable(it) || !fb.bin.uprobeable(ins[j+1]) {
+					// One refused probe fails the whole link.
+					p.Unprobed = append(p.Unprobed, fmt.Sprintf("%s+%#x", fb.name, it.pc-fb.ranges[0][0]))
+					continue
+				}
 				if len(p.Sites) >= maxSites {
 					cutSites = true
 					break
 				}
-				s := &Site{CallID: id, ReturnID: id + 1, PC: it.pc, Return: ret, Used: usesRAX(ins, j+1),
+				s := &Site{CallID: id, ReturnID: id + 1, PC: it.pc, Return: ret, Used: usesRAXAt(ins, at, j+1),
 					Depth: fb.depth + 1, Func: fb.name, Binary: fb.bin.Path}
 				if k > 0 {
-					s.In = part.name
+					s.In, s.inEntry = part.name, part.entry
 				}
+				s.funcEntry = fb.entry
 				call := bpfgen.Stmt{ID: s.CallID, PC: it.pc, Vars: []ir.Var{{Name: "rsp", Expr: exprRSP, Size: 8}}}
 				var callee *Binary
 				viaPLT := false
@@ -336,7 +356,12 @@ func New(in Input) (*Plan, error) {
 				if fb.bin != rb {
 					call.Binary, back.Binary = fb.bin.Path, fb.bin.Path
 				}
-				p.place(s, fb, in.Fn, k == 0)
+				if fb.root && k == 0 && in.Fn.CU != nil {
+					if row, ok := in.Fn.CU.RowAt(s.PC); ok {
+						s.Line, s.File = row.Line, in.Fn.CU.File(row.File)
+					}
+				}
+				s.bin, s.placed = fb.bin, fb.root && k > 0 // a tail-called part of FUNCTION has no line
 				if callee != nil && callee.Path == rb.Path {
 					callee = rb // a PLT call back into the traced binary
 				}
@@ -344,7 +369,7 @@ func New(in Input) (*Plan, error) {
 					s.TargetBinary = callee.Path
 					callee.prepare()
 					if fs, ok := callee.symbolAt(s.Target); ok && fs.Value == s.Target && !viaPLT {
-						s.Callee = callee.funcName(s.Target)
+						s.callee = callee // named by its DWARF when a call is made
 					}
 					switch fs, ok := callee.symbolAt(s.Target); {
 					case s.Depth >= depth:
@@ -359,7 +384,7 @@ func New(in Input) (*Plan, error) {
 						queued[fkey{callee.Path, s.Target}] = true
 						s.Followed, s.NotFollowed = true, ""
 						p.bins[callee.Path] = callee
-						queue = append(queue, body{bin: callee, name: callee.funcName(s.Target), ranges: callee.codeOf(fs), depth: s.Depth})
+						queue = append(queue, body{bin: callee, name: fs.Name, entry: s.Target, ranges: callee.codeOf(fs), depth: s.Depth})
 					}
 				}
 				if s.Depth >= depth {
@@ -383,28 +408,46 @@ func New(in Input) (*Plan, error) {
 	return p, nil
 }
 
-// place fills in where a site is: its line and the inlined functions
-// holding it. FUNCTION's own calls are placed by its unit's line table
-// (in a tail-called function, by none); other calls by the DWARF of
-// their binary, when it has some.
-func (p *Plan) place(s *Site, fb body, fn *debuginfo.Function, own bool) {
-	if fb.root && own && fn.CU != nil {
-		if row, ok := fn.CU.RowAt(s.PC); ok {
-			s.Line, s.File = row.Line, fn.CU.File(row.File)
-		}
-	}
-	if fb.bin.File == nil {
+// resolve names a site's callee by its DWARF and places the call (its
+// line, the inlined functions holding it), once, when a trace holds a
+// call made there: reading the DWARF at every site of a large tree
+// would cost seconds before the probes go in. FUNCTION's own calls keep
+// the line its unit's line table gave them; other calls take their
+// binary's DWARF, when it has some.
+func (p *Plan) resolve(s *Site) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.resolved {
 		return
 	}
-	frames := backtrace.Symbolize(fb.bin.File, s.PC)
+	s.resolved = true
+	if s.callee != nil {
+		s.Callee = s.callee.funcName(s.Target)
+	}
+	if s.bin == nil || s.bin.File == nil {
+		return
+	}
+	if s.funcEntry != 0 {
+		s.Func = s.bin.funcName(s.funcEntry)
+	}
+	if s.inEntry != 0 {
+		s.In = s.bin.funcName(s.inEntry)
+	}
+	frames := backtrace.Symbolize(s.bin.File, s.PC)
 	for _, f := range frames {
 		if f.Inlined {
 			s.Inlined = append(s.Inlined, f.Function)
 		}
 	}
-	if !fb.root && len(frames) > 0 && frames[0].Line > 0 {
+	if s.Depth > 1 && !s.placed && len(frames) > 0 && frames[0].Line > 0 {
 		s.File, s.Line = frames[0].File, frames[0].Line
 	}
+}
+
+// uprobeable reports whether the kernel takes a uprobe on it.
+func (b *Binary) uprobeable(it instr) bool {
+	code, err := b.Code(it.pc, it.inst.Len)
+	return err == nil && insn.Uprobeable(code)
 }
 
 // codeOf is a function's code: its symbol's range, and its .cold part

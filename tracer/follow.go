@@ -8,6 +8,7 @@ import (
 
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/target"
 )
 
@@ -38,6 +39,7 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) 
 		File: f, Path: f.Path, Depth: depth, Import: sc.resolve,
 		FirstID: uint32(len(job.Plan.Stmts)), RetSize: job.Plan.RetSize, RetUnsigned: job.Plan.RetUnsigned,
 	})
+	timing.Mark("--follow: call sites decoded")
 	if err != nil {
 		return err
 	}
@@ -45,6 +47,9 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) 
 	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
 	if p.Cut != "" {
 		job.Notes = append(job.Notes, p.Cut)
+	}
+	if n := len(p.Unprobed); n > 0 {
+		job.Notes = append(job.Notes, fmt.Sprintf("--follow: %d call(s) not recorded: the kernel takes no uprobe on their call or return instruction (%s)", n, strings.Join(p.Unprobed, ", ")))
 	}
 	return nil
 }
