@@ -59,9 +59,9 @@ func notFollowed(p *follow.Plan, c follow.Call) string {
 
 // writeCalls prints --follow's lines: one "call:" line per call FUNCTION
 // made, in order, with, below each call of the chain to the origin, the
-// calls made in it (indented by depth); then the "origin:" line and, when
-// the origin is deeper than FUNCTION's own calls (or in an inlined
-// function), the "chain:" line from FUNCTION down to it.
+// calls made in it (indented by depth); then the "origin:" line and the
+// "chain:" line from FUNCTION down to it, through the functions FUNCTION
+// tail-jumps to and the inlined functions the calls are in.
 func writeCalls(b *strings.Builder, p *follow.Plan, res follow.Result, tr *Trace, fn, format string) {
 	inChain := map[int]bool{}
 	if res.Origin != nil {
@@ -103,20 +103,20 @@ func writeCalls(b *strings.Builder, p *follow.Plan, res follow.Result, tr *Trace
 		break
 	}
 	fmt.Fprintf(b, "origin: %s %s, %s\n", callName(c), callValue(c, format), how)
-	inlined := false
-	for _, k := range o.Chain {
-		inlined = inlined || len(res.Calls[k].Site.Inlined) > 0
-	}
-	if len(o.Chain) < 2 && !inlined {
-		return
-	}
 	parts := []string{fn}
 	for _, k := range o.Chain {
 		c := res.Calls[k]
+		if c.Site.In != "" {
+			parts = append(parts, c.Site.In+" (tail call)")
+		}
 		for i := len(c.Site.Inlined) - 1; i >= 0; i-- {
 			parts = append(parts, c.Site.Inlined[i]+" (inlined)")
 		}
-		parts = append(parts, callName(c)+" "+callValue(c, format))
+		name := c.Callee
+		if c.Site.Line > 0 {
+			name = fmt.Sprintf("%s (%s:%d)", c.Callee, c.Site.File, c.Site.Line)
+		}
+		parts = append(parts, name+" "+callValue(c, format))
 	}
 	fmt.Fprintf(b, "chain: %s\n", strings.Join(parts, " → "))
 }

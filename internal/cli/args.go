@@ -24,21 +24,21 @@ type Args struct {
 	// instructions the kernel emulates where that reads the same values;
 	// "naive" keeps each at its statement's first instruction.
 	Placement string
-	Annotate  bool     // --annotate: each trace's function source, executed lines marked
-	Backtrace bool     // --backtrace: the chain of callers after each trace
-	Follow    bool     // --follow[=DEPTH]: the calls made and the origin of the return value
+	Annotate  bool // --annotate: each trace's function source, executed lines marked
+	Backtrace bool // --backtrace: the chain of callers after each trace
+	Follow    bool // --follow[=DEPTH]: the calls made and the origin of the return value
 	// FollowDepth is --follow's DEPTH (tracer.DefaultFollowDepth when
 	// --follow has no value).
 	FollowDepth int
-	NoVerdict bool     // --no-verdict: no "why:" line after each trace
-	Group     bool     // --group: each statement path once, with a summary of its other calls
-	NoGroup   bool     // --no-group: every trace, even on a terminal
-	SrcPaths  []string // --source-path OLD=NEW
-	Command   string   // -c CMD
-	PID       int      // -x PID
-	Verbose   bool     // -v: with -L/-l, one row per probe with its address; tracing, every note
-	Quiet     bool     // -q: no notes (errors are still printed)
-	Output    string   // -o FILE: traces and statistics go there instead of stdout
+	NoVerdict   bool     // --no-verdict: no "why:" line after each trace
+	Group       bool     // --group: each statement path once, with a summary of its other calls
+	NoGroup     bool     // --no-group: every trace, even on a terminal
+	SrcPaths    []string // --source-path OLD=NEW
+	Command     string   // -c CMD
+	PID         int      // -x PID
+	Verbose     bool     // -v: with -L/-l, one row per probe with its address; tracing, every note
+	Quiet       bool     // -q: no notes (errors are still printed)
+	Output      string   // -o FILE: traces and statistics go there instead of stdout
 	// MaxTraces stops tracing after that many committed traces (0: no limit).
 	MaxTraces int
 	// MaxRecords and RingBuf size the speculation buffers (0: defaults).
