@@ -3,6 +3,7 @@ package follow
 import (
 	"debug/elf"
 	"encoding/binary"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -197,4 +198,89 @@ func sameOrigin(a, b Origin) bool {
 		}
 	}
 	return true
+}
+
+// TestCallTree builds call trees from hand-made records carrying rsp, as
+// the probes record it, and checks each call's parent and value and the
+// chain to the origin.
+func TestCallTree(t *testing.T) {
+	// FUNCTION calls mid (site m) and other (site o); mid calls leaf
+	// (site l); rec calls itself (site r).
+	m := &Site{CallID: 10, ReturnID: 11, Callee: "mid", Used: true, Depth: 1}
+	o := &Site{CallID: 12, ReturnID: 13, Callee: "other", Used: true, Depth: 1}
+	l := &Site{CallID: 14, ReturnID: 15, Callee: "leaf", Used: true, Depth: 2}
+	r := &Site{CallID: 16, ReturnID: 17, Callee: "rec", Used: true, Depth: 2}
+	p := &Plan{retSize: 4, Depth: 3, byID: map[uint32]*Site{}}
+	for _, s := range []*Site{m, o, l, r} {
+		p.byID[s.CallID], p.byID[s.ReturnID] = s, s
+	}
+	v := func(u ...uint64) []session.Value {
+		var out []session.Value
+		for _, x := range u {
+			out = append(out, session.Value{U64: x, OK: true})
+		}
+		return out
+	}
+	neg := func(n int64) uint64 { return uint64(n) & 0xffffffff }
+	call := func(s *Site, rsp uint64) session.Record { return session.Record{StmtID: s.CallID, Values: v(rsp)} }
+	ret := func(s *Site, rax, rsp uint64) session.Record {
+		return session.Record{StmtID: s.ReturnID, Values: v(rax, rsp)}
+	}
+	type want struct {
+		callee string
+		parent int
+		value  int64
+		back   bool
+	}
+	for _, c := range []struct {
+		name    string
+		ret     int64
+		records []session.Record
+		calls   []want
+		chain   []int
+	}{
+		{"three levels, passed up", -2,
+			[]session.Record{call(m, 1000), call(l, 900), ret(l, neg(-2), 900), ret(m, neg(-2), 1000)},
+			[]want{{"mid", -1, -2, true}, {"leaf", 0, -2, true}}, []int{0, 1}},
+		{"a recovering callee is the origin, its failing callee is not", -1,
+			[]session.Record{call(m, 1000), call(l, 900), ret(l, neg(-2), 900), call(l, 900), ret(l, 8, 900), ret(m, neg(-1), 1000)},
+			[]want{{"mid", -1, -1, true}, {"leaf", 0, -2, true}, {"leaf", 0, 8, true}}, []int{0}},
+		{"translated one level down", -22,
+			[]session.Record{call(m, 1000), call(l, 900), ret(l, neg(-2), 900), ret(m, neg(-22), 1000)},
+			[]want{{"mid", -1, -22, true}, {"leaf", 0, -2, true}}, []int{0, 1}},
+		// rec(2) -> rec(1) -> rec(0): one site, each return matched
+		// to its own call by rsp; the fourth level is not kept.
+		{"recursion", -5,
+			[]session.Record{call(m, 1000), call(r, 900), call(r, 800), call(r, 700), ret(r, neg(-5), 700), ret(r, neg(-5), 800), ret(r, neg(-5), 900), ret(m, neg(-5), 1000)},
+			[]want{{"mid", -1, -5, true}, {"rec", 0, -5, true}, {"rec", 1, -5, true}}, []int{0, 1, 2}},
+		// An inner instance jumping to the return address of the
+		// outer instance's call is no return of it (rsp differs).
+		{"a jump to a return address in an inner instance", -5,
+			[]session.Record{call(m, 1000), call(r, 900), ret(r, 7, 800), ret(r, neg(-5), 900), ret(m, neg(-5), 1000)},
+			[]want{{"mid", -1, -5, true}, {"rec", 0, -5, true}}, []int{0, 1}},
+		// leaf never returned (a longjmp out of it): the next call at
+		// FUNCTION's level closes it, without a value.
+		{"a call that never returned", -2,
+			[]session.Record{call(m, 1000), call(l, 900), call(o, 1000), ret(o, neg(-2), 1000)},
+			[]want{{"mid", -1, 0, false}, {"leaf", 0, 0, false}, {"other", -1, -2, true}}, []int{2}},
+	} {
+		res := p.Calls(&session.Trace{Return: c.ret, Records: c.records}, nil)
+		var got []want
+		for _, k := range res.Calls {
+			got = append(got, want{k.Callee, k.Parent, k.Value, k.Back})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.calls) {
+			t.Errorf("%s: calls %v, want %v", c.name, got, c.calls)
+		}
+		var chain []int
+		if res.Origin != nil {
+			chain = res.Origin.Chain
+			if res.Origin.Call != chain[len(chain)-1] {
+				t.Errorf("%s: origin call %d, not the chain's last %v", c.name, res.Origin.Call, chain)
+			}
+		}
+		if fmt.Sprint(chain) != fmt.Sprint(c.chain) {
+			t.Errorf("%s: chain %v, want %v", c.name, chain, c.chain)
+		}
+	}
 }
