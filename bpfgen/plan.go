@@ -337,7 +337,7 @@ const (
 	StatStatements                // statement records written into a free record
 	StatRingbufDrops              // committed traces lost: ring buffer full
 	StatTruncations               // statement records that overwrote an older one (buffer full)
-	StatMissingBuffer             // statement or return hits with no live invocation
+	StatMissingBuffer             // return hits with no live invocation, statement hits on a thread whose invocation has no buffer
 	StatEntryDrops                // entry hits that could not create a buffer
 	StatErrnoUnknown              // invocations whose errno could not be found (errno() in use)
 	NumStats

@@ -105,7 +105,10 @@ type Site struct {
 	Return           uint64 // the instruction after it
 	// Callee names a direct call's target (name@plt through the PLT, the
 	// DWARF name of the function there, else its symbol, or hex); empty
-	// for an indirect call.
+	// for an indirect call. The DWARF names (Callee, Func, In), a callee's
+	// File and Line below FUNCTION and Inlined are filled in by
+	// Plan.Calls for the sites a trace made calls at (symbol names and no
+	// line before).
 	Callee   string
 	Indirect bool
 	// Text is the call instruction's operand, for an indirect call.

@@ -96,7 +96,7 @@ type Stats struct {
 	// Losses, printed only when non-zero.
 	RingbufDrops  uint64 `json:"dropped_traces"`       // committed invocations lost because the ring buffer was full
 	Truncations   uint64 `json:"truncated_statements"` // statement hits lost because an invocation's buffer was full
-	MissingBuffer uint64 `json:"orphan_statements"`    // statement or return hits with no live invocation
+	MissingBuffer uint64 `json:"orphan_statements"`    // return hits with no live invocation; statement hits on a thread whose invocation lost its buffer (user space) or with none (kernel)
 	EntryDrops    uint64 `json:"dropped_entries"`      // invocations that could not get a buffer
 	DecodeErrors  uint64 `json:"undecodable_traces"`   // ring buffer samples that did not decode
 	// RingBytes is how many bytes were read from the ring buffer:

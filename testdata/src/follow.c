@@ -1,7 +1,7 @@
 /* --follow's fixture: one traced function per way a failure value comes
  * from (or does not come from) a call, at depth 1 and deeper. Each fails
- * once when main runs; spin calls lookup outside any of them (the cost to
- * an unrelated caller, bench/follow.sh).
+ * once when main runs; `follow spin N` runs spin alone (the cost to an
+ * unrelated caller of a followed callee, bench/follow.sh).
  * Callees are kept out of line (and, for gcc, out of interprocedural
  * constant propagation, which would rename the functions). */
 #include <errno.h>
@@ -197,11 +197,13 @@ KEEP int viainline(int key)
 	return 0;
 }
 
-/* spin calls lookup n times outside any traced function */
+/* spin calls mid3 (which calls leaf3) n times outside any traced
+ * function: with three traced with --follow, the probes on mid3's call of
+ * leaf3 fire for spin too (bench/follow.sh measures what that costs) */
 KEEP void spin(int n)
 {
 	for (int i = 0; i < n; i++)
-		lookup(i & 3);
+		mid3(i & 3);
 }
 
 int main(int argc, char **argv)
