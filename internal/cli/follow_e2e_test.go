@@ -290,3 +290,77 @@ func TestFollowDepth(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowJSONChain: --json carries the call tree (parent, depth, the
+// callee's binary and address) and the origin's chain, three levels deep,
+// and the callee in libfollow.so for a PLT call.
+func TestFollowJSONChain(t *testing.T) {
+	fixture.RequireBPF(t)
+	m := fixture.Markers(t, fixture.Source("follow"))
+	b := fixture.Build(t, "follow", fixture.Default)
+	type call struct {
+		Callee string `json:"callee"`
+		Line   int    `json:"line"`
+		Value  int64  `json:"value"`
+		Parent int    `json:"parent"`
+		Depth  int    `json:"depth"`
+		Binary string `json:"binary"`
+		Target uint64 `json:"target"`
+	}
+	type origin struct {
+		Call  int   `json:"call"`
+		Chain []int `json:"chain"`
+	}
+	for _, c := range []struct {
+		fn    string
+		calls []call // Target: 1 stands for any non-zero address
+	}{
+		{"three", []call{{"mid3", m["three-call"], -2, -1, 1, b.Path, 1}, {"leaf3", m["mid3-call"], -2, 0, 2, b.Path, 1}}},
+		{"viaplt", []call{{"lib_open@plt", m["viaplt-call"], -2, -1, 1, b.Lib, 1}}},
+	} {
+		r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "--json", "-c", b.Path+" >/dev/null")
+		if r.status != 0 {
+			dumpOnFailure(t, r)
+			t.Fatalf("%s: exit status %d", c.fn, r.status)
+		}
+		var traces []struct {
+			Calls  []call  `json:"calls"`
+			Origin *origin `json:"origin"`
+		}
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		for dec.More() {
+			var tr struct {
+				Type   string  `json:"type"`
+				Calls  []call  `json:"calls"`
+				Origin *origin `json:"origin"`
+			}
+			if err := dec.Decode(&tr); err != nil {
+				t.Fatal(err)
+			}
+			if tr.Type == "trace" {
+				traces = append(traces, struct {
+					Calls  []call  `json:"calls"`
+					Origin *origin `json:"origin"`
+				}{tr.Calls, tr.Origin})
+			}
+		}
+		if len(traces) != 1 || traces[0].Origin == nil {
+			t.Fatalf("%s: traces %+v, want one with an origin", c.fn, traces)
+		}
+		got := traces[0].Calls
+		if c.fn == "viaplt" && len(got) == 2 {
+			got = got[:1] // lib_find's line is in followlib.c: TestFollow checks it
+		}
+		for i := range got {
+			if got[i].Target != 0 {
+				got[i].Target = 1
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.calls) {
+			t.Errorf("%s: calls %+v, want %+v", c.fn, got, c.calls)
+		}
+		if want := (origin{Call: 1, Chain: []int{0, 1}}); fmt.Sprint(*traces[0].Origin) != fmt.Sprint(want) {
+			t.Errorf("%s: origin %+v, want %+v", c.fn, *traces[0].Origin, want)
+		}
+	}
+}
