@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/whythefail/whythefail/debuginfo"
@@ -128,7 +129,7 @@ func (s *scope) resolve(name string) (*follow.Binary, uint64, error) {
 			continue
 		}
 		if elf.ST_TYPE(sym.Info) == elf.STT_GNU_IFUNC {
-			return nil, 0, fmt.Errorf("an ifunc in %s (its implementation is chosen at run time)", l.file.Path)
+			return nil, 0, fmt.Errorf("an ifunc of %s, resolved at run time", filepath.Base(l.file.Path))
 		}
 		if l.bin == nil {
 			f := l.file
