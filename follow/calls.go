@@ -38,6 +38,11 @@ type Call struct {
 	// falls in that binary's symbols); Target is 0 when unknown.
 	Binary string
 	Target uint64
+
+	// Errno is the errno the call set: the thread's errno when it
+	// returned, when that differs from errno when it was made and is not
+	// 0 (recorded only where the plan could locate errno); 0 otherwise.
+	Errno int64
 }
 
 // Origin is the call the failure value came from: the deepest call of
@@ -64,6 +69,10 @@ type Origin struct {
 // Link is how a value went from a call in the chain to its caller.
 type Link struct {
 	Translated bool
+	// Errno says the call failed by returning NULL or -1 with errno
+	// set (Call.Errno) and its caller failed the same way (returning
+	// -1, or NULL from a pointer function) after it.
+	Errno bool
 }
 
 // Result is what a trace says about calls.
@@ -89,10 +98,12 @@ type line func(id uint32) (file string, n int, ok bool)
 
 // open is a call whose return has not been seen yet.
 type open struct {
-	call   int
-	site   *Site
-	rsp    uint64
-	hasRSP bool
+	call     int
+	site     *Site
+	rsp      uint64
+	hasRSP   bool
+	errno    uint64 // errno when the call was made
+	hasErrno bool
 }
 
 // value returns a record's value i, if recorded.
@@ -116,8 +127,10 @@ func value(r session.Record, i int) (uint64, bool) {
 //
 // The origin is found level by level, from FUNCTION down: among the calls
 // made at a level, the last one whose value was read must have returned
-// the level's value (the same value, at FUNCTION's return size) or, when
-// that value is a negative errno (-4095..-1), another one, translated.
+// the level's value (the same value, at FUNCTION's return size), or NULL
+// or -1 having set errno when the level's value is -1 (or NULL for a
+// pointer function), or, when that value is a negative errno
+// (-4095..-1), another one, translated.
 // Its own calls are the next level, with its value. A call whose failure
 // the caller recovered from (a later call's value was read) is never
 // named. Calls of __errno_location (reading errno) do not count.
@@ -164,7 +177,11 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 					c.Callee, c.Binary, c.Target = p.runtimeTarget(s, t, r, tr.Bias)
 				}
 			}
-			stack = append(stack, open{call: len(res.Calls), site: s, rsp: rsp, hasRSP: hasRSP})
+			o := open{call: len(res.Calls), site: s, rsp: rsp, hasRSP: hasRSP}
+			if s.callErrno > 0 {
+				o.errno, o.hasErrno = value(r, s.callErrno)
+			}
+			stack = append(stack, o)
 			res.Calls = append(res.Calls, c)
 			continue
 		}
@@ -178,12 +195,15 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		if j < 0 {
 			continue // a jump to the return address, not a return
 		}
-		k := stack[j].call
+		k, before := stack[j].call, stack[j]
 		stack = stack[:j]
 		if k < 0 {
 			continue
 		}
 		after[k] = i
+		if e, ok := value(r, max(s.retErrno, 0)); ok && s.retErrno > 0 && before.hasErrno && int32(e) != int32(before.errno) && int32(e) != 0 {
+			res.Calls[k].Errno = int64(int32(e))
+		}
 		if u, ok := value(r, retRAX); ok && s.Used {
 			res.Calls[k].Returned = true
 			res.Calls[k].Value, res.Calls[k].Raw, res.Calls[k].Wide = p.norm(u), u, p.wide(u)
@@ -215,7 +235,8 @@ func (p *Plan) origin(res Result, tr *session.Trace, stmt line, after map[int]in
 		}
 		o.Call = k
 		o.Chain = append(o.Chain, k)
-		o.Links = append(o.Links, Link{Translated: translated})
+		c := res.Calls[k]
+		o.Links = append(o.Links, Link{Translated: translated, Errno: c.Errno != 0 && c.Value != v && (c.Raw == 0 || c.Value == -1)})
 		parent, v = k, res.Calls[k].Value
 	}
 	return o
@@ -238,6 +259,8 @@ func (p *Plan) pick(res Result, parent int, v int64) (int, bool) {
 	}
 	c := res.Calls[last]
 	switch {
+	case c.Errno != 0 && (c.Raw == 0 || c.Value == -1) && (v == -1 || v == 0 && p.retPointer):
+		return last, false // failed with errno set, passed up so
 	case c.Wide:
 		return -1, false
 	case c.Value == v:

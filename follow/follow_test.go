@@ -44,6 +44,7 @@ func TestUsesRAX(t *testing.T) {
 		{"add %eax,%ebx", []byte{0x01, 0xc3, 0xc3}, true},
 		{"add $1,%eax", []byte{0x83, 0xc0, 0x01, 0xc3}, true},
 		{"endbr64 then xor", []byte{0xf3, 0x0f, 0x1e, 0xfa, 0x31, 0xc0, 0xc3}, false},
+		{"movl $2,(%rax): a store through it", []byte{0xc7, 0x00, 0x02, 0, 0, 0, 0xc3}, true},
 	} {
 		if got := usesRAX(decodeBytes(t, c.code), 0); got != c.want {
 			t.Errorf("%s: usesRAX = %v, want %v", c.name, got, c.want)
@@ -281,6 +282,44 @@ func TestCallTree(t *testing.T) {
 		}
 		if fmt.Sprint(chain) != fmt.Sprint(c.chain) {
 			t.Errorf("%s: chain %v, want %v", c.name, chain, c.chain)
+		}
+	}
+}
+
+// TestCallErrno: a call that returned NULL having set errno is the origin
+// of -1 (or of NULL from a pointer function); one that left errno as it
+// was is not, nor one that returned another value.
+func TestCallErrno(t *testing.T) {
+	f := &Site{CallID: 10, ReturnID: 11, Callee: "find", Used: true, Depth: 1, callErrno: 1, retErrno: 2}
+	v := func(u ...uint64) []session.Value {
+		var out []session.Value
+		for _, x := range u {
+			out = append(out, session.Value{U64: x, OK: true})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name                 string
+		ptr                  bool
+		ret                  int64
+		rax, before, errnoAt uint64
+		origin               bool
+		errno                int64
+	}{
+		{"NULL with errno set, -1 returned", false, -1, 0, 0, 2, true, 2},
+		{"NULL with errno set, NULL returned by a pointer function", true, 0, 0, 0, 2, true, 2},
+		{"NULL with errno unchanged", false, -1, 0, 2, 2, false, 0},
+		{"a pointer with errno set", false, -1, 0x7f0000001000, 0, 2, false, 2},
+		{"NULL with errno set, 0 returned by an int function", false, 0, 0, 0, 2, true, 2}, // 0 == 0: the same value
+	} {
+		p := &Plan{retSize: 4, retPointer: c.ptr, Depth: 3, byID: map[uint32]*Site{10: f, 11: f}}
+		if c.ptr {
+			p.retSize = 8
+		}
+		recs := []session.Record{{StmtID: 10, Values: v(1000, c.before)}, {StmtID: 11, Values: v(c.rax, 1000, c.errnoAt)}}
+		res := p.Calls(&session.Trace{Return: c.ret, Records: recs}, nil)
+		if len(res.Calls) != 1 || res.Calls[0].Errno != c.errno || (res.Origin != nil) != c.origin {
+			t.Errorf("%s: calls %+v origin %+v; want errno %d, origin %v", c.name, res.Calls, res.Origin, c.errno, c.origin)
 		}
 	}
 }

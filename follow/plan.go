@@ -89,6 +89,12 @@ type Input struct {
 	// return at that size.
 	RetSize     int
 	RetUnsigned bool
+	// RetPointer says FUNCTION returns a pointer: NULL is its failure.
+	RetPointer bool
+	// Errno makes the probes record the thread's errno too (the plan's
+	// bpfgen.Spec.Errno must locate it), so that a call returning NULL or
+	// -1 having set errno is seen to pass its failure up that way.
+	Errno bool
 }
 
 // Defaults of Input.MaxFuncs and Input.MaxSites.
@@ -147,11 +153,12 @@ type Site struct {
 	Followed     bool
 	NotFollowed  string
 
-	bin                *Binary // the file holding the call
-	funcEntry, inEntry uint64  // Func's and In's entries, to name them by DWARF (0: keep)
-	callee             *Binary // the callee's, when a direct call reaches a function's start
-	placed             bool    // File and Line are final
-	resolved           bool    // resolve ran
+	callErrno, retErrno int     // the errno value's index in the records, -1: none
+	bin                 *Binary // the file holding the call
+	funcEntry, inEntry  uint64  // Func's and In's entries, to name them by DWARF (0: keep)
+	callee              *Binary // the callee's, when a direct call reaches a function's start
+	placed              bool    // File and Line are final
+	resolved            bool    // resolve ran
 }
 
 // Plan is the call sites of the traced function and their probes.
@@ -183,6 +190,7 @@ type Plan struct {
 	syms        []target.Symbol
 	retSize     int
 	retUnsigned bool
+	retPointer  bool
 }
 
 // Owns reports whether statement id is a call or return probe of the plan.
@@ -243,7 +251,7 @@ func New(in Input) (*Plan, error) {
 	rb := &Binary{Path: in.Path, File: in.File, Code: in.Code, FileOffset: in.FileOffset, Symbols: in.Symbols, PLT: in.PLT}
 	rb.prepare()
 	p := &Plan{Func: in.Fn.Name, Depth: depth, byID: map[uint32]*Site{}, bins: map[string]*Binary{in.Path: rb}, root: rb,
-		syms: rb.syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned}
+		syms: rb.syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned, retPointer: in.RetPointer}
 	if in.Fn.CU != nil {
 		if rows, err := in.Fn.CU.Lines(); err == nil {
 			for _, r := range rows {
@@ -349,9 +357,15 @@ func New(in Input) (*Plan, error) {
 					s.NotFollowed = "called through a pointer"
 					call.Vars = append(call.Vars, ir.Var{Name: "target", Expr: e, Size: 8}, ir.Var{Name: "rip", Expr: exprRIP, Size: 8})
 				}
+				back := bpfgen.Stmt{ID: s.ReturnID, PC: ret, Vars: []ir.Var{{Name: "rax", Expr: exprRAX, Size: 8}, {Name: "rsp", Expr: exprRSP, Size: 8}}}
+				s.callErrno, s.retErrno = -1, -1
+				if in.Errno {
+					s.callErrno, s.retErrno = len(call.Vars), len(back.Vars)
+					call.Vars = append(call.Vars, ir.Var{Name: "errno", Errno: true, Size: 4})
+					back.Vars = append(back.Vars, ir.Var{Name: "errno", Errno: true, Size: 4})
+				}
 				var err1, err2 error
 				call.FileOffset, err1 = fb.bin.FileOffset(it.pc)
-				back := bpfgen.Stmt{ID: s.ReturnID, PC: ret, Vars: []ir.Var{{Name: "rax", Expr: exprRAX, Size: 8}, {Name: "rsp", Expr: exprRSP, Size: 8}}}
 				back.FileOffset, err2 = fb.bin.FileOffset(ret)
 				if err1 != nil || err2 != nil {
 					continue

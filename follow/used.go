@@ -80,10 +80,11 @@ func usesRAXAt(ins []instr, at map[uint64]int, k int) bool {
 // readsRAX reports whether an explicit operand from index first on is rax
 // (any width) or addresses memory through it.
 func readsRAX(in *x86asm.Inst, first int) bool {
+args:
 	for _, a := range in.Args[first:] {
 		switch a := a.(type) {
 		case nil:
-			return false
+			break args
 		case x86asm.Reg:
 			if isRAX(a) {
 				return true

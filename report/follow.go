@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/whythefail/whythefail/expr"
 	"github.com/whythefail/whythefail/follow"
 )
 
@@ -38,10 +39,24 @@ func callValue(c follow.Call, format string) string {
 		return "did not return"
 	case !c.Returned:
 		return "returned (value not used)"
+	case c.Callee == "__errno_location" || c.Callee == "__errno_location@plt":
+		return "returned errno's address"
 	case c.Wide:
 		return fmt.Sprintf("returned %#x", c.Raw)
 	}
-	return "returned " + formatReturn(c.Value, format)
+	v := "returned " + formatReturn(c.Value, format)
+	if c.Errno != 0 {
+		v += " with errno " + errnoText(c.Errno)
+	}
+	return v
+}
+
+// errnoText is an errno value as its name and number: "ENOENT (2)".
+func errnoText(n int64) string {
+	if name := expr.ErrnoName(n); name != "" {
+		return fmt.Sprintf("%s (%d)", name, n)
+	}
+	return fmt.Sprint(n)
 }
 
 // notFollowed is what a call line adds when the call's own calls were
@@ -92,6 +107,10 @@ func writeCalls(b *strings.Builder, p *follow.Plan, res follow.Result, tr *Trace
 	c := res.Calls[o.Call]
 	how := "passed up"
 	for i, l := range o.Links {
+		if l.Errno {
+			how = "passed up as a failure with errno set"
+			break
+		}
 		if !l.Translated {
 			continue
 		}
@@ -144,6 +163,8 @@ type jsonCall struct {
 	// when known.
 	Binary string `json:"binary,omitempty"`
 	Target uint64 `json:"target,omitempty"`
+	// Errno is the errno the call set, when it changed it (0: none seen).
+	Errno int64 `json:"errno,omitempty"`
 }
 
 type jsonOrigin struct {
@@ -163,7 +184,7 @@ func callsJSON(res follow.Result) ([]jsonCall, *jsonOrigin) {
 	for _, c := range res.Calls {
 		calls = append(calls, jsonCall{Callee: c.Callee, File: c.Site.File, Line: c.Site.Line, In: c.Site.In, Indirect: c.Site.Indirect,
 			Returned: c.Returned, Value: c.Value, RAX: c.Raw, Parent: c.Parent, Depth: c.Depth, Func: c.Site.Func, Inlined: c.Site.Inlined,
-			Binary: c.Binary, Target: c.Target})
+			Binary: c.Binary, Target: c.Target, Errno: c.Errno})
 	}
 	if res.Origin == nil {
 		return calls, nil

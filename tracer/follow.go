@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/internal/timing"
@@ -35,10 +36,21 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) 
 		depth = DefaultFollowDepth
 	}
 	sc := &scope{opts: job.targetOpts, root: f}
+	// errno at each call and return: a callee failing with NULL or -1
+	// and errno set, its caller failing the same way, is followed.
+	if job.Plan.Errno == nil {
+		// (errnoMiss stays unset: the run's note about errno() not
+		// found is for conditions and variables that use it.)
+		if loc, _, _ := errnoLocation(f); loc != nil && loc.Mode != bpfgen.ErrnoUnknown {
+			job.Plan.Errno = loc
+		}
+	}
+	withErrno := job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
 	p, err := follow.New(follow.Input{
 		Fn: fn, Code: bin.Code, FileOffset: bin.FileOffset, Symbols: bin.Symbols(), PLT: follow.PLTNames(f.ELF),
 		File: f, Path: f.Path, Depth: depth, Import: sc.resolve,
 		FirstID: uint32(len(job.Plan.Stmts)), RetSize: job.Plan.RetSize, RetUnsigned: job.Plan.RetUnsigned,
+		RetPointer: job.Header.ReturnFormat == "ptr", Errno: withErrno,
 	})
 	timing.Mark("--follow: call sites decoded")
 	if err != nil {

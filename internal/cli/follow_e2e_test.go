@@ -110,6 +110,12 @@ var followCases = []followCase{
 		"call:   lib_find {lib:lib-find-call} returned -2",
 		"origin: lib_find {lib:lib-find-call} returned -2, passed up",
 		"chain: viaplt → lib_open@plt {viaplt-call} returned -2 → lib_find {lib:lib-find-call} returned -2"}},
+	// find_thing returned NULL having set errno; use_thing returned -1.
+	{"use_thing", "-1", []string{
+		"call: find_thing {use-thing-call} returned 0 with errno ENOENT (2)",
+		"call:   __errno_location@plt {find-errno} returned errno's address",
+		"origin: find_thing {use-thing-call} returned 0 with errno ENOENT (2), passed up as a failure with errno set",
+		"chain: use_thing → find_thing {use-thing-call} returned 0 with errno ENOENT (2)"}},
 	// The call is in helper, inlined into viainline.
 	{"viainline", "-2", []string{
 		"call: lookup {helper-call} returned -2",
@@ -250,8 +256,8 @@ func TestFollowJSON(t *testing.T) {
 // __fopen_internal, whose call of _IO_file_fopen (an alias) returns NULL.
 // The origin is named by its DWARF name, _IO_new_file_fopen (libio/fileops.c,
 // whose mode switch's default case sets EINVAL and returns NULL without a
-// call); the void calls after it (_IO_un_link, free) are shown without a
-// value and never blamed.
+// call), with the errno it set; the void calls after it (_IO_un_link,
+// free) are shown without a value and never blamed.
 func TestFollowGlibc(t *testing.T) {
 	fixture.RequireBPF(t)
 	b := fixture.Build(t, "follow", fixture.Default)
@@ -264,14 +270,14 @@ func TestFollowGlibc(t *testing.T) {
 		t.Fatalf("exit status %d", r.status)
 	}
 	lines, origin, _ := followLines(t, r.stdout)
-	if want := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0, passed up"; origin != want {
+	if want := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0 with errno EINVAL (22), passed up"; origin != want {
 		t.Errorf("origin line %q, want %q", origin, want)
 	}
 	want := []string{
-		"call: _IO_new_file_fopen (in __fopen_internal) returned 0x0",
+		"call: _IO_new_file_fopen (in __fopen_internal) returned 0x0 with errno EINVAL (22)",
 		"call: _IO_un_link (in __fopen_internal) returned (value not used)",
 		"call: free@plt (in __fopen_internal) returned (value not used)",
-		"chain: fopen → __fopen_internal (tail call) → _IO_new_file_fopen returned 0x0",
+		"chain: fopen → __fopen_internal (tail call) → _IO_new_file_fopen returned 0x0 with errno EINVAL (22)",
 	}
 	for _, w := range want {
 		if !slices.Contains(lines, w) {

@@ -197,6 +197,25 @@ KEEP int viainline(int key)
 	return 0;
 }
 
+/* (12) a callee failing with NULL and errno set, the caller failing with
+ * -1 (errno is left as the callee set it) */
+KEEP void *find_thing(int key)
+{
+	if (key == 7) {
+		errno = ENOENT; /* @find-errno */
+		return NULL;
+	}
+	return (void *)&sink;
+}
+
+KEEP int use_thing(int key)
+{
+	void *p = find_thing(key); /* @use-thing-call */
+	if (p == NULL)
+		return -1;
+	return 0;
+}
+
 /* spin calls mid3 (which calls leaf3) n times outside any traced
  * function: with three traced with --follow, the probes on mid3's call of
  * leaf3 fire for spin too (bench/follow.sh measures what that costs) */
@@ -226,6 +245,7 @@ int main(int argc, char **argv)
 	int j = recover3(seven);
 	int k = viaplt(seven);
 	int l = viainline(seven);
-	printf("%d %d %d %d %d %d %d %d %d %d %d %d\n", a, b, c, d, e, f == NULL, g, h, i, j, k, l);
+	int n = use_thing(seven);
+	printf("%d %d %d %d %d %d %d %d %d %d %d %d %d\n", a, b, c, d, e, f == NULL, g, h, i, j, k, l, n);
 	return 0;
 }
