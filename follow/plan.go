@@ -313,7 +313,7 @@ func New(in Input) (*Plan, error) {
 				}
 				if !fb.bin.uprobeable(it) || !fb.bin.uprobeable(ins[j+1]) {
 					// One refused probe fails the whole link.
-					p.Unprobed = append(p.Unprobed, fmt.Sprintf("%s+%#x", fb.name, it.pc-fb.ranges[0][0]))
+					p.Unprobed = append(p.Unprobed, fb.bin.name(it.pc, nil))
 					continue
 				}
 				if len(p.Sites) >= maxSites {
