@@ -4,9 +4,12 @@ package insn
 // instruction at the start of code (Linux's arch/x86/kernel/uprobes.c,
 // uprobe_init_insn): no ES, CS, DS, SS or LOCK prefix (DS is also CET's
 // notrack), and an opcode in its tables of instructions it can
-// single-step or emulate. VEX and EVEX encodings are answered false (the
-// kernel's decoder reads their opcode differently; a caller loses at most
-// a probe it could have had), as is code too short to hold an opcode.
+// single-step or emulate (good_insns_64; for 0f-escaped opcodes
+// good_2byte_insns, although Linux 6.1 lets any of them through by its
+// one-byte table's 0f entry). Where this is stricter than the kernel (the
+// two-byte table, VEX and EVEX encodings, code too short to hold an
+// opcode) a caller loses at most a probe it could have had; it is never
+// looser.
 // One refused probe fails a whole uprobe_multi link, so probes placed
 // where nothing checked the instruction (--follow's return addresses)
 // are checked here.
