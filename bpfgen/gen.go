@@ -129,7 +129,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	g.StmtPrograms = make([]string, len(s.Stmts))
 	for i := range s.Stmts {
 		st := &s.Stmts[i]
-		if st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol {
+		if st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol && st.Binary == "" {
 			if entryStmt != nil {
 				return nil, fmt.Errorf("statements %d and %d both at the entry offset %#x", entryStmt.ID, st.ID, st.FileOffset)
 			}
@@ -436,6 +436,7 @@ func branchRecord(e *emitter, st *Stmt) {
 
 func stmtProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	out, missing := e.newLabel("out"), e.newLabel("missing")
+	openCheck(e, s, out)
 	prelude(e, s, out)
 	lookupBuffer(e, missing)
 	warns := stmtBody(e, l, st, out)
@@ -443,6 +444,27 @@ func stmtProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	e.stat(StatMissingBuffer)
 	epilogue(e, out)
 	return warns
+}
+
+// openCheck, first thing in a user-space statement program, leaves
+// through out when the thread has no open invocation (no MapDepth entry),
+// before the target checks: statement probes inside functions other code
+// calls too (--follow's call sites in callees, in shared libraries every
+// process maps) then cost one lookup. Such hits are not counted as
+// orphan statements; a thread whose invocation lost its buffer still is.
+// The context stays in R1 for the prelude.
+func openCheck(e *emitter, s *Spec, out string) {
+	if s.Space == target.KernelSpace {
+		return // the kernel's thread key is made in the prelude
+	}
+	e.emit(asm.Mov.Reg(rCtx, asm.R1),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord),
+		mapPtr(asm.R1, MapDepth))
+	e.stackPtr(asm.R2, fpKey)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, out),
+		asm.Mov.Reg(asm.R1, rCtx))
 }
 
 // rCookie holds the attach cookie while a program of several statements
@@ -459,6 +481,7 @@ const rCookie = rMask
 // 32767 instructions). endStmts closes the chain.
 func beginStmts(e *emitter, s *Spec) {
 	out, missing, dispatch := e.newLabel("out"), e.newLabel("missing"), e.newLabel("dispatch")
+	openCheck(e, s, out)
 	prelude(e, s, out)
 	lookupBuffer(e, missing)
 	e.emit(asm.Ja.Label(dispatch))

@@ -35,6 +35,10 @@ type Stmt struct {
 	// the kprobe goes to, at FileOffset bytes from its start; empty for
 	// uprobes.
 	Symbol string
+	// Binary is, for a uprobe in another file than the traced one (a
+	// shared library --follow follows a call into), that file's path;
+	// FileOffset is then an offset in it. Empty for the traced binary.
+	Binary string
 	CFA    CFARule
 	Vars   []ir.Var
 	// Branch marks a probe on a conditional jump (package verdict): it
@@ -333,7 +337,7 @@ const (
 	StatStatements                // statement records written into a free record
 	StatRingbufDrops              // committed traces lost: ring buffer full
 	StatTruncations               // statement records that overwrote an older one (buffer full)
-	StatMissingBuffer             // statement or return hits with no live invocation
+	StatMissingBuffer             // return hits with no live invocation, statement hits on a thread whose invocation has no buffer
 	StatEntryDrops                // entry hits that could not create a buffer
 	StatErrnoUnknown              // invocations whose errno could not be found (errno() in use)
 	NumStats

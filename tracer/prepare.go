@@ -49,8 +49,10 @@ type Config struct {
 	// Placement says where statement probes go (placement.go).
 	Placement Placement
 	// Follow records the calls the function makes and what each
-	// returned (--follow, depth 1; package follow).
-	Follow bool
+	// returned (--follow; package follow), FollowDepth levels deep (0:
+	// DefaultFollowDepth).
+	Follow      bool
+	FollowDepth int
 	// Origin, with Follow, also traces the statements of the function
 	// a trace of an earlier run blamed, for that call (Job.RunFollow).
 	Origin *follow.Blame
@@ -90,6 +92,9 @@ type Job struct {
 	cfg Config
 	// originMiss says why Config.Origin's statements are not traced.
 	originMiss string
+	// originNotes are notes on the origin's statements planned
+	// (printed with the re-run's line, or the swap's).
+	originNotes []string
 	// blame is the first call a committed trace blamed (--follow), cut
 	// says the run was interrupted or stopped by --max-traces, recurred
 	// counts the traces that blamed Origin's call again (run.go).
@@ -412,7 +417,7 @@ func Prepare(cfg Config) (*Job, error) {
 		planVerdict(job, bin, fn, sc, cfg)
 	}
 	if cfg.Follow {
-		if err := planFollow(job, bin, fn); err != nil {
+		if err := planFollow(job, bin, fn, cfg.FollowDepth); err != nil {
 			return nil, err
 		}
 		if cfg.Origin != nil {
