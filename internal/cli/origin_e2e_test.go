@@ -359,3 +359,59 @@ func TestFollowOriginGlibc(t *testing.T) {
 		t.Errorf("the origin's statements do not reach line %d (__set_errno (EINVAL)):\n%s", einval, r.stdout)
 	}
 }
+
+// TestFollowOriginLibc: a function of the program (openq) whose fopen
+// call fails on glibc's mode check: --follow -c follows the call through
+// the PLT into libc, blames _IO_new_file_fopen there (two levels down,
+// errno EINVAL passed up as -1), and the re-run traces its statements in
+// libc.so.6, with libc's debug info, down to the __set_errno (EINVAL) of
+// the default: case of its mode switch and never past the switch.
+func TestFollowOriginLibc(t *testing.T) {
+	fixture.RequireBPF(t)
+	einval, past := fopenLines(t)
+	m := fixture.Markers(t, fixture.Source("follow"))
+	b := fixture.Build(t, "follow", fixture.Default)
+	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "openq", "$return < 0", "--follow", "-c", b.Path+" q >/dev/null")
+	defer dumpOnFailure(t, r)
+	if r.status != 0 {
+		if strings.Contains(r.stderr, "debug") {
+			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(r.stderr))
+		}
+		t.Fatalf("exit status %d", r.status)
+	}
+	rest := strings.Replace(r.stderr, "whythefail: re-running "+b.Path+" q >/dev/null to trace _IO_new_file_fopen's statements\n", "", 1)
+	if rest == r.stderr || !onlyNotes(rest) {
+		t.Errorf("stderr %q: want the re-run line and notes", r.stderr)
+	}
+	at := fmt.Sprintf("(/fixture/src/follow.c:%d)", m["openq-call"])
+	// __fopen_internal's call of _IO_file_fopen (an alias, named by
+	// libc's DWARF), placed by libc's line table.
+	in := fmt.Sprintf("(./libio/iofopen.c:%d)", fixture.GlibcLine(t, "libio/iofopen.c", "__fopen_internal (const char *filename", "if (_IO_file_fopen ((FILE *) new_f, filename, mode, is32) != NULL)"))
+	origin := "origin: _IO_new_file_fopen " + in + " returned 0 with errno EINVAL (22), passed up as a failure with errno set"
+	lines, got, body := followLines(t, r.stdout)
+	traces, _ := parseOutput(t, body)
+	if len(traces) != 1 || traces[0].ret != "-1" || got != origin {
+		t.Errorf("traces %d, origin %q; want one returning -1 and %q", len(traces), got, origin)
+	}
+	chain := "chain: openq → fopen@plt " + at + " returned 0 with errno EINVAL (22) → __fopen_internal (tail call) → _IO_new_file_fopen " + in + " returned 0 with errno EINVAL (22)"
+	if len(lines) == 0 || lines[len(lines)-1] != chain {
+		t.Errorf("lines %q: want the last %q", lines, chain)
+	}
+	heading, stmts := originSection(t, r.stdout)
+	if want := "origin's statements: _IO_new_file_fopen, in the call _IO_new_file_fopen " + in + ", call 1 from that site:"; heading != want {
+		t.Errorf("heading %q, want %q", heading, want)
+	}
+	var reached bool
+	for _, s := range stmts {
+		if s.file != "./libio/fileops.c" {
+			t.Errorf("statement %q is not in libio/fileops.c", s.text)
+		}
+		if s.line == past {
+			t.Errorf("statement %q: line %d is past the mode switch", s.text, past)
+		}
+		reached = reached || s.line == einval
+	}
+	if !reached {
+		t.Errorf("the origin's statements do not reach line %d (__set_errno (EINVAL)):\n%s", einval, r.stdout)
+	}
+}

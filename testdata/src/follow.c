@@ -1,7 +1,7 @@
 /* --follow's fixture: one traced function per way a failure value comes
  * from (or does not come from) a call, at depth 1 and deeper. Each fails
- * once when main runs; `follow spin N` runs spin alone (the cost to an
- * unrelated caller of a followed callee, bench/follow.sh).
+ * once when main runs; `follow spin N` runs spin alone (bench/follow.sh's
+ * unrelated caller of a followed callee), `follow q` runs openq alone.
  * Callees are kept out of line (and, for gcc, out of interprocedural
  * constant propagation, which would rename the functions). */
 #include <errno.h>
@@ -243,8 +243,24 @@ KEEP void spin(int n)
 		mid3(i & 3);
 }
 
+/* (14) glibc's fopen through the PLT, failing on the mode it rejects (run
+ * as `follow q`): the origin, _IO_new_file_fopen, is in libc */
+KEEP int openq(const char *path)
+{
+	FILE *f = fopen(path, "qz"); /* @openq-call */
+	if (f == NULL)
+		return -1;
+	fclose(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2) {
+		/* follow q: openq alone */
+		printf("%d\n", openq("/follow-fixture-none"));
+		return 0;
+	}
 	if (argc > 2) {
 		/* follow spin N: the unrelated caller's loop alone */
 		spin(atoi(argv[2]));
