@@ -229,3 +229,11 @@ func fileNames(f *target.File, cu *dwarf.Entry) []string {
 	}
 	return names
 }
+
+// Symbolize names link-time address pc of f as a backtrace does: the
+// functions inlined there, innermost first (Inlined set), then the
+// function whose code it is, each with the file and line it was at (an
+// inlined function's caller at the call's line). Without DWARF for pc,
+// one frame named by the ELF symbol covering it, or with no name. PC and
+// Binary are left unset.
+func Symbolize(f *target.File, pc uint64) []Frame { return symbolize(f, pc) }

@@ -140,7 +140,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	g.StmtPrograms = make([]string, len(s.Stmts))
 	for i := range s.Stmts {
 		st := &s.Stmts[i]
-		if st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol {
+		if st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol && st.Binary == "" {
 			if entryStmt != nil {
 				return nil, fmt.Errorf("statements %d and %d both at the entry offset %#x", entryStmt.ID, st.ID, st.FileOffset)
 			}
@@ -395,6 +395,16 @@ func orphan(e *emitter, s *Spec, out string) {
 		checkTarget(e, s, out)
 	}
 	e.stat(StatMissingBuffer)
+}
+
+// stmtOrphan is orphan for statement programs, which leave without
+// counting when Spec.QuietOrphans says such hits are expected.
+func stmtOrphan(e *emitter, s *Spec, out string) {
+	if s.QuietOrphans {
+		e.emit(asm.Ja.Label(out))
+		return
+	}
+	orphan(e, s, out)
 }
 
 // stmtBody writes a record for st into the buffer in rBuf and continues at
@@ -666,7 +676,7 @@ func stmtProgram(e *emitter, s *Spec, l Layout, sts []*Stmt) []Warning {
 	lookupOpen(e, missing)
 	warns := groupBody(e, l, sts, out)
 	e.mark(missing)
-	orphan(e, s, out)
+	stmtOrphan(e, s, out)
 	epilogue(e, out)
 	return warns
 }
@@ -689,7 +699,7 @@ func beginStmts(e *emitter, s *Spec) {
 	lookupOpen(e, missing)
 	e.emit(asm.Ja.Label(dispatch))
 	e.mark(missing)
-	orphan(e, s, out)
+	stmtOrphan(e, s, out)
 	epilogue(e, out)
 	e.mark(dispatch)
 	e.emit(asm.Mov.Reg(asm.R1, rCtx),

@@ -35,6 +35,10 @@ type Stmt struct {
 	// the kprobe goes to, at FileOffset bytes from its start; empty for
 	// uprobes.
 	Symbol string
+	// Binary is, for a uprobe in another file than the traced one (a
+	// shared library --follow follows a call into), that file's path;
+	// FileOffset is then an offset in it. Empty for the traced binary.
+	Binary string
 	CFA    CFARule
 	Vars   []ir.Var
 	// Branch marks a probe on a conditional jump (package verdict): it
@@ -108,6 +112,12 @@ type Spec struct {
 	// binary is traced. Otherwise only tgids in the targets map are, and
 	// the fork tracker (ProgFork, ProgExit) adds the processes they create.
 	TraceAll bool
+	// QuietOrphans leaves uncounted the statement hits of a target's
+	// thread that has no open invocation (StatMissingBuffer counts them
+	// otherwise): set when statement probes sit in code that is called
+	// from elsewhere too (--follow's call sites in callees, a followed
+	// origin's statements), where such hits are the normal case.
+	QuietOrphans bool
 
 	// Multi generates for uprobe_multi links (kernel 6.6 and later), which
 	// attach many offsets at once and detach with one wait instead of one

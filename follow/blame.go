@@ -8,24 +8,31 @@ package follow
 type Blame struct {
 	// Callee names the callee as Call.Callee does.
 	Callee string
-	// Target is the callee's link-time entry address in the traced
-	// binary; 0 when it is not there (a call through the PLT into another
-	// library, an indirect call outside the binary's symbols).
+	// Binary is the path of the file holding the callee (the library a
+	// call through the PLT reaches) and Target its link-time entry
+	// address there; Target is 0 when unknown (Call.Binary, Call.Target).
+	Binary string
 	Target uint64
-	// Site is the call instruction's link-time address, Nth the count of
-	// calls made from it in the invocation up to this one (1 for the
-	// first).
-	Site uint64
-	Nth  int
+	// SiteBinary is the path of the file holding the call instruction
+	// (FUNCTION's binary at depth 1, a callee's file below) and Site the
+	// instruction's link-time address there; Nth is the count of calls
+	// made from it in the invocation up to this one (1 for the first),
+	// at any depth.
+	SiteBinary string
+	Site       uint64
+	Nth        int
+	// Depth is the call's level (1: a call FUNCTION made).
+	Depth int
 }
 
-// Blame returns the call res names as the origin, if there is one.
+// Blame returns the call res names as the origin, if there is one: the
+// deepest call of the chain.
 func (r Result) Blame() (Blame, bool) {
 	if r.Origin == nil || r.Origin.Call < 0 || r.Origin.Call >= len(r.Calls) {
 		return Blame{}, false
 	}
 	c := r.Calls[r.Origin.Call]
-	return Blame{Callee: c.Callee, Target: c.Target, Site: c.Site.PC, Nth: c.Nth}, true
+	return Blame{Callee: c.Callee, Binary: c.Binary, Target: c.Target, SiteBinary: c.Site.Binary, Site: c.Site.PC, Nth: c.Nth, Depth: c.Depth}, true
 }
 
 // Find returns the call b names when res blames that same call: a trace of

@@ -6,12 +6,13 @@ import (
 	"github.com/whythefail/whythefail/session"
 )
 
-// Call is one call the traced invocation made.
+// Call is one call the traced invocation made, at any depth.
 type Call struct {
 	Site *Site
 	// Callee names the function called: the site's for a direct call,
-	// the recorded target named by the binary's symbols (or hex) for an
-	// indirect one ("?" when the target could not be read).
+	// the recorded target named by the symbols of the binary holding the
+	// call (or hex) for an indirect one ("?" when the target could not
+	// be read).
 	Callee string
 	// Returned says the return probe ran (the callee came back) and the
 	// caller reads rax after it (Site.Used); Value is rax then, truncated
@@ -25,29 +26,61 @@ type Call struct {
 	// pointer returned into an int function), so the report prints Raw.
 	Raw  uint64
 	Wide bool
+
+	// Parent is the index of the call this one was made in, -1 for a
+	// call FUNCTION made; Depth is 1 for those, Parent's Depth plus one
+	// otherwise.
+	Parent int
+	Depth  int
+	// Binary and Target are the callee: the path of the file holding it
+	// and its link-time entry address there (for an indirect call, the
+	// recorded target placed in the binary holding the call when it
+	// falls in that binary's symbols); Target is 0 when unknown.
+	Binary string
+	Target uint64
 	// Nth counts the calls made from this site in the invocation, this
-	// one included (1 for the first).
+	// one included (1 for the first), whatever their depth.
 	Nth int
 	// At and BackAt are the indices in the trace's records of the call
 	// record and of its return record (BackAt is -1 when the callee did
 	// not come back): the callee's own statements, when traced, are the
 	// records between them.
 	At, BackAt int
-	// Target is the callee's link-time address in the traced binary: a
-	// direct call's target, or an indirect call's recorded target when
-	// it falls in the traced binary's symbols; 0 when unknown.
-	Target uint64
+
+	// Errno is the errno the call set: the thread's errno when it
+	// returned, when that differs from errno when it was made and is not
+	// 0 (recorded only where the plan could locate errno); 0 otherwise.
+	Errno int64
 }
 
-// Origin is the call the failure value came from.
+// Origin is the call the failure value came from: the deepest call of
+// the chain along which it flowed up to FUNCTION's return.
 type Origin struct {
-	Call int // index in the calls
+	Call int // index in the calls of the origin, the last of Chain
 	// Translated says the callee's error was replaced by another one
 	// before FUNCTION returned it; Line is then the last line FUNCTION
 	// ran (where the new value was chosen), 0 when none was recorded.
+	// It is about FUNCTION's own call, Chain[0].
 	Translated bool
 	Line       int
 	File       string
+	// Chain is the calls from FUNCTION down to the origin, indexes in
+	// the calls: Chain[0] is a call FUNCTION made, each next one a call
+	// made in the previous one whose value that one passed up (or
+	// translated: Links says which).
+	Chain []int
+	// Links[i] says how Chain[i]'s value became its caller's: passed up
+	// unchanged, or translated (an errno replaced by another).
+	Links []Link
+}
+
+// Link is how a value went from a call in the chain to its caller.
+type Link struct {
+	Translated bool
+	// Errno says the call failed by returning NULL or -1 with errno
+	// set (Call.Errno) and its caller failed the same way (returning
+	// -1, or NULL from a pointer function) after it.
+	Errno bool
 }
 
 // Result is what a trace says about calls.
@@ -56,25 +89,65 @@ type Result struct {
 	Origin *Origin
 }
 
+// Children returns the indexes of the calls made in call parent (-1:
+// by FUNCTION), in order.
+func (r Result) Children(parent int) []int {
+	var out []int
+	for i, c := range r.Calls {
+		if c.Parent == parent {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // line is what Calls needs of a statement record: its line.
 type line func(id uint32) (file string, n int, ok bool)
 
-// Calls pairs the call and return records of tr, in the order they ran,
-// and names the origin of tr.Return:
-//   - the last call that returned the same value (at the function's return
-//     size; NULL for NULL, -1 for -1), or else
-//   - when the function returns a negative errno (-4095..-1) and the last
-//     call made returned another one, that call, as translated at the last
-//     statement FUNCTION ran after it.
+// open is a call whose return has not been seen yet.
+type open struct {
+	call     int
+	site     *Site
+	rsp      uint64
+	hasRSP   bool
+	errno    uint64 // errno when the call was made
+	hasErrno bool
+}
+
+// value returns a record's value i, if recorded.
+func value(r session.Record, i int) (uint64, bool) {
+	if i < len(r.Values) && r.Values[i].OK {
+		return r.Values[i].U64, true
+	}
+	return 0, false
+}
+
+// Calls builds the tree of calls tr made from its call and return
+// records, in the order they ran, and names the origin of tr.Return.
 //
-// A call whose failure the function recovered from is never named: it did
-// not return the value, and it was not the last call.
+// A call's parent is the innermost call still open when it was made. An
+// open call's frame is known by rsp at the call, which its return
+// (the return address reached with rsp back at that value) must match:
+// a jump to a return address is no return, an inner instance of a
+// recursive function never closes an outer one, and calls left open
+// when a later one is made outside their frame (a longjmp, records the
+// buffer dropped) are closed without a value.
+//
+// The origin is found level by level, from FUNCTION down: among the calls
+// made at a level, the last one whose value was read must have returned
+// the level's value (the same value, at FUNCTION's return size), or NULL
+// or -1 having set errno when the level's value is -1 (or NULL for a
+// pointer function), or, when that value is a negative errno
+// (-4095..-1), another one, translated.
+// Its own calls are the next level, with its value. A call whose failure
+// the caller recovered from (a later call's value was read) is never
+// named. Calls of __errno_location (reading errno) do not count.
 func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 	var res Result
 	if p == nil {
 		return res
 	}
-	pending := map[*Site]int{}
+	var stack []open
 	nth := map[*Site]int{}
 	after := map[int]int{} // call index -> index of its return record
 	for i, r := range tr.Records {
@@ -84,54 +157,144 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		}
 		if r.StmtID == s.CallID {
 			nth[s]++
-			c := Call{Site: s, Callee: s.Callee, Nth: nth[s], At: i, BackAt: -1, Target: s.Target}
+			rsp, hasRSP := value(r, callRSP)
+			if s.Depth <= 1 {
+				stack = stack[:0] // FUNCTION's own code runs: its calls are over
+			}
+			for len(stack) > 0 {
+				top := stack[len(stack)-1]
+				if !hasRSP || !top.hasRSP || rsp < top.rsp {
+					break
+				}
+				stack = stack[:len(stack)-1] // outside top's frame: top is over
+			}
+			p.resolve(s)
+			c := Call{Site: s, Callee: s.Callee, Parent: -1, Depth: 1, Binary: s.TargetBinary, Target: s.Target, Nth: nth[s], At: i, BackAt: -1}
+			if len(stack) > 0 {
+				top := stack[len(stack)-1]
+				if top.call < 0 || res.Calls[top.call].Depth >= max(p.Depth, 1) {
+					// Deeper than asked (a recursive callee's
+					// probes fire at every level): matched, not kept.
+					stack = append(stack, open{call: -1, site: s, rsp: rsp, hasRSP: hasRSP})
+					continue
+				}
+				c.Parent = top.call
+				c.Depth = res.Calls[c.Parent].Depth + 1
+			}
 			if s.Indirect {
 				c.Callee = "?"
-				if len(r.Values) > 0 && r.Values[0].OK {
-					c.Callee = p.runtimeName(r.Values[0].U64, tr.Bias)
-					if sym, ok := p.symbolAt(r.Values[0].U64 - tr.Bias); ok && sym.Value == r.Values[0].U64-tr.Bias {
-						c.Target = sym.Value
-					}
+				if t, ok := value(r, callTarget); ok {
+					c.Callee, c.Binary, c.Target = p.runtimeTarget(s, t, r, tr.Bias)
 				}
 			}
-			pending[s] = len(res.Calls)
+			o := open{call: len(res.Calls), site: s, rsp: rsp, hasRSP: hasRSP}
+			if s.callErrno > 0 {
+				o.errno, o.hasErrno = value(r, s.callErrno)
+			}
+			stack = append(stack, o)
 			res.Calls = append(res.Calls, c)
 			continue
 		}
-		k, ok := pending[s]
-		if !ok {
+		rsp, hasRSP := value(r, retRSP)
+		j := len(stack) - 1
+		for ; j >= 0; j-- {
+			if o := stack[j]; o.site == s && (!hasRSP || !o.hasRSP || o.rsp == rsp) {
+				break
+			}
+		}
+		if j < 0 {
 			continue // a jump to the return address, not a return
 		}
-		delete(pending, s)
+		k, before := stack[j].call, stack[j]
+		stack = stack[:j]
+		if k < 0 {
+			continue
+		}
 		after[k] = i
 		res.Calls[k].BackAt = i
-		if s.Used && len(r.Values) > 0 && r.Values[0].OK {
+		if e, ok := value(r, max(s.retErrno, 0)); ok && s.retErrno > 0 && before.hasErrno && int32(e) != int32(before.errno) && int32(e) != 0 {
+			res.Calls[k].Errno = int64(int32(e))
+		}
+		if u, ok := value(r, retRAX); ok && s.Used {
 			res.Calls[k].Returned = true
-			u := r.Values[0].U64
 			res.Calls[k].Value, res.Calls[k].Raw, res.Calls[k].Wide = p.norm(u), u, p.wide(u)
 		}
 		res.Calls[k].Back = true
 	}
-	for k := len(res.Calls) - 1; k >= 0; k-- {
-		if c := res.Calls[k]; c.Returned && !c.Wide && c.Value == tr.Return {
-			res.Origin = &Origin{Call: k}
-			return res
+	res.Origin = p.origin(res, tr, stmt, after)
+	return res
+}
+
+// maxChain bounds the chain the origin is searched along (recursion).
+const maxChain = 256
+
+// origin names the origin of tr.Return in res (see Calls); nil when
+// FUNCTION itself made the value.
+func (p *Plan) origin(res Result, tr *session.Trace, stmt line, after map[int]int) *Origin {
+	var o *Origin
+	parent, v := -1, tr.Return
+	for len(res.Calls) > 0 && (o == nil || len(o.Chain) < maxChain) {
+		k, translated := p.pick(res, parent, v)
+		if k < 0 {
+			break
+		}
+		if o == nil {
+			o = &Origin{Translated: translated}
+			if translated {
+				p.translatedAt(o, res.Calls[k], tr, stmt, after[k])
+			}
+		}
+		o.Call = k
+		o.Chain = append(o.Chain, k)
+		c := res.Calls[k]
+		o.Links = append(o.Links, Link{Translated: translated, Errno: c.Errno != 0 && c.Value != v && (c.Raw == 0 || c.Value == -1)})
+		parent, v = k, res.Calls[k].Value
+	}
+	return o
+}
+
+// pick chooses, among the calls made in parent, the one value v came
+// from: the last whose value was read, when it returned v or (v a
+// negative errno) another errno; -1 when none did.
+func (p *Plan) pick(res Result, parent int, v int64) (int, bool) {
+	last := -1
+	for i := len(res.Calls) - 1; i >= 0; i-- {
+		c := res.Calls[i]
+		if c.Parent == parent && c.Returned && !readsErrno(c.Callee) {
+			last = i
+			break
 		}
 	}
-	if !isErrno(tr.Return) || p.retUnsigned {
-		return res
+	if last < 0 {
+		return -1, false
 	}
-	k := len(res.Calls) - 1
-	for k >= 0 && !res.Calls[k].Returned {
-		k--
+	c := res.Calls[last]
+	switch {
+	case c.Errno != 0 && (c.Raw == 0 || c.Value == -1) && (v == -1 || v == 0 && p.retPointer):
+		return last, false // failed with errno set, passed up so
+	case c.Wide:
+		return -1, false
+	case c.Value == v:
+		return last, false
+	case isErrno(v) && !p.retUnsigned && isErrno(c.Value):
+		return last, true
 	}
-	// Only the last call whose value the function read: a later one
-	// that returned success means the function recovered.
-	if k < 0 || res.Calls[k].Wide || !isErrno(res.Calls[k].Value) {
-		return res
-	}
-	o := &Origin{Call: k, Translated: true}
-	for i := len(tr.Records) - 1; i > after[k] && stmt != nil; i-- {
+	return -1, false
+}
+
+// readsErrno reports whether a callee is glibc's errno accessor.
+func readsErrno(callee string) bool {
+	return callee == "__errno_location" || callee == "__errno_location@plt"
+}
+
+// translatedAt places FUNCTION's translation of call c's error: the last
+// statement it ran after the call's return record (at index ret), not
+// its closing brace unless no other line ran; else the call's line.
+func (p *Plan) translatedAt(o *Origin, c Call, tr *session.Trace, stmt line, ret int) {
+	for i := len(tr.Records) - 1; i > ret && stmt != nil; i-- {
+		if p.Owns(tr.Records[i].StmtID) {
+			continue
+		}
 		if f, n, ok := stmt(tr.Records[i].StmtID); ok && n > 0 && (n != p.LastLine || o.Line == 0) {
 			o.File, o.Line = f, n
 			if n != p.LastLine {
@@ -140,10 +303,8 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		}
 	}
 	if o.Line == 0 {
-		o.File, o.Line = res.Calls[k].Site.File, res.Calls[k].Site.Line
+		o.File, o.Line = c.Site.File, c.Site.Line
 	}
-	res.Origin = o
-	return res
 }
 
 func isErrno(v int64) bool { return v < 0 && v >= -4095 }
@@ -174,14 +335,35 @@ func (p *Plan) wide(u uint64) bool {
 	return hi != 0 && int64(u)>>(bits-1) != -1
 }
 
-// runtimeName names a run-time code address: by the traced binary's
-// symbols when it falls in them (bias is the binary's load bias), else hex.
-func (p *Plan) runtimeName(addr, bias uint64) string {
-	if s, ok := p.symbolAt(addr - bias); ok {
-		if s.Value == addr-bias {
-			return s.Name
-		}
-		return fmt.Sprintf("%s+%#x", s.Name, addr-bias-s.Value)
+// runtimeTarget names an indirect call's recorded target addr: by the
+// symbols of the binary holding the call, its load bias taken from the
+// call's recorded address (or, without it, the traced binary's bias),
+// else hex. It returns the name, and the binary and link-time address
+// when a function starts there.
+func (p *Plan) runtimeTarget(s *Site, addr uint64, r session.Record, bias uint64) (string, string, uint64) {
+	b := p.binary(s.Binary)
+	if rip, ok := value(r, callRIP); ok {
+		bias = rip - s.PC
+	} else if b != p.root && p.root != nil {
+		return fmt.Sprintf("%#x", addr), "", 0
 	}
-	return fmt.Sprintf("%#x", addr)
+	va := addr - bias
+	if sym, ok := b.symbolAt(va); ok {
+		if sym.Value == va {
+			return b.funcName(va), b.Path, va
+		}
+		return fmt.Sprintf("%s+%#x", sym.Name, va-sym.Value), "", 0
+	}
+	return fmt.Sprintf("%#x", addr), "", 0
+}
+
+// binary is the planned binary at path (the traced one when unknown).
+func (p *Plan) binary(path string) *Binary {
+	if b, ok := p.bins[path]; ok {
+		return b
+	}
+	if p.root != nil {
+		return p.root
+	}
+	return &Binary{syms: p.syms}
 }

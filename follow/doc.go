@@ -1,10 +1,16 @@
-// Package follow plans and explains --follow at depth 1: the calls the
-// traced function makes, each recorded where it is made. New decodes the
-// function's code (and the code of functions it tail-jumps to, whose
-// return is its return) and plans two probes per call instruction: one on
-// the call, recording the target of an indirect call, and one on the
-// instruction after it, the return address, recording rax. Both are plain
-// statement probes with their own ids, inside the traced code, so code
-// elsewhere pays nothing. After a trace, Calls pairs the records into the
-// calls made and names the origin of the failure value.
+// Package follow plans and explains --follow: the calls the traced
+// function makes and, to a depth, the calls its callees make, each
+// recorded where it is made. New decodes the function's code (and the
+// code of functions it tail-jumps to, whose return is its return), then
+// that of each direct callee, through the PLT into the library defining
+// it when Input.Import finds one, breadth first to the depth asked and
+// within bounds, and plans two probes per call instruction: one on the
+// call, recording rsp (and the target of an indirect call), and one on
+// the instruction after it, the return address, recording rax and rsp.
+// Both are plain statement probes with their own ids, placed in the file
+// holding the code; probes inside callees fire for every caller, and
+// their programs exit at once where the thread has no open invocation.
+// After a trace, Calls builds the call tree from the records (a return
+// matched to its call by rsp) and names the origin of the failure value
+// and the chain of calls down to it.
 package follow

@@ -3,6 +3,7 @@ package follow
 import (
 	"debug/elf"
 	"encoding/binary"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -43,6 +44,7 @@ func TestUsesRAX(t *testing.T) {
 		{"add %eax,%ebx", []byte{0x01, 0xc3, 0xc3}, true},
 		{"add $1,%eax", []byte{0x83, 0xc0, 0x01, 0xc3}, true},
 		{"endbr64 then xor", []byte{0xf3, 0x0f, 0x1e, 0xfa, 0x31, 0xc0, 0xc3}, false},
+		{"movl $2,(%rax): a store through it", []byte{0xc7, 0x00, 0x02, 0, 0, 0, 0xc3}, true},
 	} {
 		if got := usesRAX(decodeBytes(t, c.code), 0); got != c.want {
 			t.Errorf("%s: usesRAX = %v, want %v", c.name, got, c.want)
@@ -79,14 +81,14 @@ func TestCalls(t *testing.T) {
 		origin  *Origin
 		values  []int64
 	}{
-		{"passed up", -2, []session.Record{call(a), ret(a, neg(-2)), stmt(6)}, &Origin{Call: 0}, []int64{-2}},
+		{"passed up", -2, []session.Record{call(a), ret(a, neg(-2)), stmt(6)}, &Origin{Call: 0, Chain: []int{0}}, []int64{-2}},
 		{"translated at the last line before the brace", -22, []session.Record{call(a), ret(a, neg(-2)), stmt(6), stmt(9)},
-			&Origin{Call: 0, Translated: true, File: "f.c", Line: 6}, []int64{-2}},
+			&Origin{Call: 0, Translated: true, File: "f.c", Line: 6, Chain: []int{0}}, []int64{-2}},
 		{"recovered: a later call succeeded", -1, []session.Record{call(a), ret(a, neg(-2)), call(b), ret(b, 8), stmt(7)}, nil, []int64{-2, 8}},
-		{"the last matching call in a loop", -22, []session.Record{call(a), ret(a, 0), call(a), ret(a, neg(-22)), call(b), ret(b, 0)},
-			&Origin{Call: 1}, []int64{0, -22, 0}},
+		{"the last call read, in a loop", -22, []session.Record{call(a), ret(a, 0), call(a), ret(a, neg(-22)), call(v), ret(v, 0)},
+			&Origin{Call: 1, Chain: []int{1}}, []int64{0, -22, 0}},
 		{"an unused value is never blamed", 0, []session.Record{call(a), ret(a, 5), call(v), ret(v, 0)}, nil, []int64{5, 0}},
-		{"a jump to a return address is no return", -2, []session.Record{ret(a, neg(-2)), call(b), ret(b, neg(-2))}, &Origin{Call: 0}, []int64{-2}},
+		{"a jump to a return address is no return", -2, []session.Record{ret(a, neg(-2)), call(b), ret(b, neg(-2))}, &Origin{Call: 0, Chain: []int{0}}, []int64{-2}},
 	} {
 		res := p.Calls(&session.Trace{Return: c.ret, Records: c.records}, lines)
 		var got []int64
@@ -105,7 +107,7 @@ func TestCalls(t *testing.T) {
 		switch {
 		case (res.Origin == nil) != (c.origin == nil):
 			t.Errorf("%s: origin %+v, want %+v", c.name, res.Origin, c.origin)
-		case res.Origin != nil && *res.Origin != *c.origin:
+		case res.Origin != nil && !sameOrigin(*res.Origin, *c.origin):
 			t.Errorf("%s: origin %+v, want %+v", c.name, *res.Origin, *c.origin)
 		}
 	}
@@ -117,7 +119,7 @@ func TestCalls(t *testing.T) {
 	// An indirect call is named by the binary's symbols, the load bias
 	// taken off; outside them it is hex.
 	p.syms = nil
-	res := p.Calls(&session.Trace{Bias: 0x1000, Records: []session.Record{{StmtID: 16, Values: val(0x7f0000)}}}, lines)
+	res := p.Calls(&session.Trace{Bias: 0x1000, Records: []session.Record{{StmtID: 16, Values: []session.Value{{U64: 0x7ffc0000, OK: true}, {U64: 0x7f0000, OK: true}}}}}, lines)
 	if len(res.Calls) != 1 || res.Calls[0].Callee != "0x7f0000" {
 		t.Errorf("indirect call %+v, want callee 0x7f0000", res.Calls)
 	}
@@ -209,7 +211,7 @@ func TestBlame(t *testing.T) {
 	}
 	res := p.Calls(tr(2), nil)
 	b, ok := res.Blame()
-	want := Blame{Callee: "check", Target: 0x1130, Site: 0x1200, Nth: 2}
+	want := Blame{Callee: "check", Target: 0x1130, Site: 0x1200, Nth: 2, Depth: 1}
 	if !ok || b != want {
 		t.Fatalf("Blame() = %+v, %v; want %+v", b, ok, want)
 	}
@@ -221,5 +223,166 @@ func TestBlame(t *testing.T) {
 	}
 	if _, ok := p.Calls(tr(3), nil).Find(want); ok {
 		t.Error("Find: a trace blaming the third call found the second")
+	}
+
+	// Depth 2: FUNCTION calls mid twice (site m), each mid calls leaf
+	// once (site l, in mid); the second leaf's failure is passed up.
+	// The deepest call is blamed, its site in mid, its count among all
+	// the calls made from l in the invocation.
+	m := &Site{CallID: 20, ReturnID: 21, Callee: "mid", Target: 0x1300, PC: 0x1210, Used: true, Depth: 1, Binary: "/bin/f", TargetBinary: "/bin/f"}
+	l := &Site{CallID: 22, ReturnID: 23, Callee: "leaf", Target: 0x1400, PC: 0x1310, Used: true, Depth: 2, Binary: "/bin/f", TargetBinary: "/bin/f"}
+	p2 := &Plan{retSize: 4, Depth: 3, byID: map[uint32]*Site{20: m, 21: m, 22: l, 23: l}}
+	v := func(rax, rsp uint64) []session.Value {
+		return []session.Value{{U64: rax, OK: true}, {U64: rsp, OK: true}}
+	}
+	rsp := func(u uint64) []session.Value { return []session.Value{{U64: u, OK: true}} }
+	neg2 := uint64(0xfffffffe)
+	res = p2.Calls(&session.Trace{Return: -2, Records: []session.Record{
+		{StmtID: 20, Values: rsp(1000)}, {StmtID: 22, Values: rsp(900)}, {StmtID: 23, Values: v(0, 900)}, {StmtID: 21, Values: v(0, 1000)},
+		{StmtID: 20, Values: rsp(1000)}, {StmtID: 22, Values: rsp(900)}, {StmtID: 23, Values: v(neg2, 900)}, {StmtID: 21, Values: v(neg2, 1000)},
+	}}, nil)
+	b, ok = res.Blame()
+	want2 := Blame{Callee: "leaf", Binary: "/bin/f", Target: 0x1400, SiteBinary: "/bin/f", Site: 0x1310, Nth: 2, Depth: 2}
+	if !ok || b != want2 {
+		t.Fatalf("depth 2: Blame() = %+v, %v; want %+v", b, ok, want2)
+	}
+	if c, ok := res.Find(want2); !ok || c.At != 5 || c.BackAt != 6 {
+		t.Errorf("depth 2: Find: %+v, %v; want the records 5..6", c, ok)
+	}
+}
+
+// sameOrigin compares origins, chains included.
+func sameOrigin(a, b Origin) bool {
+	if a.Call != b.Call || a.Translated != b.Translated || a.Line != b.Line || a.File != b.File || len(a.Chain) != len(b.Chain) {
+		return false
+	}
+	for i := range a.Chain {
+		if a.Chain[i] != b.Chain[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestCallTree builds call trees from hand-made records carrying rsp, as
+// the probes record it, and checks each call's parent and value and the
+// chain to the origin.
+func TestCallTree(t *testing.T) {
+	// FUNCTION calls mid (site m) and other (site o); mid calls leaf
+	// (site l); rec calls itself (site r).
+	m := &Site{CallID: 10, ReturnID: 11, Callee: "mid", Used: true, Depth: 1}
+	o := &Site{CallID: 12, ReturnID: 13, Callee: "other", Used: true, Depth: 1}
+	l := &Site{CallID: 14, ReturnID: 15, Callee: "leaf", Used: true, Depth: 2}
+	r := &Site{CallID: 16, ReturnID: 17, Callee: "rec", Used: true, Depth: 2}
+	p := &Plan{retSize: 4, Depth: 3, byID: map[uint32]*Site{}}
+	for _, s := range []*Site{m, o, l, r} {
+		p.byID[s.CallID], p.byID[s.ReturnID] = s, s
+	}
+	v := func(u ...uint64) []session.Value {
+		var out []session.Value
+		for _, x := range u {
+			out = append(out, session.Value{U64: x, OK: true})
+		}
+		return out
+	}
+	neg := func(n int64) uint64 { return uint64(n) & 0xffffffff }
+	call := func(s *Site, rsp uint64) session.Record { return session.Record{StmtID: s.CallID, Values: v(rsp)} }
+	ret := func(s *Site, rax, rsp uint64) session.Record {
+		return session.Record{StmtID: s.ReturnID, Values: v(rax, rsp)}
+	}
+	type want struct {
+		callee string
+		parent int
+		value  int64
+		back   bool
+	}
+	for _, c := range []struct {
+		name    string
+		ret     int64
+		records []session.Record
+		calls   []want
+		chain   []int
+	}{
+		{"three levels, passed up", -2,
+			[]session.Record{call(m, 1000), call(l, 900), ret(l, neg(-2), 900), ret(m, neg(-2), 1000)},
+			[]want{{"mid", -1, -2, true}, {"leaf", 0, -2, true}}, []int{0, 1}},
+		{"a recovering callee is the origin, its failing callee is not", -1,
+			[]session.Record{call(m, 1000), call(l, 900), ret(l, neg(-2), 900), call(l, 900), ret(l, 8, 900), ret(m, neg(-1), 1000)},
+			[]want{{"mid", -1, -1, true}, {"leaf", 0, -2, true}, {"leaf", 0, 8, true}}, []int{0}},
+		{"translated one level down", -22,
+			[]session.Record{call(m, 1000), call(l, 900), ret(l, neg(-2), 900), ret(m, neg(-22), 1000)},
+			[]want{{"mid", -1, -22, true}, {"leaf", 0, -2, true}}, []int{0, 1}},
+		// rec(2) -> rec(1) -> rec(0): one site, each return matched
+		// to its own call by rsp; the fourth level is not kept.
+		{"recursion", -5,
+			[]session.Record{call(m, 1000), call(r, 900), call(r, 800), call(r, 700), ret(r, neg(-5), 700), ret(r, neg(-5), 800), ret(r, neg(-5), 900), ret(m, neg(-5), 1000)},
+			[]want{{"mid", -1, -5, true}, {"rec", 0, -5, true}, {"rec", 1, -5, true}}, []int{0, 1, 2}},
+		// An inner instance jumping to the return address of the
+		// outer instance's call is no return of it (rsp differs).
+		{"a jump to a return address in an inner instance", -5,
+			[]session.Record{call(m, 1000), call(r, 900), ret(r, 7, 800), ret(r, neg(-5), 900), ret(m, neg(-5), 1000)},
+			[]want{{"mid", -1, -5, true}, {"rec", 0, -5, true}}, []int{0, 1}},
+		// leaf never returned (a longjmp out of it): the next call at
+		// FUNCTION's level closes it, without a value.
+		{"a call that never returned", -2,
+			[]session.Record{call(m, 1000), call(l, 900), call(o, 1000), ret(o, neg(-2), 1000)},
+			[]want{{"mid", -1, 0, false}, {"leaf", 0, 0, false}, {"other", -1, -2, true}}, []int{2}},
+	} {
+		res := p.Calls(&session.Trace{Return: c.ret, Records: c.records}, nil)
+		var got []want
+		for _, k := range res.Calls {
+			got = append(got, want{k.Callee, k.Parent, k.Value, k.Back})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.calls) {
+			t.Errorf("%s: calls %v, want %v", c.name, got, c.calls)
+		}
+		var chain []int
+		if res.Origin != nil {
+			chain = res.Origin.Chain
+			if res.Origin.Call != chain[len(chain)-1] {
+				t.Errorf("%s: origin call %d, not the chain's last %v", c.name, res.Origin.Call, chain)
+			}
+		}
+		if fmt.Sprint(chain) != fmt.Sprint(c.chain) {
+			t.Errorf("%s: chain %v, want %v", c.name, chain, c.chain)
+		}
+	}
+}
+
+// TestCallErrno: a call that returned NULL having set errno is the origin
+// of -1 (or of NULL from a pointer function); one that left errno as it
+// was is not, nor one that returned another value.
+func TestCallErrno(t *testing.T) {
+	f := &Site{CallID: 10, ReturnID: 11, Callee: "find", Used: true, Depth: 1, callErrno: 1, retErrno: 2}
+	v := func(u ...uint64) []session.Value {
+		var out []session.Value
+		for _, x := range u {
+			out = append(out, session.Value{U64: x, OK: true})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name                 string
+		ptr                  bool
+		ret                  int64
+		rax, before, errnoAt uint64
+		origin               bool
+		errno                int64
+	}{
+		{"NULL with errno set, -1 returned", false, -1, 0, 0, 2, true, 2},
+		{"NULL with errno set, NULL returned by a pointer function", true, 0, 0, 0, 2, true, 2},
+		{"NULL with errno unchanged", false, -1, 0, 2, 2, false, 0},
+		{"a pointer with errno set", false, -1, 0x7f0000001000, 0, 2, false, 2},
+		{"NULL with errno set, 0 returned by an int function", false, 0, 0, 0, 2, true, 2}, // 0 == 0: the same value
+	} {
+		p := &Plan{retSize: 4, retPointer: c.ptr, Depth: 3, byID: map[uint32]*Site{10: f, 11: f}}
+		if c.ptr {
+			p.retSize = 8
+		}
+		recs := []session.Record{{StmtID: 10, Values: v(1000, c.before)}, {StmtID: 11, Values: v(c.rax, 1000, c.errnoAt)}}
+		res := p.Calls(&session.Trace{Return: c.ret, Records: recs}, nil)
+		if len(res.Calls) != 1 || res.Calls[0].Errno != c.errno || (res.Origin != nil) != c.origin {
+			t.Errorf("%s: calls %+v origin %+v; want errno %d, origin %v", c.name, res.Calls, res.Origin, c.errno, c.origin)
+		}
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/arch/x86/x86asm"
 
+	"github.com/whythefail/whythefail/backtrace"
 	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/expr/ir"
@@ -15,9 +17,14 @@ import (
 	"github.com/whythefail/whythefail/verdict"
 )
 
-// Input is what New reads.
-type Input struct {
-	Fn *debuginfo.Function
+// Binary is a file whose functions --follow decodes: the traced binary,
+// or a shared library a call through the PLT goes to.
+type Binary struct {
+	// Path is the file's path; File, when set, names functions by their
+	// DWARF (the name of the function at an address whose symbol is an
+	// alias) and places calls in inlined instances.
+	Path string
+	File *target.File
 	// Code returns n bytes of code at link-time address va.
 	Code func(va uint64, n int) ([]byte, error)
 	// FileOffset converts a link-time address to the probe's file offset.
@@ -26,6 +33,55 @@ type Input struct {
 	Symbols []target.Symbol
 	// PLT names the binary's PLT entries by address (PLTNames).
 	PLT map[uint64]string
+
+	syms  []target.Symbol // by address, the best name first
+	names map[string]target.Symbol
+}
+
+// prepare sorts the symbols once.
+func (b *Binary) prepare() {
+	if b.names != nil {
+		return
+	}
+	b.syms = append([]target.Symbol(nil), b.Symbols...)
+	sort.Slice(b.syms, func(i, j int) bool {
+		if b.syms[i].Value != b.syms[j].Value {
+			return b.syms[i].Value < b.syms[j].Value
+		}
+		return better(b.syms[i].Name, b.syms[j].Name)
+	})
+	b.names = map[string]target.Symbol{}
+	for _, s := range b.syms {
+		if _, ok := b.names[s.Name]; !ok {
+			b.names[s.Name] = s
+		}
+	}
+}
+
+// Input is what New reads.
+type Input struct {
+	Fn *debuginfo.Function
+	// Code, FileOffset, Symbols and PLT describe the traced binary (see
+	// Binary); File and Path, when set, name its functions by DWARF.
+	Code       func(va uint64, n int) ([]byte, error)
+	FileOffset func(va uint64) (uint64, error)
+	Symbols    []target.Symbol
+	PLT        map[uint64]string
+	File       *target.File
+	Path       string
+	// Depth is how many call levels are recorded: 1 records the calls
+	// FUNCTION makes, 2 also the calls those callees make, and so on;
+	// 0 means 1.
+	Depth int
+	// MaxFuncs bounds the functions whose calls are probed, FUNCTION
+	// included (0: DefaultMaxFuncs); MaxSites bounds the call sites
+	// (0: DefaultMaxSites). Plan.Cut says when they cut the tree.
+	MaxFuncs, MaxSites int
+	// Import finds the function a call through a PLT entry named name
+	// reaches: the library defining it and the function's link-time
+	// address there. An error (its text says why, as "an ifunc") or a
+	// nil Import leaves the callee's calls unfollowed.
+	Import func(name string) (*Binary, uint64, error)
 	// FirstID is the statement id of the first call probe.
 	FirstID uint32
 	// RetSize and RetUnsigned are the traced function's return type's
@@ -33,25 +89,38 @@ type Input struct {
 	// return at that size.
 	RetSize     int
 	RetUnsigned bool
+	// RetPointer says FUNCTION returns a pointer: NULL is its failure.
+	RetPointer bool
+	// Errno makes the probes record the thread's errno too (the plan's
+	// bpfgen.Spec.Errno must locate it), so that a call returning NULL or
+	// -1 having set errno is seen to pass its failure up that way.
+	Errno bool
 }
 
+// Defaults of Input.MaxFuncs and Input.MaxSites.
+const (
+	DefaultMaxFuncs = 48
+	DefaultMaxSites = 400
+)
+
 // Site is one call instruction of the traced function (or of a function
-// it tail-jumps to).
+// it tail-jumps to), or of a function it calls, to the depth followed.
 type Site struct {
 	CallID, ReturnID uint32 // the probes' statement ids
 	PC               uint64 // the call instruction
 	Return           uint64 // the instruction after it
-	// Callee names a direct call's target (name@plt through the PLT, or
-	// hex when no symbol covers it); empty for an indirect call.
+	// Callee names a direct call's target (name@plt through the PLT, the
+	// DWARF name of the function there, else its symbol, or hex); empty
+	// for an indirect call. The DWARF names (Callee, Func, In), a callee's
+	// File and Line below FUNCTION and Inlined are filled in by
+	// Plan.Calls for the sites a trace made calls at (symbol names and no
+	// line before).
 	Callee   string
 	Indirect bool
-	// Target is a direct call's link-time target (a PLT entry for a
-	// call through the PLT); 0 for an indirect call.
-	Target uint64
 	// Text is the call instruction's operand, for an indirect call.
 	Text string
-	// File and Line are the call's line-table row in the traced
-	// function; Line is 0 for calls in a tail-called function.
+	// File and Line are the call's line-table row; Line is 0 for calls
+	// in a tail-called function of FUNCTION, and where no line is known.
 	File string
 	Line int
 	// In names the tail-called function holding the call; empty for
@@ -61,6 +130,35 @@ type Site struct {
 	// rax; a call whose value is never read (a void callee) is never the
 	// origin, and its rax is not reported.
 	Used bool
+
+	// Depth is the call's level: 1 for FUNCTION's own calls, 2 for the
+	// calls of the functions it calls, and so on.
+	Depth int
+	// Func names the function the call is in (FUNCTION's name at depth
+	// 1) and Binary is the path of the file holding it (the probes are
+	// placed there).
+	Func   string
+	Binary string
+	// Inlined names the inlined functions the call instruction is in,
+	// innermost first (DWARF inlined_subroutine at PC): empty when the
+	// call is in the out-of-line code of Func.
+	Inlined []string
+	// Target is a direct call's callee: its link-time entry address in
+	// TargetBinary (the library a PLT call reaches, when found); 0 when
+	// unknown. Followed says the callee's own calls are probed too;
+	// otherwise, at a depth below the one asked for, NotFollowed says
+	// why ("called through a pointer", "an ifunc", ...).
+	Target       uint64
+	TargetBinary string
+	Followed     bool
+	NotFollowed  string
+
+	callErrno, retErrno int     // the errno value's index in the records, -1: none
+	bin                 *Binary // the file holding the call
+	funcEntry, inEntry  uint64  // Func's and In's entries, to name them by DWARF (0: keep)
+	callee              *Binary // the callee's, when a direct call reaches a function's start
+	placed              bool    // File and Line are final
+	resolved            bool    // resolve ran
 }
 
 // Plan is the call sites of the traced function and their probes.
@@ -75,10 +173,24 @@ type Plan struct {
 	// attributed to when another line ran after the call.
 	LastLine int
 
+	// Depth is the depth followed (Input.Depth); Cut, when set, is the
+	// one line saying that the bounds on functions or call sites cut
+	// the call tree.
+	Depth int
+	Cut   string
+	// Unprobed are the calls not recorded because the kernel refuses a
+	// uprobe on their call or return instruction (a lock prefix, say),
+	// as function+offset.
+	Unprobed []string
+
+	mu          sync.Mutex // resolve's
 	byID        map[uint32]*Site
+	bins        map[string]*Binary
+	root        *Binary
 	syms        []target.Symbol
 	retSize     int
 	retUnsigned bool
+	retPointer  bool
 }
 
 // Owns reports whether statement id is a call or return probe of the plan.
@@ -90,20 +202,56 @@ func (p *Plan) Owns(id uint32) bool {
 	return ok
 }
 
-// maxTail bounds the chain of tail jumps New follows.
+// maxTail bounds the chain of tail jumps New follows from one function.
 const maxTail = 4
 
-// New plans the call-site probes of in.Fn. An error means the code could
-// not be decoded.
+// Values the call and return probes record, by index.
+const (
+	callRSP    = 0 // rsp at the call instruction
+	callTarget = 1 // an indirect call's target
+	callRIP    = 2 // the call instruction's run-time address (indirect calls)
+	retRAX     = 0 // rax at the return address
+	retRSP     = 1 // rsp there: the call's rsp again, once it returned
+)
+
+// DWARF expressions of the registers the probes read.
+var (
+	exprRAX = []byte{0x50}       // DW_OP_reg0
+	exprRSP = []byte{0x57}       // DW_OP_reg7
+	exprRIP = []byte{0x90, 0x10} // DW_OP_regx 16
+)
+
+// fkey is a function: its file and link-time entry address.
+type fkey struct {
+	bin   string
+	entry uint64
+}
+
+// body is a function whose calls New probes.
+type body struct {
+	bin    *Binary
+	name   string      // its symbol's name (FUNCTION's DWARF name)
+	entry  uint64      // its entry (0 for FUNCTION)
+	ranges [][2]uint64 // its code, the .cold part included
+	depth  int         // its level: 0 for FUNCTION
+	root   bool
+}
+
+// New plans the call-site probes of in.Fn and, to in.Depth, of the
+// functions it calls. An error means FUNCTION's code could not be decoded.
 func New(in Input) (*Plan, error) {
-	syms := append([]target.Symbol(nil), in.Symbols...)
-	sort.Slice(syms, func(i, j int) bool {
-		if syms[i].Value != syms[j].Value {
-			return syms[i].Value < syms[j].Value
-		}
-		return better(syms[i].Name, syms[j].Name)
-	})
-	p := &Plan{Func: in.Fn.Name, byID: map[uint32]*Site{}, syms: syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned}
+	depth := max(in.Depth, 1)
+	maxFuncs, maxSites := in.MaxFuncs, in.MaxSites
+	if maxFuncs <= 0 {
+		maxFuncs = DefaultMaxFuncs
+	}
+	if maxSites <= 0 {
+		maxSites = DefaultMaxSites
+	}
+	rb := &Binary{Path: in.Path, File: in.File, Code: in.Code, FileOffset: in.FileOffset, Symbols: in.Symbols, PLT: in.PLT}
+	rb.prepare()
+	p := &Plan{Func: in.Fn.Name, Depth: depth, byID: map[uint32]*Site{}, bins: map[string]*Binary{in.Path: rb}, root: rb,
+		syms: rb.syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned, retPointer: in.RetPointer}
 	if in.Fn.CU != nil {
 		if rows, err := in.Fn.CU.Lines(); err == nil {
 			for _, r := range rows {
@@ -114,85 +262,233 @@ func New(in Input) (*Plan, error) {
 		}
 	}
 	id := in.FirstID
-	type body struct {
-		name   string
-		ranges [][2]uint64
-	}
-	todo := []body{{"", in.Fn.Ranges}}
-	seen := map[uint64]bool{}
+	queue := []body{{bin: rb, name: in.Fn.Name, ranges: in.Fn.Ranges, root: true}}
+	queued := map[fkey]bool{}
 	for _, r := range in.Fn.Ranges {
-		seen[r[0]] = true
+		queued[fkey{in.Path, r[0]}] = true
 	}
-	for n := 0; n < len(todo) && n <= maxTail; n++ {
-		b := todo[n]
-		ins, err := decode(in.Code, b.ranges)
-		if err != nil {
-			if b.name == "" {
-				return nil, fmt.Errorf("decoding %s for --follow: %w", in.Fn.Name, err)
+	queued[fkey{in.Path, in.Fn.Entry}] = true
+	var cutFuncs, cutSites bool
+	for n := 0; n < len(queue); n++ {
+		fb := queue[n]
+		// The function's code, then the functions it tail-jumps to,
+		// whose calls are its own (their return is its return).
+		parts := []body{fb}
+		for k := 0; k < len(parts) && k <= maxTail; k++ {
+			part := parts[k]
+			ins, err := decode(fb.bin.Code, part.ranges)
+			if err != nil {
+				if fb.root && k == 0 {
+					return nil, fmt.Errorf("decoding %s for --follow: %w", in.Fn.Name, err)
+				}
+				continue // code we cannot decode: its calls are not followed
 			}
-			continue // a tail-called function we cannot decode: its calls are not followed
+			at := indexOf(ins)
+			for j, it := range ins {
+				if !it.ok {
+					continue
+				}
+				switch it.inst.Op {
+				case x86asm.JMP:
+					rel, ok := it.inst.Args[0].(x86asm.Rel)
+					if !ok {
+						continue
+					}
+					t := uint64(int64(it.end()) + int64(rel))
+					if inRanges(part.ranges, t) || queued[fkey{fb.bin.Path, t}] {
+						continue
+					}
+					if s, ok := fb.bin.symbolAt(t); ok && s.Value == t && s.Size > 0 {
+						queued[fkey{fb.bin.Path, t}] = true
+						parts = append(parts, body{bin: fb.bin, name: s.Name, entry: t, ranges: fb.bin.codeOf(s)})
+					}
+					continue
+				case x86asm.CALL:
+				default:
+					continue
+				}
+				ret := it.end()
+				if j+1 >= len(ins) || ins[j+1].pc != ret {
+					continue // nothing after the call in this body: a noreturn callee
+				}
+				if !fb.bin.uprobeable(it) || !fb.bin.uprobeable(ins[j+1]) {
+					// One refused probe fails the whole link.
+					p.Unprobed = append(p.Unprobed, fb.bin.name(it.pc, nil))
+					continue
+				}
+				if len(p.Sites) >= maxSites {
+					cutSites = true
+					break
+				}
+				s := &Site{CallID: id, ReturnID: id + 1, PC: it.pc, Return: ret, Used: usesRAXAt(ins, at, j+1),
+					Depth: fb.depth + 1, Func: fb.name, Binary: fb.bin.Path}
+				if k > 0 {
+					s.In, s.inEntry = part.name, part.entry
+				}
+				s.funcEntry = fb.entry
+				call := bpfgen.Stmt{ID: s.CallID, PC: it.pc, Vars: []ir.Var{{Name: "rsp", Expr: exprRSP, Size: 8}}}
+				var callee *Binary
+				viaPLT := false
+				switch a := it.inst.Args[0].(type) {
+				case x86asm.Rel:
+					t := uint64(int64(ret) + int64(a))
+					s.Callee = fb.bin.name(t, fb.bin.PLT)
+					callee, s.Target = fb.bin, t
+					if imp, ok := fb.bin.PLT[t]; ok {
+						viaPLT = true
+						callee, s.Target = nil, 0
+						s.NotFollowed = "not found in the libraries the binary needs"
+						if in.Import != nil {
+							b, addr, err := in.Import(imp)
+							if err == nil {
+								callee, s.Target = b, addr
+							} else {
+								s.NotFollowed = err.Error()
+							}
+						}
+					}
+				default:
+					e, ok := verdict.OperandExpr(a, ret)
+					if !ok {
+						continue
+					}
+					s.Indirect = true
+					s.Text = x86asm.GNUSyntax(it.inst, it.pc, nil)
+					s.NotFollowed = "called through a pointer"
+					call.Vars = append(call.Vars, ir.Var{Name: "target", Expr: e, Size: 8}, ir.Var{Name: "rip", Expr: exprRIP, Size: 8})
+				}
+				back := bpfgen.Stmt{ID: s.ReturnID, PC: ret, Vars: []ir.Var{{Name: "rax", Expr: exprRAX, Size: 8}, {Name: "rsp", Expr: exprRSP, Size: 8}}}
+				s.callErrno, s.retErrno = -1, -1
+				if in.Errno {
+					s.callErrno, s.retErrno = len(call.Vars), len(back.Vars)
+					call.Vars = append(call.Vars, ir.Var{Name: "errno", Errno: true, Size: 4})
+					back.Vars = append(back.Vars, ir.Var{Name: "errno", Errno: true, Size: 4})
+				}
+				var err1, err2 error
+				call.FileOffset, err1 = fb.bin.FileOffset(it.pc)
+				back.FileOffset, err2 = fb.bin.FileOffset(ret)
+				if err1 != nil || err2 != nil {
+					continue
+				}
+				if fb.bin != rb {
+					call.Binary, back.Binary = fb.bin.Path, fb.bin.Path
+				}
+				if fb.root && k == 0 && in.Fn.CU != nil {
+					if row, ok := in.Fn.CU.RowAt(s.PC); ok {
+						s.Line, s.File = row.Line, in.Fn.CU.File(row.File)
+					}
+				}
+				s.bin, s.placed = fb.bin, fb.root && k > 0 // a tail-called part of FUNCTION has no line
+				if callee != nil && callee.Path == rb.Path {
+					callee = rb // a PLT call back into the traced binary
+				}
+				if callee != nil && s.Target != 0 {
+					s.TargetBinary = callee.Path
+					callee.prepare()
+					if fs, ok := callee.symbolAt(s.Target); ok && fs.Value == s.Target && !viaPLT {
+						s.callee = callee // named by its DWARF when a call is made
+					}
+					switch fs, ok := callee.symbolAt(s.Target); {
+					case s.Depth >= depth:
+					case !ok || fs.Value != s.Target || fs.Size == 0:
+						s.NotFollowed = "no function symbol there"
+					case queued[fkey{callee.Path, s.Target}]:
+						s.Followed, s.NotFollowed = true, ""
+					case len(queue) >= maxFuncs:
+						cutFuncs = true
+						s.NotFollowed = "the call tree's bound"
+					default:
+						queued[fkey{callee.Path, s.Target}] = true
+						s.Followed, s.NotFollowed = true, ""
+						p.bins[callee.Path] = callee
+						queue = append(queue, body{bin: callee, name: fs.Name, entry: s.Target, ranges: callee.codeOf(fs), depth: s.Depth})
+					}
+				}
+				if s.Depth >= depth {
+					s.NotFollowed = ""
+				}
+				p.Sites = append(p.Sites, s)
+				p.byID[s.CallID], p.byID[s.ReturnID] = s, s
+				p.Stmts = append(p.Stmts, call, back)
+				id += 2
+			}
 		}
-		for k, it := range ins {
-			if !it.ok {
-				continue
-			}
-			switch it.inst.Op {
-			case x86asm.JMP:
-				rel, ok := it.inst.Args[0].(x86asm.Rel)
-				if !ok {
-					continue
-				}
-				t := uint64(int64(it.end()) + int64(rel))
-				if inRanges(b.ranges, t) || seen[t] {
-					continue
-				}
-				if s, ok := p.symbolAt(t); ok && s.Value == t && s.Size > 0 {
-					seen[t] = true
-					todo = append(todo, body{s.Name, [][2]uint64{{s.Value, s.Value + s.Size}}})
-				}
-				continue
-			case x86asm.CALL:
-			default:
-				continue
-			}
-			ret := it.end()
-			if k+1 >= len(ins) || ins[k+1].pc != ret {
-				continue // nothing after the call in this body: a noreturn callee
-			}
-			s := &Site{CallID: id, ReturnID: id + 1, PC: it.pc, Return: ret, In: b.name, Used: usesRAX(ins, k+1)}
-			call := bpfgen.Stmt{ID: s.CallID, PC: it.pc}
-			switch a := it.inst.Args[0].(type) {
-			case x86asm.Rel:
-				t := uint64(int64(ret) + int64(a))
-				s.Callee, s.Target = p.name(t, in.PLT), t
-			default:
-				e, ok := verdict.OperandExpr(a, ret)
-				if !ok {
-					continue
-				}
-				s.Indirect = true
-				s.Text = x86asm.GNUSyntax(it.inst, it.pc, nil)
-				call.Vars = []ir.Var{{Name: "target", Expr: e, Size: 8}}
-			}
-			var err1, err2 error
-			call.FileOffset, err1 = in.FileOffset(it.pc)
-			back := bpfgen.Stmt{ID: s.ReturnID, PC: ret, Vars: []ir.Var{{Name: "rax", Expr: []byte{0x50}, Size: 8}}}
-			back.FileOffset, err2 = in.FileOffset(ret)
-			if err1 != nil || err2 != nil {
-				continue
-			}
-			if b.name == "" && in.Fn.CU != nil {
-				if row, ok := in.Fn.CU.RowAt(it.pc); ok {
-					s.Line, s.File = row.Line, in.Fn.CU.File(row.File)
-				}
-			}
-			p.Sites = append(p.Sites, s)
-			p.byID[s.CallID], p.byID[s.ReturnID] = s, s
-			p.Stmts = append(p.Stmts, call, back)
-			id += 2
-		}
+	}
+	// A callee queued after the bounds cut the tree has no probes:
+	// the sites calling it say so.
+	switch {
+	case cutSites:
+		p.Cut = fmt.Sprintf("--follow: the call tree was cut at %d call sites: deeper calls are not recorded", maxSites)
+	case cutFuncs:
+		p.Cut = fmt.Sprintf("--follow: the call tree was cut at %d functions: the calls of the others are not recorded", maxFuncs)
 	}
 	return p, nil
+}
+
+// resolve names a site's callee by its DWARF and places the call (its
+// line, the inlined functions holding it), once, when a trace holds a
+// call made there: reading the DWARF at every site of a large tree
+// would cost seconds before the probes go in. FUNCTION's own calls keep
+// the line its unit's line table gave them; other calls take their
+// binary's DWARF, when it has some.
+func (p *Plan) resolve(s *Site) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.resolved {
+		return
+	}
+	s.resolved = true
+	if s.callee != nil {
+		s.Callee = s.callee.funcName(s.Target)
+	}
+	if s.bin == nil || s.bin.File == nil {
+		return
+	}
+	if s.funcEntry != 0 {
+		s.Func = s.bin.funcName(s.funcEntry)
+	}
+	if s.inEntry != 0 {
+		s.In = s.bin.funcName(s.inEntry)
+	}
+	frames := backtrace.Symbolize(s.bin.File, s.PC)
+	for _, f := range frames {
+		if f.Inlined {
+			s.Inlined = append(s.Inlined, f.Function)
+		}
+	}
+	if s.Depth > 1 && !s.placed && len(frames) > 0 && frames[0].Line > 0 {
+		s.File, s.Line = frames[0].File, frames[0].Line
+	}
+}
+
+// uprobeable reports whether the kernel takes a uprobe on it.
+func (b *Binary) uprobeable(it instr) bool {
+	code, err := b.Code(it.pc, it.inst.Len)
+	return err == nil && insn.Uprobeable(code)
+}
+
+// codeOf is a function's code: its symbol's range, and its .cold part
+// (gcc's split of unlikely code) when a symbol names one.
+func (b *Binary) codeOf(s target.Symbol) [][2]uint64 {
+	rs := [][2]uint64{{s.Value, s.Value + s.Size}}
+	if c, ok := b.names[s.Name+".cold"]; ok && c.Size > 0 {
+		rs = append(rs, [2]uint64{c.Value, c.Value + c.Size})
+	}
+	return rs
+}
+
+// funcName names the function at link-time entry address va: its DWARF
+// name (the function's own, where the symbol is an alias, as glibc's
+// _IO_file_fopen is of _IO_new_file_fopen), else its symbol's.
+func (b *Binary) funcName(va uint64) string {
+	if b.File != nil {
+		if fr := backtrace.Symbolize(b.File, va); len(fr) > 0 {
+			if n := fr[len(fr)-1].Function; n != "" {
+				return n
+			}
+		}
+	}
+	return b.name(va, nil)
 }
 
 // better orders the names of symbols at one address: glibc's internal
@@ -216,13 +512,18 @@ func inRanges(rs [][2]uint64, pc uint64) bool {
 }
 
 // symbolAt returns the function symbol covering link-time address va.
-func (p *Plan) symbolAt(va uint64) (target.Symbol, bool) {
-	i := sort.Search(len(p.syms), func(i int) bool { return p.syms[i].Value >= va })
-	if i < len(p.syms) && p.syms[i].Value == va {
-		return p.syms[i], true // the best name at that address
+func (p *Plan) symbolAt(va uint64) (target.Symbol, bool) { return symbolIn(p.syms, va) }
+
+// symbolAt returns the function symbol covering link-time address va.
+func (b *Binary) symbolAt(va uint64) (target.Symbol, bool) { return symbolIn(b.syms, va) }
+
+func symbolIn(syms []target.Symbol, va uint64) (target.Symbol, bool) {
+	i := sort.Search(len(syms), func(i int) bool { return syms[i].Value >= va })
+	if i < len(syms) && syms[i].Value == va {
+		return syms[i], true // the best name at that address
 	}
 	for j := i - 1; j >= 0; j-- {
-		s := p.syms[j]
+		s := syms[j]
 		if va == s.Value || va < s.Value+s.Size {
 			return s, true
 		}
@@ -235,11 +536,11 @@ func (p *Plan) symbolAt(va uint64) (target.Symbol, bool) {
 
 // name names a link-time code address: its PLT entry's symbol, the
 // function symbol it starts (or +offset within), or hex.
-func (p *Plan) name(va uint64, plt map[uint64]string) string {
+func (b *Binary) name(va uint64, plt map[uint64]string) string {
 	if n, ok := plt[va]; ok {
 		return n + "@plt"
 	}
-	if s, ok := p.symbolAt(va); ok {
+	if s, ok := b.symbolAt(va); ok {
 		if s.Value == va {
 			return s.Name
 		}

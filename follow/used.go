@@ -12,11 +12,19 @@ const maxUseSteps = 64
 // straight code and unconditional jumps inside ins, and answers true
 // (may read) at anything it does not model: a conditional jump, a
 // return (rax is then the function's own return value), an indirect jump.
-func usesRAX(ins []instr, k int) bool {
-	at := map[uint64]int{}
+func usesRAX(ins []instr, k int) bool { return usesRAXAt(ins, indexOf(ins), k) }
+
+// indexOf maps each instruction's address to its index in ins.
+func indexOf(ins []instr) map[uint64]int {
+	at := make(map[uint64]int, len(ins))
 	for i, it := range ins {
 		at[it.pc] = i
 	}
+	return at
+}
+
+// usesRAXAt is usesRAX with ins indexed by address (indexOf).
+func usesRAXAt(ins []instr, at map[uint64]int, k int) bool {
 	for steps := 0; steps < maxUseSteps && k < len(ins); steps++ {
 		it := ins[k]
 		if !it.ok {
@@ -72,10 +80,11 @@ func usesRAX(ins []instr, k int) bool {
 // readsRAX reports whether an explicit operand from index first on is rax
 // (any width) or addresses memory through it.
 func readsRAX(in *x86asm.Inst, first int) bool {
+args:
 	for _, a := range in.Args[first:] {
 		switch a := a.(type) {
 		case nil:
-			return false
+			break args
 		case x86asm.Reg:
 			if isRAX(a) {
 				return true

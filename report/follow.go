@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/whythefail/whythefail/expr"
 	"github.com/whythefail/whythefail/follow"
 )
 
@@ -16,14 +17,16 @@ func stmtLine(stmts map[uint32]Stmt) func(uint32) (string, int, bool) {
 }
 
 // callName is a call as the report names it: the callee, then where the
-// call is (file:line in the traced function, or the tail-called function
-// holding it).
+// call is (file:line, or the function holding it: the tail-called
+// function of FUNCTION, or the caller, when no line is known).
 func callName(c follow.Call) string {
 	switch {
 	case c.Site.Line > 0:
 		return fmt.Sprintf("%s (%s:%d)", c.Callee, c.Site.File, c.Site.Line)
 	case c.Site.In != "":
 		return fmt.Sprintf("%s (in %s)", c.Callee, c.Site.In)
+	case c.Depth > 1 && c.Site.Func != "":
+		return fmt.Sprintf("%s (in %s)", c.Callee, c.Site.Func)
 	}
 	return c.Callee
 }
@@ -36,31 +39,105 @@ func callValue(c follow.Call, format string) string {
 		return "did not return"
 	case !c.Returned:
 		return "returned (value not used)"
+	case c.Callee == "__errno_location" || c.Callee == "__errno_location@plt":
+		return "returned errno's address"
 	case c.Wide:
 		return fmt.Sprintf("returned %#x", c.Raw)
 	}
-	return "returned " + formatReturn(c.Value, format)
+	v := "returned " + formatReturn(c.Value, format)
+	if c.Errno != 0 {
+		v += " with errno " + errnoText(c.Errno)
+	}
+	return v
 }
 
-// writeCalls prints --follow's lines: one "call:" line per call made, in
-// order, then the "origin:" line.
-func writeCalls(b *strings.Builder, res follow.Result, tr *Trace, fn, format string) {
-	for _, c := range res.Calls {
-		fmt.Fprintf(b, "call: %s %s\n", callName(c), callValue(c, format))
+// errnoText is an errno value as its name and number: "ENOENT (2)".
+func errnoText(n int64) string {
+	if name := expr.ErrnoName(n); name != "" {
+		return fmt.Sprintf("%s (%d)", name, n)
 	}
+	return fmt.Sprint(n)
+}
+
+// notFollowed is what a call line adds when the call's own calls were
+// not recorded although the depth asked for reaches them.
+func notFollowed(p *follow.Plan, c follow.Call) string {
+	if c.Depth >= p.Depth || c.Site.Followed {
+		return ""
+	}
+	why := c.Site.NotFollowed
+	if why == "" {
+		return ""
+	}
+	return ", its own calls not followed (" + why + ")"
+}
+
+// writeCalls prints --follow's lines: one "call:" line per call FUNCTION
+// made, in order, with, below each call of the chain to the origin, the
+// calls made in it (indented by depth); then the "origin:" line and the
+// "chain:" line from FUNCTION down to it, through the functions FUNCTION
+// tail-jumps to and the inlined functions the calls are in.
+func writeCalls(b *strings.Builder, p *follow.Plan, res follow.Result, tr *Trace, fn, format string) {
+	inChain := map[int]bool{}
+	if res.Origin != nil {
+		for _, k := range res.Origin.Chain {
+			inChain[k] = true
+		}
+	}
+	var walk func(parent int)
+	walk = func(parent int) {
+		for _, k := range res.Children(parent) {
+			c := res.Calls[k]
+			fmt.Fprintf(b, "call: %s%s %s%s\n", strings.Repeat("  ", c.Depth-1), callName(c), callValue(c, format), notFollowed(p, c))
+			if inChain[k] {
+				walk(k)
+			}
+		}
+	}
+	walk(-1)
 	o := res.Origin
 	switch {
 	case o == nil && len(res.Calls) == 0:
 		b.WriteString("origin: no call was made\n")
+		return
 	case o == nil:
 		fmt.Fprintf(b, "origin: %s itself (no call returned %s)\n", fn, formatReturn(tr.Return, format))
-	case o.Translated:
-		c := res.Calls[o.Call]
-		fmt.Fprintf(b, "origin: %s %s, translated at %s:%d\n", callName(c), callValue(c, format), o.File, o.Line)
-	default:
-		c := res.Calls[o.Call]
-		fmt.Fprintf(b, "origin: %s %s, passed up\n", callName(c), callValue(c, format))
+		return
 	}
+	c := res.Calls[o.Call]
+	how := "passed up"
+	for i, l := range o.Links {
+		if l.Errno {
+			how = "passed up as a failure with errno set"
+			break
+		}
+		if !l.Translated {
+			continue
+		}
+		if i == 0 {
+			how = fmt.Sprintf("translated at %s:%d", o.File, o.Line)
+		} else {
+			how = "translated in " + res.Calls[o.Chain[i-1]].Callee
+		}
+		break
+	}
+	fmt.Fprintf(b, "origin: %s %s, %s\n", callName(c), callValue(c, format), how)
+	parts := []string{fn}
+	for _, k := range o.Chain {
+		c := res.Calls[k]
+		if c.Site.In != "" {
+			parts = append(parts, c.Site.In+" (tail call)")
+		}
+		for i := len(c.Site.Inlined) - 1; i >= 0; i-- {
+			parts = append(parts, c.Site.Inlined[i]+" (inlined)")
+		}
+		name := c.Callee
+		if c.Site.Line > 0 {
+			name = fmt.Sprintf("%s (%s:%d)", c.Callee, c.Site.File, c.Site.Line)
+		}
+		parts = append(parts, name+" "+callValue(c, format))
+	}
+	fmt.Fprintf(b, "chain: %s\n", strings.Join(parts, " → "))
 }
 
 type jsonCall struct {
@@ -74,6 +151,20 @@ type jsonCall struct {
 	// RAX is the whole register, for callees returning more than
 	// FUNCTION's return type holds.
 	RAX uint64 `json:"rax"`
+	// Parent is the index of the call this one was made in (-1: by
+	// FUNCTION); Depth its level (1: FUNCTION's own calls).
+	Parent int `json:"parent"`
+	Depth  int `json:"depth"`
+	// Func is the function holding the call; Inlined the inlined
+	// functions holding it, innermost first.
+	Func    string   `json:"func,omitempty"`
+	Inlined []string `json:"inlined,omitempty"`
+	// Binary and Target are the callee's file and link-time address,
+	// when known.
+	Binary string `json:"binary,omitempty"`
+	Target uint64 `json:"target,omitempty"`
+	// Errno is the errno the call set, when it changed it (0: none seen).
+	Errno int64 `json:"errno,omitempty"`
 }
 
 type jsonOrigin struct {
@@ -82,6 +173,9 @@ type jsonOrigin struct {
 	Translated bool   `json:"translated,omitempty"`
 	File       string `json:"file,omitempty"`
 	Line       int    `json:"line,omitempty"`
+	// Chain is the calls from FUNCTION down to the origin (indexes in
+	// calls), Call last.
+	Chain []int `json:"chain"`
 	// Function and Statements are the callee's DWARF name and the
 	// statements the blamed call ran, when they were traced (a re-run).
 	Function   string     `json:"function,omitempty"`
@@ -92,12 +186,14 @@ type jsonOrigin struct {
 func callsJSON(res follow.Result) ([]jsonCall, *jsonOrigin) {
 	calls := []jsonCall{}
 	for _, c := range res.Calls {
-		calls = append(calls, jsonCall{Callee: c.Callee, File: c.Site.File, Line: c.Site.Line, In: c.Site.In, Indirect: c.Site.Indirect, Returned: c.Returned, Value: c.Value, RAX: c.Raw})
+		calls = append(calls, jsonCall{Callee: c.Callee, File: c.Site.File, Line: c.Site.Line, In: c.Site.In, Indirect: c.Site.Indirect,
+			Returned: c.Returned, Value: c.Value, RAX: c.Raw, Parent: c.Parent, Depth: c.Depth, Func: c.Site.Func, Inlined: c.Site.Inlined,
+			Binary: c.Binary, Target: c.Target, Errno: c.Errno})
 	}
 	if res.Origin == nil {
 		return calls, nil
 	}
-	o := &jsonOrigin{Call: res.Origin.Call, Callee: res.Calls[res.Origin.Call].Callee, Translated: res.Origin.Translated}
+	o := &jsonOrigin{Call: res.Origin.Call, Callee: res.Calls[res.Origin.Call].Callee, Translated: res.Origin.Translated, Chain: res.Origin.Chain}
 	if o.Translated {
 		o.File, o.Line = res.Origin.File, res.Origin.Line
 	}

@@ -38,7 +38,7 @@ func originPlan(t *testing.T) *follow.Plan {
 func TestOrigin(t *testing.T) {
 	p := originPlan(t)
 	stmts := map[uint32]Stmt{0: {File: "f.c", Line: 2}, 1: {File: "f.c", Line: 4}}
-	o := &Origin{Blame: follow.Blame{Callee: "lookup", Target: 0x2000, Site: 0x1000, Nth: 1}, Function: "lookup",
+	o := &Origin{Blame: follow.Blame{Callee: "lookup", Target: 0x2000, Site: 0x1000, Nth: 1, Depth: 1}, Function: "lookup",
 		Stmts: map[uint32]Stmt{20: {File: "l.c", Line: 3, Vars: []Var{{Name: "key", Format: "int", Size: 4}}}, 21: {File: "l.c", Line: 5, Vars: []Var{{Name: "key", Format: "int", Size: 4}}}}}
 	key := []Value{{U64: 7, OK: true}}
 	tr := func(nth int) *Trace {
@@ -63,6 +63,7 @@ x[2] f.c:2 $$vars:
 x[2] f.c:4 $$vars:
 call: lookup returned -2
 origin: lookup returned -2, passed up
+chain: f → lookup returned -2
 origin's statements: lookup, in the call lookup, call 1 from that site:
 x[2] l.c:3 $$vars: key=0x7
 x[2] l.c:5 $$vars: key=0x7
@@ -74,6 +75,7 @@ x[2] f.c:4 $$vars:
 call: lookup returned 0
 call: lookup returned -2
 origin: lookup returned -2, passed up
+chain: f → lookup returned -2
 origin's statements: not traced here (they are traced for lookup, call 1 from its site)
 `},
 	} {
@@ -98,7 +100,7 @@ origin's statements: not traced here (they are traced for lookup, call 1 from it
 		t.Fatal(err)
 	}
 	js, _ := json.Marshal(got.Origin)
-	if want := `{"call":0,"callee":"lookup","function":"lookup","statements":[{"file":"l.c","line":3,"vars":[{"name":"key","value":7}]},{"file":"l.c","line":5,"vars":[{"name":"key","value":7}]}]}`; string(js) != want {
+	if want := `{"call":0,"callee":"lookup","chain":[0],"function":"lookup","statements":[{"file":"l.c","line":3,"vars":[{"name":"key","value":7}]},{"file":"l.c","line":5,"vars":[{"name":"key","value":7}]}]}`; string(js) != want {
 		t.Errorf("origin %s\nwant %s", js, want)
 	}
 	if len(got.Statements) != 2 || strings.Contains(b.String(), `"file":"l.c","line":3,"vars":[{"name":"key","value":1}]`) {

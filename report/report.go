@@ -151,7 +151,7 @@ func (t *Text) Trace(tr *Trace) error {
 	}
 	if t.Follow != nil {
 		res := t.Follow.Calls(tr, stmtLine(t.Stmts))
-		writeCalls(&b, res, tr, t.H.Function, t.H.ReturnFormat)
+		writeCalls(&b, t.Follow, res, tr, t.H.Function, t.H.ReturnFormat)
 		t.writeOrigin(&b, res, tr)
 	}
 	if v := explain(t.Verdict, t.Stmts, tr); v != nil {

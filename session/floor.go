@@ -61,7 +61,7 @@ func AttachFloor(p Plan) (_ *Floor, err error) {
 	}
 	offs := []uint64{p.EntryOffset}
 	for _, st := range p.Stmts {
-		if st.FileOffset != p.EntryOffset {
+		if st.FileOffset != p.EntryOffset && st.Binary == "" { // the floor covers the traced file only
 			offs = append(offs, st.FileOffset)
 		}
 	}

@@ -96,7 +96,7 @@ type Stats struct {
 	// Losses, printed only when non-zero.
 	RingbufDrops  uint64 `json:"dropped_traces"`       // committed invocations lost because the ring buffer was full
 	Truncations   uint64 `json:"truncated_statements"` // statement hits lost because an invocation's buffer was full
-	MissingBuffer uint64 `json:"orphan_statements"`    // statement or return hits with no live invocation
+	MissingBuffer uint64 `json:"orphan_statements"`    // return hits with no live invocation; statement hits on a thread whose invocation lost its buffer (user space) or with none (kernel)
 	EntryDrops    uint64 `json:"dropped_entries"`      // invocations that could not get a buffer
 	DecodeErrors  uint64 `json:"undecodable_traces"`   // ring buffer samples that did not decode
 	// RingBytes is how many bytes were read from the ring buffer:
@@ -367,6 +367,20 @@ func (s *Session) attachUprobes(p Plan, gen *bpfgen.Generated) error {
 	if err != nil {
 		return fmt.Errorf("opening %s for uprobes: %w", p.Binary, err)
 	}
+	// Statements in other files (Stmt.Binary: --follow's probes in
+	// shared libraries) are attached in theirs.
+	exes := map[string]*link.Executable{"": ex}
+	exOf := func(st *bpfgen.Stmt) (*link.Executable, string, error) {
+		if e, ok := exes[st.Binary]; ok {
+			return e, binName(p, st), nil
+		}
+		e, err := link.OpenExecutable(st.Binary)
+		if err != nil {
+			return nil, st.Binary, fmt.Errorf("opening %s for uprobes: %w", st.Binary, err)
+		}
+		exes[st.Binary] = e
+		return e, st.Binary, nil
+	}
 	prog := s.coll.Programs
 	if s.multi {
 		one := &link.UprobeMultiOptions{Addresses: []uint64{p.EntryOffset}}
@@ -376,27 +390,33 @@ func (s *Session) attachUprobes(p Plan, gen *bpfgen.Generated) error {
 		}
 		s.links = append(s.links, l)
 		s.probes++
-		// One link per statements program, with the statement's
-		// index as the cookie.
-		var names []string
-		offs, cookies := map[string][]uint64{}, map[string][]uint64{}
+		// One link per statements program and file, with the
+		// statement's index as the cookie.
+		type group struct{ name, bin string }
+		var groups []group
+		offs, cookies := map[group][]uint64{}, map[group][]uint64{}
 		for i, name := range gen.StmtPrograms {
 			if name == "" {
 				continue
 			}
-			if offs[name] == nil {
-				names = append(names, name)
+			g := group{name, p.Stmts[i].Binary}
+			if offs[g] == nil {
+				groups = append(groups, g)
 			}
-			offs[name] = append(offs[name], p.Stmts[i].FileOffset)
-			cookies[name] = append(cookies[name], uint64(i))
+			offs[g] = append(offs[g], p.Stmts[i].FileOffset)
+			cookies[g] = append(cookies[g], uint64(i))
 		}
-		for _, name := range names {
-			l, err := ex.UprobeMulti(nil, prog[name], &link.UprobeMultiOptions{Addresses: offs[name], Cookies: cookies[name]})
+		for _, g := range groups {
+			e, bin, err := exOf(&bpfgen.Stmt{Binary: g.bin})
 			if err != nil {
-				return fmt.Errorf("attaching %d statement probes in %s: %w", len(offs[name]), p.Binary, err)
+				return err
+			}
+			l, err := e.UprobeMulti(nil, prog[g.name], &link.UprobeMultiOptions{Addresses: offs[g], Cookies: cookies[g]})
+			if err != nil {
+				return fmt.Errorf("attaching %d statement probes in %s: %w", len(offs[g]), bin, err)
 			}
 			s.links = append(s.links, l)
-			s.probes += len(offs[name])
+			s.probes += len(offs[g])
 		}
 		l, err = ex.UprobeMulti(nil, prog[bpfgen.ProgEntry], one)
 		if err != nil {
@@ -417,9 +437,13 @@ func (s *Session) attachUprobes(p Plan, gen *bpfgen.Generated) error {
 			continue
 		}
 		st := p.Stmts[i]
-		l, err := ex.Uprobe("", prog[name], &link.UprobeOptions{Address: st.FileOffset})
+		e, bin, err := exOf(&st)
 		if err != nil {
-			return fmt.Errorf("attaching statement %d at %s offset %#x: %w", st.ID, p.Binary, st.FileOffset, err)
+			return err
+		}
+		l, err := e.Uprobe("", prog[name], &link.UprobeOptions{Address: st.FileOffset})
+		if err != nil {
+			return fmt.Errorf("attaching statement %d at %s offset %#x: %w", st.ID, bin, st.FileOffset, err)
 		}
 		s.links = append(s.links, l)
 		s.probes++
@@ -431,6 +455,14 @@ func (s *Session) attachUprobes(p Plan, gen *bpfgen.Generated) error {
 	s.links = append(s.links, l)
 	s.probes++
 	return nil
+}
+
+// binName is the file a statement's uprobe goes to.
+func binName(p Plan, st *bpfgen.Stmt) string {
+	if st.Binary != "" {
+		return st.Binary
+	}
+	return p.Binary
 }
 
 // Probes is the number of uprobes attached: one per statement probe point,

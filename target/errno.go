@@ -250,7 +250,11 @@ var libcDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/
 // usual system directories. A program run with another libc (through
 // LD_LIBRARY_PATH, say) has another build-id, which the generated
 // programs check before trusting what they read.
-func (f *File) FindLibc() (string, error) {
+func (f *File) FindLibc() (string, error) { return f.FindLibrary("libc.so.6") }
+
+// FindLibrary returns the path of the shared library soname (a DT_NEEDED
+// entry) that f loads, searched as FindLibc searches libc.so.6.
+func (f *File) FindLibrary(soname string) (string, error) {
 	var dirs []string
 	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
 		vals, err := f.ELF.DynString(tag)
@@ -267,11 +271,14 @@ func (f *File) FindLibc() (string, error) {
 			}
 		}
 	}
+	if strings.Contains(soname, "/") {
+		dirs, soname = []string{filepath.Dir(soname)}, filepath.Base(soname)
+	}
 	for _, d := range append(dirs, libcDirs...) {
-		p := filepath.Join(d, "libc.so.6")
+		p := filepath.Join(d, soname)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 			return p, nil
 		}
 	}
-	return "", errors.New("libc.so.6 not found in the program's run paths nor in " + strings.Join(libcDirs, ", "))
+	return "", errors.New(soname + " not found in the program's run paths nor in " + strings.Join(libcDirs, ", "))
 }

@@ -71,3 +71,35 @@ func TestSingleUprobesSameOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestSingleUprobesFollow: --follow's probes, some in a shared library
+// (viaplt's call into libfollow.so and its callee there), print the same
+// calls, origin and chain with single uprobes as with uprobe_multi links.
+func TestSingleUprobesFollow(t *testing.T) {
+	fixture.RequireBPF(t)
+	fixture.NeedTool(t, "setarch")
+	b := fixture.Build(t, "follow", fixture.Default)
+	cfg := tracer.Config{Target: fmt.Sprintf("process(%q)", b.Path), Function: "viaplt", Condition: "$return < 0", Follow: true}
+	job, err := tracer.Prepare(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(single bool) string {
+		var out, diag bytes.Buffer
+		status, err := job.Run(context.Background(), &out, tracer.RunOptions{
+			Command: fmt.Sprintf("setarch -R %q", b.Path), SingleUprobes: single,
+			Stdout: io.Discard, Stderr: io.Discard, Diag: &diag,
+		})
+		if err != nil || status != 0 {
+			t.Fatalf("SingleUprobes %v: status %d, %v; diagnostics:\n%s", single, status, err, diag.String())
+		}
+		return tidRE.ReplaceAllString(out.String(), "$1[TID]")
+	}
+	multi, single := run(false), run(true)
+	if single != multi {
+		t.Errorf("the fallback prints differently (-uprobe_multi +single uprobes):\n%s", fixture.Diff(multi, single))
+	}
+	if !regexp.MustCompile(`(?m)^chain: viaplt → lib_open@plt \(\S+\) returned -2 → lib_find \(\S+followlib\.c:\d+\) returned -2$`).MatchString(multi) {
+		t.Errorf("no chain into libfollow.so:\n%s", multi)
+	}
+}

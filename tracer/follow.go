@@ -1,28 +1,154 @@
 package tracer
 
 import (
+	"debug/elf"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
 
+	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/target"
 )
 
+// DefaultFollowDepth is --follow's depth without a value; MaxFollowDepth
+// the deepest accepted.
+const (
+	DefaultFollowDepth = 3
+	MaxFollowDepth     = 8
+)
+
+// maxScope bounds the shared libraries searched for a PLT call's target.
+const maxScope = 32
+
 // planFollow adds the call and return probes of --follow to the job's
-// plan (package follow). User-space targets only.
-func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function) error {
+// plan (package follow), depth levels deep (0: DefaultFollowDepth).
+// User-space targets only.
+func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) error {
 	f, ok := bin.(*target.File)
 	if !ok || bin.Kind() != target.KindUser {
 		return errors.New("--follow follows calls in user-space targets only: kernel targets are not supported yet")
 	}
+	if depth <= 0 {
+		depth = DefaultFollowDepth
+	}
+	sc := &scope{opts: job.targetOpts, root: f}
+	// errno at each call and return: a callee failing with NULL or -1
+	// and errno set, its caller failing the same way, is followed.
+	if job.Plan.Errno == nil {
+		// (errnoMiss stays unset: the run's note about errno() not
+		// found is for conditions and variables that use it.)
+		if loc, _, _ := errnoLocation(f); loc != nil && loc.Mode != bpfgen.ErrnoUnknown {
+			job.Plan.Errno = loc
+		}
+	}
+	withErrno := job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
 	p, err := follow.New(follow.Input{
 		Fn: fn, Code: bin.Code, FileOffset: bin.FileOffset, Symbols: bin.Symbols(), PLT: follow.PLTNames(f.ELF),
-		FirstID: uint32(len(job.Plan.Stmts)), RetSize: job.Plan.RetSize, RetUnsigned: job.Plan.RetUnsigned,
+		File: f, Path: f.Path, Depth: depth, Import: sc.resolve,
+		FirstID: nextStmtID(job.Plan.Stmts), RetSize: job.Plan.RetSize, RetUnsigned: job.Plan.RetUnsigned,
+		RetPointer: job.Header.ReturnFormat == "ptr", Errno: withErrno,
 	})
+	timing.Mark("--follow: call sites decoded")
 	if err != nil {
 		return err
 	}
 	job.Follow = p
 	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
+	job.Plan.QuietOrphans = true
+	if p.Cut != "" {
+		job.Notes = append(job.Notes, p.Cut)
+	}
+	if n := len(p.Unprobed); n > 0 {
+		job.Notes = append(job.Notes, fmt.Sprintf("--follow: %d call(s) not recorded: the kernel takes no uprobe on their call or return instruction (%s)", n, strings.Join(p.Unprobed, ", ")))
+	}
 	return nil
+}
+
+// scope finds the functions calls through a PLT reach, as the dynamic
+// linker would from the traced binary: in it, then in the libraries it
+// needs, breadth first (each library's own needs after them).
+type scope struct {
+	opts  target.Options
+	root  *target.File
+	libs  []*scopeLib
+	ready bool
+}
+
+type scopeLib struct {
+	file *target.File
+	bin  *follow.Binary
+	defs map[string]elf.Symbol // the defined functions it exports
+}
+
+// load opens the scope's libraries, once.
+func (s *scope) load() {
+	if s.ready {
+		return
+	}
+	s.ready = true
+	seen := map[string]bool{s.root.Path: true}
+	queue := []*target.File{s.root}
+	for n := 0; n < len(queue) && len(s.libs) < maxScope; n++ {
+		f := queue[n]
+		s.libs = append(s.libs, newScopeLib(f))
+		needed, _ := f.ELF.ImportedLibraries()
+		for _, so := range needed {
+			path, err := f.FindLibrary(so)
+			if err != nil {
+				continue
+			}
+			lf, err := target.Open(path, s.opts)
+			if err != nil || seen[lf.Path] {
+				if lf != nil {
+					lf.Close()
+				}
+				continue
+			}
+			seen[lf.Path] = true
+			queue = append(queue, lf)
+		}
+	}
+}
+
+func newScopeLib(f *target.File) *scopeLib {
+	l := &scopeLib{file: f, defs: map[string]elf.Symbol{}}
+	syms, _ := f.ELF.DynamicSymbols()
+	for _, s := range syms {
+		t := elf.ST_TYPE(s.Info)
+		if s.Section == elf.SHN_UNDEF || (t != elf.STT_FUNC && t != elf.STT_GNU_IFUNC) {
+			continue
+		}
+		// The default version (not hidden) is what an unversioned
+		// reference binds to; a hidden one only stands in for it.
+		name, _, _ := strings.Cut(s.Name, "@")
+		if _, ok := l.defs[name]; !ok || !s.VersionIndex.IsHidden() {
+			l.defs[name] = s
+		}
+	}
+	return l
+}
+
+// resolve is follow.Input.Import: the first library of the scope that
+// defines name, and the function's address there.
+func (s *scope) resolve(name string) (*follow.Binary, uint64, error) {
+	s.load()
+	for _, l := range s.libs {
+		sym, ok := l.defs[name]
+		if !ok {
+			continue
+		}
+		if elf.ST_TYPE(sym.Info) == elf.STT_GNU_IFUNC {
+			return nil, 0, fmt.Errorf("an ifunc of %s, resolved at run time", filepath.Base(l.file.Path))
+		}
+		if l.bin == nil {
+			f := l.file
+			l.bin = &follow.Binary{Path: f.Path, File: f, Code: f.Code, FileOffset: f.FileOffset, Symbols: f.Symbols(), PLT: follow.PLTNames(f.ELF)}
+		}
+		return l.bin, sym.Value, nil
+	}
+	return nil, 0, fmt.Errorf("%s not found in the libraries the binary needs", name)
 }

@@ -35,8 +35,12 @@ func noEntryValues(loc []byte, index func(uint64) (uint64, error)) ([]byte, erro
 // job (with Config.Follow): probes like the traced function's, with its
 // variables ($$vars), numbered after every other probe. Their records land
 // in the traced function's buffer, so only calls made while an invocation
-// of it is open are recorded; report.Origin keeps the blamed call's. When
-// the origin cannot be traced, job.originMiss says why.
+// of it is open are recorded; report.Origin keeps the blamed call's. The
+// origin may be in another file than the traced binary (a library a call
+// through the PLT reached): its probes go there (bpfgen.Stmt.Binary), its
+// variables read with that file's DWARF, CFI and GOT (DW_OP_addr is
+// relocated by each probe's own address). When the origin cannot be
+// traced, job.originMiss says why.
 func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), cfg Config) {
 	b := *cfg.Origin
 	user, ok := bin.(*target.File)
@@ -44,28 +48,52 @@ func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint6
 		job.originMiss = "the origin's statements are traced in user-space targets only"
 		return
 	}
-	if b.Target == 0 || strings.HasSuffix(b.Callee, "@plt") {
+	if b.Target == 0 {
+		job.originMiss = fmt.Sprintf("%s is not a function of %s (a call into another library): its statements are not traced", b.Callee, bin.Name())
+		return
+	}
+	file, other := user, b.Binary != "" && b.Binary != user.Path
+	if other {
+		f, err := target.Open(b.Binary, job.targetOpts)
+		if err != nil {
+			job.originMiss = fmt.Sprintf("%s's statements are not traced: %v", b.Callee, err)
+			return
+		}
+		defer f.Close() // planned before Prepare returns, as the traced binary
+		file, bin, gotSlot = f, f, f.GOTSlot
+	} else if strings.HasSuffix(b.Callee, "@plt") {
 		job.originMiss = fmt.Sprintf("%s is not a function of %s (a call into another library): its statements are not traced", b.Callee, bin.Name())
 		return
 	}
 	// A resolver of its own: the traced function's indexes only the
 	// units it needed, and adding another would index the whole file.
 	r := probe.NewLazyResolver(bin)
-	fn := originFunc(r, user, b)
+	fn := originFunc(r, file, b)
 	if fn == nil {
 		job.originMiss = fmt.Sprintf("%s (%#x) has no debug info in %s: its statements cannot be traced", b.Callee, b.Target, bin.Name())
 		return
 	}
-	if fn.Entry == job.Plan.EntryPC {
+	if !other && fn.Entry == job.Plan.EntryPC {
 		job.originMiss = fmt.Sprintf("the origin is %s itself (a recursive call): its statements are the trace's", fn.Name)
 		return
 	}
-	for _, st := range job.Plan.Stmts {
-		if fn.Contains(st.PC) {
-			// A function FUNCTION tail-jumps to: its calls are probed
-			// already, and one address takes one probe of the plan.
+	// The blamed call's own probes delimit its records: an origin
+	// statement probed at the same address (a recursive origin calls
+	// itself from the blamed site) would be recorded on either side of
+	// them, for the caller's instance as well.
+	var site *follow.Site
+	for _, s := range job.Follow.Sites {
+		if s.Binary != file.Path {
+			continue
+		}
+		if s.Depth <= 1 && fn.Contains(s.PC) {
+			// A function FUNCTION tail-jumps to: its calls are
+			// FUNCTION's own.
 			job.originMiss = fmt.Sprintf("%s holds calls --follow records: its statements are not traced", fn.Name)
 			return
+		}
+		if s.PC == b.Site && b.SiteBinary == file.Path {
+			site = s
 		}
 	}
 	sc, err := r.Data.Scope(fn)
@@ -83,11 +111,20 @@ func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint6
 	env.Data, env.GOT = r.Data, gotSlot
 	f := funcStmts{fn: fn, spts: spts, varNode: &expr.VarSet{Kind: "vars", C: 1}, env: env, all: sc.AllVars(), origin: true}
 	o := &report.Origin{Blame: b, Function: fn.Name, Stmts: map[uint32]report.Stmt{}}
+	job.Plan.QuietOrphans = true
 	n := len(job.Plan.Stmts)
 	if _, _, err := planStatements(job, r, bin, gotSlot, f, cfg.Placement, o.Stmts); err != nil {
 		job.Plan.Stmts = job.Plan.Stmts[:n]
 		job.originMiss = fmt.Sprintf("planning %s's statements: %v", fn.Name, err)
 		return
+	}
+	if other {
+		for i := n; i < len(job.Plan.Stmts); i++ {
+			job.Plan.Stmts[i].Binary = file.Path
+		}
+	}
+	if site != nil {
+		dropAt(job, o, n, site, fn.Name)
 	}
 	if len(o.Stmts) == 0 {
 		job.originMiss = fmt.Sprintf("%s has no statements to trace", fn.Name)
@@ -103,17 +140,48 @@ func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint6
 	job.Origin = o
 }
 
+// dropAt leaves out the origin's statements (job.Plan.Stmts[n:], o.Stmts)
+// probed where the blamed site's call or return probe is, renumbering the
+// others (a statement's id is its index in the plan), with a note.
+func dropAt(job *Job, o *report.Origin, n int, site *follow.Site, name string) {
+	at := map[[2]any]bool{}
+	for _, id := range []uint32{site.CallID, site.ReturnID} {
+		if int(id) < n {
+			st := job.Plan.Stmts[id]
+			at[[2]any{st.Binary, st.FileOffset}] = true
+		}
+	}
+	kept := job.Plan.Stmts[:n]
+	stmts := map[uint32]report.Stmt{}
+	var lines []string
+	for _, st := range job.Plan.Stmts[n:] {
+		rs := o.Stmts[st.ID]
+		if at[[2]any{st.Binary, st.FileOffset}] {
+			lines = append(lines, fmt.Sprintf("%s:%d", rs.File, rs.Line))
+			continue
+		}
+		st.ID = uint32(len(kept))
+		kept = append(kept, st)
+		stmts[st.ID] = rs
+	}
+	job.Plan.Stmts, o.Stmts = kept, stmts
+	if len(lines) > 0 {
+		job.originNotes = append(job.originNotes, fmt.Sprintf("%s's statement at %s is not traced: its probe is the blamed call's own (%s calls itself there), whose records delimit the call's", name, strings.Join(lines, ", "), name))
+	}
+}
+
 // originFunc finds the out-of-line function whose entry is the blamed
 // call's target: by the callee's name, or as an ELF alias of a function
 // the DWARF names otherwise (_IO_file_fopen is _IO_new_file_fopen).
 func originFunc(r *probe.Resolver, bin *target.File, b follow.Blame) *debuginfo.Function {
-	pts, _ := r.Resolve(&spec.Spec{Target: spec.Process, Path: bin.Name(), Point: spec.Function, Func: b.Callee, Suffix: spec.Call})
+	name := strings.TrimSuffix(b.Callee, "@plt") // a PLT call's callee, looked up in its library
+	pts, _ := r.Resolve(&spec.Spec{Target: spec.Process, Path: bin.Name(), Point: spec.Function, Func: name, Suffix: spec.Call})
 	for _, p := range pts {
 		if p.Func != nil && !p.Func.Inlined && p.Func.Entry == b.Target {
 			return p.Func
 		}
 	}
-	if fn, ok := aliasOf(r, bin, b.Callee); ok && fn.Entry == b.Target {
+	if fn, ok := aliasOf(r, bin, name); ok && fn.Entry == b.Target {
 		return fn
 	}
 	return nil
@@ -183,6 +251,9 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 		return status, werr
 	}
 	fmt.Fprintf(diag, "whythefail: re-running %s to trace %s's statements\n", o.Command, j2.Origin.Function)
+	for _, n := range j2.originNotes {
+		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+	}
 	j2.rerun = true
 	var second bytes.Buffer
 	status2, err := j2.Run(ctx, &second, o)
@@ -208,7 +279,7 @@ func (j *Job) variableNotes(ws []bpfgen.Warning, level Notes) []string {
 		return unavailableNotes(j.Stmts, ws, level)
 	}
 	if j.rerun {
-		return j.originNotes(ws, level) // the first run noted the function's
+		return j.originVarNotes(ws, level) // the first run noted the function's
 	}
 	var own, origin []bpfgen.Warning
 	for _, w := range ws {
@@ -218,12 +289,12 @@ func (j *Job) variableNotes(ws []bpfgen.Warning, level Notes) []string {
 			own = append(own, w)
 		}
 	}
-	return append(unavailableNotes(j.Stmts, own, level), j.originNotes(origin, level)...)
+	return append(unavailableNotes(j.Stmts, own, level), j.originVarNotes(origin, level)...)
 }
 
-// originNotes are the notes on the origin's variables that print ?, among
-// ws.
-func (j *Job) originNotes(ws []bpfgen.Warning, level Notes) []string {
+// originVarNotes are the notes on the origin's variables that print ?,
+// among ws.
+func (j *Job) originVarNotes(ws []bpfgen.Warning, level Notes) []string {
 	var notes []string
 	var mine []bpfgen.Warning
 	for _, w := range ws {
@@ -309,7 +380,7 @@ func (j *Job) swapOrigin(ctx context.Context, plan session.Plan, sopts session.O
 		}
 		return &swapped{job: j, sess: sess, prior: st}, nil
 	}
-	for _, n := range j2.originNotes(sess.Warnings(), notes) {
+	for _, n := range append(j2.originNotes, j2.originVarNotes(sess.Warnings(), notes)...) {
 		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 	}
 	fmt.Fprintf(diag, "whythefail: %s's statements are traced from now on (%d probes): the next failure that blames the same call prints them\n", j2.Origin.Function, sess.Probes())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func pidTraces(t *testing.T, out string, n int, origin func(string) bool) [][]st
 			found = found || origin(l)
 		}
 		if !found {
-			t.Fatalf("trace %d has no origin line", i)
+			t.Fatalf("trace %d has no origin line:\n%s", i, strings.Join(tr, "\n"))
 		}
 	}
 	return traces
@@ -174,9 +175,16 @@ func TestFollowOriginPIDGlibc(t *testing.T) {
 	}
 	b := fixture.Build(t, "follow", fixture.Default)
 	out, _ := followPID(t, b, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "_IO_new_file_fopen", "q\n", "q\n")
-	traces := pidTraces(t, out, 2, func(l string) bool {
-		return strings.HasPrefix(l, "origin: ") && strings.HasSuffix(l, "fopen (in __fopen_internal) returned 0x0, passed up")
-	})
+	// The first call sets errno to EINVAL; the second leaves it
+	// EINVAL, which a call's errno is only when it changed.
+	withErrno := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0 with errno EINVAL (22), passed up"
+	without := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0, passed up"
+	traces := pidTraces(t, out, 2, func(l string) bool { return l == withErrno || l == without })
+	for i, want := range []string{withErrno, without} {
+		if !slices.Contains(traces[i], want) {
+			t.Errorf("trace %d: no line %q", i, want)
+		}
+	}
 	heading, stmts := originStmts(traces[1])
 	if !strings.HasPrefix(heading, "origin's statements: _IO_new_file_fopen, in the call ") || !strings.HasSuffix(heading, "fopen (in __fopen_internal), call 1 from that site:") {
 		t.Errorf("heading %q: want _IO_new_file_fopen's statements for the call in __fopen_internal", heading)

@@ -49,8 +49,10 @@ type Config struct {
 	// Placement says where statement probes go (placement.go).
 	Placement Placement
 	// Follow records the calls the function makes and what each
-	// returned (--follow, depth 1; package follow).
-	Follow bool
+	// returned (--follow; package follow), FollowDepth levels deep (0:
+	// DefaultFollowDepth).
+	Follow      bool
+	FollowDepth int
 	// Origin, with Follow, also traces the statements of the function
 	// a trace of an earlier run blamed, for that call (Job.RunFollow).
 	Origin *follow.Blame
@@ -90,6 +92,9 @@ type Job struct {
 	cfg Config
 	// originMiss says why Config.Origin's statements are not traced.
 	originMiss string
+	// originNotes are notes on the origin's statements planned
+	// (printed with the re-run's line, or the swap's).
+	originNotes []string
 	// blame is the first call a committed trace blamed (--follow), cut
 	// says the run was interrupted or stopped by --max-traces, recurred
 	// counts the traces that blamed Origin's call again (run.go).
@@ -412,7 +417,7 @@ func Prepare(cfg Config) (*Job, error) {
 		planVerdict(job, bin, fn, sc, cfg)
 	}
 	if cfg.Follow {
-		if err := planFollow(job, bin, fn); err != nil {
+		if err := planFollow(job, bin, fn, cfg.FollowDepth); err != nil {
 			return nil, err
 		}
 		if cfg.Origin != nil {
@@ -470,10 +475,7 @@ func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func
 	// Ids go on from the statements planned so far (FUNCTION's, when these
 	// are a followed origin's); a statement observed on several jumps has
 	// one id and several entries in the plan.
-	id := uint32(0)
-	for _, st := range job.Plan.Stmts {
-		id = max(id, st.ID+1)
-	}
+	id := nextStmtID(job.Plan.Stmts)
 	// In unoptimised code (no location lists) variables live in stack slots
 	// that the prologue has not written yet at statements before its end:
 	// reading them there would print stale memory, so parameters are read
@@ -517,6 +519,17 @@ func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func
 		id++
 	}
 	return addrs, skipped, nil
+}
+
+// nextStmtID is the id after the highest of sts: ids go on from there
+// (placement gives a statement observed on several jumps several entries
+// with one id, so the plan's length is not the next id).
+func nextStmtID(sts []bpfgen.Stmt) uint32 {
+	id := uint32(0)
+	for _, st := range sts {
+		id = max(id, st.ID+1)
+	}
+	return id
 }
 
 func returnInfo(d *debuginfo.Data, fn *debuginfo.Function) debuginfo.TypeInfo {

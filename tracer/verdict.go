@@ -14,7 +14,7 @@ import (
 func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debuginfo.Scope, cfg Config) {
 	p, err := verdict.New(verdict.Input{
 		Fn: fn, Scope: sc, Code: bin.Code, FileOffset: bin.FileOffset, CFA: bin.CFA,
-		Source: sourceLines(fn, buildID(bin), cfg), FirstID: uint32(len(job.Plan.Stmts)),
+		Source: sourceLines(fn, buildID(bin), cfg), FirstID: nextStmtID(job.Plan.Stmts),
 	})
 	if err != nil {
 		job.Notes = append(job.Notes, "no verdict line: "+err.Error())

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/whythefail/whythefail/source"
 	"strconv"
 	"strings"
+
+	"github.com/whythefail/whythefail/source"
+	"github.com/whythefail/whythefail/tracer"
 )
 
 // Args is a parsed command line.
@@ -22,18 +24,21 @@ type Args struct {
 	// instructions the kernel emulates where that reads the same values;
 	// "naive" keeps each at its statement's first instruction.
 	Placement string
-	Annotate  bool     // --annotate: each trace's function source, executed lines marked
-	Backtrace bool     // --backtrace: the chain of callers after each trace
-	Follow    bool     // --follow[=1]: the calls made and the origin of the return value
-	NoVerdict bool     // --no-verdict: no "why:" line after each trace
-	Group     bool     // --group: each statement path once, with a summary of its other calls
-	NoGroup   bool     // --no-group: every trace, even on a terminal
-	SrcPaths  []string // --source-path OLD=NEW
-	Command   string   // -c CMD
-	PID       int      // -x PID
-	Verbose   bool     // -v: with -L/-l, one row per probe with its address; tracing, every note
-	Quiet     bool     // -q: no notes (errors are still printed)
-	Output    string   // -o FILE: traces and statistics go there instead of stdout
+	Annotate  bool // --annotate: each trace's function source, executed lines marked
+	Backtrace bool // --backtrace: the chain of callers after each trace
+	Follow    bool // --follow[=DEPTH]: the calls made and the origin of the return value
+	// FollowDepth is --follow's DEPTH (tracer.DefaultFollowDepth when
+	// --follow has no value).
+	FollowDepth int
+	NoVerdict   bool     // --no-verdict: no "why:" line after each trace
+	Group       bool     // --group: each statement path once, with a summary of its other calls
+	NoGroup     bool     // --no-group: every trace, even on a terminal
+	SrcPaths    []string // --source-path OLD=NEW
+	Command     string   // -c CMD
+	PID         int      // -x PID
+	Verbose     bool     // -v: with -L/-l, one row per probe with its address; tracing, every note
+	Quiet       bool     // -q: no notes (errors are still printed)
+	Output      string   // -o FILE: traces and statistics go there instead of stdout
 	// MaxTraces stops tracing after that many committed traces (0: no limit).
 	MaxTraces int
 	// MaxRecords and RingBuf size the speculation buffers (0: defaults).
@@ -107,11 +112,13 @@ func parseArgs(argv []string) (*Args, error) {
 		case "--backtrace", "-backtrace":
 			a.Backtrace = true
 		case "--follow", "-follow":
-			if hasVal && val != "1" {
-				if n, err := strconv.Atoi(val); err != nil || n < 1 {
-					return nil, usagef("--follow=%s: DEPTH is a number of call levels, 1 or more", val)
+			a.FollowDepth = tracer.DefaultFollowDepth
+			if hasVal {
+				n, err := strconv.Atoi(val)
+				if err != nil || n < 1 || n > tracer.MaxFollowDepth {
+					return nil, usagef("--follow=%s: DEPTH is a number of call levels, 1 to %d", val, tracer.MaxFollowDepth)
 				}
-				return nil, usagef("--follow=%s: only depth 1 (the calls FUNCTION makes itself) is supported yet", val)
+				a.FollowDepth = n
 			}
 			a.Follow = true
 		case "--group", "-group":

@@ -3,16 +3,20 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/whythefail/whythefail/internal/fixture"
 )
 
-// followLines returns the "call:" and "origin:" lines of --follow's text
-// output, checking that they come after the trace's statements and before
-// its why: line, and the output without them (for parseOutput).
-func followLines(t *testing.T, out string) (calls []string, origin string, rest string) {
+// followLines returns the "call:", "origin:" and "chain:" lines of
+// --follow's text output, in order, checking that they come after the
+// trace's statements and before its why: line, and the output without
+// them (for parseOutput).
+func followLines(t *testing.T, out string) (lines []string, origin string, rest string) {
 	t.Helper()
 	var keep []string
 	sawWhy, inOrigin := false, false
@@ -27,58 +31,118 @@ func followLines(t *testing.T, out string) (calls []string, origin string, rest 
 		}
 		inOrigin = false
 		switch {
-		case strings.HasPrefix(l, "call: "):
-			if sawWhy || origin != "" {
-				t.Errorf("call line %q after the origin or why: line", l)
+		case strings.HasPrefix(l, "call: "), strings.HasPrefix(l, "chain: "):
+			if sawWhy || (origin != "" && strings.HasPrefix(l, "call: ")) {
+				t.Errorf("line %q after the origin or why: line", l)
 			}
-			calls = append(calls, l)
+			lines = append(lines, l)
 			continue
 		case strings.HasPrefix(l, "origin: "):
 			if sawWhy || origin != "" {
 				t.Errorf("origin line %q after the why: line or a second one", l)
 			}
 			origin = l
+			lines = append(lines, l)
 			continue
 		case strings.HasPrefix(l, "why: "):
 			sawWhy = true
 		}
 		keep = append(keep, l)
 	}
-	return calls, origin, strings.Join(keep, "\n")
+	return lines, origin, strings.Join(keep, "\n")
 }
 
-// TestFollow traces each function of the follow fixture with --follow, in
-// both compilers at -O0 and -O2, and checks the complete list of calls
-// with their values and the origin line: a failure passed up unchanged,
-// -ENOENT translated into -EINVAL (at the return line), a callee failing
-// on the last of five calls in a loop, a failure the caller recovered from
-// (never blamed: the function failed by itself), and a call through a
-// function pointer named from the address recorded at the call.
+// followCase is one traced function of the follow fixture and the complete
+// --follow lines its failing call prints. In the lines, {marker} stands for
+// "(FILE:LINE)" of the marker's line in follow.c, {lib:marker} for the same in
+// followlib.c, and TRANSLATE for the translation's place.
+type followCase struct {
+	fn, ret string
+	lines   []string
+}
+
+// followCases are the cases of TestFollow, at the default depth (3).
+var followCases = []followCase{
+	{"passup", "-2", []string{
+		"call: lookup {passup-call} returned -2",
+		"origin: lookup {passup-call} returned -2, passed up",
+		"chain: passup → lookup {passup-call} returned -2"}},
+	{"translate", "-22", []string{
+		"call: lookup {translate-call} returned -2",
+		"origin: lookup {translate-call} returned -2, translated at TRANSLATE",
+		"chain: translate → lookup {translate-call} returned -2"}},
+	{"each", "-22", []string{
+		"call: check {each-call} returned 0", "call: check {each-call} returned 0",
+		"call: check {each-call} returned 0", "call: check {each-call} returned 0",
+		"call: check {each-call} returned -22",
+		"origin: check {each-call} returned -22, passed up",
+		"chain: each → check {each-call} returned -22"}},
+	{"recover", "-1", []string{
+		"call: lookup {recover-first} returned -2", "call: lookup {recover-second} returned 8",
+		"origin: recover itself (no call returned -1)"}},
+	{"viaptr", "-22", []string{
+		"call: check {viaptr-call} returned -22, its own calls not followed (called through a pointer)",
+		"origin: check {viaptr-call} returned -22, passed up",
+		"chain: viaptr → check {viaptr-call} returned -22"}},
+	// Three levels: the origin two levels below, shown as the chain.
+	{"three", "-2", []string{
+		"call: mid3 {three-call} returned -2",
+		"call:   leaf3 {mid3-call} returned -2",
+		"origin: leaf3 {mid3-call} returned -2, passed up",
+		"chain: three → mid3 {three-call} returned -2 → leaf3 {mid3-call} returned -2"}},
+	// Recursion: each level's call matched to its own return (by rsp);
+	// down(0) is the third level.
+	{"recurse", "-5", []string{
+		"call: down {recurse-call} returned -5",
+		"call:   down {down-call} returned -5",
+		"call:     down {down-call} returned -5",
+		"origin: down {down-call} returned -5, passed up",
+		"chain: recurse → down {recurse-call} returned -5 → down {down-call} returned -5 → down {down-call} returned -5"}},
+	// A callee called in a loop one level down, the fifth call failing.
+	{"loop3", "-22", []string{
+		"call: scan {loop3-call} returned -22",
+		"call:   check {scan-call} returned 0", "call:   check {scan-call} returned 0",
+		"call:   check {scan-call} returned 0", "call:   check {scan-call} returned 0",
+		"call:   check {scan-call} returned -22",
+		"origin: check {scan-call} returned -22, passed up",
+		"chain: loop3 → scan {loop3-call} returned -22 → check {scan-call} returned -22"}},
+	// mid_recover recovered from lookup's -2, then failed by itself:
+	// lookup is never blamed.
+	{"recover3", "-1", []string{
+		"call: mid_recover {recover3-call} returned -1",
+		"call:   lookup {midrec-first} returned -2", "call:   lookup {midrec-second} returned 8",
+		"origin: mid_recover {recover3-call} returned -1, passed up",
+		"chain: recover3 → mid_recover {recover3-call} returned -1"}},
+	// Through the PLT into libfollow.so, whose own callee failed.
+	{"viaplt", "-2", []string{
+		"call: lib_open@plt {viaplt-call} returned -2",
+		"call:   lib_find {lib:lib-find-call} returned -2",
+		"origin: lib_find {lib:lib-find-call} returned -2, passed up",
+		"chain: viaplt → lib_open@plt {viaplt-call} returned -2 → lib_find {lib:lib-find-call} returned -2"}},
+	// find_thing returned NULL having set errno; use_thing returned -1.
+	{"use_thing", "-1", []string{
+		"call: find_thing {use-thing-call} returned 0 with errno ENOENT (2)",
+		"call:   __errno_location@plt {find-errno} returned errno's address",
+		"origin: find_thing {use-thing-call} returned 0 with errno ENOENT (2), passed up as a failure with errno set",
+		"chain: use_thing → find_thing {use-thing-call} returned 0 with errno ENOENT (2)"}},
+	// The call is in helper, inlined into viainline.
+	{"viainline", "-2", []string{
+		"call: lookup {helper-call} returned -2",
+		"origin: lookup {helper-call} returned -2, passed up",
+		"chain: viainline → helper (inlined) → lookup {helper-call} returned -2"}},
+}
+
+// TestFollow traces each function of the follow fixture with --follow
+// (depth 3), in both compilers at -O0 and -O2, and checks the complete
+// --follow lines: the calls with their values (the calls made in each
+// call of the chain indented below it), the origin and the chain from the
+// function down to it (followCases).
 func TestFollow(t *testing.T) {
 	fixture.RequireBPF(t)
-	src := fixture.Source("follow")
-	m := fixture.Markers(t, src)
-	const file = "/fixture/src/follow.c"
-	at := func(marker string) string { return fmt.Sprintf("(%s:%d)", file, m[marker]) }
-	cases := []struct {
-		fn, ret string
-		calls   []string
-		origin  string
-	}{
-		{"passup", "-2", []string{"lookup " + at("passup-call") + " returned -2"},
-			"lookup " + at("passup-call") + " returned -2, passed up"},
-		{"translate", "-22", []string{"lookup " + at("translate-call") + " returned -2"},
-			"lookup " + at("translate-call") + " returned -2, translated at TRANSLATE"},
-		{"each", "-22", []string{
-			"check " + at("each-call") + " returned 0", "check " + at("each-call") + " returned 0",
-			"check " + at("each-call") + " returned 0", "check " + at("each-call") + " returned 0",
-			"check " + at("each-call") + " returned -22"},
-			"check " + at("each-call") + " returned -22, passed up"},
-		{"recover", "-1", []string{"lookup " + at("recover-first") + " returned -2", "lookup " + at("recover-second") + " returned 8"},
-			"recover itself (no call returned -1)"},
-		{"viaptr", "-22", []string{"check " + at("viaptr-call") + " returned -22"},
-			"check " + at("viaptr-call") + " returned -22, passed up"},
-	}
+	m := fixture.Markers(t, fixture.Source("follow"))
+	lm := fixture.Markers(t, filepath.Join(fixture.SourceDir(), "followlib.c"))
+	const file, lib = "/fixture/src/follow.c", "/fixture/src/followlib.c"
+	marker := regexp.MustCompile(`\{(lib:)?[a-z0-9-]+\}`)
 	for _, v := range verdictVariants {
 		t.Run(v.String(), func(t *testing.T) {
 			b := fixture.Build(t, "follow", v)
@@ -90,28 +154,68 @@ func TestFollow(t *testing.T) {
 			if _, ok := listed[translated]; !ok {
 				translated = fmt.Sprintf("%s:%d", file, m["translate-if"])
 			}
-			for _, c := range cases {
-				c.origin = strings.Replace(c.origin, "TRANSLATE", translated, 1)
-				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "-c", b.Path+" >/dev/null")
-				if r.status != 0 || !onlyNotes(withoutRerun(r.stderr)) {
-					dumpOnFailure(t, r)
-					t.Fatalf("%s: exit status %d, stderr %q; want 0 and notes at most", c.fn, r.status, r.stderr)
+			for _, c := range followCases {
+				var want []string
+				for _, l := range c.lines {
+					l = strings.Replace(l, "TRANSLATE", translated, 1)
+					l = marker.ReplaceAllStringFunc(l, func(k string) string {
+						k = strings.Trim(k, "{}")
+						if name, ok := strings.CutPrefix(k, "lib:"); ok {
+							return fmt.Sprintf("(%s:%d)", lib, lm[name])
+						}
+						return fmt.Sprintf("(%s:%d)", file, m[k])
+					})
+					want = append(want, l)
 				}
-				calls, origin, rest := followLines(t, r.stdout)
+				// The origin's statements: a re-run traces them
+				// (in libfollow.so too).
+				origin, rerun := "", ""
+				for _, l := range c.lines {
+					if o, ok := strings.CutPrefix(l, "origin: "); ok && !strings.Contains(o, " itself ") {
+						origin, _, _ = strings.Cut(o, " ")
+						rerun = fmt.Sprintf("whythefail: re-running %s >/dev/null to trace %s's statements\n", b.Path, origin)
+					}
+				}
+				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "-c", b.Path+" >/dev/null")
+				rest := strings.Replace(r.stderr, rerun, "", 1)
+				if r.status != 0 || (rerun != "" && rest == r.stderr) || !onlyNotes(rest) {
+					dumpOnFailure(t, r)
+					t.Fatalf("%s: exit status %d, stderr %q; want 0, %q and notes at most", c.fn, r.status, r.stderr, rerun)
+				}
+				heading, _ := originSection(t, r.stdout)
+				if want := "origin's statements: " + origin + ", in the call "; (origin != "") != strings.HasPrefix(heading, want) {
+					t.Errorf("%s: origin's statements heading %q, want one starting %q only when a re-run traced them", c.fn, heading, want)
+				}
+				got, _, rest := followLines(t, r.stdout)
 				traces, _ := parseOutput(t, rest)
 				if len(traces) != 1 || traces[0].ret != c.ret {
 					t.Errorf("%s: %d traces, want 1 returning %s:\n%s", c.fn, len(traces), c.ret, r.stdout)
 					continue
 				}
-				var want []string
-				for _, l := range c.calls {
-					want = append(want, "call: "+l)
-				}
-				if strings.Join(calls, "\n") != strings.Join(want, "\n") || origin != "origin: "+c.origin {
-					t.Errorf("%s:\ngot\n%s\n%s\nwant\n%s\norigin: %s", c.fn, strings.Join(calls, "\n"), origin, strings.Join(want, "\n"), c.origin)
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("%s:\ngot\n%s\nwant\n%s", c.fn, strings.Join(got, "\n"), strings.Join(want, "\n"))
 				}
 			}
 		})
+	}
+}
+
+// TestFollowDepthOne: --follow=1 records FUNCTION's own calls only: the
+// three-level case ends at mid3, which failed by itself as far as depth 1
+// can tell.
+func TestFollowDepthOne(t *testing.T) {
+	fixture.RequireBPF(t)
+	m := fixture.Markers(t, fixture.Source("follow"))
+	b := fixture.Build(t, "follow", fixture.Default)
+	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "three", "$return < 0", "--follow=1", "-c", b.Path+" >/dev/null")
+	defer dumpOnFailure(t, r)
+	if r.status != 0 {
+		t.Fatalf("exit status %d", r.status)
+	}
+	at := fmt.Sprintf("(/fixture/src/follow.c:%d)", m["three-call"])
+	want := []string{"call: mid3 " + at + " returned -2", "origin: mid3 " + at + " returned -2, passed up", "chain: three → mid3 " + at + " returned -2"}
+	if got, _, _ := followLines(t, r.stdout); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -171,10 +275,12 @@ func TestFollowJSON(t *testing.T) {
 }
 
 // TestFollowGlibc traces glibc's fopen, which the follow fixture calls
-// with the mode "qz" that it rejects: fopen tail-jumps to __fopen_internal, whose calls are followed,
-// and the origin is the call of _IO_file_fopen (by whichever of its
-// aliases the symbol table names first) returning NULL; the void calls
-// after it (_IO_un_link, free) are shown without a value and never blamed.
+// with the mode "qz" that it rejects: fopen tail-jumps to
+// __fopen_internal, whose call of _IO_file_fopen (an alias) returns NULL.
+// The origin is named by its DWARF name, _IO_new_file_fopen (libio/fileops.c,
+// whose mode switch's default case sets EINVAL and returns NULL without a
+// call), with the errno it set; the void calls after it (_IO_un_link,
+// free) are shown without a value and never blamed.
 func TestFollowGlibc(t *testing.T) {
 	fixture.RequireBPF(t)
 	b := fixture.Build(t, "follow", fixture.Default)
@@ -186,34 +292,104 @@ func TestFollowGlibc(t *testing.T) {
 		}
 		t.Fatalf("exit status %d", r.status)
 	}
-	calls, origin, _ := followLines(t, r.stdout)
-	var named bool
-	for _, name := range []string{"_IO_new_file_fopen", "_IO_file_fopen"} {
-		if origin == "origin: "+name+" (in __fopen_internal) returned 0x0, passed up" {
-			named = true
+	lines, origin, _ := followLines(t, r.stdout)
+	if want := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0 with errno EINVAL (22), passed up"; origin != want {
+		t.Errorf("origin line %q, want %q", origin, want)
+	}
+	want := []string{
+		"call: _IO_new_file_fopen (in __fopen_internal) returned 0x0 with errno EINVAL (22)",
+		"call: _IO_un_link (in __fopen_internal) returned (value not used)",
+		"call: free@plt (in __fopen_internal) returned (value not used)",
+		"chain: fopen → __fopen_internal (tail call) → _IO_new_file_fopen returned 0x0 with errno EINVAL (22)",
+	}
+	for _, w := range want {
+		if !slices.Contains(lines, w) {
+			t.Errorf("--follow lines %q: want %q", lines, w)
 		}
-	}
-	if !named {
-		t.Errorf("origin line %q, want _IO_new_file_fopen (or _IO_file_fopen) (in __fopen_internal) returned 0x0, passed up", origin)
-	}
-	var freed bool
-	for _, c := range calls {
-		if c == "call: free@plt (in __fopen_internal) returned (value not used)" {
-			freed = true
-		}
-	}
-	if !freed {
-		t.Errorf("calls %q: want free@plt's call, its value not used", calls)
 	}
 }
 
-// TestFollowDepth: only depth 1 is supported yet; other depths are one
-// line and exit status 1.
+// TestFollowDepth: a DEPTH that is not a number from 1 to 8 is one line
+// and exit status 1.
 func TestFollowDepth(t *testing.T) {
-	for _, arg := range []string{"--follow=2", "--follow=x"} {
+	for _, arg := range []string{"--follow=0", "--follow=x", "--follow=9", "--follow=-1"} {
 		r := runCLI("/bin/true", "main", "$return < 0", arg)
 		if r.status != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "--follow=") || r.stdout != "" {
 			t.Errorf("%s: status %d, stdout %q, stderr %q; want 1 and one line", arg, r.status, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestFollowJSONChain: --json carries the call tree (parent, depth, the
+// callee's binary and address) and the origin's chain, three levels deep,
+// and the callee in libfollow.so for a PLT call.
+func TestFollowJSONChain(t *testing.T) {
+	fixture.RequireBPF(t)
+	m := fixture.Markers(t, fixture.Source("follow"))
+	b := fixture.Build(t, "follow", fixture.Default)
+	type call struct {
+		Callee string `json:"callee"`
+		Line   int    `json:"line"`
+		Value  int64  `json:"value"`
+		Parent int    `json:"parent"`
+		Depth  int    `json:"depth"`
+		Binary string `json:"binary"`
+		Target uint64 `json:"target"`
+	}
+	type origin struct {
+		Call  int   `json:"call"`
+		Chain []int `json:"chain"`
+	}
+	for _, c := range []struct {
+		fn    string
+		calls []call // Target: 1 stands for any non-zero address
+	}{
+		{"three", []call{{"mid3", m["three-call"], -2, -1, 1, b.Path, 1}, {"leaf3", m["mid3-call"], -2, 0, 2, b.Path, 1}}},
+		{"viaplt", []call{{"lib_open@plt", m["viaplt-call"], -2, -1, 1, b.Lib, 1}}},
+	} {
+		r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "--json", "-c", b.Path+" >/dev/null")
+		if r.status != 0 {
+			dumpOnFailure(t, r)
+			t.Fatalf("%s: exit status %d", c.fn, r.status)
+		}
+		var traces []struct {
+			Calls  []call  `json:"calls"`
+			Origin *origin `json:"origin"`
+		}
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		for dec.More() {
+			var tr struct {
+				Type   string  `json:"type"`
+				Calls  []call  `json:"calls"`
+				Origin *origin `json:"origin"`
+			}
+			if err := dec.Decode(&tr); err != nil {
+				t.Fatal(err)
+			}
+			if tr.Type == "trace" {
+				traces = append(traces, struct {
+					Calls  []call  `json:"calls"`
+					Origin *origin `json:"origin"`
+				}{tr.Calls, tr.Origin})
+			}
+		}
+		if len(traces) != 1 || traces[0].Origin == nil {
+			t.Fatalf("%s: traces %+v, want one with an origin", c.fn, traces)
+		}
+		got := traces[0].Calls
+		if c.fn == "viaplt" && len(got) == 2 {
+			got = got[:1] // lib_find's line is in followlib.c: TestFollow checks it
+		}
+		for i := range got {
+			if got[i].Target != 0 {
+				got[i].Target = 1
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.calls) {
+			t.Errorf("%s: calls %+v, want %+v", c.fn, got, c.calls)
+		}
+		if want := (origin{Call: 1, Chain: []int{0, 1}}); fmt.Sprint(*traces[0].Origin) != fmt.Sprint(want) {
+			t.Errorf("%s: origin %+v, want %+v", c.fn, *traces[0].Origin, want)
 		}
 	}
 }

@@ -33,8 +33,9 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --source         show the source text of each traced line
        --no-verdict     no "why:" line after each trace (and no branch probes)
        --backtrace      after each trace, its chain of callers (function, file, line)
-       --follow[=1]     after each trace, the calls FUNCTION made, what each returned, and the
-                        origin of the return value (depth 1 only for now)
+       --follow[=DEPTH] after each trace, the calls FUNCTION made (and theirs, DEPTH levels deep,
+                        3 by default), what each returned, and the chain down to the origin
+                        of the return value
        --group          each statement path once, then how many more calls took it and what differed
        --no-group       every trace, even on a terminal (which groups a path after 3 traces)
        --version        print whythefail's version

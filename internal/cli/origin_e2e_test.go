@@ -30,7 +30,8 @@ func withoutRerun(stderr string) string {
 
 // originSection returns the heading of the origin's statements in a text
 // output holding one trace, and the statement lines under it, checking
-// that they come after the origin: line and before the why: line.
+// that they come after the origin: and chain: lines and before the why:
+// line.
 func originSection(t *testing.T, out string) (heading string, stmts []stmtLine) {
 	t.Helper()
 	lines := strings.Split(out, "\n")
@@ -46,8 +47,8 @@ func originSection(t *testing.T, out string) (heading string, stmts []stmtLine) 
 	if at < 0 {
 		return "", nil
 	}
-	if at == 0 || !strings.HasPrefix(lines[at-1], "origin: ") {
-		t.Errorf("the origin's statements do not follow the origin: line:\n%s", out)
+	if at < 2 || !strings.HasPrefix(lines[at-1], "chain: ") || !strings.HasPrefix(lines[at-2], "origin: ") {
+		t.Errorf("the origin's statements do not follow the origin: and chain: lines:\n%s", out)
 	}
 	i := at + 1
 	for ; i < len(lines); i++ {
@@ -75,7 +76,10 @@ func originSection(t *testing.T, out string) (heading string, stmts []stmtLine) 
 // its origin: line, for the blamed call only: lookup's statements down to
 // its return -ENOENT (passed up, and translated), the fifth of five calls
 // of check in a loop (v=120, not the four calls before it that
-// succeeded), and check called through a pointer. Both compilers, -O0
+// succeeded), check called through a pointer, and the deepest origins
+// of follow.c's deeper cases (two and three levels down, recursion, a
+// loop one level down, a call in an inlined function, a callee that
+// recovered and then failed, NULL with errno set). Both compilers, -O0
 // and -O2. The lines are the callee's listed statements, its failing line
 // (by its marker) among them whenever it has a probe, the line of the
 // other return never.
@@ -83,7 +87,14 @@ func TestFollowOrigin(t *testing.T) {
 	fixture.RequireBPF(t)
 	src := fixture.Source("follow")
 	m := fixture.Markers(t, src)
-	const file = "/fixture/src/follow.c"
+	lm := fixture.Markers(t, filepath.Join(fixture.SourceDir(), "followlib.c"))
+	// at is a marker's file and line ("lib:" for followlib.c's).
+	at := func(marker string) (string, int) {
+		if name, ok := strings.CutPrefix(marker, "lib:"); ok {
+			return "/fixture/src/followlib.c", lm[name]
+		}
+		return "/fixture/src/follow.c", m[marker]
+	}
 	cases := []struct {
 		fn, origin, call string
 		nth              int
@@ -94,12 +105,31 @@ func TestFollowOrigin(t *testing.T) {
 		{"translate", "lookup", "translate-call", 1, "key", "0x7", "lookup-fail", "lookup-ok"},
 		{"each", "check", "each-call", 5, "v", "0x78", "check-fail", ""},
 		{"viaptr", "check", "viaptr-call", 1, "v", "0x1f4", "check-fail", ""},
+		// Below FUNCTION: the deepest call of the chain, its site in
+		// its caller, counted among that site's calls in the
+		// invocation (down(0) is the second call from down's site).
+		{"three", "leaf3", "mid3-call", 1, "key", "0x7", "leaf3-fail", "leaf3-ok"},
+		{"loop3", "check", "scan-call", 5, "v", "0x78", "check-fail", ""},
+		// down(1)'s line after its call of down(0) never prints
+		// among down(0)'s, although a probe at the return address
+		// is the call's and the statement's.
+		{"recurse", "down", "down-call", 2, "n", "0x0", "down-fail", "down-after"},
+		{"viainline", "lookup", "helper-call", 1, "key", "0x7", "lookup-fail", "lookup-ok"},
+		{"recover3", "mid_recover", "recover3-call", 1, "key", "0x7", "", ""},
+		{"use_thing", "find_thing", "use-thing-call", 1, "key", "0x7", "find-errno", ""},
+		// In libfollow.so, reached through the PLT ("lib:" markers
+		// are followlib.c's).
+		{"viaplt", "lib_find", "lib:lib-find-call", 1, "key", "0x7", "lib:lib-find-fail", "lib:lib-find-ok"},
 	}
 	for _, v := range verdictVariants {
 		t.Run(v.String(), func(t *testing.T) {
 			b := fixture.Build(t, "follow", v)
 			for _, c := range cases {
-				listed, _ := listedLines(t, b, b.Path, c.origin)
+				path := b.Path
+				if strings.HasPrefix(c.call, "lib:") {
+					path = b.Lib
+				}
+				listed, _ := listedLines(t, b, path, c.origin)
 				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "-c", b.Path+" >/dev/null")
 				if r.status != 0 || !onlyNotes(withoutRerun(r.stderr)) || strings.Count(r.stderr, "to trace "+c.origin+"'s statements\n") != 1 {
 					dumpOnFailure(t, r)
@@ -111,14 +141,15 @@ func TestFollowOrigin(t *testing.T) {
 					t.Fatalf("%s: %d traces, want 1:\n%s", c.fn, len(traces), r.stdout)
 				}
 				heading, stmts := originSection(t, r.stdout)
-				want := fmt.Sprintf("origin's statements: %s, in the call %s (%s:%d), call %d from that site:", c.origin, c.origin, file, m[c.call], c.nth)
+				cf, cl := at(c.call)
+				want := fmt.Sprintf("origin's statements: %s, in the call %s (%s:%d), call %d from that site:", c.origin, c.origin, cf, cl, c.nth)
 				if heading != want {
 					t.Errorf("%s: heading %q, want %q", c.fn, heading, want)
 				}
 				if len(stmts) == 0 {
 					t.Errorf("%s: no statements of %s:\n%s", c.fn, c.origin, r.stdout)
 				}
-				seen := map[int]bool{}
+				seen := map[string]bool{}
 				for _, s := range stmts {
 					where := fmt.Sprintf("%s:%d", s.file, s.line)
 					if _, ok := listed[where]; !ok {
@@ -130,13 +161,15 @@ func TestFollowOrigin(t *testing.T) {
 					if got, ok := s.vars[c.variable]; !ok || (got != "?" && got != c.value) {
 						t.Errorf("%s: statement %q: want %s=%s (or ?)", c.fn, s.text, c.variable, c.value)
 					}
-					seen[s.line] = true
+					seen[where] = true
 				}
-				if _, ok := listed[fmt.Sprintf("%s:%d", file, m[c.fail])]; ok && !seen[m[c.fail]] {
-					t.Errorf("%s: the failing line %d of %s is not among its statements:\n%s", c.fn, m[c.fail], c.origin, r.stdout)
+				ff, fl := at(c.fail)
+				fail := fmt.Sprintf("%s:%d", ff, fl)
+				if _, ok := listed[fail]; ok && !seen[fail] {
+					t.Errorf("%s: the failing line %s of %s is not among its statements:\n%s", c.fn, fail, c.origin, r.stdout)
 				}
-				if c.never != "" && seen[m[c.never]] {
-					t.Errorf("%s: line %d ran in the blamed call:\n%s", c.fn, m[c.never], r.stdout)
+				if nf, nl := at(c.never); c.never != "" && seen[fmt.Sprintf("%s:%d", nf, nl)] {
+					t.Errorf("%s: line %s:%d ran in the blamed call:\n%s", c.fn, nf, nl, r.stdout)
 				}
 			}
 		})
@@ -251,9 +284,17 @@ func TestFollowOriginNoRecur(t *testing.T) {
 	}
 	calls, origin, body := followLines(t, r.stdout)
 	traces, _ := parseOutput(t, body)
-	want := fmt.Sprintf("origin: present (/fixture/src/follow.c:%d) returned -17, passed up", m["once-call"])
-	if len(traces) != 1 || traces[0].ret != "-17" || origin != want || len(calls) != 2 {
-		t.Errorf("traces %d, calls %q, origin %q; want one returning -17 with two calls and %q", len(traces), calls, origin, want)
+	const file = "/fixture/src/follow.c"
+	want := fmt.Sprintf("origin: present (%s:%d) returned -17, passed up", file, m["once-call"])
+	wantCalls := []string{ // followLines' calls, origin and chain lines
+		fmt.Sprintf("call: present (%s:%d) returned -17", file, m["once-call"]),
+		fmt.Sprintf("call:   access@plt (%s:%d) returned 0", file, m["present-access"]),
+		fmt.Sprintf("call: unlink@plt (%s:%d) returned (value not used)", file, m["once-unlink"]),
+		want,
+		fmt.Sprintf("chain: once → present (%s:%d) returned -17", file, m["once-call"]),
+	}
+	if len(traces) != 1 || traces[0].ret != "-17" || origin != want || strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {
+		t.Errorf("traces %d, calls %q, origin %q; want one returning -17, calls %q and %q", len(traces), calls, origin, wantCalls, want)
 	}
 	if strings.Contains(r.stdout, "origin's statements") {
 		t.Errorf("the origin's statements printed although the failure did not recur:\n%s", r.stdout)
@@ -303,6 +344,62 @@ func TestFollowOriginGlibc(t *testing.T) {
 	}
 	if !named {
 		t.Errorf("heading %q: want _IO_new_file_fopen's statements for the call of _IO_file_fopen (in __fopen_internal)", heading)
+	}
+	var reached bool
+	for _, s := range stmts {
+		if s.file != "./libio/fileops.c" {
+			t.Errorf("statement %q is not in libio/fileops.c", s.text)
+		}
+		if s.line == past {
+			t.Errorf("statement %q: line %d is past the mode switch", s.text, past)
+		}
+		reached = reached || s.line == einval
+	}
+	if !reached {
+		t.Errorf("the origin's statements do not reach line %d (__set_errno (EINVAL)):\n%s", einval, r.stdout)
+	}
+}
+
+// TestFollowOriginLibc: a function of the program (openq) whose fopen
+// call fails on glibc's mode check: --follow -c follows the call through
+// the PLT into libc, blames _IO_new_file_fopen there (two levels down,
+// errno EINVAL passed up as -1), and the re-run traces its statements in
+// libc.so.6, with libc's debug info, down to the __set_errno (EINVAL) of
+// the default: case of its mode switch and never past the switch.
+func TestFollowOriginLibc(t *testing.T) {
+	fixture.RequireBPF(t)
+	einval, past := fopenLines(t)
+	m := fixture.Markers(t, fixture.Source("follow"))
+	b := fixture.Build(t, "follow", fixture.Default)
+	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "openq", "$return < 0", "--follow", "-c", b.Path+" q >/dev/null")
+	defer dumpOnFailure(t, r)
+	if r.status != 0 {
+		if strings.Contains(r.stderr, "debug") {
+			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(r.stderr))
+		}
+		t.Fatalf("exit status %d", r.status)
+	}
+	rest := strings.Replace(r.stderr, "whythefail: re-running "+b.Path+" q >/dev/null to trace _IO_new_file_fopen's statements\n", "", 1)
+	if rest == r.stderr || !onlyNotes(rest) {
+		t.Errorf("stderr %q: want the re-run line and notes", r.stderr)
+	}
+	at := fmt.Sprintf("(/fixture/src/follow.c:%d)", m["openq-call"])
+	// __fopen_internal's call of _IO_file_fopen (an alias, named by
+	// libc's DWARF), placed by libc's line table.
+	in := fmt.Sprintf("(./libio/iofopen.c:%d)", fixture.GlibcLine(t, "libio/iofopen.c", "__fopen_internal (const char *filename", "if (_IO_file_fopen ((FILE *) new_f, filename, mode, is32) != NULL)"))
+	origin := "origin: _IO_new_file_fopen " + in + " returned 0 with errno EINVAL (22), passed up as a failure with errno set"
+	lines, got, body := followLines(t, r.stdout)
+	traces, _ := parseOutput(t, body)
+	if len(traces) != 1 || traces[0].ret != "-1" || got != origin {
+		t.Errorf("traces %d, origin %q; want one returning -1 and %q", len(traces), got, origin)
+	}
+	chain := "chain: openq → fopen@plt " + at + " returned 0 with errno EINVAL (22) → __fopen_internal (tail call) → _IO_new_file_fopen " + in + " returned 0 with errno EINVAL (22)"
+	if len(lines) == 0 || lines[len(lines)-1] != chain {
+		t.Errorf("lines %q: want the last %q", lines, chain)
+	}
+	heading, stmts := originSection(t, r.stdout)
+	if want := "origin's statements: _IO_new_file_fopen, in the call _IO_new_file_fopen " + in + ", call 1 from that site:"; heading != want {
+		t.Errorf("heading %q, want %q", heading, want)
 	}
 	var reached bool
 	for _, s := range stmts {

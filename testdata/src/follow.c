@@ -1,5 +1,7 @@
 /* --follow's fixture: one traced function per way a failure value comes
- * from (or does not come from) a call. Each fails once when main runs.
+ * from (or does not come from) a call, at depth 1 and deeper. Each fails
+ * once when main runs; `follow spin N` runs spin alone (bench/follow.sh's
+ * unrelated caller of a followed callee), `follow q` runs openq alone.
  * Callees are kept out of line (and, for gcc, out of interprocedural
  * constant propagation, which would rename the functions). */
 #include <errno.h>
@@ -85,7 +87,7 @@ KEEP int viaptr(op_fn f, int v)
  * removes the file whose presence made it fail */
 KEEP int present(const char *path)
 {
-	if (access(path, F_OK) == 0)
+	if (access(path, F_OK) == 0) /* @present-access */
 		return -EEXIST;
 	return 0;
 }
@@ -94,12 +96,176 @@ KEEP int once(const char *path)
 {
 	int r = present(path); /* @once-call */
 	if (r < 0)
-		unlink(path);
+		unlink(path); /* @once-unlink */
 	return r;
 }
 
-int main(void)
+/* (7) three levels: the origin two levels below the traced function */
+KEEP int leaf3(int key)
 {
+	sink++;
+	if (key == 7)
+		return -ENOENT; /* @leaf3-fail */
+	return 0; /* @leaf3-ok */
+}
+
+KEEP int mid3(int key)
+{
+	int r = leaf3(key); /* @mid3-call */
+	if (r < 0)
+		return r;
+	return r + 1;
+}
+
+KEEP int three(int key)
+{
+	int r = mid3(key); /* @three-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (8) recursion: the innermost call fails, each level passes it up (the
+ * value from a volatile, so that clang cannot prove what down returns) */
+volatile int eio = EIO;
+
+KEEP int down(int n)
+{
+	if (n == 0) {
+		sink++;
+		return -eio; /* @down-fail */
+	}
+	int r = down(n - 1); /* @down-call */
+	sink++; /* @down-after */
+	return r;
+}
+
+KEEP int recurse(int n)
+{
+	int r = down(n); /* @recurse-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (9) a callee called in a loop one level down, one call failing */
+KEEP int scan(int n)
+{
+	for (int i = 0; i < n; i++) {
+		int r = check(i * 30); /* @scan-call */
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+KEEP int loop3(int n)
+{
+	int r = scan(n); /* @loop3-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (10) a callee recovering from its own callee's failure, then failing by
+ * itself: lookup is not blamed */
+KEEP int mid_recover(int key)
+{
+	int r = lookup(key); /* @midrec-first */
+	if (r < 0)
+		r = lookup(key + 1); /* @midrec-second */
+	if (r > 5)
+		return -EPERM;
+	return r;
+}
+
+KEEP int recover3(int key)
+{
+	int r = mid_recover(key); /* @recover3-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (11) a call through the PLT into libfollow.so, whose callee fails */
+int lib_open(int key);
+
+KEEP int viaplt(int key)
+{
+	int r = lib_open(key); /* @viaplt-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (12) an inlined callee whose own callee fails */
+static inline __attribute__((always_inline)) int helper(int key)
+{
+	int r = lookup(key); /* @helper-call */
+	if (r < 0)
+		return r;
+	return r * 2;
+}
+
+KEEP int viainline(int key)
+{
+	int r = helper(key);
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* (13) a callee failing with NULL and errno set, the caller failing with
+ * -1 (errno is left as the callee set it) */
+KEEP void *find_thing(int key)
+{
+	if (key == 7) {
+		errno = ENOENT; /* @find-errno */
+		return NULL;
+	}
+	return (void *)&sink;
+}
+
+KEEP int use_thing(int key)
+{
+	void *p = find_thing(key); /* @use-thing-call */
+	if (p == NULL)
+		return -1;
+	return 0;
+}
+
+/* spin calls mid3 (which calls leaf3) n times outside any traced
+ * function: with three traced with --follow, the probes on mid3's call of
+ * leaf3 fire for spin too (bench/follow.sh measures what that costs) */
+KEEP void spin(int n)
+{
+	for (int i = 0; i < n; i++)
+		mid3(i & 3);
+}
+
+/* (14) glibc's fopen through the PLT, failing on the mode it rejects (run
+ * as `follow q`): the origin, _IO_new_file_fopen, is in libc */
+KEEP int openq(const char *path)
+{
+	FILE *f = fopen(path, "qz"); /* @openq-call */
+	if (f == NULL)
+		return -1;
+	fclose(f);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2) {
+		/* follow q: openq alone */
+		printf("%d\n", openq("/follow-fixture-none"));
+		return 0;
+	}
+	if (argc > 2) {
+		/* follow spin N: the unrelated caller's loop alone */
+		spin(atoi(argv[2]));
+		return 0;
+	}
 	/* -x's tests: per line read, one call of passup, failing on "f",
 	 * or of fopen with a mode glibc rejects on "q" */
 	if (getenv("FOLLOW_STDIN")) {
@@ -119,9 +285,16 @@ int main(void)
 	int e = viaptr(check, big);
 	/* glibc rejects the mode: fopen returns NULL (--follow's glibc test) */
 	FILE *f = fopen("/follow-fixture-none", "qz");
+	int g = three(seven);
+	int h = recurse(2);
+	int i = loop3(five + 2);
+	int j = recover3(seven);
+	int k = viaplt(seven);
+	int l = viainline(seven);
+	int n = use_thing(seven);
 	const char *path = getenv("FOLLOW_ONCE");
 	if (path)
 		once(path);
-	printf("%d %d %d %d %d %d\n", a, b, c, d, e, f == NULL);
+	printf("%d %d %d %d %d %d %d %d %d %d %d %d %d\n", a, b, c, d, e, f == NULL, g, h, i, j, k, l, n);
 	return 0;
 }

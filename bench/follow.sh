@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench/follow.sh: what --follow (depth 3, the default) costs, measured in
+# one run:
+#   - per call of the traced function, with --follow against without, on
+#     the demo's load_config (gcc -O2, non-PIE) and on glibc's getaddrinfo
+#     (a numeric lookup, libc6-dbg);
+#   - to an unrelated caller of a followed callee: the follow fixture's
+#     `follow spin N` calls mid3 N times outside any traced function; with
+#     `three` traced with --follow, the probes on mid3's call of leaf3 fire
+#     for those calls too (and exit at once: no invocation is open). Its
+#     time per call untraced, with whythefail attached without --follow
+#     (no probe in mid3), and with --follow.
+# Each cost per call is (time for CALLS calls - time for 1 call) /
+# (CALLS - 1) of the traced program's CPU seconds (user + system, where the
+# kernel handles the uprobe traps and runs the BPF programs) and wall time,
+# the least of RUNS interleaved runs (default 5). Needs root, gcc, bc and
+# libc6-dbg.
+#
+#   bash bench/follow.sh [CALLS] [RUNS] [SPIN_CALLS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+calls=${1:-5000}
+runs=${2:-5}
+spin=${3:-100000}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+CGO_ENABLED=0 go build -o "$work/whythefail" ./cmd/whythefail
+wtf="$work/whythefail"
+gcc -g -O2 -no-pie -o "$work/demo" testdata/src/demo.c
+gcc -g -O2 -fPIC -shared -o "$work/libfollow.so" testdata/src/followlib.c
+gcc -g -O2 -o "$work/follow" testdata/src/follow.c -L"$work" -lfollow -Wl,-rpath,"$work"
+cat >"$work/gai.c" <<'C'
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* N numeric lookups: getaddrinfo's own code, no name service. */
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1;
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	for (long i = 0; i < n; i++) {
+		struct addrinfo *res = NULL;
+		if (getaddrinfo("127.0.0.1", "80", &hints, &res) != 0)
+			return 1;
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+C
+gcc -O2 -o "$work/gai" "$work/gai.c"
+libc=/lib/x86_64-linux-gnu/libc.so.6
+
+measure() { # "wall cpu" of one run of "$@"
+	"$@" >/dev/null 2>&1 || true
+	awk -F, '{ print $1, $2 + $3 }' "$work/t"
+}
+least() { # least wall and least CPU of the "wall cpu" lines in file $1
+	awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } END { print w, c }' "$1"
+}
+per() { # "wall cpu" µs per call from files $1 (N calls) and $2 (one call)
+	paste -d' ' <(least "$1") <(least "$2") |
+		awk -v n="$3" '{ printf "%f %f\n", ($1 - $3) * 1e6 / (n - 1), ($2 - $4) * 1e6 / (n - 1) }'
+}
+T="/usr/bin/time -f %e,%U,%S -o $work/t"
+
+# run_case NAME N CMD_UNTRACED CMD_PLAIN CMD_FOLLOW: each command has $0
+# as the number of calls; prints µs per call of each and the ratios.
+run_case() {
+	local name=$1 n=$2
+	local -A cmd=([untr]=$3 [plain]=$4 [follow]=$5)
+	local v r
+	rm -f "$work"/m.*
+	for ((r = 0; r < runs; r++)); do
+		for v in untr plain follow; do
+			measure sh -c "${cmd[$v]}" "$n" >> "$work/m.$v.n"
+			measure sh -c "${cmd[$v]}" 1 >> "$work/m.$v.1"
+		done
+	done
+	local uw uc pw pc fw fc
+	read -r uw uc <<<"$(per "$work/m.untr.n" "$work/m.untr.1" "$n")"
+	read -r pw pc <<<"$(per "$work/m.plain.n" "$work/m.plain.1" "$n")"
+	read -r fw fc <<<"$(per "$work/m.follow.n" "$work/m.follow.1" "$n")"
+	printf '%s, µs per call (wall / CPU), least of %d runs of %d calls:\n' "$name" "$runs" "$n"
+	printf '  %-34s %9.2f / %9.2f\n' "untraced" "$uw" "$uc"
+	printf '  %-34s %9.2f / %9.2f\n' "whythefail" "$pw" "$pc"
+	printf '  %-34s %9.2f / %9.2f\n' "whythefail --follow" "$fw" "$fc"
+	printf '  --follow over without (CPU): +%.2f µs; over untraced: +%.2f µs against +%.2f µs' \
+		"$(echo "$fc - $pc" | bc -l)" "$(echo "$fc - $uc" | bc -l)" "$(echo "$pc - $uc" | bc -l)"
+	if (($(echo "$pc - $uc > 1" | bc -l))); then
+		printf ' (%.2fx)' "$(echo "($fc - $uc) / ($pc - $uc)" | bc -l)"
+	fi
+	printf '\n'
+	printf '  --follow over without (wall): +%.2f µs\n' "$(echo "$fw - $pw" | bc -l)"
+}
+
+d="process(\"$work/demo\")"
+run_case "demo load_config (gcc -O2)" "$calls" \
+	"$T $work/demo \$0" \
+	"\"$wtf\" -q '$d' load_config '\$return < 0' -c \"$T $work/demo \$0\"" \
+	"\"$wtf\" -q '$d' load_config '\$return < 0' --follow -c \"$T $work/demo \$0\""
+probes=$("$wtf" "$d" load_config '$return < 0' --follow -c "$work/demo 1" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) probes attached.*/\1/p')
+echo "  (probes with --follow: $probes)"
+
+g="process(\"$libc\")"
+run_case "glibc getaddrinfo (numeric)" "$calls" \
+	"$T $work/gai \$0" \
+	"\"$wtf\" -q '$g' getaddrinfo '\$return != 0' -c \"$T $work/gai \$0\"" \
+	"\"$wtf\" -q '$g' getaddrinfo '\$return != 0' --follow -c \"$T $work/gai \$0\""
+probes=$("$wtf" "$g" getaddrinfo '$return != 0' --follow -c "$work/gai 1" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) probes attached.*/\1/p')
+echo "  (probes with --follow: $probes)"
+
+f="process(\"$work/follow\")"
+run_case "unrelated caller: spin's call of mid3 (three traced)" "$spin" \
+	"$T $work/follow spin \$0" \
+	"\"$wtf\" -q '$f' three '\$return < 0' -c \"$T $work/follow spin \$0\"" \
+	"\"$wtf\" -q '$f' three '\$return < 0' --follow -c \"$T $work/follow spin \$0\""
