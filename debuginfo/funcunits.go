@@ -162,6 +162,12 @@ func DecodeFuncUnits(data []byte) (*FuncUnits, error) {
 	if !ok || uint64(nk)*6 > uint64(len(data)) {
 		return nil, bad("truncated keys")
 	}
+	// The keys are slices of one copy of the rest, and the unit lists of
+	// one array: a vmlinux's index has 120,000 keys.
+	all := string(data)
+	base := len(data)
+	lists := make([]uint32, 0, (len(data)-int(nk)*6)/4)
+	fu.keys = make(map[string][]uint32, nk)
 	prev := ""
 	for i := range nk {
 		b, ok := take(2)
@@ -172,7 +178,8 @@ func DecodeFuncUnits(data []byte) (*FuncUnits, error) {
 		if !ok || len(k) == 0 {
 			return nil, bad("truncated or empty key")
 		}
-		key := string(k)
+		at := base - len(data) - len(k)
+		key := all[at : at+len(k)]
 		if i > 0 && key <= prev {
 			return nil, bad("keys out of order")
 		}
@@ -181,15 +188,15 @@ func DecodeFuncUnits(data []byte) (*FuncUnits, error) {
 		if !ok || uint64(c)*4 > uint64(len(data)) {
 			return nil, bad("truncated unit list")
 		}
-		l := make([]uint32, c)
-		for j := range l {
+		start := len(lists)
+		for j := range c {
 			v, _ := u32()
-			if v >= n || (j > 0 && v <= l[j-1]) {
+			if v >= n || (j > 0 && v <= lists[len(lists)-1]) {
 				return nil, bad("unit index out of range or order")
 			}
-			l[j] = v
+			lists = append(lists, v)
 		}
-		fu.keys[key] = l
+		fu.keys[key] = lists[start:len(lists):len(lists)]
 	}
 	na, ok := u32()
 	if !ok || uint64(na)*4 > uint64(len(data)) {

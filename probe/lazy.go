@@ -22,8 +22,10 @@ import (
 // which SystemTap checks against every unit's symbols), a later spec that
 // selects other units, and a spec that matches nothing (whose error
 // suggests names from the whole file) load it whole. Without a cached
-// index it loads the whole file and puts the index in the cache for the
-// next run.
+// index, a kernel's is read from the top level of its units
+// (debuginfo.TopFuncUnits: a second or two for a vmlinux, against the
+// tens of seconds of a whole index) and put in the cache; other targets
+// load the whole file and put its index in the cache for the next run.
 func NewLazyResolver(bin target.Binary) *Resolver {
 	r := newResolver(bin)
 	r.lazy = true

@@ -54,6 +54,18 @@ func (s *Sections) Outline() ([]OutlineDIE, error) {
 	return s.outline, s.outlineErr
 }
 
+// ReleaseOutline lets the outline and the parsed abbreviation tables go
+// once an index has been built from them: for a vmlinux they hold some
+// 70 MB. Outline and Abbrevs build them again if asked. It must not run
+// while another goroutine uses them.
+func (s *Sections) ReleaseOutline() {
+	s.outlineOnce = sync.Once{}
+	s.outline, s.outlineErr, s.outlineDone = nil, nil, false
+	s.abbrevCache.mu.Lock()
+	s.abbrevCache.tables, s.abbrevCache.same, s.abbrevCache.arena = nil, nil, abbrevArena{}
+	s.abbrevCache.mu.Unlock()
+}
+
 // skipsSubtree reports whether the children of a DIE with this tag are
 // left out of the outline.
 func skipsSubtree(tag dwarf.Tag) bool {
