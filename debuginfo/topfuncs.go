@@ -63,7 +63,14 @@ func TopFuncUnits(sec *dwarfsec.Sections) (_ *FuncUnits, err error) {
 			return nil, err
 		}
 	}
-	fu := &FuncUnits{keys: make(map[string][]uint32)}
+	n := 0
+	for _, p := range parts {
+		for _, u := range p {
+			n += len(u.keys)
+		}
+	}
+	// A name is a key of several units, on average about 5 in a vmlinux.
+	fu := &FuncUnits{keys: make(map[string][]uint32, n/4)}
 	for _, p := range parts {
 		for _, u := range p {
 			i := uint32(len(fu.Units))

@@ -3,6 +3,7 @@ package listing
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // SystemTap 4.8 never makes a kernel or module probe (so never lists one)
@@ -48,6 +49,40 @@ func init() {
 	}
 }
 
+// sectionPrefixes are the alternatives of blacklistSection, each a
+// plain prefix: a section name matches the expression exactly when it
+// begins with one of them (TestBlacklistPrefilter).
+var sectionPrefixes = []string{".init.", ".exit.", ".devinit.", ".devexit.", ".cpuinit.", ".cpuexit.", ".meminit.", ".memexit."}
+
+// blacklistedSection is blacklistSection.MatchString without the
+// expression's cost.
+func blacklistedSection(sec string) bool {
+	for _, p := range sectionPrefixes {
+		if strings.HasPrefix(sec, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// funcVerdicts remembers blacklistFunc's verdict on the names that pass
+// the prefilter: an inlined function's instances share a name.
+var funcVerdicts sync.Map
+
+// blacklistedFunc is blacklistFunc.MatchString, prefiltered and
+// remembered.
+func blacklistedFunc(name string) bool {
+	if !mayBlacklistFunc(name) {
+		return false
+	}
+	if v, ok := funcVerdicts.Load(name); ok {
+		return v.(bool)
+	}
+	v := blacklistFunc.MatchString(name)
+	funcVerdicts.Store(name, v)
+	return v
+}
+
 // mayBlacklistFunc reports whether blacklistFunc can match name.
 func mayBlacklistFunc(name string) bool {
 	if funcNames[name] {
@@ -86,10 +121,10 @@ type KernelProbe struct {
 // Blacklisted reports whether SystemTap 4.8 refuses the kernel or module
 // probe p (without guru mode).
 func Blacklisted(p KernelProbe) bool {
-	if blacklistSection.MatchString(p.Section) || p.InKprobesText {
+	if blacklistedSection(p.Section) || p.InKprobesText {
 		return true
 	}
-	if (mayBlacklistFunc(p.Func) && blacklistFunc.MatchString(p.Func)) || (mayBlacklistFile(p.File) && blacklistFile.MatchString(p.File)) {
+	if blacklistedFunc(p.Func) || (mayBlacklistFile(p.File) && blacklistFile.MatchString(p.File)) {
 		return true
 	}
 	return p.Return && blacklistReturn.MatchString(p.Func)

@@ -1,20 +1,21 @@
 package listing
 
 import (
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 )
 
 // alternatives returns the alternatives of an expression written
-// ^(a|b|...)$ without nested groups.
+// ^(a|b|...)$, or ^(a|b|...) for a prefix, without nested groups.
 func alternatives(t *testing.T, re *regexp.Regexp) []string {
 	t.Helper()
-	src := re.String()
-	if !strings.HasPrefix(src, "^(") || !strings.HasSuffix(src, ")$") || strings.Count(src, "(") != 1 {
+	src := strings.TrimSuffix(re.String(), "$")
+	if !strings.HasPrefix(src, "^(") || !strings.HasSuffix(src, ")") || strings.Count(src, "(") != 1 {
 		t.Fatalf("expression %q is not ^(a|b|...)$", src)
 	}
-	return strings.Split(src[2:len(src)-2], "|")
+	return strings.Split(src[2:len(src)-1], "|")
 }
 
 // TestBlacklistPrefilter checks that the prefilters pass every name the
@@ -58,6 +59,18 @@ func TestBlacklistPrefilter(t *testing.T) {
 		example := strings.ReplaceAll(plain, ".*", "x")
 		if !Blacklisted(KernelProbe{File: example}) {
 			t.Errorf("file %q (from %q) is not blacklisted", example, alt)
+		}
+	}
+	var plain []string
+	for _, alt := range alternatives(t, blacklistSection) {
+		plain = append(plain, strings.ReplaceAll(alt, `\.`, "."))
+	}
+	if !reflect.DeepEqual(plain, sectionPrefixes) {
+		t.Errorf("blacklistSection's alternatives %q are not sectionPrefixes %q", plain, sectionPrefixes)
+	}
+	for _, sec := range append(plain, ".text", ".init", ".init.text", "x.init.text", ".exit.data", ".noinstr.text") {
+		if got, want := blacklistedSection(sec), blacklistSection.MatchString(sec); got != want {
+			t.Errorf("blacklistedSection(%q) = %v, the expression says %v", sec, got, want)
 		}
 	}
 	for _, p := range []KernelProbe{{Func: "perf_copy_attr", File: "kernel/events/core.c"}, {Func: "x", File: "include/linux/seq_file.h"}} {
