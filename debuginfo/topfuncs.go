@@ -116,6 +116,8 @@ func scanTop(sec *dwarfsec.Sections, run []dwarfsec.UnitSpan) ([]topUnitKeys, er
 	var subs []dwarfsec.OutlineDIE
 	var fields []dwarf.Field
 	tops := make(map[dwarf.Offset]bool)
+	// Names by .debug_str offset: units declare the same functions.
+	strs := make(map[uint64]string)
 	declNames := make(map[dwarf.Offset][]string)
 	var origins []dwarf.Offset
 	for _, sp := range run {
@@ -148,7 +150,7 @@ func scanTop(sec *dwarfsec.Sections, run []dwarfsec.UnitSpan) ([]topUnitKeys, er
 		e := &dwarf.Entry{}
 	subprograms:
 		for _, o := range tu.Subprograms {
-			if fields, ok = sec.Fields(o, fields[:0]); !ok {
+			if fields, ok = sec.FieldsStr(o, fields[:0], strs); !ok {
 				k.always = true
 				break
 			}

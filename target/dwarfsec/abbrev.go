@@ -14,6 +14,53 @@ type Abbrev struct {
 	// Attrs holds the attributes in order; DW_FORM_implicit_const values
 	// sit in ImplicitConst and take no bytes in the DIE.
 	Attrs []AbbrevAttr
+
+	// fixed is the size of a DIE's attribute values when every form has
+	// a fixed size in a unit of DWARF 3 or later with 4-byte offsets and
+	// 8-byte addresses (the common case), else -1; sibAt is where in
+	// them a DW_AT_sibling of form ref4 is, else -1. TopLevel skips with
+	// them. laidOut says they were set (a parsed table's are).
+	fixed, sibAt int32
+	laidOut      bool
+}
+
+// fixedSize returns the size of a value of form in a unit of DWARF 3 or
+// later with 4-byte offsets and 8-byte addresses, -1 if it varies.
+func fixedSize(form uint64) int32 {
+	switch form {
+	case formFlagPresent, formImplicitConst:
+		return 0
+	case formData1, formRef1, formFlag, formStrx1, formAddrx1:
+		return 1
+	case formData2, formRef2, formStrx2, formAddrx2:
+		return 2
+	case formStrx3, formAddrx3:
+		return 3
+	case formData4, formRef4, formRefSup4, formStrx4, formAddrx4, formStrp, formSecOffset, formStrpSup,
+		formLineStrp, formGNURefAlt, formGNUStrpAlt, formRefAddr:
+		return 4
+	case formData8, formRef8, formRefSig8, formRefSup8, formAddr:
+		return 8
+	case formData16:
+		return 16
+	}
+	return -1
+}
+
+// layout sets a's fixed and sibAt.
+func (a *Abbrev) layout() {
+	a.fixed, a.sibAt, a.laidOut = 0, -1, true
+	for _, at := range a.Attrs {
+		n := fixedSize(at.Form)
+		if n < 0 {
+			a.fixed, a.sibAt = -1, -1
+			return
+		}
+		if at.Attr == dwarf.AttrSibling && at.Form == formRef4 {
+			a.sibAt = a.fixed
+		}
+		a.fixed += n
+	}
 }
 
 // AbbrevAttr is one attribute specification of an abbreviation.
@@ -178,6 +225,7 @@ func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
 		}
 		d := ar.decl()
 		*d = Abbrev{Tag: tag, Children: children, Attrs: ar.keep(ar.attrBuf)}
+		d.layout()
 		ar.codes = append(ar.codes, code)
 		ar.ptrs = append(ar.ptrs, d)
 		maxCode = max(maxCode, code)

@@ -136,6 +136,16 @@ func (r *reader) die(t *AbbrevTable, f unitFormat, u *Unit) (a *Abbrev, sib int)
 		r.fail(fmt.Sprintf("DIE at %#x has unknown abbrev code %d", off, code))
 		return nil, 0
 	}
+	if a.laidOut && a.fixed >= 0 && f.offSize == 4 && f.addrSize == 8 && f.version >= 3 {
+		start := r.off
+		r.skip(int(a.fixed))
+		if r.err == nil && a.sibAt >= 0 {
+			if v := uint64(r.order.Uint32(r.data[start+int(a.sibAt):])); v > 0 && v < uint64(len(r.data)) {
+				sib = int(u.Offset) + int(v)
+			}
+		}
+		return a, sib
+	}
 	for _, at := range a.Attrs {
 		if at.Attr != dwarf.AttrSibling {
 			r.skipForm(at.Form, f)
