@@ -42,6 +42,8 @@ type lazyState struct {
 	// topScanned says index was built by this resolver from the top
 	// level of the units (topIndex), not read from the cache.
 	topScanned bool
+	// putDone is closed when topIndex's index is in the cache.
+	putDone chan struct{}
 	// dieAddrs are the cached DIESymbolAddrs of a kernel or module
 	// target (cachedDIEAddrs), nil until read.
 	dieAddrs map[uint64]bool
@@ -204,8 +206,22 @@ func (r *Resolver) topIndex() (*debuginfo.FuncUnits, bool) {
 		r.Progress(fmt.Sprintf("read the function names of %s in %.1f s", r.Bin.ProbePoint(), time.Since(start).Seconds()))
 	}
 	r.topScanned = true
-	_ = debuginfo.PutTopFuncUnits(sec, fu)
+	// Written while the units it selects are indexed; resolve waits
+	// for it before it returns.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = debuginfo.PutTopFuncUnits(sec, fu)
+	}()
+	r.putDone = done
 	return fu, true
+}
+
+// waitPut waits for topIndex's write to the build-id cache, if any.
+func (r *Resolver) waitPut() {
+	if r.putDone != nil {
+		<-r.putDone
+	}
 }
 
 // covers reports whether the loaded units include every one of units.

@@ -184,6 +184,7 @@ func (r *Resolver) resolveFor(p policy, s *spec.Spec) ([]*Point, error) {
 
 // resolve resolves s under r.policy.
 func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
+	defer r.waitPut()
 	if err := r.checkTarget(s); err != nil {
 		return nil, err
 	}
