@@ -114,6 +114,7 @@ func scanTop(sec *dwarfsec.Sections, run []dwarfsec.UnitSpan) ([]topUnitKeys, er
 	d := &Data{sec: sec}
 	out := make([]topUnitKeys, 0, len(run))
 	var subs []dwarfsec.OutlineDIE
+	var scratch dwarfsec.Scratch
 	var fields []dwarf.Field
 	tops := make(map[dwarf.Offset]bool)
 	// Names by .debug_str offset: units declare the same functions.
@@ -121,7 +122,7 @@ func scanTop(sec *dwarfsec.Sections, run []dwarfsec.UnitSpan) ([]topUnitKeys, er
 	declNames := make(map[dwarf.Offset][]string)
 	var origins []dwarf.Offset
 	for _, sp := range run {
-		tu, err := sec.TopLevel(sp, subs)
+		tu, err := sec.TopLevel(sp, subs, &scratch)
 		if err != nil {
 			return nil, fmt.Errorf("reading .debug_info: %w", err)
 		}

@@ -122,6 +122,46 @@ func (s *Sections) Abbrevs(off uint64) (*AbbrevTable, error) {
 	return t, nil
 }
 
+// Scratch is what one goroutine reading units with TopLevel reuses
+// between calls: the allocator of the abbreviation tables it parses, so
+// that goroutines parse side by side instead of in turn under Abbrevs's
+// lock. The zero value is ready.
+type Scratch struct {
+	arena abbrevArena
+}
+
+// abbrevsWith is Abbrevs, parsing a table not yet parsed with sc's
+// allocator outside the lock; of two goroutines that parse the same table,
+// the first to store it wins.
+func (s *Sections) abbrevsWith(off uint64, sc *Scratch) (*AbbrevTable, error) {
+	if sc == nil {
+		return s.Abbrevs(off)
+	}
+	s.abbrevCache.mu.Lock()
+	t := s.abbrevCache.tables[off]
+	s.abbrevCache.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	if off >= uint64(len(s.Abbrev)) {
+		return nil, fmt.Errorf("abbrev offset %#x out of range", off)
+	}
+	t, _, err := sc.arena.parse(s.Abbrev, int(off))
+	if err != nil {
+		return nil, err
+	}
+	s.abbrevCache.mu.Lock()
+	defer s.abbrevCache.mu.Unlock()
+	if first := s.abbrevCache.tables[off]; first != nil {
+		return first, nil
+	}
+	if s.abbrevCache.tables == nil {
+		s.abbrevCache.tables = make(map[uint64]*AbbrevTable)
+	}
+	s.abbrevCache.tables[off] = t
+	return t, nil
+}
+
 // parseAllAbbrevs parses the tables that lie back to back in .debug_abbrev
 // from its start; a malformed one ends the parse (Abbrevs reports it when
 // a unit asks for it).

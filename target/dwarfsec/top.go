@@ -54,8 +54,8 @@ type TopUnit struct {
 // one, else by walking it), which is what finding which unit defines a
 // function by name needs, at a small part of the cost of an outline:
 // libdw's dwarf_getfuncs reads a C unit so. dst is reused for
-// Subprograms.
-func (s *Sections) TopLevel(sp UnitSpan, dst []OutlineDIE) (tu TopUnit, err error) {
+// Subprograms; sc, when not nil, is the calling goroutine's own.
+func (s *Sections) TopLevel(sp UnitSpan, dst []OutlineDIE, sc *Scratch) (tu TopUnit, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed DWARF (%v)", r)
@@ -70,7 +70,7 @@ func (s *Sections) TopLevel(sp UnitSpan, dst []OutlineDIE) (tu TopUnit, err erro
 	if err != nil {
 		return tu, err
 	}
-	t, err := s.Abbrevs(h.abbrevOff)
+	t, err := s.abbrevsWith(h.abbrevOff, sc)
 	if err != nil {
 		return tu, fmt.Errorf("unit at %#x: %w", sp.Start, err)
 	}
