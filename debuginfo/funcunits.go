@@ -24,6 +24,9 @@ type FuncUnits struct {
 	// the hexadecimal entry address of an out-of-line instance, to
 	// indexes into Units, ascending.
 	keys map[string][]uint32
+	// always are indexes into Units, ascending, of the units every
+	// selection holds: TopFuncUnits could not tell their functions.
+	always []uint32
 }
 
 // FuncUnits derives the index from d, which must not be Partial.
@@ -65,6 +68,9 @@ func addrKey(a uint64) string { return "@" + strconv.FormatUint(a, 16) }
 // begins at one of addrs.
 func (fu *FuncUnits) Select(match func(name string) bool, addrs []uint64) []dwarf.Offset {
 	sel := make(map[uint32]bool)
+	for _, i := range fu.always {
+		sel[i] = true
+	}
 	for k, l := range fu.keys {
 		if k[0] != '@' && match(k) {
 			for _, i := range l {
@@ -87,7 +93,8 @@ func (fu *FuncUnits) Select(match func(name string) bool, addrs []uint64) []dwar
 
 // The encoding of a FuncUnits, integers little-endian: u32 number of
 // units, each a u32 offset (dwarf.Offset's size); u32 number of keys, each a u16 length, the
-// key, a u32 count and that many u32 unit indexes.
+// key, a u32 count and that many u32 unit indexes; u32 number of units
+// always selected, and their u32 indexes.
 
 // Encode returns the bytes of fu, keys sorted so that equal indexes encode
 // alike.
@@ -110,6 +117,10 @@ func (fu *FuncUnits) Encode() []byte {
 		for _, i := range fu.keys[k] {
 			out = le.AppendUint32(out, i)
 		}
+	}
+	out = le.AppendUint32(out, uint32(len(fu.always)))
+	for _, i := range fu.always {
+		out = le.AppendUint32(out, i)
 	}
 	return out
 }
@@ -151,6 +162,12 @@ func DecodeFuncUnits(data []byte) (*FuncUnits, error) {
 	if !ok || uint64(nk)*6 > uint64(len(data)) {
 		return nil, bad("truncated keys")
 	}
+	// The keys are slices of one copy of the rest, and the unit lists of
+	// one array: a vmlinux's index has 120,000 keys.
+	all := string(data)
+	base := len(data)
+	lists := make([]uint32, 0, (len(data)-int(nk)*6)/4)
+	fu.keys = make(map[string][]uint32, nk)
 	prev := ""
 	for i := range nk {
 		b, ok := take(2)
@@ -161,7 +178,8 @@ func DecodeFuncUnits(data []byte) (*FuncUnits, error) {
 		if !ok || len(k) == 0 {
 			return nil, bad("truncated or empty key")
 		}
-		key := string(k)
+		at := base - len(data) - len(k)
+		key := all[at : at+len(k)]
 		if i > 0 && key <= prev {
 			return nil, bad("keys out of order")
 		}
@@ -170,15 +188,26 @@ func DecodeFuncUnits(data []byte) (*FuncUnits, error) {
 		if !ok || uint64(c)*4 > uint64(len(data)) {
 			return nil, bad("truncated unit list")
 		}
-		l := make([]uint32, c)
-		for j := range l {
+		start := len(lists)
+		for j := range c {
 			v, _ := u32()
-			if v >= n || (j > 0 && v <= l[j-1]) {
+			if v >= n || (j > 0 && v <= lists[len(lists)-1]) {
 				return nil, bad("unit index out of range or order")
 			}
-			l[j] = v
+			lists = append(lists, v)
 		}
-		fu.keys[key] = l
+		fu.keys[key] = lists[start:len(lists):len(lists)]
+	}
+	na, ok := u32()
+	if !ok || uint64(na)*4 > uint64(len(data)) {
+		return nil, bad("truncated units always selected")
+	}
+	for j := range na {
+		v, _ := u32()
+		if v >= n || (j > 0 && v <= fu.always[j-1]) {
+			return nil, bad("unit index out of range or order")
+		}
+		fu.always = append(fu.always, v)
 	}
 	if len(data) != 0 {
 		return nil, bad("trailing bytes")
@@ -190,7 +219,7 @@ func DecodeFuncUnits(data []byte) (*FuncUnits, error) {
 // identity adds its own version to the debug file's.
 const (
 	funcUnitsKind    = "funcs"
-	funcUnitsVersion = "funcs 1\n"
+	funcUnitsVersion = "funcs 2\n"
 )
 
 // CachedFuncUnits returns the function index of the debug file whose
@@ -221,10 +250,20 @@ func PutFuncUnits(d *Data) error {
 	if d.Partial {
 		return errors.New("a partial index cannot give the function index")
 	}
+	return putFuncUnits(d.sec, d.FuncUnits())
+}
+
+// PutTopFuncUnits puts fu, from TopFuncUnits(sec), in the build-id cache
+// as PutFuncUnits does, for the next runs.
+func PutTopFuncUnits(sec *dwarfsec.Sections, fu *FuncUnits) error {
+	return putFuncUnits(sec, fu)
+}
+
+func putFuncUnits(sec *dwarfsec.Sections, fu *FuncUnits) error {
 	c := bidcache.Open()
-	id, identity, ok := d.sec.Identity()
+	id, identity, ok := sec.Identity()
 	if c == nil || !ok {
 		return nil
 	}
-	return c.Put(funcUnitsKind, id, append([]byte(funcUnitsVersion), identity...), []bidcache.Blob{{Name: "funcs", Data: d.FuncUnits().Encode()}})
+	return c.Put(funcUnitsKind, id, append([]byte(funcUnitsVersion), identity...), []bidcache.Blob{{Name: "funcs", Data: fu.Encode()}})
 }

@@ -174,6 +174,8 @@ func TestFuncUnits(t *testing.T) {
 func FuzzDecodeFuncUnits(f *testing.F) {
 	fu := &FuncUnits{Units: []dwarf.Offset{0xc, 0x40}, keys: map[string][]uint32{"main": {0}, "@1139": {0}, "helper": {0, 1}}}
 	f.Add(fu.Encode())
+	fu.always = []uint32{1}
+	f.Add(fu.Encode())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := DecodeFuncUnits(data)

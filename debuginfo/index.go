@@ -203,6 +203,14 @@ func load(sec *dwarfsec.Sections, units []dwarf.Offset) (d *Data, err error) {
 	if d.DWARF, err = d.data(); err != nil {
 		return nil, err
 	}
+	// What only indexing needs goes, before the functions' points are
+	// made: the names of every subprogram DIE by offset (a vmlinux has
+	// over a million) and, after a whole index, the outline and parsed
+	// abbreviations (built again if another index asks).
+	d.origins = nil
+	if units == nil {
+		sec.ReleaseOutline()
+	}
 	return d, nil
 }
 

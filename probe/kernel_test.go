@@ -280,3 +280,36 @@ func TestListKernelLazy(t *testing.T) {
 		}
 	}
 }
+
+// TestListKernelStatementsCold lists the article's statements through a
+// lazy resolver whose build-id cache is empty: the function index is read
+// from the top level of the units (topIndex) and put in the cache, only
+// the units it selects are indexed, and the rows are stap's; a second
+// resolver reads that index back from the cache and lists the same rows.
+func TestListKernelStatementsCold(t *testing.T) {
+	staporacle.Require(t)
+	t.Setenv("WHYTHEFAIL_CACHE", "on")
+	t.Setenv("WHYTHEFAIL_CACHE_DIR", t.TempDir())
+	k := openKernel(t)
+	defer k.Close()
+	const text = `statement("*perf_event_open@*:*")`
+	var said []string
+	first := NewLazyResolver(k)
+	first.Progress = func(msg string) { said = append(said, msg) }
+	compareWithStap(t, first, []string{text})
+	if !first.topScanned || first.units == nil {
+		t.Errorf("cold: index from the units' top level %v, units indexed %d; want the top-level index and some units", first.topScanned, len(first.units))
+	}
+	if len(said) != 2 || !strings.HasPrefix(said[0], "reading the function names of kernel once") {
+		t.Errorf("cold: progress %q; want the two lines of reading the function names", said)
+	}
+	second := NewLazyResolver(k)
+	second.Progress = func(msg string) { t.Errorf("warm: progress %q", msg) }
+	if got, want := strings.Join(kernelRows(t, second, text), "\n"), strings.Join(kernelRows(t, first, text), "\n"); got != want {
+		t.Errorf("warm rows differ from cold ones:\n%s", fixture.Diff(want, got))
+	}
+	if second.topScanned || second.units == nil {
+		t.Errorf("warm: index from the units' top level %v, units indexed %d; want the cached index and some units", second.topScanned, len(second.units))
+	}
+	t.Logf("%d of %d units indexed", len(second.units), len(second.index.Units))
+}

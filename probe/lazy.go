@@ -22,8 +22,10 @@ import (
 // which SystemTap checks against every unit's symbols), a later spec that
 // selects other units, and a spec that matches nothing (whose error
 // suggests names from the whole file) load it whole. Without a cached
-// index it loads the whole file and puts the index in the cache for the
-// next run.
+// index, a kernel's is read from the top level of its units
+// (debuginfo.TopFuncUnits: a second or two for a vmlinux, against the
+// tens of seconds of a whole index) and put in the cache; other targets
+// load the whole file and put its index in the cache for the next run.
 func NewLazyResolver(bin target.Binary) *Resolver {
 	r := newResolver(bin)
 	r.lazy = true
@@ -37,6 +39,11 @@ type lazyState struct {
 	// units are the units a partial Data holds; nil when it is whole.
 	units map[dwarf.Offset]bool
 	index *debuginfo.FuncUnits
+	// topScanned says index was built by this resolver from the top
+	// level of the units (topIndex), not read from the cache.
+	topScanned bool
+	// putDone is closed when topIndex's index is in the cache.
+	putDone chan struct{}
 	// dieAddrs are the cached DIESymbolAddrs of a kernel or module
 	// target (cachedDIEAddrs), nil until read.
 	dieAddrs map[uint64]bool
@@ -80,8 +87,8 @@ func (r *Resolver) hasDWARF() bool {
 // loadWhole indexes the whole file, replacing a partial index, and puts
 // the function index in the cache when it was not there.
 func (r *Resolver) loadWhole() error {
-	if r.Progress != nil && r.index == nil {
-		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections()); ok {
+	if r.Progress != nil && (r.index == nil || r.topScanned) {
+		if fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections()); ok && !r.topScanned {
 			r.index = fu
 		} else {
 			r.Progress(fmt.Sprintf("indexing the debug info of %s once; the build-id cache keeps the index for the next runs", r.Bin.ProbePoint()))
@@ -120,7 +127,9 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 	if r.index == nil {
 		fu, ok := debuginfo.CachedFuncUnits(r.Bin.DWARFSections())
 		if !ok {
-			return nil
+			if fu, ok = r.topIndex(); !ok {
+				return nil
+			}
 		}
 		r.index = fu
 	}
@@ -172,6 +181,47 @@ func (r *Resolver) unitsFor(s *spec.Spec) []dwarf.Offset {
 		return nil
 	}
 	return units
+}
+
+// topIndex builds the function index of a kernel from the top level of
+// its units (debuginfo.TopFuncUnits), without indexing any, and puts it
+// in the build-id cache: a first run on a vmlinux then indexes only the
+// units a pattern selects, as later runs do. User-space targets, and
+// modules (relocatable: their DWARF is read through debug/elf, which
+// LoadUnits refuses), are indexed whole the first time instead.
+func (r *Resolver) topIndex() (*debuginfo.FuncUnits, bool) {
+	if r.Bin.Kind() != target.KindKernel {
+		return nil, false
+	}
+	sec := r.Bin.DWARFSections()
+	start := time.Now()
+	if r.Progress != nil {
+		r.Progress(fmt.Sprintf("reading the function names of %s once; the build-id cache keeps them for the next runs", r.Bin.ProbePoint()))
+	}
+	fu, err := debuginfo.TopFuncUnits(sec)
+	if err != nil {
+		return nil, false
+	}
+	if r.Progress != nil {
+		r.Progress(fmt.Sprintf("read the function names of %s in %.1f s", r.Bin.ProbePoint(), time.Since(start).Seconds()))
+	}
+	r.topScanned = true
+	// Written while the units it selects are indexed; resolve waits
+	// for it before it returns.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = debuginfo.PutTopFuncUnits(sec, fu)
+	}()
+	r.putDone = done
+	return fu, true
+}
+
+// waitPut waits for topIndex's write to the build-id cache, if any.
+func (r *Resolver) waitPut() {
+	if r.putDone != nil {
+		<-r.putDone
+	}
 }
 
 // covers reports whether the loaded units include every one of units.

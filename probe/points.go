@@ -2,7 +2,10 @@ package probe
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/insn"
@@ -24,7 +27,10 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 	if err := r.policy.hideSymbols(r, entries, probed); err != nil {
 		return nil, err
 	}
-	for _, fn := range fns {
+	for i, fn := range fns {
+		if i%scopeBatch == 0 {
+			r.prefetchScopes(fns[i:min(i+scopeBatch, len(fns))])
+		}
 		// In the kernel and its modules a function inlined everywhere
 		// but also compiled out of line without a concrete DIE
 		// (__dev_fwnode) keeps its symbol row: stap's abstract inline
@@ -69,6 +75,11 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 			// address equals.
 			probed[p.Addr] = true
 		}
+		if _, listing := r.policy.(listingPolicy); listing {
+			// Listed, never traced: keep the texts, not the scope.
+			p.texts = p.varTexts() // never nil
+			p.Vars, p.Scope = nil, nil
+		}
 		pts = append(pts, p)
 	}
 	if s.File == "" {
@@ -93,14 +104,57 @@ func (r *Resolver) functions(prefix string, s *spec.Spec) ([]*Point, error) {
 	return pts, nil
 }
 
+// scopeBatch is how many functions' scopes prefetchScopes reads at a
+// time: enough to keep the cores busy, few enough that the scopes of a
+// listing of every kernel function are never all held at once.
+const scopeBatch = 1024
+
+// prefetchScopes reads the scope trees of fns (Data.Scope, which reads
+// DWARF only) on every core, for functionPoint, when there are enough of
+// them to be worth it; reading them is most of the time of listing every
+// function of a vmlinux. A scope that fails to read is left for
+// functionPoint to read again and report.
+func (r *Resolver) prefetchScopes(fns []*debuginfo.Function) {
+	clear(r.scopes)
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	if len(fns) < 64 || workers < 2 {
+		return
+	}
+	if r.scopes == nil {
+		r.scopes = make(map[*debuginfo.Function]*debuginfo.Scope, scopeBatch)
+	}
+	got := make([]*debuginfo.Scope, len(fns))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(fns) {
+					return
+				}
+				got[i], _ = r.Data.Scope(fns[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, fn := range fns {
+		r.scopes[fn] = got[i]
+	}
+}
+
 // functionPoint builds the point of one DWARF function instance. Its
 // address is the end of the prologue (as stap places function probes), and
 // its variables are those of the outermost scope that have a location there.
 func (r *Resolver) functionPoint(prefix string, fn *debuginfo.Function, suffix spec.Suffix) (*Point, error) {
-	sc, err := r.Data.Scope(fn)
-	if err != nil {
-		return nil, err
+	sc, ok := r.scopes[fn]
+	if !ok || sc == nil {
+		var err error
+		if sc, err = r.Data.Scope(fn); err != nil {
+			return nil, err
+		}
 	}
+	delete(r.scopes, fn)
 	addr := fn.Entry
 	// .return points list the variables at the entry pc; others after the
 	// prologue in units that SystemTap takes for unoptimised code.

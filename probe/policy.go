@@ -95,12 +95,10 @@ func (listingPolicy) hideSymbols(r *Resolver, entries, probed map[uint64]bool) e
 	for a := range entries {
 		probed[a] = true
 	}
-	dieAddrs, ok := map[uint64]bool(nil), false
-	if r.units != nil {
-		// A partial index of a kernel or module (partialFunctions):
-		// the addresses come from the whole file's, cached.
-		dieAddrs, ok = r.cachedDIEAddrs()
-	}
+	// A partial index of a kernel or module (partialFunctions) takes
+	// the addresses from the whole file's, cached; so does a whole one
+	// when the cache has them (a kernel or module listed before).
+	dieAddrs, ok := r.cachedDIEAddrs()
 	if !ok {
 		var err error
 		if dieAddrs, err = r.rules.DIESymbolAddrs(r.Data); err != nil {

@@ -35,6 +35,12 @@ type Point struct {
 	Scope *debuginfo.Scope
 	// ReturnType is listed for .return points of non-void functions.
 	ReturnType string
+
+	// texts, when set, are the "$name:type" texts of Vars, kept in
+	// their place (Vars and Scope then nil): function points listed
+	// (never traced) drop their scopes as they are made, which for every
+	// kernel function would hold some 300 MB.
+	texts []string
 }
 
 // String returns the probe point as stap -l prints it.
@@ -85,6 +91,9 @@ func (p *Point) Listing() string {
 
 // varTexts returns the "$name:type" texts of the point's variables.
 func (p *Point) varTexts() []string {
+	if p.texts != nil {
+		return p.texts
+	}
 	out := make([]string, 0, len(p.Vars))
 	for _, v := range p.Vars {
 		t, _ := v.TypeName()
@@ -109,6 +118,8 @@ type Resolver struct {
 	Progress func(msg string)
 
 	bounds map[*debuginfo.Function][]uint64
+	// scopes holds the scopes prefetchScopes read for functionPoint.
+	scopes map[*debuginfo.Function]*debuginfo.Scope
 	// rawDecl caches noDeclFile by DIE offset.
 	rawDecl map[dwarf.Offset]bool
 
@@ -173,6 +184,7 @@ func (r *Resolver) resolveFor(p policy, s *spec.Spec) ([]*Point, error) {
 
 // resolve resolves s under r.policy.
 func (r *Resolver) resolve(s *spec.Spec) ([]*Point, error) {
+	defer r.waitPut()
 	if err := r.checkTarget(s); err != nil {
 		return nil, err
 	}

@@ -20,5 +20,13 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	// But the largest listings (every function of a vmlinux, whose index
+	// holds some 400 MB) would then peak near 2 GB: a soft limit makes
+	// the GC collect more often only when the heap nears it (measured:
+	// 873 MB peak RSS against 1.8 GB, for about the same CPU time).
+	// GOMEMLIMIT still wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(640 << 20)
+	}
 	os.Exit(cli.Main(os.Stdout, os.Stderr, os.Args[1:]))
 }

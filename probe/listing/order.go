@@ -80,6 +80,10 @@ func (r *Rules) unitOrder(dw *dwarf.Data, cu *debuginfo.CompUnit) (o *unitOrder,
 	if err != nil {
 		return nil, err
 	}
+	if r.walks == nil {
+		r.walks = make(map[*debuginfo.CompUnit]*funcWalk)
+	}
+	r.walks[cu] = w
 	m := newSTLMultimap(len(w.names))
 	for i, name := range w.names {
 		m.insert(name, i)

@@ -146,9 +146,12 @@ func (r *Rules) DIESymbolAddrs(d *debuginfo.Data) (map[uint64]bool, error) {
 		return addrs, nil
 	}
 	for _, cu := range d.CUs {
-		w, err := r.walkUnit(d.DWARF, cu)
-		if err != nil {
-			return nil, err
+		w, ok := r.walks[cu]
+		if !ok {
+			var err error
+			if w, err = r.walkUnit(d.DWARF, cu); err != nil {
+				return nil, err
+			}
 		}
 		for i, key := range w.names {
 			if w.inline[i] {
@@ -211,7 +214,9 @@ type Rules struct {
 	symbols func() []elf.Symbol
 	// orders caches unitOrder by unit, names dieNames's lookups.
 	orders map[*debuginfo.CompUnit]*unitOrder
-	names  map[dwarf.Offset]dieNameAttrs
+	// walks keeps the walks unitOrder made, for DIESymbolAddrs.
+	walks map[*debuginfo.CompUnit]*funcWalk
+	names map[dwarf.Offset]dieNameAttrs
 	// symtab is the symbol table SystemTap reads, built on first use.
 	symtab     *Symtab
 	symtabDone bool

@@ -14,6 +14,53 @@ type Abbrev struct {
 	// Attrs holds the attributes in order; DW_FORM_implicit_const values
 	// sit in ImplicitConst and take no bytes in the DIE.
 	Attrs []AbbrevAttr
+
+	// fixed is the size of a DIE's attribute values when every form has
+	// a fixed size in a unit of DWARF 3 or later with 4-byte offsets and
+	// 8-byte addresses (the common case), else -1; sibAt is where in
+	// them a DW_AT_sibling of form ref4 is, else -1. TopLevel skips with
+	// them. laidOut says they were set (a parsed table's are).
+	fixed, sibAt int32
+	laidOut      bool
+}
+
+// fixedSize returns the size of a value of form in a unit of DWARF 3 or
+// later with 4-byte offsets and 8-byte addresses, -1 if it varies.
+func fixedSize(form uint64) int32 {
+	switch form {
+	case formFlagPresent, formImplicitConst:
+		return 0
+	case formData1, formRef1, formFlag, formStrx1, formAddrx1:
+		return 1
+	case formData2, formRef2, formStrx2, formAddrx2:
+		return 2
+	case formStrx3, formAddrx3:
+		return 3
+	case formData4, formRef4, formRefSup4, formStrx4, formAddrx4, formStrp, formSecOffset, formStrpSup,
+		formLineStrp, formGNURefAlt, formGNUStrpAlt, formRefAddr:
+		return 4
+	case formData8, formRef8, formRefSig8, formRefSup8, formAddr:
+		return 8
+	case formData16:
+		return 16
+	}
+	return -1
+}
+
+// layout sets a's fixed and sibAt.
+func (a *Abbrev) layout() {
+	a.fixed, a.sibAt, a.laidOut = 0, -1, true
+	for _, at := range a.Attrs {
+		n := fixedSize(at.Form)
+		if n < 0 {
+			a.fixed, a.sibAt = -1, -1
+			return
+		}
+		if at.Attr == dwarf.AttrSibling && at.Form == formRef4 {
+			a.sibAt = a.fixed
+		}
+		a.fixed += n
+	}
 }
 
 // AbbrevAttr is one attribute specification of an abbreviation.
@@ -67,6 +114,46 @@ func (s *Sections) Abbrevs(off uint64) (*AbbrevTable, error) {
 	t, _, err := s.abbrevCache.arena.parse(s.Abbrev, int(off))
 	if err != nil {
 		return nil, err
+	}
+	if s.abbrevCache.tables == nil {
+		s.abbrevCache.tables = make(map[uint64]*AbbrevTable)
+	}
+	s.abbrevCache.tables[off] = t
+	return t, nil
+}
+
+// Scratch is what one goroutine reading units with TopLevel reuses
+// between calls: the allocator of the abbreviation tables it parses, so
+// that goroutines parse side by side instead of in turn under Abbrevs's
+// lock. The zero value is ready.
+type Scratch struct {
+	arena abbrevArena
+}
+
+// abbrevsWith is Abbrevs, parsing a table not yet parsed with sc's
+// allocator outside the lock; of two goroutines that parse the same table,
+// the first to store it wins.
+func (s *Sections) abbrevsWith(off uint64, sc *Scratch) (*AbbrevTable, error) {
+	if sc == nil {
+		return s.Abbrevs(off)
+	}
+	s.abbrevCache.mu.Lock()
+	t := s.abbrevCache.tables[off]
+	s.abbrevCache.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	if off >= uint64(len(s.Abbrev)) {
+		return nil, fmt.Errorf("abbrev offset %#x out of range", off)
+	}
+	t, _, err := sc.arena.parse(s.Abbrev, int(off))
+	if err != nil {
+		return nil, err
+	}
+	s.abbrevCache.mu.Lock()
+	defer s.abbrevCache.mu.Unlock()
+	if first := s.abbrevCache.tables[off]; first != nil {
+		return first, nil
 	}
 	if s.abbrevCache.tables == nil {
 		s.abbrevCache.tables = make(map[uint64]*AbbrevTable)
@@ -178,6 +265,7 @@ func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
 		}
 		d := ar.decl()
 		*d = Abbrev{Tag: tag, Children: children, Attrs: ar.keep(ar.attrBuf)}
+		d.layout()
 		ar.codes = append(ar.codes, code)
 		ar.ptrs = append(ar.ptrs, d)
 		maxCode = max(maxCode, code)

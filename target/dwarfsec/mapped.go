@@ -37,10 +37,11 @@ func mappable(ef *elf.File, raw any) *os.File {
 
 // readMapped is read for a mappable file: the sections are slices of a
 // private, writable (copy-on-write) mapping of the whole file, never
-// unmapped because they alias it; the abbreviation tables are parsed
-// now, while the outline and the dwarf.Data are built when first asked
-// for (Outline, Data), so that a resolver that indexes a few units
-// (debuginfo.LoadUnits) reads no more of .debug_info than those.
+// unmapped because they alias it; the abbreviation tables (Abbrevs), the
+// outline and the dwarf.Data are built when first asked for (Outline,
+// Data), so that a resolver that indexes a few units
+// (debuginfo.LoadUnits) reads no more of .debug_info and .debug_abbrev
+// than those.
 func readMapped(ef *elf.File, f *os.File) (*Sections, error) {
 	st, err := f.Stat()
 	if err != nil {
@@ -68,6 +69,5 @@ func readMapped(ef *elf.File, f *os.File) (*Sections, error) {
 	if s.Info == nil || s.Abbrev == nil {
 		return nil, noDWARF{fmt.Errorf("no .debug_info or .debug_abbrev")}
 	}
-	s.parseAllAbbrevs()
 	return s, nil
 }

@@ -54,6 +54,18 @@ func (s *Sections) Outline() ([]OutlineDIE, error) {
 	return s.outline, s.outlineErr
 }
 
+// ReleaseOutline lets the outline and the parsed abbreviation tables go
+// once an index has been built from them: for a vmlinux they hold some
+// 70 MB. Outline and Abbrevs build them again if asked. It must not run
+// while another goroutine uses them.
+func (s *Sections) ReleaseOutline() {
+	s.outlineOnce = sync.Once{}
+	s.outline, s.outlineErr, s.outlineDone = nil, nil, false
+	s.abbrevCache.mu.Lock()
+	s.abbrevCache.tables, s.abbrevCache.same, s.abbrevCache.arena = nil, nil, abbrevArena{}
+	s.abbrevCache.mu.Unlock()
+}
+
 // skipsSubtree reports whether the children of a DIE with this tag are
 // left out of the outline.
 func skipsSubtree(tag dwarf.Tag) bool {
@@ -322,6 +334,14 @@ func outlineUnit(out []OutlineDIE, r *reader, t *AbbrevTable, f unitFormat, u *U
 // debug/dwarf would take for a section offset: the caller then reads the
 // DIE with debug/dwarf.
 func (s *Sections) Fields(o OutlineDIE, dst []dwarf.Field) ([]dwarf.Field, bool) {
+	return s.FieldsStr(o, dst, nil)
+}
+
+// FieldsStr is Fields with a cache of the strings of .debug_str by
+// offset (nil for none), for a caller that decodes the same names in
+// many units: the section holds each string once, so its offset names
+// it, and the cache spares a copy per DIE.
+func (s *Sections) FieldsStr(o OutlineDIE, dst []dwarf.Field, strs map[uint64]string) ([]dwarf.Field, bool) {
 	u, a := o.Unit, o.Abbrev
 	if u == nil || a == nil || int(o.Offset) >= len(s.Info) {
 		return dst, false
@@ -410,7 +430,17 @@ func (s *Sections) Fields(o OutlineDIE, dst []dwarf.Field) ([]dwarf.Field, bool)
 			if at.Form == formLineStrp {
 				sec = s.LineStr
 			}
-			str, ok := cstring(sec, offset())
+			off := offset()
+			str, ok := "", false
+			if strs != nil && at.Form == formStrp {
+				if str, ok = strs[off]; !ok {
+					if str, ok = cstring(sec, off); ok {
+						strs[off] = str
+					}
+				}
+			} else {
+				str, ok = cstring(sec, off)
+			}
 			if !ok {
 				return dst, false
 			}
