@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,18 +180,39 @@ func hasChildren(pid int) bool {
 func probes(t *testing.T, bin string) int {
 	t.Helper()
 	out := fixture.Run(t, whythefail(t), "-v", "-L", fmt.Sprintf("process(%q).statement(\"load_config@*:*\")", bin))
-	offs := map[string]bool{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+	offs := map[uint64]bool{}
+	var entry uint64 // the first row's is the function's entry
+	for i, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		m := offsetRE.FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("no offset in -v -L line %q", l)
 		}
-		offs[m[1]] = true
+		off, err := strconv.ParseUint(m[1], 0, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			entry = off
+		}
+		// A moved probe goes where placement says, relative to the
+		// entry (statements placed on one jump share its probe); the
+		// others at their offset.
+		if mv := movedRE.FindStringSubmatch(l); mv != nil {
+			rel, err := strconv.ParseUint(mv[1], 0, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			off = entry + rel
+		}
+		offs[off] = true
 	}
 	return len(offs) + 1
 }
 
-var offsetRE = regexp.MustCompile(` offset=(0x[0-9a-f]+) \*/$`)
+var (
+	offsetRE = regexp.MustCompile(` offset=(0x[0-9a-f]+) \*/$`)
+	movedRE  = regexp.MustCompile(` placement: moved to \+(0x[0-9a-f]+) `)
+)
 
 // withoutNotes drops from whythefail's stderr its notes (variables that
 // print ?) and the line saying that detaching takes over a second, which a

@@ -50,7 +50,8 @@ func TestKernelListErrors(t *testing.T) {
 
 // TestKernelList lists the article's statements of perf_event_open from
 // 6.1.0-57-amd64's vmlinux through the command line, twice: the first run
-// on an empty cache says on stderr that it indexes the kernel, the second
+// on an empty cache says on stderr that it reads the kernel's function
+// names (the index a statement listing needs), the second
 // reads the cached index and says nothing; both list the same rows.
 func TestKernelList(t *testing.T) {
 	const rel = "6.1.0-57-amd64"
@@ -59,7 +60,7 @@ func TestKernelList(t *testing.T) {
 	}
 	t.Setenv("WHYTHEFAIL_CACHE_DIR", t.TempDir())
 	first := runCLI("-r", rel, "-L", `kernel.statement("*perf_event_open@*:*")`)
-	if first.status != 0 || !strings.Contains(first.stderr, "whythefail: indexing the debug info of kernel once") {
+	if first.status != 0 || !strings.Contains(first.stderr, "whythefail: reading the function names of kernel once") {
 		t.Fatalf("first run: exit %d, stderr %q", first.status, first.stderr)
 	}
 	second := runCLI("-r", rel, "-L", `kernel.statement("*perf_event_open@*:*")`)
