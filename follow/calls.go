@@ -25,6 +25,10 @@ type Call struct {
 	// pointer returned into an int function), so the report prints Raw.
 	Raw  uint64
 	Wide bool
+	// Unseen says the callee came back but its return was not probed
+	// where it happened (a plan at the callees whose return took a way
+	// out of the callee that was not probed): its value is unknown.
+	Unseen bool
 }
 
 // Origin is the call the failure value came from.
@@ -62,6 +66,9 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 	if p == nil {
 		return res
 	}
+	if p.probes != nil {
+		return p.calleeCalls(tr, stmt)
+	}
 	pending := map[*Site]int{}
 	after := map[int]int{} // call index -> index of its return record
 	for i, r := range tr.Records {
@@ -94,14 +101,21 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		}
 		res.Calls[k].Back = true
 	}
+	p.nameOrigin(&res, tr, after, stmt)
+	return res
+}
+
+// nameOrigin names the origin of tr.Return among res's calls (after maps
+// a call's index to its return record's), as Calls describes.
+func (p *Plan) nameOrigin(res *Result, tr *session.Trace, after map[int]int, stmt line) {
 	for k := len(res.Calls) - 1; k >= 0; k-- {
 		if c := res.Calls[k]; c.Returned && !c.Wide && c.Value == tr.Return {
 			res.Origin = &Origin{Call: k}
-			return res
+			return
 		}
 	}
 	if !isErrno(tr.Return) || p.retUnsigned {
-		return res
+		return
 	}
 	k := len(res.Calls) - 1
 	for k >= 0 && !res.Calls[k].Returned {
@@ -110,7 +124,7 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 	// Only the last call whose value the function read: a later one
 	// that returned success means the function recovered.
 	if k < 0 || res.Calls[k].Wide || !isErrno(res.Calls[k].Value) {
-		return res
+		return
 	}
 	o := &Origin{Call: k, Translated: true}
 	for i := len(tr.Records) - 1; i > after[k] && stmt != nil; i-- {
@@ -125,7 +139,6 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		o.File, o.Line = res.Calls[k].Site.File, res.Calls[k].Site.Line
 	}
 	res.Origin = o
-	return res
 }
 
 func isErrno(v int64) bool { return v < 0 && v >= -4095 }

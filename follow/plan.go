@@ -71,11 +71,19 @@ type Plan struct {
 	// closing brace, where epilogues are), which a translation is not
 	// attributed to when another line ran after the call.
 	LastLine int
+	// NotSeen names the calls a plan at the callees (NewAtCallees)
+	// cannot see, and why: callees the kernel refuses, indirect calls.
+	NotSeen []string
 
 	byID        map[uint32]*Site
 	syms        []target.Symbol
 	retSize     int
 	retUnsigned bool
+
+	// probes and byRA are set by NewAtCallees: its probes by id, and
+	// the call sites by return address.
+	probes map[uint32]calleeProbe
+	byRA   map[uint64]*Site
 }
 
 // Owns reports whether statement id is a call or return probe of the plan.
@@ -83,7 +91,10 @@ func (p *Plan) Owns(id uint32) bool {
 	if p == nil {
 		return false
 	}
-	_, ok := p.byID[id]
+	if _, ok := p.byID[id]; ok {
+		return true
+	}
+	_, ok := p.probes[id]
 	return ok
 }
 
@@ -93,13 +104,7 @@ const maxTail = 4
 // New plans the call-site probes of in.Fn. An error means the code could
 // not be decoded.
 func New(in Input) (*Plan, error) {
-	syms := append([]target.Symbol(nil), in.Symbols...)
-	sort.Slice(syms, func(i, j int) bool {
-		if syms[i].Value != syms[j].Value {
-			return syms[i].Value < syms[j].Value
-		}
-		return better(syms[i].Name, syms[j].Name)
-	})
+	syms := sortSymbols(in.Symbols)
 	p := &Plan{Func: in.Fn.Name, byID: map[uint32]*Site{}, syms: syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned}
 	if in.Fn.CU != nil {
 		if rows, err := in.Fn.CU.Lines(); err == nil {
@@ -158,7 +163,16 @@ func New(in Input) (*Plan, error) {
 			}
 			s := &Site{CallID: id, ReturnID: id + 1, PC: it.pc, Return: ret, In: b.name, Used: usesRAX(ins, k+1)}
 			call := bpfgen.Stmt{ID: s.CallID, PC: it.pc}
-			switch a := it.inst.Args[0].(type) {
+			arg := it.inst.Args[0]
+			if a, ok := arg.(x86asm.Rel); ok {
+				switch name := p.name(uint64(int64(ret)+int64(a)), in.PLT); {
+				case name == FentryName:
+					continue // the kernel's ftrace call: a nop at run time
+				case thunkReg(name) != 0:
+					arg = thunkReg(name) // a retpoline: an indirect call
+				}
+			}
+			switch a := arg.(type) {
 			case x86asm.Rel:
 				t := uint64(int64(ret) + int64(a))
 				s.Callee = p.name(t, in.PLT)

@@ -34,6 +34,8 @@ func callValue(c follow.Call, format string) string {
 	switch {
 	case !c.Back:
 		return "did not return"
+	case c.Unseen:
+		return "returned (value not seen)"
 	case !c.Returned:
 		return "returned (value not used)"
 	case c.Wide:

@@ -326,10 +326,21 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	job.Plan = session.Plan{Spec: bpfgen.Spec{EntryOffset: entry, EntryPC: fn.Entry, Space: bin.AddressSpace()}, Binary: bin.Name(), Attach: bin.Attach()}
 	kb, _ := bin.(kernelBinary)
+	// bnd is set when the kernel refuses to probe fn (notrace) but a
+	// caller passes its return on unchanged: fn is traced there.
+	var bnd *boundary
+	var ks *kernelSymbols
+	var klists kernelLists
 	if kb != nil {
 		job.Plan.Binary = bin.ProbePoint()
-		if err := kernelEntry(job, kb, fn); err != nil {
+		ks, klists = newKernelSymbols(kb), readKernelLists()
+		if bnd, err = kernelBoundary(kb, ks, klists, fn); err != nil {
 			return nil, err
+		}
+		if bnd == nil {
+			if err := kernelEntry(job, kb, fn); err != nil {
+				return nil, err
+			}
 		}
 	}
 	retInfo := returnInfo(r.Data, fn)
@@ -348,6 +359,9 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, err
 	}
 	env := paramEnv(sc)
+	if bnd != nil {
+		boundaryEnv(env, fn, bnd)
+	}
 	env.Data, env.GOT = r.Data, gotSlot
 	job.Plan.Cond, err = expr.Compile(cfg.Condition, cond, env)
 	if err != nil {
@@ -401,6 +415,9 @@ func Prepare(cfg Config) (*Job, error) {
 			job.Placement = append(job.Placement, why)
 		}
 	}
+	if bnd != nil {
+		spts = nil // fn's own code cannot be probed
+	}
 	for _, p := range spts {
 		if p.Func != fn {
 			skipped++
@@ -422,10 +439,15 @@ func Prepare(cfg Config) (*Job, error) {
 		addrs[id] = p.Addr
 		id++
 	}
-	if !cfg.NoVerdict {
+	if bnd != nil {
+		if err := planBoundary(job, kb, ks, klists, fn, bnd); err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.NoVerdict && bnd == nil {
 		planVerdict(job, bin, fn, sc, cfg)
 	}
-	if cfg.Follow {
+	if cfg.Follow && bnd == nil {
 		if err := planFollow(job, bin, fn); err != nil {
 			return nil, err
 		}

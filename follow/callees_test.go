@@ -1,0 +1,77 @@
+package follow
+
+import (
+	"testing"
+
+	"github.com/whythefail/whythefail/session"
+)
+
+// TestCalleeCalls checks a plan at the callees on hand-made traces: entry
+// and return records are kept only when their return address follows one
+// of the function's calls (the load bias taken off), paired by it, and
+// the origin is named as for call-site plans.
+func TestCalleeCalls(t *testing.T) {
+	const bias = 0x1000000
+	a := &Site{PC: 0x100, Return: 0x105, Callee: "a", Used: true, File: "f.c", Line: 5}
+	b := &Site{PC: 0x110, Return: 0x115, Callee: "b", Used: true, File: "f.c", Line: 6}
+	v := &Site{PC: 0x120, Return: 0x125, Callee: "v", File: "f.c", Line: 7} // void
+	p := &Plan{retSize: 8, byID: map[uint32]*Site{}, byRA: map[uint64]*Site{}, probes: map[uint32]calleeProbe{
+		1: {callee: "a"}, 2: {callee: "a", ret: true}, 3: {callee: "b"}, 4: {callee: "b", ret: true}, 5: {callee: "v"},
+	}}
+	for _, s := range []*Site{a, b, v} {
+		p.byRA[s.Return] = s
+	}
+	entry := func(id uint32, ra uint64) session.Record {
+		return session.Record{StmtID: id, Values: []session.Value{{U64: ra + bias, OK: true}}}
+	}
+	ret := func(id uint32, ra, rax uint64) session.Record {
+		return session.Record{StmtID: id, Values: []session.Value{{U64: ra + bias, OK: true}, {U64: rax, OK: true}}}
+	}
+	neg := func(n int64) uint64 { return uint64(n) }
+	for _, c := range []struct {
+		name    string
+		ret     int64
+		records []session.Record
+		origin  *Origin
+		calls   []Call
+	}{
+		{"passed up", -22, []session.Record{entry(1, 0x105), ret(2, 0x105, neg(-22))}, &Origin{Call: 0},
+			[]Call{{Site: a, Callee: "a", Back: true, Returned: true, Value: -22, Raw: neg(-22)}}},
+		{"a deeper call of a callee is left out", -22, []session.Record{
+			entry(1, 0x105), entry(3, 0x9999), ret(4, 0x9999, 0), ret(2, 0x105, neg(-22))}, &Origin{Call: 0},
+			[]Call{{Site: a, Callee: "a", Back: true, Returned: true, Value: -22, Raw: neg(-22)}}},
+		{"recovered, then a void call", -1, []session.Record{
+			entry(1, 0x105), ret(2, 0x105, neg(-2)), entry(3, 0x115), ret(4, 0x115, 0), entry(5, 0x125)}, nil,
+			[]Call{{Site: a, Callee: "a", Back: true, Returned: true, Value: -2, Raw: neg(-2)},
+				{Site: b, Callee: "b", Back: true, Returned: true},
+				{Site: v, Callee: "v", Back: true}}},
+		{"a return not seen", -5, []session.Record{entry(1, 0x105)}, nil,
+			[]Call{{Site: a, Callee: "a", Back: true, Unseen: true}}},
+		{"recursion: the inner return closes the inner call", -3, []session.Record{
+			entry(1, 0x105), entry(1, 0x105), ret(2, 0x105, 0), ret(2, 0x105, neg(-3))}, &Origin{Call: 0},
+			[]Call{{Site: a, Callee: "a", Back: true, Returned: true, Value: -3, Raw: neg(-3)},
+				{Site: a, Callee: "a", Back: true, Returned: true}}},
+	} {
+		res := p.Calls(&session.Trace{Return: c.ret, Bias: bias, Records: c.records}, nil)
+		if len(res.Calls) != len(c.calls) {
+			t.Errorf("%s: calls %+v, want %+v", c.name, res.Calls, c.calls)
+			continue
+		}
+		for i := range res.Calls {
+			if res.Calls[i] != c.calls[i] {
+				t.Errorf("%s: call %d %+v, want %+v", c.name, i, res.Calls[i], c.calls[i])
+			}
+		}
+		switch {
+		case (res.Origin == nil) != (c.origin == nil):
+			t.Errorf("%s: origin %+v, want %+v", c.name, res.Origin, c.origin)
+		case res.Origin != nil && *res.Origin != *c.origin:
+			t.Errorf("%s: origin %+v, want %+v", c.name, *res.Origin, *c.origin)
+		}
+		for id := range p.probes {
+			if !p.Owns(id) {
+				t.Errorf("probe %d not owned", id)
+			}
+		}
+	}
+}
