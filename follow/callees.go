@@ -32,20 +32,32 @@ type CalleeInput struct {
 	// ReturnThunk is the address of the kernel's return thunk
 	// (ReturnThunk), a jump to which returns; 0 when there is none.
 	ReturnThunk uint64
-	// Returns says whether the function named name returns a value;
-	// nil, or true when it cannot tell. A void callee's return is not
-	// probed.
-	Returns func(name string) bool
+	// ReturnOf gives the return type of the function named name; ok is
+	// false when it is not known (nil: never known). A void callee's
+	// return is not probed; a known type's value is read at its own size
+	// (an int callee's -EINVAL is -22 in a long function too), an
+	// unknown one's at Fn's, as New does.
+	ReturnOf func(name string) (r Ret, ok bool)
 	// Refused says why no probe may go into the function of symbol s
 	// (the kernel refuses it); "" when probes may.
 	Refused func(s target.Symbol) string
 }
 
+// Ret is a function's return type as far as its value goes: its size in
+// bytes (0 for void) and whether it is signed.
+type Ret struct {
+	Size   int
+	Signed bool
+}
+
 // calleeProbe is one probe of a plan at the callees: the entry of callee
-// (ret false) or one of the instructions by which it returns.
+// (ret false) or one of the instructions by which it returns, and the
+// callee's return type when known (typed).
 type calleeProbe struct {
 	callee string
 	ret    bool
+	typed  bool
+	rt     Ret
 }
 
 // Probe expressions: the return address at the top of the stack (at a
@@ -140,7 +152,12 @@ func NewAtCallees(in CalleeInput) (*Plan, error) {
 		p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: c.sym.Value, FileOffset: c.sym.Value, Vars: []ir.Var{raVar}})
 		p.probes[id] = calleeProbe{callee: name}
 		id++
-		if !c.used || (in.Returns != nil && !in.Returns(name)) {
+		var rt Ret
+		typed := false
+		if in.ReturnOf != nil {
+			rt, typed = in.ReturnOf(name)
+		}
+		if !c.used || (typed && rt.Size == 0) {
 			for _, s := range p.Sites {
 				if s.Callee == name {
 					s.Used = false // void: nothing to read
@@ -150,7 +167,7 @@ func NewAtCallees(in CalleeInput) (*Plan, error) {
 		}
 		for _, pc := range p.returns(in, c.sym) {
 			p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: pc, FileOffset: pc, Vars: []ir.Var{raVar, raxVar}})
-			p.probes[id] = calleeProbe{callee: name, ret: true}
+			p.probes[id] = calleeProbe{callee: name, ret: true, typed: typed, rt: rt}
 			id++
 		}
 	}
@@ -256,6 +273,10 @@ func (p *Plan) calleeCalls(tr *session.Trace, stmt line) Result {
 			u := r.Values[1].U64
 			c.Returned = true
 			c.Value, c.Raw, c.Wide = p.norm(u), u, p.wide(u)
+			if pr.typed {
+				q := &Plan{retSize: pr.rt.Size, retUnsigned: !pr.rt.Signed}
+				c.Value, c.Wide = q.norm(u), false
+			}
 		}
 	}
 	// A trace is committed when the function returns, and its calls are

@@ -17,8 +17,10 @@ func TestCalleeCalls(t *testing.T) {
 	v := &Site{PC: 0x120, Return: 0x125, Callee: "v", File: "f.c", Line: 7} // void
 	p := &Plan{retSize: 8, byID: map[uint32]*Site{}, byRA: map[uint64]*Site{}, probes: map[uint32]calleeProbe{
 		1: {callee: "a"}, 2: {callee: "a", ret: true}, 3: {callee: "b"}, 4: {callee: "b", ret: true}, 5: {callee: "v"},
+		6: {callee: "i"}, 7: {callee: "i", ret: true, typed: true, rt: Ret{Size: 4, Signed: true}},
 	}}
-	for _, s := range []*Site{a, b, v} {
+	i := &Site{PC: 0x130, Return: 0x135, Callee: "i", Used: true, File: "f.c", Line: 8} // returns int
+	for _, s := range []*Site{a, b, v, i} {
 		p.byRA[s.Return] = s
 	}
 	entry := func(id uint32, ra uint64) session.Record {
@@ -45,6 +47,9 @@ func TestCalleeCalls(t *testing.T) {
 			[]Call{{Site: a, Callee: "a", Back: true, Returned: true, Value: -2, Raw: neg(-2)},
 				{Site: b, Callee: "b", Back: true, Returned: true},
 				{Site: v, Callee: "v", Back: true}}},
+		{"an int callee's -EINVAL in a long function: read at its own size", -22, []session.Record{
+			entry(6, 0x135), ret(7, 0x135, 0xffffffea)}, &Origin{Call: 0},
+			[]Call{{Site: i, Callee: "i", Back: true, Returned: true, Value: -22, Raw: 0xffffffea}}},
 		{"a return not seen", -5, []session.Record{entry(1, 0x105)}, nil,
 			[]Call{{Site: a, Callee: "a", Back: true, Unseen: true}}},
 		{"recursion: the inner return closes the inner call", -3, []session.Record{

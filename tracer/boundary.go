@@ -352,7 +352,7 @@ func planBoundary(job *Job, kb kernelBinary, ks *kernelSymbols, lists kernelList
 		Fn: fn, Code: kb.Code, Symbols: kb.Symbols(), FirstID: uint32(len(job.Plan.Stmts)),
 		RetSize: job.Plan.RetSize, RetUnsigned: job.Plan.RetUnsigned, ReturnThunk: ks.known.thunk,
 		Refused: func(s target.Symbol) string { return ks.refused(kb, lists, s) },
-		Returns: kernelReturns(kb),
+		ReturnOf: kernelReturns(kb),
 	})
 	if err != nil {
 		return err
@@ -380,10 +380,11 @@ func boundaryEnv(env expr.Env, fn *debuginfo.Function, b *boundary) {
 	}
 }
 
-// kernelReturns says, from the vmlinux's own BTF (its .BTF section), which
-// functions return a value; nil when it has none (then every callee whose
-// value its caller may read gets its return probed).
-func kernelReturns(kb kernelBinary) func(string) bool {
+// kernelReturns gives, from the vmlinux's own BTF (its .BTF section),
+// the return types of its functions; nil when it has none (then every
+// callee whose value its caller may read gets its return probed, and the
+// value is read at the traced function's return size).
+func kernelReturns(kb kernelBinary) func(string) (follow.Ret, bool) {
 	k, ok := kb.(*target.Kernel)
 	if !ok {
 		return nil
@@ -400,16 +401,22 @@ func kernelReturns(kb kernelBinary) func(string) bool {
 	if err != nil {
 		return nil
 	}
-	return func(name string) bool {
+	return func(name string) (follow.Ret, bool) {
 		var fn *btf.Func
 		if spec.TypeByName(name, &fn) != nil {
-			return true // unknown (or several): may return one
+			return follow.Ret{}, false // unknown, or several
 		}
 		proto, ok := fn.Type.(*btf.FuncProto)
 		if !ok {
-			return true
+			return follow.Ret{}, false
 		}
-		_, void := proto.Return.(*btf.Void)
-		return !void
+		if _, void := proto.Return.(*btf.Void); void {
+			return follow.Ret{}, true
+		}
+		size, signed, _, ok := btfScalar(proto.Return)
+		if !ok {
+			return follow.Ret{}, false
+		}
+		return follow.Ret{Size: size, Signed: signed}, true
 	}
 }
