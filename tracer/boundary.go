@@ -351,7 +351,7 @@ func planBoundary(job *Job, kb kernelBinary, ks *kernelSymbols, lists kernelList
 	p, err := follow.NewAtCallees(follow.CalleeInput{
 		Fn: fn, Code: kb.Code, Symbols: kb.Symbols(), FirstID: uint32(len(job.Plan.Stmts)),
 		RetSize: job.Plan.RetSize, RetUnsigned: job.Plan.RetUnsigned, ReturnThunk: ks.known.thunk,
-		Refused: func(s target.Symbol) string { return ks.refused(kb, lists, s) },
+		Refused:  func(s target.Symbol) string { return ks.refused(kb, lists, s) },
 		ReturnOf: kernelReturns(kb),
 	})
 	if err != nil {
