@@ -50,6 +50,12 @@ type Ret struct {
 	Signed bool
 }
 
+// norm is rax as a function returning r leaves it, truncated to r's size
+// and extended as r is.
+func (r Ret) norm(u uint64) int64 {
+	return (&Plan{retSize: r.Size, retUnsigned: !r.Signed}).norm(u)
+}
+
 // calleeProbe is one probe of a plan at the callees: the entry of callee
 // (ret false) or one of the instructions by which it returns, and the
 // callee's return type when known (typed).
@@ -274,8 +280,7 @@ func (p *Plan) calleeCalls(tr *session.Trace, stmt line) Result {
 			c.Returned = true
 			c.Value, c.Raw, c.Wide = p.norm(u), u, p.wide(u)
 			if pr.typed {
-				q := &Plan{retSize: pr.rt.Size, retUnsigned: !pr.rt.Signed}
-				c.Value, c.Wide = q.norm(u), false
+				c.Value, c.Wide = pr.rt.norm(u), false
 			}
 		}
 	}

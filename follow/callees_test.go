@@ -80,3 +80,15 @@ func TestCalleeCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestCallsTyped: at call sites too, a callee whose return type is known
+// has its value read at that type's size: an int callee's -EMFILE in a
+// long function is -24, and passed up.
+func TestCallsTyped(t *testing.T) {
+	s := &Site{CallID: 1, ReturnID: 2, Callee: "get_unused_fd_flags", Used: true, File: "f.c", Line: 3, ret: &Ret{Size: 4, Signed: true}}
+	p := &Plan{retSize: 8, byID: map[uint32]*Site{1: s, 2: s}}
+	res := p.Calls(&session.Trace{Return: -24, Records: []session.Record{{StmtID: 1}, {StmtID: 2, Values: []session.Value{{U64: 0xffffffe8, OK: true}}}}}, nil)
+	if len(res.Calls) != 1 || res.Calls[0].Value != -24 || res.Calls[0].Wide || res.Origin == nil || res.Origin.Call != 0 || res.Origin.Translated {
+		t.Errorf("calls %+v origin %+v: want -24, passed up", res.Calls, res.Origin)
+	}
+}

@@ -98,6 +98,9 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 			res.Calls[k].Returned = true
 			u := r.Values[0].U64
 			res.Calls[k].Value, res.Calls[k].Raw, res.Calls[k].Wide = p.norm(u), u, p.wide(u)
+			if s.ret != nil {
+				res.Calls[k].Value, res.Calls[k].Wide = s.ret.norm(u), false
+			}
 		}
 		res.Calls[k].Back = true
 	}

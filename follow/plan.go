@@ -33,6 +33,9 @@ type Input struct {
 	// return at that size.
 	RetSize     int
 	RetUnsigned bool
+	// ReturnOf, when set, gives a direct callee's return type by name
+	// (as CalleeInput.ReturnOf): its value is then read at its own size.
+	ReturnOf func(name string) (r Ret, ok bool)
 }
 
 // Site is one call instruction of the traced function (or of a function
@@ -58,6 +61,8 @@ type Site struct {
 	// rax; a call whose value is never read (a void callee) is never the
 	// origin, and its rax is not reported.
 	Used bool
+	// ret is the callee's return type when Input.ReturnOf knows it.
+	ret *Ret
 }
 
 // Plan is the call sites of the traced function and their probes.
@@ -148,7 +153,7 @@ func New(in Input) (*Plan, error) {
 				if inRanges(b.ranges, t) || seen[t] {
 					continue
 				}
-				if s, ok := p.symbolAt(t); ok && s.Value == t && s.Size > 0 {
+				if s, ok := p.symbolAt(t); ok && s.Value == t && s.Size > 0 && thunkReg(s.Name) == 0 {
 					seen[t] = true
 					todo = append(todo, body{s.Name, [][2]uint64{{s.Value, s.Value + s.Size}}})
 				}
@@ -176,6 +181,11 @@ func New(in Input) (*Plan, error) {
 			case x86asm.Rel:
 				t := uint64(int64(ret) + int64(a))
 				s.Callee = p.name(t, in.PLT)
+				if in.ReturnOf != nil {
+					if r, ok := in.ReturnOf(s.Callee); ok && r.Size > 0 {
+						s.ret = &r
+					}
+				}
 			default:
 				e, ok := verdict.OperandExpr(a, ret)
 				if !ok {

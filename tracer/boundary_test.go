@@ -170,3 +170,34 @@ func TestPrepareNotraceRefused(t *testing.T) {
 		t.Errorf("error %v, want %q", err, want)
 	}
 }
+
+// TestPrepareKernelFollow: --follow in a kernel function BPF may probe
+// puts kprobes on its call instructions and return addresses, inside it
+// (symbol+offset, as statements); ftrace's __fentry__ call is no call;
+// do_filp_open's call is at the line whose text it is.
+func TestPrepareKernelFollow(t *testing.T) {
+	rel := guestRelease(t)
+	job, err := prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", Release: rel, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := kernelSources(t, rel, filepath.Join(t.TempDir(), "src"))["fs/open.c"]
+	line := sourceLine(src, "static long do_sys_openat2(int dfd, const char __user *filename,", "struct file *f = do_filp_open(dfd, tmp, &op);")
+	found := false
+	for _, s := range job.Follow.Sites {
+		if s.Callee == "__fentry__" {
+			t.Errorf("a call of __fentry__ at %#x is followed", s.PC)
+		}
+		if s.Callee == "do_filp_open" {
+			found = s.File == "fs/open.c" && s.Line == line && s.Used
+		}
+	}
+	if !found {
+		t.Errorf("no used call of do_filp_open at fs/open.c:%d", line)
+	}
+	for _, st := range job.Plan.Stmts {
+		if job.Follow.Owns(st.ID) && st.Symbol != "do_sys_openat2" {
+			t.Errorf("follow probe %d at %s+%#x, outside do_sys_openat2", st.ID, st.Symbol, st.FileOffset)
+		}
+	}
+}

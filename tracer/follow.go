@@ -20,6 +20,9 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function) error {
 	}
 	switch f, ok := bin.(*target.File); {
 	case bin.Kind() == target.KindKernel:
+		if kb, ok := bin.(kernelBinary); ok {
+			in.ReturnOf = kernelReturns(kb)
+		}
 	case !ok || bin.Kind() != target.KindUser:
 		return errors.New("--follow follows calls in user-space programs and the kernel only: a module's calls are relocated when it is loaded")
 	default:
