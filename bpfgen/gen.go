@@ -328,6 +328,9 @@ func lookupBuffer(e *emitter, missing string) {
 // are left unset and returned as warnings.
 func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 	var warns []Warning
+	if len(st.ReturnInto) > 0 {
+		retAddrFilter(e, st, out)
+	}
 	if st.Branch {
 		branchRecord(e, st)
 	} else {

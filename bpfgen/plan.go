@@ -41,6 +41,11 @@ type Stmt struct {
 	// writes the buffer's one branch record (see Layout) instead of a
 	// statement record, and the statement count does not count it.
 	Branch bool
+	// ReturnInto, when set, records the statement only when the return
+	// address at the top of the stack, less the load bias, lies in one
+	// of these link-time ranges (half-open): a probe at a callee's entry
+	// or return that keeps only the calls one function makes.
+	ReturnInto [][2]uint64
 }
 
 // Spec is everything the generator needs to build the programs of one traced

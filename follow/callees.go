@@ -85,7 +85,8 @@ const ReturnThunk = "__x86_return_thunk"
 // returns (ret, a jump to the return thunk, in it or in the functions it
 // tail-jumps to). Both record the return address on the stack; Calls
 // keeps only the records whose return address follows one of Fn's call
-// instructions, so a callee's calls from elsewhere, deeper in the same
+// instructions (bpfgen.Stmt.ReturnInto filters them in BPF; Calls checks
+// again), so a callee's calls from elsewhere, deeper in the same
 // invocation, are left out. Callees the kernel refuses to probe and
 // indirect calls are listed in Plan.NotSeen.
 func NewAtCallees(in CalleeInput) (*Plan, error) {
@@ -155,7 +156,7 @@ func NewAtCallees(in CalleeInput) (*Plan, error) {
 			refused[name] = true
 			continue
 		}
-		p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: c.sym.Value, FileOffset: c.sym.Value, Vars: []ir.Var{raVar}})
+		p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: c.sym.Value, FileOffset: c.sym.Value, Vars: []ir.Var{raVar}, ReturnInto: in.Fn.Ranges})
 		p.probes[id] = calleeProbe{callee: name}
 		id++
 		var rt Ret
@@ -172,7 +173,7 @@ func NewAtCallees(in CalleeInput) (*Plan, error) {
 			continue
 		}
 		for _, pc := range p.returns(in, c.sym) {
-			p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: pc, FileOffset: pc, Vars: []ir.Var{raVar, raxVar}})
+			p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: pc, FileOffset: pc, Vars: []ir.Var{raVar, raxVar}, ReturnInto: in.Fn.Ranges})
 			p.probes[id] = calleeProbe{callee: name, ret: true, typed: typed, rt: rt}
 			id++
 		}

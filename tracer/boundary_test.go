@@ -77,7 +77,8 @@ func objdumpReturns(t *testing.T, vmlinux string, s target.Symbol) []uint64 {
 // tail-jumps to it (as does __ia32_sys_perf_event_open, noted); its call
 // of perf_copy_attr is at the line whose text is that call, perf_copy_attr
 // gets an entry probe and one on each way it returns (as objdump finds
-// them), reading the return address and rax; no statement of the
+// them), reading the return address and rax, recording only calls
+// returning into the function (ReturnInto); no statement of the
 // function itself is probed, and no verdict is planned.
 func TestPrepareBoundary(t *testing.T) {
 	rel := guestRelease(t)
@@ -106,8 +107,10 @@ func TestPrepareBoundary(t *testing.T) {
 	src := kernelSources(t, rel, filepath.Join(t.TempDir(), "src"))["kernel/events/core.c"]
 	line := sourceLine(src, "SYSCALL_DEFINE5(perf_event_open,", "err = perf_copy_attr(attr_uptr, &attr);")
 	var sites []string
+	var ra uint64
 	for _, s := range job.Follow.Sites {
 		if s.Callee == "perf_copy_attr" {
+			ra = s.Return
 			sites = append(sites, s.File+":"+strconv.Itoa(s.Line))
 			if !s.Used {
 				t.Errorf("perf_copy_attr's value at %s:%d is not used", s.File, s.Line)
@@ -142,6 +145,13 @@ func TestPrepareBoundary(t *testing.T) {
 			entry = append(entry, st.FileOffset)
 		case 2:
 			rets = append(rets, st.FileOffset)
+		}
+		in := false
+		for _, r := range st.ReturnInto {
+			in = in || (ra >= r[0] && ra < r[1])
+		}
+		if !in {
+			t.Errorf("perf_copy_attr+%#x: the call's return address %#x is not in the ranges %#x its probe keeps", st.FileOffset, ra, st.ReturnInto)
 		}
 		if st.Vars[0].Name != "ra" || string(st.Vars[0].Expr) != "\x77\x00" || (len(st.Vars) == 2 && string(st.Vars[1].Expr) != "\x50") {
 			t.Errorf("perf_copy_attr+%#x reads %+v", st.FileOffset, st.Vars)
