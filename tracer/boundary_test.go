@@ -211,3 +211,17 @@ func TestPrepareKernelFollow(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPassThrough: any code is answered without panicking, and code that
+// never refers to the callee (no e8/e9 rel32 onto it) is no pass-through.
+func FuzzPassThrough(f *testing.F) {
+	f.Add([]byte{0xe8, 0xfb, 0x4f, 0, 0, 0xc3})
+	f.Add([]byte{0xe9, 0xfb, 0x3f, 0, 0})
+	f.Add([]byte{0xf3, 0x0f, 0x1e, 0xfa, 0xe8, 0, 0, 0, 0, 0x5b, 0xc3})
+	f.Fuzz(func(t *testing.T, code []byte) {
+		got := passThrough(code, 0x1000, 0x5000, knownTargets{fentry: 0x6000, thunk: 0x7000})
+		if got && !refersTo(code, 0x1000, 0x5000) {
+			t.Errorf("% x: a pass-through that never refers to the callee", code)
+		}
+	})
+}
