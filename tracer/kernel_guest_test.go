@@ -73,6 +73,10 @@ var kernelCases = []kernelCase{
 	{name: "perf_event_open --follow", target: "kernel", fn: "__do_sys_perf_event_open", cond: "$return == -22", cmd: "./perfopen", flags: "--follow", status: 1, comm: "perfopen", ret: "-22",
 		file: "kernel/events/core.c", header: "SYSCALL_DEFINE5(perf_event_open,",
 		calls: []wantCall{{"perf_copy_attr", "err = perf_copy_attr(attr_uptr, &attr);", "-22"}}, origin: "perf_copy_attr"},
+	// A notrace function no caller passes on unchanged (it is called
+	// from everywhere, its value tested): refused in one line, as before.
+	{name: "notrace without a boundary", target: "kernel", fn: "__list_add_valid", cond: "$return == 0", cmd: "./perfopen", status: 1,
+		refused: "the kernel does not allow kprobes in __list_add_valid: __list_add_valid is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions"},
 	// --follow in a function the kernel lets BPF probe: call sites and
 	// return addresses inside it, as in user space.
 	{name: "openat --follow", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", flags: "--follow", status: 1, comm: "openmissing", ret: "-2",
