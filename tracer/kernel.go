@@ -168,7 +168,7 @@ func kernelEntry(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 	lists := readKernelLists()
 	type span struct{ start, size uint64 }
-	spans := map[string]span{job.Plan.EntrySymbol: {start: fn.Entry}}
+	spans := map[string]span{job.Plan.EntrySymbol: {start: job.Plan.EntryPC}}
 	var kept []bpfgen.Stmt
 	var refused []string
 	dropVerdict := false
