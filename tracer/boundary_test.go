@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
 )
@@ -224,4 +225,62 @@ func FuzzPassThrough(f *testing.F) {
 			t.Errorf("% x: a pass-through that never refers to the callee", code)
 		}
 	})
+}
+
+// TestPrepareKernelOrigin: the re-run of --follow for a notrace function
+// traced at its boundary (the article's first line) traces the blamed
+// callee's statements as kprobes at perf_copy_attr+offset, the mask test
+// among them (found by its text in the kernel's source), numbered after
+// every other probe; a --follow=2 in the kernel is one line.
+func TestPrepareKernelOrigin(t *testing.T) {
+	rel := guestRelease(t)
+	cfg := Config{Target: "kernel", Function: "__do_sys_perf_event_open", Condition: "$return == -22", Release: rel, Follow: true}
+	job, err := prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var site *follow.Site
+	for _, s := range job.Follow.Sites {
+		if s.Callee == "perf_copy_attr" {
+			site = s
+		}
+	}
+	if site == nil {
+		t.Fatal("no call of perf_copy_attr")
+	}
+	cfg.Origin = &follow.Blame{Callee: "perf_copy_attr", Target: site.Target, Site: site.PC, Nth: 1, Depth: 1}
+	job2, err := prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job2.Origin == nil {
+		t.Fatalf("no origin planned: %s", job2.originMiss)
+	}
+	src := kernelSources(t, rel, filepath.Join(t.TempDir(), "src"))["kernel/events/core.c"]
+	line := sourceLine(src, "static int perf_copy_attr(struct perf_event_attr __user *uattr,", "if (mask & ~(PERF_SAMPLE_BRANCH_MAX-1))")
+	if line == 0 || job2.Origin.Function != "perf_copy_attr" {
+		t.Fatalf("origin %s; mask test at line %d", job2.Origin.Function, line)
+	}
+	found := false
+	for id, rs := range job2.Origin.Stmts {
+		if job2.Follow.Owns(id) {
+			t.Errorf("origin statement %d is a --follow probe's id", id)
+		}
+		found = found || (rs.File == "kernel/events/core.c" && rs.Line == line)
+	}
+	if !found {
+		t.Errorf("no origin statement at kernel/events/core.c:%d", line)
+	}
+	for _, st := range job2.Plan.Stmts {
+		if _, ok := job2.Origin.Stmts[st.ID]; ok && (st.Symbol != "perf_copy_attr" || len(st.ReturnInto) != 0) {
+			t.Errorf("origin statement %d at %s+%#x (return into %#x)", st.ID, st.Symbol, st.FileOffset, st.ReturnInto)
+		}
+	}
+	if !job2.Plan.QuietOrphans {
+		t.Error("the callee and origin probes count their orphans")
+	}
+	_, err = prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", Release: rel, Follow: true, FollowDepth: 2})
+	if want := "--follow=2: in the kernel, --follow records the calls FUNCTION makes, one level deep (--follow=1)"; err == nil || err.Error() != want {
+		t.Errorf("--follow=2 in the kernel: %v, want %q", err, want)
+	}
 }

@@ -44,6 +44,11 @@ type kernelCase struct {
 	// the "origin:" line must name.
 	calls  []wantCall
 	origin string
+	// originWant are the origin's statements the re-run must show after
+	// the "origin's statements: ORIGIN, ..." line (--follow with -c),
+	// found by their text after originHeader in file.
+	originHeader string
+	originWant   []want
 	// output are more lines, or parts of lines, the output must have.
 	output []string
 }
@@ -73,7 +78,12 @@ var kernelCases = []kernelCase{
 		output: []string{"whythefail: note: __do_sys_perf_event_open's statements cannot be shown: __do_sys_perf_event_open is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions, so BPF kprobes refuse every address in it; it is traced at its boundary: its calls by __x64_sys_perf_event_open (which returns its value unchanged)"}},
 	{name: "perf_event_open --follow", target: "kernel", fn: "__do_sys_perf_event_open", cond: "$return == -22", cmd: "./perfopen", flags: "--follow", status: 1, comm: "perfopen", ret: "-22",
 		file: "kernel/events/core.c", header: "SYSCALL_DEFINE5(perf_event_open,",
-		calls: []wantCall{{"perf_copy_attr", "err = perf_copy_attr(attr_uptr, &attr);", "-22"}}, origin: "perf_copy_attr"},
+		calls: []wantCall{{"perf_copy_attr", "err = perf_copy_attr(attr_uptr, &attr);", "-22"}}, origin: "perf_copy_attr",
+		// Issue 14's end: the origin's statements, from a second run.
+		originHeader: "static int perf_copy_attr(struct perf_event_attr __user *uattr,",
+		originWant: []want{{text: "if (attr->sample_type & PERF_SAMPLE_BRANCH_STACK) {"}, {text: "u64 mask = attr->branch_sample_type;"},
+			{text: "if (mask & ~(PERF_SAMPLE_BRANCH_MAX-1))", vars: "mask=0x10000000000"}},
+		output: []string{"whythefail: re-running ./perfopen to trace perf_copy_attr's statements", "origin's statements: perf_copy_attr, in the call perf_copy_attr ("}},
 	// A notrace function no caller passes on unchanged (it is called
 	// from everywhere, its value tested): refused in one line, as before.
 	{name: "notrace without a boundary", target: "kernel", fn: "__list_add_valid", cond: "$return == 0", cmd: "./perfopen", status: 1,
@@ -224,9 +234,14 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 		line  int
 		vars  string
 		after string // the next line of output
+		at    int    // its index in lines
 	}
 	var stmts []stmt
+	originAt := len(lines)
 	for i, l := range lines {
+		if c.origin != "" && strings.HasPrefix(l, "origin's statements: "+c.origin+",") && originAt == len(lines) {
+			originAt = i
+		}
 		if strings.HasPrefix(l, c.comm+"[") && strings.HasSuffix(l, head) {
 			heads++
 		}
@@ -239,7 +254,7 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 			if i+1 < len(lines) {
 				after = lines[i+1]
 			}
-			stmts = append(stmts, stmt{n, m[4], after})
+			stmts = append(stmts, stmt{n, m[4], after, i})
 		}
 	}
 	if heads != 1 {
@@ -268,6 +283,23 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 		}
 		if !found {
 			t.Errorf("%s: no statement %s:%d (%s) with %q after the previous one wanted", c.name, c.file, n, w.text, w.vars)
+		}
+	}
+	next = 0
+	for _, w := range c.originWant {
+		n := sourceLine(src, c.originHeader, w.text)
+		if n == 0 {
+			t.Fatalf("%s: %q is not in %s after %q", c.name, w.text, c.file, c.originHeader)
+		}
+		found := false
+		for i := next; i < len(stmts); i++ {
+			if stmts[i].at > originAt && stmts[i].line == n && (w.vars == "" || strings.Contains(" "+stmts[i].vars+" ", " "+w.vars+" ")) {
+				found, next = true, i+1
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: no statement of %s %s:%d (%s) with %q after the previous one wanted", c.name, c.origin, c.file, n, w.text, w.vars)
 		}
 	}
 	checkCalls(t, c, lines, src)

@@ -447,7 +447,7 @@ func Prepare(cfg Config) (*Job, error) {
 			}
 		}
 		if cfg.Origin != nil {
-			planOrigin(job, bin, gotSlot, cfg)
+			planOrigin(job, bin, r, gotSlot, cfg)
 		}
 	}
 	if kb != nil {
