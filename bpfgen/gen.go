@@ -413,6 +413,9 @@ func stmtOrphan(e *emitter, s *Spec, out string) {
 // are left unset and returned as warnings.
 func stmtBody(e *emitter, l Layout, st *Stmt, out string) []Warning {
 	var warns []Warning
+	if len(st.ReturnInto) > 0 {
+		retAddrFilter(e, st, out)
+	}
 	if st.Branch {
 		branchRecord(e, st)
 	} else {

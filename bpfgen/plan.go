@@ -54,6 +54,11 @@ type Stmt struct {
 	// jumps enter has a successor probe on each: statements with Succ
 	// may share their id, since at most one of them runs per visit.
 	Succ *Succ
+	// ReturnInto, when set, records the statement only when the return
+	// address at the top of the stack, less the load bias, lies in one
+	// of these link-time ranges (half-open): a probe at a callee's entry
+	// or return that keeps only the calls one function makes.
+	ReturnInto [][2]uint64
 }
 
 // Succ is the jump a statement's probe sits on (Stmt.Succ).

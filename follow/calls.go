@@ -51,6 +51,11 @@ type Call struct {
 	// returned, when that differs from errno when it was made and is not
 	// 0 (recorded only where the plan could locate errno); 0 otherwise.
 	Errno int64
+
+	// Unseen says the callee came back but its return was not probed
+	// where it happened (a plan at the callees whose return took a way
+	// out of the callee that was not probed): its value is unknown.
+	Unseen bool
 }
 
 // Origin is the call the failure value came from: the deepest call of
@@ -147,6 +152,9 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 	if p == nil {
 		return res
 	}
+	if p.probes != nil {
+		return p.calleeCalls(tr, stmt)
+	}
 	var stack []open
 	nth := map[*Site]int{}
 	after := map[int]int{} // call index -> index of its return record
@@ -218,6 +226,9 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		if u, ok := value(r, retRAX); ok && s.Used {
 			res.Calls[k].Returned = true
 			res.Calls[k].Value, res.Calls[k].Raw, res.Calls[k].Wide = p.norm(u), u, p.wide(u)
+			if s.ret != nil {
+				res.Calls[k].Value, res.Calls[k].Wide = s.ret.norm(u), false
+			}
 		}
 		res.Calls[k].Back = true
 	}
@@ -257,16 +268,20 @@ func (p *Plan) origin(res Result, tr *session.Trace, stmt line, after map[int]in
 // from: the last whose value was read, when it returned v or (v a
 // negative errno) another errno; -1 when none did.
 func (p *Plan) pick(res Result, parent int, v int64) (int, bool) {
-	last := -1
-	for i := len(res.Calls) - 1; i >= 0; i-- {
-		c := res.Calls[i]
-		if c.Parent == parent && c.Returned && !readsErrno(c.Callee) {
-			last = i
-			break
+	// The last to come back: in a plan at the callees, a recursive
+	// invocation's calls come between a call and its return.
+	last, end := -1, -1
+	for i, c := range res.Calls {
+		e := c.BackAt
+		if c.Unseen {
+			e = c.At
+		}
+		if c.Parent == parent && (c.Returned || c.Unseen) && !readsErrno(c.Callee) && e >= end {
+			last, end = i, e
 		}
 	}
-	if last < 0 {
-		return -1, false
+	if last < 0 || res.Calls[last].Unseen {
+		return -1, false // none, or the last one read came back unseen
 	}
 	c := res.Calls[last]
 	switch {

@@ -43,13 +43,7 @@ func (b *Binary) prepare() {
 	if b.names != nil {
 		return
 	}
-	b.syms = append([]target.Symbol(nil), b.Symbols...)
-	sort.Slice(b.syms, func(i, j int) bool {
-		if b.syms[i].Value != b.syms[j].Value {
-			return b.syms[i].Value < b.syms[j].Value
-		}
-		return better(b.syms[i].Name, b.syms[j].Name)
-	})
+	b.syms = sortSymbols(b.Symbols)
 	b.names = map[string]target.Symbol{}
 	for _, s := range b.syms {
 		if _, ok := b.names[s.Name]; !ok {
@@ -95,6 +89,9 @@ type Input struct {
 	// bpfgen.Spec.Errno must locate it), so that a call returning NULL or
 	// -1 having set errno is seen to pass its failure up that way.
 	Errno bool
+	// ReturnOf, when set, gives a direct callee's return type by name
+	// (as CalleeInput.ReturnOf): its value is then read at its own size.
+	ReturnOf func(name string) (r Ret, ok bool)
 }
 
 // Defaults of Input.MaxFuncs and Input.MaxSites.
@@ -159,6 +156,8 @@ type Site struct {
 	callee              *Binary // the callee's, when a direct call reaches a function's start
 	placed              bool    // File and Line are final
 	resolved            bool    // resolve ran
+	// ret is the callee's return type when Input.ReturnOf knows it.
+	ret *Ret
 }
 
 // Plan is the call sites of the traced function and their probes.
@@ -172,6 +171,9 @@ type Plan struct {
 	// closing brace, where epilogues are), which a translation is not
 	// attributed to when another line ran after the call.
 	LastLine int
+	// NotSeen names the calls a plan at the callees (NewAtCallees)
+	// cannot see, and why: callees the kernel refuses, indirect calls.
+	NotSeen []string
 
 	// Depth is the depth followed (Input.Depth); Cut, when set, is the
 	// one line saying that the bounds on functions or call sites cut
@@ -191,6 +193,11 @@ type Plan struct {
 	retSize     int
 	retUnsigned bool
 	retPointer  bool
+
+	// probes and byRA are set by NewAtCallees: its probes by id, and
+	// the call sites by return address.
+	probes map[uint32]calleeProbe
+	byRA   map[uint64]*Site
 }
 
 // Owns reports whether statement id is a call or return probe of the plan.
@@ -198,7 +205,10 @@ func (p *Plan) Owns(id uint32) bool {
 	if p == nil {
 		return false
 	}
-	_, ok := p.byID[id]
+	if _, ok := p.byID[id]; ok {
+		return true
+	}
+	_, ok := p.probes[id]
 	return ok
 }
 
@@ -298,7 +308,7 @@ func New(in Input) (*Plan, error) {
 					if inRanges(part.ranges, t) || queued[fkey{fb.bin.Path, t}] {
 						continue
 					}
-					if s, ok := fb.bin.symbolAt(t); ok && s.Value == t && s.Size > 0 {
+					if s, ok := fb.bin.symbolAt(t); ok && s.Value == t && s.Size > 0 && thunkReg(s.Name) == 0 {
 						queued[fkey{fb.bin.Path, t}] = true
 						parts = append(parts, body{bin: fb.bin, name: s.Name, entry: t, ranges: fb.bin.codeOf(s)})
 					}
@@ -329,10 +339,24 @@ func New(in Input) (*Plan, error) {
 				call := bpfgen.Stmt{ID: s.CallID, PC: it.pc, Vars: []ir.Var{{Name: "rsp", Expr: exprRSP, Size: 8}}}
 				var callee *Binary
 				viaPLT := false
-				switch a := it.inst.Args[0].(type) {
+				arg := it.inst.Args[0]
+				if a, ok := arg.(x86asm.Rel); ok {
+					switch name := fb.bin.name(uint64(int64(ret)+int64(a)), fb.bin.PLT); {
+					case name == FentryName:
+						continue // the kernel's ftrace call: a nop at run time
+					case thunkReg(name) != 0:
+						arg = thunkReg(name) // a retpoline: an indirect call
+					}
+				}
+				switch a := arg.(type) {
 				case x86asm.Rel:
 					t := uint64(int64(ret) + int64(a))
 					s.Callee = fb.bin.name(t, fb.bin.PLT)
+					if in.ReturnOf != nil {
+						if r, ok := in.ReturnOf(s.Callee); ok && r.Size > 0 {
+							s.ret = &r
+						}
+					}
 					callee, s.Target = fb.bin, t
 					if imp, ok := fb.bin.PLT[t]; ok {
 						viaPLT = true

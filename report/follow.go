@@ -37,6 +37,8 @@ func callValue(c follow.Call, format string) string {
 	switch {
 	case !c.Back:
 		return "did not return"
+	case c.Unseen:
+		return "returned (value not seen)"
 	case !c.Returned:
 		return "returned (value not used)"
 	case c.Callee == "__errno_location" || c.Callee == "__errno_location@plt":

@@ -25,33 +25,47 @@ const (
 const maxScope = 32
 
 // planFollow adds the call and return probes of --follow to the job's
-// plan (package follow), depth levels deep (0: DefaultFollowDepth).
-// User-space targets only.
+// plan (package follow), depth levels deep (0: DefaultFollowDepth): in
+// user-space programs and in the kernel, where they become kprobes at
+// symbol+offset like statements (kernelSites), one level deep (the calls
+// FUNCTION makes). A module's code is relocated at load, so its call
+// targets cannot be read from the .ko: refused.
 func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) error {
-	f, ok := bin.(*target.File)
-	if !ok || bin.Kind() != target.KindUser {
-		return errors.New("--follow follows calls in user-space targets only: kernel targets are not supported yet")
-	}
-	if depth <= 0 {
-		depth = DefaultFollowDepth
-	}
-	sc := &scope{opts: job.targetOpts, root: f}
-	// errno at each call and return: a callee failing with NULL or -1
-	// and errno set, its caller failing the same way, is followed.
-	if job.Plan.Errno == nil {
-		// (errnoMiss stays unset: the run's note about errno() not
-		// found is for conditions and variables that use it.)
-		if loc, _, _ := errnoLocation(f); loc != nil && loc.Mode != bpfgen.ErrnoUnknown {
-			job.Plan.Errno = loc
-		}
-	}
-	withErrno := job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
-	p, err := follow.New(follow.Input{
-		Fn: fn, Code: bin.Code, FileOffset: bin.FileOffset, Symbols: bin.Symbols(), PLT: follow.PLTNames(f.ELF),
-		File: f, Path: f.Path, Depth: depth, Import: sc.resolve,
+	in := follow.Input{
+		Fn: fn, Code: bin.Code, FileOffset: bin.FileOffset, Symbols: bin.Symbols(),
 		FirstID: nextStmtID(job.Plan.Stmts), RetSize: job.Plan.RetSize, RetUnsigned: job.Plan.RetUnsigned,
-		RetPointer: job.Header.ReturnFormat == "ptr", Errno: withErrno,
-	})
+		RetPointer: job.Header.ReturnFormat == "ptr", Depth: depth,
+	}
+	if in.Depth <= 0 {
+		in.Depth = DefaultFollowDepth
+	}
+	switch f, ok := bin.(*target.File); {
+	case bin.Kind() == target.KindKernel:
+		if depth > 1 {
+			return fmt.Errorf("--follow=%d: in the kernel, --follow records the calls FUNCTION makes, one level deep (--follow=1)", depth)
+		}
+		in.Depth = 1
+		if kb, ok := bin.(kernelBinary); ok {
+			in.ReturnOf = kernelReturns(kb)
+		}
+	case !ok || bin.Kind() != target.KindUser:
+		return errors.New("--follow follows calls in user-space programs and the kernel only: a module's calls are relocated when it is loaded")
+	default:
+		sc := &scope{opts: job.targetOpts, root: f}
+		// errno at each call and return: a callee failing with NULL or
+		// -1 and errno set, its caller failing the same way, is
+		// followed.
+		if job.Plan.Errno == nil {
+			// (errnoMiss stays unset: the run's note about errno() not
+			// found is for conditions and variables that use it.)
+			if loc, _, _ := errnoLocation(f); loc != nil && loc.Mode != bpfgen.ErrnoUnknown {
+				job.Plan.Errno = loc
+			}
+		}
+		in.Errno = job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
+		in.PLT, in.File, in.Path, in.Import = follow.PLTNames(f.ELF), f, f.Path, sc.resolve
+	}
+	p, err := follow.New(in)
 	timing.Mark("--follow: call sites decoded")
 	if err != nil {
 		return err

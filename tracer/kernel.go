@@ -168,7 +168,7 @@ func kernelEntry(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 	lists := readKernelLists()
 	type span struct{ start, size uint64 }
-	spans := map[string]span{job.Plan.EntrySymbol: {start: fn.Entry}}
+	spans := map[string]span{job.Plan.EntrySymbol: {start: job.Plan.EntryPC}}
 	var kept []bpfgen.Stmt
 	var refused []string
 	dropVerdict := false
@@ -185,7 +185,11 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 			if st.Branch {
 				dropVerdict = true
 			} else {
-				rs := job.Stmts[st.ID]
+				rs, ok := job.Stmts[st.ID]
+				if job.Origin != nil && !ok {
+					rs = job.Origin.Stmts[st.ID] // the origin's
+					delete(job.Origin.Stmts, st.ID)
+				}
 				refused = append(refused, fmt.Sprintf("%s:%d (%#x: %s)", rs.File, rs.Line, st.PC, why))
 			}
 			continue

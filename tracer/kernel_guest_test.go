@@ -38,6 +38,26 @@ type kernelCase struct {
 	// refused is whythefail's one line when the kernel cannot trace the
 	// function.
 	refused string
+	// calls are the "call:" lines the trace must show, in order (with
+	// --follow, or for a function traced at its boundary), each at its
+	// line in file found by its text after header; origin is the callee
+	// the "origin:" line must name.
+	calls  []wantCall
+	origin string
+	// originWant are the origin's statements the re-run must show after
+	// the "origin's statements: ORIGIN, ..." line (--follow with -c),
+	// found by their text after originHeader in originFile (file when
+	// "").
+	originFile   string
+	originHeader string
+	originWant   []want
+	// output are more lines, or parts of lines, the output must have.
+	output []string
+}
+
+// wantCall is one call the trace must show, and what it returned.
+type wantCall struct {
+	callee, text, ret string
 }
 
 // want is one statement the trace must show, and what its variables must
@@ -51,9 +71,34 @@ var kernelCases = []kernelCase{
 	// The article's first line: Debian's kernel builds __do_sys_* notrace
 	// (the kernel's inline is notrace, and SYSCALL_DEFINE's inner
 	// function is inline), and its kprobe events refuse notrace functions
-	// (no CONFIG_KPROBE_EVENTS_ON_NOTRACE): one line says so.
-	{name: "perf_event_open", target: "kernel", fn: "__do_sys_perf_event_open", cond: "$return == -22", cmd: "./perfopen", status: 1,
-		refused: "the kernel does not allow kprobes in __do_sys_perf_event_open: __do_sys_perf_event_open is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions"},
+	// (no CONFIG_KPROBE_EVENTS_ON_NOTRACE): one line says so, and the
+	// function is traced at its boundary, its syscall wrapper, with the
+	// calls it makes seen at its callees.
+	{name: "perf_event_open", target: "kernel", fn: "__do_sys_perf_event_open", cond: "$return == -22", cmd: "./perfopen", status: 1, comm: "perfopen", ret: "-22",
+		file: "kernel/events/core.c", header: "SYSCALL_DEFINE5(perf_event_open,",
+		calls: []wantCall{{"perf_copy_attr", "err = perf_copy_attr(attr_uptr, &attr);", "-22"}}, origin: "perf_copy_attr",
+		output: []string{"whythefail: note: __do_sys_perf_event_open's statements cannot be shown: __do_sys_perf_event_open is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions, so BPF kprobes refuse every address in it; it is traced at its boundary: its calls by __x64_sys_perf_event_open (which returns its value unchanged)"}},
+	{name: "perf_event_open --follow", target: "kernel", fn: "__do_sys_perf_event_open", cond: "$return == -22", cmd: "./perfopen", flags: "--follow", status: 1, comm: "perfopen", ret: "-22",
+		file: "kernel/events/core.c", header: "SYSCALL_DEFINE5(perf_event_open,",
+		calls: []wantCall{{"perf_copy_attr", "err = perf_copy_attr(attr_uptr, &attr);", "-22"}}, origin: "perf_copy_attr",
+		// Issue 14's end: the origin's statements, from a second run.
+		originHeader: "static int perf_copy_attr(struct perf_event_attr __user *uattr,",
+		originWant: []want{{text: "if (attr->sample_type & PERF_SAMPLE_BRANCH_STACK) {"}, {text: "u64 mask = attr->branch_sample_type;"},
+			{text: "if (mask & ~(PERF_SAMPLE_BRANCH_MAX-1))", vars: "mask=0x10000000000"}},
+		output: []string{"whythefail: re-running ./perfopen to trace perf_copy_attr's statements", "origin's statements: perf_copy_attr, in the call perf_copy_attr ("}},
+	// A notrace function no caller passes on unchanged (it is called
+	// from everywhere, its value tested): refused in one line, as before.
+	{name: "notrace without a boundary", target: "kernel", fn: "__list_add_valid", cond: "$return == 0", cmd: "./perfopen", status: 1,
+		refused: "the kernel does not allow kprobes in __list_add_valid: __list_add_valid is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions"},
+	// --follow in a function the kernel lets BPF probe: call sites and
+	// return addresses inside it, as in user space.
+	{name: "openat --follow", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", flags: "--follow", status: 1, comm: "openmissing", ret: "-2",
+		file: "fs/open.c", header: "static long do_sys_openat2(int dfd, const char __user *filename,",
+		want:  []want{{text: "struct file *f = do_filp_open(dfd, tmp, &op);"}},
+		calls: []wantCall{{"do_filp_open", "struct file *f = do_filp_open(dfd, tmp, &op);", "-2"}}, origin: "do_filp_open",
+		originFile: "fs/namei.c", originHeader: "struct file *do_filp_open(int dfd, struct filename *pathname,",
+		originWant: []want{{text: "filp = path_openat(&nd, op, flags | LOOKUP_RCU);"}, {text: "if (unlikely(filp == ERR_PTR(-ECHILD)))", vars: "filp=0xfffffffffffffffe"},
+			{text: "return filp;", vars: "filp=0xfffffffffffffffe"}}},
 	{name: "perf_copy_attr", target: "kernel", fn: "perf_copy_attr", cond: "$return == -22", cmd: "./perfopen", status: 1, comm: "perfopen", ret: "-22",
 		file: "kernel/events/core.c", header: "static int perf_copy_attr(struct perf_event_attr __user *uattr,",
 		want: []want{{text: "if (attr->sample_type & PERF_SAMPLE_BRANCH_STACK) {"}, {text: "u64 mask = attr->branch_sample_type;"},
@@ -150,9 +195,11 @@ func kernelSources(t *testing.T, rel, dir string) map[string][]string {
 	args := []string{"-xJf", tarball, "-C", dir}
 	files := map[string]bool{}
 	for _, c := range kernelCases {
-		if c.file != "" && !files[c.file] {
-			files[c.file] = true
-			args = append(args, top+"/"+c.file)
+		for _, f := range []string{c.file, c.originFile} {
+			if f != "" && !files[f] {
+				files[f] = true
+				args = append(args, top+"/"+f)
+			}
 		}
 	}
 	if out, err := exec.Command("tar", args...).CombinedOutput(); err != nil {
@@ -176,8 +223,13 @@ var stmtRE = regexp.MustCompile(`^(\S+)\[\d+\] (\S+):(\d+) \S+: ?(.*)$`)
 // checkKernelTrace checks a case's output: exactly one trace, of the
 // command, returning the value wanted, through the statements wanted (in
 // order) and none of the absent ones, with the statistics.
-func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) {
+func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, srcs map[string][]string) {
 	t.Helper()
+	src := srcs[c.file]
+	ofile := c.file
+	if c.originFile != "" {
+		ofile = c.originFile
+	}
 	if r.Status != c.status {
 		t.Errorf("%s: exit status %d, want %d (the command's)", c.name, r.Status, c.status)
 	}
@@ -194,22 +246,27 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 		line  int
 		vars  string
 		after string // the next line of output
+		at    int    // its index in lines
 	}
 	var stmts []stmt
+	originAt := len(lines)
 	for i, l := range lines {
+		if c.origin != "" && strings.HasPrefix(l, "origin's statements: "+c.origin+",") && originAt == len(lines) {
+			originAt = i
+		}
 		if strings.HasPrefix(l, c.comm+"[") && strings.HasSuffix(l, head) {
 			heads++
 		}
 		if m := stmtRE.FindStringSubmatch(l); m != nil {
-			if m[1] != c.comm || m[2] != c.file {
-				t.Errorf("%s: statement of %s in %s, want %s in %s: %s", c.name, m[1], m[2], c.comm, c.file, l)
+			if file := map[bool]string{false: c.file, true: ofile}[i > originAt]; m[1] != c.comm || m[2] != file {
+				t.Errorf("%s: statement of %s in %s, want %s in %s: %s", c.name, m[1], m[2], c.comm, file, l)
 			}
 			n, _ := strconv.Atoi(m[3])
 			after := ""
 			if i+1 < len(lines) {
 				after = lines[i+1]
 			}
-			stmts = append(stmts, stmt{n, m[4], after})
+			stmts = append(stmts, stmt{n, m[4], after, i})
 		}
 	}
 	if heads != 1 {
@@ -228,7 +285,7 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 		}
 		found := false
 		for i := next; i < len(stmts); i++ {
-			if stmts[i].line == n && (w.vars == "" || strings.Contains(" "+stmts[i].vars+" ", " "+w.vars+" ")) {
+			if stmts[i].at < originAt && stmts[i].line == n && (w.vars == "" || strings.Contains(" "+stmts[i].vars+" ", " "+w.vars+" ")) {
 				found, next = true, i+1
 				if c.source && !strings.Contains(stmts[i].after, strings.TrimSpace(src[n-1])) {
 					t.Errorf("%s: statement %s:%d is not followed by its source text %q", c.name, c.file, n, strings.TrimSpace(src[n-1]))
@@ -240,10 +297,28 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, src []string) 
 			t.Errorf("%s: no statement %s:%d (%s) with %q after the previous one wanted", c.name, c.file, n, w.text, w.vars)
 		}
 	}
+	next = 0
+	for _, w := range c.originWant {
+		n := sourceLine(srcs[ofile], c.originHeader, w.text)
+		if n == 0 {
+			t.Fatalf("%s: %q is not in %s after %q", c.name, w.text, ofile, c.originHeader)
+		}
+		found := false
+		for i := next; i < len(stmts); i++ {
+			if stmts[i].at > originAt && stmts[i].line == n && (w.vars == "" || strings.Contains(" "+stmts[i].vars+" ", " "+w.vars+" ")) {
+				found, next = true, i+1
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: no statement of %s %s:%d (%s) with %q after the previous one wanted", c.name, c.origin, ofile, n, w.text, w.vars)
+		}
+	}
+	checkCalls(t, c, lines, src)
 	for _, text := range c.absent {
 		n := sourceLine(src, c.header, text)
 		for _, s := range stmts {
-			if n == 0 || s.line == n {
+			if n == 0 || (s.at < originAt && s.line == n) {
 				t.Errorf("%s: statement %s:%d (%s) traced, or not in the source", c.name, c.file, n, text)
 				break
 			}
@@ -258,6 +333,50 @@ func variableArg(v string) string {
 		return ""
 	}
 	return " " + shellQuote(v)
+}
+
+// checkCalls checks a case's "call:" lines (in order, each at its line
+// found by its text), its "origin:" line and its other wanted output.
+func checkCalls(t *testing.T, c kernelCase, lines []string, src []string) {
+	t.Helper()
+	next := 0
+	for _, w := range c.calls {
+		n := sourceLine(src, c.header, w.text)
+		if n == 0 {
+			t.Fatalf("%s: %q is not in %s after %q", c.name, w.text, c.file, c.header)
+		}
+		line := fmt.Sprintf("call: %s (%s:%d) returned %s", w.callee, c.file, n, w.ret)
+		found := false
+		for i := next; i < len(lines); i++ {
+			if lines[i] == line {
+				found, next = true, i+1
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: no line %q after the previous call wanted", c.name, line)
+		}
+	}
+	if c.origin != "" {
+		origins := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, "origin: ") {
+				origins++
+				if !strings.HasPrefix(l, "origin: "+c.origin+" (") {
+					t.Errorf("%s: %q, want the origin %s", c.name, l, c.origin)
+				}
+			}
+		}
+		if origins != 1 {
+			t.Errorf("%s: %d origin: lines, want 1", c.name, origins)
+		}
+	}
+	out := strings.Join(lines, "\n")
+	for _, w := range c.output {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s: no %q in the output", c.name, w)
+		}
+	}
 }
 
 // shellQuote quotes s for sh.
@@ -351,7 +470,7 @@ func TestKernelGuest(t *testing.T) {
 	for i, r := range res[:len(kernelCases)] {
 		t.Logf("%s (status %d):\n%s", kernelCases[i].name, r.Status, r.Output)
 		if c := kernelCases[i]; c.refused == "" {
-			checkKernelTrace(t, c, r, src[c.file])
+			checkKernelTrace(t, c, r, src)
 		} else {
 			checkKernelTrace(t, c, r, nil)
 		}

@@ -41,11 +41,19 @@ func noEntryValues(loc []byte, index func(uint64) (uint64, error)) ([]byte, erro
 // variables read with that file's DWARF, CFI and GOT (DW_OP_addr is
 // relocated by each probe's own address). When the origin cannot be
 // traced, job.originMiss says why.
-func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), cfg Config) {
+//
+// In the kernel (not a module) the origin's statements become kprobes at
+// symbol+offset like FUNCTION's (kernelSites), found with FUNCTION's
+// resolver kr; the origin must be a function the kernel lets BPF probe.
+func planOrigin(job *Job, bin target.Binary, kr *probe.Resolver, gotSlot func(string, uint64) (uint64, bool), cfg Config) {
 	b := *cfg.Origin
+	if kb, ok := bin.(*target.Kernel); ok {
+		planKernelOrigin(job, kb, kr, b, cfg)
+		return
+	}
 	user, ok := bin.(*target.File)
 	if !ok {
-		job.originMiss = "the origin's statements are traced in user-space targets only"
+		job.originMiss = "the origin's statements are traced in user-space programs and the kernel only (not in modules)"
 		return
 	}
 	if b.Target == 0 {
@@ -107,15 +115,8 @@ func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint6
 		job.originMiss = fmt.Sprintf("finding %s's statements: %v", fn.Name, err)
 		return
 	}
-	env := paramEnv(sc)
-	env.Data, env.GOT = r.Data, gotSlot
-	f := funcStmts{fn: fn, spts: spts, varNode: &expr.VarSet{Kind: "vars", C: 1}, env: env, all: sc.AllVars(), origin: true}
-	o := &report.Origin{Blame: b, Function: fn.Name, Stmts: map[uint32]report.Stmt{}}
-	job.Plan.QuietOrphans = true
-	n := len(job.Plan.Stmts)
-	if _, _, err := planStatements(job, r, bin, gotSlot, f, cfg.Placement, o.Stmts); err != nil {
-		job.Plan.Stmts = job.Plan.Stmts[:n]
-		job.originMiss = fmt.Sprintf("planning %s's statements: %v", fn.Name, err)
+	o, n, ok := planOriginStmts(job, r, bin, gotSlot, sc, fn, spts, b, cfg)
+	if !ok {
 		return
 	}
 	if other {
@@ -126,6 +127,30 @@ func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint6
 	if site != nil {
 		dropAt(job, o, n, site, fn.Name)
 	}
+	finishOrigin(job, o, bin, fn, cfg)
+}
+
+// planOriginStmts plans the statements spts of the origin fn, whose
+// variables are in scope sc; the plan's statements from index n on are
+// its. Not ok, with job.originMiss set, when they cannot be planned.
+func planOriginStmts(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), sc *debuginfo.Scope, fn *debuginfo.Function, spts []*probe.Point, b follow.Blame, cfg Config) (o *report.Origin, n int, ok bool) {
+	env := paramEnv(sc)
+	env.Data, env.GOT = r.Data, gotSlot
+	f := funcStmts{fn: fn, spts: spts, varNode: &expr.VarSet{Kind: "vars", C: 1}, env: env, all: sc.AllVars(), origin: true}
+	o = &report.Origin{Blame: b, Function: fn.Name, Stmts: map[uint32]report.Stmt{}}
+	job.Plan.QuietOrphans = true
+	n = len(job.Plan.Stmts)
+	if _, _, err := planStatements(job, r, bin, gotSlot, f, cfg.Placement, o.Stmts); err != nil {
+		job.Plan.Stmts = job.Plan.Stmts[:n]
+		job.originMiss = fmt.Sprintf("planning %s's statements: %v", fn.Name, err)
+		return nil, n, false
+	}
+	return o, n, true
+}
+
+// finishOrigin makes o the job's origin, when it has statements, with
+// their source text for --source.
+func finishOrigin(job *Job, o *report.Origin, bin target.Binary, fn *debuginfo.Function, cfg Config) {
 	if len(o.Stmts) == 0 {
 		job.originMiss = fmt.Sprintf("%s has no statements to trace", fn.Name)
 		return
@@ -138,6 +163,55 @@ func planOrigin(job *Job, bin target.Binary, gotSlot func(string, uint64) (uint6
 		}
 	}
 	job.Origin = o
+}
+
+// planKernelOrigin is planOrigin for an origin in the kernel: the blamed
+// callee's out-of-line function, by name and entry address.
+func planKernelOrigin(job *Job, kb *target.Kernel, r *probe.Resolver, b follow.Blame, cfg Config) {
+	if b.Target == 0 {
+		job.originMiss = fmt.Sprintf("%s was called through a pointer: its statements are not traced", b.Callee)
+		return
+	}
+	pts, _ := r.Resolve(&spec.Spec{Target: spec.Kernel, Point: spec.Function, Func: b.Callee, Suffix: spec.Call})
+	var fn *debuginfo.Function
+	for _, p := range pts {
+		if p.Func != nil && !p.Func.Inlined && p.Func.Entry == b.Target {
+			fn = p.Func
+		}
+	}
+	if fn == nil {
+		job.originMiss = fmt.Sprintf("%s (%#x) has no debug info in %s: its statements cannot be traced", b.Callee, b.Target, kb.ProbePoint())
+		return
+	}
+	if fn.Entry == job.Plan.EntryPC {
+		job.originMiss = fmt.Sprintf("the origin is %s itself (a recursive call): its statements are the trace's", fn.Name)
+		return
+	}
+	if why := newKernelSymbols(kb).notraceWhy(kb, readKernelLists(), fn); why != "" {
+		job.originMiss = fmt.Sprintf("%s's statements cannot be traced: %s", fn.Name, why)
+		return
+	}
+	for _, s := range job.Follow.Sites {
+		if s.Depth <= 1 && fn.Contains(s.PC) {
+			job.originMiss = fmt.Sprintf("%s holds calls --follow records: its statements are not traced", fn.Name)
+			return
+		}
+	}
+	sc, err := r.Data.Scope(fn)
+	if err != nil {
+		job.originMiss = fmt.Sprintf("reading %s's variables: %v", fn.Name, err)
+		return
+	}
+	spts, err := r.Resolve(&spec.Spec{Target: spec.Kernel, Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}})
+	if err != nil {
+		job.originMiss = fmt.Sprintf("finding %s's statements: %v", fn.Name, err)
+		return
+	}
+	o, _, ok := planOriginStmts(job, r, kb, nil, sc, fn, spts, b, cfg)
+	if !ok {
+		return
+	}
+	finishOrigin(job, o, kb, fn, cfg)
 }
 
 // dropAt leaves out the origin's statements (job.Plan.Stmts[n:], o.Stmts)
@@ -222,7 +296,9 @@ func (j *Job) noteBlame(tr *session.Trace) {
 // Without --follow or -c it is Run. Both runs' output is held until the
 // choice is made.
 func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, error) {
-	if j.Follow == nil || o.Command == "" || o.Floor {
+	// (A notrace function traced at its boundary has its calls without
+	// --follow: its origin's statements are for --follow.)
+	if j.Follow == nil || !j.cfg.Follow || o.Command == "" || o.Floor {
 		return j.Run(ctx, out, o)
 	}
 	diag := o.Diag

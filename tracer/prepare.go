@@ -356,10 +356,21 @@ func Prepare(cfg Config) (*Job, error) {
 	}
 	job.Plan = session.Plan{Spec: bpfgen.Spec{EntryOffset: entry, EntryPC: fn.Entry, Space: bin.AddressSpace()}, Binary: bin.Name(), Attach: bin.Attach()}
 	kb, _ := bin.(kernelBinary)
+	// bnd is set when the kernel refuses to probe fn (notrace) but a
+	// caller passes its return on unchanged: fn is traced there.
+	var bnd *boundary
+	var ks *kernelSymbols
+	var klists kernelLists
 	if kb != nil {
 		job.Plan.Binary = bin.ProbePoint()
-		if err := kernelEntry(job, kb, fn); err != nil {
+		ks, klists = newKernelSymbols(kb), readKernelLists()
+		if bnd, err = kernelBoundary(kb, ks, klists, fn); err != nil {
 			return nil, err
+		}
+		if bnd == nil {
+			if err := kernelEntry(job, kb, fn); err != nil {
+				return nil, err
+			}
 		}
 	}
 	retInfo := returnInfo(r.Data, fn)
@@ -378,6 +389,9 @@ func Prepare(cfg Config) (*Job, error) {
 		return nil, err
 	}
 	env := paramEnv(sc)
+	if bnd != nil {
+		boundaryEnv(env, fn, bnd)
+	}
 	env.Data, env.GOT = r.Data, gotSlot
 	job.Plan.Cond, err = expr.Compile(cfg.Condition, cond, env)
 	if err != nil {
@@ -409,19 +423,31 @@ func Prepare(cfg Config) (*Job, error) {
 	fset := funcStmts{fn: fn, spts: spts, varNode: varNode, varText: varText, env: env, all: sc.AllVars()}
 	// addrs are the statements' own addresses, which name their line-table
 	// rows whether or not placement moved their probes.
+	if bnd != nil {
+		fset.spts = nil // fn's own code cannot be probed
+	}
 	addrs, skipped, err := planStatements(job, r, bin, gotSlot, fset, cfg.Placement, job.Stmts)
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.NoVerdict {
+	if bnd != nil {
+		if err := planBoundary(job, kb, ks, klists, fn, bnd); err != nil {
+			return nil, err
+		}
+	}
+	if !cfg.NoVerdict && bnd == nil {
 		planVerdict(job, bin, fn, sc, cfg)
 	}
 	if cfg.Follow {
-		if err := planFollow(job, bin, fn, cfg.FollowDepth); err != nil {
-			return nil, err
+		// At a boundary, planBoundary's plan at the callees is the
+		// --follow plan already.
+		if bnd == nil {
+			if err := planFollow(job, bin, fn, cfg.FollowDepth); err != nil {
+				return nil, err
+			}
 		}
 		if cfg.Origin != nil {
-			planOrigin(job, bin, gotSlot, cfg)
+			planOrigin(job, bin, r, gotSlot, cfg)
 		}
 	}
 	if kb != nil {

@@ -267,7 +267,7 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 	// -x and system-wide --follow: the first failure that blames a call
 	// places its callee's statements (swapOrigin).
 	j.blamed = nil
-	if j.Follow != nil && child == nil && j.cfg.Origin == nil {
+	if j.Follow != nil && j.cfg.Follow && child == nil && j.cfg.Origin == nil {
 		j.blamed = make(chan struct{})
 	}
 	printed := printTraces(abortCtx, j, sess, w, limit)

@@ -27,8 +27,8 @@ type Args struct {
 	Annotate  bool // --annotate: each trace's function source, executed lines marked
 	Backtrace bool // --backtrace: the chain of callers after each trace
 	Follow    bool // --follow[=DEPTH]: the calls made and the origin of the return value
-	// FollowDepth is --follow's DEPTH (tracer.DefaultFollowDepth when
-	// --follow has no value).
+	// FollowDepth is --follow's DEPTH (0 when --follow has no value:
+	// tracer.DefaultFollowDepth in user space, 1 in the kernel).
 	FollowDepth int
 	NoVerdict   bool     // --no-verdict: no "why:" line after each trace
 	Group       bool     // --group: each statement path once, with a summary of its other calls
@@ -112,7 +112,7 @@ func parseArgs(argv []string) (*Args, error) {
 		case "--backtrace", "-backtrace":
 			a.Backtrace = true
 		case "--follow", "-follow":
-			a.FollowDepth = tracer.DefaultFollowDepth
+			a.FollowDepth = 0
 			if hasVal {
 				n, err := strconv.Atoi(val)
 				if err != nil || n < 1 || n > tracer.MaxFollowDepth {

@@ -1,0 +1,286 @@
+package tracer
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/target"
+)
+
+// TestPassThrough: which code passes a callee's return value on
+// unchanged, on every path.
+func TestPassThrough(t *testing.T) {
+	const addr, callee, fentry, thunk = 0x1000, 0x5000, 0x6000, 0x7000
+	rel := func(op byte, at int, to uint64) []byte {
+		d := uint32(int64(to) - int64(addr+at+5))
+		return []byte{op, byte(d), byte(d >> 8), byte(d >> 16), byte(d >> 24)}
+	}
+	cat := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return b
+	}
+	movArgs := []byte{0x48, 0x8b, 0x47, 0x70, 0x48, 0x89, 0xc7} // mov 0x70(%rdi),%rax; mov %rax,%rdi
+	for _, c := range []struct {
+		name string
+		code []byte
+		want bool
+	}{
+		{"__fentry__, args, tail jump", cat(rel(0xe8, 0, fentry), movArgs, rel(0xe9, 12, callee)), true},
+		{"call then ret", cat(rel(0xe8, 0, callee), []byte{0xc3}), true},
+		{"call, pop, add rsp, return thunk", cat(rel(0xe8, 0, callee), []byte{0x5b, 0x48, 0x83, 0xc4, 0x08}, rel(0xe9, 10, thunk)), true},
+		{"call then a jump elsewhere", cat(rel(0xe8, 0, callee), rel(0xe9, 5, 0x8000)), false},
+		{"call, cltq: rax changed", cat(rel(0xe8, 0, callee), []byte{0x48, 0x98, 0xc3}), false},
+		{"call, pop rax", cat(rel(0xe8, 0, callee), []byte{0x58, 0xc3}), false},
+		{"a branch before", cat([]byte{0x74, 0x01, 0xc3}, rel(0xe9, 3, callee)), false},
+		{"another call before", cat(rel(0xe8, 0, 0x9000), rel(0xe9, 5, callee)), false},
+		{"a jump to another function", cat(rel(0xe9, 0, 0x9000)), false},
+		{"no call at all", []byte{0x31, 0xc0, 0xc3}, false},
+	} {
+		if got := passThrough(c.code, addr, callee, knownTargets{fentry: fentry, thunk: thunk}); got != c.want {
+			t.Errorf("%s: passThrough = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// objdumpReturns lists, from objdump's disassembly of sym in vmlinux, the
+// offsets of its ret instructions and jumps to __x86_return_thunk.
+func objdumpReturns(t *testing.T, vmlinux string, s target.Symbol) []uint64 {
+	t.Helper()
+	fixture.NeedTool(t, "objdump")
+	out, err := exec.Command("objdump", "-d", "--no-show-raw-insn", "--start-address="+strconv.FormatUint(s.Value, 10),
+		"--stop-address="+strconv.FormatUint(s.Value+s.Size, 10), vmlinux).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^ *([0-9a-f]+):\s+(ret|jmp +[0-9a-f]+ <__x86_return_thunk>)`)
+	var offs []uint64
+	for _, m := range re.FindAllStringSubmatch(string(out), -1) {
+		a, _ := strconv.ParseUint(m[1], 16, 64)
+		offs = append(offs, a-s.Value)
+	}
+	return offs
+}
+
+// TestPrepareBoundary: on Debian's vmlinux, the notrace
+// __do_sys_perf_event_open is traced at __x64_sys_perf_event_open, which
+// tail-jumps to it (as does __ia32_sys_perf_event_open, noted); its call
+// of perf_copy_attr is at the line whose text is that call, perf_copy_attr
+// gets an entry probe and one on each way it returns (as objdump finds
+// them), reading the return address and rax, recording only calls
+// returning into the function (ReturnInto); no statement of the
+// function itself is probed, and no verdict is planned.
+func TestPrepareBoundary(t *testing.T) {
+	rel := guestRelease(t)
+	vmlinux := "/usr/lib/debug/boot/vmlinux-" + rel
+	if _, err := os.Stat(vmlinux); err != nil {
+		fixture.Missing(t, "no vmlinux of %s: %v", rel, err)
+	}
+	job, err := prepareOther(t, Config{Target: "kernel", Function: "__do_sys_perf_event_open", Condition: "$return == -22", Release: rel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := job.Plan
+	if p.EntrySymbol != "__x64_sys_perf_event_open" || job.Verdict != nil || job.Follow == nil {
+		t.Fatalf("entry %s, verdict %v, follow %v", p.EntrySymbol, job.Verdict != nil, job.Follow != nil)
+	}
+	wantNotes := []string{
+		"__do_sys_perf_event_open's statements cannot be shown: __do_sys_perf_event_open is notrace (it has no call of __fentry__), and the kernel's kprobe events refuse notrace functions, so BPF kprobes refuse every address in it; it is traced at its boundary: its calls by __x64_sys_perf_event_open (which returns its value unchanged), and the calls it makes at the entries and returns of the functions it calls",
+		"calls of __do_sys_perf_event_open through __ia32_sys_perf_event_open are not traced",
+	}
+	for i, w := range wantNotes {
+		if i >= len(job.Notes) || job.Notes[i] != w {
+			t.Errorf("notes %q, want %q first", job.Notes, wantNotes)
+			break
+		}
+	}
+	src := kernelSources(t, rel, filepath.Join(t.TempDir(), "src"))["kernel/events/core.c"]
+	line := sourceLine(src, "SYSCALL_DEFINE5(perf_event_open,", "err = perf_copy_attr(attr_uptr, &attr);")
+	var sites []string
+	var ra uint64
+	for _, s := range job.Follow.Sites {
+		if s.Callee == "perf_copy_attr" {
+			ra = s.Return
+			sites = append(sites, s.File+":"+strconv.Itoa(s.Line))
+			if !s.Used {
+				t.Errorf("perf_copy_attr's value at %s:%d is not used", s.File, s.Line)
+			}
+		}
+	}
+	if want := "kernel/events/core.c:" + strconv.Itoa(line); len(sites) != 1 || sites[0] != want {
+		t.Errorf("perf_copy_attr called at %q, want [%s]", sites, want)
+	}
+	k, err := target.OpenKernel(context.Background(), target.KernelOptions{Release: rel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	var pca target.Symbol
+	for _, s := range k.Symbols() {
+		if s.Name == "perf_copy_attr" {
+			pca = s
+		}
+	}
+	var entry []uint64
+	var rets []uint64
+	for _, st := range p.Stmts {
+		if st.Symbol != "perf_copy_attr" {
+			if strings.HasPrefix(st.Symbol, "__do_sys_perf_event_open") {
+				t.Errorf("a probe in the notrace function: %s+%#x", st.Symbol, st.FileOffset)
+			}
+			continue
+		}
+		switch len(st.Vars) {
+		case 1:
+			entry = append(entry, st.FileOffset)
+		case 2:
+			rets = append(rets, st.FileOffset)
+		}
+		in := false
+		for _, r := range st.ReturnInto {
+			in = in || (ra >= r[0] && ra < r[1])
+		}
+		if !in {
+			t.Errorf("perf_copy_attr+%#x: the call's return address %#x is not in the ranges %#x its probe keeps", st.FileOffset, ra, st.ReturnInto)
+		}
+		if st.Vars[0].Name != "ra" || string(st.Vars[0].Expr) != "\x77\x00" || (len(st.Vars) == 2 && string(st.Vars[1].Expr) != "\x50") {
+			t.Errorf("perf_copy_attr+%#x reads %+v", st.FileOffset, st.Vars)
+		}
+	}
+	sort.Slice(rets, func(i, j int) bool { return rets[i] < rets[j] })
+	want := objdumpReturns(t, vmlinux, pca)
+	if len(entry) != 1 || entry[0] != 0 || len(want) == 0 || len(rets) != len(want) {
+		t.Fatalf("perf_copy_attr: entry probes %#x, return probes %#x, want [0] and %#x", entry, rets, want)
+	}
+	for i := range want {
+		if rets[i] != want[i] {
+			t.Errorf("perf_copy_attr: return probes %#x, want %#x", rets, want)
+			break
+		}
+	}
+}
+
+// TestPrepareNotraceRefused: a notrace function no pass-through caller
+// returns for is refused in one line, as before.
+func TestPrepareNotraceRefused(t *testing.T) {
+	rel := guestRelease(t)
+	_, err := prepareOther(t, Config{Target: "kernel", Function: "__list_add_valid", Condition: "$return == 0", Release: rel})
+	want := "the kernel does not allow kprobes in __list_add_valid: __list_add_valid is notrace (it has no call of __fentry__), and the kernel's kprobe events refuse notrace functions"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// TestPrepareKernelFollow: --follow in a kernel function BPF may probe
+// puts kprobes on its call instructions and return addresses, inside it
+// (symbol+offset, as statements); ftrace's __fentry__ call is no call;
+// do_filp_open's call is at the line whose text it is.
+func TestPrepareKernelFollow(t *testing.T) {
+	rel := guestRelease(t)
+	job, err := prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", Release: rel, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := kernelSources(t, rel, filepath.Join(t.TempDir(), "src"))["fs/open.c"]
+	line := sourceLine(src, "static long do_sys_openat2(int dfd, const char __user *filename,", "struct file *f = do_filp_open(dfd, tmp, &op);")
+	found := false
+	for _, s := range job.Follow.Sites {
+		if s.Callee == "__fentry__" {
+			t.Errorf("a call of __fentry__ at %#x is followed", s.PC)
+		}
+		if s.Callee == "do_filp_open" {
+			found = s.File == "fs/open.c" && s.Line == line && s.Used
+		}
+	}
+	if !found {
+		t.Errorf("no used call of do_filp_open at fs/open.c:%d", line)
+	}
+	for _, st := range job.Plan.Stmts {
+		if job.Follow.Owns(st.ID) && st.Symbol != "do_sys_openat2" {
+			t.Errorf("follow probe %d at %s+%#x, outside do_sys_openat2", st.ID, st.Symbol, st.FileOffset)
+		}
+	}
+}
+
+// FuzzPassThrough: any code is answered without panicking, and code that
+// never refers to the callee (no e8/e9 rel32 onto it) is no pass-through.
+func FuzzPassThrough(f *testing.F) {
+	f.Add([]byte{0xe8, 0xfb, 0x4f, 0, 0, 0xc3})
+	f.Add([]byte{0xe9, 0xfb, 0x3f, 0, 0})
+	f.Add([]byte{0xf3, 0x0f, 0x1e, 0xfa, 0xe8, 0, 0, 0, 0, 0x5b, 0xc3})
+	f.Fuzz(func(t *testing.T, code []byte) {
+		got := passThrough(code, 0x1000, 0x5000, knownTargets{fentry: 0x6000, thunk: 0x7000})
+		if got && !refersTo(code, 0x1000, 0x5000) {
+			t.Errorf("% x: a pass-through that never refers to the callee", code)
+		}
+	})
+}
+
+// TestPrepareKernelOrigin: the re-run of --follow for a notrace function
+// traced at its boundary (the article's first line) traces the blamed
+// callee's statements as kprobes at perf_copy_attr+offset, the mask test
+// among them (found by its text in the kernel's source), numbered after
+// every other probe; a --follow=2 in the kernel is one line.
+func TestPrepareKernelOrigin(t *testing.T) {
+	rel := guestRelease(t)
+	cfg := Config{Target: "kernel", Function: "__do_sys_perf_event_open", Condition: "$return == -22", Release: rel, Follow: true}
+	job, err := prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var site *follow.Site
+	for _, s := range job.Follow.Sites {
+		if s.Callee == "perf_copy_attr" {
+			site = s
+		}
+	}
+	if site == nil {
+		t.Fatal("no call of perf_copy_attr")
+	}
+	cfg.Origin = &follow.Blame{Callee: "perf_copy_attr", Target: site.Target, Site: site.PC, Nth: 1, Depth: 1}
+	job2, err := prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job2.Origin == nil {
+		t.Fatalf("no origin planned: %s", job2.originMiss)
+	}
+	src := kernelSources(t, rel, filepath.Join(t.TempDir(), "src"))["kernel/events/core.c"]
+	line := sourceLine(src, "static int perf_copy_attr(struct perf_event_attr __user *uattr,", "if (mask & ~(PERF_SAMPLE_BRANCH_MAX-1))")
+	if line == 0 || job2.Origin.Function != "perf_copy_attr" {
+		t.Fatalf("origin %s; mask test at line %d", job2.Origin.Function, line)
+	}
+	found := false
+	for id, rs := range job2.Origin.Stmts {
+		if job2.Follow.Owns(id) {
+			t.Errorf("origin statement %d is a --follow probe's id", id)
+		}
+		found = found || (rs.File == "kernel/events/core.c" && rs.Line == line)
+	}
+	if !found {
+		t.Errorf("no origin statement at kernel/events/core.c:%d", line)
+	}
+	for _, st := range job2.Plan.Stmts {
+		if _, ok := job2.Origin.Stmts[st.ID]; ok && (st.Symbol != "perf_copy_attr" || len(st.ReturnInto) != 0) {
+			t.Errorf("origin statement %d at %s+%#x (return into %#x)", st.ID, st.Symbol, st.FileOffset, st.ReturnInto)
+		}
+	}
+	if !job2.Plan.QuietOrphans {
+		t.Error("the callee and origin probes count their orphans")
+	}
+	_, err = prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", Release: rel, Follow: true, FollowDepth: 2})
+	if want := "--follow=2: in the kernel, --follow records the calls FUNCTION makes, one level deep (--follow=1)"; err == nil || err.Error() != want {
+		t.Errorf("--follow=2 in the kernel: %v, want %q", err, want)
+	}
+}
