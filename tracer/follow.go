@@ -77,7 +77,12 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) 
 		job.Notes = append(job.Notes, p.Cut)
 	}
 	if n := len(p.Unprobed); n > 0 {
-		job.Notes = append(job.Notes, fmt.Sprintf("--follow: %d call(s) not recorded: the kernel takes no uprobe on their call or return instruction (%s)", n, strings.Join(p.Unprobed, ", ")))
+		why := "the kernel takes no uprobe on their call or return instruction"
+		if job.Plan.Space == target.KernelSpace {
+			// The same check serves kprobes: stricter than the kernel's, never looser.
+			why = "their call or return instruction is one whythefail does not probe (the uprobe rules, which are stricter than kprobes')"
+		}
+		job.Notes = append(job.Notes, fmt.Sprintf("--follow: %d call(s) not recorded: %s (%s)", n, why, strings.Join(p.Unprobed, ", ")))
 	}
 	return nil
 }
