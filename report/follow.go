@@ -150,6 +150,11 @@ type jsonCall struct {
 	Indirect bool   `json:"indirect,omitempty"`
 	Returned bool   `json:"returned"`
 	Value    int64  `json:"value"`
+	// NoReturn says the call never came back while the trace ran;
+	// Unseen that it came back but its value was not recorded (a kernel
+	// callee's return not probed). Value is 0 then, not a value.
+	NoReturn bool `json:"did_not_return,omitempty"`
+	Unseen   bool `json:"value_not_seen,omitempty"`
 	// RAX is the whole register, for callees returning more than
 	// FUNCTION's return type holds.
 	RAX uint64 `json:"rax"`
@@ -190,7 +195,7 @@ func callsJSON(res follow.Result) ([]jsonCall, *jsonOrigin) {
 	for _, c := range res.Calls {
 		calls = append(calls, jsonCall{Callee: c.Callee, File: c.Site.File, Line: c.Site.Line, In: c.Site.In, Indirect: c.Site.Indirect,
 			Returned: c.Returned, Value: c.Value, RAX: c.Raw, Parent: c.Parent, Depth: c.Depth, Func: c.Site.Func, Inlined: c.Site.Inlined,
-			Binary: c.Binary, Target: c.Target, Errno: c.Errno})
+			Binary: c.Binary, Target: c.Target, Errno: c.Errno, NoReturn: !c.Back, Unseen: c.Unseen})
 	}
 	if res.Origin == nil {
 		return calls, nil
