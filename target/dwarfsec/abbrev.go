@@ -205,8 +205,7 @@ type abbrevArena struct {
 	decls []Abbrev
 	attrs []AbbrevAttr
 	// scratch, reused
-	attrBuf []AbbrevAttr
-	codes   []uint64
+	codes []uint64
 	ptrs    []*Abbrev
 }
 
@@ -218,20 +217,6 @@ func (ar *abbrevArena) decl() *Abbrev {
 	}
 	ar.decls = ar.decls[:len(ar.decls)+1]
 	return &ar.decls[len(ar.decls)-1]
-}
-
-// keep copies attrs into the arena.
-func (ar *abbrevArena) keep(attrs []AbbrevAttr) []AbbrevAttr {
-	n := len(attrs)
-	if n == 0 {
-		return nil
-	}
-	if cap(ar.attrs)-len(ar.attrs) < n {
-		ar.attrs = make([]AbbrevAttr, 0, max(arenaBlock, n))
-	}
-	start := len(ar.attrs)
-	ar.attrs = append(ar.attrs, attrs...)
-	return ar.attrs[start : start+n : start+n]
 }
 
 // parse parses the table at off and returns where it ends.
@@ -248,7 +233,13 @@ func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
 			break
 		}
 		tag, children := dwarf.Tag(r.uleb()), r.u8() != 0
-		ar.attrBuf = ar.attrBuf[:0]
+		// The attributes go straight into the arena's block, a new one
+		// when few slots are left (a longer declaration than that
+		// moves its own to a larger array, which append makes).
+		if cap(ar.attrs)-len(ar.attrs) < 64 {
+			ar.attrs = make([]AbbrevAttr, 0, arenaBlock)
+		}
+		start := len(ar.attrs)
 		for {
 			attr, form := r.uleb(), r.uleb()
 			if r.err != nil {
@@ -261,10 +252,14 @@ func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
 			if form == formImplicitConst {
 				a.ImplicitConst = r.sleb()
 			}
-			ar.attrBuf = append(ar.attrBuf, a)
+			ar.attrs = append(ar.attrs, a)
+		}
+		var attrs []AbbrevAttr
+		if n := len(ar.attrs); n > start {
+			attrs = ar.attrs[start:n:n]
 		}
 		d := ar.decl()
-		*d = Abbrev{Tag: tag, Children: children, Attrs: ar.keep(ar.attrBuf)}
+		*d = Abbrev{Tag: tag, Children: children, Attrs: attrs}
 		d.layout()
 		ar.codes = append(ar.codes, code)
 		ar.ptrs = append(ar.ptrs, d)
