@@ -123,16 +123,18 @@ func (s *Sections) Abbrevs(off uint64) (*AbbrevTable, error) {
 }
 
 // Scratch is what one goroutine reading units with TopLevel reuses
-// between calls: the allocator of the abbreviation tables it parses, so
-// that goroutines parse side by side instead of in turn under Abbrevs's
-// lock. The zero value is ready.
+// between calls: the memory of the abbreviation tables it parses, so that
+// goroutines parse side by side instead of in turn under Abbrevs's lock,
+// each into the same few blocks. The zero value is ready.
 type Scratch struct {
 	arena abbrevArena
 }
 
-// abbrevsWith is Abbrevs, parsing a table not yet parsed with sc's
-// allocator outside the lock; of two goroutines that parse the same table,
-// the first to store it wins.
+// abbrevsWith is Abbrevs, but with sc a table not yet parsed is parsed
+// into sc's memory, outside the lock, and not kept: it is valid until the
+// next call with sc. A scan of every unit reads each table once (a
+// vmlinux's units have one each), and keeping them all was most of the
+// memory it wrote and the larger part of its time.
 func (s *Sections) abbrevsWith(off uint64, sc *Scratch) (*AbbrevTable, error) {
 	if sc == nil {
 		return s.Abbrevs(off)
@@ -146,20 +148,9 @@ func (s *Sections) abbrevsWith(off uint64, sc *Scratch) (*AbbrevTable, error) {
 	if off >= uint64(len(s.Abbrev)) {
 		return nil, fmt.Errorf("abbrev offset %#x out of range", off)
 	}
+	sc.arena.reuse()
 	t, _, err := sc.arena.parse(s.Abbrev, int(off))
-	if err != nil {
-		return nil, err
-	}
-	s.abbrevCache.mu.Lock()
-	defer s.abbrevCache.mu.Unlock()
-	if first := s.abbrevCache.tables[off]; first != nil {
-		return first, nil
-	}
-	if s.abbrevCache.tables == nil {
-		s.abbrevCache.tables = make(map[uint64]*AbbrevTable)
-	}
-	s.abbrevCache.tables[off] = t
-	return t, nil
+	return t, err
 }
 
 // parseAllAbbrevs parses the tables that lie back to back in .debug_abbrev
@@ -210,6 +201,12 @@ type abbrevArena struct {
 }
 
 const arenaBlock = 4096
+
+// reuse makes the arena's current blocks free again: whatever was
+// allocated in them must no longer be used.
+func (ar *abbrevArena) reuse() {
+	ar.decls, ar.attrs = ar.decls[:0], ar.attrs[:0]
+}
 
 func (ar *abbrevArena) decl() *Abbrev {
 	if len(ar.decls) == cap(ar.decls) {
