@@ -197,7 +197,7 @@ type abbrevArena struct {
 	attrs []AbbrevAttr
 	// scratch, reused
 	codes []uint64
-	ptrs    []*Abbrev
+	ptrs  []*Abbrev
 }
 
 const arenaBlock = 4096
