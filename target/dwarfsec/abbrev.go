@@ -123,16 +123,18 @@ func (s *Sections) Abbrevs(off uint64) (*AbbrevTable, error) {
 }
 
 // Scratch is what one goroutine reading units with TopLevel reuses
-// between calls: the allocator of the abbreviation tables it parses, so
-// that goroutines parse side by side instead of in turn under Abbrevs's
-// lock. The zero value is ready.
+// between calls: the memory of the abbreviation tables it parses, so that
+// goroutines parse side by side instead of in turn under Abbrevs's lock,
+// each into the same few blocks. The zero value is ready.
 type Scratch struct {
 	arena abbrevArena
 }
 
-// abbrevsWith is Abbrevs, parsing a table not yet parsed with sc's
-// allocator outside the lock; of two goroutines that parse the same table,
-// the first to store it wins.
+// abbrevsWith is Abbrevs, but with sc a table not yet parsed is parsed
+// into sc's memory, outside the lock, and not kept: it is valid until the
+// next call with sc. A scan of every unit reads each table once (a
+// vmlinux's units have one each), and keeping them all was most of the
+// memory it wrote and the larger part of its time.
 func (s *Sections) abbrevsWith(off uint64, sc *Scratch) (*AbbrevTable, error) {
 	if sc == nil {
 		return s.Abbrevs(off)
@@ -146,20 +148,9 @@ func (s *Sections) abbrevsWith(off uint64, sc *Scratch) (*AbbrevTable, error) {
 	if off >= uint64(len(s.Abbrev)) {
 		return nil, fmt.Errorf("abbrev offset %#x out of range", off)
 	}
+	sc.arena.reuse()
 	t, _, err := sc.arena.parse(s.Abbrev, int(off))
-	if err != nil {
-		return nil, err
-	}
-	s.abbrevCache.mu.Lock()
-	defer s.abbrevCache.mu.Unlock()
-	if first := s.abbrevCache.tables[off]; first != nil {
-		return first, nil
-	}
-	if s.abbrevCache.tables == nil {
-		s.abbrevCache.tables = make(map[uint64]*AbbrevTable)
-	}
-	s.abbrevCache.tables[off] = t
-	return t, nil
+	return t, err
 }
 
 // parseAllAbbrevs parses the tables that lie back to back in .debug_abbrev
@@ -205,12 +196,17 @@ type abbrevArena struct {
 	decls []Abbrev
 	attrs []AbbrevAttr
 	// scratch, reused
-	attrBuf []AbbrevAttr
-	codes   []uint64
-	ptrs    []*Abbrev
+	codes []uint64
+	ptrs  []*Abbrev
 }
 
 const arenaBlock = 4096
+
+// reuse makes the arena's current blocks free again: whatever was
+// allocated in them must no longer be used.
+func (ar *abbrevArena) reuse() {
+	ar.decls, ar.attrs = ar.decls[:0], ar.attrs[:0]
+}
 
 func (ar *abbrevArena) decl() *Abbrev {
 	if len(ar.decls) == cap(ar.decls) {
@@ -218,20 +214,6 @@ func (ar *abbrevArena) decl() *Abbrev {
 	}
 	ar.decls = ar.decls[:len(ar.decls)+1]
 	return &ar.decls[len(ar.decls)-1]
-}
-
-// keep copies attrs into the arena.
-func (ar *abbrevArena) keep(attrs []AbbrevAttr) []AbbrevAttr {
-	n := len(attrs)
-	if n == 0 {
-		return nil
-	}
-	if cap(ar.attrs)-len(ar.attrs) < n {
-		ar.attrs = make([]AbbrevAttr, 0, max(arenaBlock, n))
-	}
-	start := len(ar.attrs)
-	ar.attrs = append(ar.attrs, attrs...)
-	return ar.attrs[start : start+n : start+n]
 }
 
 // parse parses the table at off and returns where it ends.
@@ -248,7 +230,13 @@ func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
 			break
 		}
 		tag, children := dwarf.Tag(r.uleb()), r.u8() != 0
-		ar.attrBuf = ar.attrBuf[:0]
+		// The attributes go straight into the arena's block, a new one
+		// when few slots are left (a longer declaration than that
+		// moves its own to a larger array, which append makes).
+		if cap(ar.attrs)-len(ar.attrs) < 64 {
+			ar.attrs = make([]AbbrevAttr, 0, arenaBlock)
+		}
+		start := len(ar.attrs)
 		for {
 			attr, form := r.uleb(), r.uleb()
 			if r.err != nil {
@@ -261,10 +249,14 @@ func (ar *abbrevArena) parse(data []byte, off int) (*AbbrevTable, int, error) {
 			if form == formImplicitConst {
 				a.ImplicitConst = r.sleb()
 			}
-			ar.attrBuf = append(ar.attrBuf, a)
+			ar.attrs = append(ar.attrs, a)
+		}
+		var attrs []AbbrevAttr
+		if n := len(ar.attrs); n > start {
+			attrs = ar.attrs[start:n:n]
 		}
 		d := ar.decl()
-		*d = Abbrev{Tag: tag, Children: children, Attrs: ar.keep(ar.attrBuf)}
+		*d = Abbrev{Tag: tag, Children: children, Attrs: attrs}
 		d.layout()
 		ar.codes = append(ar.codes, code)
 		ar.ptrs = append(ar.ptrs, d)

@@ -54,7 +54,10 @@ type TopUnit struct {
 // one, else by walking it), which is what finding which unit defines a
 // function by name needs, at a small part of the cost of an outline:
 // libdw's dwarf_getfuncs reads a C unit so. dst is reused for
-// Subprograms; sc, when not nil, is the calling goroutine's own.
+// Subprograms; sc, when not nil, is the calling goroutine's own, and
+// then the DIEs' Abbrev may be valid only until its next call with sc
+// (the unit's abbreviation table, unless Abbrevs had parsed it, is
+// parsed into sc's memory and not kept).
 func (s *Sections) TopLevel(sp UnitSpan, dst []OutlineDIE, sc *Scratch) (tu TopUnit, err error) {
 	defer func() {
 		if r := recover(); r != nil {
