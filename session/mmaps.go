@@ -131,10 +131,16 @@ func (w *mmapWatch) openEvent(tid, cpu, page int, ringOf map[int]*perfRing) erro
 		Type:   unix.PERF_TYPE_SOFTWARE,
 		Config: unix.PERF_COUNT_SW_DUMMY,
 		Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-		Bits:   unix.PerfBitInherit | unix.PerfBitMmap | unix.PerfBitComm | unix.PerfBitCommExec | unix.PerfBitTask | unix.PerfBitSampleIDAll,
+		Bits: unix.PerfBitInherit | unix.PerfBitMmap | unix.PerfBitComm | unix.PerfBitCommExec | unix.PerfBitTask | unix.PerfBitSampleIDAll |
+			unix.PerfBitUseClockID,
 		// Every record ends with its time: the rings of different
-		// CPUs are merged in time order.
+		// CPUs are merged in time order. The time is CLOCK_MONOTONIC's,
+		// one clock for all CPUs: perf's default (the CPU's local
+		// clock) drifts between CPUs, and an exec record stamped after
+		// the new image's mappings from another CPU wiped them (a
+		// trace's libc frames then found nothing mapped).
 		Sample_type: unix.PERF_SAMPLE_TIME,
+		Clockid:     unix.CLOCK_MONOTONIC,
 	}
 	fd, err := unix.PerfEventOpen(attr, tid, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
 	if err != nil {
