@@ -399,19 +399,7 @@ func (s *Sections) FieldsStr(o OutlineDIE, dst []dwarf.Field, strs map[uint64]st
 		case formFlagPresent:
 			val, class = true, dwarf.ClassFlag
 		case formRef1, formRef2, formRef4, formRef8, formRefUdata:
-			var v uint64
-			switch at.Form {
-			case formRef1:
-				v = uint64(r.u8())
-			case formRef2:
-				v = uint64(r.u16())
-			case formRef4:
-				v = uint64(r.u32())
-			case formRef8:
-				v = r.u64()
-			default:
-				v = r.uleb()
-			}
+			v, _ := r.unitRef(at.Form)
 			val, class = dwarf.Offset(v)+u.Offset, dwarf.ClassReference
 		case formRefAddr:
 			if f.version <= 2 && f.addrSize != f.offSize {
@@ -566,6 +554,25 @@ func (r *reader) u8() uint8 {
 	v := r.data[r.off]
 	r.off++
 	return v
+}
+
+// unitRef reads a reference relative to its unit in form (DW_FORM_ref1,
+// ref2, ref4, ref8 or ref_udata); ok is false, and nothing is read, for
+// any other form.
+func (r *reader) unitRef(form uint64) (v uint64, ok bool) {
+	switch form {
+	case formRef1:
+		return uint64(r.u8()), true
+	case formRef2:
+		return uint64(r.u16()), true
+	case formRef4:
+		return uint64(r.u32()), true
+	case formRef8:
+		return r.u64(), true
+	case formRefUdata:
+		return r.uleb(), true
+	}
+	return 0, false
 }
 
 // take returns the next n bytes and moves past them, or nil after

@@ -154,19 +154,8 @@ func (r *reader) die(t *AbbrevTable, f unitFormat, u *Unit) (a *Abbrev, sib int)
 			r.skipForm(at.Form, f)
 			continue
 		}
-		var v uint64
-		switch at.Form {
-		case formRef1:
-			v = uint64(r.u8())
-		case formRef2:
-			v = uint64(r.u16())
-		case formRef4:
-			v = uint64(r.u32())
-		case formRef8:
-			v = r.u64()
-		case formRefUdata:
-			v = r.uleb()
-		default:
+		v, ok := r.unitRef(at.Form)
+		if !ok {
 			r.skipForm(at.Form, f)
 			continue
 		}
