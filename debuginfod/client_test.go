@@ -176,7 +176,9 @@ func TestMaxSize(t *testing.T) {
 
 func TestParallelFastestWins(t *testing.T) {
 	slowCancelled := make(chan bool, 1)
+	var slowStarted atomic.Bool
 	slow, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		slowStarted.Store(true)
 		select {
 		case <-r.Context().Done():
 			slowCancelled <- true
@@ -213,7 +215,11 @@ func TestParallelFastestWins(t *testing.T) {
 			t.Errorf("the slow server's request was not cancelled")
 		}
 	case <-time.After(5 * time.Second):
-		t.Errorf("the slow server's request was not cancelled within 5s")
+		// The request may have been cancelled before it reached the
+		// slow server at all (a loaded machine): nothing to wait for.
+		if slowStarted.Load() {
+			t.Errorf("the slow server's request was not cancelled within 5s")
+		}
 	}
 }
 
