@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -207,11 +206,7 @@ func TestFollowDepthOne(t *testing.T) {
 	fixture.RequireBPF(t)
 	m := fixture.Markers(t, fixture.Source("follow"))
 	b := fixture.Build(t, "follow", fixture.Default)
-	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "three", "$return < 0", "--follow=1", "-c", b.Path+" >/dev/null")
-	defer dumpOnFailure(t, r)
-	if r.status != 0 {
-		t.Fatalf("exit status %d", r.status)
-	}
+	r := followRun(t, false, fmt.Sprintf("process(%q)", b.Path), "three", "$return < 0", "--follow=1", "-c", b.Path+" >/dev/null")
 	at := fmt.Sprintf("(/fixture/src/follow.c:%d)", m["three-call"])
 	want := []string{"call: mid3 " + at + " returned -2", "origin: mid3 " + at + " returned -2, passed up", "chain: three → mid3 " + at + " returned -2"}
 	if got, _, _ := followLines(t, r.stdout); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -226,11 +221,7 @@ func TestFollowJSON(t *testing.T) {
 	src := fixture.Source("follow")
 	m := fixture.Markers(t, src)
 	b := fixture.Build(t, "follow", fixture.Default)
-	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "translate", "$return < 0", "--follow", "--json", "-c", b.Path+" >/dev/null")
-	defer dumpOnFailure(t, r)
-	if r.status != 0 {
-		t.Fatalf("exit status %d", r.status)
-	}
+	r := followRun(t, false, fmt.Sprintf("process(%q)", b.Path), "translate", "$return < 0", "--follow", "--json", "-c", b.Path+" >/dev/null")
 	type call struct {
 		Callee   string `json:"callee"`
 		File     string `json:"file"`
@@ -245,27 +236,10 @@ func TestFollowJSON(t *testing.T) {
 		File       string `json:"file"`
 		Line       int    `json:"line"`
 	}
-	var got []struct {
+	got := jsonTraces[struct {
 		Calls  []call  `json:"calls"`
 		Origin *origin `json:"origin"`
-	}
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
-	for dec.More() {
-		var tr struct {
-			Type   string  `json:"type"`
-			Calls  []call  `json:"calls"`
-			Origin *origin `json:"origin"`
-		}
-		if err := dec.Decode(&tr); err != nil {
-			t.Fatal(err)
-		}
-		if tr.Type == "trace" {
-			got = append(got, struct {
-				Calls  []call  `json:"calls"`
-				Origin *origin `json:"origin"`
-			}{tr.Calls, tr.Origin})
-		}
-	}
+	}](t, r.stdout)
 	const file = "/fixture/src/follow.c"
 	wantCall := call{Callee: "lookup", File: file, Line: m["translate-call"], Returned: true, Value: -2}
 	wantOrigin := origin{Call: 0, Callee: "lookup", Translated: true, File: file, Line: m["translate-ret"]}
@@ -284,14 +258,7 @@ func TestFollowJSON(t *testing.T) {
 func TestFollowGlibc(t *testing.T) {
 	fixture.RequireBPF(t)
 	b := fixture.Build(t, "follow", fixture.Default)
-	r := traceRun(t, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow", "-c", b.Path+" >/dev/null")
-	defer dumpOnFailure(t, r)
-	if r.status != 0 {
-		if strings.Contains(r.stderr, "debug") {
-			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(r.stderr))
-		}
-		t.Fatalf("exit status %d", r.status)
-	}
+	r := followRun(t, true, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow", "-c", b.Path+" >/dev/null")
 	lines, origin, _ := followLines(t, r.stdout)
 	if want := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0 with errno EINVAL (22), passed up"; origin != want {
 		t.Errorf("origin line %q, want %q", origin, want)
@@ -352,27 +319,10 @@ func TestFollowJSONChain(t *testing.T) {
 			dumpOnFailure(t, r)
 			t.Fatalf("%s: exit status %d", c.fn, r.status)
 		}
-		var traces []struct {
+		traces := jsonTraces[struct {
 			Calls  []call  `json:"calls"`
 			Origin *origin `json:"origin"`
-		}
-		dec := json.NewDecoder(strings.NewReader(r.stdout))
-		for dec.More() {
-			var tr struct {
-				Type   string  `json:"type"`
-				Calls  []call  `json:"calls"`
-				Origin *origin `json:"origin"`
-			}
-			if err := dec.Decode(&tr); err != nil {
-				t.Fatal(err)
-			}
-			if tr.Type == "trace" {
-				traces = append(traces, struct {
-					Calls  []call  `json:"calls"`
-					Origin *origin `json:"origin"`
-				}{tr.Calls, tr.Origin})
-			}
-		}
+		}](t, r.stdout)
 		if len(traces) != 1 || traces[0].Origin == nil {
 			t.Fatalf("%s: traces %+v, want one with an origin", c.fn, traces)
 		}

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -182,11 +181,7 @@ func TestFollowOriginJSON(t *testing.T) {
 	fixture.RequireBPF(t)
 	m := fixture.Markers(t, fixture.Source("follow"))
 	b := fixture.Build(t, "follow", fixture.Default)
-	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "passup", "$return < 0", "--follow", "--json", "-c", b.Path+" >/dev/null")
-	defer dumpOnFailure(t, r)
-	if r.status != 0 {
-		t.Fatalf("exit status %d", r.status)
-	}
+	r := followRun(t, false, fmt.Sprintf("process(%q)", b.Path), "passup", "$return < 0", "--follow", "--json", "-c", b.Path+" >/dev/null")
 	type stmt struct {
 		File string `json:"file"`
 		Line int    `json:"line"`
@@ -195,40 +190,14 @@ func TestFollowOriginJSON(t *testing.T) {
 			Value any    `json:"value"`
 		} `json:"vars"`
 	}
-	var traces []struct {
+	traces := jsonTraces[struct {
 		Statements []stmt `json:"statements"`
 		Origin     *struct {
 			Callee     string `json:"callee"`
 			Function   string `json:"function"`
 			Statements []stmt `json:"statements"`
 		} `json:"origin"`
-	}
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
-	for dec.More() {
-		var tr struct {
-			Type string `json:"type"`
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(raw, &tr); err != nil {
-			t.Fatal(err)
-		}
-		if tr.Type == "trace" {
-			traces = append(traces, struct {
-				Statements []stmt `json:"statements"`
-				Origin     *struct {
-					Callee     string `json:"callee"`
-					Function   string `json:"function"`
-					Statements []stmt `json:"statements"`
-				} `json:"origin"`
-			}{})
-			if err := json.Unmarshal(raw, &traces[len(traces)-1]); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	}](t, r.stdout)
 	if len(traces) != 1 || traces[0].Origin == nil {
 		t.Fatalf("want one trace with an origin")
 	}
@@ -264,11 +233,7 @@ func TestFollowOriginNoRecur(t *testing.T) {
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "once", "$return < 0", "--follow", "-c", fmt.Sprintf("FOLLOW_ONCE=%s %s >/dev/null", flag, b.Path))
-	defer dumpOnFailure(t, r)
-	if r.status != 0 {
-		t.Fatalf("exit status %d", r.status)
-	}
+	r := followRun(t, false, fmt.Sprintf("process(%q)", b.Path), "once", "$return < 0", "--follow", "-c", fmt.Sprintf("FOLLOW_ONCE=%s %s >/dev/null", flag, b.Path))
 	var rest []string
 	for _, l := range strings.Split(withoutRerun(r.stderr), "\n") {
 		if strings.HasPrefix(l, "whythefail: the failure did not recur") {
@@ -326,14 +291,7 @@ func TestFollowOriginGlibc(t *testing.T) {
 	fixture.RequireBPF(t)
 	einval, past := fopenLines(t)
 	b := fixture.Build(t, "follow", fixture.Default)
-	r := traceRun(t, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow", "-c", b.Path+" >/dev/null")
-	defer dumpOnFailure(t, r)
-	if r.status != 0 {
-		if strings.Contains(r.stderr, "debug") {
-			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(r.stderr))
-		}
-		t.Fatalf("exit status %d", r.status)
-	}
+	r := followRun(t, true, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow", "-c", b.Path+" >/dev/null")
 	if !strings.Contains(r.stderr, "whythefail: re-running "+b.Path+" >/dev/null to trace _IO_new_file_fopen's statements\n") {
 		t.Errorf("stderr %q: want the re-run line", r.stderr)
 	}
@@ -345,19 +303,7 @@ func TestFollowOriginGlibc(t *testing.T) {
 	if !named {
 		t.Errorf("heading %q: want _IO_new_file_fopen's statements for the call of _IO_file_fopen (in __fopen_internal)", heading)
 	}
-	var reached bool
-	for _, s := range stmts {
-		if s.file != "./libio/fileops.c" {
-			t.Errorf("statement %q is not in libio/fileops.c", s.text)
-		}
-		if s.line == past {
-			t.Errorf("statement %q: line %d is past the mode switch", s.text, past)
-		}
-		reached = reached || s.line == einval
-	}
-	if !reached {
-		t.Errorf("the origin's statements do not reach line %d (__set_errno (EINVAL)):\n%s", einval, r.stdout)
-	}
+	checkFopenStmts(t, stmts, einval, past, r.stdout)
 }
 
 // TestFollowOriginLibc: a function of the program (openq) whose fopen
@@ -371,14 +317,7 @@ func TestFollowOriginLibc(t *testing.T) {
 	einval, past := fopenLines(t)
 	m := fixture.Markers(t, fixture.Source("follow"))
 	b := fixture.Build(t, "follow", fixture.Default)
-	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "openq", "$return < 0", "--follow", "-c", b.Path+" q >/dev/null")
-	defer dumpOnFailure(t, r)
-	if r.status != 0 {
-		if strings.Contains(r.stderr, "debug") {
-			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(r.stderr))
-		}
-		t.Fatalf("exit status %d", r.status)
-	}
+	r := followRun(t, true, fmt.Sprintf("process(%q)", b.Path), "openq", "$return < 0", "--follow", "-c", b.Path+" q >/dev/null")
 	rest := strings.Replace(r.stderr, "whythefail: re-running "+b.Path+" q >/dev/null to trace _IO_new_file_fopen's statements\n", "", 1)
 	if rest == r.stderr || !onlyNotes(rest) {
 		t.Errorf("stderr %q: want the re-run line and notes", r.stderr)
@@ -401,17 +340,5 @@ func TestFollowOriginLibc(t *testing.T) {
 	if want := "origin's statements: _IO_new_file_fopen, in the call _IO_new_file_fopen " + in + ", call 1 from that site:"; heading != want {
 		t.Errorf("heading %q, want %q", heading, want)
 	}
-	var reached bool
-	for _, s := range stmts {
-		if s.file != "./libio/fileops.c" {
-			t.Errorf("statement %q is not in libio/fileops.c", s.text)
-		}
-		if s.line == past {
-			t.Errorf("statement %q: line %d is past the mode switch", s.text, past)
-		}
-		reached = reached || s.line == einval
-	}
-	if !reached {
-		t.Errorf("the origin's statements do not reach line %d (__set_errno (EINVAL)):\n%s", einval, r.stdout)
-	}
+	checkFopenStmts(t, stmts, einval, past, r.stdout)
 }
