@@ -3,6 +3,7 @@ package session
 import (
 	"bufio"
 	"encoding/binary"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,19 +27,7 @@ func TestMmapWatchAfterExit(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w, err := watchMmaps([]int{cmd.Process.Pid})
-	if err != nil {
-		in.Close()
-		cmd.Wait()
-		t.Fatal(err)
-	}
-	defer w.close()
-	in.Write([]byte("go\n"))
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	maps := string(w.maps(uint32(cmd.Process.Pid)))
+	maps := mapsAfterExit(t, cmd, in, "go\n")
 	for _, want := range []string{"/usr/bin/true", "/ld-linux-x86-64.so.2", "/libc.so.6"} {
 		if !strings.Contains(maps, want) {
 			t.Errorf("no mapping of %s in\n%s", want, maps)
@@ -53,6 +42,27 @@ func TestMmapWatchAfterExit(t *testing.T) {
 			t.Errorf("rendered line %q does not parse back", sc.Text())
 		}
 	}
+}
+
+// mapsAfterExit watches the mappings of cmd, a started process that
+// waits for input on its stdin pipe in, then writes input there, closes
+// it and waits for the process to exit; it returns the mappings the watch
+// recorded for the process's pid, rendered as /proc/PID/maps lines.
+func mapsAfterExit(t *testing.T, cmd *exec.Cmd, in io.WriteCloser, input string) string {
+	t.Helper()
+	w, err := watchMmaps([]int{cmd.Process.Pid})
+	if err != nil {
+		in.Close()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	defer w.close()
+	in.Write([]byte(input))
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return string(w.maps(uint32(cmd.Process.Pid)))
 }
 
 // threadExec is a program whose second thread execs /bin/true once a line
@@ -105,19 +115,7 @@ func TestMmapWatchThreadExec(t *testing.T) {
 		cmd.Wait()
 		t.Fatalf("child said %q", line)
 	}
-	w, err := watchMmaps([]int{cmd.Process.Pid})
-	if err != nil {
-		in.Close()
-		cmd.Wait()
-		t.Fatal(err)
-	}
-	defer w.close()
-	in.Write([]byte("x"))
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	maps := string(w.maps(uint32(cmd.Process.Pid)))
+	maps := mapsAfterExit(t, cmd, in, "x")
 	if !strings.Contains(maps, "/usr/bin/true") || strings.Contains(maps, exe) {
 		t.Errorf("mappings after the thread's exec:\n%s\nwant /usr/bin/true's, not %s's", maps, exe)
 	}
