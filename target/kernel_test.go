@@ -196,11 +196,14 @@ func TestOpenModule(t *testing.T) {
 	}
 }
 
-// TestOpenModuleBuildID finds a module by its name spelled with '-' in a
-// tree of the running release, and refuses to trace it when the loaded
-// module's build-id (in a stand-in /sys) differs, naming both ids.
-func TestOpenModuleBuildID(t *testing.T) {
-	src := debugModule(t)
+// moduleTree lays out a stand-in of a machine running the module at src
+// under the name my_mod: the module file, at the path it returns, in a
+// debug tree of the running release, and a /sys whose
+// module/my_mod/notes/.note.gnu.build-id says the loaded module's
+// build-id is loaded. The options it returns look there (and find no
+// module tree of the release).
+func moduleTree(t *testing.T, src string, loaded []byte) (string, KernelOptions) {
+	t.Helper()
 	rel, err := RunningRelease()
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +220,6 @@ func TestOpenModuleBuildID(t *testing.T) {
 	if err := os.WriteFile(dst, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	loaded := bytes.Repeat([]byte{0xab}, 20)
 	note := binary.LittleEndian.AppendUint32(nil, 4)
 	note = binary.LittleEndian.AppendUint32(note, uint32(len(loaded)))
 	note = binary.LittleEndian.AppendUint32(note, 3)
@@ -229,7 +231,16 @@ func TestOpenModuleBuildID(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(notes, ".note.gnu.build-id"), note, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opts := KernelOptions{DebugDirs: []string{filepath.Join(root, "lib/..")}, ModulesDir: filepath.Join(root, "none"), SysDir: filepath.Join(root, "sys")}
+	return dst, KernelOptions{DebugDirs: []string{filepath.Join(root, "lib/..")}, ModulesDir: filepath.Join(root, "none"), SysDir: filepath.Join(root, "sys")}
+}
+
+// TestOpenModuleBuildID finds a module by its name spelled with '-' in a
+// tree of the running release, and refuses to trace it when the loaded
+// module's build-id (in a stand-in /sys) differs, naming both ids.
+func TestOpenModuleBuildID(t *testing.T) {
+	src := debugModule(t)
+	loaded := bytes.Repeat([]byte{0xab}, 20)
+	dst, opts := moduleTree(t, src, loaded)
 	m, err := OpenModule(context.Background(), "my-mod", opts)
 	if err != nil {
 		t.Fatal(err)
@@ -356,16 +367,6 @@ func TestOpenKernelBuildIDMismatch(t *testing.T) {
 // hidden), or another build loaded, it says why.
 func TestModuleLoadedAddr(t *testing.T) {
 	src := debugModule(t)
-	rel, err := RunningRelease()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	dst := filepath.Join(root, "lib/modules", rel, "kernel/net/my_mod.ko")
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ef, err := elf.Open(src)
 	if err != nil {
 		t.Fatal(err)
@@ -385,27 +386,11 @@ func TestModuleLoadedAddr(t *testing.T) {
 		t.Fatalf("no seqno.N object symbol in %s", src)
 	}
 	secName := ef.Sections[seqno.Section].Name
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	_, opts := moduleTree(t, src, buildID(ef))
+	mod := filepath.Join(opts.SysDir, "module/my_mod")
+	if err := os.MkdirAll(filepath.Join(mod, "sections"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dst, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	id := buildID(ef)
-	note := binary.LittleEndian.AppendUint32(nil, 4)
-	note = binary.LittleEndian.AppendUint32(note, uint32(len(id)))
-	note = binary.LittleEndian.AppendUint32(note, 3)
-	note = append(append(note, "GNU\x00"...), id...)
-	mod := filepath.Join(root, "sys/module/my_mod")
-	for _, d := range []string{"notes", "sections"} {
-		if err := os.MkdirAll(filepath.Join(mod, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(mod, "notes/.note.gnu.build-id"), note, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	opts := KernelOptions{DebugDirs: []string{filepath.Join(root, "lib/..")}, ModulesDir: filepath.Join(root, "none"), SysDir: filepath.Join(root, "sys")}
 	m, err := OpenModule(context.Background(), "my-mod", opts)
 	if err != nil {
 		t.Fatal(err)
