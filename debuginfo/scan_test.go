@@ -108,13 +108,7 @@ func TestScanMatchesReaderLibc(t *testing.T) {
 // as an error, as Load recovers it), and
 // whenever both walks succeed, the scanner's index is the Reader's.
 func FuzzScan(f *testing.F) {
-	b := fixture.Build(f, "recurse", fixture.Variant{Compiler: "gcc", Opt: "-O2"})
-	bin, err := target.Open(b.Path, target.Options{DebugDirs: []string{}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer bin.Close()
-	sec := bin.DWARFSections()
+	sec := recurseSections(f, fixture.Variant{Compiler: "gcc", Opt: "-O2"})
 	f.Add(sec.Info)
 	f.Add(sec.Info[:len(sec.Info)/2])
 	f.Fuzz(func(t *testing.T, info []byte) {

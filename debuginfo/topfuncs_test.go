@@ -83,29 +83,31 @@ func TestTopFuncUnitsKernel(t *testing.T) {
 func TestTopFuncUnitsFixtures(t *testing.T) {
 	for _, v := range []fixture.Variant{{Compiler: "gcc", Opt: "-O0"}, {Compiler: "gcc", Opt: "-O2"}, {Compiler: "clang", Opt: "-O0"}, {Compiler: "clang", Opt: "-O2"}} {
 		t.Run(fmt.Sprintf("%s%s", v.Compiler, v.Opt), func(t *testing.T) {
-			b := fixture.Build(t, "recurse", v)
-			bin, err := target.Open(b.Path, target.Options{DebugDirs: []string{}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer bin.Close()
-			checkTopCovers(t, bin.DWARFSections())
+			checkTopCovers(t, recurseSections(t, v))
 		})
 	}
 	t.Run("glibc", func(t *testing.T) { checkTopCovers(t, openLibc(t).DWARFSections()) })
+}
+
+// recurseSections builds the recurse fixture in variant v and returns its
+// DWARF sections, read from the binary alone (no debug directories); the
+// binary is closed when the test ends.
+func recurseSections(tb testing.TB, v fixture.Variant) *dwarfsec.Sections {
+	tb.Helper()
+	b := fixture.Build(tb, "recurse", v)
+	bin, err := target.Open(b.Path, target.Options{DebugDirs: []string{}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { bin.Close() })
+	return bin.DWARFSections()
 }
 
 // FuzzTopFuncUnits reads the top level of arbitrary .debug_info contents
 // against a fixture's other sections: an index xor an error, never a
 // panic, and an index encodes and decodes back to itself.
 func FuzzTopFuncUnits(f *testing.F) {
-	b := fixture.Build(f, "recurse", fixture.Variant{Compiler: "gcc", Opt: "-O2"})
-	bin, err := target.Open(b.Path, target.Options{DebugDirs: []string{}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer bin.Close()
-	sec := bin.DWARFSections()
+	sec := recurseSections(f, fixture.Variant{Compiler: "gcc", Opt: "-O2"})
 	f.Add(sec.Info)
 	f.Add(sec.Info[:len(sec.Info)/2])
 	f.Fuzz(func(t *testing.T, info []byte) {
