@@ -22,50 +22,10 @@ cd "$(dirname "$0")/.."
 calls=${1:-5000}
 runs=${2:-5}
 spin=${3:-100000}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-CGO_ENABLED=0 go build -o "$work/whythefail" ./cmd/whythefail
-wtf="$work/whythefail"
+. bench/lib.sh
 gcc -g -O2 -no-pie -o "$work/demo" testdata/src/demo.c
 gcc -g -O2 -fPIC -shared -o "$work/libfollow.so" testdata/src/followlib.c
 gcc -g -O2 -o "$work/follow" testdata/src/follow.c -L"$work" -lfollow -Wl,-rpath,"$work"
-cat >"$work/gai.c" <<'C'
-#include <netdb.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* N numeric lookups: getaddrinfo's own code, no name service. */
-int main(int argc, char **argv)
-{
-	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 1;
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	for (long i = 0; i < n; i++) {
-		struct addrinfo *res = NULL;
-		if (getaddrinfo("127.0.0.1", "80", &hints, &res) != 0)
-			return 1;
-		freeaddrinfo(res);
-	}
-	return 0;
-}
-C
-gcc -O2 -o "$work/gai" "$work/gai.c"
-libc=/lib/x86_64-linux-gnu/libc.so.6
-
-measure() { # "wall cpu" of one run of "$@"
-	"$@" >/dev/null 2>&1 || true
-	awk -F, '{ print $1, $2 + $3 }' "$work/t"
-}
-least() { # least wall and least CPU of the "wall cpu" lines in file $1
-	awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 < c { c = $2 } END { print w, c }' "$1"
-}
-per() { # "wall cpu" µs per call from files $1 (N calls) and $2 (one call)
-	paste -d' ' <(least "$1") <(least "$2") |
-		awk -v n="$3" '{ printf "%f %f\n", ($1 - $3) * 1e6 / (n - 1), ($2 - $4) * 1e6 / (n - 1) }'
-}
-T="/usr/bin/time -f %e,%U,%S -o $work/t"
 
 # run_case NAME N CMD_UNTRACED CMD_PLAIN CMD_FOLLOW: each command has $0
 # as the number of calls; prints µs per call of each and the ratios.
@@ -97,21 +57,22 @@ run_case() {
 	printf '  --follow over without (wall): +%.2f µs\n' "$(echo "$fw - $pw" | bc -l)"
 }
 
-d="process(\"$work/demo\")"
-run_case "demo load_config (gcc -O2)" "$calls" \
-	"$T $work/demo \$0" \
-	"\"$wtf\" -q '$d' load_config '\$return < 0' -c \"$T $work/demo \$0\"" \
-	"\"$wtf\" -q '$d' load_config '\$return < 0' --follow -c \"$T $work/demo \$0\""
-probes=$("$wtf" "$d" load_config '$return < 0' --follow -c "$work/demo 1" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) probes attached.*/\1/p')
-echo "  (probes with --follow: $probes)"
+# with_probes NAME N SPEC FUNCTION CONDITION PROGRAM: run_case for
+# FUNCTION of SPEC traced while PROGRAM N runs, then how many probes
+# --follow attaches.
+with_probes() {
+	local name=$1 n=$2 spec=$3 fn=$4 cond=$5 prog=$6
+	run_case "$name" "$n" \
+		"$T $prog \$0" \
+		"\"$wtf\" -q '$spec' $fn '$cond' -c \"$T $prog \$0\"" \
+		"\"$wtf\" -q '$spec' $fn '$cond' --follow -c \"$T $prog \$0\""
+	local probes
+	probes=$("$wtf" "$spec" "$fn" "$cond" --follow -c "$prog 1" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) probes attached.*/\1/p')
+	echo "  (probes with --follow: $probes)"
+}
 
-g="process(\"$libc\")"
-run_case "glibc getaddrinfo (numeric)" "$calls" \
-	"$T $work/gai \$0" \
-	"\"$wtf\" -q '$g' getaddrinfo '\$return != 0' -c \"$T $work/gai \$0\"" \
-	"\"$wtf\" -q '$g' getaddrinfo '\$return != 0' --follow -c \"$T $work/gai \$0\""
-probes=$("$wtf" "$g" getaddrinfo '$return != 0' --follow -c "$work/gai 1" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) probes attached.*/\1/p')
-echo "  (probes with --follow: $probes)"
+with_probes "demo load_config (gcc -O2)" "$calls" "process(\"$work/demo\")" load_config '$return < 0' "$work/demo"
+with_probes "glibc getaddrinfo (numeric)" "$calls" "process(\"$libc\")" getaddrinfo '$return != 0' "$work/gai"
 
 f="process(\"$work/follow\")"
 run_case "unrelated caller: spin's call of mid3 (three traced)" "$spin" \
