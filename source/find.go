@@ -131,12 +131,12 @@ func Find(compDir, file string, buildID []byte, opts Options) (string, error) {
 		}
 	}
 	var dErr error
-	if opts.Debuginfod != nil && len(buildID) > 0 && filepath.IsAbs(recorded) {
+	if q, ok := debuginfodPath(compDir, recorded); ok && opts.Debuginfod != nil && len(buildID) > 0 {
 		ctx := opts.Context
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		p, err := opts.Debuginfod.Source(ctx, buildID, recorded)
+		p, err := opts.Debuginfod.Source(ctx, buildID, q)
 		if err == nil {
 			return p, nil
 		}
@@ -164,6 +164,30 @@ func Find(compDir, file string, buildID []byte, opts Options) (string, error) {
 		msg += ", or set DEBUGINFOD_URLS"
 	}
 	return "", &notFoundError{msg: msg, debuginfod: dErr}
+}
+
+// debuginfodPath is the path debuginfod is asked for a source file by:
+// the path the debug info records, joined with the compile directory, as
+// elfutils' debuginfod server indexes a unit's files (comp_dir + "/" +
+// name, canonicalised), which is what its clients must ask for. An
+// absolute path is asked as it is: /buildid/ID/source/ABSPATH. A relative
+// compile directory (Debian's kernel and modules record
+// debian/build/build_amd64_none_amd64) makes the joined path relative too;
+// the protocol puts a "/" before every source path, so it is asked as
+// /buildid/ID/source/JOINED, which a server that indexed the joined path
+// serves. (elfutils 0.188's server records such a path without the "/",
+// and so answers 404 to every request for it: checked with debuginfod -F
+// here; debuginfod-find refuses a relative path outright.) Like that
+// server, a file with no compile directory, or one that climbs above it
+// (../x), is not asked for: it names nothing a server could have indexed.
+func debuginfodPath(compDir, recorded string) (string, bool) {
+	switch {
+	case filepath.IsAbs(recorded):
+		return recorded, true
+	case compDir == "" || recorded == ".." || strings.HasPrefix(recorded, "../"):
+		return "", false
+	}
+	return "/" + recorded, true
 }
 
 // notFoundError is Find's failure: it matches ErrNotFound and the

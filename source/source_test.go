@@ -121,12 +121,20 @@ func TestFindDebuginfod(t *testing.T) {
 	if err == nil || err.Error() != want || !errors.Is(err, ErrNotFound) || !errors.Is(err, debuginfod.ErrNotFound) {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
-	// Without a build-id, or for a relative path, debuginfod is not asked.
+	// Without a build-id, for a relative path without a compile
+	// directory, or one that climbs above it, debuginfod is not asked.
 	asked.Store("")
 	Find("", "rel.c", id, opts)
 	Find("/build/pkg", "src/x.c", nil, opts)
+	Find("build", "../../x.c", id, opts)
 	if a := asked.Load(); a != "" {
 		t.Errorf("debuginfod asked for %v", a)
+	}
+	// A relative compile directory: the file joined with it, as elfutils'
+	// server indexes it, after the protocol's "/".
+	Find("debian/build/b", "./kernel/../kernel/k.c", id, opts)
+	if a, want := asked.Load(), "/buildid/deadbeef/source/debian/build/b/kernel/k.c"; a != want {
+		t.Errorf("debuginfod asked for %v, want %s", a, want)
 	}
 }
 

@@ -683,8 +683,9 @@ func statement(r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64
 }
 
 // addSource finds the text of every statement's line, and the function's
-// whole source for --annotate. What cannot be found becomes a note; the
-// trace itself goes on without it.
+// whole source for --annotate. What cannot be found becomes one note, which
+// names the files and says where the first was looked for and how to say
+// where it is; the trace itself goes on without it.
 func addSource(job *Job, fn *debuginfo.Function, buildID []byte, cfg Config) []string {
 	opts := source.Options{Debuginfod: cfg.Debuginfod}
 	for _, s := range cfg.SourcePaths {
@@ -695,20 +696,36 @@ func addSource(job *Job, fn *debuginfo.Function, buildID []byte, cfg Config) []s
 	}
 	var lines source.Lines
 	paths := map[string]string{}
-	var notes []string
+	var missing []string
+	var firstErr error
 	find := func(file string) string {
 		if p, ok := paths[file]; ok {
 			return p
 		}
 		p, err := source.Find(fn.CU.CompDir, file, buildID, opts)
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("no source text for %s: %v", file, err))
+			missing = append(missing, file)
+			if firstErr == nil {
+				firstErr = err
+			}
 		}
 		paths[file] = p
 		return p
 	}
+	// The function's own file first, then the statements' in their
+	// order: the note names them so, the same every run.
+	var declPath string
+	if fn.DeclFile != "" {
+		declPath = find(fn.DeclFile)
+	}
+	ids := make([]uint32, 0, len(job.Stmts))
+	for id := range job.Stmts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	lo, hi := fn.DeclLine, fn.DeclLine
-	for id, st := range job.Stmts {
+	for _, id := range ids {
+		st := job.Stmts[id]
 		if p := find(st.File); p != "" {
 			if text, ok := lines.Line(p, st.Line); ok {
 				st.Source, st.HasSource = text, true
@@ -719,15 +736,18 @@ func addSource(job *Job, fn *debuginfo.Function, buildID []byte, cfg Config) []s
 			hi = st.Line
 		}
 	}
-	if p := find(fn.DeclFile); p != "" && lo > 0 {
+	if declPath != "" && lo > 0 {
 		job.Header.Listing = &report.Listing{File: fn.DeclFile}
 		for n := lo; n <= hi; n++ {
-			text, ok := lines.Line(p, n)
+			text, ok := lines.Line(declPath, n)
 			if !ok {
 				break
 			}
 			job.Header.Listing.Lines = append(job.Header.Listing.Lines, report.SourceLine{N: n, Text: text})
 		}
 	}
-	return notes
+	if firstErr == nil {
+		return nil
+	}
+	return []string{fmt.Sprintf("no source text for %s: %v", strings.Join(missing, ", "), firstErr)}
 }
