@@ -4,9 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/probe/place"
+	"github.com/whythefail/whythefail/target"
 )
 
 // TestPlaceReturn places the return probe of a call at 0x1000 (its
@@ -96,4 +99,67 @@ func emulatedHere(c insn.Class) bool {
 		return true
 	}
 	return false
+}
+
+// TestPlaceReturnsFixture plans --follow on the follow fixture's
+// recover3, whose callee mid_recover tests lookup's value with a
+// conditional jump after the call: with the kernel's emulated classes a
+// return probe in mid_recover moves (its probe statement with it), none of
+// recover3's own does; with mid_recover named by Stay (the origin a
+// re-run traces) or without Emulated, every return probe stays.
+func TestPlaceReturnsFixture(t *testing.T) {
+	b := fixture.Build(t, "follow", fixture.Default)
+	f, err := target.Open(b.Path, target.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms := f.Symbols()
+	sym := func(name string) target.Symbol {
+		for _, s := range syms {
+			if s.Name == name {
+				return s
+			}
+		}
+		t.Fatalf("no symbol %s", name)
+		return target.Symbol{}
+	}
+	top, mid := sym("recover3"), sym("mid_recover")
+	plan := func(emulated func(insn.Class) bool, stay func(string, uint64) bool) *Plan {
+		p, err := New(Input{
+			Fn:   &debuginfo.Function{Name: top.Name, Entry: top.Value, Ranges: [][2]uint64{{top.Value, top.Value + top.Size}}},
+			Code: f.Code, FileOffset: f.FileOffset, Symbols: syms, File: f, Path: f.Path, Depth: 3, Errno: true,
+			Emulated: emulated, Stay: stay,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	inMid := func(s *Site) bool { return s.PC >= mid.Value && s.PC < mid.Value+mid.Size }
+	check := func(name string, p *Plan, wantMoved bool) {
+		moved := false
+		for _, s := range p.Sites {
+			st := p.Stmts[s.ReturnID-p.Stmts[0].ID]
+			if st.ID != s.ReturnID || st.PC != s.ReturnProbe {
+				t.Errorf("%s: site %#x: return statement %d at %#x, want %d at %#x", name, s.PC, st.ID, st.PC, s.ReturnID, s.ReturnProbe)
+			}
+			switch {
+			case s.ReturnProbe == s.Return:
+			case !inMid(s):
+				t.Errorf("%s: site %#x in %s: return probe moved to %#x (%s)", name, s.PC, s.Func, s.ReturnProbe, s.ReturnWhy)
+			default:
+				moved = true
+				if !strings.HasPrefix(s.ReturnWhy, "moved to ") {
+					t.Errorf("%s: site %#x: moved to %#x, why %q", name, s.PC, s.ReturnProbe, s.ReturnWhy)
+				}
+			}
+		}
+		if moved != wantMoved {
+			t.Errorf("%s: a return probe in mid_recover moved: %v, want %v", name, moved, wantMoved)
+		}
+	}
+	check("placed", plan(emulatedHere, nil), true)
+	check("stay", plan(emulatedHere, func(path string, entry uint64) bool { return path == f.Path && entry == mid.Value }), false)
+	check("naive", plan(nil, nil), false)
 }
