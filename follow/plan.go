@@ -461,7 +461,7 @@ func New(in Input) (*Plan, error) {
 				entry = fb.entry
 			}
 			if in.Emulated != nil && !(fb.root && k == 0) && (in.Stay == nil || !in.Stay(fb.bin.Path, entry)) {
-				p.placeReturns(in, fb.bin, entry, part.ranges, first)
+				p.placeReturns(in, fb.bin, entry, part.ranges, ins, first)
 			}
 		}
 	}

@@ -2,6 +2,9 @@ package follow
 
 import (
 	"fmt"
+	"strings"
+
+	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/insn"
@@ -20,11 +23,12 @@ import (
 // probe reads (rax, rsp, and memory when it reads errno), so it records
 // the same values. Anything not shown keeps the return address: a
 // function with indirect jumps (whose targets cannot be proven
-// complete), one whose exception tables cannot be read, code without
-// its ELF file. The kernel then emulates the probe's instruction
+// complete), one that jumps to code outside it that no function starts
+// (a cold part without its symbol, which may jump back anywhere), one
+// whose exception tables cannot be read, code without its ELF file. The kernel then emulates the probe's instruction
 // instead of single-stepping it, which every caller of the function
 // pays, traced or not.
-func (p *Plan) placeReturns(in Input, b *Binary, entry uint64, ranges [][2]uint64, first int) {
+func (p *Plan) placeReturns(in Input, b *Binary, entry uint64, ranges [][2]uint64, ins []instr, first int) {
 	sites := p.Sites[first:]
 	if len(sites) == 0 {
 		return
@@ -45,6 +49,12 @@ func (p *Plan) placeReturns(in Input, b *Binary, entry uint64, ranges [][2]uint6
 	}
 	if f.Indirect() {
 		keep("the function jumps through a register or memory")
+		return
+	}
+	if a, ok := leaves(ins, ranges, b); ok {
+		// Code found only by that jump (a .cold part without its
+		// symbol) may jump back into the middle of a run.
+		keep(fmt.Sprintf("%#x jumps to %#x, outside the function and no function's entry", a[0], a[1]))
 		return
 	}
 	pads, err := place.LandingPads(b.File.ELF, ranges)
@@ -70,6 +80,53 @@ func (p *Plan) placeReturns(in Input, b *Binary, entry uint64, ranges [][2]uint6
 		}
 		st.PC, st.FileOffset = s.ReturnProbe, off
 	}
+}
+
+// leaves finds a direct jump of ins (the code of ranges) to an address
+// outside ranges that starts no function of b and is not in its PLT:
+// code reached that way (a split-off cold part whose symbol is not known)
+// may jump back
+// anywhere into the function. It returns the jump and its target.
+func leaves(ins []instr, ranges [][2]uint64, b *Binary) ([2]uint64, bool) {
+	for _, it := range ins {
+		if !it.ok || it.inst.Op == x86asm.CALL || !strings.HasPrefix(it.inst.Op.String(), "J") && it.inst.Op != x86asm.LOOP && it.inst.Op != x86asm.LOOPE && it.inst.Op != x86asm.LOOPNE {
+			continue
+		}
+		rel, ok := it.inst.Args[0].(x86asm.Rel)
+		if !ok {
+			continue
+		}
+		t := uint64(int64(it.end()) + int64(rel))
+		if inRanges(ranges, t) {
+			continue
+		}
+		if s, ok := b.symbolAt(t); ok && s.Value == t {
+			continue // a tail call
+		}
+		if inPLT(b, t) {
+			continue // a tail call through the PLT
+		}
+		return [2]uint64{it.pc, t}, true
+	}
+	return [2]uint64{}, false
+}
+
+// inPLT reports whether va is in one of b's PLT sections (.plt,
+// .plt.sec, .plt.got), whose entries jump through the GOT: a jump there
+// is a tail call, named or not (glibc's IRELATIVE entries are not).
+func inPLT(b *Binary, va uint64) bool {
+	if _, ok := b.PLT[va]; ok {
+		return true
+	}
+	if b.File == nil || b.File.ELF == nil {
+		return false
+	}
+	for _, sec := range b.File.ELF.Sections {
+		if strings.HasPrefix(sec.Name, ".plt") && va >= sec.Addr && va < sec.Addr+sec.Size {
+			return true
+		}
+	}
+	return false
 }
 
 // barriers marks the addresses no return probe's run may cross or end

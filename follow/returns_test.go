@@ -92,6 +92,34 @@ func TestPlaceReturn(t *testing.T) {
 	}
 }
 
+// TestLeaves: a jump out of the function to an address no function
+// starts at (a cold part whose symbol is unknown, which may jump back
+// anywhere) keeps every return probe of the function; a jump to a
+// function's entry is a tail call.
+func TestLeaves(t *testing.T) {
+	code := []byte{
+		0xe8, 0x00, 0x10, 0x00, 0x00, // call 0x2005
+		0x85, 0xc0, // test eax, eax
+		0x0f, 0x88, 0xf3, 0x0f, 0x00, 0x00, // js 0x2000
+		0xc3, // ret
+	}
+	ranges := [][2]uint64{{0x1000, 0x1000 + uint64(len(code))}}
+	ins, err := decode(func(va uint64, n int) ([]byte, error) { return code[va-0x1000 : va-0x1000+uint64(n)], nil }, ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Binary{Symbols: []target.Symbol{{Name: "f", Value: 0x1000, Size: uint64(len(code))}}}
+	b.prepare()
+	if a, ok := leaves(ins, ranges, b); !ok || a != [2]uint64{0x1007, 0x2000} {
+		t.Errorf("leaves = %#x, %v; want the js at 0x1007 to 0x2000", a, ok)
+	}
+	b = &Binary{Symbols: []target.Symbol{{Name: "f", Value: 0x1000, Size: uint64(len(code))}, {Name: "g", Value: 0x2000, Size: 8}}}
+	b.prepare()
+	if a, ok := leaves(ins, ranges, b); ok {
+		t.Errorf("leaves = %#x: a jump to g's entry is a tail call", a)
+	}
+}
+
 // emulatedHere is what every x86-64 kernel since 3.x emulates at a uprobe.
 func emulatedHere(c insn.Class) bool {
 	switch c {
