@@ -15,13 +15,14 @@ var movedReturnsRE = regexp.MustCompile(`placement: --follow: (\d+) of the \d+ r
 
 // TestFollowPlacementIdentical traces each function of the follow fixture
 // (followCases) with --follow, depth 3, its origin's statements traced by
-// a re-run, in both compilers at -O2, and glibc's fopen failing
-// on its mode, with --placement=naive (every return probe at its return
-// address) and with automatic placement (-v: return probes outside the
-// traced function moved to an emulated instruction after the return
-// address where that records the same), with address space randomization
-// off: the outputs must be identical byte for byte but for the process
-// ids, and some return probe must have moved. (At -O0 none moves: the
+// a re-run, in both compilers at -O2, glibc's fopen failing on its mode
+// and getaddrinfo succeeding on a numeric lookup, with --placement=naive
+// (every return probe at its return address) and with automatic
+// placement (-v: return probes outside the traced function moved to an
+// emulated instruction after the return address where that records the
+// same), with address space randomization off: the outputs must be
+// identical byte for byte but for the process ids, and some return probe
+// must have moved. (At -O0 none moves: the
 // code stores rax after each call, which may be errno's memory; and
 // recurse's origin prints an uninitialized local, which differs from run
 // to run.)
@@ -67,6 +68,17 @@ func TestFollowPlacementIdentical(t *testing.T) {
 		}
 		compare(t, "fopen", `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow",
 			"-c", fmt.Sprintf("setarch -R %q >/dev/null", b.Path))
+	})
+	t.Run("glibc-getaddrinfo", func(t *testing.T) {
+		// A numeric lookup (getent's getaddrinfo): over a hundred
+		// return probes in the functions getaddrinfo calls move.
+		fixture.NeedTool(t, "getent")
+		probe := traceRun(t, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "getaddrinfo", "$return == 0", "-c", "getent ahosts 127.0.0.1 >/dev/null")
+		if probe.status != 0 && strings.Contains(probe.stderr, "debug") {
+			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(probe.stderr))
+		}
+		compare(t, "getaddrinfo", `process("/lib/x86_64-linux-gnu/libc.so.6")`, "getaddrinfo", "$return == 0", "--follow",
+			"-c", "setarch -R getent ahosts 127.0.0.1 >/dev/null")
 	})
 	if moved == 0 {
 		t.Errorf("no return probe moved")
