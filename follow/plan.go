@@ -92,6 +92,19 @@ type Input struct {
 	// ReturnOf, when set, gives a direct callee's return type by name
 	// (as CalleeInput.ReturnOf): its value is then read at its own size.
 	ReturnOf func(name string) (r Ret, ok bool)
+	// Emulated, when set, says which instruction classes the kernel
+	// emulates at a uprobe (the statements' placement): the return probe
+	// of a call in code other than FUNCTION's own (a callee's, a
+	// function it tail-jumps to), which every caller of that code pays
+	// for, then goes on the first emulated instruction of the return
+	// address's straight-line run where that provably records the same
+	// (placeReturns). Nil keeps every return probe at its return address.
+	Emulated func(insn.Class) bool
+	// Stay, when set, names functions, by file and entry, whose return
+	// probes stay at the return address: those whose statements are
+	// traced too (the origin's, on a --follow -c re-run), so that the
+	// records keep their order with the statements'.
+	Stay func(path string, entry uint64) bool
 }
 
 // Defaults of Input.MaxFuncs and Input.MaxSites.
@@ -106,6 +119,12 @@ type Site struct {
 	CallID, ReturnID uint32 // the probes' statement ids
 	PC               uint64 // the call instruction
 	Return           uint64 // the instruction after it
+	// ReturnProbe is where the return probe is: Return, or the emulated
+	// instruction after it that it was moved to (Input.Emulated).
+	ReturnProbe uint64
+	// ReturnWhy says why the return probe is where it is, for -v; empty
+	// where placement was not tried (FUNCTION's own calls, Stay).
+	ReturnWhy string
 	// Callee names a direct call's target (name@plt through the PLT, the
 	// DWARF name of the function there, else its symbol, or hex); empty
 	// for an indirect call. The DWARF names (Callee, Func, In), a callee's
@@ -294,6 +313,7 @@ func New(in Input) (*Plan, error) {
 				continue // code we cannot decode: its calls are not followed
 			}
 			at := indexOf(ins)
+			first := len(p.Sites)
 			for j, it := range ins {
 				if !it.ok {
 					continue
@@ -330,7 +350,7 @@ func New(in Input) (*Plan, error) {
 					cutSites = true
 					break
 				}
-				s := &Site{CallID: id, ReturnID: id + 1, PC: it.pc, Return: ret, Used: usesRAXAt(ins, at, j+1),
+				s := &Site{CallID: id, ReturnID: id + 1, PC: it.pc, Return: ret, ReturnProbe: ret, Used: usesRAXAt(ins, at, j+1),
 					Depth: fb.depth + 1, Func: fb.name, Binary: fb.bin.Path}
 				if k > 0 {
 					s.In, s.inEntry = part.name, part.entry
@@ -435,6 +455,13 @@ func New(in Input) (*Plan, error) {
 				p.byID[s.CallID], p.byID[s.ReturnID] = s, s
 				p.Stmts = append(p.Stmts, call, back)
 				id += 2
+			}
+			entry := part.entry
+			if k == 0 {
+				entry = fb.entry
+			}
+			if in.Emulated != nil && !(fb.root && k == 0) && (in.Stay == nil || !in.Stay(fb.bin.Path, entry)) {
+				p.placeReturns(in, fb.bin, entry, part.ranges, ins, first)
 			}
 		}
 	}

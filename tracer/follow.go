@@ -29,8 +29,12 @@ const maxScope = 32
 // user-space programs and in the kernel, where they become kprobes at
 // symbol+offset like statements (kernelSites), one level deep (the calls
 // FUNCTION makes). A module's code is relocated at load, so its call
-// targets cannot be read from the .ko: refused.
-func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) error {
+// targets cannot be read from the .ko: refused. In user space the return
+// probes outside FUNCTION's code are placed as statements are
+// (cfg.Placement), except in the origin whose statements a re-run
+// traces (cfg.Origin).
+func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, cfg Config) error {
+	depth := cfg.FollowDepth
 	in := follow.Input{
 		Fn: fn, Code: bin.Code, FileOffset: bin.FileOffset, Symbols: bin.Symbols(),
 		FirstID: nextStmtID(job.Plan.Stmts), RetSize: job.Plan.RetSize, RetUnsigned: job.Plan.RetUnsigned,
@@ -64,6 +68,14 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) 
 		}
 		in.Errno = job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
 		in.PLT, in.File, in.Path, in.Import = follow.PLTNames(f.ELF), f, f.Path, sc.resolve
+		if cfg.Placement.Auto {
+			in.Emulated = cfg.Placement.Emulated
+		}
+		if o := cfg.Origin; o != nil {
+			in.Stay = func(path string, entry uint64) bool {
+				return entry == o.Target && (path == o.Binary || o.Binary == "" && path == f.Path)
+			}
+		}
 	}
 	p, err := follow.New(in)
 	timing.Mark("--follow: call sites decoded")
@@ -71,6 +83,9 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, depth int) 
 		return err
 	}
 	job.Follow = p
+	if line := returnPlacementLine(p, fn); line != "" {
+		job.Placement = append(job.Placement, line)
+	}
 	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
 	job.Plan.QuietOrphans = true
 	if p.Cut != "" {

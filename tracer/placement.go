@@ -15,6 +15,7 @@ import (
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/debuginfo/bidcache"
 	"github.com/whythefail/whythefail/expr"
+	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/place"
@@ -147,6 +148,26 @@ func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs rep
 	}
 	pl.moved++
 	return out, strings.Join(why, "; ")
+}
+
+// returnPlacementLine is the -v line saying how many of --follow's
+// return probes outside fn's code moved to an emulated instruction
+// (follow.Input.Emulated); "" when none was tried.
+func returnPlacementLine(p *follow.Plan, fn *debuginfo.Function) string {
+	moved, tried := 0, 0
+	for _, s := range p.Sites {
+		if s.ReturnWhy == "" {
+			continue
+		}
+		tried++
+		if s.ReturnProbe != s.Return {
+			moved++
+		}
+	}
+	if tried == 0 {
+		return ""
+	}
+	return fmt.Sprintf("placement: --follow: %d of the %d return probes outside %s moved to an instruction the kernel emulates after the return address", moved, tried, fn.Name)
 }
 
 // placementLine is the -v line for one statement.

@@ -442,7 +442,7 @@ func Prepare(cfg Config) (*Job, error) {
 		// At a boundary, planBoundary's plan at the callees is the
 		// --follow plan already.
 		if bnd == nil {
-			if err := planFollow(job, bin, fn, cfg.FollowDepth); err != nil {
+			if err := planFollow(job, bin, fn, cfg); err != nil {
 				return nil, err
 			}
 		}
