@@ -15,8 +15,9 @@ import (
 // bpf_get_current_pid_tgid.
 //
 // A slot is a MapSlots value: the owner's thread key (kernelKey: tid |
-// stack region << tidBits; 0 when the slot is free), then an invocation
-// buffer laid out as a MapBufs value. The slot of a thread is chosen by
+// stack region << tidBits; 0 when the slot is free), the number of
+// invocations open in MapBufs of the threads whose region maps to the slot
+// (slotHashed), then an invocation buffer laid out as a MapBufs value. The slot of a thread is chosen by
 // its kernel stack region (slotIndex), which a statement computes from rsp
 // alone. Two live tasks never share a stack region, and interrupt context
 // runs on other stacks (see kernelKey), so a statement that finds its own
@@ -30,7 +31,8 @@ import (
 // invocation closes (closeInvocation), and the exit program frees the slot
 // of a task that exits with one open. When the slot is another live
 // task's, or the thread already has an invocation open in MapBufs (opened
-// while the slot was taken), the thread's invocations stay in MapBufs, as
+// while the slot was taken; the entry program looks it up only while the
+// slot counts such invocations), the thread's invocations stay in MapBufs, as
 // for user-space targets: the array is only ever a faster home for the
 // same slot 0 (see lookupOpen), and recursion saves and restores slot 0's
 // buffer in MapBufs's slots 1 and up whichever home it has.
@@ -40,9 +42,11 @@ import (
 const (
 	maxFastSlots   = 64
 	fastSlotsBytes = 8 << 20
-	// slotBuf is the offset of the buffer in a MapSlots value, after
-	// the owner's key.
-	slotBuf = 8
+	// slotHashed is the offset of the count of invocations open in
+	// MapBufs in a MapSlots value, slotBuf the buffer's, after the
+	// owner's key and that count.
+	slotHashed = 8
+	slotBuf    = 16
 	// slotMix spreads stack regions over the slots: kernel stacks are
 	// 16 KiB blocks with guard pages between them, so consecutive
 	// regions are rarely both stacks.
@@ -50,8 +54,13 @@ const (
 )
 
 // fpFast holds 1 while rBuf is a fast slot's buffer, 0 while it is
-// MapBufs's (the entry and return programs).
-const fpFast = fpPidTgid - 8
+// MapBufs's (the entry and return programs); fpSlot holds the thread's
+// fast slot in the return program, for its count of invocations open in
+// MapBufs (the entry program keeps it in rRec).
+const (
+	fpFast = fpPidTgid - 8
+	fpSlot = fpFast - 8
+)
 
 // fastSlots is how many fast slots s gets: 0 (none, user-space targets) or
 // a power of two.
@@ -97,21 +106,20 @@ func fastSlot(e *emitter, n int, none string) {
 func stmtLookup(e *emitter, s *Spec, n int, missing string) {
 	hash, found := e.newLabel("hash"), e.newLabel("found")
 	sp, _ := abi.PtRegsOffset(abi.RSP)
+	// The region, kept in rMask until the record needs it: bits
+	// stackShift to stackShift+regionBits-1 of rsp.
 	e.emit(asm.Mov.Reg(rCtx, asm.R1),
-		asm.LoadMem(asm.R1, rCtx, sp, asm.DWord),
-		asm.RSh.Imm(asm.R1, stackShift))
-	e.loadConst(asm.R2, 1<<regionBits-1)
-	e.emit(asm.And.Reg(asm.R1, asm.R2),
-		asm.StoreMem(asm.RFP, fpReadTmp, asm.R1, asm.DWord))
-	slotIndex(e, asm.R1, n)
+		asm.LoadMem(rMask, rCtx, sp, asm.DWord),
+		asm.LSh.Imm(rMask, 64-stackShift-regionBits),
+		asm.RSh.Imm(rMask, 64-regionBits))
+	slotIndex(e, rMask, n)
 	e.emit(mapPtr(asm.R1, MapSlots))
 	e.stackPtr(asm.R2, fpU32Key)
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, hash),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.RSh.Imm(asm.R1, tidBits),
-		asm.LoadMem(asm.R2, asm.RFP, fpReadTmp, asm.DWord),
-		asm.JNE.Reg(asm.R1, asm.R2, hash),
+		asm.JNE.Reg(asm.R1, rMask, hash),
 		asm.Mov.Reg(rBuf, asm.R0),
 		asm.Add.Imm(rBuf, slotBuf),
 		asm.Ja.Label(found))
@@ -128,8 +136,9 @@ func stmtLookup(e *emitter, s *Spec, n int, missing string) {
 // it, else MapBufs; fpFast says which.
 func fastLookup(e *emitter, n int, missing string) {
 	hash, found := e.newLabel("hash"), e.newLabel("found")
-	fastSlot(e, n, hash)
-	e.emit(asm.JNE.Reg(asm.R1, asm.R2, hash),
+	fastSlot(e, n, missing)
+	e.emit(asm.StoreMem(asm.RFP, fpSlot, asm.R0, asm.DWord),
+		asm.JNE.Reg(asm.R1, asm.R2, hash),
 		asm.Mov.Reg(rBuf, asm.R0),
 		asm.Add.Imm(rBuf, slotBuf),
 		asm.StoreImm(asm.RFP, fpFast, 1, asm.Word),
@@ -144,11 +153,12 @@ func fastLookup(e *emitter, n int, missing string) {
 
 // fastEntry is the entry program's slotZero for a kernel target: it puts
 // in rBuf the thread's fast slot when the thread owns it or can claim it,
-// else slot 0 in MapBufs, and sets fpFast.
+// else slot 0 in MapBufs, sets fpFast, and leaves the slot in rRec.
 func fastEntry(e *emitter, n int, fail string) {
 	hash, free, claim, mine, have := e.newLabel("hash"), e.newLabel("free"), e.newLabel("claim"), e.newLabel("mine"), e.newLabel("have")
-	fastSlot(e, n, hash)
-	e.emit(asm.JEq.Reg(asm.R1, asm.R2, mine),
+	fastSlot(e, n, fail)
+	e.emit(asm.Mov.Reg(rRec, asm.R0),
+		asm.JEq.Reg(asm.R1, asm.R2, mine),
 		asm.JEq.Imm(asm.R1, 0, free),
 		// Another owner. In another stack region it is another
 		// task's: leave the slot to it. In this one it died with
@@ -164,7 +174,9 @@ func fastEntry(e *emitter, n int, fail string) {
 	e.mark(free)
 	// A free slot, unless the thread has an invocation open in MapBufs
 	// (opened while the slot was taken): its invocations stay there.
-	e.emit(asm.Mov.Reg(rRec, asm.R0),
+	// Only while some thread of the slot has one is that looked up.
+	e.emit(asm.LoadMem(asm.R1, asm.R0, slotHashed, asm.DWord),
+		asm.JEq.Imm(asm.R1, 0, claim),
 		mapPtr(asm.R1, MapBufs))
 	e.stackPtr(asm.R2, fpKey)
 	e.emit(asm.FnMapLookupElem.Call(),
@@ -190,13 +202,32 @@ func fastEntry(e *emitter, n int, fail string) {
 	e.mark(have)
 }
 
-// fastRelease frees the fast slot whose buffer is in rBuf when fpFast says
-// it is one: the invocation in it has just closed (depth 0).
+// fastRelease, in the return program, follows the close of the thread's
+// outermost invocation (depth 0 in rBuf): it frees the fast slot whose
+// buffer is in rBuf when fpFast says it is one, and otherwise takes the
+// invocation off its slot's count (fpSlot).
 func fastRelease(e *emitter) {
-	done := e.newLabel("kept")
+	hashed, done := e.newLabel("hashed"), e.newLabel("released")
 	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpFast, asm.Word),
-		asm.JEq.Imm(asm.R1, 0, done),
-		storeZero64(rBuf, -slotBuf))
+		asm.JEq.Imm(asm.R1, 0, hashed),
+		storeZero64(rBuf, -slotBuf),
+		asm.Ja.Label(done))
+	e.mark(hashed)
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpSlot, asm.DWord),
+		asm.Mov.Imm(asm.R2, -1),
+		asm.AddAtomic.Mem(asm.R1, asm.R2, asm.DWord, slotHashed))
+	e.mark(done)
+}
+
+// fastHashed, in the entry program, counts an invocation opened in
+// MapBufs at depth 1 (fpFast 0) in its slot (rRec): until it closes,
+// the thread's next entries look for it there (fastEntry).
+func fastHashed(e *emitter) {
+	done := e.newLabel("counted")
+	e.emit(asm.LoadMem(asm.R1, asm.RFP, fpFast, asm.Word),
+		asm.JNE.Imm(asm.R1, 0, done),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AddAtomic.Mem(rRec, asm.R1, asm.DWord, slotHashed))
 	e.mark(done)
 }
 

@@ -168,6 +168,19 @@ func (r *slotRig) recorded() uint64 {
 	return sum
 }
 
+// wantHashed checks the count of invocations open in MapBufs in the slot
+// of k's region.
+func (r *slotRig) wantHashed(k task, want uint64) {
+	r.t.Helper()
+	var v []byte
+	if err := r.slots.Lookup(r.index(k.region), &v); err != nil {
+		r.t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint64(v[slotHashed:]); got != want {
+		r.t.Fatalf("slot of %+v counts %d invocations in %s, want %d", k, got, MapBufs, want)
+	}
+}
+
 func (r *slotRig) wantSlot(k task, owner uint64, depth, count uint32) {
 	r.t.Helper()
 	if o, d, c := r.slot(k); o != owner || d != depth || c != count {
@@ -208,9 +221,10 @@ func TestFastSlotRecursion(t *testing.T) {
 }
 
 // TestFastSlotCollision: two tasks whose stack regions share a fast slot.
-// The first owns it; the second's invocation goes to MapBufs, and stays
-// there (a recursive call too) after the first frees the slot, and
-// neither's statements land in the other's invocation.
+// The first owns it; the second's invocation goes to MapBufs, counted in
+// the slot, and stays there (a recursive call too) after the first frees
+// the slot, while the first can take the slot again; neither's statements
+// land in the other's invocation.
 func TestFastSlotCollision(t *testing.T) {
 	r := newSlotRig(t)
 	a := task{region: 0x20000, tid: r.tid}
@@ -230,11 +244,13 @@ func TestFastSlotCollision(t *testing.T) {
 	if d, c, _ := r.hashed(b); d != 1 || c != 2 {
 		t.Fatalf("b in %s: depth %d count %d, want 1 2", MapBufs, d, c)
 	}
+	r.wantHashed(a, 1)
 	r.run(opReturn, a, 1)
 	r.wantSlot(a, 0, 0, 1)
 	r.run(opStmt, b, 1)
 	r.run(opEntry, b, 1)
 	r.wantSlot(a, 0, 0, 1)
+	r.wantHashed(a, 1)
 	if d, c, _ := r.hashed(b); d != 2 || c != 0 {
 		t.Fatalf("b's recursive call in %s: depth %d count %d, want 2 0", MapBufs, d, c)
 	}
@@ -243,9 +259,16 @@ func TestFastSlotCollision(t *testing.T) {
 	if d, c, _ := r.hashed(b); d != 1 || c != 3 {
 		t.Fatalf("b back in %s: depth %d count %d, want 1 3", MapBufs, d, c)
 	}
+	// The first, back while the second is in MapBufs, looks itself up
+	// there, and takes the slot.
+	r.run(opEntry, a, 1)
+	r.wantSlot(a, a.key(), 1, 0)
+	r.run(opStmt, b, 1)
+	r.run(opReturn, a, 1)
 	r.run(opReturn, b, 1)
-	if got := r.recorded(); got != 1+1+3 {
-		t.Errorf("%d statements counted, want 5", got)
+	r.wantHashed(a, 0)
+	if got := r.recorded(); got != 1+1+4 {
+		t.Errorf("%d statements counted, want 6", got)
 	}
 	// The slot is free for the next.
 	r.run(opEntry, b, 1)

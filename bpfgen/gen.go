@@ -817,6 +817,9 @@ func openInvocation(e *emitter, s *Spec, l Layout, fail string) {
 	slotZero(e, fail)
 	e.emit(asm.Ja.Label(header))
 	e.mark(open)
+	if fast > 0 {
+		fastHashed(e)
+	}
 	e.emit(asm.StoreImm(asm.RFP, fpU32Val, 1, asm.Word))
 	e.mark(header)
 	// The buffer may be a closed invocation's: clear what is read
