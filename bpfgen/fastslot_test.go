@@ -72,13 +72,18 @@ func slotHarness(s *Spec, l Layout) asm.Instructions {
 
 // slotRig runs slotHarness on a kernel target's maps.
 type slotRig struct {
-	t     *testing.T
-	n     int // fast slots
-	prog  *ebpf.Program
-	slots *ebpf.Map
-	bufs  *ebpf.Map
-	stats *ebpf.Map
-	tid   uint64
+	t    *testing.T
+	n    int // fast slots
+	prog *ebpf.Program
+	exit *ebpf.Program // the exit program (ProgExit)
+	// ownKey computes the thread key of the task that runs it, as the
+	// exit program does, into ownKeyOut.
+	ownKey    *ebpf.Program
+	ownKeyOut *ebpf.Map
+	slots     *ebpf.Map
+	bufs      *ebpf.Map
+	stats     *ebpf.Map
+	tid       uint64
 }
 
 func newSlotRig(t *testing.T) *slotRig {
@@ -94,7 +99,10 @@ func newSlotRig(t *testing.T) *slotRig {
 	}
 	cs := &ebpf.CollectionSpec{Maps: g.Collection.Maps, Programs: map[string]*ebpf.ProgramSpec{
 		"harness": {Name: "harness", Type: ebpf.RawTracepoint, License: "GPL", Instructions: slotHarness(s, g.Layout)},
+		ProgExit:  g.Collection.Programs[ProgExit],
+		"ownkey":  {Name: "ownkey", Type: ebpf.RawTracepoint, License: "GPL", Instructions: ownKey()},
 	}}
+	cs.Maps[mapOwnKey] = &ebpf.MapSpec{Name: mapOwnKey, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 	coll, err := ebpf.NewCollection(cs)
 	if err != nil {
 		if ve, ok := err.(*ebpf.VerifierError); ok {
@@ -103,8 +111,48 @@ func newSlotRig(t *testing.T) *slotRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(coll.Close)
-	return &slotRig{t: t, n: fastSlots(s, g.Layout), prog: coll.Programs["harness"], slots: coll.Maps[MapSlots],
+	return &slotRig{t: t, n: fastSlots(s, g.Layout), prog: coll.Programs["harness"], exit: coll.Programs[ProgExit],
+		ownKey: coll.Programs["ownkey"], ownKeyOut: coll.Maps[mapOwnKey], slots: coll.Maps[MapSlots],
 		bufs: coll.Maps[MapBufs], stats: coll.Maps[MapStats], tid: uint64(unix.Gettid())}
+}
+
+// mapOwnKey receives ownKey's answer.
+const mapOwnKey = "own_key"
+
+// ownKey is a raw tracepoint program that stores the kernel thread key of
+// the task running it (kernelKey, from its own frame as in the exit
+// program) in mapOwnKey.
+func ownKey() asm.Instructions {
+	e := &emitter{fexit: true}
+	done := e.newLabel("done")
+	e.emit(asm.FnGetCurrentPidTgid.Call(),
+		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord))
+	kernelKey(e, &Spec{Space: target.KernelSpace})
+	e.emit(asm.StoreImm(asm.RFP, fpU32Key, 0, asm.Word),
+		mapPtr(asm.R1, mapOwnKey))
+	e.stackPtr(asm.R2, fpU32Key)
+	e.emit(asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, done),
+		asm.LoadMem(asm.R1, asm.RFP, fpKey, asm.DWord),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	e.mark(done)
+	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
+	return e.insns
+}
+
+// self is the task running the tests in the kernel (BPF_PROG_TEST_RUN
+// runs a raw tracepoint program on the caller's kernel stack), as the
+// exit program sees it.
+func (r *slotRig) self() task {
+	r.t.Helper()
+	if _, err := r.ownKey.Run(&ebpf.RunOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+	var key uint64
+	if err := r.ownKeyOut.Lookup(uint32(0), &key); err != nil {
+		r.t.Fatal(err)
+	}
+	return task{region: key >> tidBits, tid: key & (1<<tidBits - 1)}
 }
 
 // A task of the harness: its stack region and tid.
@@ -301,5 +349,33 @@ func TestFastSlotDeadOwner(t *testing.T) {
 	r.wantSlot(next, 0, 0, 1)
 	if got := r.recorded(); got != 1 {
 		t.Errorf("%d statements counted, want 1 (the dead task's 2 are not)", got)
+	}
+}
+
+// TestFastSlotExit: a task that exits with its invocation open frees its
+// fast slot (the exit program), without counting the invocation's
+// statements, and leaves another task's slot alone.
+func TestFastSlotExit(t *testing.T) {
+	r := newSlotRig(t)
+	me := r.self()
+	if me.tid != r.tid {
+		t.Fatalf("the exit program's key names tid %d, want %d", me.tid, r.tid)
+	}
+	other := task{region: me.region + 1, tid: r.tid}
+	for r.index(other.region) == r.index(me.region) {
+		other.region++
+	}
+	r.run(opEntry, me, 1)
+	r.run(opStmt, me, 1)
+	r.run(opEntry, other, 1)
+	r.wantSlot(me, me.key(), 1, 1)
+	if _, err := r.exit.Run(&ebpf.RunOptions{Context: []uint64{0, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	r.wantSlot(me, 0, 0, 1)
+	r.wantSlot(other, other.key(), 1, 0)
+	r.run(opStmt, me, 2)
+	if got := r.recorded(); got != 0 {
+		t.Errorf("%d statements counted, want 0", got)
 	}
 }
