@@ -17,9 +17,9 @@ import (
 // A slot is a MapSlots value: the owner's thread key (kernelKey: tid |
 // stack region << tidBits; 0 when the slot is free), the number of
 // invocations open in MapBufs of the threads whose region maps to the slot
-// (slotHashed), then an invocation buffer laid out as a MapBufs value. The slot of a thread is chosen by
-// its kernel stack region (slotIndex), which a statement computes from rsp
-// alone. Two live tasks never share a stack region, and interrupt context
+// (slotHashed), then an invocation buffer laid out as a MapBufs value. The
+// slot of a thread is chosen by its kernel stack region (slotIndex), which
+// a statement computes from rsp alone. Two live tasks never share a stack region, and interrupt context
 // runs on other stacks (see kernelKey), so a statement that finds its own
 // region in the slot's owner is in that owner's invocation; only a task
 // that died with an invocation open can leave its region there, and the
@@ -35,7 +35,10 @@ import (
 // slot counts such invocations), the thread's invocations stay in MapBufs, as
 // for user-space targets: the array is only ever a faster home for the
 // same slot 0 (see lookupOpen), and recursion saves and restores slot 0's
-// buffer in MapBufs's slots 1 and up whichever home it has.
+// buffer in MapBufs's slots 1 and up whichever home it has. The count can
+// only err high (an invocation in MapBufs that never returns, or that the
+// LRU hash drops while open, is never taken off): that costs the entry
+// program a lookup, never a wrong home.
 
 // The fast slots: at most maxFastSlots, and at most fastSlotsBytes of
 // buffers in all.
