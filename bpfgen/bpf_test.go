@@ -12,6 +12,7 @@ import (
 
 	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/internal/fixture"
+	"github.com/whythefail/whythefail/target"
 )
 
 // requireBPF skips a test that needs to load BPF programs when this process
@@ -33,8 +34,12 @@ func TestGeneratedProgramsVerify(t *testing.T) {
 		traceAll, multi bool
 		maxRecords      int
 		stack           int
-	}{{false, false, 0, 0}, {true, false, 0, 0}, {false, true, 0, 0}, {true, true, 0, 0}, {false, false, 1, 0}, {false, true, 3, 0}, {false, false, 100, 0},
-		{false, true, 0, DefaultStack}, {true, false, 1, MaxStack}, {false, false, 0, StackChunk}}
+		space           target.AddressSpace
+	}{{false, false, 0, 0, 0}, {true, false, 0, 0, 0}, {false, true, 0, 0, 0}, {true, true, 0, 0, 0}, {false, false, 1, 0, 0}, {false, true, 3, 0, 0}, {false, false, 100, 0, 0},
+		{false, true, 0, DefaultStack, 0}, {true, false, 1, MaxStack, 0}, {false, false, 0, StackChunk, 0},
+		// Kernel targets, with their fast slots (one at the largest
+		// record limit).
+		{false, false, 0, 0, target.KernelSpace}, {true, false, 0, 0, target.KernelSpace}, {false, false, 1, 0, target.KernelSpace}, {false, false, 1 << 14, 0, target.KernelSpace}}
 	for _, c := range cases {
 		spec := &Spec{
 			EntryOffset: 0x1000,
@@ -43,6 +48,7 @@ func TestGeneratedProgramsVerify(t *testing.T) {
 			Multi:       c.multi,
 			MaxRecords:  c.maxRecords,
 			Stack:       c.stack,
+			Space:       c.space,
 			Cond:        ir.BinOp{Op: ir.OpLogAnd, L: ir.BinOp{Op: ir.OpEq, L: ir.Return{}, R: ir.Const{V: -22}}, R: ir.BinOp{Op: ir.OpGt, L: ir.Param{Name: "n", Index: 0, Size: 4, Signed: true}, R: ir.Const{V: 3}}},
 			Stmts: []Stmt{
 				{ID: 1, PC: 0x401000, FileOffset: 0x1000, CFA: CFARule{Reg: 7, Offset: 8}, Vars: []ir.Var{

@@ -15,7 +15,11 @@
 // return (longjmp, killed threads) cannot fill it. A buffer is created
 // zeroed the first time and reopened afterwards by rewriting its header;
 // a recursive call first saves the caller's buffer under its depth, and
-// its return puts it back (see lookupOpen). The entry program also
+// its return puts it back (see lookupOpen). For a kernel target the
+// thread's slot 0 is, when it can be, a fast slot instead: an array element
+// chosen by the task's kernel stack region and claimed by the entry
+// program, which a statement finds from rsp with no helper call and no
+// hash lookup (see fastslot.go). The entry program also
 // snapshots the six argument registers, which answer DW_OP_entry_value and
 // Param. Each statement program finds the open buffer with one map lookup
 // and writes a fixed-size record {id, valid mask, unread mask, values}

@@ -117,6 +117,9 @@ func Generate(spec *Spec) (*Generated, error) {
 	if s.Stack > 0 {
 		cs.Maps[MapSeen] = &ebpf.MapSpec{Name: MapSeen, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 8, MaxEntries: maxThreads}
 	}
+	if n := fastSlots(&s, g.Layout); n > 0 {
+		cs.Maps[MapSlots] = &ebpf.MapSpec{Name: MapSlots, Type: ebpf.Array, KeySize: 4, ValueSize: slotBuf + bufSize, MaxEntries: uint32(n)}
+	}
 	if !s.TraceAll {
 		cs.Maps[MapPending] = &ebpf.MapSpec{Name: MapPending, Type: ebpf.LRUHash, KeySize: 8, ValueSize: 4, MaxEntries: maxThreads}
 	}
@@ -165,7 +168,7 @@ func Generate(spec *Spec) (*Generated, error) {
 	for _, i := range stmts {
 		if chunk == nil {
 			chunk = &emitter{faultIn: s.FaultIn, space: s.Space}
-			beginStmts(chunk, &s)
+			beginStmts(chunk, &s, g.Layout)
 		}
 		g.Warnings = append(g.Warnings, addStmt(chunk, &s, g.Layout, i, members(&s, groups[i]))...)
 		g.StmtPrograms[i] = StmtsProgramName(k)
@@ -200,8 +203,10 @@ func Generate(spec *Spec) (*Generated, error) {
 		e = &emitter{}
 		forkProgram(e)
 		rawTP(ProgFork, e)
-		e = &emitter{}
-		exitProgram(e)
+		// The exit program has no pt_regs: the kernel key takes the
+		// stack region from its own frame, as an fexit program does.
+		e = &emitter{fexit: true}
+		exitProgram(e, fastSlots(&s, g.Layout))
 		rawTP(ProgExit, e)
 	}
 	g.Collection = cs
@@ -245,8 +250,13 @@ func checkTarget(e *emitter, s *Spec, out string) {
 // without asking whether the process is a target: a statement's hot path
 // (see lookupOpen).
 func threadKey(e *emitter, s *Spec) {
-	e.emit(asm.Mov.Reg(rCtx, asm.R1),
-		asm.FnGetCurrentPidTgid.Call(),
+	e.emit(asm.Mov.Reg(rCtx, asm.R1))
+	pidKey(e, s)
+}
+
+// pidKey is threadKey with the context already in rCtx.
+func pidKey(e *emitter, s *Spec) {
+	e.emit(asm.FnGetCurrentPidTgid.Call(),
 		asm.StoreMem(asm.RFP, fpKey, asm.R0, asm.DWord))
 	kernelKey(e, s)
 }
@@ -373,15 +383,38 @@ func slotKey(e *emitter, r asm.Register) {
 
 // lookupOpen finds the thread's open invocation (slot 0 of the key at
 // fpKey) and puts its buffer in rBuf, or jumps to missing when the thread
-// has none open.
-func lookupOpen(e *emitter, missing string) {
+// has none open. With fast slots (n > 0, see fastSlots) slot 0 is the
+// thread's fast slot when it owns one, and fpFast says which it is.
+func lookupOpen(e *emitter, n int, missing string) {
+	if n > 0 {
+		fastLookup(e, n, missing)
+		return
+	}
+	hashLookup(e, missing)
+	e.emit(asm.LoadMem(asm.R1, rBuf, OffDepth, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, missing))
+}
+
+// hashLookup puts in rBuf slot 0 of the key at fpKey in MapBufs, or jumps
+// to missing when there is none.
+func hashLookup(e *emitter, missing string) {
 	e.emit(mapPtr(asm.R1, MapBufs))
 	e.stackPtr(asm.R2, fpKey)
 	e.emit(asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, missing),
-		asm.Mov.Reg(rBuf, asm.R0),
-		asm.LoadMem(asm.R1, rBuf, OffDepth, asm.Word),
-		asm.JEq.Imm(asm.R1, 0, missing))
+		asm.Mov.Reg(rBuf, asm.R0))
+}
+
+// stmtOpen starts a statement program: with the context in R1, it finds
+// the thread's open invocation and puts its buffer in rBuf (lookupOpen),
+// or jumps to missing.
+func stmtOpen(e *emitter, s *Spec, n int, missing string) {
+	if n > 0 {
+		stmtLookup(e, s, n, missing)
+		return
+	}
+	threadKey(e, s)
+	lookupOpen(e, 0, missing)
 }
 
 // orphan is where a statement program goes when its thread has no open
@@ -675,8 +708,7 @@ func jccCond(e *emitter, cc int) {
 
 func stmtProgram(e *emitter, s *Spec, l Layout, sts []*Stmt) []Warning {
 	out, missing := e.newLabel("out"), e.newLabel("missing")
-	threadKey(e, s)
-	lookupOpen(e, missing)
+	stmtOpen(e, s, fastSlots(s, l), missing)
 	warns := groupBody(e, l, sts, out)
 	e.mark(missing)
 	stmtOrphan(e, s, out)
@@ -696,10 +728,9 @@ const rCookie = rMask
 // in a return of its own, so that every jump stays within one body (BPF
 // jump offsets are 16 bits, and such a program can be far longer than
 // 32767 instructions). endStmts closes the chain.
-func beginStmts(e *emitter, s *Spec) {
+func beginStmts(e *emitter, s *Spec, l Layout) {
 	out, missing, dispatch := e.newLabel("out"), e.newLabel("missing"), e.newLabel("dispatch")
-	threadKey(e, s)
-	lookupOpen(e, missing)
+	stmtOpen(e, s, fastSlots(s, l), missing)
 	e.emit(asm.Ja.Label(dispatch))
 	e.mark(missing)
 	stmtOrphan(e, s, out)
@@ -731,9 +762,31 @@ func endStmts(e *emitter) {
 // depth. It writes the header (depth+1, the argument registers...), then
 // records st if a statement sits at the entry.
 func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
-	out, fail, open, header := e.newLabel("out"), e.newLabel("fail"), e.newLabel("open"), e.newLabel("header")
+	out, fail := e.newLabel("out"), e.newLabel("fail")
 	prelude(e, s, out)
-	slotZero(e, fail)
+	openInvocation(e, s, l, fail)
+	var warns []Warning
+	if st != nil {
+		warns = stmtBody(e, l, st, out)
+	} else {
+		e.emit(asm.Ja.Label(out))
+	}
+	e.mark(fail)
+	e.stat(StatEntryDrops)
+	epilogue(e, out)
+	return warns
+}
+
+// openInvocation is the entry program past the target check, with the
+// thread key at fpKey: it opens the invocation in rBuf, or jumps to fail.
+func openInvocation(e *emitter, s *Spec, l Layout, fail string) {
+	open, header := e.newLabel("open"), e.newLabel("header")
+	fast := fastSlots(s, l)
+	if fast > 0 {
+		fastEntry(e, fast, fail)
+	} else {
+		slotZero(e, fail)
+	}
 	saved, unsaved := e.newLabel("saved"), e.newLabel("unsaved")
 	e.emit(asm.LoadMem(asm.R1, rBuf, OffDepth, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, open),
@@ -755,10 +808,18 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	e.mark(unsaved)
 	e.stat(StatEntryDrops)
 	e.mark(saved)
-	// Saving may have made the LRU hash drop slot 0: find it again.
+	// Saving may have made the LRU hash drop slot 0: find it again. A
+	// fast slot stays.
+	if fast > 0 {
+		e.emit(asm.LoadMem(asm.R1, asm.RFP, fpFast, asm.Word),
+			asm.JNE.Imm(asm.R1, 0, header))
+	}
 	slotZero(e, fail)
 	e.emit(asm.Ja.Label(header))
 	e.mark(open)
+	if fast > 0 {
+		fastHashed(e)
+	}
 	e.emit(asm.StoreImm(asm.RFP, fpU32Val, 1, asm.Word))
 	e.mark(header)
 	// The buffer may be a closed invocation's: clear what is read
@@ -800,16 +861,6 @@ func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
 	e.emit(asm.Mov.Reg(asm.R1, rBuf), asm.Add.Imm(asm.R1, OffComm), asm.Mov.Imm(asm.R2, 16),
 		asm.FnGetCurrentComm.Call())
 	e.stat(StatEntries)
-	var warns []Warning
-	if st != nil {
-		warns = stmtBody(e, l, st, out)
-	} else {
-		e.emit(asm.Ja.Label(out))
-	}
-	e.mark(fail)
-	e.stat(StatEntryDrops)
-	epilogue(e, out)
-	return warns
 }
 
 // slotZero finds slot 0 of the thread's buffers (the key at fpKey) and
@@ -887,7 +938,7 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	// As at a statement, an open invocation says the thread is a
 	// target's: the check is for the orphans only.
 	threadKey(e, s)
-	lookupOpen(e, missing)
+	lookupOpen(e, fastSlots(s, l), missing)
 	if e.fexit {
 		e.emit(asm.Mov.Reg(asm.R1, rCtx))
 		e.stackPtr(asm.R2, fpReadTmp)
@@ -930,7 +981,7 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 	e.mark(discard)
 	e.stat(StatExitMiss)
 	e.mark(del)
-	closeInvocation(e, l, out)
+	closeInvocation(e, l, fastSlots(s, l) > 0, out)
 	e.mark(missing)
 	orphan(e, s, out)
 	epilogue(e, out)
@@ -944,7 +995,7 @@ func returnProgram(e *emitter, s *Spec, l Layout) error {
 // that the entry program saved in slot depth-1, and deletes that
 // copy. If there is none (saving it failed, or the LRU hash dropped it),
 // slot 0 is closed and the caller's statements count as orphans.
-func closeInvocation(e *emitter, l Layout, out string) {
+func closeInvocation(e *emitter, l Layout, fast bool, out string) {
 	pop, lost := e.newLabel("pop"), e.newLabel("lost")
 	e.emit(asm.LoadMem(asm.R1, rBuf, OffCount, asm.Word))
 	e.statAdd(StatStatements, asm.R1)
@@ -953,8 +1004,11 @@ func closeInvocation(e *emitter, l Layout, out string) {
 	e.emit(asm.LoadMem(asm.R1, rBuf, OffDepth, asm.Word),
 		asm.JGT.Imm(asm.R1, 1, pop))
 	e.mark(lost)
-	e.emit(asm.StoreImm(rBuf, OffDepth, 0, asm.Word),
-		asm.Ja.Label(out))
+	e.emit(asm.StoreImm(rBuf, OffDepth, 0, asm.Word))
+	if fast {
+		fastRelease(e)
+	}
+	e.emit(asm.Ja.Label(out))
 	e.mark(pop)
 	e.emit(asm.Add.Imm(asm.R1, -1),
 		asm.JGT.Imm(asm.R1, maxSlot, lost))
@@ -1010,10 +1064,14 @@ func forkProgram(e *emitter) {
 // exitProgram runs on the raw tracepoint sched_process_exit, in every
 // exiting task: it forgets the task if it was pending, before its
 // task_struct can be freed and reused.
-func exitProgram(e *emitter) {
+func exitProgram(e *emitter, fast int) {
 	e.emit(asm.FnGetCurrentTask.Call(),
 		asm.StoreMem(asm.RFP, fpDepth, asm.R0, asm.DWord),
 		mapPtr(asm.R1, MapPending))
 	e.stackPtr(asm.R2, fpDepth)
-	e.emit(asm.FnMapDeleteElem.Call(), asm.Mov.Imm(asm.R0, 0), asm.Return())
+	e.emit(asm.FnMapDeleteElem.Call())
+	if fast > 0 {
+		fastExit(e, fast)
+	}
+	e.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
 }

@@ -388,6 +388,7 @@ const (
 	MapTargets = "wtf_targets" // hash: u32 tgid -> u32 1
 	MapBufs    = "wtf_bufs"    // LRU hash: u64 thread key | slot<<56 -> buffer: slot 0 the open invocation, slot d a caller's saved at depth d
 	MapZero    = "wtf_zero"    // array[1]: an all-zero buffer to initialise from
+	MapSlots   = "wtf_slots"   // array of {u64 owner's thread key, u64 count of invocations in MapBufs, buffer}: kernel targets' fast slots (see fastSlots)
 	MapStats   = "wtf_stats"   // per-CPU array[NumStats] u64
 	MapEvents  = "wtf_events"  // ring buffer of committed buffers
 	MapPending = "wtf_pending" // LRU hash: u64 task_struct address -> u32 tgid of the target that forked it
