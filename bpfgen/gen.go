@@ -138,16 +138,18 @@ func Generate(spec *Spec) (*Generated, error) {
 	if err != nil {
 		return nil, err
 	}
-	var entryStmt *Stmt
+	// The statements at the entry (the first line's, and --follow's
+	// call-site probe when the first instruction is a call) are recorded
+	// by the entry program, after it opens the invocation, in plan order
+	// with branch probes last: separate programs at one address run in
+	// an order the kernel chooses, not the attachment order.
+	var entryStmts []*Stmt
 	var stmts []int // indexes in s.Stmts of the statements with a program
 	g.StmtPrograms = make([]string, len(s.Stmts))
 	for i := range s.Stmts {
 		st := &s.Stmts[i]
 		if st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol && st.Binary == "" {
-			if entryStmt != nil {
-				return nil, fmt.Errorf("statements %d and %d both at the entry offset %#x", entryStmt.ID, st.ID, st.FileOffset)
-			}
-			entryStmt = st
+			entryStmts = append(entryStmts, st)
 			continue
 		}
 		if groups[i] == nil {
@@ -180,8 +182,9 @@ func Generate(spec *Spec) (*Generated, error) {
 		}
 	}
 
+	sort.SliceStable(entryStmts, func(a, b int) bool { return !entryStmts[a].Branch && entryStmts[b].Branch })
 	e := &emitter{faultIn: s.FaultIn, space: s.Space}
-	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmt)...)
+	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmts)...)
 	uprobe(ProgEntry, e)
 
 	// The condition reads the target's memory like the statements do.
@@ -760,14 +763,14 @@ func endStmts(e *emitter) {
 // entryProgram opens an invocation in slot 0 of the thread's buffers (see
 // lookupOpen): a recursive call first saves the open one in the slot of its
 // depth. It writes the header (depth+1, the argument registers...), then
-// records st if a statement sits at the entry.
-func entryProgram(e *emitter, s *Spec, l Layout, st *Stmt) []Warning {
+// records sts, the statements at the entry, one after the other.
+func entryProgram(e *emitter, s *Spec, l Layout, sts []*Stmt) []Warning {
 	out, fail := e.newLabel("out"), e.newLabel("fail")
 	prelude(e, s, out)
 	openInvocation(e, s, l, fail)
 	var warns []Warning
-	if st != nil {
-		warns = stmtBody(e, l, st, out)
+	if len(sts) > 0 {
+		warns = groupBody(e, l, sts, out)
 	} else {
 		e.emit(asm.Ja.Label(out))
 	}

@@ -141,7 +141,6 @@ func TestGenerateErrors(t *testing.T) {
 	}{
 		{Spec{RetSize: 3}, "return size 3 is not 0, 1, 2, 4 or 8"},
 		{Spec{Stmts: []Stmt{{ID: 1}, {ID: 1, FileOffset: 4}}}, "statement id 1 used twice"},
-		{Spec{EntryOffset: 8, Stmts: []Stmt{{ID: 1, FileOffset: 8}, {ID: 2, FileOffset: 8}}}, "statements 1 and 2 both at the entry offset 0x8"},
 		{Spec{MaxRecords: 1 << 20}, "record limit 1048576 or invocation limit 256 out of range"},
 		{Spec{Stack: 100}, "stack copy of 100 bytes is not a multiple of 512 up to 16384"},
 		{Spec{Stack: MaxStack + StackChunk}, "stack copy of 16896 bytes is not a multiple of 512 up to 16384"},

@@ -397,8 +397,8 @@ const (
 
 // Program names in the generated collection. Statement programs are named
 // StmtProgramName(i) for Spec.Stmts[i], or StmtsProgramName(k) with
-// Spec.Multi; a statement at the entry offset is recorded by the entry
-// program instead, so it has no program of its own.
+// Spec.Multi; the statements at the entry offset are recorded by the entry
+// program instead (in plan order), so they have no program of their own.
 const (
 	ProgEntry  = "wtf_entry"
 	ProgReturn = "wtf_return"

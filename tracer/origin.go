@@ -115,7 +115,17 @@ func planOrigin(job *Job, bin target.Binary, kr *probe.Resolver, gotSlot func(st
 		job.originMiss = fmt.Sprintf("finding %s's statements: %v", fn.Name, err)
 		return
 	}
-	o, n, ok := planOriginStmts(job, r, bin, gotSlot, sc, fn, spts, b, cfg)
+	// Placement keeps the origin's statements off the blamed site's
+	// probes (dropAt would drop them there): at their own addresses
+	// they are recorded as with --placement=naive.
+	var avoid map[uint64]bool
+	if site != nil {
+		avoid = map[uint64]bool{}
+		for _, st := range siteProbes(job.Plan.Stmts, site) {
+			avoid[st.FileOffset] = true
+		}
+	}
+	o, n, ok := planOriginStmts(job, r, bin, gotSlot, sc, fn, spts, b, avoid, cfg)
 	if !ok {
 		return
 	}
@@ -132,11 +142,12 @@ func planOrigin(job *Job, bin target.Binary, kr *probe.Resolver, gotSlot func(st
 
 // planOriginStmts plans the statements spts of the origin fn, whose
 // variables are in scope sc; the plan's statements from index n on are
-// its. Not ok, with job.originMiss set, when they cannot be planned.
-func planOriginStmts(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), sc *debuginfo.Scope, fn *debuginfo.Function, spts []*probe.Point, b follow.Blame, cfg Config) (o *report.Origin, n int, ok bool) {
+// its. Placement moves none onto a file offset in avoid. Not ok, with
+// job.originMiss set, when they cannot be planned.
+func planOriginStmts(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), sc *debuginfo.Scope, fn *debuginfo.Function, spts []*probe.Point, b follow.Blame, avoid map[uint64]bool, cfg Config) (o *report.Origin, n int, ok bool) {
 	env := paramEnv(sc)
 	env.Data, env.GOT = r.Data, gotSlot
-	f := funcStmts{fn: fn, spts: spts, varNode: &expr.VarSet{Kind: "vars", C: 1}, env: env, all: sc.AllVars(), origin: true}
+	f := funcStmts{fn: fn, spts: spts, varNode: &expr.VarSet{Kind: "vars", C: 1}, env: env, all: sc.AllVars(), origin: true, avoid: avoid}
 	o = &report.Origin{Blame: b, Function: fn.Name, Stmts: map[uint32]report.Stmt{}}
 	job.Plan.QuietOrphans = true
 	n = len(job.Plan.Stmts)
@@ -207,7 +218,7 @@ func planKernelOrigin(job *Job, kb *target.Kernel, r *probe.Resolver, b follow.B
 		job.originMiss = fmt.Sprintf("finding %s's statements: %v", fn.Name, err)
 		return
 	}
-	o, _, ok := planOriginStmts(job, r, kb, nil, sc, fn, spts, b, cfg)
+	o, _, ok := planOriginStmts(job, r, kb, nil, sc, fn, spts, b, nil, cfg)
 	if !ok {
 		return
 	}
@@ -219,11 +230,8 @@ func planKernelOrigin(job *Job, kb *target.Kernel, r *probe.Resolver, b follow.B
 // others (a statement's id is its index in the plan), with a note.
 func dropAt(job *Job, o *report.Origin, n int, site *follow.Site, name string) {
 	at := map[[2]any]bool{}
-	for _, id := range []uint32{site.CallID, site.ReturnID} {
-		if int(id) < n {
-			st := job.Plan.Stmts[id]
-			at[[2]any{st.Binary, st.FileOffset}] = true
-		}
+	for _, st := range siteProbes(job.Plan.Stmts[:n], site) {
+		at[[2]any{st.Binary, st.FileOffset}] = true
 	}
 	kept := job.Plan.Stmts[:n]
 	stmts := map[uint32]report.Stmt{}
@@ -242,6 +250,19 @@ func dropAt(job *Job, o *report.Origin, n int, site *follow.Site, name string) {
 	if len(lines) > 0 {
 		job.originNotes = append(job.originNotes, fmt.Sprintf("%s's statement at %s is not traced: its probe is the blamed call's own (%s calls itself there), whose records delimit the call's", name, strings.Join(lines, ", "), name))
 	}
+}
+
+// siteProbes returns the call and return probes of site among sts. They
+// are found by id: placement gives a statement observed on several jumps
+// several entries with one id, so an id is not an index in the plan.
+func siteProbes(sts []bpfgen.Stmt, site *follow.Site) []bpfgen.Stmt {
+	var out []bpfgen.Stmt
+	for _, st := range sts {
+		if st.ID == site.CallID || st.ID == site.ReturnID {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // originFunc finds the out-of-line function whose entry is the blamed

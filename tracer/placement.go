@@ -42,6 +42,8 @@ type placer struct {
 	entry    uint64
 	emulated func(insn.Class) bool
 	moved    int
+	// avoid holds file offsets no probe moves to (funcStmts.avoid).
+	avoid map[uint64]bool
 }
 
 // newPlacer decodes fn for placement; it returns nil (every probe stays)
@@ -128,6 +130,9 @@ func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs rep
 			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: %v", err)
 		}
 		q.FileOffset = off
+		if pl.avoid[off] {
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: +%#x holds the blamed call's probe, whose records delimit the call's", d.Addr-pl.entry)
+		}
 		st2, rs2, err := remake(&q)
 		switch {
 		case err != nil:

@@ -489,6 +489,9 @@ type funcStmts struct {
 	// entry values are not the registers copied at the traced function's
 	// entry, so locations that need them print ?.
 	origin bool
+	// avoid holds file offsets that placement must not move a probe
+	// to (the blamed call's probes, for an origin's statements).
+	avoid map[uint64]bool
 }
 
 // planStatements adds a probe per statement of f.fn to the job's plan,
@@ -520,6 +523,9 @@ func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func
 		pl, why = newPlacer(placement, uf, fn, f.spts)
 		if why != "" {
 			job.Placement = append(job.Placement, why)
+		}
+		if pl != nil {
+			pl.avoid = f.avoid
 		}
 	}
 	for _, p := range f.spts {
