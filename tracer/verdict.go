@@ -87,8 +87,14 @@ const rX8664Irelative = 37
 
 // irelativeSlots names the IRELATIVE GOT slots of ef by the symbol (of
 // ef's or the debug file's tables, any type: the ifunc's own) at each
-// relocation's addend.
-func irelativeSlots(ef, debug *elf.File) map[uint64]string {
+// relocation's addend. A malformed file (debug/elf may panic on one)
+// names none.
+func irelativeSlots(ef, debug *elf.File) (out map[uint64]string) {
+	defer func() {
+		if recover() != nil {
+			out = map[uint64]string{}
+		}
+	}()
 	byAddr := map[uint64]string{}
 	for _, e := range []*elf.File{ef, debug} {
 		if e == nil {
@@ -105,7 +111,7 @@ func irelativeSlots(ef, debug *elf.File) map[uint64]string {
 			}
 		}
 	}
-	out := map[uint64]string{}
+	out = map[uint64]string{}
 	if ef == nil {
 		return out
 	}
