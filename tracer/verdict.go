@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
@@ -60,22 +61,38 @@ func callNames(bin target.Binary, pl Placement) func(uint64) string {
 		}
 	}
 	irel := irelativeSlots(f.ELF, f.Debug)
+	var plts [][2]uint64
+	for _, name := range []string{".plt", ".plt.sec", ".plt.got"} {
+		if s := f.ELF.Section(name); s != nil {
+			plts = append(plts, [2]uint64{s.Addr, s.Addr + s.Size})
+		}
+	}
 	return func(va uint64) string {
 		if n, ok := names[va]; ok {
 			return n
 		}
 		// A library's PLT entry for its own ifunc (memcpy, strlen):
-		// jmp *slot(%rip) through an IRELATIVE slot, named by the
-		// resolver's symbol.
-		code, err := bin.Code(va, 16)
-		if err != nil {
-			return ""
-		}
-		for i := 0; i+6 <= len(code); i++ {
-			if code[i] == 0xff && code[i+1] == 0x25 {
-				slot := va + uint64(i) + 6 + uint64(int64(int32(binary.LittleEndian.Uint32(code[i+2:]))))
-				return irel[slot]
+		// jmp *slot(%rip) (after endbr64 and a bnd prefix) through an
+		// IRELATIVE slot, named by the resolver's symbol.
+		for _, r := range plts {
+			if va < r[0] || va >= r[1] {
+				continue
 			}
+			code, err := bin.Code(va, 16)
+			if err != nil || len(code) < 16 {
+				return ""
+			}
+			i := 0
+			if bytes.HasPrefix(code, []byte{0xf3, 0x0f, 0x1e, 0xfa}) {
+				i = 4
+			}
+			if code[i] == 0xf2 {
+				i++
+			}
+			if code[i] != 0xff || code[i+1] != 0x25 {
+				return ""
+			}
+			return irel[va+uint64(i)+6+uint64(int64(int32(binary.LittleEndian.Uint32(code[i+2:]))))]
 		}
 		return ""
 	}
