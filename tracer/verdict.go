@@ -1,7 +1,13 @@
 package tracer
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+
 	"github.com/whythefail/whythefail/debuginfo"
+	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/report"
 	"github.com/whythefail/whythefail/source"
 	"github.com/whythefail/whythefail/target"
@@ -15,12 +21,17 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 	p, err := verdict.New(verdict.Input{
 		Fn: fn, Scope: sc, Code: bin.Code, FileOffset: bin.FileOffset, CFA: bin.CFA,
 		Source: sourceLines(fn, buildID(bin), cfg), FirstID: nextStmtID(job.Plan.Stmts),
+		CallName: callNames(bin, cfg.Placement),
 	})
 	if err != nil {
 		job.Notes = append(job.Notes, "no verdict line: "+err.Error())
 		return
 	}
 	job.Verdict = p
+	if p.Superseded > 0 {
+		job.Placement = append(job.Placement, fmt.Sprintf("placement: %d of %d branch probes for the why: line, the others left out: another probed branch always follows them before any return",
+			len(p.Stmts), len(p.Stmts)+p.Superseded))
+	}
 	for _, st := range job.Plan.Stmts {
 		// A successor's probe on a jump records what runs after it
 		// (bpfgen records it after the jump's branch probe): it is not
@@ -30,6 +41,116 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 		}
 	}
 	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
+}
+
+// callNames names call targets by the symbols and PLT entries of a
+// user-space binary, for the verdict's pruning of branches that never
+// decide (verdict.Input.CallName); nil, which probes every branch, for
+// the kernel and modules, whose exception-table fixups enter code where
+// no jump shows, and for --placement=naive, which keeps every probe where
+// it was before placement, for comparison.
+func callNames(bin target.Binary, pl Placement) func(uint64) string {
+	f, ok := bin.(*target.File)
+	if !ok || bin.Kind() != target.KindUser || !pl.Auto {
+		return nil
+	}
+	names := follow.PLTNames(f.ELF)
+	for _, s := range bin.Symbols() {
+		if _, ok := names[s.Value]; !ok {
+			names[s.Value] = s.Name
+		}
+	}
+	irel := irelativeSlots(f.ELF, f.Debug)
+	var plts [][2]uint64
+	for _, name := range []string{".plt", ".plt.sec", ".plt.got"} {
+		if s := f.ELF.Section(name); s != nil {
+			plts = append(plts, [2]uint64{s.Addr, s.Addr + s.Size})
+		}
+	}
+	return func(va uint64) string {
+		if n, ok := names[va]; ok {
+			return n
+		}
+		// A library's PLT entry for its own ifunc (memcpy, strlen):
+		// jmp *slot(%rip) (after endbr64 and a bnd prefix) through an
+		// IRELATIVE slot, named by the resolver's symbol.
+		for _, r := range plts {
+			if va < r[0] || va >= r[1] {
+				continue
+			}
+			code, err := bin.Code(va, 16)
+			if err != nil || len(code) < 16 {
+				return ""
+			}
+			i := 0
+			if bytes.HasPrefix(code, []byte{0xf3, 0x0f, 0x1e, 0xfa}) {
+				i = 4
+			}
+			if code[i] == 0xf2 {
+				i++
+			}
+			if code[i] != 0xff || code[i+1] != 0x25 {
+				return ""
+			}
+			return irel[va+uint64(i)+6+uint64(int64(int32(binary.LittleEndian.Uint32(code[i+2:]))))]
+		}
+		return ""
+	}
+}
+
+// rX8664Irelative is R_X86_64_IRELATIVE: a GOT slot filled with what an
+// ifunc's resolver (at the addend) returns.
+const rX8664Irelative = 37
+
+// irelativeSlots names the IRELATIVE GOT slots of ef by the symbol (of
+// ef's or the debug file's tables, any type: the ifunc's own) at each
+// relocation's addend. A malformed file (debug/elf may panic on one)
+// names none.
+func irelativeSlots(ef, debug *elf.File) (out map[uint64]string) {
+	defer func() {
+		if recover() != nil {
+			out = map[uint64]string{}
+		}
+	}()
+	byAddr := map[uint64]string{}
+	for _, e := range []*elf.File{ef, debug} {
+		if e == nil {
+			continue
+		}
+		for _, read := range []func() ([]elf.Symbol, error){e.Symbols, e.DynamicSymbols} {
+			syms, _ := read()
+			for _, s := range syms {
+				if s.Name != "" && s.Value != 0 && s.Section != elf.SHN_UNDEF {
+					if _, ok := byAddr[s.Value]; !ok {
+						byAddr[s.Value] = s.Name
+					}
+				}
+			}
+		}
+	}
+	out = map[uint64]string{}
+	if ef == nil {
+		return out
+	}
+	for _, s := range ef.Sections {
+		if s.Type != elf.SHT_RELA || s.Entsize != 24 {
+			continue
+		}
+		data, err := s.Data()
+		if err != nil {
+			continue
+		}
+		for off := 0; off+24 <= len(data); off += 24 {
+			info := binary.LittleEndian.Uint64(data[off+8:])
+			if uint32(info) != rX8664Irelative {
+				continue
+			}
+			if n, ok := byAddr[binary.LittleEndian.Uint64(data[off+16:])]; ok {
+				out[binary.LittleEndian.Uint64(data[off:])] = n
+			}
+		}
+	}
+	return out
 }
 
 // sourceLines looks source lines up as --source does (compile directory,

@@ -30,6 +30,12 @@ type Input struct {
 	Source func(file string, line int) (string, bool)
 	// FirstID is the statement id of the first branch probe.
 	FirstID uint32
+	// CallName names the function at a call's target address ("" when
+	// no symbol does). With it, a C function's branches that another
+	// probed branch always follows before any return get no probe
+	// (superseded.go); nil probes every branch, as the kernel needs (its
+	// exception-table fixups enter code where no jump shows).
+	CallName func(va uint64) string
 }
 
 // Kind says what the flag-setting instruction computed.
@@ -103,6 +109,9 @@ type Plan struct {
 	source func(file string, line int) (string, bool)
 	// stmtPC is where each statement's probe is (ProbePC).
 	stmtPC map[uint32]uint64
+	// Superseded counts the branches left unprobed because another probed
+	// branch always follows them before any return (superseded.go).
+	Superseded int
 }
 
 // ProbePC says that statement id's probe is at pc, a link-time address.
@@ -246,6 +255,7 @@ func New(in Input) (*Plan, error) {
 	}
 	id := in.FirstID
 	graph := newCFG(ins)
+	var at []int // each probe's instruction (index into ins), in p.Stmts order
 	for k := range ins {
 		it := &ins[k]
 		if !it.ok || (!isJcc(it.inst.Op) && condOf[it.inst.Op] == 0) {
@@ -293,9 +303,31 @@ func New(in Input) (*Plan, error) {
 		st.Vars = append(st.Vars, ir.Var{Name: "rflags", Expr: flagsExpr, Size: 8})
 		p.Branches[id] = b
 		p.Stmts = append(p.Stmts, st)
+		at = append(at, k)
 		id++
 	}
+	if prunable(ins, in.CallName, in.Fn.CU.Language) {
+		p.prune(kept(ins, at, in.Fn.Entry), at, in.FirstID)
+	}
 	return p, nil
+}
+
+// prune leaves out the probes whose instruction (at[i] for p.Stmts[i]) is
+// not in keep, and numbers the others' ids again from first.
+func (p *Plan) prune(keep map[int]bool, at []int, first uint32) {
+	stmts, branches := p.Stmts[:0], map[uint32]*Branch{}
+	for i, st := range p.Stmts {
+		if !keep[at[i]] {
+			p.Superseded++
+			continue
+		}
+		b := p.Branches[st.ID]
+		st.ID, b.ID = first, first
+		branches[first] = b
+		stmts = append(stmts, st)
+		first++
+	}
+	p.Stmts, p.Branches = stmts, branches
 }
 
 // planOperands finds the flag writer of the jump ins[k] and the operands to

@@ -43,7 +43,9 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --placement auto|naive
                         auto (default): a statement's probe may move to a later instruction of
                         the same straight run that the kernel emulates, where it provably reads
-                        the same values (-v says where each went); naive: its first instruction
+                        the same values (-v says where each went), and the why: line probes
+                        only the branches that can be the last before a return; naive: its
+                        first instruction, and every branch probed
        --max-statements N  statements kept per invocation (default 512)
        --ringbuf-size SIZE ring buffer for committed traces (default 4M)
 example: whythefail 'process("./prog")' do_open '$return == -22' -c ./prog
