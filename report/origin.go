@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/verdict"
 )
 
 // Origin is the blamed callee's own statements, traced in a second run
@@ -17,6 +18,31 @@ type Origin struct {
 	// Stmts are the callee's statements by id (ids the traced function's
 	// statements do not use).
 	Stmts map[uint32]Stmt
+	// Verdict, when set, adds a "why:" line for the callee after its
+	// statements, from the branch record when its last branch was taken
+	// within the blamed call; nil when the traced function's own
+	// verdict holds that record.
+	Verdict *verdict.Plan
+}
+
+// explain is the origin's verdict in the call c of tr: the records
+// between its call and its return, its value as returned, and the
+// trace's branch when it was recorded within them; nil when there is no
+// plan, the value was not seen, or statements were dropped.
+func (o *Origin) explain(c follow.Call, tr *Trace) *verdict.Verdict {
+	if o.Verdict == nil || !c.Returned || tr.Truncated > 0 {
+		return nil
+	}
+	end := c.BackAt
+	if end < 0 {
+		end = len(tr.Records)
+	}
+	sub := *tr
+	sub.Records, sub.Return, sub.Branch, sub.BranchAfter = tr.Records[c.At+1:end], c.Value, nil, 0
+	if tr.Branch != nil && tr.BranchAfter >= c.At+1 && tr.BranchAfter <= end {
+		sub.Branch, sub.BranchAfter = tr.Branch, tr.BranchAfter-(c.At+1)
+	}
+	return explain(o.Verdict, o.Stmts, &sub)
 }
 
 // owns reports whether statement id is one of the origin's.
@@ -62,6 +88,10 @@ func (t *Text) writeOrigin(b *strings.Builder, res follow.Result, tr *Trace) {
 	}
 	if n == 0 {
 		b.WriteString("origin's statements: none recorded for that call\n")
+		return
+	}
+	if v := o.explain(c, tr); v != nil {
+		b.WriteString(v.String() + "\n")
 	}
 }
 

@@ -117,7 +117,7 @@ func (ks *kernelSymbols) refused(kb kernelBinary, lists kernelLists, s target.Sy
 		return why
 	}
 	if lists.ftrace == nil {
-		if has, ok := ks.hasFentry(kb, s); ok && !has {
+		if has, ok := ks.hasFentry(kb, s); ok && !has && !ks.partOfTraced(kb, s) {
 			return s.Name + " is notrace (it has no call of " + follow.FentryName + "), and the kernel's kprobe events refuse notrace functions"
 		}
 	}
@@ -129,6 +129,20 @@ func (ks *kernelSymbols) refused(kb kernelBinary, lists kernelLists, s target.Sy
 		return fmt.Sprintf("%d functions are named %s, and kprobes go by name", len(seen), s.Name)
 	}
 	return ""
+}
+
+// partOfTraced says whether the symbol s without ftrace's call is a part
+// of a function that has one, named by a suffix (f.cold, f.part.0): the
+// kernel checks such a symbol by the function it is part of
+// (within_notrace_func), and allows kprobes there when that function has
+// one.
+func (ks *kernelSymbols) partOfTraced(kb kernelBinary, s target.Symbol) bool {
+	base, _, ok := strings.Cut(s.Name, ".")
+	if !ok || len(ks.byName[base]) != 1 {
+		return false
+	}
+	has, ok := ks.hasFentry(kb, ks.byName[base][0])
+	return ok && has
 }
 
 // notraceWhy says why the kernel refuses kprobes in fn because it is

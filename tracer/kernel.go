@@ -198,7 +198,9 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 		spans[sym] = span{start: st.PC - off}
 		kept = append(kept, st)
 	}
-	if dropVerdict && job.Verdict != nil {
+	// The branch probes are FUNCTION's, or, when it has no verdict, the
+	// origin's (planOriginVerdict).
+	if dropVerdict && (job.Verdict != nil || (job.Origin != nil && job.Origin.Verdict != nil)) {
 		var stmts []bpfgen.Stmt
 		for _, st := range kept {
 			if !st.Branch {
@@ -206,8 +208,13 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 			}
 		}
 		kept = stmts
-		job.Verdict = nil
-		job.Notes = append(job.Notes, "no verdict line: a branch of "+fn.Name+" cannot be probed")
+		if job.Verdict != nil {
+			job.Verdict = nil
+			job.Notes = append(job.Notes, "no verdict line: a branch of "+fn.Name+" cannot be probed")
+		} else {
+			job.originNotes = append(job.originNotes, "no verdict line for "+job.Origin.Function+": one of its branches cannot be probed")
+			job.Origin.Verdict = nil
+		}
 	}
 	job.Plan.Stmts = kept
 	if len(refused) > 0 {
