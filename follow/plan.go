@@ -365,8 +365,11 @@ func New(in Input) (*Plan, error) {
 					t := uint64(int64(ret) + int64(a))
 					s.Callee = fb.bin.name(t, fb.bin.PLT)
 					if in.ReturnOf != nil {
-						if r, ok := in.ReturnOf(s.Callee); ok && r.Size > 0 {
+						switch r, ok := in.ReturnOf(s.Callee); {
+						case ok && r.Size > 0:
 							s.ret = &r
+						case ok:
+							s.Used = false // void: rax after it is not its value
 						}
 					}
 					callee, s.Target = fb.bin, t

@@ -420,7 +420,7 @@ func kernelReturns(kb kernelBinary) func(string) (follow.Ret, bool) {
 	}
 	return func(name string) (follow.Ret, bool) {
 		var fn *btf.Func
-		if spec.TypeByName(name, &fn) != nil {
+		if spec.TypeByName(cloneOf(name), &fn) != nil {
 			return follow.Ret{}, false // unknown, or several
 		}
 		proto, ok := fn.Type.(*btf.FuncProto)
@@ -436,4 +436,25 @@ func kernelReturns(kb kernelBinary) func(string) (follow.Ret, bool) {
 		}
 		return follow.Ret{Size: size, Signed: signed}, true
 	}
+}
+
+// cloneOf is the function a gcc clone of it was made from, by the clone's
+// name (link_path_walk.part.0.constprop.0 is link_path_walk's), when the
+// clone returns what that function returns: a split part or constant
+// propagation keeps the return; IPA-SRA (.isra) may drop it, and other
+// suffixes are not known. Any other name is returned as it is.
+func cloneOf(name string) string {
+	base, rest, ok := strings.Cut(name, ".")
+	if !ok {
+		return name
+	}
+	for _, w := range strings.Split(rest, ".") {
+		switch {
+		case w == "part" || w == "constprop" || w == "cold":
+		case w != "" && strings.Trim(w, "0123456789") == "":
+		default:
+			return name
+		}
+	}
+	return base
 }

@@ -418,3 +418,22 @@ func TestPrepareKernelOrigin(t *testing.T) {
 		t.Errorf("notes %q, want %q among them", job.Notes, want)
 	}
 }
+
+// TestCloneOf: a gcc clone's return is its function's only for the
+// suffixes that keep it.
+func TestCloneOf(t *testing.T) {
+	for name, want := range map[string]string{
+		"link_path_walk.part.0.constprop.0": "link_path_walk",
+		"f.cold":                            "f",
+		"f.constprop.12":                    "f",
+		"f.isra.0":                          "f.isra.0",
+		"f.part.0.isra.0":                   "f.part.0.isra.0",
+		"f.llvm.123":                        "f.llvm.123",
+		"f":                                 "f",
+		"f.":                                "f.",
+	} {
+		if got := cloneOf(name); got != want {
+			t.Errorf("cloneOf(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
