@@ -25,16 +25,30 @@ type Origin struct {
 	Verdict *verdict.Plan
 }
 
-// explain is the origin's verdict in the call c of tr: the records
-// between its call and its return, its value as returned, and the
-// trace's branch when it was recorded within them; nil when there is no
-// plan, the value was not seen, or statements were dropped.
+// explain is the origin's verdict in the call c of tr (callTrace); nil
+// without a plan or such a trace.
 func (o *Origin) explain(c follow.Call, tr *Trace) *verdict.Verdict {
-	if o.Verdict == nil || !c.Returned || tr.Truncated > 0 {
+	if o.Verdict == nil {
 		return nil
 	}
+	sub, ok := callTrace(c, tr)
+	if !ok {
+		return nil
+	}
+	return explain(o.Verdict, o.Stmts, sub)
+}
+
+// callTrace is the trace of the call c of tr, as a verdict reads it: the
+// records between its call and its return, its value as returned, and
+// tr's branch when it was recorded between them. Not ok when the value
+// was not seen, or statements were dropped (their count cannot be placed
+// in the call).
+func callTrace(c follow.Call, tr *Trace) (*Trace, bool) {
+	if !c.Returned || tr.Truncated > 0 || c.At < 0 || c.At >= len(tr.Records) {
+		return nil, false
+	}
 	end := c.BackAt
-	if end < 0 {
+	if end < 0 || end > len(tr.Records) {
 		end = len(tr.Records)
 	}
 	sub := *tr
@@ -42,7 +56,7 @@ func (o *Origin) explain(c follow.Call, tr *Trace) *verdict.Verdict {
 	if tr.Branch != nil && tr.BranchAfter >= c.At+1 && tr.BranchAfter <= end {
 		sub.Branch, sub.BranchAfter = tr.Branch, tr.BranchAfter-(c.At+1)
 	}
-	return explain(o.Verdict, o.Stmts, &sub)
+	return &sub, true
 }
 
 // owns reports whether statement id is one of the origin's.
