@@ -99,6 +99,11 @@ type Input struct {
 	// made), and Plan.Refused names it; a function tail-jumped to is not
 	// decoded.
 	Refused func(s target.Symbol) string
+	// SiteRefused, when set, says whether the kernel refuses a probe at
+	// the instruction at pc (a kprobe at a static call site, say): a call
+	// whose call or return instruction it refuses is left out, in
+	// Plan.Unprobed, as one the uprobe rules refuse.
+	SiteRefused func(pc uint64) bool
 }
 
 // Defaults of Input.MaxFuncs and Input.MaxSites.
@@ -333,7 +338,7 @@ func New(in Input) (*Plan, error) {
 				if j+1 >= len(ins) || ins[j+1].pc != ret {
 					continue // nothing after the call in this body: a noreturn callee
 				}
-				if !fb.bin.uprobeable(it) || !fb.bin.uprobeable(ins[j+1]) {
+				if !fb.bin.uprobeable(it) || !fb.bin.uprobeable(ins[j+1]) || (in.SiteRefused != nil && (in.SiteRefused(it.pc) || in.SiteRefused(ret))) {
 					// One refused probe fails the whole link.
 					p.Unprobed = append(p.Unprobed, fb.bin.name(it.pc, nil))
 					continue

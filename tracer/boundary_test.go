@@ -12,8 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/arch/x86/x86asm"
+
 	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
 )
@@ -239,6 +242,9 @@ func TestPrepareKernelFollow(t *testing.T) {
 			continue
 		}
 		inside[st.Symbol] = true
+		if why := kernelReserved(k).why(st.PC); why != "" {
+			t.Errorf("follow probe %d at %s+%#x: %s", st.ID, st.Symbol, st.FileOffset, why)
+		}
 		for _, sym := range ks.byName[st.Symbol] {
 			if why := ks.refused(k, lists, sym); sym.Value == st.PC-st.FileOffset && why != "" {
 				t.Errorf("follow probe %d at %s+%#x: %s", st.ID, st.Symbol, st.FileOffset, why)
@@ -435,5 +441,56 @@ func TestCloneOf(t *testing.T) {
 		if got := cloneOf(name); got != want {
 			t.Errorf("cloneOf(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// TestKernelReserved: the vmlinux's static call sites (kfree calls its
+// tracepoint's probes through __SCT__tp_func_kfree) are sites kprobes
+// refuse, found from the kernel's own table: every call of a static call
+// trampoline in kfree is one, the instruction after it is not.
+func TestKernelReserved(t *testing.T) {
+	k, err := target.OpenKernel(context.Background(), target.KernelOptions{Release: guestRelease(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	rs := kernelReserved(k)
+	if len(rs.ranges) == 0 || len(rs.bugs) == 0 {
+		t.Fatalf("%d jump label and static call sites, %d bug sites", len(rs.ranges), len(rs.bugs))
+	}
+	ks := newKernelSymbols(k)
+	var kfree target.Symbol
+	for _, s := range ks.byName["kfree"] {
+		kfree = s
+	}
+	code, err := k.Code(kfree.Value, int(kfree.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := insn.Decode(code, kfree.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	for _, it := range ins {
+		rel, ok := it.Inst.Args[0].(x86asm.Rel)
+		if !it.OK || it.Inst.Op != x86asm.CALL || !ok {
+			continue
+		}
+		to := uint64(int64(it.PC) + int64(it.Inst.Len) + int64(rel))
+		for _, s := range ks.sorted {
+			if s.Value == to && strings.HasPrefix(s.Name, "__SCT__") {
+				calls++
+				if why := rs.why(it.PC); why != "a static call site" {
+					t.Errorf("kfree+%#x calls %s: %q", it.PC-kfree.Value, s.Name, why)
+				}
+				if why := rs.why(it.PC + uint64(it.Inst.Len)); why != "" {
+					t.Errorf("kfree+%#x, after a static call: %q", it.PC+uint64(it.Inst.Len)-kfree.Value, why)
+				}
+			}
+		}
+	}
+	if calls == 0 {
+		t.Error("kfree calls no static call trampoline")
 	}
 }

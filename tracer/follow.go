@@ -47,6 +47,8 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		if kb, ok := bin.(kernelBinary); ok && ks != nil {
 			in.ReturnOf = kernelReturns(kb)
 			in.Refused = func(s target.Symbol) string { return ks.refused(kb, lists, s) }
+			rs := kernelReserved(kb)
+			in.SiteRefused = func(pc uint64) bool { return rs.why(pc) != "" }
 		}
 	case !ok || bin.Kind() != target.KindUser:
 		return errors.New("--follow follows calls in user-space programs and the kernel only: a module's calls are relocated when it is loaded")
@@ -83,7 +85,7 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		why := "the kernel takes no uprobe on their call or return instruction"
 		if job.Plan.Space == target.KernelSpace {
 			// The same check serves kprobes: stricter than the kernel's, never looser.
-			why = "their call or return instruction is one whythefail does not probe (the uprobe rules, which are stricter than kprobes')"
+			why = "their call or return instruction is one whythefail does not probe (the uprobe rules, which are stricter than kprobes'), or one the kernel rewrites at run time (a static call or jump label site), which kprobes refuse"
 		}
 		job.Notes = append(job.Notes, fmt.Sprintf("--follow: %d call(s) not recorded: %s (%s)", n, why, strings.Join(p.Unprobed, ", ")))
 	}
