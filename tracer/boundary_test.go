@@ -445,9 +445,11 @@ func TestCloneOf(t *testing.T) {
 }
 
 // TestKernelReserved: the vmlinux's static call sites (kfree calls its
-// tracepoint's probes through __SCT__tp_func_kfree) are sites kprobes
-// refuse, found from the kernel's own table: every call of a static call
-// trampoline in kfree is one, the instruction after it is not.
+// tracepoint's probes through __SCT__tp_func_kfree), which kprobes refuse,
+// and its alternatives (kmem_cache_alloc's call of
+// this_cpu_cmpxchg16b_emu), rewritten at boot, are found from the
+// kernel's own tables: every such call is one, the instruction after a
+// static call is not.
 func TestKernelReserved(t *testing.T) {
 	k, err := target.OpenKernel(context.Background(), target.KernelOptions{Release: guestRelease(t)})
 	if err != nil {
@@ -459,38 +461,47 @@ func TestKernelReserved(t *testing.T) {
 		t.Fatalf("%d jump label and static call sites, %d bug sites", len(rs.ranges), len(rs.bugs))
 	}
 	ks := newKernelSymbols(k)
-	var kfree target.Symbol
-	for _, s := range ks.byName["kfree"] {
-		kfree = s
-	}
-	code, err := k.Code(kfree.Value, int(kfree.Size))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ins, err := insn.Decode(code, kfree.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls := 0
-	for _, it := range ins {
-		rel, ok := it.Inst.Args[0].(x86asm.Rel)
-		if !it.OK || it.Inst.Op != x86asm.CALL || !ok {
-			continue
+	// calls checks fn's direct calls of the functions named with prefix:
+	// each is a reserved site of kind (and the instruction after it is
+	// not, when after is set).
+	calls := func(fn, prefix, kind string, after bool) {
+		var sym target.Symbol
+		for _, s := range ks.byName[fn] {
+			sym = s
 		}
-		to := uint64(int64(it.PC) + int64(it.Inst.Len) + int64(rel))
-		for _, s := range ks.sorted {
-			if s.Value == to && strings.HasPrefix(s.Name, "__SCT__") {
-				calls++
-				if why := rs.why(it.PC); why != "a static call site" {
-					t.Errorf("kfree+%#x calls %s: %q", it.PC-kfree.Value, s.Name, why)
+		code, err := k.Code(sym.Value, int(sym.Size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, err := insn.Decode(code, sym.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, it := range ins {
+			rel, ok := it.Inst.Args[0].(x86asm.Rel)
+			if !it.OK || it.Inst.Op != x86asm.CALL || !ok {
+				continue
+			}
+			to := uint64(int64(it.PC) + int64(it.Inst.Len) + int64(rel))
+			for _, s := range ks.byName {
+				if s[0].Value != to || !strings.HasPrefix(s[0].Name, prefix) {
+					continue
 				}
-				if why := rs.why(it.PC + uint64(it.Inst.Len)); why != "" {
-					t.Errorf("kfree+%#x, after a static call: %q", it.PC+uint64(it.Inst.Len)-kfree.Value, why)
+				n++
+				if why := rs.why(it.PC); why != kind {
+					t.Errorf("%s+%#x calls %s: %q, want %q", fn, it.PC-sym.Value, s[0].Name, why, kind)
+				}
+				if why := rs.why(it.PC + uint64(it.Inst.Len)); after && why != "" {
+					t.Errorf("%s+%#x, after the call of %s: %q", fn, it.PC+uint64(it.Inst.Len)-sym.Value, s[0].Name, why)
 				}
 			}
 		}
+		if n == 0 {
+			t.Errorf("%s makes no call of %s*", fn, prefix)
+		}
 	}
-	if calls == 0 {
-		t.Error("kfree calls no static call trampoline")
-	}
+	calls("kfree", "__SCT__", "a static call site", true)
+	// An alternative: a cmpxchg16b on CPUs that have one.
+	calls("kmem_cache_alloc", "this_cpu_cmpxchg16b_emu", "an alternative instruction site (rewritten at boot)", false)
 }

@@ -85,7 +85,7 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		why := "the kernel takes no uprobe on their call or return instruction"
 		if job.Plan.Space == target.KernelSpace {
 			// The same check serves kprobes: stricter than the kernel's, never looser.
-			why = "their call or return instruction is one whythefail does not probe (the uprobe rules, which are stricter than kprobes'), or one the kernel rewrites at run time (a static call or jump label site), which kprobes refuse"
+			why = "their call or return instruction is one whythefail does not probe (the uprobe rules, which are stricter than kprobes'), or one the kernel rewrites at run time (a static call, jump label, alternative or paravirt site), where no kprobe goes"
 		}
 		job.Notes = append(job.Notes, fmt.Sprintf("--follow: %d call(s) not recorded: %s (%s)", n, why, strings.Join(p.Unprobed, ", ")))
 	}

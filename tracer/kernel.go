@@ -139,7 +139,7 @@ func refusedSite(kb kernelBinary, lists kernelLists, sym string, va uint64) stri
 		return fmt.Sprintf("%s is in %s, freed after boot", sym, sec)
 	}
 	if why := kernelReserved(kb).why(va); why != "" {
-		return fmt.Sprintf("%#x in %s is %s, which the kernel rewrites at run time or reports bugs at: kprobes refuse it", va, sym, why)
+		return fmt.Sprintf("%#x in %s is %s: no kprobe goes there", va, sym, why)
 	}
 	return ""
 }

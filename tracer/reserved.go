@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 
 	"github.com/whythefail/whythefail/insn"
@@ -20,25 +21,39 @@ import (
 // vmlinux's tables say where they are, each entry's address relative to
 // the entry's own field (the kernel's relative pointers).
 
-// reservedSites are the vmlinux's addresses kprobes refuse though an
-// instruction starts there: each start address with its length and kind.
+// Code the kernel rewrites at boot (alternatives, paravirt patch sites)
+// is not what the vmlinux holds: the instruction boundaries checked there,
+// and the instruction a probe would emulate, are not the running ones'.
+// The kernel does not refuse kprobes there, but whythefail does not probe
+// them (stricter than the kernel, never looser): a kprobe on a call that
+// an alternative replaced (kmem_cache_alloc's call of
+// this_cpu_cmpxchg16b_emu, a cmpxchg16b at run time) was refused.
+
+// reservedSites are the vmlinux's addresses no kprobe goes to though an
+// instruction starts there: ranges with their kind, by start.
 type reservedSites struct {
-	ranges map[uint64]reservedRange // by start: [start, start+n)
-	bugs   map[uint64]bool          // BUG()/WARN() sites (ud2)
+	ranges []reservedRange
+	maxLen uint64
+	bugs   map[uint64]bool // BUG()/WARN() sites (ud2)
 }
 
 type reservedRange struct {
-	n    uint64
-	kind string
+	start, n uint64
+	kind     string
 }
 
 // Table entry sizes on x86-64: struct jump_entry {s32 code, target; long
 // key}, struct static_call_site {s32 addr, key}, struct bug_entry {s32
 // bug_addr_disp, file_disp; u16 line, flags} (relative pointers, verbose).
+// struct alt_instr {s32 instr_offset, repl_offset; u16 cpuid; u8
+// instrlen, replacementlen} (packed), struct paravirt_patch_site {u8
+// *instr; u8 type, len} (16 bytes aligned).
 const (
 	jumpEntrySize   = 16
 	staticCallSize  = 8
 	bugEntrySize    = 12
+	altInstrSize    = 12
+	paraSiteSize    = 16
 	callInsnSize    = 5
 	jumpLabelMaxLen = 5
 )
@@ -74,11 +89,19 @@ func readReserved(f *elf.File, code func(uint64, int) ([]byte, error)) (*reserve
 	at := map[string]uint64{}
 	for _, s := range syms {
 		switch s.Name {
-		case "__start___jump_table", "__stop___jump_table", "__start_static_call_sites", "__stop_static_call_sites", "__start___bug_table", "__stop___bug_table":
+		case "__start___jump_table", "__stop___jump_table", "__start_static_call_sites", "__stop_static_call_sites", "__start___bug_table", "__stop___bug_table",
+			"__alt_instructions", "__alt_instructions_end", "__parainstructions", "__parainstructions_end":
 			at[s.Name] = s.Value
 		}
 	}
-	rs := &reservedSites{ranges: map[uint64]reservedRange{}, bugs: map[uint64]bool{}}
+	// The same bounds under the names of the other tables.
+	at["__start___alt_instructions"], at["__stop___alt_instructions"] = at["__alt_instructions"], at["__alt_instructions_end"]
+	at["__start___parainstructions"], at["__stop___parainstructions"] = at["__parainstructions"], at["__parainstructions_end"]
+	rs := &reservedSites{bugs: map[uint64]bool{}}
+	add := func(start, n uint64, kind string) {
+		rs.ranges = append(rs.ranges, reservedRange{start, n, kind})
+		rs.maxLen = max(rs.maxLen, n)
+	}
 	table := func(name string, size int, each func(entry uint64, b []byte)) error {
 		start, ok1 := at["__start_"+name]
 		stop, ok2 := at["__stop_"+name]
@@ -105,13 +128,13 @@ func readReserved(f *elf.File, code func(uint64, int) ([]byte, error)) (*reserve
 				n = uint64(ins[0].Inst.Len)
 			}
 		}
-		rs.ranges[a] = reservedRange{n, "a jump label (static key) site"}
+		add(a, n, "a jump label (static key) site")
 	})
 	if err != nil {
 		return nil, err
 	}
 	err = table("static_call_sites", staticCallSize, func(e uint64, b []byte) {
-		rs.ranges[rel(e, b)] = reservedRange{callInsnSize, "a static call site"}
+		add(rel(e, b), callInsnSize, "a static call site")
 	})
 	if err != nil {
 		return nil, err
@@ -120,6 +143,19 @@ func readReserved(f *elf.File, code func(uint64, int) ([]byte, error)) (*reserve
 	if err != nil {
 		return nil, err
 	}
+	err = table("__alt_instructions", altInstrSize, func(e uint64, b []byte) {
+		add(rel(e, b), uint64(b[10]), "an alternative instruction site (rewritten at boot)")
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = table("__parainstructions", paraSiteSize, func(e uint64, b []byte) {
+		add(binary.LittleEndian.Uint64(b), uint64(b[9]), "a paravirt patch site (rewritten at boot)")
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(rs.ranges, func(i, j int) bool { return rs.ranges[i].start < rs.ranges[j].start })
 	return rs, nil
 }
 
@@ -143,8 +179,11 @@ func (rs *reservedSites) why(va uint64) string {
 	if rs.bugs[va] {
 		return "a BUG()/WARN() site"
 	}
-	for back := uint64(0); back < jumpLabelMaxLen && back <= va; back++ {
-		if r, ok := rs.ranges[va-back]; ok && back < r.n {
+	// The ranges starting at va or before it, back as far as the
+	// longest one reaches.
+	i := sort.Search(len(rs.ranges), func(i int) bool { return rs.ranges[i].start > va })
+	for i--; i >= 0 && rs.ranges[i].start+rs.maxLen > va; i-- {
+		if r := rs.ranges[i]; va < r.start+r.n {
 			return r.kind
 		}
 	}
