@@ -173,7 +173,7 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 	type span struct{ start, size uint64 }
 	spans := map[string]span{job.Plan.EntrySymbol: {start: job.Plan.EntryPC}}
 	var kept []bpfgen.Stmt
-	var refused []string
+	var refused, refusedOrigin []string
 	dropVerdict := false
 	for _, st := range job.Plan.Stmts {
 		sym, off, err := kb.KprobeSite(st.PC)
@@ -192,6 +192,8 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 				if job.Origin != nil && !ok {
 					rs = job.Origin.Stmts[st.ID] // the origin's
 					delete(job.Origin.Stmts, st.ID)
+					refusedOrigin = append(refusedOrigin, fmt.Sprintf("%s:%d (%#x: %s)", rs.File, rs.Line, st.PC, why))
+					continue
 				}
 				refused = append(refused, fmt.Sprintf("%s:%d (%#x: %s)", rs.File, rs.Line, st.PC, why))
 			}
@@ -220,6 +222,9 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 		}
 	}
 	job.Plan.Stmts = kept
+	if len(refusedOrigin) > 0 {
+		job.originNotes = append(job.originNotes, fmt.Sprintf("%d statement(s) of %s cannot be probed and are not traced: %s", len(refusedOrigin), job.Origin.Function, strings.Join(refusedOrigin, "; ")))
+	}
 	if len(refused) > 0 {
 		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of %s cannot be probed and are not traced: %s", len(refused), fn.Name, strings.Join(refused, "; ")))
 	}

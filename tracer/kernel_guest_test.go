@@ -108,12 +108,12 @@ var kernelCases = []kernelCase{
 			{text: "return filp;", vars: "filp=0xfffffffffffffffe"}}},
 	// Two levels: the origin is do_filp_open's callee path_openat, its
 	// statements traced in the re-run (the walk of the missing
-	// directory failed, the file it allocated is put back).
+	// directory failed with -ENOENT, returned as a pointer).
 	{name: "openat --follow=2", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", flags: "--follow=2", status: 1, comm: "openmissing", ret: "-2",
 		file: "fs/open.c", header: "static long do_sys_openat2(int dfd, const char __user *filename,",
 		calls: []wantCall{{"do_filp_open", "struct file *f = do_filp_open(dfd, tmp, &op);", "-2"}}, origin: "path_openat",
 		originFile: "fs/namei.c", originHeader: "static struct file *path_openat(struct nameidata *nd,",
-		originWant: []want{{text: "while (!(error = link_path_walk(s, nd)) &&"}, {text: "fput(file);"}},
+		originWant: []want{{text: "while (!(error = link_path_walk(s, nd)) &&"}, {text: "return ERR_PTR(error);", vars: "error=0xfffffffffffffffe"}},
 		output:     []string{"\nchain: do_sys_openat2 → do_filp_open (fs/open.c:@do_filp_open) returned -2 → path_openat returned -2\n", "whythefail: re-running ./openmissing 1 to trace path_openat's statements"}},
 	// The default depth, 3: the chain goes on into path_openat's call
 	// of link_path_walk, whose out-of-line code is a gcc clone (named by
