@@ -565,7 +565,12 @@ func branchRecord(e *emitter, st *Stmt) {
 // Every statement is alone, except that the statements at an offset where
 // a successor (Stmt.Succ) sits are recorded together: statements first,
 // then branch probes, then successors, since the first two observe the
-// code before the jump and successors the code after it.
+// code before the jump and successors the code after it. In the kernel,
+// every set of statements at one symbol+offset is recorded together, in
+// plan order (statements before branch probes): the kernel runs the
+// kprobes of one address in the reverse order of their attachment, so
+// that separate programs would record a callee's entry (follow's probe,
+// planned first) after the statement of its opening line.
 func stmtGroups(s *Spec) ([][]int, error) {
 	type at struct {
 		off uint64
@@ -585,6 +590,17 @@ func stmtGroups(s *Spec) ([][]int, error) {
 			return nil, fmt.Errorf("statement %d: a successor at the entry offset %#x", st.ID, st.FileOffset)
 		}
 		succ[at{st.FileOffset, st.Symbol}] = nil
+	}
+	if s.Space == target.KernelSpace {
+		n := map[at]int{}
+		for _, st := range s.Stmts {
+			n[at{st.FileOffset, st.Symbol}]++
+		}
+		for a, k := range n {
+			if k > 1 {
+				succ[a] = nil
+			}
+		}
 	}
 	for i, st := range s.Stmts {
 		if g, ok := succ[at{st.FileOffset, st.Symbol}]; ok {

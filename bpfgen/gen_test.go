@@ -164,3 +164,39 @@ func TestCondString(t *testing.T) {
 		t.Error("stat names")
 	}
 }
+
+// TestKernelSharedOffset: kernel statements at one symbol+offset are
+// recorded by one program, in plan order (a callee's entry probe with its
+// return-address filter before the statement of the callee's first line),
+// since the kernel runs an address's kprobes in the reverse order of their
+// attachment; statements alone at their offset keep programs of their own.
+func TestKernelSharedOffset(t *testing.T) {
+	ra := []ir.Var{{Name: "ra", Expr: []byte{0x77, 0x00}, Size: 8}}
+	spec := &Spec{
+		Space: target.KernelSpace, EntrySymbol: "wrapper", EntryOffset: 0xffffffff81000000, RetSize: 4,
+		Stmts: []Stmt{
+			{ID: 0, Symbol: "callee", FileOffset: 0, Vars: ra, ReturnInto: [][2]uint64{{0x10, 0x20}}},
+			{ID: 1, Symbol: "callee", FileOffset: 0x40, Vars: ra},
+			{ID: 2, Symbol: "callee", FileOffset: 0, Vars: []ir.Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}},
+			{ID: 3, Symbol: "other", FileOffset: 0},
+		},
+	}
+	groups, err := stmtGroups(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int{{0, 2}, {1}, nil, {3}}; !reflect.DeepEqual(groups, want) {
+		t.Errorf("groups %v, want %v", groups, want)
+	}
+	g, err := Generate(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{StmtProgramName(0), StmtProgramName(1), "", StmtProgramName(3)}; !reflect.DeepEqual(g.StmtPrograms, want) {
+		t.Errorf("statement programs %q, want %q", g.StmtPrograms, want)
+	}
+	spec.Space = target.UserSpace
+	if groups, _ := stmtGroups(spec); groups[2] == nil {
+		t.Error("user-space statements at one offset are grouped")
+	}
+}

@@ -105,6 +105,18 @@ type Input struct {
 	// traced too (the origin's, on a --follow -c re-run), so that the
 	// records keep their order with the statements'.
 	Stay func(path string, entry uint64) bool
+	// Refused, when set, says why no probe may go into the function of
+	// symbol s ("" when probes may): the kernel refuses kprobes in it
+	// (CalleeInput.Refused). Its calls are not followed (it is a leaf of
+	// the call tree, its call and return still recorded where they are
+	// made), and Plan.Refused names it; a function tail-jumped to is not
+	// decoded.
+	Refused func(s target.Symbol) string
+	// SiteRefused, when set, says whether the kernel refuses a probe at
+	// the instruction at pc (a kprobe at a static call site, say): a call
+	// whose call or return instruction it refuses is left out, in
+	// Plan.Unprobed, as one the uprobe rules refuse.
+	SiteRefused func(pc uint64) bool
 }
 
 // Defaults of Input.MaxFuncs and Input.MaxSites.
@@ -203,6 +215,9 @@ type Plan struct {
 	// uprobe on their call or return instruction (a lock prefix, say),
 	// as function+offset.
 	Unprobed []string
+	// Refused are the callees whose own calls are not followed because
+	// Input.Refused refused them: "name (why)", once each.
+	Refused []string
 
 	mu          sync.Mutex // resolve's
 	byID        map[uint32]*Site
@@ -217,6 +232,8 @@ type Plan struct {
 	// the call sites by return address.
 	probes map[uint32]calleeProbe
 	byRA   map[uint64]*Site
+
+	refused map[string]bool // the names in Refused
 }
 
 // Owns reports whether statement id is a call or return probe of the plan.
@@ -328,7 +345,7 @@ func New(in Input) (*Plan, error) {
 					if inRanges(part.ranges, t) || queued[fkey{fb.bin.Path, t}] {
 						continue
 					}
-					if s, ok := fb.bin.symbolAt(t); ok && s.Value == t && s.Size > 0 && thunkReg(s.Name) == 0 {
+					if s, ok := fb.bin.symbolAt(t); ok && s.Value == t && s.Size > 0 && thunkReg(s.Name) == 0 && p.allowed(in, s) {
 						queued[fkey{fb.bin.Path, t}] = true
 						parts = append(parts, body{bin: fb.bin, name: s.Name, entry: t, ranges: fb.bin.codeOf(s)})
 					}
@@ -341,7 +358,7 @@ func New(in Input) (*Plan, error) {
 				if j+1 >= len(ins) || ins[j+1].pc != ret {
 					continue // nothing after the call in this body: a noreturn callee
 				}
-				if !fb.bin.uprobeable(it) || !fb.bin.uprobeable(ins[j+1]) {
+				if !fb.bin.uprobeable(it) || !fb.bin.uprobeable(ins[j+1]) || (in.SiteRefused != nil && (in.SiteRefused(it.pc) || in.SiteRefused(ret))) {
 					// One refused probe fails the whole link.
 					p.Unprobed = append(p.Unprobed, fb.bin.name(it.pc, nil))
 					continue
@@ -373,8 +390,11 @@ func New(in Input) (*Plan, error) {
 					t := uint64(int64(ret) + int64(a))
 					s.Callee = fb.bin.name(t, fb.bin.PLT)
 					if in.ReturnOf != nil {
-						if r, ok := in.ReturnOf(s.Callee); ok && r.Size > 0 {
+						switch r, ok := in.ReturnOf(s.Callee); {
+						case ok && r.Size > 0:
 							s.ret = &r
+						case ok:
+							s.Used = false // void: rax after it is not its value
 						}
 					}
 					callee, s.Target = fb.bin, t
@@ -438,6 +458,8 @@ func New(in Input) (*Plan, error) {
 						s.NotFollowed = "no function symbol there"
 					case queued[fkey{callee.Path, s.Target}]:
 						s.Followed, s.NotFollowed = true, ""
+					case !p.allowed(in, fs):
+						s.NotFollowed = "the kernel refuses probes in it"
 					case len(queue) >= maxFuncs:
 						cutFuncs = true
 						s.NotFollowed = "the call tree's bound"
@@ -474,6 +496,26 @@ func New(in Input) (*Plan, error) {
 		p.Cut = fmt.Sprintf("--follow: the call tree was cut at %d functions: the calls of the others are not recorded", maxFuncs)
 	}
 	return p, nil
+}
+
+// allowed says whether probes may go into the function of symbol s
+// (Input.Refused); a refused one is named in p.Refused, once.
+func (p *Plan) allowed(in Input, s target.Symbol) bool {
+	if in.Refused == nil {
+		return true
+	}
+	why := in.Refused(s)
+	if why == "" {
+		return true
+	}
+	if p.refused == nil {
+		p.refused = map[string]bool{}
+	}
+	if !p.refused[s.Name] {
+		p.refused[s.Name] = true
+		p.Refused = append(p.Refused, fmt.Sprintf("%s (%s)", s.Name, why))
+	}
+	return false
 }
 
 // resolve names a site's callee by its DWARF and places the call (its

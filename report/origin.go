@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/verdict"
 )
 
 // Origin is the blamed callee's own statements, traced in a second run
@@ -17,6 +18,45 @@ type Origin struct {
 	// Stmts are the callee's statements by id (ids the traced function's
 	// statements do not use).
 	Stmts map[uint32]Stmt
+	// Verdict, when set, adds a "why:" line for the callee after its
+	// statements, from the branch record when its last branch was taken
+	// within the blamed call; nil when the traced function's own
+	// verdict holds that record.
+	Verdict *verdict.Plan
+}
+
+// explain is the origin's verdict in the call c of tr (callTrace); nil
+// without a plan or such a trace.
+func (o *Origin) explain(c follow.Call, tr *Trace) *verdict.Verdict {
+	if o.Verdict == nil {
+		return nil
+	}
+	sub, ok := callTrace(c, tr)
+	if !ok {
+		return nil
+	}
+	return explain(o.Verdict, o.Stmts, sub)
+}
+
+// callTrace is the trace of the call c of tr, as a verdict reads it: the
+// records between its call and its return, its value as returned, and
+// tr's branch when it was recorded between them. Not ok when the value
+// was not seen, or statements were dropped (their count cannot be placed
+// in the call).
+func callTrace(c follow.Call, tr *Trace) (*Trace, bool) {
+	if !c.Returned || tr.Truncated > 0 || c.At < 0 || c.At >= len(tr.Records) {
+		return nil, false
+	}
+	end := c.BackAt
+	if end < 0 || end > len(tr.Records) {
+		end = len(tr.Records)
+	}
+	sub := *tr
+	sub.Records, sub.Return, sub.Branch, sub.BranchAfter = tr.Records[c.At+1:end], c.Value, nil, 0
+	if tr.Branch != nil && tr.BranchAfter >= c.At+1 && tr.BranchAfter <= end {
+		sub.Branch, sub.BranchAfter = tr.Branch, tr.BranchAfter-(c.At+1)
+	}
+	return &sub, true
 }
 
 // owns reports whether statement id is one of the origin's.
@@ -62,6 +102,10 @@ func (t *Text) writeOrigin(b *strings.Builder, res follow.Result, tr *Trace) {
 	}
 	if n == 0 {
 		b.WriteString("origin's statements: none recorded for that call\n")
+		return
+	}
+	if v := o.explain(c, tr); v != nil {
+		b.WriteString(v.String() + "\n")
 	}
 }
 

@@ -107,3 +107,31 @@ origin's statements: not traced here (they are traced for lookup, call 1 from it
 		t.Errorf("f's statements %+v: want its two, without lookup's", got.Statements)
 	}
 }
+
+// TestCallTrace: the origin's "why:" line reads the blamed call's records
+// (between its call and return records), its value, and the trace's branch
+// only when that was recorded within the call.
+func TestCallTrace(t *testing.T) {
+	br := &Record{StmtID: 30}
+	rs := []Record{{StmtID: 0}, {StmtID: 10}, {StmtID: 20}, {StmtID: 21}, {StmtID: 11}, {StmtID: 1}}
+	c := follow.Call{At: 1, BackAt: 4, Returned: true, Value: -22}
+	for _, k := range []struct {
+		after      int
+		wantBranch bool
+		wantAfter  int
+	}{{1, false, 0}, {2, true, 0}, {3, true, 1}, {4, true, 2}, {5, false, 0}} {
+		sub, ok := callTrace(c, &Trace{Return: -2, Records: rs, Branch: br, BranchAfter: k.after})
+		if !ok || sub.Return != -22 || len(sub.Records) != 2 || sub.Records[0].StmtID != 20 || sub.Records[1].StmtID != 21 {
+			t.Fatalf("branch after %d: %v, %+v", k.after, ok, sub)
+		}
+		if (sub.Branch != nil) != k.wantBranch || sub.BranchAfter != k.wantAfter {
+			t.Errorf("branch after %d record(s): branch %v after %d, want %v after %d", k.after, sub.Branch != nil, sub.BranchAfter, k.wantBranch, k.wantAfter)
+		}
+	}
+	if _, ok := callTrace(follow.Call{At: 1, BackAt: 4}, &Trace{Records: rs}); ok {
+		t.Error("a call whose value was not seen has a trace")
+	}
+	if _, ok := callTrace(c, &Trace{Records: rs, Truncated: 3}); ok {
+		t.Error("a truncated trace has a call trace")
+	}
+}

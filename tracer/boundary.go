@@ -117,7 +117,7 @@ func (ks *kernelSymbols) refused(kb kernelBinary, lists kernelLists, s target.Sy
 		return why
 	}
 	if lists.ftrace == nil {
-		if has, ok := ks.hasFentry(kb, s); ok && !has {
+		if has, ok := ks.hasFentry(kb, s); ok && !has && !ks.partOfTraced(kb, s) {
 			return s.Name + " is notrace (it has no call of " + follow.FentryName + "), and the kernel's kprobe events refuse notrace functions"
 		}
 	}
@@ -129,6 +129,20 @@ func (ks *kernelSymbols) refused(kb kernelBinary, lists kernelLists, s target.Sy
 		return fmt.Sprintf("%d functions are named %s, and kprobes go by name", len(seen), s.Name)
 	}
 	return ""
+}
+
+// partOfTraced says whether the symbol s without ftrace's call is a part
+// of a function that has one, named by a suffix (f.cold, f.part.0): the
+// kernel checks such a symbol by the function it is part of
+// (within_notrace_func), and allows kprobes there when that function has
+// one.
+func (ks *kernelSymbols) partOfTraced(kb kernelBinary, s target.Symbol) bool {
+	base, _, ok := strings.Cut(s.Name, ".")
+	if !ok || len(ks.byName[base]) != 1 {
+		return false
+	}
+	has, ok := ks.hasFentry(kb, ks.byName[base][0])
+	return ok && has
 }
 
 // notraceWhy says why the kernel refuses kprobes in fn because it is
@@ -406,7 +420,7 @@ func kernelReturns(kb kernelBinary) func(string) (follow.Ret, bool) {
 	}
 	return func(name string) (follow.Ret, bool) {
 		var fn *btf.Func
-		if spec.TypeByName(name, &fn) != nil {
+		if spec.TypeByName(cloneOf(name), &fn) != nil {
 			return follow.Ret{}, false // unknown, or several
 		}
 		proto, ok := fn.Type.(*btf.FuncProto)
@@ -422,4 +436,25 @@ func kernelReturns(kb kernelBinary) func(string) (follow.Ret, bool) {
 		}
 		return follow.Ret{Size: size, Signed: signed}, true
 	}
+}
+
+// cloneOf is the function a gcc clone of it was made from, by the clone's
+// name (link_path_walk.part.0.constprop.0 is link_path_walk's), when the
+// clone returns what that function returns: a split part or constant
+// propagation keeps the return; IPA-SRA (.isra) may drop it, and other
+// suffixes are not known. Any other name is returned as it is.
+func cloneOf(name string) string {
+	base, rest, ok := strings.Cut(name, ".")
+	if !ok {
+		return name
+	}
+	for _, w := range strings.Split(rest, ".") {
+		switch {
+		case w == "part" || w == "constprop" || w == "cold":
+		case w != "" && strings.Trim(w, "0123456789") == "":
+		default:
+			return name
+		}
+	}
+	return base
 }

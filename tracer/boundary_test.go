@@ -6,12 +6,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/target"
 )
@@ -183,17 +188,22 @@ func TestPrepareNotraceRefused(t *testing.T) {
 }
 
 // TestPrepareKernelFollow: --follow in a kernel function BPF may probe
-// puts kprobes on its call instructions and return addresses, inside it
-// (symbol+offset, as statements); ftrace's __fentry__ call is no call;
-// do_filp_open's call is at the line whose text it is.
+// puts kprobes on its call instructions and return addresses (symbol+offset,
+// as statements); ftrace's __fentry__ call is no call; do_filp_open's call
+// is at the line whose text it is. --follow=1 keeps them inside the
+// function; the default depth, 3, goes on into its callees (path_openat's
+// call of link_path_walk, a gcc clone named by its symbol, is a call of
+// depth 3), never into a function the kernel refuses kprobes in. The
+// re-run traces link_path_walk's statements, found by their text.
 func TestPrepareKernelFollow(t *testing.T) {
 	rel := guestRelease(t)
-	job, err := prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", Release: rel, Follow: true})
+	cfg := Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", Release: rel, Follow: true, FollowDepth: 1}
+	job, err := prepareOther(t, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := kernelSources(t, rel, filepath.Join(t.TempDir(), "src"))["fs/open.c"]
-	line := sourceLine(src, "static long do_sys_openat2(int dfd, const char __user *filename,", "struct file *f = do_filp_open(dfd, tmp, &op);")
+	srcs := kernelSources(t, rel, filepath.Join(t.TempDir(), "src"))
+	line := sourceLine(srcs["fs/open.c"], "static long do_sys_openat2(int dfd, const char __user *filename,", "struct file *f = do_filp_open(dfd, tmp, &op);")
 	found := false
 	for _, s := range job.Follow.Sites {
 		if s.Callee == "__fentry__" {
@@ -208,8 +218,89 @@ func TestPrepareKernelFollow(t *testing.T) {
 	}
 	for _, st := range job.Plan.Stmts {
 		if job.Follow.Owns(st.ID) && st.Symbol != "do_sys_openat2" {
-			t.Errorf("follow probe %d at %s+%#x, outside do_sys_openat2", st.ID, st.Symbol, st.FileOffset)
+			t.Errorf("--follow=1: follow probe %d at %s+%#x, outside do_sys_openat2", st.ID, st.Symbol, st.FileOffset)
 		}
+	}
+
+	cfg.FollowDepth = 0
+	job, err = prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Follow.Depth != DefaultFollowDepth {
+		t.Errorf("depth %d, want %d", job.Follow.Depth, DefaultFollowDepth)
+	}
+	k, err := target.OpenKernel(context.Background(), target.KernelOptions{Release: rel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	ks, lists := newKernelSymbols(k), readKernelLists()
+	inside := map[string]bool{}
+	for _, st := range job.Plan.Stmts {
+		if !job.Follow.Owns(st.ID) {
+			continue
+		}
+		inside[st.Symbol] = true
+		if why := kernelReserved(k).why(st.PC); why != "" {
+			t.Errorf("follow probe %d at %s+%#x: %s", st.ID, st.Symbol, st.FileOffset, why)
+		}
+		for _, sym := range ks.byName[st.Symbol] {
+			if why := ks.refused(k, lists, sym); sym.Value == st.PC-st.FileOffset && why != "" {
+				t.Errorf("follow probe %d at %s+%#x: %s", st.ID, st.Symbol, st.FileOffset, why)
+			}
+		}
+	}
+	var walk *follow.Site
+	for _, s := range job.Follow.Sites {
+		if s.Callee == "__fentry__" {
+			t.Errorf("a call of __fentry__ at %#x is followed", s.PC)
+		}
+		if s.Func == "path_openat" && strings.HasPrefix(s.Callee, "link_path_walk") && walk == nil {
+			walk = s
+		}
+	}
+	if walk == nil || walk.Depth != 3 || !walk.Used || !inside["do_filp_open"] || !inside["path_openat"] {
+		t.Fatalf("path_openat's call of link_path_walk: %+v; probes in do_filp_open %v, in path_openat %v", walk, inside["do_filp_open"], inside["path_openat"])
+	}
+	// link_path_walk's out-of-line code is a gcc clone, which the
+	// function index (as stap's) does not hold: its statements are not
+	// traced, and the re-run's line says why.
+	cfg.Origin = &follow.Blame{Callee: walk.Callee, Target: walk.Target, Site: walk.PC, Nth: 1, Depth: 3}
+	job2, err := prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := walk.Callee + " is a copy gcc made of link_path_walk (a clone), which the debug info's function index does not hold: its statements cannot be traced"; job2.Origin != nil || job2.originMiss != want {
+		t.Errorf("origin %+v: %q, want %q", job2.Origin, job2.originMiss, want)
+	}
+	// Two levels down, path_openat's statements are traced, the line
+	// that calls link_path_walk among them.
+	var openat *follow.Site
+	for _, s := range job.Follow.Sites {
+		if s.Func == "do_filp_open" && s.Callee == "path_openat" && openat == nil {
+			openat = s
+		}
+	}
+	if openat == nil || openat.Depth != 2 {
+		t.Fatalf("do_filp_open's call of path_openat: %+v", openat)
+	}
+	cfg.FollowDepth = 2
+	cfg.Origin = &follow.Blame{Callee: openat.Callee, Target: openat.Target, Site: openat.PC, Nth: 1, Depth: 2}
+	job2, err = prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job2.Origin == nil || job2.Origin.Function != "path_openat" {
+		t.Fatalf("origin %+v: %s", job2.Origin, job2.originMiss)
+	}
+	n := sourceLine(srcs["fs/namei.c"], "static struct file *path_openat(struct nameidata *nd,", "while (!(error = link_path_walk(s, nd)) &&")
+	found = false
+	for _, rs := range job2.Origin.Stmts {
+		found = found || (rs.File == "fs/namei.c" && rs.Line == n)
+	}
+	if n == 0 || !found {
+		t.Errorf("no origin statement at fs/namei.c:%d", n)
 	}
 }
 
@@ -231,7 +322,9 @@ func FuzzPassThrough(f *testing.F) {
 // traced at its boundary (the article's first line) traces the blamed
 // callee's statements as kprobes at perf_copy_attr+offset, the mask test
 // among them (found by its text in the kernel's source), numbered after
-// every other probe; a --follow=2 in the kernel is one line.
+// every other probe, its opening line at perf_copy_attr+0 recorded by the
+// program of the callee's entry probe there, its branches for its "why:"
+// line; deeper than 1, --follow at a boundary says it stays one level.
 func TestPrepareKernelOrigin(t *testing.T) {
 	rel := guestRelease(t)
 	cfg := Config{Target: "kernel", Function: "__do_sys_perf_event_open", Condition: "$return == -22", Release: rel, Follow: true}
@@ -279,8 +372,136 @@ func TestPrepareKernelOrigin(t *testing.T) {
 	if !job2.Plan.QuietOrphans {
 		t.Error("the callee and origin probes count their orphans")
 	}
-	_, err = prepareOther(t, Config{Target: "kernel", Function: "do_sys_openat2", Condition: "$return == -2", Release: rel, Follow: true, FollowDepth: 2})
-	if want := "--follow=2: in the kernel, --follow records the calls FUNCTION makes, one level deep (--follow=1)"; err == nil || err.Error() != want {
-		t.Errorf("--follow=2 in the kernel: %v, want %q", err, want)
+	// The origin's opening line is probed at perf_copy_attr+0, where
+	// the boundary's probe of the callee's entry is: one program records
+	// both, the entry first (the kernel would run two kprobes there in
+	// the reverse order of their attachment).
+	gen, err := bpfgen.Generate(&job2.Plan.Spec)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var entry, opening []int
+	for i, st := range job2.Plan.Stmts {
+		if st.Symbol != "perf_copy_attr" || st.FileOffset != 0 {
+			continue
+		}
+		if _, ok := job2.Origin.Stmts[st.ID]; ok {
+			opening = append(opening, i)
+		} else if job2.Follow.Owns(st.ID) {
+			entry = append(entry, i)
+		}
+	}
+	if len(entry) != 1 || len(opening) != 1 || entry[0] > opening[0] || gen.StmtPrograms[entry[0]] == "" || gen.StmtPrograms[opening[0]] != "" {
+		t.Errorf("at perf_copy_attr+0: entry probes %v, origin statements %v, programs %q", entry, opening, gen.StmtPrograms)
+	}
+	// FUNCTION, traced at its boundary, has no verdict: the origin's
+	// branches hold the branch record, for its "why:" line.
+	branches := 0
+	for _, st := range job2.Plan.Stmts {
+		if st.Branch {
+			branches++
+			if st.Symbol != "perf_copy_attr" {
+				t.Errorf("branch probe %d at %s+%#x", st.ID, st.Symbol, st.FileOffset)
+			}
+		}
+	}
+	if job2.Verdict != nil || job2.Origin.Verdict == nil || branches == 0 {
+		t.Errorf("verdicts: function %v, origin %v, %d branch probes", job2.Verdict != nil, job2.Origin.Verdict != nil, branches)
+	}
+	cfg.NoVerdict = true
+	if job3, err := prepareOther(t, cfg); err != nil || job3.Origin == nil || job3.Origin.Verdict != nil {
+		t.Errorf("--no-verdict: %v, origin %+v", err, job3.Origin)
+	}
+	// Deeper than one level the boundary's plan at the callees does not
+	// go: a note says so.
+	cfg.NoVerdict, cfg.Origin, cfg.FollowDepth = false, nil, 3
+	job, err = prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "--follow=3: at its boundary, --follow records the calls __do_sys_perf_event_open makes, one level deep (their own calls are not followed)"
+	if !slices.Contains(job.Notes, want) {
+		t.Errorf("notes %q, want %q among them", job.Notes, want)
+	}
+}
+
+// TestCloneOf: a gcc clone's return is its function's only for the
+// suffixes that keep it.
+func TestCloneOf(t *testing.T) {
+	for name, want := range map[string]string{
+		"link_path_walk.part.0.constprop.0": "link_path_walk",
+		"f.cold":                            "f",
+		"f.constprop.12":                    "f",
+		"f.isra.0":                          "f.isra.0",
+		"f.part.0.isra.0":                   "f.part.0.isra.0",
+		"f.llvm.123":                        "f.llvm.123",
+		"f":                                 "f",
+		"f.":                                "f.",
+	} {
+		if got := cloneOf(name); got != want {
+			t.Errorf("cloneOf(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestKernelReserved: the vmlinux's static call sites (kfree calls its
+// tracepoint's probes through __SCT__tp_func_kfree), which kprobes refuse,
+// and its alternatives (kmem_cache_alloc's call of
+// this_cpu_cmpxchg16b_emu), rewritten at boot, are found from the
+// kernel's own tables: every such call is one, the instruction after a
+// static call is not.
+func TestKernelReserved(t *testing.T) {
+	k, err := target.OpenKernel(context.Background(), target.KernelOptions{Release: guestRelease(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	rs := kernelReserved(k)
+	if len(rs.ranges) == 0 || len(rs.bugs) == 0 {
+		t.Fatalf("%d jump label and static call sites, %d bug sites", len(rs.ranges), len(rs.bugs))
+	}
+	ks := newKernelSymbols(k)
+	// calls checks fn's direct calls of the functions named with prefix:
+	// each is a reserved site of kind (and the instruction after it is
+	// not, when after is set).
+	calls := func(fn, prefix, kind string, after bool) {
+		var sym target.Symbol
+		for _, s := range ks.byName[fn] {
+			sym = s
+		}
+		code, err := k.Code(sym.Value, int(sym.Size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, err := insn.Decode(code, sym.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, it := range ins {
+			rel, ok := it.Inst.Args[0].(x86asm.Rel)
+			if !it.OK || it.Inst.Op != x86asm.CALL || !ok {
+				continue
+			}
+			to := uint64(int64(it.PC) + int64(it.Inst.Len) + int64(rel))
+			for _, s := range ks.byName {
+				if s[0].Value != to || !strings.HasPrefix(s[0].Name, prefix) {
+					continue
+				}
+				n++
+				if why := rs.why(it.PC); why != kind {
+					t.Errorf("%s+%#x calls %s: %q, want %q", fn, it.PC-sym.Value, s[0].Name, why, kind)
+				}
+				if why := rs.why(it.PC + uint64(it.Inst.Len)); after && why != "" {
+					t.Errorf("%s+%#x, after the call of %s: %q", fn, it.PC+uint64(it.Inst.Len)-sym.Value, s[0].Name, why)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s makes no call of %s*", fn, prefix)
+		}
+	}
+	calls("kfree", "__SCT__", "a static call site", true)
+	// An alternative: a cmpxchg16b on CPUs that have one.
+	calls("kmem_cache_alloc", "this_cpu_cmpxchg16b_emu", "an alternative instruction site (rewritten at boot)", false)
 }

@@ -27,13 +27,15 @@ const maxScope = 32
 // planFollow adds the call and return probes of --follow to the job's
 // plan (package follow), depth levels deep (0: DefaultFollowDepth): in
 // user-space programs and in the kernel, where they become kprobes at
-// symbol+offset like statements (kernelSites), one level deep (the calls
-// FUNCTION makes). A module's code is relocated at load, so its call
-// targets cannot be read from the .ko: refused. In user space the return
-// probes outside FUNCTION's code are placed as statements are
-// (cfg.Placement), except in the origin whose statements a re-run
-// traces (cfg.Origin).
-func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, cfg Config) error {
+// symbol+offset like statements (kernelSites). In the kernel a callee the
+// kernel refuses kprobes in (ks.refused: notrace, blacklisted, entry or
+// noinstr code, a name several functions share) is a leaf of the call
+// tree: its own calls are not followed, and a note names it. A module's
+// code is relocated at load, so its call targets cannot be read from the
+// .ko: refused. In user space the return probes outside FUNCTION's code
+// are placed as statements are (cfg.Placement), except in the origin
+// whose statements a re-run traces (cfg.Origin).
+func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelLists, fn *debuginfo.Function, cfg Config) error {
 	depth := cfg.FollowDepth
 	in := follow.Input{
 		Fn: fn, Code: bin.Code, FileOffset: bin.FileOffset, Symbols: bin.Symbols(),
@@ -45,12 +47,11 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, cfg Config)
 	}
 	switch f, ok := bin.(*target.File); {
 	case bin.Kind() == target.KindKernel:
-		if depth > 1 {
-			return fmt.Errorf("--follow=%d: in the kernel, --follow records the calls FUNCTION makes, one level deep (--follow=1)", depth)
-		}
-		in.Depth = 1
-		if kb, ok := bin.(kernelBinary); ok {
+		if kb, ok := bin.(kernelBinary); ok && ks != nil {
 			in.ReturnOf = kernelReturns(kb)
+			in.Refused = func(s target.Symbol) string { return ks.refused(kb, lists, s) }
+			rs := kernelReserved(kb)
+			in.SiteRefused = func(pc uint64) bool { return rs.why(pc) != "" }
 		}
 	case !ok || bin.Kind() != target.KindUser:
 		return errors.New("--follow follows calls in user-space programs and the kernel only: a module's calls are relocated when it is loaded")
@@ -91,11 +92,14 @@ func planFollow(job *Job, bin target.Binary, fn *debuginfo.Function, cfg Config)
 	if p.Cut != "" {
 		job.Notes = append(job.Notes, p.Cut)
 	}
+	if len(p.Refused) > 0 {
+		job.Notes = append(job.Notes, fmt.Sprintf("--follow: the calls made in %d function(s) are not recorded, the kernel refusing kprobes there: %s", len(p.Refused), strings.Join(p.Refused, "; ")))
+	}
 	if n := len(p.Unprobed); n > 0 {
 		why := "the kernel takes no uprobe on their call or return instruction"
 		if job.Plan.Space == target.KernelSpace {
 			// The same check serves kprobes: stricter than the kernel's, never looser.
-			why = "their call or return instruction is one whythefail does not probe (the uprobe rules, which are stricter than kprobes')"
+			why = "their call or return instruction is one whythefail does not probe (the uprobe rules, which are stricter than kprobes'), or one the kernel rewrites at run time (a static call, jump label, alternative or paravirt site), where no kprobe goes"
 		}
 		job.Notes = append(job.Notes, fmt.Sprintf("--follow: %d call(s) not recorded: %s (%s)", n, why, strings.Join(p.Unprobed, ", ")))
 	}

@@ -138,6 +138,9 @@ func refusedSite(kb kernelBinary, lists kernelLists, sym string, va uint64) stri
 	case strings.HasPrefix(sec, ".init.") || strings.HasPrefix(sec, ".exit."):
 		return fmt.Sprintf("%s is in %s, freed after boot", sym, sec)
 	}
+	if why := kernelReserved(kb).why(va); why != "" {
+		return fmt.Sprintf("%#x in %s is %s: no kprobe goes there", va, sym, why)
+	}
 	return ""
 }
 
@@ -170,7 +173,7 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 	type span struct{ start, size uint64 }
 	spans := map[string]span{job.Plan.EntrySymbol: {start: job.Plan.EntryPC}}
 	var kept []bpfgen.Stmt
-	var refused []string
+	var refused, refusedOrigin []string
 	dropVerdict := false
 	for _, st := range job.Plan.Stmts {
 		sym, off, err := kb.KprobeSite(st.PC)
@@ -189,6 +192,8 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 				if job.Origin != nil && !ok {
 					rs = job.Origin.Stmts[st.ID] // the origin's
 					delete(job.Origin.Stmts, st.ID)
+					refusedOrigin = append(refusedOrigin, fmt.Sprintf("%s:%d (%#x: %s)", rs.File, rs.Line, st.PC, why))
+					continue
 				}
 				refused = append(refused, fmt.Sprintf("%s:%d (%#x: %s)", rs.File, rs.Line, st.PC, why))
 			}
@@ -198,7 +203,9 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 		spans[sym] = span{start: st.PC - off}
 		kept = append(kept, st)
 	}
-	if dropVerdict && job.Verdict != nil {
+	// The branch probes are FUNCTION's, or, when it has no verdict, the
+	// origin's (planOriginVerdict).
+	if dropVerdict && (job.Verdict != nil || (job.Origin != nil && job.Origin.Verdict != nil)) {
 		var stmts []bpfgen.Stmt
 		for _, st := range kept {
 			if !st.Branch {
@@ -206,10 +213,18 @@ func kernelSites(job *Job, kb kernelBinary, fn *debuginfo.Function) error {
 			}
 		}
 		kept = stmts
-		job.Verdict = nil
-		job.Notes = append(job.Notes, "no verdict line: a branch of "+fn.Name+" cannot be probed")
+		if job.Verdict != nil {
+			job.Verdict = nil
+			job.Notes = append(job.Notes, "no verdict line: a branch of "+fn.Name+" cannot be probed")
+		} else {
+			job.originNotes = append(job.originNotes, "no verdict line for "+job.Origin.Function+": one of its branches cannot be probed")
+			job.Origin.Verdict = nil
+		}
 	}
 	job.Plan.Stmts = kept
+	if len(refusedOrigin) > 0 {
+		job.originNotes = append(job.originNotes, fmt.Sprintf("%d statement(s) of %s cannot be probed and are not traced: %s", len(refusedOrigin), job.Origin.Function, strings.Join(refusedOrigin, "; ")))
+	}
 	if len(refused) > 0 {
 		job.Notes = append(job.Notes, fmt.Sprintf("%d statement(s) of %s cannot be probed and are not traced: %s", len(refused), fn.Name, strings.Join(refused, "; ")))
 	}

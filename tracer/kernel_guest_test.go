@@ -51,6 +51,9 @@ type kernelCase struct {
 	originFile   string
 	originHeader string
 	originWant   []want
+	// originOpening says the origin's first statement is its opening
+	// line: originHeader's own, or its opening brace's.
+	originOpening bool
 	// output are more lines, or parts of lines, the output must have.
 	output []string
 }
@@ -83,22 +86,40 @@ var kernelCases = []kernelCase{
 		calls: []wantCall{{"perf_copy_attr", "err = perf_copy_attr(attr_uptr, &attr);", "-22"}}, origin: "perf_copy_attr",
 		// Issue 14's end: the origin's statements, from a second run.
 		originHeader: "static int perf_copy_attr(struct perf_event_attr __user *uattr,",
+		// Its opening line is probed at perf_copy_attr+0, with the
+		// boundary's probe of the callee's entry; FUNCTION has no
+		// verdict there, the origin has its own "why:" line.
 		originWant: []want{{text: "if (attr->sample_type & PERF_SAMPLE_BRANCH_STACK) {"}, {text: "u64 mask = attr->branch_sample_type;"},
 			{text: "if (mask & ~(PERF_SAMPLE_BRANCH_MAX-1))", vars: "mask=0x10000000000"}},
-		output: []string{"whythefail: re-running ./perfopen to trace perf_copy_attr's statements", "origin's statements: perf_copy_attr, in the call perf_copy_attr ("}},
+		originOpening: true,
+		output:        []string{"whythefail: re-running ./perfopen to trace perf_copy_attr's statements", "origin's statements: perf_copy_attr, in the call perf_copy_attr (", "\nwhy: perf_copy_attr returned -22 (EINVAL) at kernel/events/core.c:"}},
 	// A notrace function no caller passes on unchanged (it is called
 	// from everywhere, its value tested): refused in one line, as before.
 	{name: "notrace without a boundary", target: "kernel", fn: "__list_add_valid", cond: "$return == 0", cmd: "./perfopen", status: 1,
 		refused: "the kernel does not allow kprobes in __list_add_valid: __list_add_valid is notrace (not in available_filter_functions), and the kernel's kprobe events refuse notrace functions"},
-	// --follow in a function the kernel lets BPF probe: call sites and
+	// --follow=1 in a function the kernel lets BPF probe: call sites and
 	// return addresses inside it, as in user space.
-	{name: "openat --follow", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", flags: "--follow", status: 1, comm: "openmissing", ret: "-2",
+	{name: "openat --follow=1", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", flags: "--follow=1", status: 1, comm: "openmissing", ret: "-2",
 		file: "fs/open.c", header: "static long do_sys_openat2(int dfd, const char __user *filename,",
 		want:  []want{{text: "struct file *f = do_filp_open(dfd, tmp, &op);"}},
 		calls: []wantCall{{"do_filp_open", "struct file *f = do_filp_open(dfd, tmp, &op);", "-2"}}, origin: "do_filp_open",
 		originFile: "fs/namei.c", originHeader: "struct file *do_filp_open(int dfd, struct filename *pathname,",
 		originWant: []want{{text: "filp = path_openat(&nd, op, flags | LOOKUP_RCU);"}, {text: "if (unlikely(filp == ERR_PTR(-ECHILD)))", vars: "filp=0xfffffffffffffffe"},
 			{text: "return filp;", vars: "filp=0xfffffffffffffffe"}}},
+	// The default depth, 3: the calls path_openat makes are recorded
+	// too (link_path_walk's, a gcc clone named by its symbol, among
+	// them); the origin is do_filp_open's callee path_openat, two levels
+	// down, its statements traced in the re-run (the walk of the missing
+	// directory failed with -ENOENT, returned as a pointer). The clone is
+	// not in the vmlinux's BTF, so its int value is read at FUNCTION's
+	// size and the chain stops above it.
+	{name: "openat --follow", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", flags: "--follow", status: 1, comm: "openmissing", ret: "-2",
+		file: "fs/open.c", header: "static long do_sys_openat2(int dfd, const char __user *filename,",
+		calls: []wantCall{{"do_filp_open", "struct file *f = do_filp_open(dfd, tmp, &op);", "-2"}}, origin: "path_openat",
+		originFile: "fs/namei.c", originHeader: "static struct file *path_openat(struct nameidata *nd,",
+		originWant: []want{{text: "while (!(error = link_path_walk(s, nd)) &&"}, {text: "return ERR_PTR(error);", vars: "error=0xfffffffffffffffe"}},
+		output: []string{"\ncall:   path_openat (in do_filp_open) returned -2\n", "\ncall:     link_path_walk.part.0.constprop.0 (in path_openat) returned ",
+			"\nchain: do_sys_openat2 → do_filp_open (fs/open.c:@do_filp_open) returned -2 → path_openat returned -2\n", "whythefail: re-running ./openmissing 1 to trace path_openat's statements"}},
 	{name: "perf_copy_attr", target: "kernel", fn: "perf_copy_attr", cond: "$return == -22", cmd: "./perfopen", status: 1, comm: "perfopen", ret: "-22",
 		file: "kernel/events/core.c", header: "static int perf_copy_attr(struct perf_event_attr __user *uattr,",
 		want: []want{{text: "if (attr->sample_type & PERF_SAMPLE_BRANCH_STACK) {"}, {text: "u64 mask = attr->branch_sample_type;"},
@@ -135,22 +156,42 @@ var processCases = []struct {
 	traces       int
 	status       int
 	want         []string // more lines or parts of lines the output has
+	// fn and comm are the traced function and the command whose
+	// traces are counted: do_sys_openat2 and openmissing when "".
+	fn, comm string
 }{
 	{"-x PID", `mkfifo /tmp/gate; cp openmissing /tmp/outsider
 ./openmissing 2 wait </tmp/gate & p=$!
 ./whythefail --debug-dir /host/debug --no-group kernel do_sys_openat2 '$return == -2' -x $p -o /tmp/x.out 2>/tmp/x.err & w=$!
 until grep -q 'probes attached' /tmp/x.err; do sleep 1; done
 /tmp/outsider 1; echo go >/tmp/gate
-wait $w; st=$?; cat /tmp/x.err /tmp/x.out; exit $st`, 2, 0, nil},
+wait $w; st=$?; cat /tmp/x.err /tmp/x.out; exit $st`, 2, 0, nil, "", ""},
 	{"every task", `./whythefail --debug-dir /host/debug --no-group --max-traces 2 kernel do_sys_openat2 '$return == -2' -o /tmp/a.out 2>/tmp/a.err & w=$!
 until grep -q 'probes attached' /tmp/a.err; do sleep 1; done
 ./openmissing 2
-wait $w; st=$?; cat /tmp/a.err /tmp/a.out; exit $st`, 2, 0, nil},
+wait $w; st=$?; cat /tmp/a.err /tmp/a.out; exit $st`, 2, 0, nil, "", ""},
+	// --follow with -x: the origin's statements are placed once the
+	// first failure named the origin (perf_copy_attr, at the boundary
+	// of __do_sys_perf_event_open), and printed with the next failure,
+	// its opening line and its mask test among them, and its "why:"
+	// line. perfopen makes its second call once they are placed.
+	{"-x PID --follow", `mkfifo /tmp/pgate
+./perfopen 2 wait </tmp/pgate & p=$!
+exec 3>/tmp/pgate
+./whythefail --debug-dir /host/debug --no-group kernel __do_sys_perf_event_open '$return == -22' --follow -x $p -o /tmp/p.out 2>/tmp/p.err & w=$!
+until grep -q 'probes attached' /tmp/p.err; do sleep 1; done
+echo go >&3
+i=0; until grep -q 'statements are traced from now on' /tmp/p.err || [ $i -ge 600 ]; do sleep 1; i=$((i+1)); done
+echo go >&3; exec 3>&-
+wait $w; st=$?; cat /tmp/p.err /tmp/p.out; exit $st`, 2, 0, []string{
+		"whythefail: perf_copy_attr's statements are traced from now on (",
+		"\norigin's statements: perf_copy_attr, in the call perf_copy_attr (kernel/events/core.c:",
+		" $$vars: uattr=", " mask=0x10000000000", "\nwhy: perf_copy_attr returned -22 (EINVAL) at kernel/events/core.c:"}, "__do_sys_perf_event_open", "perfopen"},
 	// No DWARF (no --debug-dir: the guest has no vmlinux), BTF: the
 	// function level.
 	{"BTF only", `./whythefail --no-group kernel do_sys_openat2 '$return == -2' -c './openmissing 1'`, 1, 1, []string{
 		"whythefail: note: no DWARF for kernel ", ": do_sys_openat2 is traced at function level from the kernel's BTF (its entry arguments and return value); for its statements install linux-image-",
-		"] do_sys_openat2@entry:0 $$vars: dfd=0xffffffffffffff9c filename=0x4", " how=0xf"}},
+		"] do_sys_openat2@entry:0 $$vars: dfd=0xffffffffffffff9c filename=0x4", " how=0xf"}, "", ""},
 }
 
 // sourceLine is the number of the first line after the last line that is
@@ -171,6 +212,18 @@ func sourceLine(src []string, header, text string) int {
 		}
 	}
 	return 0
+}
+
+// headerLine is the number of the last line of src whose trimmed text is
+// header; 0 when there is none.
+func headerLine(src []string, header string) int {
+	n := 0
+	for i, l := range src {
+		if strings.TrimSpace(l) == header {
+			n = i + 1
+		}
+	}
+	return n
 }
 
 // srcTop stands, in a case's flags, for the top directory of the kernel's
@@ -297,6 +350,21 @@ func checkKernelTrace(t *testing.T, c kernelCase, r guest.Result, srcs map[strin
 			t.Errorf("%s: no statement %s:%d (%s) with %q after the previous one wanted", c.name, c.file, n, w.text, w.vars)
 		}
 	}
+	if c.originOpening {
+		// The opening line: gcc's first row is the header's line or its
+		// opening brace's.
+		n, brace := headerLine(srcs[ofile], c.originHeader), sourceLine(srcs[ofile], c.originHeader, "{")
+		first := 0
+		for _, s := range stmts {
+			if s.at > originAt {
+				first = s.line
+				break
+			}
+		}
+		if n == 0 || brace == 0 || first < n || first > brace {
+			t.Errorf("%s: the origin's first statement is at line %d, want its opening line, %s:%d to %d", c.name, first, ofile, n, brace)
+		}
+	}
 	next = 0
 	for _, w := range c.originWant {
 		n := sourceLine(srcs[ofile], c.originHeader, w.text)
@@ -373,6 +441,10 @@ func checkCalls(t *testing.T, c kernelCase, lines []string, src []string) {
 	}
 	out := strings.Join(lines, "\n")
 	for _, w := range c.output {
+		if strings.Contains(w, "@do_filp_open") {
+			n := sourceLine(src, c.header, "struct file *f = do_filp_open(dfd, tmp, &op);")
+			w = strings.ReplaceAll(w, "@do_filp_open", strconv.Itoa(n))
+		}
 		if !strings.Contains(out, w) {
 			t.Errorf("%s: no %q in the output", c.name, w)
 		}
@@ -453,8 +525,12 @@ func TestKernelGuest(t *testing.T) {
 	for i, c := range processCases {
 		r := res[len(kernelCases)+i]
 		t.Logf("%s (status %d):\n%s", c.name, r.Status, r.Output)
-		heads := strings.Count(r.Output, "] kernel function(do_sys_openat2) $return: -2\n")
-		mine := strings.Count(r.Output, "openmissing[")
+		head, comm := "] kernel function(do_sys_openat2) $return: -2\n", "openmissing["
+		if c.fn != "" {
+			head, comm = "] kernel function("+c.fn+") $return: -22\n", c.comm+"["
+		}
+		heads := strings.Count(r.Output, head)
+		mine := strings.Count(r.Output, comm)
 		for _, w := range c.want {
 			if !strings.Contains(r.Output, w) {
 				t.Errorf("%s: no %q in the output", c.name, w)

@@ -137,6 +137,11 @@ func planOrigin(job *Job, bin target.Binary, kr *probe.Resolver, gotSlot func(st
 	if site != nil {
 		dropAt(job, o, n, site, fn.Name)
 	}
+	binary := ""
+	if other {
+		binary = file.Path
+	}
+	planOriginVerdict(job, bin, fn, sc, cfg, o, n, binary)
 	finishOrigin(job, o, bin, fn, cfg)
 }
 
@@ -183,14 +188,22 @@ func planKernelOrigin(job *Job, kb *target.Kernel, r *probe.Resolver, b follow.B
 		job.originMiss = fmt.Sprintf("%s was called through a pointer: its statements are not traced", b.Callee)
 		return
 	}
-	pts, _ := r.Resolve(&spec.Spec{Target: spec.Kernel, Point: spec.Function, Func: b.Callee, Suffix: spec.Call})
+	// A callee named by its symbol may be a clone gcc made
+	// (link_path_walk.part.0.constprop.0): its DWARF names the function
+	// it was cloned from.
+	name, _, _ := strings.Cut(b.Callee, ".")
+	pts, _ := r.Resolve(&spec.Spec{Target: spec.Kernel, Point: spec.Function, Func: name, Suffix: spec.Call})
 	var fn *debuginfo.Function
 	for _, p := range pts {
 		if p.Func != nil && !p.Func.Inlined && p.Func.Entry == b.Target {
 			fn = p.Func
 		}
 	}
-	if fn == nil {
+	switch {
+	case fn == nil && name != b.Callee:
+		job.originMiss = fmt.Sprintf("%s is a copy gcc made of %s (a clone), which the debug info's function index does not hold: its statements cannot be traced", b.Callee, name)
+		return
+	case fn == nil:
 		job.originMiss = fmt.Sprintf("%s (%#x) has no debug info in %s: its statements cannot be traced", b.Callee, b.Target, kb.ProbePoint())
 		return
 	}
@@ -218,10 +231,11 @@ func planKernelOrigin(job *Job, kb *target.Kernel, r *probe.Resolver, b follow.B
 		job.originMiss = fmt.Sprintf("finding %s's statements: %v", fn.Name, err)
 		return
 	}
-	o, _, ok := planOriginStmts(job, r, kb, nil, sc, fn, spts, b, nil, cfg)
+	o, n, ok := planOriginStmts(job, r, kb, nil, sc, fn, spts, b, nil, cfg)
 	if !ok {
 		return
 	}
+	planOriginVerdict(job, kb, fn, sc, cfg, o, n, "")
 	finishOrigin(job, o, kb, fn, cfg)
 }
 

@@ -434,6 +434,9 @@ func Prepare(cfg Config) (*Job, error) {
 		if err := planBoundary(job, kb, ks, klists, fn, bnd); err != nil {
 			return nil, err
 		}
+		if cfg.Follow && cfg.FollowDepth > 1 {
+			job.Notes = append(job.Notes, fmt.Sprintf("--follow=%d: at its boundary, --follow records the calls %s makes, one level deep (their own calls are not followed)", cfg.FollowDepth, fn.Name))
+		}
 	}
 	if !cfg.NoVerdict && bnd == nil {
 		planVerdict(job, bin, fn, sc, cfg)
@@ -442,7 +445,7 @@ func Prepare(cfg Config) (*Job, error) {
 		// At a boundary, planBoundary's plan at the callees is the
 		// --follow plan already.
 		if bnd == nil {
-			if err := planFollow(job, bin, fn, cfg); err != nil {
+			if err := planFollow(job, bin, ks, klists, fn, cfg); err != nil {
 				return nil, err
 			}
 		}

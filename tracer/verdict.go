@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/report"
@@ -18,11 +19,7 @@ import (
 // plan (package verdict). A function whose code cannot be decoded is
 // traced without a verdict, and a note says so.
 func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debuginfo.Scope, cfg Config) {
-	p, err := verdict.New(verdict.Input{
-		Fn: fn, Scope: sc, Code: bin.Code, FileOffset: bin.FileOffset, CFA: bin.CFA,
-		Source: sourceLines(fn, buildID(bin), cfg), FirstID: nextStmtID(job.Plan.Stmts),
-		CallName: callNames(bin, cfg.Placement),
-	})
+	p, err := branchProbes(job, bin, fn, sc, cfg, job.Plan.Stmts)
 	if err != nil {
 		job.Notes = append(job.Notes, "no verdict line: "+err.Error())
 		return
@@ -32,7 +29,44 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 		job.Placement = append(job.Placement, fmt.Sprintf("placement: %d of %d branch probes for the why: line, the others left out: another probed branch always follows them before any return",
 			len(p.Stmts), len(p.Stmts)+p.Superseded))
 	}
-	for _, st := range job.Plan.Stmts {
+}
+
+// planOriginVerdict gives the origin o (whose statements are
+// job.Plan.Stmts[from:]) a "why:" line of its own, when FUNCTION has none
+// while the verdict is on: a function traced at its boundary. The
+// invocation keeps one branch record, the last branch taken in it, so that
+// FUNCTION's own branches, which run after the origin returned, would
+// overwrite the origin's. Binary is set on the branch probes as on the
+// origin's statements (a library's). Without a plan the origin has no
+// "why:" line, which the report tells by o.Verdict being nil.
+func planOriginVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debuginfo.Scope, cfg Config, o *report.Origin, from int, binary string) {
+	if cfg.NoVerdict || job.Verdict != nil {
+		return
+	}
+	n := len(job.Plan.Stmts)
+	p, err := branchProbes(job, bin, fn, sc, cfg, job.Plan.Stmts[from:])
+	if err != nil {
+		return
+	}
+	for i := n; i < len(job.Plan.Stmts); i++ {
+		job.Plan.Stmts[i].Binary = binary
+	}
+	o.Verdict = p
+}
+
+// branchProbes plans fn's branch probes (verdict.New), numbered after
+// every other probe, tells the plan where the statements stmts (fn's) are
+// probed, and appends the branch probes to the job's plan.
+func branchProbes(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debuginfo.Scope, cfg Config, stmts []bpfgen.Stmt) (*verdict.Plan, error) {
+	p, err := verdict.New(verdict.Input{
+		Fn: fn, Scope: sc, Code: bin.Code, FileOffset: bin.FileOffset, CFA: bin.CFA,
+		Source: sourceLines(fn, buildID(bin), cfg), FirstID: nextStmtID(job.Plan.Stmts),
+		CallName: callNames(bin, cfg.Placement),
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range stmts {
 		// A successor's probe on a jump records what runs after it
 		// (bpfgen records it after the jump's branch probe): it is not
 		// counted before the branch.
@@ -41,6 +75,7 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 		}
 	}
 	job.Plan.Stmts = append(job.Plan.Stmts, p.Stmts...)
+	return p, nil
 }
 
 // callNames names call targets by the symbols and PLT entries of a

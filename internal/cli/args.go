@@ -28,7 +28,7 @@ type Args struct {
 	Backtrace bool // --backtrace: the chain of callers after each trace
 	Follow    bool // --follow[=DEPTH]: the calls made and the origin of the return value
 	// FollowDepth is --follow's DEPTH (0 when --follow has no value:
-	// tracer.DefaultFollowDepth in user space, 1 in the kernel).
+	// tracer.DefaultFollowDepth).
 	FollowDepth int
 	NoVerdict   bool     // --no-verdict: no "why:" line after each trace
 	Group       bool     // --group: each statement path once, with a summary of its other calls
