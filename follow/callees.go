@@ -58,12 +58,14 @@ func (r Ret) norm(u uint64) int64 {
 
 // calleeProbe is one probe of a plan at the callees: the entry of callee
 // (ret false) or one of the instructions by which it returns, and the
-// callee's return type when known (typed).
+// callee's return type when known (typed; untyped when CalleeInput.ReturnOf
+// was asked and does not know it).
 type calleeProbe struct {
-	callee string
-	ret    bool
-	typed  bool
-	rt     Ret
+	callee  string
+	ret     bool
+	typed   bool
+	untyped bool
+	rt      Ret
 }
 
 // Probe expressions: the return address at the top of the stack (at a
@@ -174,7 +176,7 @@ func NewAtCallees(in CalleeInput) (*Plan, error) {
 		}
 		for _, pc := range p.returns(in, c.sym) {
 			p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: pc, FileOffset: pc, Vars: []ir.Var{raVar, raxVar}, ReturnInto: in.Fn.Ranges})
-			p.probes[id] = calleeProbe{callee: name, ret: true, typed: typed, rt: rt}
+			p.probes[id] = calleeProbe{callee: name, ret: true, typed: typed, rt: rt, untyped: in.ReturnOf != nil && !typed}
 			id++
 		}
 	}
@@ -285,6 +287,8 @@ func (p *Plan) calleeCalls(tr *session.Trace, stmt line) Result {
 			c.Value, c.Raw, c.Wide = p.norm(u), u, p.wide(u)
 			if pr.typed {
 				c.Value, c.Wide = pr.rt.norm(u), false
+			} else if pr.untyped {
+				c.Wide = p.ambiguous(u)
 			}
 		}
 	}

@@ -228,6 +228,8 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 			res.Calls[k].Value, res.Calls[k].Raw, res.Calls[k].Wide = p.norm(u), u, p.wide(u)
 			if s.ret != nil {
 				res.Calls[k].Value, res.Calls[k].Wide = s.ret.norm(u), false
+			} else if s.untyped {
+				res.Calls[k].Wide = p.ambiguous(u)
 			}
 		}
 		res.Calls[k].Back = true
@@ -348,6 +350,17 @@ func (p *Plan) wide(u uint64) bool {
 	bits := uint(p.retSize * 8)
 	hi := u >> bits
 	return hi != 0 && int64(u)>>(bits-1) != -1
+}
+
+// ambiguous reports whether rax, returned by a callee whose return type is
+// not known (a kernel function missing from the BTF, such as a gcc clone
+// whose original pahole skipped), reads differently as a 4-byte and as an
+// 8-byte value while the traced function returns 8 bytes: an int's -2
+// leaves 0xfffffffe with upper bits the ABI leaves unspecified. It is then
+// shown raw (Call.Wide) and never blamed, rather than read at the traced
+// function's size as a number it may not be.
+func (p *Plan) ambiguous(u uint64) bool {
+	return p.retSize == 8 && int64(int32(u)) != int64(u)
 }
 
 // runtimeTarget names an indirect call's recorded target addr: by the

@@ -116,6 +116,26 @@ func TestCalls(t *testing.T) {
 	if c := res0.Calls; len(c) != 2 || !c[0].Wide || c[0].Raw != 0x7ffe9a159995 || c[1].Wide || c[1].Value != -2 {
 		t.Errorf("calls %+v: want the first wide, the second -2", c)
 	}
+	// A callee of unknown type (the kernel's ReturnOf does not know it)
+	// returning into a function of 8 bytes: eax's -2 with zero upper bits
+	// reads differently at 4 and 8 bytes, so it is shown raw and never
+	// blamed; a value that reads the same at both sizes is blamed.
+	u := &Site{CallID: 18, ReturnID: 19, Callee: "link_path_walk.part.0.constprop.0", Used: true, File: "f.c", Line: 5, untyped: true}
+	p8 := &Plan{retSize: 8, LastLine: 9, byID: map[uint32]*Site{18: u, 19: u}}
+	for _, c := range []struct {
+		rax    uint64
+		wide   bool
+		origin bool
+	}{
+		{neg(-2), true, false},
+		{uint64(0xfffffffffffffffe), false, true},
+		{5, false, false},
+	} {
+		r := p8.Calls(&session.Trace{Return: -2, Records: []session.Record{call(u), ret(u, c.rax)}}, lines)
+		if len(r.Calls) != 1 || r.Calls[0].Wide != c.wide || (r.Origin != nil) != c.origin {
+			t.Errorf("untyped callee returning %#x: calls %+v origin %+v, want wide %v, blamed %v", c.rax, r.Calls, r.Origin, c.wide, c.origin)
+		}
+	}
 	// An indirect call is named by the binary's symbols, the load bias
 	// taken off; outside them it is hex.
 	p.syms = nil

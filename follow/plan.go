@@ -187,8 +187,10 @@ type Site struct {
 	callee              *Binary // the callee's, when a direct call reaches a function's start
 	placed              bool    // File and Line are final
 	resolved            bool    // resolve ran
-	// ret is the callee's return type when Input.ReturnOf knows it.
-	ret *Ret
+	// ret is the callee's return type when Input.ReturnOf knows it;
+	// untyped says Input.ReturnOf was asked and does not know it.
+	ret     *Ret
+	untyped bool
 }
 
 // Plan is the call sites of the traced function and their probes.
@@ -395,6 +397,8 @@ func New(in Input) (*Plan, error) {
 							s.ret = &r
 						case ok:
 							s.Used = false // void: rax after it is not its value
+						default:
+							s.untyped = true
 						}
 					}
 					callee, s.Target = fb.bin, t
