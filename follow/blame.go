@@ -31,8 +31,26 @@ func (r Result) Blame() (Blame, bool) {
 	if r.Origin == nil || r.Origin.Call < 0 || r.Origin.Call >= len(r.Calls) {
 		return Blame{}, false
 	}
-	c := r.Calls[r.Origin.Call]
-	return Blame{Callee: c.Callee, Binary: c.Binary, Target: c.Target, SiteBinary: c.Site.Binary, Site: c.Site.PC, Nth: c.Nth, Depth: c.Depth}, true
+	return blameOf(r.Calls[r.Origin.Call]), true
+}
+
+func blameOf(c Call) Blame {
+	return Blame{Callee: c.Callee, Binary: c.Binary, Target: c.Target, SiteBinary: c.Site.Binary, Site: c.Site.PC, Nth: c.Nth, Depth: c.Depth}
+}
+
+// Through reports whether res's chain passes through the call b names on
+// its way to an origin below it: a trace of a run that followed that
+// call's own calls (Input.Also), whose failure came from deeper.
+func (r Result) Through(b Blame) bool {
+	if r.Origin == nil {
+		return false
+	}
+	for i, k := range r.Origin.Chain {
+		if i < len(r.Origin.Chain)-1 && k >= 0 && k < len(r.Calls) && blameOf(r.Calls[k]) == b {
+			return true
+		}
+	}
+	return false
 }
 
 // Find returns the call b names when res blames that same call: a trace of
@@ -43,4 +61,19 @@ func (r Result) Find(b Blame) (Call, bool) {
 		return Call{}, false
 	}
 	return r.Calls[r.Origin.Call], true
+}
+
+// Indirect reports whether the call b names was made through a pointer
+// at a site of the plan whose callees' calls the depth asked for reaches:
+// its target's own calls were not followed (Input.Also follows them).
+func (p *Plan) Indirect(b Blame) bool {
+	if p == nil || b.Target == 0 || b.Depth >= p.Depth {
+		return false
+	}
+	for _, s := range p.Sites {
+		if s.Indirect && s.PC == b.Site && s.Binary == b.SiteBinary {
+			return true
+		}
+	}
+	return false
 }

@@ -52,6 +52,10 @@ type Call struct {
 	// 0 (recorded only where the plan could locate errno); 0 otherwise.
 	Errno int64
 
+	// Followed says the callee, called through a pointer, had its own
+	// calls followed (Input.Also).
+	Followed bool
+
 	// Unseen says the callee came back but its return was not probed
 	// where it happened (a plan at the callees whose return took a way
 	// out of the callee that was not probed): its value is unknown.
@@ -193,6 +197,7 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 				c.Callee = "?"
 				if t, ok := value(r, callTarget); ok {
 					c.Callee, c.Binary, c.Target = p.runtimeTarget(s, t, r, tr.Bias)
+					c.Followed = c.Target != 0 && p.also[fkey{c.Binary, c.Target}]
 				}
 			}
 			o := open{call: len(res.Calls), site: s, rsp: rsp, hasRSP: hasRSP}

@@ -112,6 +112,15 @@ type Input struct {
 	// made), and Plan.Refused names it; a function tail-jumped to is not
 	// decoded.
 	Refused func(s target.Symbol) string
+	// Also are calls through a pointer (Site.Indirect) that an earlier run
+	// recorded, whose target's own calls are followed as well, as a
+	// direct callee's are: the function starting at Target in Binary (""
+	// or Path: the traced binary; another file is found by BinaryAt), at
+	// the call's Depth, when that is above the depth asked for. A call
+	// made through a pointer to one of them is then Call.Followed. (A
+	// --follow -c re-run's: the target is known once a call was made.)
+	Also     []Blame
+	BinaryAt func(path string) *Binary
 	// SiteRefused, when set, says whether the kernel refuses a probe at
 	// the instruction at pc (a kprobe at a static call site, say): a call
 	// whose call or return instruction it refuses is left out, in
@@ -236,6 +245,7 @@ type Plan struct {
 	byRA   map[uint64]*Site
 
 	refused map[string]bool // the names in Refused
+	also    map[fkey]bool   // Input.Also's targets that were followed
 }
 
 // Owns reports whether statement id is a call or return probe of the plan.
@@ -316,6 +326,13 @@ func New(in Input) (*Plan, error) {
 		queued[fkey{in.Path, r[0]}] = true
 	}
 	queued[fkey{in.Path, in.Fn.Entry}] = true
+	for _, a := range in.Also {
+		if b, fs, ok := p.also1(in, a, rb, depth); ok && !queued[fkey{b.Path, a.Target}] {
+			queued[fkey{b.Path, a.Target}] = true
+			p.bins[b.Path] = b
+			queue = append(queue, body{bin: b, name: fs.Name, entry: a.Target, ranges: b.codeOf(fs), depth: a.Depth})
+		}
+	}
 	var cutFuncs, cutSites bool
 	for n := 0; n < len(queue); n++ {
 		fb := queue[n]
@@ -500,6 +517,35 @@ func New(in Input) (*Plan, error) {
 		p.Cut = fmt.Sprintf("--follow: the call tree was cut at %d functions: the calls of the others are not recorded", maxFuncs)
 	}
 	return p, nil
+}
+
+// also1 finds the function of a call through a pointer whose calls are
+// followed too (Input.Also): its binary and symbol; not ok when it is
+// below the depth, not a function's start, or refused. Ok marks it in
+// p.also.
+func (p *Plan) also1(in Input, a Blame, rb *Binary, depth int) (*Binary, target.Symbol, bool) {
+	if a.Target == 0 || a.Depth < 1 || a.Depth >= depth {
+		return nil, target.Symbol{}, false
+	}
+	b := rb
+	if a.Binary != "" && a.Binary != rb.Path {
+		if in.BinaryAt == nil {
+			return nil, target.Symbol{}, false
+		}
+		if b = in.BinaryAt(a.Binary); b == nil {
+			return nil, target.Symbol{}, false
+		}
+	}
+	b.prepare()
+	fs, ok := b.symbolAt(a.Target)
+	if !ok || fs.Value != a.Target || fs.Size == 0 || !p.allowed(in, fs) {
+		return nil, target.Symbol{}, false
+	}
+	if p.also == nil {
+		p.also = map[fkey]bool{}
+	}
+	p.also[fkey{b.Path, a.Target}] = true
+	return b, fs, true
 }
 
 // allowed says whether probes may go into the function of symbol s

@@ -64,7 +64,7 @@ func errnoText(n int64) string {
 // notFollowed is what a call line adds when the call's own calls were
 // not recorded although the depth asked for reaches them.
 func notFollowed(p *follow.Plan, c follow.Call) string {
-	if c.Depth >= p.Depth || c.Site.Followed {
+	if c.Depth >= p.Depth || c.Site.Followed || c.Followed {
 		return ""
 	}
 	why := c.Site.NotFollowed

@@ -69,6 +69,7 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		}
 		in.Errno = job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
 		in.PLT, in.File, in.Path, in.Import = follow.PLTNames(f.ELF), f, f.Path, sc.resolve
+		in.Also, in.BinaryAt = cfg.FollowAlso, sc.binaryAt
 		if cfg.Placement.Auto {
 			in.Emulated = cfg.Placement.Emulated
 		}
@@ -182,11 +183,28 @@ func (s *scope) resolve(name string) (*follow.Binary, uint64, error) {
 		if elf.ST_TYPE(sym.Info) == elf.STT_GNU_IFUNC {
 			return nil, 0, fmt.Errorf("an ifunc of %s, resolved at run time", filepath.Base(l.file.Path))
 		}
-		if l.bin == nil {
-			f := l.file
-			l.bin = &follow.Binary{Path: f.Path, File: f, Code: f.Code, FileOffset: f.FileOffset, Symbols: f.Symbols(), PLT: follow.PLTNames(f.ELF)}
-		}
-		return l.bin, sym.Value, nil
+		return l.binary(), sym.Value, nil
 	}
 	return nil, 0, fmt.Errorf("%s not found in the libraries the binary needs", name)
+}
+
+// binary is the library as follow decodes it, made once.
+func (l *scopeLib) binary() *follow.Binary {
+	if l.bin == nil {
+		f := l.file
+		l.bin = &follow.Binary{Path: f.Path, File: f, Code: f.Code, FileOffset: f.FileOffset, Symbols: f.Symbols(), PLT: follow.PLTNames(f.ELF)}
+	}
+	return l.bin
+}
+
+// binaryAt is follow.Input.BinaryAt: the library of the scope at path,
+// nil when the binary does not need it.
+func (s *scope) binaryAt(path string) *follow.Binary {
+	s.load()
+	for _, l := range s.libs {
+		if l.file.Path == path {
+			return l.binary()
+		}
+	}
+	return nil
 }

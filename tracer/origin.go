@@ -310,6 +310,8 @@ func (j *Job) noteBlame(tr *session.Trace) {
 	if j.Origin != nil {
 		if _, ok := res.Find(j.Origin.Blame); ok {
 			j.recurred++
+		} else if b, ok := res.Blame(); ok && j.deeper == nil && len(j.cfg.FollowAlso) > 0 && res.Through(j.Origin.Blame) {
+			j.deeper = &b
 		}
 		return
 	}
@@ -350,6 +352,11 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 	cfg := j.cfg
 	b := *j.blame
 	cfg.Origin = &b
+	if j.Follow.Indirect(b) {
+		// Called through a pointer: the first run could not follow
+		// the target's calls, the re-run does.
+		cfg.FollowAlso = append(cfg.FollowAlso, b)
+	}
 	j2, err := Prepare(cfg)
 	switch {
 	case err != nil:
@@ -370,6 +377,38 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 	status2, err := j2.Run(ctx, &second, o)
 	if status2 == AbortStatus {
 		return status2, err // a second Ctrl-C: nothing more printed
+	}
+	if err == nil && j2.recurred == 0 && !j2.cut && j2.deeper != nil {
+		// The origin was called through a pointer, and the re-run,
+		// following its calls, found the failure came from deeper:
+		// a third run traces that origin's statements.
+		d := *j2.deeper
+		cfg3 := cfg
+		cfg3.Origin = &d
+		j3, err := Prepare(cfg3)
+		switch {
+		case err != nil:
+			fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", d.Callee, err)
+		case j3.Origin == nil:
+			fmt.Fprintf(diag, "whythefail: %s\n", j3.originMiss)
+		}
+		if err != nil || j3.Origin == nil {
+			// The re-run's traces: the chain below the pointer's
+			// target, without the origin's statements.
+			_, werr := out.Write(second.Bytes())
+			return status2, werr
+		}
+		fmt.Fprintf(diag, "whythefail: re-running %s again, the calls of %s (called through a pointer) followed, to trace %s's statements\n", o.Command, b.Callee, j3.Origin.Function)
+		for _, n := range j3.originNotes {
+			fmt.Fprintf(diag, "whythefail: note: %s\n", n)
+		}
+		j3.rerun = true
+		second.Reset()
+		status2, err = j3.Run(ctx, &second, o)
+		if status2 == AbortStatus {
+			return status2, err
+		}
+		j2, b = j3, d
 	}
 	if err != nil || j2.recurred == 0 {
 		if err == nil && !j2.cut {

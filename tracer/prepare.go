@@ -56,6 +56,10 @@ type Config struct {
 	// Origin, with Follow, also traces the statements of the function
 	// a trace of an earlier run blamed, for that call (Job.RunFollow).
 	Origin *follow.Blame
+	// FollowAlso, with Follow, are calls through a pointer an earlier
+	// run recorded, whose targets' own calls are followed too
+	// (follow.Input.Also; Job.RunFollow's re-run).
+	FollowAlso []follow.Blame
 	// Release is the kernel release (-r) whose debug info kernel and
 	// module targets use; "" means the running kernel's, and any other
 	// is refused (tracing needs the running kernel's).
@@ -101,6 +105,10 @@ type Job struct {
 	blame    *follow.Blame
 	cut      bool
 	recurred int
+	// deeper is, in a re-run that followed the calls of the origin
+	// called through a pointer (Config.FollowAlso), the first call a
+	// trace blamed below it, along a chain through it.
+	deeper *follow.Blame
 	// blamed, when set, is closed when blame is first set: -x and
 	// system-wide runs then place the origin's statements (swapOrigin).
 	blamed chan struct{}

@@ -108,6 +108,9 @@ func TestFollowOrigin(t *testing.T) {
 		// its caller, counted among that site's calls in the
 		// invocation (down(0) is the second call from down's site).
 		{"three", "leaf3", "mid3-call", 1, "key", "0x7", "leaf3-fail", "leaf3-ok"},
+		// Below a call through a pointer (of mid3): a second re-run,
+		// the first having followed mid3's calls.
+		{"viaptr3", "leaf3", "mid3-call", 1, "key", "0x7", "leaf3-fail", "leaf3-ok"},
 		{"loop3", "check", "scan-call", 5, "v", "0x78", "check-fail", ""},
 		// down(1)'s line after its call of down(0) never prints
 		// among down(0)'s, although a probe at the return address

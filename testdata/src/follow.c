@@ -83,6 +83,16 @@ KEEP int viaptr(op_fn f, int v)
 	return 0;
 }
 
+/* (5b) a call through a function pointer to a function whose own callee
+ * fails: main passes mid3, which calls leaf3 */
+KEEP int viaptr3(op_fn f, int key)
+{
+	int r = f(key); /* @viaptr3-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
 /* (6) a failure that does not recur in a second run: the failing call
  * removes the file whose presence made it fail */
 KEEP int present(const char *path)
@@ -292,9 +302,10 @@ int main(int argc, char **argv)
 	int k = viaplt(seven);
 	int l = viainline(seven);
 	int n = use_thing(seven);
+	int o = viaptr3(mid3, seven);
 	const char *path = getenv("FOLLOW_ONCE");
 	if (path)
 		once(path);
-	printf("%d %d %d %d %d %d %d %d %d %d %d %d %d\n", a, b, c, d, e, f == NULL, g, h, i, j, k, l, n);
+	printf("%d %d %d %d %d %d %d %d %d %d %d %d %d %d\n", a, b, c, d, e, f == NULL, g, h, i, j, k, l, n, o);
 	return 0;
 }
