@@ -187,6 +187,10 @@ type jsonOrigin struct {
 	// statements the blamed call ran, when they were traced (a re-run).
 	Function   string     `json:"function,omitempty"`
 	Statements []jsonStmt `json:"statements,omitempty"`
+	// Why is the origin's verdict, as the trace's "why" (the text
+	// output's why: line after the origin's statements): only where the
+	// origin has one (Origin.Verdict) and ran statements in the call.
+	Why *jsonWhy `json:"why,omitempty"`
 }
 
 // callsJSON is --follow's result as JSON: calls never null.

@@ -109,16 +109,17 @@ func (t *Text) writeOrigin(b *strings.Builder, res follow.Result, tr *Trace) {
 	}
 }
 
-// originJSON is the origin's statements for the JSON origin object, nil
-// when the trace does not blame the call they were traced for.
-func (j *JSON) originJSON(res follow.Result, tr *Trace) (string, []jsonStmt) {
+// originJSON is the origin's statements for the JSON origin object, and
+// its verdict when it has one (the text's why: line after them); nil when
+// the trace does not blame the call they were traced for.
+func (j *JSON) originJSON(res follow.Result, tr *Trace) (string, []jsonStmt, *jsonWhy) {
 	o := j.Origin
 	if o == nil {
-		return "", nil
+		return "", nil, nil
 	}
 	c, ok := res.Find(o.Blame)
 	if !ok {
-		return "", nil
+		return "", nil, nil
 	}
 	end := c.BackAt
 	if end < 0 {
@@ -130,5 +131,8 @@ func (j *JSON) originJSON(res follow.Result, tr *Trace) (string, []jsonStmt) {
 			out = append(out, jsonStatement(st, tr.Records[i], "$$vars"))
 		}
 	}
-	return o.Function, out
+	if len(out) == 0 {
+		return o.Function, out, nil // as the text, which says none were recorded
+	}
+	return o.Function, out, whyJSON(o.explain(c, tr))
 }

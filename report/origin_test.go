@@ -9,6 +9,7 @@ import (
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/verdict"
 )
 
 // originPlan is --follow's plan for f at 0x1000: call lookup (0x2000),
@@ -133,5 +134,54 @@ func TestCallTrace(t *testing.T) {
 	}
 	if _, ok := callTrace(c, &Trace{Records: rs, Truncated: 3}); ok {
 		t.Error("a truncated trace has a call trace")
+	}
+}
+
+// TestOriginWhy: an origin with a verdict of its own (a kernel function
+// traced at its boundary, whose own verdict is off) has its why: line
+// after its statements, read on the blamed call's records and value, and
+// JSON carries the same as the origin object's "why".
+func TestOriginWhy(t *testing.T) {
+	p := originPlan(t)
+	stmts := map[uint32]Stmt{0: {File: "f.c", Line: 2}, 1: {File: "f.c", Line: 4}}
+	o := &Origin{Blame: follow.Blame{Callee: "lookup", Target: 0x2000, Site: 0x1000, Nth: 1, Depth: 1}, Function: "lookup",
+		Stmts:   map[uint32]Stmt{20: {File: "l.c", Line: 3}, 21: {File: "l.c", Line: 5}},
+		Verdict: &verdict.Plan{Func: "lookup"}}
+	tr := &Trace{Comm: "x", TID: 2, Return: -2, Records: []Record{{StmtID: 0}, {StmtID: 10}, {StmtID: 20}, {StmtID: 21},
+		{StmtID: 11, Values: []Value{{U64: 0xfffffffe, OK: true}}}, {StmtID: 1}}}
+	h := Header{Target: `process("f")`, Function: "f", ReturnFormat: "int"}
+	var b bytes.Buffer
+	if err := (&Text{W: &b, H: h, Stmts: stmts, Follow: p, Origin: o}).Trace(tr); err != nil {
+		t.Fatal(err)
+	}
+	const why = "why: lookup returned -2 (ENOENT) at l.c:5, and no conditional branch ran before it"
+	want := `
+x[2] process("f") function(f) $return: -2
+x[2] f.c:2 $$vars:
+x[2] f.c:4 $$vars:
+call: lookup returned -2
+origin: lookup returned -2, passed up
+chain: f → lookup returned -2
+origin's statements: lookup, in the call lookup, call 1 from that site:
+x[2] l.c:3 $$vars:
+x[2] l.c:5 $$vars:
+` + why + "\n"
+	if b.String() != want {
+		t.Errorf("text:\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := (&JSON{W: &b, H: h, Stmts: stmts, Follow: p, Origin: o}).Trace(tr); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Why    *jsonWhy    `json:"why"`
+		Origin *jsonOrigin `json:"origin"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(got.Origin.Why)
+	if wantJS := `{"text":"` + why + `","return":-2,"errno":"ENOENT","return_file":"l.c","return_line":5,"values":[]}`; string(js) != wantJS || got.Why != nil {
+		t.Errorf("origin why %s, trace why %+v; want %s and none (f has no verdict)", js, got.Why, wantJS)
 	}
 }

@@ -492,7 +492,7 @@ func (j *JSON) Trace(tr *Trace) error {
 		res := j.Follow.Calls(tr, stmtLine(j.Stmts))
 		out.Calls, out.Origin = callsJSON(res)
 		if out.Origin != nil {
-			out.Origin.Function, out.Origin.Statements = j.originJSON(res, tr)
+			out.Origin.Function, out.Origin.Statements, out.Origin.Why = j.originJSON(res, tr)
 		}
 	}
 	for _, r := range tr.Records {
