@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/internal/fixture"
 	"github.com/whythefail/whythefail/session"
+	"github.com/whythefail/whythefail/target"
 )
 
 // decodeBytes decodes code placed at 0x1000 as one range.
@@ -404,5 +406,78 @@ func TestCallErrno(t *testing.T) {
 		if len(res.Calls) != 1 || res.Calls[0].Errno != c.errno || (res.Origin != nil) != c.origin {
 			t.Errorf("%s: calls %+v origin %+v; want errno %d, origin %v", c.name, res.Calls, res.Origin, c.errno, c.origin)
 		}
+	}
+}
+
+// TestAlso: a call through a pointer whose target an earlier run recorded
+// (Input.Also) has that target's calls followed, as a direct callee's,
+// at the call's depth: f calls g through %rax, g calls h. The call of g is
+// Followed, the chain goes through it down to h (Result.Through), and
+// Plan.Indirect names the call. Without Also, or with the pointer's call
+// at the depth asked, g's calls are not probed.
+func TestAlso(t *testing.T) {
+	code := map[uint64][]byte{
+		0x1000: {0xff, 0xd0, 0x85, 0xc0, 0xc3},             // f: call *%rax; test %eax,%eax; ret
+		0x2000: {0xe8, 0xfb, 0x0f, 0, 0, 0x85, 0xc0, 0xc3}, // g: call h; test %eax,%eax; ret
+		0x3000: {0xc3},                                     // h: ret
+	}
+	in := Input{
+		Fn: &debuginfo.Function{Name: "f", Ranges: [][2]uint64{{0x1000, 0x1005}}, Entry: 0x1000},
+		Code: func(va uint64, n int) ([]byte, error) {
+			c := code[va&^0xfff]
+			if c == nil || int(va&0xfff)+n > len(c) {
+				return nil, fmt.Errorf("no code at %#x", va)
+			}
+			return c[va&0xfff:][:n], nil
+		},
+		FileOffset: func(va uint64) (uint64, error) { return va, nil },
+		Symbols:    []target.Symbol{{Name: "f", Value: 0x1000, Size: 5}, {Name: "g", Value: 0x2000, Size: 8}, {Name: "h", Value: 0x3000, Size: 1}},
+		Path:       "/bin/f", FirstID: 10, RetSize: 4, Depth: 3,
+	}
+	ptr := Blame{Callee: "g", Binary: "/bin/f", Target: 0x2000, SiteBinary: "/bin/f", Site: 0x1000, Nth: 1, Depth: 1}
+	for _, c := range []struct {
+		name  string
+		also  []Blame
+		depth int
+		sites int
+	}{{"without", nil, 3, 1}, {"at the depth asked", []Blame{ptr}, 1, 1}, {"with", []Blame{ptr}, 3, 2}} {
+		in := in
+		in.Also, in.Depth = c.also, c.depth
+		p, err := New(in)
+		if err != nil || len(p.Sites) != c.sites {
+			t.Fatalf("%s: New: %v, %d sites; want %d", c.name, err, len(p.Sites), c.sites)
+		}
+		if !p.Sites[0].Indirect || p.Indirect(ptr) != (c.depth > 1) {
+			t.Errorf("%s: site %+v, Indirect %v", c.name, p.Sites[0], p.Indirect(ptr))
+		}
+	}
+	in.Also = []Blame{ptr}
+	p, err := New(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Sites[1]; s.PC != 0x2000 || s.Depth != 2 || s.Func != "g" || s.Callee != "h" || s.CallID != 12 {
+		t.Fatalf("g's call %+v, want h called at 0x2000, depth 2, ids 12 and 13", s)
+	}
+	vals := func(us ...uint64) []session.Value {
+		var vs []session.Value
+		for _, u := range us {
+			vs = append(vs, session.Value{U64: u, OK: true})
+		}
+		return vs
+	}
+	res := p.Calls(&session.Trace{Return: -2, Records: []session.Record{
+		{StmtID: 10, Values: vals(1000, 0x2000, 0x1000)}, {StmtID: 12, Values: vals(900)}, {StmtID: 13, Values: vals(0xfffffffe, 900)},
+		{StmtID: 11, Values: vals(0xfffffffe, 1000)},
+	}}, nil)
+	if len(res.Calls) != 2 || res.Calls[0].Callee != "g" || !res.Calls[0].Followed || res.Calls[1].Parent != 0 || res.Calls[1].Callee != "h" || res.Calls[1].Followed {
+		t.Fatalf("calls %+v: want g (followed), then h in it", res.Calls)
+	}
+	if res.Origin == nil || len(res.Origin.Chain) != 2 || res.Origin.Call != 1 {
+		t.Fatalf("origin %+v, want h through g", res.Origin)
+	}
+	b, _ := res.Blame()
+	if !res.Through(ptr) || res.Through(b) {
+		t.Errorf("Through(g) %v, Through(h) %v; want true, false", res.Through(ptr), res.Through(b))
 	}
 }
