@@ -352,9 +352,10 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 	cfg := j.cfg
 	b := *j.blame
 	cfg.Origin = &b
-	if j.Follow.Indirect(b) {
+	if j.Follow.Indirect(b) && j.Plan.Space != target.KernelSpace {
 		// Called through a pointer: the first run could not follow
-		// the target's calls, the re-run does.
+		// the target's calls, the re-run does (in user space:
+		// planFollow).
 		cfg.FollowAlso = append(cfg.FollowAlso, b)
 	}
 	j2, err := Prepare(cfg)
