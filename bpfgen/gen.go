@@ -140,9 +140,9 @@ func Generate(spec *Spec) (*Generated, error) {
 	}
 	// The statements at the entry (the first line's, and --follow's
 	// call-site probe when the first instruction is a call) are recorded
-	// by the entry program, after it opens the invocation, in plan order
-	// with branch probes last: separate programs at one address run in
-	// an order the kernel chooses, not the attachment order.
+	// by the entry program, after it opens the invocation, in the order
+	// of stmtGroups (rank): separate programs at one address run in an
+	// order the kernel chooses, not the attachment order.
 	var entryStmts []*Stmt
 	var stmts []int // indexes in s.Stmts of the statements with a program
 	g.StmtPrograms = make([]string, len(s.Stmts))
@@ -182,7 +182,7 @@ func Generate(spec *Spec) (*Generated, error) {
 		}
 	}
 
-	sort.SliceStable(entryStmts, func(a, b int) bool { return !entryStmts[a].Branch && entryStmts[b].Branch })
+	sort.SliceStable(entryStmts, func(a, b int) bool { return rank(entryStmts[a]) < rank(entryStmts[b]) })
 	e := &emitter{faultIn: s.FaultIn, space: s.Space}
 	g.Warnings = append(g.Warnings, entryProgram(e, &s, g.Layout, entryStmts)...)
 	uprobe(ProgEntry, e)
@@ -562,21 +562,21 @@ func branchRecord(e *emitter, st *Stmt) {
 // stmtGroups returns, for each statement with a program of its own, the
 // indexes in s.Stmts of the statements that program records, in order;
 // nil for the others (at the entry, or recorded by another's program).
-// Every statement is alone, except that the statements at an offset where
-// a successor (Stmt.Succ) sits are recorded together: statements first,
-// then branch probes, then successors, since the first two observe the
-// code before the jump and successors the code after it. In the kernel,
-// every set of statements at one symbol+offset is recorded together, in
-// plan order (statements before branch probes): the kernel runs the
-// kprobes of one address in the reverse order of their attachment, so
-// that separate programs would record a callee's entry (follow's probe,
-// planned first) after the statement of its opening line.
+// Every set of statements at one address (file, symbol and offset) is
+// recorded by one program, in the order their code runs (rank): the
+// kernel runs the probes of one address in the reverse order of their
+// attachment (TestUprobeOrderAtOneAddress; kprobes: add_new_kprobe's
+// list_add_rcu), so that separate programs would record --follow's call
+// before the statement of the call's line, a return after the statement
+// beginning at the return address, a callee's entry after the statement
+// of its opening line.
 func stmtGroups(s *Spec) ([][]int, error) {
 	type at struct {
+		bin string
 		off uint64
 		sym string
 	}
-	succ := map[at][]int{}
+	key := func(st *Stmt) at { return at{st.Binary, st.FileOffset, st.Symbol} }
 	for _, st := range s.Stmts {
 		if st.Succ == nil {
 			continue
@@ -586,48 +586,44 @@ func stmtGroups(s *Spec) ([][]int, error) {
 			return nil, fmt.Errorf("statement %d is both a branch probe and a successor", st.ID)
 		case st.Succ.Cond < -1 || st.Succ.Cond > 15:
 			return nil, fmt.Errorf("statement %d: condition code %d out of range", st.ID, st.Succ.Cond)
-		case st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol:
+		case st.FileOffset == s.EntryOffset && st.Symbol == s.EntrySymbol && st.Binary == "":
 			return nil, fmt.Errorf("statement %d: a successor at the entry offset %#x", st.ID, st.FileOffset)
 		}
-		succ[at{st.FileOffset, st.Symbol}] = nil
 	}
-	if s.Space == target.KernelSpace {
-		n := map[at]int{}
-		for _, st := range s.Stmts {
-			n[at{st.FileOffset, st.Symbol}]++
-		}
-		for a, k := range n {
-			if k > 1 {
-				succ[a] = nil
-			}
-		}
-	}
-	for i, st := range s.Stmts {
-		if g, ok := succ[at{st.FileOffset, st.Symbol}]; ok {
-			succ[at{st.FileOffset, st.Symbol}] = append(g, i)
-		}
-	}
-	rank := func(i int) int {
-		switch st := &s.Stmts[i]; {
-		case st.Succ != nil:
-			return 2
-		case st.Branch:
-			return 1
-		}
-		return 0
+	groups := map[at][]int{}
+	for i := range s.Stmts {
+		k := key(&s.Stmts[i])
+		groups[k] = append(groups[k], i)
 	}
 	out := make([][]int, len(s.Stmts))
 	for i := range s.Stmts {
-		g, ok := succ[at{s.Stmts[i].FileOffset, s.Stmts[i].Symbol}]
-		if !ok {
-			out[i] = []int{i}
+		g := groups[key(&s.Stmts[i])]
+		if g[0] != i {
 			continue
 		}
 		g = slices.Clone(g)
-		sort.SliceStable(g, func(a, b int) bool { return rank(g[a]) < rank(g[b]) })
+		sort.SliceStable(g, func(a, b int) bool { return rank(&s.Stmts[g[a]]) < rank(&s.Stmts[g[b]]) })
 		out[g[0]] = g
 	}
 	return out, nil
+}
+
+// rank orders the probes at one address (Stmt.Order): arrivals,
+// statements, departures, then branch probes and successors, since the
+// first ones observe the code before the jump under the probe and
+// successors the code after it.
+func rank(st *Stmt) int {
+	switch {
+	case st.Succ != nil:
+		return 4
+	case st.Branch:
+		return 3
+	case st.Order == OrderArrival:
+		return 0
+	case st.Order == OrderDeparture:
+		return 2
+	}
+	return 1
 }
 
 // members returns the statements of a group (stmtGroups).

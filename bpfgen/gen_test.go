@@ -2,6 +2,7 @@ package bpfgen
 
 import (
 	"reflect"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"sort"
@@ -166,18 +167,19 @@ func TestCondString(t *testing.T) {
 }
 
 // TestKernelSharedOffset: kernel statements at one symbol+offset are
-// recorded by one program, in plan order (a callee's entry probe with its
-// return-address filter before the statement of the callee's first line),
-// since the kernel runs an address's kprobes in the reverse order of their
-// attachment; statements alone at their offset keep programs of their own.
+// recorded by one program, a callee's entry probe (an arrival, with its
+// return-address filter) before the statement of the callee's first line
+// though planned after it, since the kernel runs an address's kprobes in
+// the reverse order of their attachment; statements alone at their
+// offset keep programs of their own.
 func TestKernelSharedOffset(t *testing.T) {
 	ra := []ir.Var{{Name: "ra", Expr: []byte{0x77, 0x00}, Size: 8}}
 	spec := &Spec{
 		Space: target.KernelSpace, EntrySymbol: "wrapper", EntryOffset: 0xffffffff81000000, RetSize: 4,
 		Stmts: []Stmt{
-			{ID: 0, Symbol: "callee", FileOffset: 0, Vars: ra, ReturnInto: [][2]uint64{{0x10, 0x20}}},
-			{ID: 1, Symbol: "callee", FileOffset: 0x40, Vars: ra},
 			{ID: 2, Symbol: "callee", FileOffset: 0, Vars: []ir.Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}},
+			{ID: 1, Symbol: "callee", FileOffset: 0x40, Vars: ra},
+			{ID: 0, Symbol: "callee", FileOffset: 0, Vars: ra, ReturnInto: [][2]uint64{{0x10, 0x20}}, Order: OrderArrival},
 			{ID: 3, Symbol: "other", FileOffset: 0},
 		},
 	}
@@ -185,18 +187,72 @@ func TestKernelSharedOffset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := [][]int{{0, 2}, {1}, nil, {3}}; !reflect.DeepEqual(groups, want) {
+	if want := [][]int{nil, {1}, {2, 0}, {3}}; !reflect.DeepEqual(groups, want) {
 		t.Errorf("groups %v, want %v", groups, want)
 	}
 	g, err := Generate(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{StmtProgramName(0), StmtProgramName(1), "", StmtProgramName(3)}; !reflect.DeepEqual(g.StmtPrograms, want) {
+	if want := []string{"", StmtProgramName(1), StmtProgramName(2), StmtProgramName(3)}; !reflect.DeepEqual(g.StmtPrograms, want) {
 		t.Errorf("statement programs %q, want %q", g.StmtPrograms, want)
 	}
-	spec.Space = target.UserSpace
-	if groups, _ := stmtGroups(spec); groups[2] == nil {
-		t.Error("user-space statements at one offset are grouped")
+}
+
+// TestSharedOffsetOrder: every set of probes at one address (file and
+// offset, or symbol and offset) is recorded by one program in the order
+// their code runs, whatever the plan's order, in user space and in the
+// kernel, with single programs and uprobe_multi chunks: a return probe
+// (arrival) first, then statements, then a call-site probe or a callee's
+// ret (departures), branch probes, successors. The kernel would run
+// separate probes in the reverse of their attachment
+// (TestUprobeOrderAtOneAddress): --follow's call before the statement of
+// the call's line. The same offset in another file is another address.
+func TestSharedOffsetOrder(t *testing.T) {
+	v := []ir.Var{{Name: "a", Expr: []byte{0x55}, Size: 4}}
+	stmts := []Stmt{
+		{ID: 1, FileOffset: 0x1010, Vars: v},                         // 0: the call's line, placed on the call
+		{ID: 20, FileOffset: 0x1010, Order: OrderDeparture, Vars: v}, // 1: --follow's call
+		{ID: 2, FileOffset: 0x1010, Binary: "/lib/libx.so", Vars: v}, // 2: elsewhere
+		{ID: 3, FileOffset: 0x1020, Succ: &Succ{Cond: 4, Taken: true}, Vars: v},
+		{ID: 30, FileOffset: 0x1020, Branch: true},
+		{ID: 4, FileOffset: 0x1020, Vars: v},                       // 5: begins at the return address
+		{ID: 21, FileOffset: 0x1020, Order: OrderArrival, Vars: v}, // 6: the return, placed there
+		{ID: 5, FileOffset: 0x1030, Order: OrderDeparture, Vars: v},
+		{ID: 6, FileOffset: 0x1030, Vars: v},
+		{ID: 7, FileOffset: 0x1040, Vars: v},
+	}
+	want := [][]int{{0, 1}, nil, {2}, nil, nil, nil, {6, 5, 4, 3}, nil, {8, 7}, {9}}
+	for _, space := range []target.AddressSpace{target.UserSpace, target.KernelSpace} {
+		for _, multi := range []bool{false, true} {
+			spec := &Spec{Space: space, EntryOffset: 0x1000, RetSize: 4, Multi: multi && space == target.UserSpace, Stmts: slices.Clone(stmts)}
+			if space == target.KernelSpace {
+				spec.EntrySymbol = "f"
+				for i := range spec.Stmts {
+					spec.Stmts[i].Symbol, spec.Stmts[i].Binary = "f", ""
+				}
+				spec.Stmts[2].Symbol = "g"
+			}
+			groups, err := stmtGroups(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(groups, want) {
+				t.Errorf("space %v multi %v: groups %v, want %v", space, multi, groups, want)
+			}
+			g, err := Generate(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var with []int
+			for i, name := range g.StmtPrograms {
+				if name != "" {
+					with = append(with, i)
+				}
+			}
+			if w := []int{0, 2, 6, 8, 9}; !reflect.DeepEqual(with, w) {
+				t.Errorf("space %v multi %v: statements with a program %v, want %v", space, multi, with, w)
+			}
+		}
 	}
 }

@@ -59,7 +59,36 @@ type Stmt struct {
 	// of these link-time ranges (half-open): a probe at a callee's entry
 	// or return that keeps only the calls one function makes.
 	ReturnInto [][2]uint64
+	// Order places the probe among the others at its address, which one
+	// program records one after the other (see stmtGroups): the kernel
+	// runs the probes of one address in an order of its own (the reverse
+	// of their attachment, for uprobes and kprobes alike), not the order
+	// in which their code runs.
+	Order Order
 }
+
+// Order is where a probe's record goes among the records of the probes
+// at its address (Stmt.Order): arrivals, then statements, then
+// departures, then branch probes (Stmt.Branch), then successors
+// (Stmt.Succ); plan order within each.
+type Order int
+
+const (
+	// OrderStatement is a statement's probe: its line's code starts
+	// there (or it was placed there, before its code runs).
+	OrderStatement Order = iota
+	// OrderArrival is a probe that observes control arriving from
+	// elsewhere: at a callee's entry (the call was made) or at a
+	// return address, or the instruction a return probe was placed on
+	// after it (the callee came back). That happened before any code
+	// of a statement at the address ran.
+	OrderArrival
+	// OrderDeparture is a probe on an instruction that leaves for
+	// elsewhere: a call, or a callee's ret. A statement at the same
+	// address (the call's line, placed onto the call; the callee's last
+	// line) runs its code first.
+	OrderDeparture
+)
 
 // Succ is the jump a statement's probe sits on (Stmt.Succ).
 type Succ struct {

@@ -158,7 +158,7 @@ func NewAtCallees(in CalleeInput) (*Plan, error) {
 			refused[name] = true
 			continue
 		}
-		p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: c.sym.Value, FileOffset: c.sym.Value, Vars: []ir.Var{raVar}, ReturnInto: in.Fn.Ranges})
+		p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: c.sym.Value, FileOffset: c.sym.Value, Vars: []ir.Var{raVar}, ReturnInto: in.Fn.Ranges, Order: bpfgen.OrderArrival})
 		p.probes[id] = calleeProbe{callee: name}
 		id++
 		var rt Ret
@@ -175,7 +175,7 @@ func NewAtCallees(in CalleeInput) (*Plan, error) {
 			continue
 		}
 		for _, pc := range p.returns(in, c.sym) {
-			p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: pc, FileOffset: pc, Vars: []ir.Var{raVar, raxVar}, ReturnInto: in.Fn.Ranges})
+			p.Stmts = append(p.Stmts, bpfgen.Stmt{ID: id, PC: pc, FileOffset: pc, Vars: []ir.Var{raVar, raxVar}, ReturnInto: in.Fn.Ranges, Order: bpfgen.OrderDeparture})
 			p.probes[id] = calleeProbe{callee: name, ret: true, typed: typed, rt: rt, untyped: in.ReturnOf != nil && !typed}
 			id++
 		}

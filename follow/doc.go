@@ -8,7 +8,10 @@
 // call, recording rsp (and the target of an indirect call), and one on
 // the instruction after it, the return address, recording rax and rsp.
 // Both are plain statement probes with their own ids, placed in the file
-// holding the code; probes inside callees fire for every caller, and
+// holding the code, ordered among the probes at their address
+// (bpfgen.Stmt.Order): the call after the statement of its line, the
+// return before the statement beginning at the return address; probes
+// inside callees fire for every caller, and
 // their programs exit at once where the thread has no open invocation.
 // After a trace, Calls builds the call tree from the records (a return
 // matched to its call by rsp) and names the origin of the failure value

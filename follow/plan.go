@@ -392,7 +392,7 @@ func New(in Input) (*Plan, error) {
 					s.In, s.inEntry = part.name, part.entry
 				}
 				s.funcEntry = fb.entry
-				call := bpfgen.Stmt{ID: s.CallID, PC: it.pc, Vars: []ir.Var{{Name: "rsp", Expr: exprRSP, Size: 8}}}
+				call := bpfgen.Stmt{ID: s.CallID, PC: it.pc, Order: bpfgen.OrderDeparture, Vars: []ir.Var{{Name: "rsp", Expr: exprRSP, Size: 8}}}
 				var callee *Binary
 				viaPLT := false
 				arg := it.inst.Args[0]
@@ -442,7 +442,7 @@ func New(in Input) (*Plan, error) {
 					s.NotFollowed = "called through a pointer"
 					call.Vars = append(call.Vars, ir.Var{Name: "target", Expr: e, Size: 8}, ir.Var{Name: "rip", Expr: exprRIP, Size: 8})
 				}
-				back := bpfgen.Stmt{ID: s.ReturnID, PC: ret, Vars: []ir.Var{{Name: "rax", Expr: exprRAX, Size: 8}, {Name: "rsp", Expr: exprRSP, Size: 8}}}
+				back := bpfgen.Stmt{ID: s.ReturnID, PC: ret, Order: bpfgen.OrderArrival, Vars: []ir.Var{{Name: "rax", Expr: exprRAX, Size: 8}, {Name: "rsp", Expr: exprRSP, Size: 8}}}
 				s.callErrno, s.retErrno = -1, -1
 				if in.Errno {
 					s.callErrno, s.retErrno = len(call.Vars), len(back.Vars)
