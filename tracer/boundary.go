@@ -398,30 +398,42 @@ func boundaryEnv(env expr.Env, fn *debuginfo.Function, b *boundary) {
 }
 
 // kernelReturns gives, from the vmlinux's own BTF (its .BTF section),
-// the return types of its functions; nil when it has none (then every
+// the return types of its functions, and of those BTF does not know
+// (pahole skips gcc clones and, often, their originals) from the DWARF
+// (dwarfReturns); nil when it has no BTF (then every
 // callee whose value its caller may read gets its return probed, and the
 // value is read at the traced function's return size).
 func kernelReturns(kb kernelBinary) func(string) (follow.Ret, bool) {
+	f, _ := kernelReturnsDWARF(kb)
+	return f
+}
+
+// kernelReturnsDWARF is kernelReturns, and the DWARF lookups it falls
+// back on (nil with it).
+func kernelReturnsDWARF(kb kernelBinary) (func(string) (follow.Ret, bool), *dwarfReturns) {
 	k, ok := kb.(*target.Kernel)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	sec := k.ELF.Section(".BTF")
 	if sec == nil {
-		return nil
+		return nil, nil
 	}
 	data, err := sec.Data()
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	spec, err := btf.LoadSpecFromReader(bytes.NewReader(data))
 	if err != nil {
-		return nil
+		return nil, nil
 	}
+	dw := newDWARFReturns(k)
 	return func(name string) (follow.Ret, bool) {
 		var fn *btf.Func
 		if spec.TypeByName(cloneOf(name), &fn) != nil {
-			return follow.Ret{}, false // unknown, or several
+			// Unknown, or several: a gcc clone whose original BTF
+			// skips is typed from the DWARF.
+			return dw.of(name)
 		}
 		proto, ok := fn.Type.(*btf.FuncProto)
 		if !ok {
@@ -435,7 +447,7 @@ func kernelReturns(kb kernelBinary) func(string) (follow.Ret, bool) {
 			return follow.Ret{}, false
 		}
 		return follow.Ret{Size: size, Signed: signed}, true
-	}
+	}, dw
 }
 
 // cloneOf is the function a gcc clone of it was made from, by the clone's

@@ -505,3 +505,55 @@ func TestKernelReserved(t *testing.T) {
 	// An alternative: a cmpxchg16b on CPUs that have one.
 	calls("kmem_cache_alloc", "this_cpu_cmpxchg16b_emu", "an alternative instruction site (rewritten at boot)", false)
 }
+
+// TestKernelReturnsDWARF: a gcc clone BTF does not know
+// (link_path_walk.part.0.constprop.0: pahole leaves out it and
+// link_path_walk) gets its return type, int, from the DWARF instance at
+// its address; a function BTF knows (path_openat, a struct file *) is
+// typed by BTF without a DWARF lookup; an .isra clone, which may drop the
+// return, stays unknown.
+func TestKernelReturnsDWARF(t *testing.T) {
+	k, err := target.OpenKernel(context.Background(), target.KernelOptions{Release: guestRelease(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	returnOf, dw := kernelReturnsDWARF(k)
+	if returnOf == nil {
+		t.Fatal("no BTF in the vmlinux")
+	}
+	const clone = "link_path_walk.part.0.constprop.0"
+	if r, ok := returnOf(clone); !ok || r != (follow.Ret{Size: 4, Signed: true}) {
+		t.Errorf("%s: %+v, %v; want int (4 bytes, signed)", clone, r, ok)
+	}
+	if _, asked := dw.known[clone]; !asked {
+		t.Errorf("%s was not typed from the DWARF", clone)
+	}
+	if r, ok := returnOf("path_openat"); !ok || r != (follow.Ret{Size: 8}) {
+		t.Errorf("path_openat: %+v, %v; want a pointer (8 bytes, unsigned)", r, ok)
+	}
+	if _, asked := dw.known["path_openat"]; asked {
+		t.Error("path_openat, which BTF knows, was looked up in the DWARF")
+	}
+	// An .isra clone whose origin returns a scalar is still unknown.
+	var isra string
+	tried := 0
+	for _, s := range k.Symbols() {
+		if !strings.HasSuffix(s.Name, ".isra.0") || len(dw.addrs[s.Name]) != 1 {
+			continue
+		}
+		if tried++; tried > 40 {
+			break
+		}
+		if _, ok := dw.atEntry(s.Name); ok {
+			isra = s.Name
+			break
+		}
+	}
+	if isra == "" {
+		t.Fatal("no .isra.0 clone of a function returning a scalar in the vmlinux")
+	}
+	if r, ok := dw.of(isra); ok {
+		t.Errorf("%s: %+v; want unknown (IPA-SRA may drop the return)", isra, r)
+	}
+}
