@@ -7,6 +7,35 @@ import (
 	"strings"
 )
 
+// Rela is one Elf64_Rela relocation: where it applies, its type and
+// symbol (Info: symbol << 32 | type), and its addend.
+type Rela struct {
+	Offset, Info uint64
+	Addend       int64
+}
+
+// Relas calls fn for each relocation of f's SHT_RELA sections (24-byte
+// entries, little-endian), in section and table order; a section whose
+// data cannot be read is skipped.
+func Relas(f *elf.File, fn func(Rela)) {
+	for _, s := range f.Sections {
+		if s.Type != elf.SHT_RELA || s.Entsize != 24 {
+			continue
+		}
+		data, err := s.Data()
+		if err != nil {
+			continue
+		}
+		for off := 0; off+24 <= len(data); off += 24 {
+			fn(Rela{
+				Offset: binary.LittleEndian.Uint64(data[off:]),
+				Info:   binary.LittleEndian.Uint64(data[off+8:]),
+				Addend: int64(binary.LittleEndian.Uint64(data[off+16:])),
+			})
+		}
+	}
+}
+
 // rX8664JumpSlot is R_X86_64_JUMP_SLOT: a PLT entry's GOT slot.
 const rX8664JumpSlot = 7
 
@@ -26,25 +55,14 @@ func PLTNames(f *elf.File) map[uint64]string {
 	if err != nil {
 		return out
 	}
-	for _, s := range f.Sections {
-		if s.Type != elf.SHT_RELA || s.Entsize != 24 {
-			continue
+	Relas(f, func(r Rela) {
+		sym, typ := r.Info>>32, uint32(r.Info)
+		if (typ != rX8664JumpSlot && typ != rX8664GlobDat) || sym == 0 || sym > uint64(len(syms)) {
+			return
 		}
-		data, err := s.Data()
-		if err != nil {
-			continue
-		}
-		for off := 0; off+24 <= len(data); off += 24 {
-			where := binary.LittleEndian.Uint64(data[off:])
-			info := binary.LittleEndian.Uint64(data[off+8:])
-			sym, typ := info>>32, uint32(info)
-			if (typ != rX8664JumpSlot && typ != rX8664GlobDat) || sym == 0 || sym > uint64(len(syms)) {
-				continue
-			}
-			name, _, _ := strings.Cut(syms[sym-1].Name, "@")
-			slots[where] = name
-		}
-	}
+		name, _, _ := strings.Cut(syms[sym-1].Name, "@")
+		slots[r.Offset] = name
+	})
 	for _, name := range []string{".plt.sec", ".plt", ".plt.got"} {
 		s := f.Section(name)
 		if s == nil || s.Type != elf.SHT_PROGBITS {

@@ -167,24 +167,14 @@ func irelativeSlots(ef, debug *elf.File) (out map[uint64]string) {
 	if ef == nil {
 		return out
 	}
-	for _, s := range ef.Sections {
-		if s.Type != elf.SHT_RELA || s.Entsize != 24 {
-			continue
+	follow.Relas(ef, func(r follow.Rela) {
+		if uint32(r.Info) != rX8664Irelative {
+			return
 		}
-		data, err := s.Data()
-		if err != nil {
-			continue
+		if n, ok := byAddr[uint64(r.Addend)]; ok {
+			out[r.Offset] = n
 		}
-		for off := 0; off+24 <= len(data); off += 24 {
-			info := binary.LittleEndian.Uint64(data[off+8:])
-			if uint32(info) != rX8664Irelative {
-				continue
-			}
-			if n, ok := byAddr[binary.LittleEndian.Uint64(data[off+16:])]; ok {
-				out[binary.LittleEndian.Uint64(data[off:])] = n
-			}
-		}
-	}
+	})
 	return out
 }
 
