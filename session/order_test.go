@@ -1,9 +1,7 @@
 package session
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/whythefail/whythefail/bpfgen"
@@ -46,25 +44,7 @@ func TestOrderAtOneAddress(t *testing.T) {
 		a := at
 		a.ID, a.Order = arr, bpfgen.OrderArrival
 		p.Stmts = append(p.Stmts, a)
-		s, err := Start(context.Background(), p, Options{PIDs: []int{os.Getpid()}, SingleUprobes: single})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var traces []Trace
-		done := make(chan struct{})
-		go func() {
-			for tr := range s.Traces() {
-				traces = append(traces, tr)
-			}
-			close(done)
-		}()
-		if out, err := exec.Command(f.exe, "loop").CombinedOutput(); err != nil {
-			t.Fatalf("%s loop: %v\n%s", f.exe, err, out)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		<-done
+		traces, _ := runLoop(t, f, p, Options{PIDs: []int{os.Getpid()}, SingleUprobes: single})
 		seen := 0
 		for _, tr := range traces {
 			var ids []uint32
