@@ -602,7 +602,13 @@ func stmtGroups(s *Spec) ([][]int, error) {
 			continue
 		}
 		g = slices.Clone(g)
-		sort.SliceStable(g, func(a, b int) bool { return rank(&s.Stmts[g[a]]) < rank(&s.Stmts[g[b]]) })
+		sort.SliceStable(g, func(a, b int) bool {
+			x, y := &s.Stmts[g[a]], &s.Stmts[g[b]]
+			if rank(x) != rank(y) || x.Succ == nil || y.Succ == nil {
+				return rank(x) < rank(y)
+			}
+			return x.Succ.At < y.Succ.At
+		})
 		out[g[0]] = g
 	}
 	return out, nil

@@ -98,6 +98,11 @@ type Succ struct {
 	// Taken records the statement when the jump jumps (it is the
 	// target); false, when it falls through.
 	Taken bool
+	// At is the statement's own link-time address. Successors at one
+	// probe that may all run (statements on one straight line, recorded
+	// before their code runs) are recorded in this order, which is the
+	// order their code runs in.
+	At uint64
 }
 
 // Spec is everything the generator needs to build the programs of one traced

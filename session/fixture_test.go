@@ -341,7 +341,15 @@ func counterBefore(n int) int64 {
 // linkIDs lists the ids of the BPF links bpftool sees.
 func linkIDs(t testing.TB) map[uint32]bool {
 	requireTool(t, "bpftool")
-	out, err := exec.Command("bpftool", "-j", "link", "list").Output()
+	// bpftool fails when a link it is listing goes away meanwhile
+	// (another test process detaching): try again.
+	var out []byte
+	var err error
+	for try := 0; try < 5; try++ {
+		if out, err = exec.Command("bpftool", "-j", "link", "list").Output(); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("bpftool link list: %v", err)
 	}

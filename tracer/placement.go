@@ -44,6 +44,16 @@ type placer struct {
 	moved    int
 	// avoid holds file offsets no probe moves to (funcStmts.avoid).
 	avoid map[uint64]bool
+	// decided holds, by statement address, where each statement placed
+	// so far is observed: a kept one at its address, a moved one where
+	// its decisions say (place.Func.Before follows them).
+	decided map[uint64][]place.Decision
+	// early says why no statement may be recorded before its code runs
+	// (place.Func.Before); "" when they may.
+	early string
+	// acrossCalls lets a statement be recorded before the call its line
+	// follows (funcStmts.acrossCalls).
+	acrossCalls bool
 }
 
 // newPlacer decodes fn for placement; it returns nil (every probe stays)
@@ -59,6 +69,11 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 	for _, p := range stmts {
 		f.Barrier(p.Addr, "statement")
 	}
+	// The verdict's probes on conditional sets and moves record a
+	// branch: no statement is recorded across one.
+	for _, a := range f.CondUses() {
+		f.Barrier(a, "conditional set or move")
+	}
 	// Exception landing pads are targets no branch names. Line rows
 	// stand in for targets that cannot be found: those of indirect jumps
 	// (switch tables are read, but a table cannot be proven complete),
@@ -67,8 +82,9 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 	for _, a := range pads {
 		f.Barrier(a, "landing pad")
 	}
+	pl := &placer{f: f, entry: fn.Entry, emulated: cfg.Emulated, decided: map[uint64][]place.Decision{}, early: earlyRisk(bin, f, cfg, pads, err)}
 	if err == nil && !f.Indirect() {
-		return &placer{f: f, entry: fn.Entry, emulated: cfg.Emulated}, entryLine(f, fn, cfg)
+		return pl, entryLine(f, fn, cfg)
 	}
 	if rows, err := fn.CU.Lines(); err == nil {
 		for _, row := range rows {
@@ -79,7 +95,36 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 	} else {
 		return nil, fmt.Sprintf("placement: every probe stays at its statement: %v", err)
 	}
-	return &placer{f: f, entry: fn.Entry, emulated: cfg.Emulated}, entryLine(f, fn, cfg) + "; line rows count as jump targets (indirect jumps or unreadable exception tables)"
+	return pl, entryLine(f, fn, cfg) + "; line rows count as jump targets (indirect jumps or unreadable exception tables)"
+}
+
+// earlyRisk says why statements of f may not be recorded before their
+// code runs (place.Func.Before), "" when they may: control that leaves
+// the straight line between the probe and the statement for a signal
+// handler comes back to it or abandons the invocation, unless the
+// handler longjmps into the function (which calls setjmp), or throws to
+// a landing pad of its own. Calls no symbol names might be setjmp.
+func earlyRisk(bin *target.File, f *place.Func, cfg Placement, pads []uint64, padErr error) string {
+	switch {
+	case padErr != nil:
+		return fmt.Sprintf("not recorded earlier: the exception tables cannot be read (%v)", padErr)
+	case len(pads) > 0:
+		return "not recorded earlier: the function has exception landing pads"
+	}
+	name := callNames(bin, cfg)
+	if name == nil {
+		return "not recorded earlier: calls cannot be named"
+	}
+	for _, t := range f.Calls() {
+		n := name(t)
+		switch {
+		case n == "":
+			return fmt.Sprintf("not recorded earlier: a call to %#x, which no symbol names, might return twice", t)
+		case place.ReturnsTwice(n):
+			return fmt.Sprintf("not recorded earlier: the function calls %s, which may return twice", n)
+		}
+	}
+	return ""
 }
 
 // entryLine says what the entry and return probes cost: they stay at the
@@ -102,10 +147,25 @@ func entryLine(f *place.Func, fn *debuginfo.Function, cfg Placement) string {
 // comes back once per jump, each copy recording it when its jump goes
 // there; if any copy fails the checks, the statement keeps its address.
 func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs report.Stmt, remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)) ([]bpfgen.Stmt, string) {
+	sts, why, ds := pl.placeOne(bin, p, st, rs, remake)
+	if ds == nil {
+		ds = []place.Decision{{Addr: p.Addr}}
+	}
+	if _, ok := pl.decided[p.Addr]; ok {
+		// Two statements at one address: which one a later
+		// statement follows is not clear.
+		ds = nil
+	}
+	pl.decided[p.Addr] = ds
+	return sts, why
+}
+
+// placeOne is place, and the decisions it took (nil: kept).
+func (pl *placer) placeOne(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs report.Stmt, remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)) ([]bpfgen.Stmt, string, []place.Decision) {
 	if p.Addr == pl.entry {
 		// The entry and return probes are here: a statement probe at
 		// the same address shares their trap, one elsewhere adds one.
-		return []bpfgen.Stmt{st}, "kept: shares the entry probe's trap"
+		return []bpfgen.Stmt{st}, "kept: shares the entry probe's trap", nil
 	}
 	need := place.ReadsOf(st.Vars)
 	d := pl.f.Place(p.Addr, need, place.CFA{Reg: st.CFA.Reg, Off: st.CFA.Offset}, pl.emulated)
@@ -115,10 +175,10 @@ func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs rep
 		// (statements moved there, branch probes) may trap already.
 		ds = pl.f.Successor(p.Addr, need, pl.emulated)
 		if !ds[0].Moved {
-			return []bpfgen.Stmt{st}, d.Why + "; " + strings.TrimPrefix(ds[0].Why, "kept: ")
+			return []bpfgen.Stmt{st}, d.Why + "; " + strings.TrimPrefix(ds[0].Why, "kept: "), nil
 		}
 	} else if !d.Moved {
-		return []bpfgen.Stmt{st}, d.Why
+		return []bpfgen.Stmt{st}, d.Why, nil
 	}
 	var out []bpfgen.Stmt
 	var why []string
@@ -127,32 +187,94 @@ func (pl *placer) place(bin *target.File, p *probe.Point, st bpfgen.Stmt, rs rep
 		q.Addr = d.Addr
 		off, err := bin.FileOffset(d.Addr)
 		if err != nil {
-			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: %v", err)
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: %v", err), nil
 		}
 		q.FileOffset = off
 		if pl.avoid[off] {
-			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: +%#x holds the blamed call's probe, whose records delimit the call's", d.Addr-pl.entry)
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: +%#x holds the blamed call's probe, whose records delimit the call's", d.Addr-pl.entry), nil
 		}
 		st2, rs2, err := remake(&q)
 		switch {
 		case err != nil:
-			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: at %#x: %v", d.Addr, err)
-		case !reflect.DeepEqual(st2.Vars, st.Vars) || !reflect.DeepEqual(rs2.Vars, rs.Vars):
-			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the variables' locations differ at %#x", d.Addr)
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: at %#x: %v", d.Addr, err), nil
+		case len(d.Copies) == 0 && (!reflect.DeepEqual(st2.Vars, st.Vars) || !reflect.DeepEqual(rs2.Vars, rs.Vars)):
+			// (With Copies, the debug info at the new address need
+			// not say where the copy is: the statement's own reads,
+			// rewritten, are what it reads there.)
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the variables' locations differ at %#x", d.Addr), nil
 		case need.CFA && st.CFA.Reg == 7 && !(d.RSPKnown && st2.CFA.Reg == 7 && st2.CFA.Offset == st.CFA.Offset-d.RSP):
-			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the CFA rule at %#x (reg %d%+d) does not follow rsp's move of %d", d.Addr, st2.CFA.Reg, st2.CFA.Offset, d.RSP)
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the CFA rule at %#x (reg %d%+d) does not follow rsp's move of %d", d.Addr, st2.CFA.Reg, st2.CFA.Offset, d.RSP), nil
 		case need.CFA && st.CFA.Reg != 7 && st2.CFA != st.CFA:
-			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the CFA rule differs at %#x", d.Addr)
+			return []bpfgen.Stmt{st}, fmt.Sprintf("kept: the CFA rule differs at %#x", d.Addr), nil
 		}
 		st2.ID = st.ID
+		if len(d.Copies) > 0 {
+			st2.Vars = d.Rewrite(st.Vars)
+		}
 		if d.Succ {
-			st2.Succ = &bpfgen.Succ{Cond: d.Cond, Taken: d.Taken}
+			st2.Succ = &bpfgen.Succ{Cond: d.Cond, Taken: d.Taken, At: p.Addr}
 		}
 		out = append(out, st2)
 		why = append(why, d.Why)
 	}
 	pl.moved++
-	return out, strings.Join(why, "; ")
+	return out, strings.Join(why, "; "), ds
+}
+
+// before records a statement that place kept on its single-stepped
+// first instruction earlier on the straight line that leads to it
+// (place.Func.Before): with the probe of an earlier statement, or on
+// the emulated instructions that start the line. The statement's reads
+// stay its own (nothing in between writes what they read); its program
+// at each point takes that address's CFA rule, which must describe the
+// same frame. Statements go through before in address order, so that
+// a line's statements follow one another. ok false keeps the statement
+// where it is, and why says why.
+func (pl *placer) before(bin *target.File, p *probe.Point, st bpfgen.Stmt, remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)) (sts []bpfgen.Stmt, why string, ok bool) {
+	if pl.early != "" {
+		return nil, pl.early, false
+	}
+	if _, class, _ := pl.f.At(p.Addr); class != "" && pl.emulated(class) || p.Addr == pl.entry {
+		return nil, "", false
+	}
+	need := place.ReadsOf(st.Vars)
+	ds := pl.f.Before(p.Addr, need, place.CFA{Reg: st.CFA.Reg, Off: st.CFA.Offset}, pl.emulated, func(a uint64) ([]place.Decision, bool) {
+		d, ok := pl.decided[a]
+		return d, ok && d != nil
+	}, pl.acrossCalls)
+	if !ds[0].Moved {
+		return nil, "not recorded earlier: " + strings.TrimPrefix(ds[0].Why, "kept: "), false
+	}
+	var whys []string
+	for _, d := range ds {
+		off, err := bin.FileOffset(d.Addr)
+		if err != nil {
+			return nil, fmt.Sprintf("not recorded earlier: %v", err), false
+		}
+		if pl.avoid[off] {
+			return nil, fmt.Sprintf("not recorded earlier: +%#x holds the blamed call's probe", d.Addr-pl.entry), false
+		}
+		q := *p
+		q.Addr, q.FileOffset = d.Addr, off
+		st2, _, err := remake(&q)
+		switch {
+		case err != nil:
+			return nil, fmt.Sprintf("not recorded earlier: at %#x: %v", d.Addr, err), false
+		case need.CFA && st.CFA.Reg == 7 && !(d.RSPKnown && st2.CFA.Reg == 7 && st2.CFA.Offset == st.CFA.Offset-d.RSP):
+			return nil, fmt.Sprintf("not recorded earlier: the CFA rule at %#x (reg %d%+d) does not follow rsp's move of %d", d.Addr, st2.CFA.Reg, st2.CFA.Offset, d.RSP), false
+		case need.CFA && st.CFA.Reg != 7 && st2.CFA != st.CFA:
+			return nil, fmt.Sprintf("not recorded earlier: the CFA rule differs at %#x", d.Addr), false
+		}
+		e := st
+		e.PC, e.FileOffset, e.CFA = st2.PC, st2.FileOffset, st2.CFA
+		e.Vars = d.Rewrite(st.Vars)
+		e.Succ = &bpfgen.Succ{Cond: d.Cond, Taken: d.Taken, At: p.Addr}
+		sts = append(sts, e)
+		whys = append(whys, d.Why)
+	}
+	pl.decided[p.Addr] = ds
+	pl.moved++
+	return sts, strings.Join(whys, "; "), true
 }
 
 // returnPlacementLine is the -v line saying how many of --follow's
@@ -253,6 +375,15 @@ func listPlacement(r *probe.Resolver, bin *target.File, pts []*probe.Point, cfg 
 		preProlog uint64
 	}
 	fns := map[*debuginfo.Function]*fnState{}
+	// later are the statements kept at their own instruction, which may
+	// be recorded earlier (placer.before).
+	type later struct {
+		p      *probe.Point
+		st     bpfgen.Stmt
+		pl     *placer
+		remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)
+	}
+	var kept []later
 	for _, p := range pts {
 		fn := p.Func
 		if fn == nil || fn.Inlined || p.Kind != spec.Statement {
@@ -280,6 +411,7 @@ func listPlacement(r *probe.Resolver, bin *target.File, pts []*probe.Point, cfg 
 				fs.pl, fs.why = newPlacer(cfg, bin, fn, own)
 				if fs.pl != nil {
 					fs.why = ""
+					fs.pl.acrossCalls = true // as when tracing without --follow
 				}
 				fs.all = sc.AllVars()
 				fs.env = paramEnv(sc)
@@ -304,8 +436,20 @@ func listPlacement(r *probe.Resolver, bin *target.File, pts []*probe.Point, cfg 
 			out[p] = "kept: " + err.Error()
 			continue
 		}
-		_, why := fs.pl.place(bin, p, st, rs, remake)
+		sts, why := fs.pl.place(bin, p, st, rs, remake)
 		out[p] = why
+		if len(sts) == 1 && sts[0].Succ == nil && sts[0].PC == p.Addr {
+			kept = append(kept, later{p, st, fs.pl, remake})
+		}
+	}
+	// As when tracing (planStatements), in address order.
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].p.Addr < kept[j].p.Addr })
+	for _, k := range kept {
+		if _, why, ok := k.pl.before(bin, k.p, k.st, k.remake); ok {
+			out[k.p] = why
+		} else if why != "" {
+			out[k.p] += "; " + why
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -428,7 +429,7 @@ func Prepare(cfg Config) (*Job, error) {
 			job.Notes = append(job.Notes, note)
 		}
 	}
-	fset := funcStmts{fn: fn, spts: spts, varNode: varNode, varText: varText, env: env, all: sc.AllVars()}
+	fset := funcStmts{fn: fn, spts: spts, varNode: varNode, varText: varText, env: env, all: sc.AllVars(), acrossCalls: !cfg.Follow}
 	// addrs are the statements' own addresses, which name their line-table
 	// rows whether or not placement moved their probes.
 	if bnd != nil {
@@ -503,6 +504,11 @@ type funcStmts struct {
 	// avoid holds file offsets that placement must not move a probe
 	// to (the blamed call's probes, for an origin's statements).
 	avoid map[uint64]bool
+	// acrossCalls lets placement record a statement that follows a
+	// call before the call (placer.before), which only --follow's
+	// records could tell apart: without --follow nothing of this
+	// invocation records during a call.
+	acrossCalls bool
 }
 
 // planStatements adds a probe per statement of f.fn to the job's plan,
@@ -536,9 +542,19 @@ func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func
 			job.Placement = append(job.Placement, why)
 		}
 		if pl != nil {
-			pl.avoid = f.avoid
+			pl.avoid, pl.acrossCalls = f.avoid, f.acrossCalls
 		}
 	}
+	type planned struct {
+		p      *probe.Point
+		id     uint32
+		st     bpfgen.Stmt
+		rs     report.Stmt
+		sts    []bpfgen.Stmt
+		why    string
+		remake func(*probe.Point) (bpfgen.Stmt, report.Stmt, error)
+	}
+	var all []*planned
 	for _, p := range f.spts {
 		if p.Func != fn {
 			skipped++
@@ -548,18 +564,44 @@ func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func
 		if err != nil {
 			return nil, 0, err
 		}
-		sts := []bpfgen.Stmt{st}
+		e := &planned{p: p, id: id, st: st, rs: rs, sts: []bpfgen.Stmt{st}}
 		if pl != nil {
-			var why string
-			sts, why = pl.place(uf, p, st, rs, func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
-				return statement(r, bin, gotSlot, f, q, id, p.Addr < preProlog)
-			})
-			job.Placement = append(job.Placement, placementLine(fn, rs, p.Addr, why))
+			pre := p.Addr < preProlog
+			e.remake = func(q *probe.Point) (bpfgen.Stmt, report.Stmt, error) {
+				return statement(r, bin, gotSlot, f, q, e.id, pre)
+			}
+			e.sts, e.why = pl.place(uf, p, st, rs, e.remake)
 		}
-		job.Plan.Stmts = append(job.Plan.Stmts, sts...)
-		into[id] = rs
-		addrs[id] = p.Addr
+		all = append(all, e)
 		id++
+	}
+	if pl != nil {
+		// Statements still single-stepped at their own instruction may
+		// be recorded earlier on the line that leads to them, in
+		// address order so that one line's statements follow each
+		// other (placer.before).
+		byAddr := slices.Clone(all)
+		sort.SliceStable(byAddr, func(i, j int) bool { return byAddr[i].p.Addr < byAddr[j].p.Addr })
+		for _, e := range byAddr {
+			if len(e.sts) != 1 || e.sts[0].Succ != nil || e.sts[0].PC != e.p.Addr {
+				continue
+			}
+			sts, why, ok := pl.before(uf, e.p, e.st, e.remake)
+			switch {
+			case ok:
+				e.sts, e.why = sts, why
+			case why != "":
+				e.why += "; " + why
+			}
+		}
+	}
+	for _, e := range all {
+		if pl != nil {
+			job.Placement = append(job.Placement, placementLine(fn, e.rs, e.p.Addr, e.why))
+		}
+		job.Plan.Stmts = append(job.Plan.Stmts, e.sts...)
+		into[e.id] = e.rs
+		addrs[e.id] = e.p.Addr
 	}
 	return addrs, skipped, nil
 }

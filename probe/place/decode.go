@@ -33,6 +33,23 @@ type inst struct {
 	rspKnown bool
 	// indirect: a jump through a register or memory.
 	indirect bool
+	// call: a call instruction (direct when target is set).
+	call bool
+	// konst: the instruction writes the constant kval to the whole of
+	// one general register and nothing else but flags (mov r32, imm32,
+	// zero-extended; mov r64, imm; xor r, r of one register).
+	konst bool
+	kval  uint64
+	// condUse: a conditional set or move (setcc, cmovcc), which the
+	// verdict may probe.
+	condUse bool
+	// rep: a string instruction with a repeat prefix, which a uprobe on
+	// it traps at each iteration.
+	rep bool
+	// copy: the instruction copies the 64-bit general register src to
+	// dst (mov r64, r64) and does nothing else.
+	copy     bool
+	dst, src uint64
 	// stops: control never falls through to the next instruction (jmp,
 	// ret).
 	stops bool
@@ -140,6 +157,11 @@ func decodeRange(code []byte, addr uint64) ([]inst, error) {
 			in.text = strings.ToLower(x86asm.IntelSyntax(d.Inst, d.PC, nil))
 			in.class = insn.ClassOf(bs, n)
 			classify(&in, d.Inst)
+			in.konst, in.kval = constantLoad(d.Inst)
+			in.copy, in.dst, in.src = registerCopy(d.Inst)
+			op := d.Inst.Op.String()
+			in.condUse = strings.HasPrefix(op, "SET") || strings.HasPrefix(op, "CMOV")
+			in.rep = repString(d.Inst)
 			tableRefs(d.Inst, &in)
 			in.stops = d.Inst.Op == x86asm.JMP || d.Inst.Op == x86asm.RET
 			switch in.class {
@@ -185,6 +207,7 @@ func classify(in *inst, d x86asm.Inst) {
 	switch {
 	case d.Op == x86asm.JMP || d.Op == x86asm.CALL || strings.HasPrefix(name, "J") || d.Op == x86asm.LOOP || d.Op == x86asm.LOOPE || d.Op == x86asm.LOOPNE:
 		in.flow = true
+		in.call = d.Op == x86asm.CALL
 		if rel, ok := d.Args[0].(x86asm.Rel); ok {
 			in.target = uint64(int64(in.addr) + int64(d.Len) + int64(rel))
 		} else if d.Op == x86asm.JMP {
@@ -252,6 +275,70 @@ func classify(in *inst, d x86asm.Inst) {
 		return
 	}
 	in.flow = true
+}
+
+// constantLoad recognises an instruction that sets a whole 32- or
+// 64-bit general register to a constant (the 32-bit forms zero the upper
+// half) and writes nothing else but flags, and returns the register's
+// new 64-bit value.
+func constantLoad(d x86asm.Inst) (bool, uint64) {
+	dst, ok := d.Args[0].(x86asm.Reg)
+	if !ok || !(dst >= x86asm.EAX && dst <= x86asm.R15L || dst >= x86asm.RAX && dst <= x86asm.R15) || dst == x86asm.ESP || dst == x86asm.RSP {
+		return false, 0
+	}
+	switch d.Op {
+	case x86asm.MOV:
+		imm, ok := d.Args[1].(x86asm.Imm)
+		if !ok || d.Args[2] != nil {
+			return false, 0
+		}
+		if dst <= x86asm.R15L {
+			return true, uint64(uint32(imm))
+		}
+		return true, uint64(imm)
+	case x86asm.XOR, x86asm.SUB:
+		if src, ok := d.Args[1].(x86asm.Reg); ok && src == dst && d.Args[2] == nil {
+			return true, 0
+		}
+	}
+	return false, 0
+}
+
+// repString reports whether d is a string instruction with a rep, repe
+// or repne prefix.
+func repString(d x86asm.Inst) bool {
+	switch d.Op {
+	case x86asm.MOVSB, x86asm.MOVSW, x86asm.MOVSD, x86asm.MOVSQ, x86asm.STOSB, x86asm.STOSW, x86asm.STOSD, x86asm.STOSQ,
+		x86asm.LODSB, x86asm.LODSW, x86asm.LODSD, x86asm.LODSQ, x86asm.SCASB, x86asm.SCASW, x86asm.SCASD, x86asm.SCASQ,
+		x86asm.CMPSB, x86asm.CMPSW, x86asm.CMPSD, x86asm.CMPSQ, x86asm.INSB, x86asm.INSW, x86asm.INSD, x86asm.OUTSB, x86asm.OUTSW, x86asm.OUTSD:
+	default:
+		return false
+	}
+	for _, p := range d.Prefix {
+		if p == 0 {
+			break
+		}
+		if p&0xff == x86asm.PrefixREP&0xff || p&0xff == x86asm.PrefixREPN&0xff {
+			return true
+		}
+	}
+	return false
+}
+
+// registerCopy recognises mov r64, r64 between two general registers
+// other than rsp, and returns them as DWARF numbers.
+func registerCopy(d x86asm.Inst) (bool, uint64, uint64) {
+	if d.Op != x86asm.MOV || d.Args[2] != nil {
+		return false, 0, 0
+	}
+	dst, ok1 := d.Args[0].(x86asm.Reg)
+	src, ok2 := d.Args[1].(x86asm.Reg)
+	if !ok1 || !ok2 || dst < x86asm.RAX || dst > x86asm.R15 || src < x86asm.RAX || src > x86asm.R15 || dst == x86asm.RSP || src == x86asm.RSP || dst == src {
+		return false, 0, 0
+	}
+	a, _ := dwarfReg(dst)
+	b, _ := dwarfReg(src)
+	return true, a, b
 }
 
 // tableRefs returns the addresses the instruction's memory operands name

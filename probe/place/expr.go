@@ -13,11 +13,25 @@ var errShort = errors.New("truncated expression")
 // whether the expression uses the frame base (DW_OP_fbreg), whose own
 // expression the caller then analyses too. It over-approximates: every
 // register the expression names is read, and every address it forms may
-// be read from memory. An operation it does not know is an error.
+// be read from memory, unless the expression ends in DW_OP_stack_value
+// with no piece and no dereference (the address is then the value). An
+// operation it does not know is an error.
 func exprNeeds(e []byte, n *Needs) (fb bool, err error) {
+	// addr: an address was formed; the expression is a value when it
+	// ends in stack_value and has no piece (then no address is read).
+	addr, piece, last := false, false, byte(0)
+	defer func() {
+		if addr && (last != 0x9f || piece) {
+			n.Mem = true
+		}
+	}()
 	for i := 0; i < len(e); {
 		op := e[i]
 		i++
+		last = op
+		if op == 0x93 || op == 0x9d {
+			piece = true
+		}
 		skipU := func() error {
 			_, k := leb128.Uint(e[i:])
 			if k <= 0 {
@@ -36,13 +50,13 @@ func exprNeeds(e []byte, n *Needs) (fb bool, err error) {
 		var err error
 		switch {
 		case op == 0x03: // addr
-			n.Mem = true
+			addr = true
 			err = skip(8)
 		case op >= 0x50 && op <= 0x6f: // reg0-31
 			n.Regs |= 1 << (op - 0x50)
 		case op >= 0x70 && op <= 0x8f: // breg0-31
 			n.Regs |= 1 << (op - 0x70)
-			n.Mem = true
+			addr = true
 			err = skipU()
 		case op == 0x90: // regx
 			var r uint64
@@ -58,13 +72,13 @@ func exprNeeds(e []byte, n *Needs) (fb bool, err error) {
 				err = fmt.Errorf("register %d", r)
 			}
 			n.Regs |= 1 << (r & 31)
-			n.Mem = true
+			addr = true
 			if err == nil {
 				err = skipU()
 			}
 		case op == 0x91: // fbreg
 			fb = true
-			n.Mem = true
+			addr = true
 			err = skipU()
 		case op == 0x9c: // call_frame_cfa
 			n.CFA = true

@@ -89,5 +89,47 @@ func FuzzPlace(f *testing.F) {
 				}
 			}
 		}
+		// Earlier: each point runs straight on from From to the
+		// statement, and the point leads to From.
+		decided := map[uint64][]Decision{}
+		earlier := func(a uint64) ([]Decision, bool) { d, ok := decided[a]; return d, ok }
+		for _, in := range f.insts {
+			ds := f.Before(in.addr, n, CFA{Reg: 7, Off: 8}, all, earlier, true)
+			decided[in.addr] = ds
+			if len(ds) == 1 && !ds[0].Moved {
+				if ds[0].Addr != in.addr {
+					t.Fatalf("kept %#x at %#x", in.addr, ds[0].Addr)
+				}
+				continue
+			}
+			for _, d := range ds {
+				j, ok1 := f.index[d.Addr]
+				k, ok2 := f.index[d.From]
+				if !ok1 || !ok2 || !d.Moved || !d.Succ || d.From > in.addr {
+					t.Fatalf("%#x recorded at %#x from %#x", in.addr, d.Addr, d.From)
+				}
+				for _, b := range f.insts[k:f.index[in.addr]] {
+					if b.flow {
+						t.Fatalf("%#x recorded at %#x: %#x %s between", in.addr, d.Addr, b.addr, b.text)
+					}
+				}
+				p := f.insts[j]
+				next := p.addr + uint64(p.n)
+				var ok bool
+				switch {
+				case d.Call:
+					ok = p.call && next == d.From && d.Cond < 0
+				case d.Cond >= 0 && d.Taken:
+					ok = p.cc == d.Cond && p.target == d.From
+				case d.Cond >= 0:
+					ok = p.cc == d.Cond && next == d.From && p.target != d.From
+				default:
+					ok = d.From == p.addr && !p.flow || p.stops && p.target == d.From
+				}
+				if !ok {
+					t.Fatalf("%#x recorded at %#x %s (cond %d taken %v call %v) from %#x", in.addr, p.addr, p.text, d.Cond, d.Taken, d.Call, d.From)
+				}
+			}
+		}
 	})
 }

@@ -2,11 +2,14 @@ package place
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/insn"
+	"github.com/whythefail/whythefail/internal/dwop"
 	"github.com/whythefail/whythefail/internal/leb128"
 )
 
@@ -125,8 +128,13 @@ func ELFData(ef *elf.File) func(va uint64, n int) ([]byte, bool) {
 // Needs is what a statement's reads depend on at its probe.
 type Needs struct {
 	Regs regSet // general registers read, DWARF numbers
-	CFA  bool   // reads relative to the canonical frame address
-	Mem  bool   // reads memory other than the stack slots in Slots
+	// Whole are the registers of Regs that are only ever read as a
+	// variable's whole location (DW_OP_regN alone, with nothing applied
+	// to the value): Before may read a constant loaded into one of them
+	// instead.
+	Whole regSet
+	CFA   bool // reads relative to the canonical frame address
+	Mem   bool // reads memory other than the stack slots in Slots
 	// Slots are the stack slots read: size bytes at the CFA (base 99
 	// here) or at rsp or rbp plus off. Writes to the stack elsewhere
 	// leave them alone.
@@ -151,19 +159,47 @@ const SlotCFA = 99
 // ReadsOf analyses the values a statement's probe reads.
 func ReadsOf(vars []ir.Var) Needs {
 	var n Needs
+	var whole, other regSet
 	for _, v := range vars {
+		if v.Size == 0 && v.Str == 0 && !v.Errno {
+			continue // an aggregate: printed without reading it (bpfgen)
+		}
+		var m Needs
 		if s, ok := slotOf(v); ok {
 			n.Slots = append(n.Slots, s)
 			if s.Base == SlotCFA {
 				n.CFA = true
 			} else {
-				n.Regs |= 1 << s.Base
+				m.Regs |= 1 << s.Base
 			}
-			continue
+		} else {
+			readsOf(v, &m)
+			n.Mem = n.Mem || m.Mem
+			n.CFA = n.CFA || m.CFA
+			if n.Unknown == "" {
+				n.Unknown = m.Unknown
+			}
 		}
-		readsOf(v, &n)
+		n.Regs |= m.Regs
+		if r, ok := WholeReg(v); ok {
+			whole |= 1 << r
+		} else {
+			other |= m.Regs
+		}
 	}
+	// A register some variable reads otherwise is not whole.
+	n.Whole = whole &^ other
 	return n
+}
+
+// wholeReg recognises a variable read as the whole of one general
+// register, DW_OP_reg0-16 with no access path: its value is whatever
+// the register holds.
+func WholeReg(v ir.Var) (uint64, bool) {
+	if len(v.Expr) != 1 || v.Expr[0] < 0x50 || v.Expr[0] > 0x60 || len(v.Steps) > 0 || v.Errno || v.Str > 0 {
+		return 0, false
+	}
+	return uint64(v.Expr[0] - 0x50), true
 }
 
 // slotOf recognises a variable read as one stack slot: DW_OP_fbreg with a
@@ -290,7 +326,47 @@ type Decision struct {
 	Succ  bool
 	Cond  int
 	Taken bool
-	Why   string // for -v: "moved to +0x1c jne (2 instructions later)", "kept: ..."
+	// From is, for a statement recorded before it runs (Before), the
+	// first instruction that runs after the probe on the straight line
+	// to the statement; 0 otherwise.
+	From uint64
+	// Consts are, for such a statement, registers it reads whole
+	// (Needs.Whole) that the instructions between the probe and the
+	// statement set to a constant: its reads of them are these values.
+	Consts map[uint64]uint64
+	// Copies are registers the statement reads whole that are written
+	// between the statement and a probe placed after it (Place), each
+	// with a register that held the same value at the statement and
+	// still holds it at the probe (a copy made just before the
+	// statement): its reads of them read the copy.
+	Copies map[uint64]uint64
+	// Call says that such a statement's line starts where a call
+	// returns and the probe is on the call: a statement that follows it
+	// on the line must read only what survives the call too.
+	Call bool
+	Why  string // for -v: "moved to +0x1c jne (2 instructions later)", "kept: ..."
+}
+
+// Rewrite returns the statement's reads at the probe: vars, with the
+// whole-register reads of Consts and Copies replaced by the constant or
+// the copy. Without either, vars itself.
+func (d Decision) Rewrite(vars []ir.Var) []ir.Var {
+	if len(d.Consts) == 0 && len(d.Copies) == 0 {
+		return vars
+	}
+	out := slices.Clone(vars)
+	for i, v := range out {
+		r, ok := WholeReg(v)
+		if !ok {
+			continue
+		}
+		if c, ok := d.Consts[r]; ok {
+			out[i].Expr = append(binary.AppendUvarint([]byte{dwop.Constu}, c), dwop.StackValue)
+		} else if a, ok := d.Copies[r]; ok {
+			out[i].Expr = []byte{dwop.Reg0 + byte(a)}
+		}
+	}
+	return out
 }
 
 // Place decides where the probe of the statement at pc goes, given what
@@ -326,16 +402,32 @@ func (f *Func) Place(pc uint64, need Needs, cfa CFA, emulated func(insn.Class) b
 				return keep("%s at %s", why, f.off(in.addr))
 			}
 			if in.class != "" && emulated(in.class) {
-				switch {
-				case need.Unknown != "":
+				if need.Unknown != "" {
 					return keep("%s", need.Unknown)
-				case written&need.Regs != 0:
+				}
+				// A register read whole that is written between may be
+				// read from a copy made just before the statement.
+				var copies map[uint64]uint64
+				var via string
+				if written&need.Regs != 0 {
+					al := f.aliases(i)
 					for r := uint64(0); r < 17; r++ {
-						if written.has(r) && need.Regs.has(r) {
-							w := writer[r]
-							return keep("%s written between (%s %s)", regName(r), f.off(w.addr), w.text)
+						if !written.has(r) || !need.Regs.has(r) {
+							continue
 						}
+						if a, ok := al[r]; ok && need.Whole.has(r) && !written.has(a) {
+							if copies == nil {
+								copies = map[uint64]uint64{}
+							}
+							copies[r] = a
+							via += fmt.Sprintf(", reading %s from %s, its copy", regName(r), regName(a))
+							continue
+						}
+						w := writer[r]
+						return keep("%s written between (%s %s)", regName(r), f.off(w.addr), w.text)
 					}
+				}
+				switch {
 				case need.CFA && written.has(cfaReg) && (cfaReg != 7 || !rspKnown):
 					w := writer[cfaReg]
 					return keep("the frame's register %s changes between (%s %s)", regName(cfaReg), f.off(w.addr), w.text)
@@ -344,8 +436,8 @@ func (f *Func) Place(pc uint64, need Needs, cfa CFA, emulated func(insn.Class) b
 				case slotWriter != nil:
 					return keep("a stack slot read may be written between (%s %s)", f.off(slotWriter.addr), slotWriter.text)
 				}
-				return Decision{Addr: in.addr, Moved: true, RSP: rsp, RSPKnown: rspKnown,
-					Why: fmt.Sprintf("moved to %s %s (%d instructions later)", f.off(in.addr), in.text, j-i)}
+				return Decision{Addr: in.addr, Moved: true, RSP: rsp, RSPKnown: rspKnown, Copies: copies,
+					Why: fmt.Sprintf("moved to %s %s (%d instructions later)%s", f.off(in.addr), in.text, j-i, via)}
 			}
 		}
 		if in.flow {
@@ -382,6 +474,40 @@ func (f *Func) Place(pc uint64, need Needs, cfa CFA, emulated func(insn.Class) b
 		}
 	}
 	return keep("no emulated instruction follows")
+}
+
+// aliases returns, for the statement at insts[i], the registers known
+// to hold the same 64-bit value as another when it starts: a copy (mov
+// r64, r64) on the straight line right before it, with neither register
+// written after the copy. Only when nothing but that line can reach the
+// statement (no jump target or other way in from the copy on, the entry
+// excluded).
+func (f *Func) aliases(i int) map[uint64]uint64 {
+	out := map[uint64]uint64{}
+	var written regSet
+	for j := i - 1; j >= 0; j-- {
+		in, next := f.insts[j], f.insts[j+1]
+		if in.addr+uint64(in.n) != next.addr || in.flow || next.addr == f.entry {
+			break
+		}
+		entry := false
+		for _, r := range f.reasons[next.addr] {
+			entry = entry || r != "statement"
+		}
+		if entry {
+			break
+		}
+		if in.copy && !written.has(in.dst) && !written.has(in.src) {
+			if _, ok := out[in.dst]; !ok {
+				out[in.dst] = in.src
+			}
+			if _, ok := out[in.src]; !ok {
+				out[in.src] = in.dst
+			}
+		}
+		written |= in.writes
+	}
+	return out
 }
 
 // off formats an address as an offset from the function's entry.

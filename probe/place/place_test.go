@@ -55,13 +55,13 @@ var (
 
 // Location expressions.
 var (
-	inRAX      = ir.Var{Name: "a", Expr: []byte{0x50}}                                // DW_OP_reg0
-	inRBX      = ir.Var{Name: "b", Expr: []byte{0x53}}                                // DW_OP_reg3
-	inRDI      = ir.Var{Name: "d", Expr: []byte{0x55}}                                // DW_OP_reg5
-	onFrame    = ir.Var{Name: "s", Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}} // DW_OP_fbreg -20, frame base DW_OP_call_frame_cfa
-	onRSP      = ir.Var{Name: "r", Expr: []byte{0x77, 0x08}}                          // DW_OP_breg7 8
-	rdiAtEntry = ir.Var{Name: "e", Expr: []byte{0xa3, 1, 0x55, 0x9f}}                 // DW_OP_entry_value(DW_OP_reg5), DW_OP_stack_value
-	deref      = ir.Var{Name: "p", Expr: []byte{0x50}, Steps: []ir.Step{ir.StepAdd{Off: 8}, ir.StepDeref{}}}
+	inRAX      = ir.Var{Name: "a", Size: 8, Expr: []byte{0x50}}                                // DW_OP_reg0
+	inRBX      = ir.Var{Name: "b", Size: 8, Expr: []byte{0x53}}                                // DW_OP_reg3
+	inRDI      = ir.Var{Name: "d", Size: 8, Expr: []byte{0x55}}                                // DW_OP_reg5
+	onFrame    = ir.Var{Name: "s", Size: 8, Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}} // DW_OP_fbreg -20, frame base DW_OP_call_frame_cfa
+	onRSP      = ir.Var{Name: "r", Size: 8, Expr: []byte{0x77, 0x08}}                          // DW_OP_breg7 8
+	rdiAtEntry = ir.Var{Name: "e", Size: 8, Expr: []byte{0xa3, 1, 0x55, 0x9f}}                 // DW_OP_entry_value(DW_OP_reg5), DW_OP_stack_value
+	deref      = ir.Var{Name: "p", Size: 8, Expr: []byte{0x50}, Steps: []ir.Step{ir.StepAdd{Off: 8}, ir.StepDeref{}}}
 )
 
 // TestPlace checks decisions on straight runs of hand-assembled code:
@@ -99,11 +99,11 @@ func TestPlace(t *testing.T) {
 		{"rsp moves, frame on rbp", asm(subRSP8, cmpRBX, callRel, ret), []ir.Var{onFrame},
 			6, "moved to +0x8 call 0x40100d (2 instructions later)"},
 		{"a push between, frame-relative read", asm(pushRBX, cmpRBX, callRel, ret), []ir.Var{onFrame},
-			6, "kept: memory written between (+0x0 push rbx)"},
+			6, "kept: a stack slot read may be written between (+0x0 push rbx)"},
 		{"a push between, register read", asm(pushRBX, cmpRBX, callRel, ret), []ir.Var{inRBX},
 			6, "moved to +0x5 call 0x40100a (2 instructions later)"},
 		{"memory written between, frame-relative read", asm(storeRBP, callRel, ret), []ir.Var{onFrame},
-			6, "kept: memory written between (+0x0 mov dword ptr [rbp-0x4], eax)"},
+			6, "kept: a stack slot read may be written between (+0x0 mov dword ptr [rbp-0x4], eax)"},
 		{"memory written between, pointer followed", asm(storeRBP, callRel, ret), []ir.Var{deref},
 			6, "kept: memory written between (+0x0 mov dword ptr [rbp-0x4], eax)"},
 		{"memory read between, frame-relative read", asm(loadRBP, cmpRBX, callRel, ret), []ir.Var{onFrame},
@@ -130,7 +130,15 @@ func TestPlace(t *testing.T) {
 			7, "kept: +0x5 ret can leave the run"},
 		{"no emulated instruction", asm(movEBX1, movRAXRBX), []ir.Var{inRAX},
 			7, "kept: no emulated instruction follows"},
-		{"an unknown location operation", asm(movEBX1, callRel), []ir.Var{{Name: "x", Expr: []byte{0xe0}}},
+		{"an aggregate is not read", asm(storeRBP, callRel, ret), []ir.Var{{Name: "buf", Expr: []byte{0x91, 0x6c}, FrameBase: []byte{0x9c}}},
+			6, "moved to +0x3 call 0x401008 (1 instructions later)"},
+		{"an address as a value is not a read", asm(storeRBP, callRel, ret), []ir.Var{{Name: "g", Size: 8, Expr: []byte{0x03, 0, 0x10, 0, 0, 0, 0, 0, 0, 0x9f}}},
+			6, "moved to +0x3 call 0x401008 (1 instructions later)"},
+		{"an address read", asm(storeRBP, callRel, ret), []ir.Var{{Name: "g", Size: 8, Expr: []byte{0x03, 0, 0x10, 0, 0, 0, 0, 0, 0}}},
+			6, "kept: memory written between (+0x0 mov dword ptr [rbp-0x4], eax)"},
+		{"an address read in a piece", asm(storeRBP, callRel, ret), []ir.Var{{Name: "g", Size: 8, Expr: []byte{0x03, 0, 0x10, 0, 0, 0, 0, 0, 0, 0x93, 8, 0x9f}}},
+			6, "kept: memory written between (+0x0 mov dword ptr [rbp-0x4], eax)"},
+		{"an unknown location operation", asm(movEBX1, callRel), []ir.Var{{Name: "x", Expr: []byte{0xe0}, Size: 8}},
 			7, "kept: location of x: operation 0xe0 not analysed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -276,7 +284,7 @@ func TestSuccessor(t *testing.T) {
 			[]string{"kept: no jump enters it"}, nil},
 		{"the function's entry", asm(movEBX1, ret), 0x0, []ir.Var{inRBX},
 			[]string{"kept: the function's entry"}, nil},
-		{"an unknown location operation", both, 0x4, []ir.Var{{Name: "x", Expr: []byte{0xe0}}},
+		{"an unknown location operation", both, 0x4, []ir.Var{{Name: "x", Expr: []byte{0xe0}, Size: 8}},
 			[]string{"kept: location of x: operation 0xe0 not analysed"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
