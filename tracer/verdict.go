@@ -29,6 +29,10 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 		job.Placement = append(job.Placement, fmt.Sprintf("placement: %d of %d branch probes for the why: line, the others left out: another probed branch always follows them before any return",
 			len(p.Stmts), len(p.Stmts)+p.Superseded))
 	}
+	if p.NonDeciding > 0 {
+		job.Placement = append(job.Placement, fmt.Sprintf("placement: %d branches not probed for the why: line: both their sides return the same value, so they never decide it",
+			p.NonDeciding))
+	}
 }
 
 // planOriginVerdict gives the origin o (whose statements are

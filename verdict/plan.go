@@ -112,6 +112,9 @@ type Plan struct {
 	// Superseded counts the branches left unprobed because another probed
 	// branch always follows them before any return (superseded.go).
 	Superseded int
+	// NonDeciding counts the branches left unprobed because both their
+	// sides return the same value (nondeciding.go).
+	NonDeciding int
 }
 
 // ProbePC says that statement id's probe is at pc, a link-time address.
@@ -232,19 +235,7 @@ func New(in Input) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s for the verdict: %w", in.Fn.Name, err)
 	}
-	leader := map[uint64]bool{}
-	for i := range ins {
-		it := &ins[i]
-		if !it.ok {
-			continue
-		}
-		if endsBlock(it.inst.Op) {
-			leader[it.end()] = true
-			if rel, ok := it.inst.Args[0].(x86asm.Rel); ok {
-				leader[uint64(int64(it.end())+int64(rel))] = true
-			}
-		}
-	}
+	leader := leaders(ins)
 	p := &Plan{Func: in.Fn.Name, Branches: map[uint32]*Branch{}, source: in.Source}
 	if rows, err := in.Fn.CU.Lines(); err == nil {
 		for _, r := range rows {
@@ -307,9 +298,56 @@ func New(in Input) (*Plan, error) {
 		id++
 	}
 	if prunable(ins, in.CallName, in.Fn.CU.Language) {
-		p.prune(kept(ins, at, in.Fn.Entry), at, in.FirstID)
+		keep, nd := keptProbes(ins, at, leader, in.Fn.Entry, in.CallName, returnSize(in.Fn.ReturnInfo()))
+		p.NonDeciding, p.Superseded = nd, len(at)-nd-len(keep)
+		p.prune(keep, at, in.FirstID)
 	}
 	return p, nil
+}
+
+// keptProbes returns, of the probed instructions at, those that keep
+// their probe, and how many of the others are non-deciding: first the
+// branches that cannot decide a return value of size bytes (0: none,
+// nondeciding.go) are left out, then, of the others, those another probed
+// branch always follows (superseded.go).
+func keptProbes(ins []instr, at []int, leader map[uint64]bool, entry uint64, callName func(uint64) string, size int) (map[int]bool, int) {
+	nd := nonDeciding(ins, at, leader, entry, callName, size)
+	var rest []int
+	for _, k := range at {
+		if !nd[k] {
+			rest = append(rest, k)
+		}
+	}
+	return kept(ins, rest, entry), len(at) - len(rest)
+}
+
+// returnSize is the width in bytes of a return value that rax carries
+// whole (an integer or a pointer); 0 for any other (void, floating point,
+// a structure), whose branches are never judged non-deciding.
+func returnSize(t debuginfo.TypeInfo) int {
+	if (t.Kind == debuginfo.KindInt || t.Kind == debuginfo.KindPointer) && t.Size >= 1 && t.Size <= 8 {
+		return t.Size
+	}
+	return 0
+}
+
+// leaders are the addresses where straight-line blocks start: after an
+// instruction that ends one, and at a jump's target.
+func leaders(ins []instr) map[uint64]bool {
+	leader := map[uint64]bool{}
+	for i := range ins {
+		it := &ins[i]
+		if !it.ok {
+			continue
+		}
+		if endsBlock(it.inst.Op) {
+			leader[it.end()] = true
+			if rel, ok := it.inst.Args[0].(x86asm.Rel); ok {
+				leader[uint64(int64(it.end())+int64(rel))] = true
+			}
+		}
+	}
+	return leader
 }
 
 // prune leaves out the probes whose instruction (at[i] for p.Stmts[i]) is
@@ -318,7 +356,6 @@ func (p *Plan) prune(keep map[int]bool, at []int, first uint32) {
 	stmts, branches := p.Stmts[:0], map[uint32]*Branch{}
 	for i, st := range p.Stmts {
 		if !keep[at[i]] {
-			p.Superseded++
 			continue
 		}
 		b := p.Branches[st.ID]
