@@ -258,9 +258,11 @@ func recordAfter(tr *session.Trace, n int) int {
 
 // returnLine picks the statement the return came from: among the records
 // from start (those after the deciding branch), the last one whose text is
-// a return statement, else the last one that is not the function's closing
-// line (which epilogues are attributed to), else the last; with none after
-// the branch, the trace's last statement.
+// a return statement, else the last one that is neither the function's
+// closing line (which epilogues are attributed to) nor a non-deciding
+// branch's (a condition whichever way it went the function returned the
+// same), else the last; with none after the branch, the trace's last
+// statement.
 func (p *Plan) returnLine(tr *session.Trace, start int, stmt func(uint32) (Line, bool)) (Line, bool) {
 	var lines []Line
 	for i := len(tr.Records) - 1; i >= start; i-- {
@@ -282,7 +284,7 @@ func (p *Plan) returnLine(tr *session.Trace, start int, stmt func(uint32) (Line,
 		}
 	}
 	for _, l := range lines {
-		if l.Line != p.LastLine {
+		if l.Line != p.LastLine && !p.undecided[fileLine{l.File, l.Line}] {
 			return l, true
 		}
 	}

@@ -28,12 +28,12 @@ func probedLabels(t *testing.T, src string, size int) (nd, keep []string) {
 	for k := range nonDeciding(ins, probed, leaders(ins), 0, callName, size) {
 		nd = append(nd, name[ins[k].pc])
 	}
-	kp, n := keptProbes(ins, probed, leaders(ins), 0, callName, size)
+	kp, n := keptProbes(ins, probed, leaders(ins), 0, callName, size, true)
 	for k := range kp {
 		keep = append(keep, name[ins[k].pc])
 	}
-	if n != len(nd) {
-		t.Errorf("keptProbes counts %d non-deciding, nonDeciding finds %v", n, nd)
+	if len(n) != len(nd) {
+		t.Errorf("keptProbes finds %d non-deciding, nonDeciding %v", len(n), nd)
 	}
 	sort.Strings(nd)
 	sort.Strings(keep)

@@ -31,11 +31,18 @@ type Input struct {
 	// FirstID is the statement id of the first branch probe.
 	FirstID uint32
 	// CallName names the function at a call's target address ("" when
-	// no symbol does). With it, a C function's branches that another
-	// probed branch always follows before any return get no probe
-	// (superseded.go); nil probes every branch, as the kernel needs (its
+	// no symbol does). With it, a C function's branches that cannot
+	// decide its return value (nondeciding.go) and those that another
+	// probed branch always follows before any return (superseded.go) get
+	// no probe; nil probes every branch, as the kernel needs (its
 	// exception-table fixups enter code where no jump shows).
 	CallName func(va uint64) string
+	// ProbeSuperseded keeps the probes of the branches another probed
+	// branch always follows (--placement=naive, which compares with
+	// automatic placement); those that cannot decide the return value
+	// (nondeciding.go) are left out all the same, as the why: line would
+	// change without them.
+	ProbeSuperseded bool
 }
 
 // Kind says what the flag-setting instruction computed.
@@ -109,6 +116,9 @@ type Plan struct {
 	source func(file string, line int) (string, bool)
 	// stmtPC is where each statement's probe is (ProbePC).
 	stmtPC map[uint32]uint64
+	// undecided are the lines of the non-deciding branches, which ran
+	// after the recorded branch but are not where the return came from.
+	undecided map[fileLine]bool
 	// Superseded counts the branches left unprobed because another probed
 	// branch always follows them before any return (superseded.go).
 	Superseded int
@@ -128,6 +138,12 @@ func (p *Plan) ProbePC(id uint32, pc uint64) {
 		p.stmtPC = map[uint32]uint64{}
 	}
 	p.stmtPC[id] = pc
+}
+
+// fileLine is a source line.
+type fileLine struct {
+	file string
+	line int
 }
 
 // instr is one decoded instruction.
@@ -298,27 +314,40 @@ func New(in Input) (*Plan, error) {
 		id++
 	}
 	if prunable(ins, in.CallName, in.Fn.CU.Language) {
-		keep, nd := keptProbes(ins, at, leader, in.Fn.Entry, in.CallName, returnSize(in.Fn.ReturnInfo()))
-		p.NonDeciding, p.Superseded = nd, len(at)-nd-len(keep)
+		keep, nd := keptProbes(ins, at, leader, in.Fn.Entry, in.CallName, returnSize(in.Fn.ReturnInfo()), !in.ProbeSuperseded)
+		p.NonDeciding, p.Superseded = len(nd), len(at)-len(nd)-len(keep)
+		for i, st := range p.Stmts {
+			if b := p.Branches[st.ID]; nd[at[i]] && b.Line > 0 {
+				if p.undecided == nil {
+					p.undecided = map[fileLine]bool{}
+				}
+				p.undecided[fileLine{b.File, b.Line}] = true
+			}
+		}
 		p.prune(keep, at, in.FirstID)
 	}
 	return p, nil
 }
 
 // keptProbes returns, of the probed instructions at, those that keep
-// their probe, and how many of the others are non-deciding: first the
+// their probe, and those of the others that are non-deciding: first the
 // branches that cannot decide a return value of size bytes (0: none,
-// nondeciding.go) are left out, then, of the others, those another probed
-// branch always follows (superseded.go).
-func keptProbes(ins []instr, at []int, leader map[uint64]bool, entry uint64, callName func(uint64) string, size int) (map[int]bool, int) {
+// nondeciding.go) are left out, then, with superseded, of the others
+// those another probed branch always follows (superseded.go).
+func keptProbes(ins []instr, at []int, leader map[uint64]bool, entry uint64, callName func(uint64) string, size int, superseded bool) (keep, undecided map[int]bool) {
 	nd := nonDeciding(ins, at, leader, entry, callName, size)
-	var rest []int
+	rest := map[int]bool{}
+	var list []int
 	for _, k := range at {
 		if !nd[k] {
-			rest = append(rest, k)
+			rest[k] = true
+			list = append(list, k)
 		}
 	}
-	return kept(ins, rest, entry), len(at) - len(rest)
+	if superseded {
+		rest = kept(ins, list, entry)
+	}
+	return rest, nd
 }
 
 // returnSize is the width in bytes of a return value that rax carries
