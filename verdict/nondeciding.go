@@ -388,7 +388,11 @@ func (e *evaluator) step(i int, s *astate) bool {
 		}
 		return true
 	case op == x86asm.MOV:
-		dest(s.read(in.Args[1], width))
+		v := s.read(in.Args[1], width)
+		if v.k == vTop {
+			v = unknown() // a load: some value, that a test may learn
+		}
+		dest(v)
 		return true
 	case op == x86asm.CDQE:
 		v := s.regs[abi.RAX]
@@ -491,6 +495,10 @@ func nonDeciding(ins []instr, probed []int, leader map[uint64]bool, entry uint64
 	return out
 }
 
+// maxRegion bounds the instructions a branch's region may hold: a longer
+// one keeps its probe.
+const maxRegion = 4096
+
 // returnsOneValue reports whether every path from either side of the jump
 // ins[k] meets no instruction stop names, has no cycle, and ends in a ret
 // that leaves the same known value in the low size bytes of rax, or in a
@@ -527,7 +535,8 @@ func (e *evaluator) returnsOneValue(k int, leader map[uint64]bool, stop func(int
 	ok := true
 	var visit func(i int)
 	visit = func(i int) {
-		if !ok {
+		if !ok || len(color) > maxRegion {
+			ok = false
 			return
 		}
 		if i == exit || stop(i) || !ins[i].ok {
@@ -552,7 +561,7 @@ func (e *evaluator) returnsOneValue(k int, leader map[uint64]bool, stop func(int
 	for _, n := range first {
 		visit(n)
 	}
-	if !ok || len(order) > 4096 {
+	if !ok {
 		return false
 	}
 

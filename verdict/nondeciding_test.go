@@ -156,6 +156,12 @@ b2:	js 2f
 b1:	je 1f
 	xor %eax, %eax
 1:	ret`, 8, []string{"b1"}, nil},
+		{"a value loaded, tested and returned: zero on the side that jumps", `
+	mov (%rdi), %rax
+	test %rax, %rax
+b1:	je 1f
+	xor %eax, %eax
+1:	ret`, 8, []string{"b1"}, nil},
 		{"the same register returned untouched", `
 	mov %esi, %eax
 	test %rdi, %rdi
