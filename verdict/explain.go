@@ -44,6 +44,10 @@ type Verdict struct {
 	Term    string
 	Outcome string
 	Values  []Value
+	// undecidedLeftOut says the plan left out branches that cannot
+	// decide the return value: with no branch recorded, one of them may
+	// still have run.
+	undecidedLeftOut bool
 }
 
 // flags bits of rflags.
@@ -107,7 +111,7 @@ func unsignedJcc(op x86asm.Op) bool {
 // Explain finds the verdict of a committed trace. stmt describes the
 // statement records (those that are not branches).
 func (p *Plan) Explain(tr *session.Trace, stmt func(id uint32) (Line, bool)) *Verdict {
-	v := &Verdict{Function: p.Func, Return: tr.Return}
+	v := &Verdict{Function: p.Func, Return: tr.Return, undecidedLeftOut: p.NonDeciding > 0}
 	if tr.Return < 0 {
 		v.Errno = expr.ErrnoName(-tr.Return)
 	}
@@ -333,6 +337,10 @@ func (v *Verdict) String() string {
 		}
 	}
 	br := v.Branch
+	if br == nil && v.undecidedLeftOut {
+		b.WriteString(", and no conditional branch that could change the return value ran before it")
+		return b.String()
+	}
 	if br == nil {
 		b.WriteString(", and no conditional branch ran before it")
 		return b.String()

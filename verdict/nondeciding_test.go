@@ -239,3 +239,45 @@ b1:	cmovl %esi, %eax
 		})
 	}
 }
+
+// TestKeptProbesNaive: --placement=naive (superseded false) keeps the
+// branches another probed branch always follows, and leaves out the
+// non-deciding ones all the same.
+func TestKeptProbesNaive(t *testing.T) {
+	ins, labels := assemble(t, `
+	cmp $1, %edi
+b1:	je 1f
+	add $2, %edi
+1:	cmp $8, %edi
+b2:	jg 2f
+	ret
+2:	test %esi, %esi
+b3:	je 3f
+	movl $0, (%rdx)
+3:	mov $-22, %eax
+	ret`)
+	name := map[uint64]string{}
+	for l, a := range labels {
+		name[a] = l
+	}
+	var probed []int
+	for k := range ins {
+		if isJcc(ins[k].inst.Op) {
+			probed = append(probed, k)
+		}
+	}
+	for _, c := range []struct {
+		superseded bool
+		want       string
+	}{{true, "b2"}, {false, "b1 b2"}} {
+		keep, nd := keptProbes(ins, probed, leaders(ins), 0, func(uint64) string { return "" }, 4, c.superseded)
+		var got []string
+		for k := range keep {
+			got = append(got, name[ins[k].pc])
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != c.want || len(nd) != 1 {
+			t.Errorf("superseded %v: kept %v, %d non-deciding; want %s and 1 (b3)", c.superseded, got, len(nd), c.want)
+		}
+	}
+}

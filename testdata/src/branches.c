@@ -111,6 +111,14 @@ fail:
 	return -ENODEV;
 }
 
+/* Its only branch returns error either way: no branch decided. */
+NOINLINE int closedev(int id, int error)
+{
+	if (id & 1)
+		logged = id;
+	return error;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 100;
@@ -125,7 +133,8 @@ int main(int argc, char **argv)
 		failed += setup(i, fail ? 8192 : 100) < 0;
 		failed += late(fail ? 5 : i % 4) < 0;
 		failed += opendev(fail ? 12 : i % 10, i) < 0;
+		failed += closedev(i, fail ? -EBADF : 0) < 0;
 	}
-	printf("%d calls, %d failed\n", 6 * n, failed);
+	printf("%d calls, %d failed\n", 7 * n, failed);
 	return 0;
 }
