@@ -30,7 +30,7 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 			len(p.Stmts), len(p.Stmts)+p.Superseded))
 	}
 	if p.NonDeciding > 0 {
-		job.Placement = append(job.Placement, fmt.Sprintf("placement: %d branches not probed for the why: line: both their sides return the same value, so they never decide it",
+		job.Placement = append(job.Placement, fmt.Sprintf("placement: %d more branch probes for the why: line left out as non-deciding: both sides of each return the same value",
 			p.NonDeciding))
 	}
 }
