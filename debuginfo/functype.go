@@ -31,3 +31,12 @@ func (v *Variable) AddrIndex(i uint64) (uint64, error) {
 }
 
 var errNoDebugAddr = errors.New("DW_OP_addrx without a .debug_addr section")
+
+// ReturnInfo classifies f's return type (FuncReturnInfo of f's data); the
+// zero TypeInfo for void or when f has no unit.
+func (f *Function) ReturnInfo() TypeInfo {
+	if f.CU == nil || f.CU.d == nil {
+		return TypeInfo{}
+	}
+	return f.CU.d.FuncReturnInfo(f)
+}

@@ -29,6 +29,10 @@ func planVerdict(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debugi
 		job.Placement = append(job.Placement, fmt.Sprintf("placement: %d of %d branch probes for the why: line, the others left out: another probed branch always follows them before any return",
 			len(p.Stmts), len(p.Stmts)+p.Superseded))
 	}
+	if p.NonDeciding > 0 {
+		job.Placement = append(job.Placement, fmt.Sprintf("placement: %d more branch probes for the why: line left out as non-deciding: both sides of each return the same value",
+			p.NonDeciding))
+	}
 }
 
 // planOriginVerdict gives the origin o (whose statements are
@@ -61,7 +65,7 @@ func branchProbes(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debug
 	p, err := verdict.New(verdict.Input{
 		Fn: fn, Scope: sc, Code: bin.Code, FileOffset: bin.FileOffset, CFA: bin.CFA,
 		Source: sourceLines(fn, buildID(bin), cfg), FirstID: nextStmtID(job.Plan.Stmts),
-		CallName: callNames(bin, cfg.Placement),
+		CallName: callNames(bin), ProbeSuperseded: !cfg.Placement.Auto,
 	})
 	if err != nil {
 		return nil, err
@@ -82,11 +86,13 @@ func branchProbes(job *Job, bin target.Binary, fn *debuginfo.Function, sc *debug
 // user-space binary, for the verdict's pruning of branches that never
 // decide (verdict.Input.CallName); nil, which probes every branch, for
 // the kernel and modules, whose exception-table fixups enter code where
-// no jump shows, and for --placement=naive, which keeps every probe where
-// it was before placement, for comparison.
-func callNames(bin target.Binary, pl Placement) func(uint64) string {
+// no jump shows. (--placement=naive, which keeps every probe where it was
+// before placement, for comparison, sets Input.ProbeSuperseded instead:
+// the branches that cannot decide the return value are left out in both
+// modes, as they change the why: line.)
+func callNames(bin target.Binary) func(uint64) string {
 	f, ok := bin.(*target.File)
-	if !ok || bin.Kind() != target.KindUser || !pl.Auto {
+	if !ok || bin.Kind() != target.KindUser {
 		return nil
 	}
 	names := follow.PLTNames(f.ELF)

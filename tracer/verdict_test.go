@@ -24,12 +24,9 @@ func TestCallNamesLibc(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bin.Close()
-	name := callNames(bin, Placement{Auto: true})
+	name := callNames(bin)
 	if name == nil {
 		t.Fatal("no call names for libc")
-	}
-	if callNames(bin, Placement{}) != nil {
-		t.Error("--placement=naive: call names, want none (every branch probed)")
 	}
 	plt := bin.ELF.Section(".plt")
 	if plt == nil {

@@ -11,6 +11,10 @@
 // instruction between the flag writer and the jump overwrites are not
 // recorded (a wrong value is worse than none).
 //
+// Branches that cannot decide the return value (both sides provably return
+// the same value, nondeciding.go) get no probe, and neither do those that
+// another probed branch always follows (superseded.go).
+//
 // After the run, Explain takes a committed trace: the deciding branch is
 // the last branch record before the return; whether it jumped comes from the
 // recorded flags; its operands are named by the variable DWARF places in

@@ -44,6 +44,10 @@ type Verdict struct {
 	Term    string
 	Outcome string
 	Values  []Value
+	// undecidedLeftOut says the plan left out branches that cannot
+	// decide the return value: with no branch recorded, one of them may
+	// still have run.
+	undecidedLeftOut bool
 }
 
 // flags bits of rflags.
@@ -107,7 +111,7 @@ func unsignedJcc(op x86asm.Op) bool {
 // Explain finds the verdict of a committed trace. stmt describes the
 // statement records (those that are not branches).
 func (p *Plan) Explain(tr *session.Trace, stmt func(id uint32) (Line, bool)) *Verdict {
-	v := &Verdict{Function: p.Func, Return: tr.Return}
+	v := &Verdict{Function: p.Func, Return: tr.Return, undecidedLeftOut: p.NonDeciding > 0}
 	if tr.Return < 0 {
 		v.Errno = expr.ErrnoName(-tr.Return)
 	}
@@ -258,9 +262,11 @@ func recordAfter(tr *session.Trace, n int) int {
 
 // returnLine picks the statement the return came from: among the records
 // from start (those after the deciding branch), the last one whose text is
-// a return statement, else the last one that is not the function's closing
-// line (which epilogues are attributed to), else the last; with none after
-// the branch, the trace's last statement.
+// a return statement, else the last one that is neither the function's
+// closing line (which epilogues are attributed to) nor a non-deciding
+// branch's (a condition whichever way it went the function returned the
+// same), else the last; with none after the branch, the trace's last
+// statement.
 func (p *Plan) returnLine(tr *session.Trace, start int, stmt func(uint32) (Line, bool)) (Line, bool) {
 	var lines []Line
 	for i := len(tr.Records) - 1; i >= start; i-- {
@@ -282,7 +288,7 @@ func (p *Plan) returnLine(tr *session.Trace, start int, stmt func(uint32) (Line,
 		}
 	}
 	for _, l := range lines {
-		if l.Line != p.LastLine {
+		if l.Line != p.LastLine && !p.undecided[fileLine{l.File, l.Line}] {
 			return l, true
 		}
 	}
@@ -331,6 +337,10 @@ func (v *Verdict) String() string {
 		}
 	}
 	br := v.Branch
+	if br == nil && v.undecidedLeftOut {
+		b.WriteString(", and no conditional branch that could change the return value ran before it")
+		return b.String()
+	}
 	if br == nil {
 		b.WriteString(", and no conditional branch ran before it")
 		return b.String()

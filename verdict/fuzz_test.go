@@ -12,9 +12,10 @@ import (
 )
 
 // FuzzPlan plans the demo's load_config with its code replaced by
-// arbitrary bytes (its DWARF kept): New either fails or plans probes at
-// instruction starts inside the function, and explaining any trace whose
-// branch is one of them, with any values, never panics.
+// arbitrary bytes (its DWARF kept), its calls named so that both
+// prunings run: New either fails or plans probes at instruction starts
+// inside the function, and explaining any trace whose branch is one of
+// them, with any values, never panics.
 func FuzzPlan(f *testing.F) {
 	b := fixture.Build(f, "demo", fixture.Variant{Compiler: "gcc", Opt: "-O2", PIE: true})
 	bin, err := target.Open(b.Path, target.Options{})
@@ -43,8 +44,9 @@ func FuzzPlan(f *testing.F) {
 		full := make([]byte, size)
 		copy(full, body)
 		in := verdict.Input{Fn: fn, Scope: sc, FileOffset: bin.FileOffset, CFA: bin.CFA,
-			Code:   func(va uint64, n int) ([]byte, error) { return full[:n], nil },
-			Source: func(string, int) (string, bool) { return "if (a > 1 && (b = c) <= 'x')", true }}
+			Code:     func(va uint64, n int) ([]byte, error) { return full[:n], nil },
+			CallName: func(va uint64) string { return [...]string{"strlen", "abort", "__stack_chk_fail", "free"}[va%4] },
+			Source:   func(string, int) (string, bool) { return "if (a > 1 && (b = c) <= 'x')", true }}
 		p, err := verdict.New(in)
 		if (p == nil) == (err == nil) {
 			t.Fatalf("New = %v, %v: want exactly one", p, err)

@@ -3,6 +3,8 @@ package verdict_test
 import (
 	"testing"
 
+	"github.com/whythefail/whythefail/follow"
+
 	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/spec"
 	"github.com/whythefail/whythefail/source"
@@ -14,6 +16,14 @@ import (
 // tracer.Prepare does, with source lines found under the fixture's
 // recorded directory rewritten to srcDir (none when srcDir is "").
 func planFor(t *testing.T, path, fn string, subst string) *verdict.Plan {
+	t.Helper()
+	return planNamed(t, path, fn, subst, false)
+}
+
+// planNamed is planFor, with calls named by the binary's symbols and PLT
+// entries (as the tracer names them with automatic placement) when named
+// is set, which lets New prune.
+func planNamed(t *testing.T, path, fn string, subst string, named bool) *verdict.Plan {
 	t.Helper()
 	bin, err := target.Open(path, target.Options{})
 	if err != nil {
@@ -39,6 +49,16 @@ func planFor(t *testing.T, path, fn string, subst string) *verdict.Plan {
 		opts.Substitutions = append(opts.Substitutions, *sub)
 	}
 	var lines source.Lines
+	var callName func(uint64) string
+	if named {
+		names := follow.PLTNames(bin.ELF)
+		for _, s := range bin.Symbols() {
+			if _, ok := names[s.Value]; !ok {
+				names[s.Value] = s.Name
+			}
+		}
+		callName = func(va uint64) string { return names[va] }
+	}
 	p, err := verdict.New(verdict.Input{Fn: f, Scope: sc, Code: bin.Code, FileOffset: bin.FileOffset, CFA: bin.CFA,
 		Source: func(file string, n int) (string, bool) {
 			sp, err := source.Find(f.CU.CompDir, file, bin.BuildID, opts)
@@ -46,7 +66,7 @@ func planFor(t *testing.T, path, fn string, subst string) *verdict.Plan {
 				return "", false
 			}
 			return lines.Line(sp, n)
-		}})
+		}, CallName: callName})
 	if err != nil {
 		t.Fatal(err)
 	}

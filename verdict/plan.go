@@ -31,11 +31,18 @@ type Input struct {
 	// FirstID is the statement id of the first branch probe.
 	FirstID uint32
 	// CallName names the function at a call's target address ("" when
-	// no symbol does). With it, a C function's branches that another
-	// probed branch always follows before any return get no probe
-	// (superseded.go); nil probes every branch, as the kernel needs (its
+	// no symbol does). With it, a C function's branches that cannot
+	// decide its return value (nondeciding.go) and those that another
+	// probed branch always follows before any return (superseded.go) get
+	// no probe; nil probes every branch, as the kernel needs (its
 	// exception-table fixups enter code where no jump shows).
 	CallName func(va uint64) string
+	// ProbeSuperseded keeps the probes of the branches another probed
+	// branch always follows (--placement=naive, which compares with
+	// automatic placement); those that cannot decide the return value
+	// (nondeciding.go) are left out all the same, as the why: line would
+	// change without them.
+	ProbeSuperseded bool
 }
 
 // Kind says what the flag-setting instruction computed.
@@ -109,9 +116,15 @@ type Plan struct {
 	source func(file string, line int) (string, bool)
 	// stmtPC is where each statement's probe is (ProbePC).
 	stmtPC map[uint32]uint64
+	// undecided are the lines of the non-deciding branches, which ran
+	// after the recorded branch but are not where the return came from.
+	undecided map[fileLine]bool
 	// Superseded counts the branches left unprobed because another probed
 	// branch always follows them before any return (superseded.go).
 	Superseded int
+	// NonDeciding counts the branches left unprobed because both their
+	// sides return the same value (nondeciding.go).
+	NonDeciding int
 }
 
 // ProbePC says that statement id's probe is at pc, a link-time address.
@@ -125,6 +138,12 @@ func (p *Plan) ProbePC(id uint32, pc uint64) {
 		p.stmtPC = map[uint32]uint64{}
 	}
 	p.stmtPC[id] = pc
+}
+
+// fileLine is a source line.
+type fileLine struct {
+	file string
+	line int
 }
 
 // instr is one decoded instruction.
@@ -232,19 +251,7 @@ func New(in Input) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s for the verdict: %w", in.Fn.Name, err)
 	}
-	leader := map[uint64]bool{}
-	for i := range ins {
-		it := &ins[i]
-		if !it.ok {
-			continue
-		}
-		if endsBlock(it.inst.Op) {
-			leader[it.end()] = true
-			if rel, ok := it.inst.Args[0].(x86asm.Rel); ok {
-				leader[uint64(int64(it.end())+int64(rel))] = true
-			}
-		}
-	}
+	leader := leaders(ins)
 	p := &Plan{Func: in.Fn.Name, Branches: map[uint32]*Branch{}, source: in.Source}
 	if rows, err := in.Fn.CU.Lines(); err == nil {
 		for _, r := range rows {
@@ -307,9 +314,69 @@ func New(in Input) (*Plan, error) {
 		id++
 	}
 	if prunable(ins, in.CallName, in.Fn.CU.Language) {
-		p.prune(kept(ins, at, in.Fn.Entry), at, in.FirstID)
+		keep, nd := keptProbes(ins, at, leader, in.Fn.Entry, in.CallName, returnSize(in.Fn.ReturnInfo()), !in.ProbeSuperseded)
+		p.NonDeciding, p.Superseded = len(nd), len(at)-len(nd)-len(keep)
+		for i, st := range p.Stmts {
+			if b := p.Branches[st.ID]; nd[at[i]] && b.Line > 0 {
+				if p.undecided == nil {
+					p.undecided = map[fileLine]bool{}
+				}
+				p.undecided[fileLine{b.File, b.Line}] = true
+			}
+		}
+		p.prune(keep, at, in.FirstID)
 	}
 	return p, nil
+}
+
+// keptProbes returns, of the probed instructions at, those that keep
+// their probe, and those of the others that are non-deciding: first the
+// branches that cannot decide a return value of size bytes (0: none,
+// nondeciding.go) are left out, then, with superseded, of the others
+// those another probed branch always follows (superseded.go).
+func keptProbes(ins []instr, at []int, leader map[uint64]bool, entry uint64, callName func(uint64) string, size int, superseded bool) (keep, undecided map[int]bool) {
+	nd := nonDeciding(ins, at, leader, entry, callName, size)
+	rest := map[int]bool{}
+	var list []int
+	for _, k := range at {
+		if !nd[k] {
+			rest[k] = true
+			list = append(list, k)
+		}
+	}
+	if superseded {
+		rest = kept(ins, list, entry)
+	}
+	return rest, nd
+}
+
+// returnSize is the width in bytes of a return value that rax carries
+// whole (an integer or a pointer); 0 for any other (void, floating point,
+// a structure), whose branches are never judged non-deciding.
+func returnSize(t debuginfo.TypeInfo) int {
+	if (t.Kind == debuginfo.KindInt || t.Kind == debuginfo.KindPointer) && t.Size >= 1 && t.Size <= 8 {
+		return t.Size
+	}
+	return 0
+}
+
+// leaders are the addresses where straight-line blocks start: after an
+// instruction that ends one, and at a jump's target.
+func leaders(ins []instr) map[uint64]bool {
+	leader := map[uint64]bool{}
+	for i := range ins {
+		it := &ins[i]
+		if !it.ok {
+			continue
+		}
+		if endsBlock(it.inst.Op) {
+			leader[it.end()] = true
+			if rel, ok := it.inst.Args[0].(x86asm.Rel); ok {
+				leader[uint64(int64(it.end())+int64(rel))] = true
+			}
+		}
+	}
+	return leader
 }
 
 // prune leaves out the probes whose instruction (at[i] for p.Stmts[i]) is
@@ -318,7 +385,6 @@ func (p *Plan) prune(keep map[int]bool, at []int, first uint32) {
 	stmts, branches := p.Stmts[:0], map[uint32]*Branch{}
 	for i, st := range p.Stmts {
 		if !keep[at[i]] {
-			p.Superseded++
 			continue
 		}
 		b := p.Branches[st.ID]

@@ -61,7 +61,7 @@ func TestVerdictSuperseded(t *testing.T) {
 	for _, v := range fixture.Variants() {
 		t.Run(v.String(), func(t *testing.T) {
 			b := fixture.Build(t, "branches", v)
-			for _, fn := range []string{"both", "pick", "find", "setup", "late"} {
+			for _, fn := range []string{"both", "pick", "find", "setup", "late", "opendev", "closedev"} {
 				args := append(debugDir(b), fmt.Sprintf("process(%q)", b.Path), fn, "1", "--max-statements", "4096",
 					"-c", fmt.Sprintf("setarch -R %q 20 >/dev/null", b.Path))
 				n := identicalVerdicts(t, args...)

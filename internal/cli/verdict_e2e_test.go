@@ -180,6 +180,41 @@ func TestVerdictShapes(t *testing.T) {
 	}
 }
 
+// TestVerdictNonDeciding: the last branch before opendev's error return
+// (if (mode & 1)) returns -ENODEV on both sides, so it decided nothing;
+// the why: line names the check before it, which did, in every build.
+// closedev's only branch decided nothing either: the line names none.
+func TestVerdictNonDeciding(t *testing.T) {
+	fixture.RequireBPF(t)
+	src := fixture.Source("branches")
+	at := func(text string) string {
+		return fmt.Sprintf("/fixture/src/branches.c:%d %q", lineOf(t, src, text), text)
+	}
+	for _, v := range verdictVariants {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "branches", v)
+			why := verdictOf(t, b, "opendev", "$return < 0")
+			ret := at("return -ENODEV;")
+			if v.Compiler == "clang" && v.Opt == "-O2" {
+				// The constant is loaded on line 104's row; the return
+				// line has no code, the ret the closing brace's.
+				ret = fmt.Sprintf("/fixture/src/branches.c:%d \"}\"", lineOf(t, src, "return -ENODEV;")+1)
+			}
+			want := "why: opendev returned -19 (ENODEV) at " + ret + " because " + at("if (id > 9)") + " was true with id=12"
+			if why != want {
+				t.Errorf("verdict\n%s\nwant\n%s", why, want)
+			}
+
+			// closedev's one branch returns error both ways: none decided.
+			why = verdictOf(t, b, "closedev", "$return < 0")
+			want = "why: closedev returned -9 (EBADF) at " + at("return error;") + ", and no conditional branch that could change the return value ran before it"
+			if why != want {
+				t.Errorf("verdict\n%s\nwant\n%s", why, want)
+			}
+		})
+	}
+}
+
 // TestVerdictGlibc: getaddrinfo with bad flags is answered by the check of
 // hints->ai_flags and the flags the program passed, named through the
 // pointer in a register DWARF does not place hints in.

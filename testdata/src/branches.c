@@ -95,6 +95,30 @@ NOINLINE int late(int x)
 	return x;
 }
 
+/* The last branch's two sides fail alike: the check before it decided. */
+volatile int logged;
+
+NOINLINE int opendev(int id, int mode)
+{
+	sink = id;
+	if (id > 9)
+		goto fail;
+	sink = mode;
+	return 0;
+fail:
+	if (mode & 1)
+		logged = id;
+	return -ENODEV;
+}
+
+/* Its only branch returns error either way: no branch decided. */
+NOINLINE int closedev(int id, int error)
+{
+	if (id & 1)
+		logged = id;
+	return error;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 100;
@@ -108,7 +132,9 @@ int main(int argc, char **argv)
 		failed += find(v, 4, fail ? 4 : v[i % 4]) < 0;
 		failed += setup(i, fail ? 8192 : 100) < 0;
 		failed += late(fail ? 5 : i % 4) < 0;
+		failed += opendev(fail ? 12 : i % 10, i) < 0;
+		failed += closedev(i, fail ? -EBADF : 0) < 0;
 	}
-	printf("%d calls, %d failed\n", 5 * n, failed);
+	printf("%d calls, %d failed\n", 7 * n, failed);
 	return 0;
 }
