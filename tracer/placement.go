@@ -82,7 +82,7 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 	for _, a := range pads {
 		f.Barrier(a, "landing pad")
 	}
-	pl := &placer{f: f, entry: fn.Entry, emulated: cfg.Emulated, decided: map[uint64][]place.Decision{}, early: earlyRisk(bin, f, cfg, pads, err)}
+	pl := &placer{f: f, entry: fn.Entry, emulated: cfg.Emulated, decided: map[uint64][]place.Decision{}, early: earlyRisk(bin, f, pads, err)}
 	if err == nil && !f.Indirect() {
 		return pl, entryLine(f, fn, cfg)
 	}
@@ -104,14 +104,14 @@ func newPlacer(cfg Placement, bin *target.File, fn *debuginfo.Function, stmts []
 // handler comes back to it or abandons the invocation, unless the
 // handler longjmps into the function (which calls setjmp), or throws to
 // a landing pad of its own. Calls no symbol names might be setjmp.
-func earlyRisk(bin *target.File, f *place.Func, cfg Placement, pads []uint64, padErr error) string {
+func earlyRisk(bin *target.File, f *place.Func, pads []uint64, padErr error) string {
 	switch {
 	case padErr != nil:
 		return fmt.Sprintf("not recorded earlier: the exception tables cannot be read (%v)", padErr)
 	case len(pads) > 0:
 		return "not recorded earlier: the function has exception landing pads"
 	}
-	name := callNames(bin, cfg)
+	name := callNames(bin)
 	if name == nil {
 		return "not recorded earlier: calls cannot be named"
 	}

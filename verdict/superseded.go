@@ -1,9 +1,9 @@
 package verdict
 
 import (
-	"strings"
-
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/whythefail/whythefail/probe/place"
 )
 
 // The verdict reads one branch record per trace: the latest branch probe's
@@ -47,19 +47,6 @@ import (
 // A signal handler that rewrites the interrupted rip to another
 // instruction of the function is outside this model, as it is outside
 // the compiler's.
-
-// returnsTwice reports whether a function of this name may return twice
-// (GCC's special_function_p: setjmp, sigsetjmp, savectx, vfork,
-// getcontext, qsetjmp and setjmp_syscall, with leading underscores).
-func returnsTwice(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range []string{"setjmp", "savectx", "vfork", "getcontext"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return false
-}
 
 // cLanguage reports whether a DW_AT_language is C's (C89, C, C99, C11,
 // C17).
@@ -147,7 +134,7 @@ func prunable(ins []instr, callName func(uint64) string, lang int64) bool {
 		if !ok {
 			continue // indirect: never setjmp
 		}
-		if n := callName(t); n == "" || returnsTwice(n) {
+		if n := callName(t); n == "" || place.ReturnsTwice(n) {
 			return false
 		}
 	}
