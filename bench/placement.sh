@@ -21,7 +21,7 @@
 # getaddrinfo (a numeric lookup, libc6-dbg). Each cost per call is
 # (time for CALLS calls - time for 1 call) / (CALLS - 1), the least of RUNS
 # interleaved runs (default 5). Also prints how many
-# statement probes moved (-v). Needs root, gcc, gdb, bc and libc6-dbg.
+# statement probes moved and statements recorded earlier (-v). Needs root, gcc, gdb, bc and libc6-dbg.
 #
 #   [BEFORE=PATH] bash bench/placement.sh [CALLS] [GDB_CALLS] [RUNS]
 set -euo pipefail
@@ -43,6 +43,7 @@ run_case() {
 	stmts=$(grep -c ' at +0x[0-9a-f]*: ' "$work/v" || true)
 	moved=$(grep -c ': moved to ' "$work/v" || true)
 	succ=$(grep -c -E ', (its only entry|one of its [0-9]+ entries), ' "$work/v" || true)
+	early=$(grep -c ': recorded earlier, ' "$work/v" || true)
 	branches=$(sed -n 's/.*placement: \([0-9]* of [0-9]*\) branch probes.*/\1/p' "$work/v")
 	# gdb: a dprintf at every statement's first instruction, set once the
 	# program has started (so that libc is loaded), as offsets from the
@@ -86,7 +87,7 @@ run_case() {
 		[ "$v" = gdbper ] && n=$gdbcalls
 		printf -v "$v" '%s' "$(per "$work/m.$v.n" "$work/m.$v.1" "$n")"
 	done
-	printf '%s (%s statements, %s probes moved, %s of them onto the jump that enters them; branch probes: %s), µs per call over the untraced program, wall and CPU:\n' "$name" "$stmts" "$moved" "$succ" "${branches:-all}"
+	printf '%s (%s statements, %s probes moved, %s of them onto the jump that enters them, %s statements recorded earlier; branch probes: %s), µs per call over the untraced program, wall and CPU:\n' "$name" "$stmts" "$moved" "$succ" "$early" "${branches:-all}"
 	read -r uw uc <<<"$untr"
 	read -r fw fc <<<"$nfloor"
 	printf '  %-30s %9.1f wall %9.1f CPU\n' "untraced (µs per call)" "$uw" "$uc"
