@@ -3,7 +3,11 @@ package cli_test
 import (
 	"debug/elf"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -118,5 +122,93 @@ func TestFollowIfunc(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// gdbGetenvStrlen runs prog under gdb to its done and reads, in glibc's
+// getenv, the first call through libc's own PLT to an ifunc (an entry
+// gdb names *ABS*+RESOLVER@plt: an IRELATIVE slot): the call's file and
+// line, the resolver's link-time address, and what "info symbol" says the
+// entry's GOT slot points to.
+func gdbGetenvStrlen(t *testing.T, prog string) (file string, line int, resolver uint64, impl string) {
+	t.Helper()
+	fixture.NeedTool(t, "gdb")
+	script := filepath.Join(t.TempDir(), "getenv.gdb")
+	const text = `set debuginfod enabled off
+break done
+run >/dev/null
+python
+import gdb, re
+d = gdb.execute('disassemble getenv', to_string=True)
+m = re.search(r'^\s*(0x[0-9a-f]+) <\+\d+>:\s+call\s+(0x[0-9a-f]+) <\*ABS\*\+(0x[0-9a-f]+)@plt>', d, re.M)
+site, plt, res = m.groups()
+slot = re.search(r'# (0x[0-9a-f]+)', gdb.execute('x/i ' + plt, to_string=True)).group(1)
+print('RESOLVER ' + res)
+print('LINE ' + gdb.execute('info line *' + site, to_string=True).strip())
+print('IMPL ' + gdb.execute('info symbol *(void**)' + slot, to_string=True).strip())
+end
+`
+	if err := os.WriteFile(script, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("gdb", "-nx", "-batch", "-x", script, prog).Output()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s", err, out)
+	}
+	lineRE := regexp.MustCompile(`^LINE Line (\d+) of "([^"]+)"`)
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "RESOLVER "); ok {
+			resolver, _ = strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 64)
+		}
+		if m := lineRE.FindStringSubmatch(l); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			file = m[2]
+		}
+		if v, ok := strings.CutPrefix(l, "IMPL "); ok {
+			sym, sec, _ := strings.Cut(v, " in section ")
+			if strings.HasPrefix(sec, ".text of /") && !strings.Contains(sym, "+") {
+				impl = sym
+			}
+		}
+	}
+	if file == "" || resolver == 0 || impl == "" {
+		t.Fatalf("gdb did not find getenv's call through libc's PLT to an ifunc, its line and the implementation:\n%s", out)
+	}
+	return file, line, resolver, impl
+}
+
+// TestFollowIfuncInLibc: a library's own calls to its ifuncs go through
+// PLT entries whose GOT slots are IRELATIVE (no symbol names them):
+// glibc's getenv, asked for a variable that is not set, calls strlen so
+// and returns NULL. The call is named by the implementation gdb finds in
+// the slot, and by the ifunc (the symbol at the relocation's resolver).
+func TestFollowIfuncInLibc(t *testing.T) {
+	fixture.RequireBPF(t)
+	b := fixture.Build(t, "ifunc", fixture.Default)
+	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	file, line, resolver, impl := gdbGetenvStrlen(t, b.Path)
+	f, err := elf.Open(libc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, _ := f.DynamicSymbols()
+	ifunc := ""
+	for _, s := range syms {
+		if s.Value == resolver && elf.ST_TYPE(s.Info) == elf.STT_GNU_IFUNC {
+			ifunc, _, _ = strings.Cut(s.Name, "@")
+		}
+	}
+	if ifunc == "" {
+		t.Fatalf("no ifunc symbol of %s at %#x", libc, resolver)
+	}
+	r := followRun(t, true, fmt.Sprintf("process(%q)", libc), "getenv", "$return == 0", "--follow", "-c", b.Path+" >/dev/null")
+	got, _, _ := followLines(t, r.stdout)
+	want := []string{
+		fmt.Sprintf("call: %s (%s:%d) returned %#x, its own calls not followed (chosen at run time by the ifunc %s)", impl, file, line, len("ZQ_WHYTHEFAIL_UNSET"), ifunc),
+		"origin: getenv itself (no call returned 0x0)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -5,11 +5,14 @@
  * fills the GOT slot during it) and with -z now ("ifuncnow": the slots are
  * filled at start-up). main calls parse_pair once, with a setting without a
  * colon: strlen and strchr are called for the first time in that call.
+ * Then it asks glibc's getenv for a variable that is not set: getenv calls
+ * strlen through libc's own PLT (an IRELATIVE slot, filled at start-up).
  *
  * Usage: ifunc [SETTING]   (default "nocolon", which fails with -EINVAL)
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef __clang__
@@ -39,13 +42,15 @@ KEEP int parse_pair(const char *s)
 }
 
 /* done marks the end of the work, for a debugger's breakpoint. */
-KEEP void done(int r)
+KEEP void done(int r, const char *env)
 {
-	printf("parse_pair: %d\n", r);
+	printf("parse_pair: %d, getenv: %s\n", r, env ? env : "(unset)");
 }
 
 int main(int argc, char **argv)
 {
-	done(parse_pair(argc > 1 ? argv[1] : "nocolon"));
+	int r = parse_pair(argc > 1 ? argv[1] : "nocolon");
+
+	done(r, getenv("ZQ_WHYTHEFAIL_UNSET"));
 	return 0;
 }
