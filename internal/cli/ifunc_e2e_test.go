@@ -212,3 +212,47 @@ func TestFollowIfuncInLibc(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestFollowIfuncOrigin: order returns what strcmp returned, so the
+// implementation strcmp's resolver chose (gdb names it from the GOT slot)
+// is the origin, and the -c command is re-run to trace its statements,
+// following its calls as for a callee reached through a pointer. glibc's
+// implementations are assembly, which the kernel may refuse uprobes in
+// (VEX and EVEX instructions): then a line says the statements are not
+// traced and the first run's traces stand; otherwise the re-run's print,
+// with the origin's statements and the implementation followed.
+func TestFollowIfuncOrigin(t *testing.T) {
+	fixture.RequireBPF(t)
+	m := fixture.Markers(t, fixture.Source("ifunc"))
+	b := fixture.Build(t, "ifunc", fixture.Default)
+	_, after := gdbSlots(t, b.Path, "strcmp")
+	impl, sec, _ := strings.Cut(after["strcmp"], " in section ")
+	if !strings.HasPrefix(sec, ".text of /") || strings.Contains(impl, "+") {
+		t.Fatalf("gdb: strcmp's slot after the call: %q, want a function's start in a library", after["strcmp"])
+	}
+	at := fmt.Sprintf("(/fixture/src/ifunc.c:%d)", m["order-strcmp"])
+	r := followRun(t, true, fmt.Sprintf("process(%q)", b.Path), "order", "$return < 0", "--follow", "-c", b.Path+" >/dev/null")
+	rerun := fmt.Sprintf("whythefail: re-running %s >/dev/null to trace %s's statements\n", b.Path, impl)
+	refused := regexp.MustCompile(`(?m)^whythefail: ` + regexp.QuoteMeta(impl) + `'s statements are not traced: attaching \d+ statement probes in /\S+: .* \(the kernel refused a probe there\): the first run's traces follow$`)
+	if !strings.Contains(r.stderr, rerun) {
+		t.Fatalf("stderr %q: want %q", r.stderr, rerun)
+	}
+	heading, _ := originSection(t, r.stdout)
+	call := fmt.Sprintf("call: %s %s returned -1", impl, at)
+	if refused.MatchString(r.stderr) {
+		if heading != "" {
+			t.Errorf("origin's statements %q after a refused re-run", heading)
+		}
+		call += ", its own calls not followed (chosen at run time by the ifunc strcmp)"
+	} else if want := "origin's statements: " + impl + ", in the call "; !strings.HasPrefix(heading, want) {
+		t.Errorf("the re-run was not refused (stderr %q) and its origin's statements heading is %q, want one starting %q", r.stderr, heading, want)
+	}
+	want := []string{
+		call,
+		fmt.Sprintf("origin: %s %s returned -1, passed up", impl, at),
+		fmt.Sprintf("chain: order → %s %s returned -1", impl, at),
+	}
+	if got, _, _ := followLines(t, r.stdout); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

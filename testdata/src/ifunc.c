@@ -7,6 +7,8 @@
  * colon: strlen and strchr are called for the first time in that call.
  * Then it asks glibc's getenv for a variable that is not set: getenv calls
  * strlen through libc's own PLT (an IRELATIVE slot, filled at start-up).
+ * Last, order compares two strings with strcmp and returns what it returned:
+ * the ifunc's implementation is the origin of order's negative return.
  *
  * Usage: ifunc [SETTING]   (default "nocolon", which fails with -EINVAL)
  */
@@ -41,16 +43,29 @@ KEEP int parse_pair(const char *s)
 	return (int)n;
 }
 
-/* done marks the end of the work, for a debugger's breakpoint. */
-KEEP void done(int r, const char *env)
+volatile int differ;
+
+KEEP int order(const char *a, const char *b)
 {
-	printf("parse_pair: %d, getenv: %s\n", r, env ? env : "(unset)");
+	int r = strcmp(a, b); /* @order-strcmp */
+
+	if (r != 0)
+		differ++;
+	return r;
+}
+
+/* done marks the end of the work, for a debugger's breakpoint. */
+KEEP void done(int r, const char *env, int o)
+{
+	printf("parse_pair: %d, getenv: %s, order: %d\n", r, env ? env : "(unset)", o);
 }
 
 int main(int argc, char **argv)
 {
 	int r = parse_pair(argc > 1 ? argv[1] : "nocolon");
+	const char *env = getenv("ZQ_WHYTHEFAIL_UNSET");
+	int o = order("abc", "abd");
 
-	done(r, getenv("ZQ_WHYTHEFAIL_UNSET"));
+	done(r, env, o);
 	return 0;
 }
