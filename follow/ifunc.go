@@ -73,8 +73,8 @@ func PLTSlots(f *elf.File) (out map[uint64]uint64) {
 // (a library's calls to its own ifuncs, glibc's memcpy and strlen, which
 // no symbol names): per entry address, the name of the ifunc, the
 // STT_GNU_IFUNC symbol (else any other) at the relocation's addend, the
-// resolver, in f's or its debug file's symbol tables. A malformed file
-// names none.
+// resolver, in f's or its debug file's symbol tables; of several at one
+// address, the public name (publicName). A malformed file names none.
 func IfuncPLT(f, debug *elf.File) (out map[uint64]string) {
 	out = map[uint64]string{}
 	defer func() {
@@ -114,9 +114,9 @@ func IfuncPLT(f, debug *elf.File) (out map[uint64]string) {
 					continue
 				}
 				name, _, _ := strings.Cut(s.Name, "@")
-				have, ok := byAddr[s.Value]
-				if !ok || !have.ifunc && t == elf.STT_GNU_IFUNC {
-					byAddr[s.Value] = named{name, t == elf.STT_GNU_IFUNC}
+				n := named{name, t == elf.STT_GNU_IFUNC}
+				if have, ok := byAddr[s.Value]; !ok || n.ifunc && !have.ifunc || n.ifunc == have.ifunc && publicName(name, have.name) {
+					byAddr[s.Value] = n
 				}
 			}
 		}
@@ -129,6 +129,21 @@ func IfuncPLT(f, debug *elf.File) (out map[uint64]string) {
 		}
 	}
 	return out
+}
+
+// publicName reports whether name a is the better of two aliases of one
+// function: fewer leading underscores (mempcpy over __mempcpy), then the
+// longer (strchr over its BSD alias index, memcmp over bcmp), then the
+// first in byte order.
+func publicName(a, b string) bool {
+	ua, ub := len(a)-len(strings.TrimLeft(a, "_")), len(b)-len(strings.TrimLeft(b, "_"))
+	switch {
+	case ua != ub:
+		return ua < ub
+	case len(a) != len(b):
+		return len(a) > len(b)
+	}
+	return a < b
 }
 
 // ifuncTarget names the implementation an ifunc call site s reached,
