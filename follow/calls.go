@@ -214,7 +214,7 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 			o := open{call: len(res.Calls), site: s, rsp: rsp, hasRSP: hasRSP}
 			if s.Ifunc {
 				a, ok := value(r, callTarget)
-				o.ifunc = !p.nameIfunc(&c, s, a, ok, false, tr)
+				o.ifunc = !p.nameIfunc(&c, s, a, ok, s.retSlot == 0, tr)
 			}
 			if s.callErrno > 0 {
 				o.errno, o.hasErrno = value(r, s.callErrno)
@@ -242,7 +242,7 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		res.Calls[k].BackAt = i
 		if before.ifunc {
 			a, ok := value(r, max(s.retSlot, 0))
-			p.nameIfunc(&res.Calls[k], s, a, ok && s.retSlot > 0, true, tr)
+			p.nameIfunc(&res.Calls[k], s, a, ok, true, tr)
 		}
 		if e, ok := value(r, max(s.retErrno, 0)); ok && s.retErrno > 0 && before.hasErrno && int32(e) != int32(before.errno) && int32(e) != 0 {
 			res.Calls[k].Errno = int64(int32(e))
@@ -264,9 +264,9 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 
 // nameIfunc names the implementation an ifunc call c (at site s)
 // reached, from its GOT slot's value a (ok: it was read), read when the
-// call was made or, back, when it returned. It returns false when the
-// slot was not bound yet at the call (its return's reading names it);
-// otherwise c is named, or c.Note says why not.
+// call was made or when it returned (back: the last reading). It returns
+// false when the slot was not bound yet at the call and is read again at
+// its return; otherwise c is named, or c.Note says why not.
 func (p *Plan) nameIfunc(c *Call, s *Site, a uint64, ok, back bool, tr *session.Trace) bool {
 	if !ok {
 		c.Note = "an ifunc: its GOT slot could not be read, the implementation it reached is not known"
@@ -277,7 +277,7 @@ func (p *Plan) nameIfunc(c *Call, s *Site, a uint64, ok, back bool, tr *session.
 	case unbound && !back:
 		return false
 	case unbound:
-		c.Note = "an ifunc: its GOT slot was not bound after the call, the implementation it reached is not known"
+		c.Note = "an ifunc: its GOT slot was not bound, the implementation it reached is not known"
 	case why != "":
 		c.Note = "an ifunc: " + why + ", the implementation it reached is not known"
 	default:

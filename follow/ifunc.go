@@ -31,6 +31,23 @@ func (e *IfuncError) Error() string {
 	return fmt.Sprintf("an ifunc of %s, resolved at run time", e.Lib)
 }
 
+// BindNow reports whether f asks the dynamic linker to fill its GOT slots
+// at start-up (DT_FLAGS' DF_BIND_NOW or DT_FLAGS_1's DF_1_NOW); false
+// when its dynamic section cannot be read.
+func BindNow(f *elf.File) (now bool) {
+	defer func() {
+		if recover() != nil {
+			now = false
+		}
+	}()
+	if f == nil {
+		return false
+	}
+	flags, _ := f.DynValue(elf.DT_FLAGS)
+	flags1, _ := f.DynValue(elf.DT_FLAGS_1)
+	return len(flags) > 0 && flags[0]&uint64(elf.DF_BIND_NOW) != 0 || len(flags1) > 0 && flags1[0]&uint64(elf.DF_1_NOW) != 0
+}
+
 // rX8664Irelative is R_X86_64_IRELATIVE: a GOT slot filled with what an
 // ifunc's resolver (at the addend) returns.
 const rX8664Irelative = 37

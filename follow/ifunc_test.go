@@ -78,6 +78,7 @@ func FuzzIfuncPLT(f *testing.F) {
 		}
 		IfuncPLT(ef, ef)
 		PLTSlots(ef)
+		BindNow(ef)
 	})
 }
 
@@ -148,7 +149,7 @@ func TestIfuncCalls(t *testing.T) {
 		}}
 	bound, unbound := libcBias+impl.Value, progBias+plt+6
 	call := func(slot uint64, ok bool) session.Record {
-		return session.Record{StmtID: 10, Values: []session.Value{{U64: 0x7ffe0000, OK: true}, {U64: slot, OK: ok}, {U64: progBias + 0x1000, OK: true}}}
+		return session.Record{StmtID: 10, Values: []session.Value{{U64: 0x7ffe0000, OK: true}, {U64: slot, OK: ok}}}
 	}
 	ret := func(slot uint64) session.Record {
 		return session.Record{StmtID: 11, Values: []session.Value{{U64: 0, OK: true}, {U64: 0x7ffe0000, OK: true}, {U64: slot, OK: true}}}
@@ -156,6 +157,7 @@ func TestIfuncCalls(t *testing.T) {
 	const chosen = "chosen at run time by the ifunc strchr"
 	for _, c := range []struct {
 		name    string
+		now     bool // the binary is bound at start-up: the return probe reads no slot
 		maps    []byte
 		records []session.Record
 		callee  string
@@ -163,19 +165,26 @@ func TestIfuncCalls(t *testing.T) {
 		why     string // Call.NotFollowed
 		note    string // Call.Note
 	}{
-		{"bound at the call", maps, []session.Record{call(bound, true), ret(bound)}, "__strchr_sse2", impl.Value, chosen, ""},
-		{"bound during the call", maps, []session.Record{call(unbound, true), ret(bound)}, "__strchr_sse2", impl.Value, chosen, ""},
-		{"never bound", maps, []session.Record{call(unbound, true), ret(unbound)}, "strchr@plt", 0, "",
-			"an ifunc: its GOT slot was not bound after the call, the implementation it reached is not known"},
-		{"no memory map", nil, []session.Record{call(bound, true), ret(bound)}, "strchr@plt", 0, "",
+		{"bound at the call", false, maps, []session.Record{call(bound, true), ret(bound)}, "__strchr_sse2", impl.Value, chosen, ""},
+		{"bound during the call", false, maps, []session.Record{call(unbound, true), ret(bound)}, "__strchr_sse2", impl.Value, chosen, ""},
+		{"never bound", false, maps, []session.Record{call(unbound, true), ret(unbound)}, "strchr@plt", 0, "",
+			"an ifunc: its GOT slot was not bound, the implementation it reached is not known"},
+		{"bound at start-up but not", true, maps, []session.Record{call(unbound, true), {StmtID: 11, Values: []session.Value{{U64: 0, OK: true}, {U64: 0x7ffe0000, OK: true}}}}, "strchr@plt", 0, "",
+			"an ifunc: its GOT slot was not bound, the implementation it reached is not known"},
+		{"bound at start-up", true, maps, []session.Record{call(bound, true), {StmtID: 11, Values: []session.Value{{U64: 0, OK: true}, {U64: 0x7ffe0000, OK: true}}}}, "__strchr_sse2", impl.Value, chosen, ""},
+		{"no memory map", false, nil, []session.Record{call(bound, true), ret(bound)}, "strchr@plt", 0, "",
 			"an ifunc: the process's memory map could not be read, the implementation it reached is not known"},
-		{"slot unread", maps, []session.Record{call(0, false), ret(bound)}, "strchr@plt", 0, "",
+		{"slot unread", false, maps, []session.Record{call(0, false), ret(bound)}, "strchr@plt", 0, "",
 			"an ifunc: its GOT slot could not be read, the implementation it reached is not known"},
-		{"anonymous memory", maps, []session.Record{call(0x7ffff0000010, true), ret(0x7ffff0000010)}, "strchr@plt", 0, "",
+		{"anonymous memory", false, maps, []session.Record{call(0x7ffff0000010, true), ret(0x7ffff0000010)}, "strchr@plt", 0, "",
 			"an ifunc: its GOT slot holds 0x7ffff0000010, where the process maps no executable file, the implementation it reached is not known"},
-		{"inside a function", maps, []session.Record{call(bound+1, true), ret(bound + 1)}, "strchr@plt", 0, "",
+		{"inside a function", false, maps, []session.Record{call(bound+1, true), ret(bound + 1)}, "strchr@plt", 0, "",
 			fmt.Sprintf("an ifunc: its GOT slot holds %#x, which starts no function of libc.so.6, the implementation it reached is not known", bound+1)},
 	} {
+		s.retSlot = 2
+		if c.now {
+			s.retSlot = 0
+		}
 		tr := &session.Trace{Records: c.records, Return: -22, Bias: progBias}
 		if c.maps != nil {
 			tr.Stack = &session.Stack{Maps: c.maps}

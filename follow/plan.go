@@ -43,6 +43,10 @@ type Binary struct {
 	// by the implementation its slot holds at run time.
 	Slots    map[uint64]uint64
 	IfuncPLT map[uint64]string
+	// BindNow says the dynamic linker fills every GOT slot of the binary
+	// at start-up (BindNow reads the flags): no slot is bound during a
+	// call, so an ifunc's slot is read at the call only.
+	BindNow bool
 
 	syms  []target.Symbol // by address, the best name first
 	names map[string]target.Symbol
@@ -73,6 +77,7 @@ type Input struct {
 	PLT        map[uint64]string
 	Slots      map[uint64]uint64
 	IfuncPLT   map[uint64]string
+	BindNow    bool
 	File       *target.File
 	Path       string
 	// Depth is how many call levels are recorded: 1 records the calls
@@ -213,7 +218,7 @@ type Site struct {
 	Slot  uint64
 
 	callErrno, retErrno int     // the errno value's index in the records, -1: none
-	retSlot             int     // an ifunc's slot's index in the return records, 0: none
+	retSlot             int     // an ifunc's slot's index in the return records, 0: not read there
 	bin                 *Binary // the file holding the call
 	funcEntry, inEntry  uint64  // Func's and In's entries, to name them by DWARF (0: keep)
 	callee              *Binary // the callee's, when a direct call reaches a function's start
@@ -344,7 +349,7 @@ func New(in Input) (*Plan, error) {
 	if maxSites <= 0 {
 		maxSites = DefaultMaxSites
 	}
-	rb := &Binary{Path: in.Path, File: in.File, Code: in.Code, FileOffset: in.FileOffset, Symbols: in.Symbols, PLT: in.PLT, Slots: in.Slots, IfuncPLT: in.IfuncPLT}
+	rb := &Binary{Path: in.Path, File: in.File, Code: in.Code, FileOffset: in.FileOffset, Symbols: in.Symbols, PLT: in.PLT, Slots: in.Slots, IfuncPLT: in.IfuncPLT, BindNow: in.BindNow}
 	rb.prepare()
 	p := &Plan{Func: in.Fn.Name, Depth: depth, byID: map[uint32]*Site{}, bins: map[string]*Binary{in.Path: rb}, root: rb,
 		syms: rb.syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned, retPointer: in.RetPointer, mappedAt: in.MappedAt}
@@ -432,7 +437,7 @@ func New(in Input) (*Plan, error) {
 				s.funcEntry = fb.entry
 				call := bpfgen.Stmt{ID: s.CallID, PC: it.pc, Order: bpfgen.OrderDeparture, Vars: []ir.Var{{Name: "rsp", Expr: exprRSP, Size: 8}}}
 				var callee *Binary
-				viaPLT := false
+				viaPLT, lazy := false, false
 				arg := it.inst.Args[0]
 				if a, ok := arg.(x86asm.Rel); ok {
 					switch name := fb.bin.name(uint64(int64(ret)+int64(a)), fb.bin.PLT); {
@@ -474,8 +479,12 @@ func New(in Input) (*Plan, error) {
 								s.NotFollowed = err.Error()
 							}
 						}
+						// A slot the dynamic linker may bind during
+						// the call: read again at the return.
+						lazy = !fb.bin.BindNow
 					} else if name, ok := fb.bin.IfuncPLT[t]; ok {
-						// The binary's own ifunc, through an IRELATIVE slot.
+						// The binary's own ifunc, through an IRELATIVE
+						// slot (filled at start-up).
 						viaPLT = true
 						callee, s.Target = nil, 0
 						s.Callee = name + "@plt"
@@ -484,7 +493,7 @@ func New(in Input) (*Plan, error) {
 					}
 					if slot, ok := fb.bin.Slots[t]; s.Ifunc && ok {
 						s.Slot = slot
-						call.Vars = append(call.Vars, ir.Var{Name: "slot", Expr: addrExpr(slot), Size: 8}, ir.Var{Name: "rip", Expr: exprRIP, Size: 8})
+						call.Vars = append(call.Vars, ir.Var{Name: "slot", Expr: addrExpr(slot), Size: 8})
 					} else {
 						s.Ifunc = false
 					}
@@ -505,7 +514,7 @@ func New(in Input) (*Plan, error) {
 					call.Vars = append(call.Vars, ir.Var{Name: "errno", Errno: true, Size: 4})
 					back.Vars = append(back.Vars, ir.Var{Name: "errno", Errno: true, Size: 4})
 				}
-				if s.Ifunc {
+				if s.Ifunc && lazy {
 					// A lazily bound slot is filled during the call:
 					// read again once it returned.
 					s.retSlot = len(back.Vars)

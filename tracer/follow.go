@@ -69,7 +69,7 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		}
 		in.Errno = job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
 		in.PLT, in.File, in.Path, in.Import = follow.PLTNames(f.ELF), f, f.Path, sc.resolve
-		in.Slots, in.IfuncPLT, in.MappedAt = follow.PLTSlots(f.ELF), follow.IfuncPLT(f.ELF, f.Debug), sc.mappedAt
+		in.Slots, in.IfuncPLT, in.BindNow, in.MappedAt = follow.PLTSlots(f.ELF), follow.IfuncPLT(f.ELF, f.Debug), follow.BindNow(f.ELF), sc.mappedAt
 		in.Also, in.BinaryAt = cfg.FollowAlso, sc.binaryAt
 		if cfg.Placement.Auto {
 			in.Emulated = cfg.Placement.Emulated
@@ -201,7 +201,7 @@ func (l *scopeLib) binary() *follow.Binary {
 	if l.bin == nil {
 		f := l.file
 		l.bin = &follow.Binary{Path: f.Path, File: f, Code: f.Code, FileOffset: f.FileOffset, Symbols: f.Symbols(), PLT: follow.PLTNames(f.ELF),
-			Slots: follow.PLTSlots(f.ELF), IfuncPLT: follow.IfuncPLT(f.ELF, f.Debug)}
+			Slots: follow.PLTSlots(f.ELF), IfuncPLT: follow.IfuncPLT(f.ELF, f.Debug), BindNow: follow.BindNow(f.ELF)}
 	}
 	return l.bin
 }
