@@ -202,7 +202,27 @@ func (p *Plan) ifuncTarget(s *Site, addr uint64, tr *session.Trace) (name, path 
 	if !ok || fs.Value != va {
 		return "", "", 0, false, fmt.Sprintf("its GOT slot holds %#x, which starts no function of %s", addr, filepath.Base(m.Path))
 	}
-	return b.funcName(va), b.Path, va, false, ""
+	return p.implName(b, va), b.Path, va, false, ""
+}
+
+// implName is b.funcName(va), once per function: a loop's many calls of
+// one implementation read its DWARF once.
+func (p *Plan) implName(b *Binary, va uint64) string {
+	k := fkey{b.Path, va}
+	p.mu.Lock()
+	n, ok := p.implNames[k]
+	p.mu.Unlock()
+	if ok {
+		return n
+	}
+	n = b.funcName(va)
+	p.mu.Lock()
+	if p.implNames == nil {
+		p.implNames = map[fkey]string{}
+	}
+	p.implNames[k] = n
+	p.mu.Unlock()
+	return n
 }
 
 // mapsOf parses the trace's memory map, once per trace.

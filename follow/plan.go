@@ -281,6 +281,7 @@ type Plan struct {
 	Ifuncs       int
 	mappedAt     func(string) *Binary
 	mapped       map[string]*Binary // Input.MappedAt's, by path
+	implNames    map[fkey]string    // ifunc implementations' names
 	lastMaps     []backtrace.Mapping
 	lastMapsText []byte
 }
