@@ -2,6 +2,7 @@ package follow
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/whythefail/whythefail/session"
@@ -284,6 +285,11 @@ func (p *Plan) nameIfunc(c *Call, s *Site, a uint64, ok, back bool, tr *session.
 		c.Callee, c.Binary, c.Target = name, path, va
 		c.Followed = p.also[fkey{path, va}]
 		c.NotFollowed = "chosen at run time by the ifunc " + strings.TrimSuffix(s.Callee, "@plt")
+		if s.ifuncLib != "" && path != s.ifuncLib {
+			// Another file's function took the name (LD_PRELOAD):
+			// the slot holds it, no ifunc chose it.
+			c.NotFollowed = fmt.Sprintf("bound at run time to %s in %s, not to the ifunc of %s", name, filepath.Base(path), filepath.Base(s.ifuncLib))
+		}
 	}
 	return true
 }

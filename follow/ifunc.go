@@ -23,8 +23,8 @@ import (
 
 // IfuncError is Input.Import's error for a name an ifunc defines.
 type IfuncError struct {
-	// Lib is the file name of the library defining it.
-	Lib string
+	// Lib is the file name of the library defining it, Path its path.
+	Lib, Path string
 }
 
 func (e *IfuncError) Error() string {

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -139,7 +140,15 @@ func TestIfuncCalls(t *testing.T) {
 		return ""
 	}
 	maps := []byte(mapping(prog, progBias) + mapping(libc, libcBias) + "7ffff0000000-7ffff0021000 rw-p 00000000 00:00 0 \n")
-	s := &Site{CallID: 10, ReturnID: 11, Callee: "strchr@plt", Used: true, Ifunc: true, Slot: slot, Binary: prog.Path, NotFollowed: "an ifunc of libc.so.6, resolved at run time", retSlot: 2}
+	s := &Site{CallID: 10, ReturnID: 11, Callee: "strchr@plt", Used: true, Ifunc: true, Slot: slot, Binary: prog.Path, NotFollowed: "an ifunc of libc.so.6, resolved at run time", retSlot: 2, ifuncLib: libc.Path}
+	// A function of another file bound to the name (LD_PRELOAD): the
+	// fixture's own check_pair stands for it.
+	var other target.Symbol
+	for _, sym := range prog.Symbols() {
+		if sym.Name == "check_pair" {
+			other = sym
+		}
+	}
 	p := &Plan{retSize: 4, Depth: 3, byID: map[uint32]*Site{10: s, 11: s}, bins: map[string]*Binary{prog.Path: pb},
 		mappedAt: func(path string) *Binary {
 			if path == libc.Path {
@@ -172,6 +181,8 @@ func TestIfuncCalls(t *testing.T) {
 		{"bound at start-up but not", true, maps, []session.Record{call(unbound, true), {StmtID: 11, Values: []session.Value{{U64: 0, OK: true}, {U64: 0x7ffe0000, OK: true}}}}, "strchr@plt", 0, "",
 			"an ifunc: its GOT slot was not bound, the implementation it reached is not known"},
 		{"bound at start-up", true, maps, []session.Record{call(bound, true), {StmtID: 11, Values: []session.Value{{U64: 0, OK: true}, {U64: 0x7ffe0000, OK: true}}}}, "__strchr_sse2", impl.Value, chosen, ""},
+		{"interposed", false, maps, []session.Record{call(progBias+other.Value, true), ret(progBias + other.Value)}, "check_pair", other.Value,
+			"bound at run time to check_pair in " + filepath.Base(prog.Path) + ", not to the ifunc of libc.so.6", ""},
 		{"no memory map", false, nil, []session.Record{call(bound, true), ret(bound)}, "strchr@plt", 0, "",
 			"an ifunc: the process's memory map could not be read, the implementation it reached is not known"},
 		{"slot unread", false, maps, []session.Record{call(0, false), ret(bound)}, "strchr@plt", 0, "",
@@ -195,7 +206,10 @@ func TestIfuncCalls(t *testing.T) {
 		}
 		got := res.Calls[0]
 		wantBin := ""
-		if c.target != 0 {
+		switch {
+		case c.callee == "check_pair":
+			wantBin = prog.Path
+		case c.target != 0:
 			wantBin = libc.Path
 		}
 		if got.Callee != c.callee || got.Target != c.target || got.Binary != wantBin || got.NotFollowed != c.why || got.Note != c.note {

@@ -219,6 +219,7 @@ type Site struct {
 
 	callErrno, retErrno int     // the errno value's index in the records, -1: none
 	retSlot             int     // an ifunc's slot's index in the return records, 0: not read there
+	ifuncLib            string  // the path of the file defining the ifunc
 	bin                 *Binary // the file holding the call
 	funcEntry, inEntry  uint64  // Func's and In's entries, to name them by DWARF (0: keep)
 	callee              *Binary // the callee's, when a direct call reaches a function's start
@@ -475,7 +476,7 @@ func New(in Input) (*Plan, error) {
 								callee, s.Target = b, addr
 							case errors.As(err, &ie):
 								s.NotFollowed = err.Error()
-								s.Ifunc = true
+								s.Ifunc, s.ifuncLib = true, ie.Path
 							default:
 								s.NotFollowed = err.Error()
 							}
@@ -489,8 +490,8 @@ func New(in Input) (*Plan, error) {
 						viaPLT = true
 						callee, s.Target = nil, 0
 						s.Callee = name + "@plt"
-						s.NotFollowed = (&IfuncError{Lib: filepath.Base(fb.bin.Path)}).Error()
-						s.Ifunc = true
+						s.NotFollowed = (&IfuncError{Lib: filepath.Base(fb.bin.Path), Path: fb.bin.Path}).Error()
+						s.Ifunc, s.ifuncLib = true, fb.bin.Path
 					}
 					if slot, ok := fb.bin.Slots[t]; s.Ifunc && ok {
 						s.Slot = slot

@@ -189,7 +189,7 @@ func (s *scope) resolve(name string) (*follow.Binary, uint64, error) {
 			continue
 		}
 		if elf.ST_TYPE(sym.Info) == elf.STT_GNU_IFUNC {
-			return nil, 0, &follow.IfuncError{Lib: filepath.Base(l.file.Path)}
+			return nil, 0, &follow.IfuncError{Lib: filepath.Base(l.file.Path), Path: l.file.Path}
 		}
 		return l.binary(), sym.Value, nil
 	}
