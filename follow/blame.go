@@ -64,14 +64,15 @@ func (r Result) Find(b Blame) (Call, bool) {
 }
 
 // Indirect reports whether the call b names was made through a pointer
-// at a site of the plan whose callees' calls the depth asked for reaches:
+// (or through the PLT to an ifunc, whose implementation is known only at
+// run time) at a site of the plan whose callees' calls the depth asked for reaches:
 // its target's own calls were not followed (Input.Also follows them).
 func (p *Plan) Indirect(b Blame) bool {
 	if p == nil || b.Target == 0 || b.Depth >= p.Depth {
 		return false
 	}
 	for _, s := range p.Sites {
-		if s.Indirect && s.PC == b.Site && s.Binary == b.SiteBinary {
+		if (s.Indirect || s.Ifunc) && s.PC == b.Site && s.Binary == b.SiteBinary {
 			return true
 		}
 	}

@@ -2,6 +2,8 @@ package follow
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/whythefail/whythefail/session"
 )
@@ -60,6 +62,15 @@ type Call struct {
 	// where it happened (a plan at the callees whose return took a way
 	// out of the callee that was not probed): its value is unknown.
 	Unseen bool
+
+	// NotFollowed, when set, says why this call's own calls were not
+	// followed, in place of its site's (Site.NotFollowed): an ifunc's
+	// implementation, chosen at run time. Note, when set, is what the
+	// report adds to the call line at any depth: why an ifunc call
+	// (Site.Ifunc) is named by its PLT entry rather than by the
+	// implementation it reached.
+	NotFollowed string
+	Note        string
 }
 
 // Origin is the call the failure value came from: the deepest call of
@@ -121,6 +132,7 @@ type open struct {
 	hasRSP   bool
 	errno    uint64 // errno when the call was made
 	hasErrno bool
+	ifunc    bool // an ifunc call whose slot was not bound yet: named at its return
 }
 
 // value returns a record's value i, if recorded.
@@ -201,6 +213,10 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 				}
 			}
 			o := open{call: len(res.Calls), site: s, rsp: rsp, hasRSP: hasRSP}
+			if s.Ifunc {
+				a, ok := value(r, callTarget)
+				o.ifunc = !p.nameIfunc(&c, s, a, ok, s.retSlot == 0, tr)
+			}
 			if s.callErrno > 0 {
 				o.errno, o.hasErrno = value(r, s.callErrno)
 			}
@@ -225,6 +241,10 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		}
 		after[k] = i
 		res.Calls[k].BackAt = i
+		if before.ifunc {
+			a, ok := value(r, max(s.retSlot, 0))
+			p.nameIfunc(&res.Calls[k], s, a, ok, true, tr)
+		}
 		if e, ok := value(r, max(s.retErrno, 0)); ok && s.retErrno > 0 && before.hasErrno && int32(e) != int32(before.errno) && int32(e) != 0 {
 			res.Calls[k].Errno = int64(int32(e))
 		}
@@ -241,6 +261,37 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 	}
 	res.Origin = p.origin(res, tr, stmt, after)
 	return res
+}
+
+// nameIfunc names the implementation an ifunc call c (at site s)
+// reached, from its GOT slot's value a (ok: it was read), read when the
+// call was made or when it returned (back: the last reading). It returns
+// false when the slot was not bound yet at the call and is read again at
+// its return; otherwise c is named, or c.Note says why not.
+func (p *Plan) nameIfunc(c *Call, s *Site, a uint64, ok, back bool, tr *session.Trace) bool {
+	if !ok {
+		c.Note = "an ifunc: its GOT slot could not be read, the implementation it reached is not known"
+		return true
+	}
+	name, path, va, unbound, why := p.ifuncTarget(s, a, tr)
+	switch {
+	case unbound && !back:
+		return false
+	case unbound:
+		c.Note = "an ifunc: its GOT slot was not bound, the implementation it reached is not known"
+	case why != "":
+		c.Note = "an ifunc: " + why + ", the implementation it reached is not known"
+	default:
+		c.Callee, c.Binary, c.Target = name, path, va
+		c.Followed = p.also[fkey{path, va}]
+		c.NotFollowed = "chosen at run time by the ifunc " + strings.TrimSuffix(s.Callee, "@plt")
+		if s.ifuncLib != "" && path != s.ifuncLib {
+			// Another file's function took the name (LD_PRELOAD):
+			// the slot holds it, no ifunc chose it.
+			c.NotFollowed = fmt.Sprintf("bound at run time to %s in %s, not to the ifunc of %s", name, filepath.Base(path), filepath.Base(s.ifuncLib))
+		}
+	}
+	return true
 }
 
 // maxChain bounds the chain the origin is searched along (recursion).

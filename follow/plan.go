@@ -1,7 +1,10 @@
 package follow
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +36,17 @@ type Binary struct {
 	Symbols []target.Symbol
 	// PLT names the binary's PLT entries by address (PLTNames).
 	PLT map[uint64]string
+	// Slots are the GOT slots the PLT entries jump through, by entry
+	// address (PLTSlots), and IfuncPLT the entries through IRELATIVE
+	// slots, by the ifunc's name (IfuncPLT): a call through one of those,
+	// or through an entry whose name Import finds to be an ifunc, is named
+	// by the implementation its slot holds at run time.
+	Slots    map[uint64]uint64
+	IfuncPLT map[uint64]string
+	// BindNow says the dynamic linker fills every GOT slot of the binary
+	// at start-up (BindNow reads the flags): no slot is bound during a
+	// call, so an ifunc's slot is read at the call only.
+	BindNow bool
 
 	syms  []target.Symbol // by address, the best name first
 	names map[string]target.Symbol
@@ -61,6 +75,9 @@ type Input struct {
 	FileOffset func(va uint64) (uint64, error)
 	Symbols    []target.Symbol
 	PLT        map[uint64]string
+	Slots      map[uint64]uint64
+	IfuncPLT   map[uint64]string
+	BindNow    bool
 	File       *target.File
 	Path       string
 	// Depth is how many call levels are recorded: 1 records the calls
@@ -73,9 +90,14 @@ type Input struct {
 	MaxFuncs, MaxSites int
 	// Import finds the function a call through a PLT entry named name
 	// reaches: the library defining it and the function's link-time
-	// address there. An error (its text says why, as "an ifunc") or a
-	// nil Import leaves the callee's calls unfollowed.
+	// address there. An error (its text says why) or a nil Import leaves
+	// the callee's calls unfollowed; an *IfuncError makes the call an
+	// ifunc's (Site.Ifunc).
 	Import func(name string) (*Binary, uint64, error)
+	// MappedAt, when set, opens the file at path, which the traced
+	// process maps (an ifunc's implementation is in it), to name its
+	// functions; nil when it cannot be opened.
+	MappedAt func(path string) *Binary
 	// FirstID is the statement id of the first call probe.
 	FirstID uint32
 	// RetSize and RetUnsigned are the traced function's return type's
@@ -189,8 +211,15 @@ type Site struct {
 	TargetBinary string
 	Followed     bool
 	NotFollowed  string
+	// Ifunc says the call goes through a PLT entry to an ifunc: its
+	// probes read the entry's GOT slot, at Slot (a link-time address of
+	// Binary), and Plan.Calls names the implementation the slot holds.
+	Ifunc bool
+	Slot  uint64
 
 	callErrno, retErrno int     // the errno value's index in the records, -1: none
+	retSlot             int     // an ifunc's slot's index in the return records, 0: not read there
+	ifuncLib            string  // the path of the file defining the ifunc
 	bin                 *Binary // the file holding the call
 	funcEntry, inEntry  uint64  // Func's and In's entries, to name them by DWARF (0: keep)
 	callee              *Binary // the callee's, when a direct call reaches a function's start
@@ -246,6 +275,16 @@ type Plan struct {
 
 	refused map[string]bool // the names in Refused
 	also    map[fkey]bool   // Input.Also's targets that were followed
+
+	// Ifuncs counts the ifunc sites (Site.Ifunc): naming their
+	// implementations needs the traced process's memory map
+	// (session.Stack.Maps).
+	Ifuncs       int
+	mappedAt     func(string) *Binary
+	mapped       map[string]*Binary // Input.MappedAt's, by path
+	implNames    map[fkey]string    // ifunc implementations' names
+	lastMaps     []backtrace.Mapping
+	lastMapsText []byte
 }
 
 // Owns reports whether statement id is a call or return probe of the plan.
@@ -271,6 +310,12 @@ const (
 	retRAX     = 0 // rax at the return address
 	retRSP     = 1 // rsp there: the call's rsp again, once it returned
 )
+
+// addrExpr is DW_OP_addr va: the memory at link-time address va of the
+// probe's file (relocated by the probe's own load bias).
+func addrExpr(va uint64) []byte {
+	return binary.LittleEndian.AppendUint64([]byte{0x03}, va)
+}
 
 // DWARF expressions of the registers the probes read.
 var (
@@ -306,10 +351,10 @@ func New(in Input) (*Plan, error) {
 	if maxSites <= 0 {
 		maxSites = DefaultMaxSites
 	}
-	rb := &Binary{Path: in.Path, File: in.File, Code: in.Code, FileOffset: in.FileOffset, Symbols: in.Symbols, PLT: in.PLT}
+	rb := &Binary{Path: in.Path, File: in.File, Code: in.Code, FileOffset: in.FileOffset, Symbols: in.Symbols, PLT: in.PLT, Slots: in.Slots, IfuncPLT: in.IfuncPLT, BindNow: in.BindNow}
 	rb.prepare()
 	p := &Plan{Func: in.Fn.Name, Depth: depth, byID: map[uint32]*Site{}, bins: map[string]*Binary{in.Path: rb}, root: rb,
-		syms: rb.syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned, retPointer: in.RetPointer}
+		syms: rb.syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned, retPointer: in.RetPointer, mappedAt: in.MappedAt}
 	if in.Fn.CU != nil {
 		if rows, err := in.Fn.CU.Lines(); err == nil {
 			for _, r := range rows {
@@ -394,7 +439,7 @@ func New(in Input) (*Plan, error) {
 				s.funcEntry = fb.entry
 				call := bpfgen.Stmt{ID: s.CallID, PC: it.pc, Order: bpfgen.OrderDeparture, Vars: []ir.Var{{Name: "rsp", Expr: exprRSP, Size: 8}}}
 				var callee *Binary
-				viaPLT := false
+				viaPLT, lazy := false, false
 				arg := it.inst.Args[0]
 				if a, ok := arg.(x86asm.Rel); ok {
 					switch name := fb.bin.name(uint64(int64(ret)+int64(a)), fb.bin.PLT); {
@@ -425,12 +470,34 @@ func New(in Input) (*Plan, error) {
 						s.NotFollowed = "not found in the libraries the binary needs"
 						if in.Import != nil {
 							b, addr, err := in.Import(imp)
-							if err == nil {
+							var ie *IfuncError
+							switch {
+							case err == nil:
 								callee, s.Target = b, addr
-							} else {
+							case errors.As(err, &ie):
+								s.NotFollowed = err.Error()
+								s.Ifunc, s.ifuncLib = true, ie.Path
+							default:
 								s.NotFollowed = err.Error()
 							}
 						}
+						// A slot the dynamic linker may bind during
+						// the call: read again at the return.
+						lazy = !fb.bin.BindNow
+					} else if name, ok := fb.bin.IfuncPLT[t]; ok {
+						// The binary's own ifunc, through an IRELATIVE
+						// slot (filled at start-up).
+						viaPLT = true
+						callee, s.Target = nil, 0
+						s.Callee = name + "@plt"
+						s.NotFollowed = (&IfuncError{Lib: filepath.Base(fb.bin.Path), Path: fb.bin.Path}).Error()
+						s.Ifunc, s.ifuncLib = true, fb.bin.Path
+					}
+					if slot, ok := fb.bin.Slots[t]; s.Ifunc && ok {
+						s.Slot = slot
+						call.Vars = append(call.Vars, ir.Var{Name: "slot", Expr: addrExpr(slot), Size: 8})
+					} else {
+						s.Ifunc = false
 					}
 				default:
 					e, ok := verdict.OperandExpr(a, ret)
@@ -448,6 +515,12 @@ func New(in Input) (*Plan, error) {
 					s.callErrno, s.retErrno = len(call.Vars), len(back.Vars)
 					call.Vars = append(call.Vars, ir.Var{Name: "errno", Errno: true, Size: 4})
 					back.Vars = append(back.Vars, ir.Var{Name: "errno", Errno: true, Size: 4})
+				}
+				if s.Ifunc && lazy {
+					// A lazily bound slot is filled during the call:
+					// read again once it returned.
+					s.retSlot = len(back.Vars)
+					back.Vars = append(back.Vars, ir.Var{Name: "slot", Expr: addrExpr(s.Slot), Size: 8})
 				}
 				var err1, err2 error
 				call.FileOffset, err1 = fb.bin.FileOffset(it.pc)
@@ -493,6 +566,9 @@ func New(in Input) (*Plan, error) {
 				}
 				if s.Depth >= depth {
 					s.NotFollowed = ""
+				}
+				if s.Ifunc {
+					p.Ifuncs++
 				}
 				p.Sites = append(p.Sites, s)
 				p.byID[s.CallID], p.byID[s.ReturnID] = s, s

@@ -62,16 +62,24 @@ func errnoText(n int64) string {
 }
 
 // notFollowed is what a call line adds when the call's own calls were
-// not recorded although the depth asked for reaches them.
+// not recorded although the depth asked for reaches them (Call.NotFollowed,
+// else its site's reason), after the call's note (Call.Note), if any.
 func notFollowed(p *follow.Plan, c follow.Call) string {
+	note := ""
+	if c.Note != "" {
+		note = " (" + c.Note + ")"
+	}
 	if c.Depth >= p.Depth || c.Site.Followed || c.Followed {
-		return ""
+		return note
 	}
 	why := c.Site.NotFollowed
-	if why == "" {
-		return ""
+	if c.NotFollowed != "" {
+		why = c.NotFollowed
 	}
-	return ", its own calls not followed (" + why + ")"
+	if why == "" {
+		return note
+	}
+	return note + ", its own calls not followed (" + why + ")"
 }
 
 // writeCalls prints --follow's lines: one "call:" line per call FUNCTION

@@ -69,6 +69,7 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		}
 		in.Errno = job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
 		in.PLT, in.File, in.Path, in.Import = follow.PLTNames(f.ELF), f, f.Path, sc.resolve
+		in.Slots, in.IfuncPLT, in.BindNow, in.MappedAt = follow.PLTSlots(f.ELF), follow.IfuncPLT(f.ELF, f.Debug), follow.BindNow(f.ELF), sc.mappedAt
 		in.Also, in.BinaryAt = cfg.FollowAlso, sc.binaryAt
 		if cfg.Placement.Auto {
 			in.Emulated = cfg.Placement.Emulated
@@ -85,6 +86,12 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		return err
 	}
 	job.Follow = p
+	if p.Ifuncs > 0 && job.Plan.Space == target.UserSpace && job.Plan.Stack == 0 {
+		// An ifunc call is named by the implementation its GOT slot
+		// holds, placed with the process's memory map: the smallest
+		// stack copy makes the session read and follow it.
+		job.Plan.Stack = bpfgen.StackChunk
+	}
 	if line := returnPlacementLine(p, fn); line != "" {
 		job.Placement = append(job.Placement, line)
 	}
@@ -111,10 +118,11 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 // linker would from the traced binary: in it, then in the libraries it
 // needs, breadth first (each library's own needs after them).
 type scope struct {
-	opts  target.Options
-	root  *target.File
-	libs  []*scopeLib
-	ready bool
+	opts   target.Options
+	root   *target.File
+	libs   []*scopeLib
+	ready  bool
+	others map[string]*scopeLib // mappedAt's files outside the scope, by path
 }
 
 type scopeLib struct {
@@ -181,7 +189,7 @@ func (s *scope) resolve(name string) (*follow.Binary, uint64, error) {
 			continue
 		}
 		if elf.ST_TYPE(sym.Info) == elf.STT_GNU_IFUNC {
-			return nil, 0, fmt.Errorf("an ifunc of %s, resolved at run time", filepath.Base(l.file.Path))
+			return nil, 0, &follow.IfuncError{Lib: filepath.Base(l.file.Path), Path: l.file.Path}
 		}
 		return l.binary(), sym.Value, nil
 	}
@@ -192,7 +200,8 @@ func (s *scope) resolve(name string) (*follow.Binary, uint64, error) {
 func (l *scopeLib) binary() *follow.Binary {
 	if l.bin == nil {
 		f := l.file
-		l.bin = &follow.Binary{Path: f.Path, File: f, Code: f.Code, FileOffset: f.FileOffset, Symbols: f.Symbols(), PLT: follow.PLTNames(f.ELF)}
+		l.bin = &follow.Binary{Path: f.Path, File: f, Code: f.Code, FileOffset: f.FileOffset, Symbols: f.Symbols(), PLT: follow.PLTNames(f.ELF),
+			Slots: follow.PLTSlots(f.ELF), IfuncPLT: follow.IfuncPLT(f.ELF, f.Debug), BindNow: follow.BindNow(f.ELF)}
 	}
 	return l.bin
 }
@@ -207,4 +216,31 @@ func (s *scope) binaryAt(path string) *follow.Binary {
 		}
 	}
 	return nil
+}
+
+// mappedAt is follow.Input.MappedAt: the file at path, which the traced
+// process maps (an ifunc's implementation is there): the scope's library,
+// else the file opened once (a library loaded another way, LD_PRELOAD or
+// dlopen); nil when it cannot be opened.
+func (s *scope) mappedAt(path string) *follow.Binary {
+	if b := s.binaryAt(path); b != nil {
+		return b
+	}
+	if l, ok := s.others[path]; ok {
+		if l == nil {
+			return nil
+		}
+		return l.binary()
+	}
+	if s.others == nil {
+		s.others = map[string]*scopeLib{}
+	}
+	f, err := target.Open(path, s.opts)
+	if err != nil {
+		s.others[path] = nil
+		return nil
+	}
+	l := newScopeLib(f)
+	s.others[path] = l
+	return l.binary()
 }

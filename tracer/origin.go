@@ -379,6 +379,10 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 	if status2 == AbortStatus {
 		return status2, err // a second Ctrl-C: nothing more printed
 	}
+	if rerunRefused(diag, j2, err) {
+		_, werr := out.Write(first.Bytes())
+		return status, werr
+	}
 	if err == nil && j2.recurred == 0 && !j2.cut && j2.deeper != nil {
 		// The origin was called through a pointer, and the re-run,
 		// following its calls, found the failure came from deeper:
@@ -408,6 +412,10 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 		status2, err = j3.Run(ctx, &second, o)
 		if status2 == AbortStatus {
 			return status2, err
+		}
+		if rerunRefused(diag, j3, err) {
+			_, werr := out.Write(first.Bytes())
+			return status, werr
 		}
 		j2, b = j3, d
 	}
@@ -547,4 +555,17 @@ func addStats(a, b session.Stats) session.Stats {
 		ErrnoUnknown: a.ErrnoUnknown + b.ErrnoUnknown, ReturnMisses: a.ReturnMisses + b.ReturnMisses,
 		ReturnMissesUnknown: a.ReturnMissesUnknown || b.ReturnMissesUnknown, ProgramMisses: a.ProgramMisses + b.ProgramMisses,
 	}
+}
+
+// rerunRefused reports, with a line on diag, a re-run j that the kernel
+// refused to attach (a statement of the origin on an instruction it takes
+// no uprobe on: glibc's string functions' VEX and EVEX instructions): the
+// first run's traces stand, without the origin's statements.
+func rerunRefused(diag io.Writer, j *Job, err error) bool {
+	var ae *session.AttachError
+	if !errors.As(err, &ae) || j.Origin == nil {
+		return false
+	}
+	fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v (the kernel refused a probe there): the first run's traces follow\n", j.Origin.Function, err)
+	return true
 }
