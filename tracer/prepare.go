@@ -8,12 +8,15 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/arch/x86/x86asm"
+
 	"github.com/whythefail/whythefail/bpfgen"
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/debuginfod"
 	"github.com/whythefail/whythefail/expr"
 	"github.com/whythefail/whythefail/expr/ir"
 	"github.com/whythefail/whythefail/follow"
+	"github.com/whythefail/whythefail/insn"
 	"github.com/whythefail/whythefail/internal/timing"
 	"github.com/whythefail/whythefail/probe"
 	"github.com/whythefail/whythefail/probe/spec"
@@ -363,6 +366,11 @@ func Prepare(cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f, ok := bin.(*target.File); ok {
+		if text, ok := refusedUprobe(f, fn.Entry); !ok {
+			return nil, fmt.Errorf("the kernel takes no uprobe on %s's first instruction (%s): it cannot be traced", fn.Name, text)
+		}
+	}
 	job.Plan = session.Plan{Spec: bpfgen.Spec{EntryOffset: entry, EntryPC: fn.Entry, Space: bin.AddressSpace()}, Binary: bin.Name(), Attach: bin.Attach()}
 	kb, _ := bin.(kernelBinary)
 	// bnd is set when the kernel refuses to probe fn (notrace) but a
@@ -595,8 +603,36 @@ func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func
 			}
 		}
 	}
+	// The kernel refuses uprobes on some instructions (VEX and EVEX
+	// encodings, some prefixes), and one refused probe fails a whole
+	// uprobe_multi link: such statements are left out, with a note
+	// (-v names each instruction).
+	var refused []string
 	for _, e := range all {
-		if pl != nil {
+		if uf == nil {
+			break
+		}
+		for _, st := range e.sts {
+			if text, ok := refusedUprobe(uf, st.PC); !ok {
+				refused = append(refused, fmt.Sprintf("%s:%d", e.rs.File, e.rs.Line))
+				e.why = fmt.Sprintf("not traced: the kernel takes no uprobe on %s at %#x", text, st.PC)
+				e.sts = nil
+				break
+			}
+		}
+	}
+	switch n := len(refused); {
+	case n == 1:
+		job.Notes = append(job.Notes, "the kernel takes no uprobe on the instruction where "+refused[0]+" starts: that statement is not traced and prints no line (-v names the instruction)")
+	case n > 1:
+		list := strings.Join(refused[:min(n, 4)], ", ")
+		if n > 4 {
+			list += fmt.Sprintf(" and %d more", n-4)
+		}
+		job.Notes = append(job.Notes, fmt.Sprintf("the kernel takes no uprobe on the instructions where %d statements start (%s): they are not traced and print no line (-v names each instruction)", n, list))
+	}
+	for _, e := range all {
+		if pl != nil || e.sts == nil {
 			job.Placement = append(job.Placement, placementLine(fn, e.rs, e.p.Addr, e.why))
 		}
 		job.Plan.Stmts = append(job.Plan.Stmts, e.sts...)
@@ -604,6 +640,32 @@ func planStatements(job *Job, r *probe.Resolver, bin target.Binary, gotSlot func
 		addrs[e.id] = e.p.Addr
 	}
 	return addrs, skipped, nil
+}
+
+// refusedUprobe reports whether the kernel takes a uprobe on the
+// instruction at the link-time address va of f (insn.Uprobeable), and
+// when not, the instruction's text.
+func refusedUprobe(f *target.File, va uint64) (string, bool) {
+	var code []byte
+	for n := 15; n > 0 && code == nil; n-- {
+		code, _ = f.Code(va, n)
+	}
+	if code == nil || insn.Uprobeable(code) {
+		return "", true
+	}
+	// The first instruction, with as many bytes after it as decode.
+	for n := len(code); n > 0; n-- {
+		ds, err := insn.Decode(code[:n], va)
+		switch {
+		case err != nil || len(ds) == 0:
+			continue
+		case ds[0].OK:
+			return strings.ToLower(x86asm.IntelSyntax(ds[0].Inst, va, nil)), false
+		case ds[0].Inst.Len > 0 && ds[0].Inst.Len <= n:
+			return fmt.Sprintf("% x", code[:ds[0].Inst.Len]), false
+		}
+	}
+	return fmt.Sprintf("% x", code[:min(len(code), 4)]), false
 }
 
 // nextStmtID is the id after the highest of sts: ids go on from there
