@@ -70,7 +70,9 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		in.Errno = job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
 		in.PLT, in.File, in.Path, in.Import = follow.PLTNames(f.ELF), f, f.Path, sc.resolve
 		in.Slots, in.IfuncPLT, in.BindNow, in.MappedAt = follow.PLTSlots(f.ELF), follow.IfuncPLT(f.ELF, f.Debug), follow.BindNow(f.ELF), sc.mappedAt
-		in.Also, in.BinaryAt = cfg.FollowAlso, sc.binaryAt
+		// A target of a call through a pointer may be in a file the
+		// binary does not need (a plugin loaded with dlopen).
+		in.Also, in.BinaryAt = cfg.FollowAlso, sc.mappedAt
 		if cfg.Placement.Auto {
 			in.Emulated = cfg.Placement.Emulated
 		}
@@ -86,10 +88,12 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		return err
 	}
 	job.Follow = p
-	if p.Ifuncs > 0 && job.Plan.Space == target.UserSpace && job.Plan.Stack == 0 {
+	if (p.Ifuncs > 0 || indirectCalls(p)) && job.Plan.Space == target.UserSpace && job.Plan.Stack == 0 {
 		// An ifunc call is named by the implementation its GOT slot
-		// holds, placed with the process's memory map: the smallest
-		// stack copy makes the session read and follow it.
+		// holds, a call through a pointer into another file (a plugin
+		// loaded with dlopen) by the function at its target, both
+		// placed with the process's memory map: the smallest stack
+		// copy makes the session read and follow it.
 		job.Plan.Stack = bpfgen.StackChunk
 	}
 	if line := returnPlacementLine(p, fn); line != "" {
@@ -112,6 +116,16 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		job.Notes = append(job.Notes, fmt.Sprintf("--follow: %d call(s) not recorded: %s (%s)", n, why, strings.Join(p.Unprobed, ", ")))
 	}
 	return nil
+}
+
+// indirectCalls reports whether the plan probes a call through a pointer.
+func indirectCalls(p *follow.Plan) bool {
+	for _, s := range p.Sites {
+		if s.Indirect {
+			return true
+		}
+	}
+	return false
 }
 
 // scope finds the functions calls through a PLT reach, as the dynamic

@@ -1,0 +1,57 @@
+/* --follow's fixture for a call through a function pointer into a plugin
+ * loaded with dlopen: main loads libdlplug.so (dlplug.c) from the path
+ * PLUGIN names (the fixture's recipe defines it) and calls run with the
+ * plugin's plug_run five times, the fifth failing in plug_run's callee
+ * check; then run_odd, once, with a pointer to plug_odd+1, code inside a
+ * function of the plugin (which fails too). */
+#include <dlfcn.h>
+#include <stdio.h>
+
+#ifndef PLUGIN
+#error "PLUGIN must name the plugin's path"
+#endif
+
+#ifdef __clang__
+#define KEEP __attribute__((noinline))
+#else
+#define KEEP __attribute__((noipa))
+#endif
+
+typedef int (*op_fn)(int);
+
+KEEP int run(op_fn f, int v)
+{
+	int r = f(v); /* @run-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+KEEP int run_odd(op_fn f, int v)
+{
+	int r = f(v); /* @odd-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+int main(void)
+{
+	void *h = dlopen(PLUGIN, RTLD_NOW);
+	if (h == NULL) {
+		fprintf(stderr, "dlhost: %s\n", dlerror());
+		return 2;
+	}
+	op_fn f = (op_fn)dlsym(h, "plug_run");
+	char *odd = dlsym(h, "plug_odd");
+	if (f == NULL || odd == NULL) {
+		fprintf(stderr, "dlhost: %s\n", dlerror());
+		return 2;
+	}
+	int fails = 0;
+	for (int i = 0; i < 5; i++)
+		fails += run(f, i) < 0;
+	fails += run_odd((op_fn)(odd + 1), 0) < 0;
+	printf("%d failed\n", fails);
+	return 0;
+}
