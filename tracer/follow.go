@@ -143,6 +143,9 @@ type scopeLib struct {
 	file *target.File
 	bin  *follow.Binary
 	defs map[string]elf.Symbol // the defined functions it exports
+	// local is, for a file outside the scope (scope.mappedAt's), it and
+	// the libraries it needs: where its PLT calls bind after the scope.
+	local []*scopeLib
 }
 
 // load opens the scope's libraries, once.
@@ -256,5 +259,63 @@ func (s *scope) mappedAt(path string) *follow.Binary {
 	}
 	l := newScopeLib(f)
 	s.others[path] = l
-	return l.binary()
+	b := l.binary()
+	b.Import = func(name string) (*follow.Binary, uint64, error) { return s.resolveFrom(l, name) }
+	return b
+}
+
+// resolveFrom finds the function a call through the PLT of l, a file
+// outside the scope (loaded with dlopen), reaches: as the dynamic linker
+// binds it, in the global scope first (resolve), then in l and the
+// libraries it needs, breadth first.
+func (s *scope) resolveFrom(l *scopeLib, name string) (*follow.Binary, uint64, error) {
+	b, addr, err := s.resolve(name)
+	var ie *follow.IfuncError
+	if err == nil || errors.As(err, &ie) {
+		return b, addr, err
+	}
+	if l.local == nil {
+		l.local = s.localScope(l)
+	}
+	for _, ll := range l.local {
+		sym, ok := ll.defs[name]
+		if !ok {
+			continue
+		}
+		if elf.ST_TYPE(sym.Info) == elf.STT_GNU_IFUNC {
+			return nil, 0, &follow.IfuncError{Lib: filepath.Base(ll.file.Path), Path: ll.file.Path}
+		}
+		return ll.binary(), sym.Value, nil
+	}
+	return nil, 0, fmt.Errorf("%s not found in %s nor in the libraries it and the binary need", name, filepath.Base(l.file.Path))
+}
+
+// localScope is l and the libraries it needs that the global scope does
+// not hold, breadth first, bounded as the scope is.
+func (s *scope) localScope(l *scopeLib) []*scopeLib {
+	seen := map[string]bool{}
+	for _, g := range s.libs {
+		seen[g.file.Path] = true
+	}
+	seen[l.file.Path] = true
+	out := []*scopeLib{l}
+	for n := 0; n < len(out) && len(out) < maxScope; n++ {
+		needed, _ := out[n].file.ELF.ImportedLibraries()
+		for _, so := range needed {
+			path, err := out[n].file.FindLibrary(so)
+			if err != nil {
+				continue
+			}
+			lf, err := target.Open(path, s.opts)
+			if err != nil || seen[lf.Path] {
+				if lf != nil {
+					lf.Close()
+				}
+				continue
+			}
+			seen[lf.Path] = true
+			out = append(out, newScopeLib(lf))
+		}
+	}
+	return out
 }

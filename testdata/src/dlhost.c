@@ -2,7 +2,8 @@
  * loaded with dlopen: main loads libdlplug.so (dlplug.c) from the path
  * PLUGIN names (the fixture's recipe defines it) and calls run with the
  * plugin's plug_run five times, the fifth failing in plug_run's callee
- * check; then run_odd, once, with a pointer to plug_odd+1, code inside a
+ * check; then find_key with plug_find and 7, which fails in plug_find's
+ * callee plug_lookup, called through the plugin's PLT; then run_odd, once, with a pointer to plug_odd+1, code inside a
  * function of the plugin (which fails too). */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -27,6 +28,14 @@ KEEP int run(op_fn f, int v)
 	return 0;
 }
 
+KEEP int find_key(op_fn f, int key)
+{
+	int r = f(key); /* @find-key-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
 KEEP int run_odd(op_fn f, int v)
 {
 	int r = f(v); /* @odd-call */
@@ -43,14 +52,16 @@ int main(void)
 		return 2;
 	}
 	op_fn f = (op_fn)dlsym(h, "plug_run");
+	op_fn find = (op_fn)dlsym(h, "plug_find");
 	char *odd = dlsym(h, "plug_odd");
-	if (f == NULL || odd == NULL) {
+	if (f == NULL || find == NULL || odd == NULL) {
 		fprintf(stderr, "dlhost: %s\n", dlerror());
 		return 2;
 	}
 	int fails = 0;
 	for (int i = 0; i < 5; i++)
 		fails += run(f, i) < 0;
+	fails += find_key(find, 7) < 0;
 	fails += run_odd((op_fn)(odd + 1), 0) < 0;
 	printf("%d failed\n", fails);
 	return 0;

@@ -1,7 +1,9 @@
 /* The plugin dlhost loads with dlopen (libdlplug.so, built beside it and
  * not linked to it): --follow's fixture for a call through a pointer into
  * code of another file than the caller's. plug_run's own call of check is
- * the failure's origin when v > 3. plug_odd is assembly whose second byte
+ * the failure's origin when v > 3; plug_find's call of plug_lookup, a
+ * global function, goes through the plugin's own PLT (bound in the
+ * plugin), and is the origin when key is 7. plug_odd is assembly whose second byte
  * (plug_odd+1) dlhost calls: a pointer to code that starts no function. */
 #include <errno.h>
 
@@ -24,6 +26,22 @@ static KEEP int check(int v)
 KEEP int plug_run(int v)
 {
 	int r = check(v); /* @plug-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+KEEP int plug_lookup(int key)
+{
+	plug_sink++;
+	if (key == 7)
+		return -ENOENT; /* @lookup-fail */
+	return key; /* @lookup-ok */
+}
+
+KEEP int plug_find(int key)
+{
+	int r = plug_lookup(key); /* @find-call */
 	if (r < 0)
 		return r;
 	return 0;
