@@ -4,9 +4,13 @@
  * plugin's plug_run five times, the fifth failing in plug_run's callee
  * check; then find_key with plug_find and 7, which fails in plug_find's
  * callee plug_lookup, called through the plugin's PLT; then run_odd, once, with a pointer to plug_odd+1, code inside a
- * function of the plugin (which fails too). */
+ * function of the plugin (which fails too). With FOLLOW_STDIN set in its
+ * environment, it calls run with plug_run once per line it reads instead,
+ * failing for a line "fail" (--follow -x's tests). */
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifndef PLUGIN
 #error "PLUGIN must name the plugin's path"
@@ -57,6 +61,12 @@ int main(void)
 	if (f == NULL || find == NULL || odd == NULL) {
 		fprintf(stderr, "dlhost: %s\n", dlerror());
 		return 2;
+	}
+	if (getenv("FOLLOW_STDIN") != NULL) {
+		char line[64];
+		while (fgets(line, sizeof line, stdin) != NULL)
+			run(f, strncmp(line, "fail", 4) == 0 ? 4 : 0);
+		return 0;
 	}
 	int fails = 0;
 	for (int i = 0; i < 5; i++)
