@@ -57,6 +57,11 @@ type Call struct {
 	// Followed says the callee, called through a pointer, had its own
 	// calls followed (Input.Also).
 	Followed bool
+	// Lib is the file name of the file holding the callee when a call
+	// through a pointer reached a function of another file than the one
+	// making the call (a plugin loaded with dlopen, a library's callback
+	// into the program): the report names it beside the callee.
+	Lib string
 
 	// Unseen says the callee came back but its return was not probed
 	// where it happened (a plan at the callees whose return took a way
@@ -208,8 +213,11 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 			if s.Indirect {
 				c.Callee = "?"
 				if t, ok := value(r, callTarget); ok {
-					c.Callee, c.Binary, c.Target = p.runtimeTarget(s, t, r, tr.Bias)
+					c.Callee, c.Binary, c.Target = p.runtimeTarget(s, t, r, tr)
 					c.Followed = c.Target != 0 && p.also[fkey{c.Binary, c.Target}]
+					if c.Target != 0 && c.Binary != s.Binary {
+						c.Lib = filepath.Base(c.Binary)
+					}
 				}
 			}
 			o := open{call: len(res.Calls), site: s, rsp: rsp, hasRSP: hasRSP}
@@ -421,11 +429,14 @@ func (p *Plan) ambiguous(u uint64) bool {
 
 // runtimeTarget names an indirect call's recorded target addr: by the
 // symbols of the binary holding the call, its load bias taken from the
-// call's recorded address (or, without it, the traced binary's bias),
-// else hex. It returns the name, and the binary and link-time address
-// when a function starts there.
-func (p *Plan) runtimeTarget(s *Site, addr uint64, r session.Record, bias uint64) (string, string, uint64) {
+// call's recorded address (or, without it, the traced binary's bias);
+// else, when the process's memory map (tr.Stack.Maps) places addr in
+// another file, by that file's (pointerTarget); else hex. It returns the
+// name, and the binary and link-time address when a function starts
+// there.
+func (p *Plan) runtimeTarget(s *Site, addr uint64, r session.Record, tr *session.Trace) (string, string, uint64) {
 	b := p.binary(s.Binary)
+	bias := tr.Bias
 	if rip, ok := value(r, callRIP); ok {
 		bias = rip - s.PC
 	} else if b != p.root && p.root != nil {
@@ -438,7 +449,49 @@ func (p *Plan) runtimeTarget(s *Site, addr uint64, r session.Record, bias uint64
 		}
 		return fmt.Sprintf("%s+%#x", sym.Name, va-sym.Value), "", 0
 	}
+	if ob, ova, ok := p.pointerTarget(b, addr, tr); ok {
+		return p.implName(ob, ova), ob.Path, ova
+	}
 	return fmt.Sprintf("%#x", addr), "", 0
+}
+
+// pointerTarget places run-time address addr, which a call through a
+// pointer made in binary b reached, in another file with the process's
+// memory map: that file and the link-time address there, when a function
+// symbol of it starts at that address. Not ok when the map is missing,
+// places addr nowhere, in b itself, in a file that cannot be opened, or
+// inside a function rather than at its start: the call keeps its hex
+// address, never a guessed name.
+func (p *Plan) pointerTarget(b *Binary, addr uint64, tr *session.Trace) (*Binary, uint64, bool) {
+	maps, why := p.mapsOf(tr)
+	if why != "" {
+		return nil, 0, false
+	}
+	for _, m := range maps {
+		if addr < m.Start || addr >= m.End {
+			continue
+		}
+		if !m.Exec || m.Path == "" || m.Path[0] != '/' {
+			return nil, 0, false
+		}
+		ob := p.mappedBinary(m.Path)
+		if ob == nil || ob == b || ob.Path == b.Path || ob.File == nil || ob.File.ELF == nil {
+			return nil, 0, false
+		}
+		va, ok := linkAddr(ob.File.ELF, addr-m.Start+m.Offset)
+		if !ok {
+			return nil, 0, false
+		}
+		p.mu.Lock()
+		ob.prepare()
+		fs, ok := ob.symbolAt(va)
+		p.mu.Unlock()
+		if !ok || fs.Value != va {
+			return nil, 0, false
+		}
+		return ob, va, true
+	}
+	return nil, 0, false
 }
 
 // binary is the planned binary at path (the traced one when unknown).

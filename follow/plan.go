@@ -47,6 +47,11 @@ type Binary struct {
 	// at start-up (BindNow reads the flags): no slot is bound during a
 	// call, so an ifunc's slot is read at the call only.
 	BindNow bool
+	// Import, when set, finds the function a call through this file's
+	// PLT reaches, in place of Input.Import: for a file the traced binary
+	// does not need (a plugin loaded with dlopen), whose calls the
+	// dynamic linker binds in its own libraries too.
+	Import func(name string) (*Binary, uint64, error)
 
 	syms  []target.Symbol // by address, the best name first
 	names map[string]target.Symbol
@@ -468,8 +473,8 @@ func New(in Input) (*Plan, error) {
 						viaPLT = true
 						callee, s.Target = nil, 0
 						s.NotFollowed = "not found in the libraries the binary needs"
-						if in.Import != nil {
-							b, addr, err := in.Import(imp)
+						if find := fb.bin.importer(in); find != nil {
+							b, addr, err := find(imp)
 							var ie *IfuncError
 							switch {
 							case err == nil:
@@ -678,6 +683,15 @@ func (p *Plan) resolve(s *Site) {
 	if s.Depth > 1 && !s.placed && len(frames) > 0 && frames[0].Line > 0 {
 		s.File, s.Line = frames[0].File, frames[0].Line
 	}
+}
+
+// importer is how a call through b's PLT is resolved: b.Import, else
+// in.Import.
+func (b *Binary) importer(in Input) func(string) (*Binary, uint64, error) {
+	if b.Import != nil {
+		return b.Import
+	}
+	return in.Import
 }
 
 // uprobeable reports whether the kernel takes a uprobe on it.

@@ -20,13 +20,23 @@ func stmtLine(stmts map[uint32]Stmt) func(uint32) (string, int, bool) {
 // call is (file:line, or the function holding it: the tail-called
 // function of FUNCTION, or the caller, when no line is known).
 func callName(c follow.Call) string {
+	callee := calleeName(c)
 	switch {
 	case c.Site.Line > 0:
-		return fmt.Sprintf("%s (%s:%d)", c.Callee, c.Site.File, c.Site.Line)
+		return fmt.Sprintf("%s (%s:%d)", callee, c.Site.File, c.Site.Line)
 	case c.Site.In != "":
-		return fmt.Sprintf("%s (in %s)", c.Callee, c.Site.In)
+		return fmt.Sprintf("%s (in %s)", callee, c.Site.In)
 	case c.Depth > 1 && c.Site.Func != "":
-		return fmt.Sprintf("%s (in %s)", c.Callee, c.Site.Func)
+		return fmt.Sprintf("%s (in %s)", callee, c.Site.Func)
+	}
+	return callee
+}
+
+// calleeName is the callee, with the file holding it when a call through
+// a pointer reached another file than the caller's (Call.Lib).
+func calleeName(c follow.Call) string {
+	if c.Lib != "" {
+		return c.Callee + " in " + c.Lib
 	}
 	return c.Callee
 }
@@ -141,9 +151,9 @@ func writeCalls(b *strings.Builder, p *follow.Plan, res follow.Result, tr *Trace
 		for i := len(c.Site.Inlined) - 1; i >= 0; i-- {
 			parts = append(parts, c.Site.Inlined[i]+" (inlined)")
 		}
-		name := c.Callee
+		name := calleeName(c)
 		if c.Site.Line > 0 {
-			name = fmt.Sprintf("%s (%s:%d)", c.Callee, c.Site.File, c.Site.Line)
+			name = fmt.Sprintf("%s (%s:%d)", name, c.Site.File, c.Site.Line)
 		}
 		parts = append(parts, name+" "+callValue(c, format))
 	}

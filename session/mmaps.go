@@ -318,6 +318,17 @@ func (w *mmapWatch) maps(pid uint32) []byte {
 	return b.Bytes()
 }
 
+// complete is maps(pid) when no record was lost; nil otherwise.
+func (w *mmapWatch) complete(pid uint32) []byte {
+	b := w.maps(pid)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lost > 0 {
+		return nil
+	}
+	return b
+}
+
 // parseProcMaps keeps the executable mappings of /proc/PID/maps's text;
 // lines it cannot read are left out.
 func parseProcMaps(b []byte) []execMap {

@@ -195,6 +195,24 @@ func TestMmapApply(t *testing.T) {
 	}
 }
 
+// TestMmapComplete: a process's mappings from the records are complete,
+// and mapsOf takes them before /proc/PID/maps, only while no record was
+// lost.
+func TestMmapComplete(t *testing.T) {
+	w := &mmapWatch{byPID: map[uint32][]execMap{10: {{start: 0x5000, length: 0x1000, pgoff: 0x3000, path: "/bin/x"}}}}
+	const want = "5000-6000 r-xp 00003000 00:00 0 /bin/x\n"
+	if got := string(w.complete(10)); got != want {
+		t.Errorf("complete: %q, want %q", got, want)
+	}
+	if got := w.complete(11); got != nil {
+		t.Errorf("complete for a process without mappings: %q, want nil", got)
+	}
+	w.lost = 1
+	if got := w.complete(10); got != nil {
+		t.Errorf("complete after a lost record: %q, want nil", got)
+	}
+}
+
 // FuzzMmapRecords: any byte stream applies without panicking, and what
 // it builds renders as maps lines that parse back.
 func FuzzMmapRecords(f *testing.F) {

@@ -16,10 +16,20 @@ type mapsCache struct {
 	byPID map[uint32][]byte
 }
 
-// mapsOf is the memory map of process pid for a trace's backtrace: read
-// now while the process lives, else the mappings the perf records gave
-// (-c, -x), else the copy read when the process was announced.
+// mapsOf is the memory map of process pid for a trace's backtrace: the
+// mappings the perf records gave (-c, -x) when none was lost, else read
+// now while the process lives, else the copy read when the process was
+// announced. The records come first: a trace often arrives while its
+// process exits (a short -c command ends right after its failing call),
+// and /proc/PID/maps read then may hold only some of the mappings (the
+// kernel tears them down between the reads of one file), which lost a
+// library loaded with dlopen.
 func (s *Session) mapsOf(pid uint32) []byte {
+	if s.mmaps != nil {
+		if b := s.mmaps.complete(pid); b != nil {
+			return b
+		}
+	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil && len(b) > 0 {
 		return b
 	}

@@ -70,7 +70,9 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		in.Errno = job.Plan.Errno != nil && job.Plan.Errno.Mode != bpfgen.ErrnoUnknown
 		in.PLT, in.File, in.Path, in.Import = follow.PLTNames(f.ELF), f, f.Path, sc.resolve
 		in.Slots, in.IfuncPLT, in.BindNow, in.MappedAt = follow.PLTSlots(f.ELF), follow.IfuncPLT(f.ELF, f.Debug), follow.BindNow(f.ELF), sc.mappedAt
-		in.Also, in.BinaryAt = cfg.FollowAlso, sc.binaryAt
+		// A target of a call through a pointer may be in a file the
+		// binary does not need (a plugin loaded with dlopen).
+		in.Also, in.BinaryAt = cfg.FollowAlso, sc.mappedAt
 		if cfg.Placement.Auto {
 			in.Emulated = cfg.Placement.Emulated
 		}
@@ -86,10 +88,12 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		return err
 	}
 	job.Follow = p
-	if p.Ifuncs > 0 && job.Plan.Space == target.UserSpace && job.Plan.Stack == 0 {
+	if (p.Ifuncs > 0 || indirectCalls(p)) && job.Plan.Space == target.UserSpace && job.Plan.Stack == 0 {
 		// An ifunc call is named by the implementation its GOT slot
-		// holds, placed with the process's memory map: the smallest
-		// stack copy makes the session read and follow it.
+		// holds, a call through a pointer into another file (a plugin
+		// loaded with dlopen) by the function at its target, both
+		// placed with the process's memory map: the smallest stack
+		// copy makes the session read and follow it.
 		job.Plan.Stack = bpfgen.StackChunk
 	}
 	if line := returnPlacementLine(p, fn); line != "" {
@@ -114,6 +118,16 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 	return nil
 }
 
+// indirectCalls reports whether the plan probes a call through a pointer.
+func indirectCalls(p *follow.Plan) bool {
+	for _, s := range p.Sites {
+		if s.Indirect {
+			return true
+		}
+	}
+	return false
+}
+
 // scope finds the functions calls through a PLT reach, as the dynamic
 // linker would from the traced binary: in it, then in the libraries it
 // needs, breadth first (each library's own needs after them).
@@ -129,6 +143,9 @@ type scopeLib struct {
 	file *target.File
 	bin  *follow.Binary
 	defs map[string]elf.Symbol // the defined functions it exports
+	// local is, for a file outside the scope (scope.mappedAt's), it and
+	// the libraries it needs: where its PLT calls bind after the scope.
+	local []*scopeLib
 }
 
 // load opens the scope's libraries, once.
@@ -242,5 +259,63 @@ func (s *scope) mappedAt(path string) *follow.Binary {
 	}
 	l := newScopeLib(f)
 	s.others[path] = l
-	return l.binary()
+	b := l.binary()
+	b.Import = func(name string) (*follow.Binary, uint64, error) { return s.resolveFrom(l, name) }
+	return b
+}
+
+// resolveFrom finds the function a call through the PLT of l, a file
+// outside the scope (loaded with dlopen), reaches: as the dynamic linker
+// binds it, in the global scope first (resolve), then in l and the
+// libraries it needs, breadth first.
+func (s *scope) resolveFrom(l *scopeLib, name string) (*follow.Binary, uint64, error) {
+	b, addr, err := s.resolve(name)
+	var ie *follow.IfuncError
+	if err == nil || errors.As(err, &ie) {
+		return b, addr, err
+	}
+	if l.local == nil {
+		l.local = s.localScope(l)
+	}
+	for _, ll := range l.local {
+		sym, ok := ll.defs[name]
+		if !ok {
+			continue
+		}
+		if elf.ST_TYPE(sym.Info) == elf.STT_GNU_IFUNC {
+			return nil, 0, &follow.IfuncError{Lib: filepath.Base(ll.file.Path), Path: ll.file.Path}
+		}
+		return ll.binary(), sym.Value, nil
+	}
+	return nil, 0, fmt.Errorf("%s not found in %s nor in the libraries it and the binary need", name, filepath.Base(l.file.Path))
+}
+
+// localScope is l and the libraries it needs that the global scope does
+// not hold, breadth first, bounded as the scope is.
+func (s *scope) localScope(l *scopeLib) []*scopeLib {
+	seen := map[string]bool{}
+	for _, g := range s.libs {
+		seen[g.file.Path] = true
+	}
+	seen[l.file.Path] = true
+	out := []*scopeLib{l}
+	for n := 0; n < len(out) && len(out) < maxScope; n++ {
+		needed, _ := out[n].file.ELF.ImportedLibraries()
+		for _, so := range needed {
+			path, err := out[n].file.FindLibrary(so)
+			if err != nil {
+				continue
+			}
+			lf, err := target.Open(path, s.opts)
+			if err != nil || seen[lf.Path] {
+				if lf != nil {
+					lf.Close()
+				}
+				continue
+			}
+			seen[lf.Path] = true
+			out = append(out, newScopeLib(lf))
+		}
+	}
+	return out
 }
