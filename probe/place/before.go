@@ -42,18 +42,10 @@ func (f *Func) Before(pc uint64, need Needs, cfa CFA, emulated func(insn.Class) 
 	keep := func(format string, a ...any) []Decision {
 		return []Decision{{Addr: pc, Why: "kept: " + fmt.Sprintf(format, a...)}}
 	}
-	i, ok := f.index[pc]
+	i, why := f.observable(pc, need)
 	switch {
-	case !ok:
-		return keep("not an instruction start")
-	case pc == f.entry:
-		return keep("the function's entry")
-	case f.Indirect():
-		return keep("indirect jumps may enter it")
-	case need.Unknown != "":
-		return keep("%s", need.Unknown)
-	case need.Regs.has(16):
-		return keep("it reads rip")
+	case why != "":
+		return keep("%s", why)
 	case f.insts[i].rep:
 		// Its own probe records it at each iteration (the kernel
 		// single-steps one at a time), as --placement=naive shows it.

@@ -535,18 +535,9 @@ func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) 
 	keep := func(format string, a ...any) []Decision {
 		return []Decision{{Addr: pc, Why: "kept: " + fmt.Sprintf(format, a...)}}
 	}
-	i, ok := f.index[pc]
-	switch {
-	case !ok:
-		return keep("not an instruction start")
-	case pc == f.entry:
-		return keep("the function's entry")
-	case f.Indirect():
-		return keep("indirect jumps may enter it")
-	case need.Unknown != "":
-		return keep("%s", need.Unknown)
-	case need.Regs.has(16):
-		return keep("it reads rip")
+	i, why := f.observable(pc, need)
+	if why != "" {
+		return keep("%s", why)
 	}
 	for _, r := range f.reasons[pc] {
 		if r != "statement" && r != "jump target" {
@@ -612,6 +603,26 @@ func (f *Func) Successor(pc uint64, need Needs, emulated func(insn.Class) bool) 
 			Why: fmt.Sprintf("moved to %s %s, %s, when it %s", f.off(j.addr), j.text, which, how)})
 	}
 	return out
+}
+
+// observable returns the index of the instruction at pc, and why a
+// statement there, reading need, can be observed nowhere but at pc by
+// Successor or Before ("" when it may be).
+func (f *Func) observable(pc uint64, need Needs) (int, string) {
+	i, ok := f.index[pc]
+	switch {
+	case !ok:
+		return 0, "not an instruction start"
+	case pc == f.entry:
+		return i, "the function's entry"
+	case f.Indirect():
+		return i, "indirect jumps may enter it"
+	case need.Unknown != "":
+		return i, need.Unknown
+	case need.Regs.has(16):
+		return i, "it reads rip"
+	}
+	return i, ""
 }
 
 // isNop reports whether c is one of the nop classes.
