@@ -63,23 +63,9 @@ func PLTNames(f *elf.File) map[uint64]string {
 		name, _, _ := strings.Cut(syms[sym-1].Name, "@")
 		slots[r.Offset] = name
 	})
-	for _, name := range []string{".plt.sec", ".plt", ".plt.got"} {
-		s := f.Section(name)
-		if s == nil || s.Type != elf.SHT_PROGBITS {
-			continue
-		}
-		data, err := s.Data()
-		if err != nil {
-			continue
-		}
-		size := 16
-		if s.Entsize == 8 || s.Entsize == 16 {
-			size = int(s.Entsize)
-		}
-		for addr, slot := range pltSlots(data, s.Addr, size) {
-			if n, ok := slots[slot]; ok {
-				out[addr] = n
-			}
+	for addr, slot := range PLTSlots(f) {
+		if n, ok := slots[slot]; ok {
+			out[addr] = n
 		}
 	}
 	return out
