@@ -159,23 +159,31 @@ func (s *scope) load() {
 	for n := 0; n < len(queue) && len(s.libs) < maxScope; n++ {
 		f := queue[n]
 		s.libs = append(s.libs, newScopeLib(f))
-		needed, _ := f.ELF.ImportedLibraries()
-		for _, so := range needed {
-			path, err := f.FindLibrary(so)
-			if err != nil {
-				continue
-			}
-			lf, err := target.Open(path, s.opts)
-			if err != nil || seen[lf.Path] {
-				if lf != nil {
-					lf.Close()
-				}
-				continue
-			}
-			seen[lf.Path] = true
-			queue = append(queue, lf)
-		}
+		queue = append(queue, s.openNeeded(f, seen)...)
 	}
+}
+
+// openNeeded opens the libraries f needs (DT_NEEDED) that seen does not
+// hold yet, and adds them to seen.
+func (s *scope) openNeeded(f *target.File, seen map[string]bool) []*target.File {
+	var out []*target.File
+	needed, _ := f.ELF.ImportedLibraries()
+	for _, so := range needed {
+		path, err := f.FindLibrary(so)
+		if err != nil {
+			continue
+		}
+		lf, err := target.Open(path, s.opts)
+		if err != nil || seen[lf.Path] {
+			if lf != nil {
+				lf.Close()
+			}
+			continue
+		}
+		seen[lf.Path] = true
+		out = append(out, lf)
+	}
+	return out
 }
 
 func newScopeLib(f *target.File) *scopeLib {
@@ -300,20 +308,7 @@ func (s *scope) localScope(l *scopeLib) []*scopeLib {
 	seen[l.file.Path] = true
 	out := []*scopeLib{l}
 	for n := 0; n < len(out) && len(out) < maxScope; n++ {
-		needed, _ := out[n].file.ELF.ImportedLibraries()
-		for _, so := range needed {
-			path, err := out[n].file.FindLibrary(so)
-			if err != nil {
-				continue
-			}
-			lf, err := target.Open(path, s.opts)
-			if err != nil || seen[lf.Path] {
-				if lf != nil {
-					lf.Close()
-				}
-				continue
-			}
-			seen[lf.Path] = true
+		for _, lf := range s.openNeeded(out[n].file, seen) {
 			out = append(out, newScopeLib(lf))
 		}
 	}
