@@ -227,6 +227,7 @@ type Site struct {
 	ifuncLib            string  // the path of the file defining the ifunc
 	bin                 *Binary // the file holding the call
 	funcEntry, inEntry  uint64  // Func's and In's entries, to name them by DWARF (0: keep)
+	funcBin             *Binary // the file holding Func (bin, or the one tail-jumping through its PLT to bin)
 	callee              *Binary // the callee's, when a direct call reaches a function's start
 	placed              bool    // File and Line are final
 	resolved            bool    // resolve ran
@@ -391,7 +392,8 @@ func New(in Input) (*Plan, error) {
 		parts := []body{fb}
 		for k := 0; k < len(parts) && k <= maxTail; k++ {
 			part := parts[k]
-			ins, err := decode(fb.bin.Code, part.ranges)
+			bin := part.bin // a tail jump through the PLT may reach another file
+			ins, err := decode(bin.Code, part.ranges)
 			if err != nil {
 				if fb.root && k == 0 {
 					return nil, fmt.Errorf("decoding %s for --follow: %w", in.Fn.Name, err)
@@ -411,12 +413,19 @@ func New(in Input) (*Plan, error) {
 						continue
 					}
 					t := uint64(int64(it.end()) + int64(rel))
-					if inRanges(part.ranges, t) || queued[fkey{fb.bin.Path, t}] {
+					if inRanges(part.ranges, t) || queued[fkey{bin.Path, t}] {
 						continue
 					}
-					if s, ok := fb.bin.symbolAt(t); ok && s.Value == t && s.Size > 0 && thunkReg(s.Name) == 0 && p.allowed(in, s) {
-						queued[fkey{fb.bin.Path, t}] = true
-						parts = append(parts, body{bin: fb.bin, name: s.Name, entry: t, ranges: fb.bin.codeOf(s)})
+					if imp, ok := bin.PLT[t]; ok {
+						if tb, fs, ok := p.tailImport(in, bin, rb, imp); ok && !queued[fkey{tb.Path, fs.Value}] {
+							queued[fkey{tb.Path, fs.Value}] = true
+							parts = append(parts, body{bin: tb, name: fs.Name, entry: fs.Value, ranges: tb.codeOf(fs)})
+						}
+						continue
+					}
+					if s, ok := bin.symbolAt(t); ok && s.Value == t && s.Size > 0 && thunkReg(s.Name) == 0 && p.allowed(in, s) {
+						queued[fkey{bin.Path, t}] = true
+						parts = append(parts, body{bin: bin, name: s.Name, entry: t, ranges: bin.codeOf(s)})
 					}
 					continue
 				case x86asm.CALL:
@@ -427,9 +436,9 @@ func New(in Input) (*Plan, error) {
 				if j+1 >= len(ins) || ins[j+1].pc != ret {
 					continue // nothing after the call in this body: a noreturn callee
 				}
-				if !fb.bin.uprobeable(it) || !fb.bin.uprobeable(ins[j+1]) || (in.SiteRefused != nil && (in.SiteRefused(it.pc) || in.SiteRefused(ret))) {
+				if !bin.uprobeable(it) || !bin.uprobeable(ins[j+1]) || (in.SiteRefused != nil && (in.SiteRefused(it.pc) || in.SiteRefused(ret))) {
 					// One refused probe fails the whole link.
-					p.Unprobed = append(p.Unprobed, fb.bin.name(it.pc, nil))
+					p.Unprobed = append(p.Unprobed, bin.name(it.pc, nil))
 					continue
 				}
 				if len(p.Sites) >= maxSites {
@@ -437,17 +446,17 @@ func New(in Input) (*Plan, error) {
 					break
 				}
 				s := &Site{CallID: id, ReturnID: id + 1, PC: it.pc, Return: ret, ReturnProbe: ret, Used: usesRAXAt(ins, at, j+1),
-					Depth: fb.depth + 1, Func: fb.name, Binary: fb.bin.Path}
+					Depth: fb.depth + 1, Func: fb.name, Binary: bin.Path}
 				if k > 0 {
 					s.In, s.inEntry = part.name, part.entry
 				}
-				s.funcEntry = fb.entry
+				s.funcEntry, s.funcBin = fb.entry, fb.bin
 				call := bpfgen.Stmt{ID: s.CallID, PC: it.pc, Order: bpfgen.OrderDeparture, Vars: []ir.Var{{Name: "rsp", Expr: exprRSP, Size: 8}}}
 				var callee *Binary
 				viaPLT, lazy := false, false
 				arg := it.inst.Args[0]
 				if a, ok := arg.(x86asm.Rel); ok {
-					switch name := fb.bin.name(uint64(int64(ret)+int64(a)), fb.bin.PLT); {
+					switch name := bin.name(uint64(int64(ret)+int64(a)), bin.PLT); {
 					case name == FentryName:
 						continue // the kernel's ftrace call: a nop at run time
 					case thunkReg(name) != 0:
@@ -457,7 +466,7 @@ func New(in Input) (*Plan, error) {
 				switch a := arg.(type) {
 				case x86asm.Rel:
 					t := uint64(int64(ret) + int64(a))
-					s.Callee = fb.bin.name(t, fb.bin.PLT)
+					s.Callee = bin.name(t, bin.PLT)
 					if in.ReturnOf != nil {
 						switch r, ok := in.ReturnOf(s.Callee); {
 						case ok && r.Size > 0:
@@ -468,12 +477,12 @@ func New(in Input) (*Plan, error) {
 							s.untyped = true
 						}
 					}
-					callee, s.Target = fb.bin, t
-					if imp, ok := fb.bin.PLT[t]; ok {
+					callee, s.Target = bin, t
+					if imp, ok := bin.PLT[t]; ok {
 						viaPLT = true
 						callee, s.Target = nil, 0
 						s.NotFollowed = "not found in the libraries the binary needs"
-						if find := fb.bin.importer(in); find != nil {
+						if find := bin.importer(in); find != nil {
 							b, addr, err := find(imp)
 							var ie *IfuncError
 							switch {
@@ -488,17 +497,17 @@ func New(in Input) (*Plan, error) {
 						}
 						// A slot the dynamic linker may bind during
 						// the call: read again at the return.
-						lazy = !fb.bin.BindNow
-					} else if name, ok := fb.bin.IfuncPLT[t]; ok {
+						lazy = !bin.BindNow
+					} else if name, ok := bin.IfuncPLT[t]; ok {
 						// The binary's own ifunc, through an IRELATIVE
 						// slot (filled at start-up).
 						viaPLT = true
 						callee, s.Target = nil, 0
 						s.Callee = name + "@plt"
-						s.NotFollowed = (&IfuncError{Lib: filepath.Base(fb.bin.Path), Path: fb.bin.Path}).Error()
-						s.Ifunc, s.ifuncLib = true, fb.bin.Path
+						s.NotFollowed = (&IfuncError{Lib: filepath.Base(bin.Path), Path: bin.Path}).Error()
+						s.Ifunc, s.ifuncLib = true, bin.Path
 					}
-					if slot, ok := fb.bin.Slots[t]; s.Ifunc && ok {
+					if slot, ok := bin.Slots[t]; s.Ifunc && ok {
 						s.Slot = slot
 						call.Vars = append(call.Vars, ir.Var{Name: "slot", Expr: addrExpr(slot), Size: 8})
 					} else {
@@ -528,20 +537,20 @@ func New(in Input) (*Plan, error) {
 					back.Vars = append(back.Vars, ir.Var{Name: "slot", Expr: addrExpr(s.Slot), Size: 8})
 				}
 				var err1, err2 error
-				call.FileOffset, err1 = fb.bin.FileOffset(it.pc)
-				back.FileOffset, err2 = fb.bin.FileOffset(ret)
+				call.FileOffset, err1 = bin.FileOffset(it.pc)
+				back.FileOffset, err2 = bin.FileOffset(ret)
 				if err1 != nil || err2 != nil {
 					continue
 				}
-				if fb.bin != rb {
-					call.Binary, back.Binary = fb.bin.Path, fb.bin.Path
+				if bin != rb {
+					call.Binary, back.Binary = bin.Path, bin.Path
 				}
 				if fb.root && k == 0 && in.Fn.CU != nil {
 					if row, ok := in.Fn.CU.RowAt(s.PC); ok {
 						s.Line, s.File = row.Line, in.Fn.CU.File(row.File)
 					}
 				}
-				s.bin, s.placed = fb.bin, fb.root && k > 0 // a tail-called part of FUNCTION has no line
+				s.bin, s.placed = bin, fb.root && k > 0 // a tail-called part of FUNCTION has no line
 				if callee != nil && callee.Path == rb.Path {
 					callee = rb // a PLT call back into the traced binary
 				}
@@ -584,8 +593,8 @@ func New(in Input) (*Plan, error) {
 			if k == 0 {
 				entry = fb.entry
 			}
-			if in.Emulated != nil && !(fb.root && k == 0) && (in.Stay == nil || !in.Stay(fb.bin.Path, entry)) {
-				p.placeReturns(in, fb.bin, entry, part.ranges, ins, first)
+			if in.Emulated != nil && !(fb.root && k == 0) && (in.Stay == nil || !in.Stay(bin.Path, entry)) {
+				p.placeReturns(in, bin, entry, part.ranges, ins, first)
 			}
 		}
 	}
@@ -669,7 +678,11 @@ func (p *Plan) resolve(s *Site) {
 		return
 	}
 	if s.funcEntry != 0 {
-		s.Func = s.bin.funcName(s.funcEntry)
+		fb := s.funcBin
+		if fb == nil {
+			fb = s.bin
+		}
+		s.Func = fb.funcName(s.funcEntry)
 	}
 	if s.inEntry != 0 {
 		s.In = s.bin.funcName(s.inEntry)
@@ -808,4 +821,33 @@ func decode(code func(uint64, int) ([]byte, error), ranges [][2]uint64) ([]instr
 		}
 	}
 	return out, nil
+}
+
+// tailImport finds the function a tail jump through bin's PLT entry
+// named imp reaches, as a call through that entry is resolved
+// (Binary.importer): its file and symbol. Not ok when the import is not
+// found, is an ifunc (its implementation is chosen at run time), is not
+// a function's start, or is refused: the jump is then not followed, as
+// before, rather than followed into a guessed function.
+func (p *Plan) tailImport(in Input, bin, rb *Binary, imp string) (*Binary, target.Symbol, bool) {
+	find := bin.importer(in)
+	if find == nil {
+		return nil, target.Symbol{}, false
+	}
+	tb, addr, err := find(imp)
+	if err != nil || tb == nil || addr == 0 {
+		return nil, target.Symbol{}, false
+	}
+	if tb.Path == rb.Path {
+		tb = rb // a jump back into the traced binary
+	}
+	tb.prepare()
+	fs, ok := tb.symbolAt(addr)
+	if !ok || fs.Value != addr || fs.Size == 0 || thunkReg(fs.Name) != 0 || !p.allowed(in, fs) {
+		return nil, target.Symbol{}, false
+	}
+	if _, ok := p.bins[tb.Path]; !ok {
+		p.bins[tb.Path] = tb
+	}
+	return tb, fs, true
 }
