@@ -481,3 +481,67 @@ func TestAlso(t *testing.T) {
 		t.Errorf("Through(g) %v, Through(h) %v; want true, false", res.Through(ptr), res.Through(b))
 	}
 }
+
+// TestTailJumpThroughPLT: f's last instruction jumps to its PLT entry of
+// g, which Import finds in /lib/g.so, where g calls h: g is a tail-called
+// part of f, as a function f jumps to in its own file is (its call of h
+// is f's own, at depth 1, in g, probed in /lib/g.so). An entry Import
+// does not resolve (not found, an ifunc, an address inside a function)
+// leaves the jump unfollowed: no call is planned, never a guessed one.
+func TestTailJumpThroughPLT(t *testing.T) {
+	codeOf := func(code map[uint64][]byte) func(uint64, int) ([]byte, error) {
+		return func(va uint64, n int) ([]byte, error) {
+			c := code[va&^0xfff]
+			if c == nil || int(va&0xfff)+n > len(c) {
+				return nil, fmt.Errorf("no code at %#x", va)
+			}
+			return c[va&0xfff:][:n], nil
+		}
+	}
+	off := func(va uint64) (uint64, error) { return va, nil }
+	lib := &Binary{
+		Path: "/lib/g.so",
+		Code: codeOf(map[uint64][]byte{
+			0x2000: {0xe8, 0xfb, 0x0f, 0, 0, 0x85, 0xc0, 0xc3}, // g: call h; test %eax,%eax; ret
+			0x3000: {0xc3},                                     // h: ret
+		}),
+		FileOffset: off,
+		Symbols:    []target.Symbol{{Name: "g", Value: 0x2000, Size: 8}, {Name: "h", Value: 0x3000, Size: 1}},
+	}
+	in := Input{
+		Fn:         &debuginfo.Function{Name: "f", Ranges: [][2]uint64{{0x1000, 0x1005}}, Entry: 0x1000},
+		Code:       codeOf(map[uint64][]byte{0x1000: {0xe9, 0xfb, 0x07, 0, 0}}), // f: jmp g@plt (0x1800)
+		FileOffset: off,
+		Symbols:    []target.Symbol{{Name: "f", Value: 0x1000, Size: 5}},
+		PLT:        map[uint64]string{0x1800: "g"},
+		Path:       "/bin/f", FirstID: 10, RetSize: 4, Depth: 3,
+	}
+	for _, c := range []struct {
+		name    string
+		import_ func(string) (*Binary, uint64, error)
+		sites   int
+	}{
+		{"resolved", func(string) (*Binary, uint64, error) { return lib, 0x2000, nil }, 1},
+		{"not found", func(n string) (*Binary, uint64, error) { return nil, 0, fmt.Errorf("%s not found", n) }, 0},
+		{"an ifunc", func(string) (*Binary, uint64, error) { return nil, 0, &IfuncError{Lib: "g.so", Path: "/lib/g.so"} }, 0},
+		{"inside a function", func(string) (*Binary, uint64, error) { return lib, 0x2001, nil }, 0},
+		{"no Import", nil, 0},
+	} {
+		in := in
+		in.Import = c.import_
+		p, err := New(in)
+		if err != nil || len(p.Sites) != c.sites {
+			t.Fatalf("%s: New: %v, %d sites; want %d", c.name, err, len(p.Sites), c.sites)
+		}
+		if c.sites == 0 {
+			continue
+		}
+		s := p.Sites[0]
+		if s.PC != 0x2000 || s.Depth != 1 || s.Func != "f" || s.In != "g" || s.Binary != "/lib/g.so" || s.Callee != "h" || s.Target != 0x3000 || s.TargetBinary != "/lib/g.so" {
+			t.Errorf("%s: site %+v, want h called at 0x2000 of /lib/g.so, depth 1, in g", c.name, s)
+		}
+		if len(p.Stmts) != 2 || p.Stmts[0].Binary != "/lib/g.so" || p.Stmts[1].Binary != "/lib/g.so" {
+			t.Errorf("%s: probes %+v, want two in /lib/g.so", c.name, p.Stmts)
+		}
+	}
+}
