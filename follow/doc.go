@@ -1,7 +1,8 @@
 // Package follow plans and explains --follow: the calls the traced
 // function makes and, to a depth, the calls its callees make, each
 // recorded where it is made. New decodes the function's code (and the
-// code of functions it tail-jumps to, whose return is its return), then
+// code of functions it tail-jumps to, whose return is its return: in its
+// own file, or through its PLT where Import finds the function), then
 // that of each direct callee, through the PLT into the library defining
 // it when Input.Import finds one, breadth first to the depth asked and
 // within bounds, and plans two probes per call instruction: one on the
