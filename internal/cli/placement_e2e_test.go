@@ -16,8 +16,9 @@ var pidRE = regexp.MustCompile(`\[\d+\]`)
 // placementRE matches the lines -v prints about where each probe went.
 var placementRE = regexp.MustCompile(`(?m)^whythefail: placement: .*\n`)
 
-// TestPlacementIdentical traces every variant of the demo, loop and
-// branches fixtures with --placement=naive and with automatic placement
+// TestPlacementIdentical traces every variant of the demo, loop,
+// branches, inline (inlined callees), recurse (a recursive function) and
+// callers fixtures with --placement=naive and with automatic placement
 // (-v, which says where each probe went), with address space
 // randomization off: the outputs must be identical byte for byte but for
 // the process ids. The loop fixture has jump targets in the middle of
@@ -55,6 +56,9 @@ func TestPlacementIdentical(t *testing.T) {
 				{"branches", "both", "1", " 6"},
 				{"branches", "pick", "1", " 6"},
 				{"branches", "setup", "1", " 6"},
+				{"inline", "validate", "1", ""},
+				{"recurse", "parse_group", "1", ""},
+				{"callers", "check_mode", "1", ""},
 			} {
 				b := fixture.Build(t, c.fixture, v)
 				compare(t, c.fixture+" "+c.fn, append(debugDir(b), fmt.Sprintf("process(%q)", b.Path), c.fn, c.cond, "--max-statements", "4096",
