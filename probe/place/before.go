@@ -65,11 +65,8 @@ func (f *Func) Before(pc uint64, need Needs, cfa CFA, emulated func(insn.Class) 
 			return why
 		}
 		p := f.insts[at]
-		switch {
-		case p.addr == f.entry:
+		if p.addr == f.entry {
 			return "the line starts at the function's entry"
-		case p.rep:
-			return fmt.Sprintf("%s %s, where it would be recorded, traps at each iteration", f.off(p.addr), p.text)
 		}
 		for r := uint64(0); r < 17; r++ {
 			if c, ok := consts[r]; ok {
