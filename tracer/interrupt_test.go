@@ -144,7 +144,11 @@ func TestInterrupt(t *testing.T) {
 		if _, err := unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
 			t.Fatalf("shrinking the pipe: %v", err)
 		}
-		cmd, errb, done := start(t, w, "-c", fmt.Sprintf("%q 300 >/dev/null", demo.Path))
+		// 3,000 loads: the command must still run when whythefail's
+		// objects are listed below; with 300 it could end first, now
+		// that placement makes a traced load cost 0.2x the naive
+		// floor, and the wait for an object to go never ended.
+		cmd, errb, done := start(t, w, "-c", fmt.Sprintf("%q 3000 >/dev/null", demo.Path))
 		w.Close()
 		waitFor(t, "whythefail to block writing to its full stdout", func() bool { return blockedWritingStdout(cmd.Process.Pid) })
 		objs := held(t, cmd.Process.Pid)
