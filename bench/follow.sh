@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # bench/follow.sh: what --follow (depth 3, the default) costs, measured in
 # one run:
-#   - per call of the traced function, with --follow against without, on
-#     the demo's load_config (gcc -O2, non-PIE) and on glibc's getaddrinfo
-#     (a numeric lookup, libc6-dbg);
+#   - per call of the traced function, without --follow, with it (one
+#     level per run: the first run probes the calls FUNCTION makes only)
+#     and with --follow-eager (every level from the first run), on the
+#     demo's load_config (gcc -O2, non-PIE) and on glibc's getaddrinfo (a
+#     numeric lookup, libc6-dbg). The conditions never hold, so that no
+#     re-run replaces the run measured: the cost of watching, which a
+#     failure does not change;
 #   - to an unrelated caller of a followed callee: the follow fixture's
-#     `follow spin N` calls mid3 N times outside any traced function; with
-#     `three` traced with --follow, the probes on mid3's call of leaf3 fire
-#     for those calls too (and exit at once: no invocation is open). Its
-#     time per call untraced, with whythefail attached without --follow
-#     (no probe in mid3), and with --follow;
-#   - the same for a callee whose return probe placement moves: mid calls
-#     leaf and tests its value (call; mov; test; js), the return probe on
-#     the mov with --placement=naive, on the js (which the kernel
-#     emulates) without.
+#     `follow spin N` calls mid3 N times outside any traced function;
+#     `three` is traced. With --follow no probe is in mid3; with
+#     --follow-eager the probes on mid3's call of leaf3 fire for those
+#     calls too (and exit at once: no invocation is open). Its time per
+#     call untraced, with whythefail attached without --follow, with
+#     --follow and with --follow-eager;
+#   - the same for a callee whose return probe placement moves under
+#     --follow-eager: mid calls leaf and tests its value (call; mov; test;
+#     js), the return probe on the mov with --placement=naive, on the js
+#     (which the kernel emulates) without.
 # Each cost per call is (time for CALLS calls - time for 1 call) /
 # (CALLS - 1) of the traced program's CPU seconds (user + system, where the
 # kernel handles the uprobe traps and runs the BPF programs) and wall time,
@@ -81,64 +86,77 @@ int main(int argc, char **argv)
 C
 gcc -g -O2 -o "$work/ub" "$work/ub.c"
 
-# run_case NAME N CMD_UNTRACED CMD_PLAIN CMD_FOLLOW [LABEL_PLAIN
-# LABEL_FOLLOW]: each command has $0 as the number of calls; prints µs per
-# call of each and the ratios.
+# run_case NAME N LABEL CMD [LABEL CMD ...]: each command has $0 as the
+# number of calls, the first untraced, the second the baseline of the
+# others; prints µs per call of each, and of each after the second its
+# cost over the baseline and (where the baseline costs more than 1 µs
+# over untraced) the ratio of their costs over untraced.
 run_case() {
-	local name=$1 n=$2 lp=${6:-whythefail} lf=${7:-whythefail --follow}
-	local -A cmd=([untr]=$3 [plain]=$4 [follow]=$5)
-	local v r
+	local name=$1 n=$2
+	shift 2
+	local -a label cmd
+	while (($# >= 2)); do
+		label+=("$1")
+		cmd+=("$2")
+		shift 2
+	done
+	local k r
 	rm -f "$work"/m.*
 	for ((r = 0; r < runs; r++)); do
-		for v in untr plain follow; do
-			measure sh -c "${cmd[$v]}" "$n" >> "$work/m.$v.n"
-			measure sh -c "${cmd[$v]}" 1 >> "$work/m.$v.1"
+		for k in "${!cmd[@]}"; do
+			measure sh -c "${cmd[$k]}" "$n" >> "$work/m.$k.n"
+			measure sh -c "${cmd[$k]}" 1 >> "$work/m.$k.1"
 		done
 	done
-	local uw uc pw pc fw fc
-	read -r uw uc <<<"$(per "$work/m.untr.n" "$work/m.untr.1" "$n")"
-	read -r pw pc <<<"$(per "$work/m.plain.n" "$work/m.plain.1" "$n")"
-	read -r fw fc <<<"$(per "$work/m.follow.n" "$work/m.follow.1" "$n")"
+	local -a w c
+	for k in "${!cmd[@]}"; do
+		read -r "w[$k]" "c[$k]" <<<"$(per "$work/m.$k.n" "$work/m.$k.1" "$n")"
+	done
 	printf '%s, µs per call (wall / CPU), least of %d runs of %d calls:\n' "$name" "$runs" "$n"
-	printf '  %-34s %9.2f / %9.2f\n' "untraced" "$uw" "$uc"
-	printf '  %-34s %9.2f / %9.2f\n' "$lp" "$pw" "$pc"
-	printf '  %-34s %9.2f / %9.2f\n' "$lf" "$fw" "$fc"
-	printf '  %s over %s (CPU): %+.2f µs; over untraced: +%.2f µs against +%.2f µs' "$lf" "$lp" \
-		"$(echo "$fc - $pc" | bc -l)" "$(echo "$fc - $uc" | bc -l)" "$(echo "$pc - $uc" | bc -l)"
-	if (($(echo "$pc - $uc > 1" | bc -l))); then
-		printf ' (%.2fx)' "$(echo "($fc - $uc) / ($pc - $uc)" | bc -l)"
-	fi
-	printf '\n'
-	printf '  %s over %s (wall): %+.2f µs\n' "$lf" "$lp" "$(echo "$fw - $pw" | bc -l)"
+	for k in "${!cmd[@]}"; do
+		printf '  %-34s %9.2f / %9.2f' "${label[$k]}" "${w[$k]}" "${c[$k]}"
+		if ((k >= 2)); then
+			printf '   over %s (CPU): %+.2f µs' "${label[1]}" "$(echo "${c[$k]} - ${c[1]}" | bc -l)"
+			if (($(echo "${c[1]} - ${c[0]} > 1" | bc -l))); then
+				printf ' (%.2fx over untraced)' "$(echo "(${c[$k]} - ${c[0]}) / (${c[1]} - ${c[0]})" | bc -l)"
+			fi
+		fi
+		printf '\n'
+	done
 }
 
 # with_probes NAME N SPEC FUNCTION CONDITION PROGRAM: run_case for
-# FUNCTION of SPEC traced while PROGRAM N runs, then how many probes
-# --follow attaches.
+# FUNCTION of SPEC traced while PROGRAM N runs, without --follow, with
+# it (one level per run: FUNCTION's calls only, as its first run) and
+# with --follow-eager, then how many probes each attaches.
 with_probes() {
 	local name=$1 n=$2 spec=$3 fn=$4 cond=$5 prog=$6
 	run_case "$name" "$n" \
-		"$T $prog \$0" \
-		"\"$wtf\" -q '$spec' $fn '$cond' -c \"$T $prog \$0\"" \
-		"\"$wtf\" -q '$spec' $fn '$cond' --follow -c \"$T $prog \$0\""
-	local probes
-	probes=$("$wtf" "$spec" "$fn" "$cond" --follow -c "$prog 1" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) probes attached.*/\1/p')
-	echo "  (probes with --follow: $probes)"
+		untraced "$T $prog \$0" \
+		whythefail "\"$wtf\" -q '$spec' $fn '$cond' -c \"$T $prog \$0\"" \
+		"--follow" "\"$wtf\" -q '$spec' $fn '$cond' --follow -c \"$T $prog \$0\"" \
+		"--follow --follow-eager" "\"$wtf\" -q '$spec' $fn '$cond' --follow --follow-eager -c \"$T $prog \$0\""
+	local probes eager
+	probes=$("$wtf" "$spec" "$fn" "$cond" --follow -c "$prog 1" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) probes attached.*/\1/p' | head -1)
+	eager=$("$wtf" "$spec" "$fn" "$cond" --follow --follow-eager -c "$prog 1" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) probes attached.*/\1/p' | head -1)
+	echo "  (probes of the first run: $probes with --follow, $eager with --follow-eager)"
 }
 
-with_probes "demo load_config (gcc -O2)" "$calls" "process(\"$work/demo\")" load_config '$return < 0' "$work/demo"
+with_probes "demo load_config (gcc -O2)" "$calls" "process(\"$work/demo\")" load_config '$return == -99' "$work/demo"
 with_probes "glibc getaddrinfo (numeric)" "$calls" "process(\"$libc\")" getaddrinfo '$return != 0' "$work/gai"
 
 f="process(\"$work/follow\")"
 run_case "unrelated caller: spin's call of mid3 (three traced)" "$spin" \
-	"$T $work/follow spin \$0" \
-	"\"$wtf\" -q '$f' three '\$return < 0' -c \"$T $work/follow spin \$0\"" \
-	"\"$wtf\" -q '$f' three '\$return < 0' --follow -c \"$T $work/follow spin \$0\""
+	untraced "$T $work/follow spin \$0" \
+	whythefail "\"$wtf\" -q '$f' three '\$return < 0' -c \"$T $work/follow spin \$0\"" \
+	"--follow" "\"$wtf\" -q '$f' three '\$return < 0' --follow -c \"$T $work/follow spin \$0\"" \
+	"--follow --follow-eager" "\"$wtf\" -q '$f' three '\$return < 0' --follow --follow-eager -c \"$T $work/follow spin \$0\""
 
 u="process(\"$work/ub\")"
 run_case "unrelated caller: spin's call of mid (top traced), return probe placed" "$spin" \
-	"$T $work/ub \$0" \
-	"\"$wtf\" -q '$u' top '\$return < 0' --follow --placement=naive -c \"$T $work/ub \$0\"" \
-	"\"$wtf\" -q '$u' top '\$return < 0' --follow -c \"$T $work/ub \$0\"" \
-	"--follow --placement=naive" "--follow (placed)"
-"$wtf" -v "$u" top '$return < 0' --follow -c "$work/ub 1 fail" 2>&1 >/dev/null | grep -- 'placement: --follow' | sed 's/^whythefail: /  (/; s/$/)/'
+	untraced "$T $work/ub \$0" \
+	whythefail "\"$wtf\" -q '$u' top '\$return < 0' -c \"$T $work/ub \$0\"" \
+	"--follow" "\"$wtf\" -q '$u' top '\$return < 0' --follow -c \"$T $work/ub \$0\"" \
+	"--follow-eager, naive" "\"$wtf\" -q '$u' top '\$return < 0' --follow --follow-eager --placement=naive -c \"$T $work/ub \$0\"" \
+	"--follow-eager (placed)" "\"$wtf\" -q '$u' top '\$return < 0' --follow --follow-eager -c \"$T $work/ub \$0\""
+"$wtf" -v "$u" top '$return < 0' --follow --follow-eager -c "$work/ub 1 fail" 2>&1 >/dev/null | grep -- 'placement: --follow' | sed 's/^whythefail: /  (/; s/$/)/'

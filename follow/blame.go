@@ -63,16 +63,36 @@ func (r Result) Find(b Blame) (Call, bool) {
 	return r.Calls[r.Origin.Call], true
 }
 
-// Indirect reports whether the call b names was made through a pointer
-// (or through the PLT to an ifunc, whose implementation is known only at
-// run time) at a site of the plan whose callees' calls the depth asked for reaches:
-// its target's own calls were not followed (Input.Also follows them).
-func (p *Plan) Indirect(b Blame) bool {
+// Deferred reports whether the own calls of the callee of the call b
+// names were left for a later run (Input.Also follows them) at a site of
+// the plan whose callees' calls the depth asked for reaches: the call was
+// made through a pointer (or through the PLT to an ifunc, whose
+// implementation is known only at run time), or the plan follows one
+// level per run (Input.Staged, Site.Deferred).
+func (p *Plan) Deferred(b Blame) bool {
 	if p == nil || b.Target == 0 || b.Depth >= p.Depth {
 		return false
 	}
 	for _, s := range p.Sites {
-		if (s.Indirect || s.Ifunc) && s.PC == b.Site && s.Binary == b.SiteBinary {
+		if (s.Indirect || s.Ifunc || s.Deferred) && s.PC == b.Site && s.Binary == b.SiteBinary {
+			return true
+		}
+	}
+	return false
+}
+
+// CallsIn reports whether the plan probes calls made in the function the
+// call b names reached (Input.Also): whether a trace may go through it.
+func (p *Plan) CallsIn(b Blame) bool {
+	if p == nil || b.Target == 0 {
+		return false
+	}
+	path := b.Binary
+	if path == "" {
+		path = p.root.Path
+	}
+	for _, s := range p.Sites {
+		if s.funcEntry == b.Target && s.funcBin != nil && s.funcBin.Path == path {
 			return true
 		}
 	}

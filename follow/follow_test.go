@@ -447,8 +447,8 @@ func TestAlso(t *testing.T) {
 		if err != nil || len(p.Sites) != c.sites {
 			t.Fatalf("%s: New: %v, %d sites; want %d", c.name, err, len(p.Sites), c.sites)
 		}
-		if !p.Sites[0].Indirect || p.Indirect(ptr) != (c.depth > 1) {
-			t.Errorf("%s: site %+v, Indirect %v", c.name, p.Sites[0], p.Indirect(ptr))
+		if !p.Sites[0].Indirect || p.Deferred(ptr) != (c.depth > 1) {
+			t.Errorf("%s: site %+v, Indirect %v", c.name, p.Sites[0], p.Deferred(ptr))
 		}
 	}
 	in.Also = []Blame{ptr}

@@ -148,6 +148,15 @@ type Input struct {
 	// --follow -c re-run's: the target is known once a call was made.)
 	Also     []Blame
 	BinaryAt func(path string) *Binary
+	// Staged follows one level per run: the calls FUNCTION makes (and
+	// those of the functions it tail-jumps to, which are its own) and
+	// the calls of Also's functions, and no other: a callee whose calls
+	// the depth asked for reaches is Site.Deferred instead, its calls
+	// followed by a later run once a trace blamed it (Plan.Deferred).
+	// So the probes are in FUNCTION's code and in the functions of a
+	// chain an earlier run blamed only: a callee's other callers pay
+	// nothing for them.
+	Staged bool
 	// SiteRefused, when set, says whether the kernel refuses a probe at
 	// the instruction at pc (a kprobe at a static call site, say): a call
 	// whose call or return instruction it refuses is left out, in
@@ -216,6 +225,11 @@ type Site struct {
 	TargetBinary string
 	Followed     bool
 	NotFollowed  string
+	// Deferred says the callee's own calls, which the depth asked for
+	// reaches, are not probed in this run because it follows one level
+	// per run (Input.Staged): a later run follows them (Input.Also)
+	// when a trace blames this call.
+	Deferred bool
 	// Ifunc says the call goes through a PLT entry to an ifunc: its
 	// probes read the entry's GOT slot, at Slot (a link-time address of
 	// Binary), and Plan.Calls names the implementation the slot holds.
@@ -568,6 +582,9 @@ func New(in Input) (*Plan, error) {
 						s.Followed, s.NotFollowed = true, ""
 					case !p.allowed(in, fs):
 						s.NotFollowed = "the kernel refuses probes in it"
+					case in.Staged:
+						// A leaf has no calls to follow later.
+						s.Deferred, s.NotFollowed = makesCalls(callee, callee.codeOf(fs)), ""
 					case len(queue) >= maxFuncs:
 						cutFuncs = true
 						s.NotFollowed = "the call tree's bound"
@@ -850,4 +867,29 @@ func (p *Plan) tailImport(in Input, bin, rb *Binary, imp string) (*Binary, targe
 		p.bins[tb.Path] = tb
 	}
 	return tb, fs, true
+}
+
+// makesCalls reports whether the code in ranges of b holds a call, or a
+// jump out of it (a tail call): whether a staged follow may find calls
+// there (Site.Deferred). Code it cannot decode may.
+func makesCalls(b *Binary, ranges [][2]uint64) bool {
+	ins, err := decode(b.Code, ranges)
+	if err != nil {
+		return true
+	}
+	for _, it := range ins {
+		if !it.ok {
+			continue
+		}
+		switch it.inst.Op {
+		case x86asm.CALL:
+			return true
+		case x86asm.JMP:
+			rel, ok := it.inst.Args[0].(x86asm.Rel)
+			if !ok || !inRanges(ranges, uint64(int64(it.end())+int64(rel))) {
+				return true
+			}
+		}
+	}
+	return false
 }

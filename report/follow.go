@@ -141,6 +141,9 @@ func writeCalls(b *strings.Builder, p *follow.Plan, res follow.Result, tr *Trace
 		}
 		break
 	}
+	if c.Site.Deferred {
+		how += " (its own calls not followed yet: --follow goes one level deeper each time the failure recurs)"
+	}
 	fmt.Fprintf(b, "origin: %s %s, %s\n", callName(c), callValue(c, format), how)
 	parts := []string{fn}
 	for _, k := range o.Chain {
@@ -201,6 +204,10 @@ type jsonOrigin struct {
 	// Chain is the calls from FUNCTION down to the origin (indexes in
 	// calls), Call last.
 	Chain []int `json:"chain"`
+	// Deferred says the origin's own calls were not followed in this
+	// run, which followed one level only (follow.Site.Deferred): a later
+	// run may find the failure deeper.
+	Deferred bool `json:"calls_not_followed_yet,omitempty"`
 	// Function and Statements are the callee's DWARF name and the
 	// statements the blamed call ran, when they were traced (a re-run).
 	Function   string     `json:"function,omitempty"`
@@ -222,7 +229,8 @@ func callsJSON(res follow.Result) ([]jsonCall, *jsonOrigin) {
 	if res.Origin == nil {
 		return calls, nil
 	}
-	o := &jsonOrigin{Call: res.Origin.Call, Callee: res.Calls[res.Origin.Call].Callee, Translated: res.Origin.Translated, Chain: res.Origin.Chain}
+	o := &jsonOrigin{Call: res.Origin.Call, Callee: res.Calls[res.Origin.Call].Callee, Translated: res.Origin.Translated, Chain: res.Origin.Chain,
+		Deferred: res.Calls[res.Origin.Call].Site.Deferred}
 	if o.Translated {
 		o.File, o.Line = res.Origin.File, res.Origin.Line
 	}

@@ -79,7 +79,7 @@ func TestSingleUprobesFollow(t *testing.T) {
 	fixture.RequireBPF(t)
 	fixture.NeedTool(t, "setarch")
 	b := fixture.Build(t, "follow", fixture.Default)
-	cfg := tracer.Config{Target: fmt.Sprintf("process(%q)", b.Path), Function: "viaplt", Condition: "$return < 0", Follow: true}
+	cfg := tracer.Config{Target: fmt.Sprintf("process(%q)", b.Path), Function: "viaplt", Condition: "$return < 0", Follow: true, FollowEager: true}
 	job, err := tracer.Prepare(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -73,6 +73,9 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		// A target of a call through a pointer may be in a file the
 		// binary does not need (a plugin loaded with dlopen).
 		in.Also, in.BinaryAt = cfg.FollowAlso, sc.mappedAt
+		// One level per run: a callee's calls are probed once a
+		// failure blamed it (Job.RunFollow, swapOrigin).
+		in.Staged = !cfg.FollowEager
 		if cfg.Placement.Auto {
 			in.Emulated = cfg.Placement.Emulated
 		}

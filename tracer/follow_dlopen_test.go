@@ -3,6 +3,7 @@ package tracer_test
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,28 +13,42 @@ import (
 // TestFollowDlopenPID: with --follow -x, a failure that came from plug_run
 // of libdlplug.so, which the traced process loaded with dlopen and run
 // called through a pointer, names it with its file; whythefail then
-// places plug_run's statement probes in the plugin, and the next failure
-// prints them after its origin: line: every one in dlplug.c, its call of
-// check among them, with v=4. (Its own calls are not followed under -x:
-// only a -c command's re-run follows a pointer's target.)
+// follows plug_run's calls in the plugin (and places its statements), so
+// the next failure names check, inside it, as the origin; whythefail
+// places check's statement probes, and the third failure prints them
+// after its origin: line, every one in dlplug.c, with v=4, down to its
+// failing return.
 func TestFollowDlopenPID(t *testing.T) {
 	fixture.RequireBPF(t)
 	m := fixture.Markers(t, fixture.Source("dlhost"))
 	pm := fixture.Markers(t, filepath.Join(fixture.SourceDir(), "dlplug.c"))
 	b := fixture.Build(t, "dlhost", fixture.Variant{Compiler: "gcc", Opt: "-O0", PIE: true})
 	const host, plug = "/fixture/src/dlhost.c", "/fixture/src/dlplug.c"
-	out, _ := followPID(t, b, fmt.Sprintf("process(%q)", b.Path), "run", "$return < 0", "plug_run", "ok\nfail\n", "ok\nfail\n")
+	// Each failure goes one level deeper: plug_run's calls are followed
+	// (and its statements traced) after the first, check's statements
+	// traced after the second, printed at the third.
+	fail := "ok\nfail\n"
+	out, _ := followPIDSteps(t, b, fmt.Sprintf("process(%q)", b.Path), "run", "$return < 0", []pidStep{{feed: fail, placed: "plug_run"}, {feed: fail, placed: "check"}, {feed: fail, traces: 3}})
 	call := fmt.Sprintf("plug_run in %s (%s:%d)", filepath.Base(b.Lib), host, m["run-call"])
-	origin := "origin: " + call + " returned -22, passed up"
-	traces := pidTraces(t, out, 2, func(l string) bool { return l == origin })
-	if h, _ := originStmts(traces[0]); h != "" {
-		t.Errorf("the first trace has the origin's statements, placed only after it")
+	inner := fmt.Sprintf("check (%s:%d)", plug, pm["plug-call"])
+	first := "origin: " + call + " returned -22, passed up"
+	deeper := "origin: " + inner + " returned -22, passed up"
+	traces := pidTraces(t, out, 3, func(l string) bool { return l == first || l == deeper })
+	for i, want := range []string{first, deeper, deeper} {
+		if !slices.Contains(traces[i], want) {
+			t.Errorf("trace %d: no line %q", i, want)
+		}
+		// The second blamed a call below the one whose statements
+		// were placed: its heading says so.
+		if h, _ := originStmts(traces[i]); (h != "" && !strings.HasPrefix(h, "origin's statements: not traced here")) != (i == 2) {
+			t.Errorf("trace %d: origin's statements heading %q; want statements in the third trace only", i, h)
+		}
 	}
-	heading, stmts := originStmts(traces[1])
-	if want := "origin's statements: plug_run, in the call " + call + ", call 1 from that site:"; heading != want {
+	heading, stmts := originStmts(traces[2])
+	if want := "origin's statements: check, in the call " + inner + ", call 1 from that site:"; heading != want {
 		t.Errorf("heading %q, want %q", heading, want)
 	}
-	sawCall := false
+	sawFail := false
 	for _, s := range stmts {
 		where, vars, _ := strings.Cut(s, " $$vars: ")
 		if !strings.HasPrefix(where, plug+":") {
@@ -42,9 +57,9 @@ func TestFollowDlopenPID(t *testing.T) {
 		if !strings.Contains(" "+vars+" ", " v=0x4 ") && !strings.Contains(" "+vars+" ", " v=? ") {
 			t.Errorf("statement %q: want v=0x4 (or ?)", s)
 		}
-		sawCall = sawCall || where == fmt.Sprintf("%s:%d", plug, pm["plug-call"])
+		sawFail = sawFail || where == fmt.Sprintf("%s:%d", plug, pm["check-fail"])
 	}
-	if !sawCall {
-		t.Errorf("plug_run's call of check (line %d) is not among its statements %q", pm["plug-call"], stmts)
+	if !sawFail {
+		t.Errorf("check's failing line %d is not among its statements %q", pm["check-fail"], stmts)
 	}
 }

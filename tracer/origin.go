@@ -297,8 +297,10 @@ func originFunc(r *probe.Resolver, bin *target.File, b follow.Blame) *debuginfo.
 }
 
 // noteBlame keeps the first call a committed trace blamed (for the
-// re-run), and counts the traces that blamed the call the origin's
-// statements were traced for.
+// re-run), and, in a job that traces the statements of a call an earlier
+// run blamed (Config.Origin), counts the traces that blamed that call
+// again and keeps the first call blamed below it along a chain through
+// it (its calls followed: Config.FollowAlso).
 func (j *Job) noteBlame(tr *session.Trace) {
 	if j.Follow == nil {
 		return
@@ -307,11 +309,14 @@ func (j *Job) noteBlame(tr *session.Trace) {
 		st, ok := j.Stmts[id]
 		return st.File, st.Line, ok
 	})
-	if j.Origin != nil {
-		if _, ok := res.Find(j.Origin.Blame); ok {
+	if seek := j.cfg.Origin; seek != nil {
+		if _, ok := res.Find(*seek); ok {
 			j.recurred++
-		} else if b, ok := res.Blame(); ok && j.deeper == nil && len(j.cfg.FollowAlso) > 0 && res.Through(j.Origin.Blame) {
+		} else if b, ok := res.Blame(); ok && j.deeper == nil && res.Through(*seek) {
 			j.deeper = &b
+			if j.blamed != nil {
+				close(j.blamed)
+			}
 		}
 		return
 	}
@@ -323,15 +328,67 @@ func (j *Job) noteBlame(tr *session.Trace) {
 	}
 }
 
+// maxReruns bounds RunFollow's re-runs: each goes at least one level
+// deeper than the one before.
+const maxReruns = MaxFollowDepth + 1
+
+// nextJob prepares the job that traces the statements of the call b a
+// trace of prev blamed and, when prev left its callee's calls for a
+// later run (follow.Plan.Deferred: called through a pointer, or a
+// staged follow), follows them. Nil, with a line on diag, when neither
+// can be done; follows says the job follows b's calls.
+func (prev *Job) nextJob(b follow.Blame, diag io.Writer) (j *Job, follows bool) {
+	cfg := prev.cfg
+	cfg.Origin = &b
+	follows = prev.Follow.Deferred(b) && prev.Plan.Space != target.KernelSpace
+	if follows {
+		cfg.FollowAlso = append(append([]follow.Blame(nil), cfg.FollowAlso...), b)
+	}
+	j, err := Prepare(cfg)
+	switch {
+	case err != nil:
+		fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", b.Callee, err)
+		return nil, false
+	case j.Origin == nil:
+		fmt.Fprintf(diag, "whythefail: %s\n", j.originMiss)
+		if !follows {
+			return nil, false
+		}
+	}
+	// A callee that makes no call has nothing to follow.
+	follows = follows && j.Follow.CallsIn(b)
+	if j.Origin == nil && !follows {
+		return nil, false
+	}
+	return j, follows
+}
+
+// whatNext is what a job of nextJob does, for the lines that say so:
+// "trace X's statements", "follow X's calls and trace its statements",
+// "follow X's calls".
+func whatNext(j *Job, b follow.Blame, follows bool) string {
+	switch {
+	case j.Origin == nil:
+		return fmt.Sprintf("follow %s's calls", b.Callee)
+	case follows:
+		return fmt.Sprintf("follow %s's calls and trace its statements", j.Origin.Function)
+	}
+	return fmt.Sprintf("trace %s's statements", j.Origin.Function)
+}
+
 // RunFollow runs a --follow job as Run does and, for a -c command whose
-// trace blamed a call, runs the command again with the blamed function's
-// statements traced as well (the run is reproducible), and prints that
-// run's traces: the origin's statements follow the calls of each trace
-// that blamed the same call (the same call site, the same count of calls
-// from it, in an invocation that again satisfied the condition). When no
-// trace of the re-run did, it says so and prints the first run's traces.
-// Without --follow or -c it is Run. Both runs' output is held until the
-// choice is made.
+// trace blamed a call, runs the command again (the run is reproducible)
+// with the blamed function's statements traced as well and, when the
+// first run left its own calls for a later run (a call through a
+// pointer, or a staged follow: Config.FollowEager), its calls followed;
+// while a re-run finds the failure came from deeper along a chain
+// through that call, it runs the command again for the call it blamed
+// there. It prints the last run's traces: the origin's statements follow
+// the calls of each trace that blamed the same call (the same call site,
+// the same count of calls from it, in an invocation that again satisfied
+// the condition). When no trace of a re-run did, it says so and prints
+// the traces of the run before. Without --follow or -c it is Run. The
+// runs' output is held until the choice is made.
 func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, error) {
 	// (A notrace function traced at its boundary has its calls without
 	// --follow: its origin's statements are for --follow.)
@@ -349,85 +406,59 @@ func (j *Job) RunFollow(ctx context.Context, out io.Writer, o RunOptions) (int, 
 		_, werr := out.Write(first.Bytes())
 		return status, errors.Join(err, werr)
 	}
-	cfg := j.cfg
-	b := *j.blame
-	cfg.Origin = &b
-	if j.Follow.Indirect(b) && j.Plan.Space != target.KernelSpace {
-		// Called through a pointer: the first run could not follow
-		// the target's calls, the re-run does (in user space:
-		// planFollow).
-		cfg.FollowAlso = append(cfg.FollowAlso, b)
-	}
-	j2, err := Prepare(cfg)
-	switch {
-	case err != nil:
-		fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", b.Callee, err)
-	case j2.Origin == nil:
-		fmt.Fprintf(diag, "whythefail: %s\n", j2.originMiss)
-	}
-	if err != nil || j2.Origin == nil {
-		_, werr := out.Write(first.Bytes())
-		return status, werr
-	}
-	fmt.Fprintf(diag, "whythefail: re-running %s to trace %s's statements\n", o.Command, j2.Origin.Function)
-	for _, n := range j2.originNotes {
-		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
-	}
-	j2.rerun = true
-	var second bytes.Buffer
-	status2, err := j2.Run(ctx, &second, o)
-	if status2 == AbortStatus {
-		return status2, err // a second Ctrl-C: nothing more printed
-	}
-	if rerunRefused(diag, j2, err) {
-		_, werr := out.Write(first.Bytes())
-		return status, werr
-	}
-	if err == nil && j2.recurred == 0 && !j2.cut && j2.deeper != nil {
-		// The origin was called through a pointer, and the re-run,
-		// following its calls, found the failure came from deeper:
-		// a third run traces that origin's statements.
-		d := *j2.deeper
-		cfg3 := cfg
-		cfg3.Origin = &d
-		j3, err := Prepare(cfg3)
-		switch {
-		case err != nil:
-			fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", d.Callee, err)
-		case j3.Origin == nil:
-			fmt.Fprintf(diag, "whythefail: %s\n", j3.originMiss)
+	// best is the output printed: the first run's, then each re-run's
+	// that found its failure again.
+	best, bestStatus := first.Bytes(), status
+	prev, b := j, *j.blame
+	for n := 1; n <= maxReruns; n++ {
+		j2, follows := prev.nextJob(b, diag)
+		if j2 == nil {
+			break
 		}
-		if err != nil || j3.Origin == nil {
-			// The re-run's traces: the chain below the pointer's
-			// target, without the origin's statements.
-			_, werr := out.Write(second.Bytes())
-			return status2, werr
+		again := ""
+		if n > 1 {
+			again = " again"
 		}
-		fmt.Fprintf(diag, "whythefail: re-running %s again, the calls of %s (called through a pointer) followed, to trace %s's statements\n", o.Command, b.Callee, j3.Origin.Function)
-		for _, n := range j3.originNotes {
+		fmt.Fprintf(diag, "whythefail: re-running %s%s to %s\n", o.Command, again, whatNext(j2, b, follows))
+		for _, n := range j2.originNotes {
 			fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 		}
-		j3.rerun = true
-		second.Reset()
-		status2, err = j3.Run(ctx, &second, o)
+		j2.rerun = true
+		var next bytes.Buffer
+		status2, err := j2.Run(ctx, &next, o)
 		if status2 == AbortStatus {
-			return status2, err
+			return status2, err // a second Ctrl-C: nothing more printed
 		}
-		if rerunRefused(diag, j3, err) {
-			_, werr := out.Write(first.Bytes())
-			return status, werr
+		before := "the first run's"
+		if n > 1 {
+			before = "the previous run's"
 		}
-		j2, b = j3, d
+		if rerunRefused(diag, j2, err, before) {
+			break
+		}
+		if err != nil {
+			_, werr := out.Write(best)
+			return bestStatus, errors.Join(err, werr)
+		}
+		if j2.recurred > 0 {
+			best, bestStatus = next.Bytes(), status2
+			break
+		}
+		if !j2.cut && j2.deeper != nil {
+			// Its calls followed, the failure came from deeper:
+			// the next run traces that call's statements. This
+			// run's traces show the chain down to it.
+			best, bestStatus = next.Bytes(), status2
+			prev, b = j2, *j2.deeper
+			continue
+		}
+		if !j2.cut {
+			fmt.Fprintf(diag, "whythefail: the failure did not recur in the re-run (no trace blamed %s, call %d from its site, again): %s traces follow, without its statements\n", b.Callee, b.Nth, before)
+		}
+		break
 	}
-	if err != nil || j2.recurred == 0 {
-		if err == nil && !j2.cut {
-			fmt.Fprintf(diag, "whythefail: the failure did not recur in the re-run (no trace blamed %s, call %d from its site, again): the first run's traces follow, without its statements\n", b.Callee, b.Nth)
-		}
-		_, werr := out.Write(first.Bytes())
-		return status, errors.Join(err, werr)
-	}
-	_, werr := out.Write(second.Bytes())
-	return status2, werr
+	_, werr := out.Write(best)
+	return bestStatus, werr
 }
 
 // variableNotes are the notes on variables that print ?: the traced
@@ -494,29 +525,29 @@ func printTraces(abortCtx context.Context, j *Job, sess *session.Session, w trac
 type swapped struct {
 	job  *Job
 	sess *session.Session
+	// plan is the session's plan (the job's, with the run's stack copy).
+	plan session.Plan
 	// prior are the statistics of the session replaced.
 	prior session.Stats
 }
 
-// swapOrigin places the origin's statement probes in a -x or system-wide
-// run, once the first failure named the origin: it prepares the job again
-// with them, detaches the running session (so that no invocation is
-// committed by both; one that fails meanwhile is not traced) and attaches
-// the new one. Nil, with a line on diag, when the origin cannot be traced:
-// the session goes on. When the new session cannot attach, the first
-// plan is attached again, and only when that fails too is it an error.
-func (j *Job) swapOrigin(ctx context.Context, plan session.Plan, sopts session.Options, old *session.Session, printed <-chan struct{}, diag io.Writer, notes Notes) (*swapped, error) {
-	b := *j.blame
-	cfg := j.cfg
-	cfg.Origin = &b
-	j2, err := Prepare(cfg)
-	switch {
-	case err != nil:
-		fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", b.Callee, err)
+// swapOrigin places the statement probes of the call b a trace of j
+// blamed in a -x or system-wide run, and follows its calls when j left
+// them for a later run (nextJob): it prepares the job again with them,
+// detaches the running session (so that no invocation is committed by
+// both; one that fails meanwhile is not traced) and attaches the new one,
+// whose blamed channel is set when it follows b's calls (a failure from
+// deeper is swapped in the same way). Nil, with a line on diag, when
+// neither can be done: the session goes on. When the new session cannot
+// attach, plan (the running session's) is attached again, and only when
+// that fails too is it an error.
+func (j *Job) swapOrigin(ctx context.Context, b follow.Blame, plan session.Plan, sopts session.Options, old *session.Session, printed <-chan struct{}, diag io.Writer, notes Notes) (*swapped, error) {
+	j2, follows := j.nextJob(b, diag)
+	if j2 == nil {
 		return nil, nil
-	case j2.Origin == nil:
-		fmt.Fprintf(diag, "whythefail: %s\n", j2.originMiss)
-		return nil, nil
+	}
+	if follows {
+		j2.blamed = make(chan struct{})
 	}
 	derr := detach(old, diag)
 	cerr := old.Close()
@@ -530,20 +561,35 @@ func (j *Job) swapOrigin(ctx context.Context, plan session.Plan, sopts session.O
 	}
 	p2 := j2.Plan
 	p2.Stack = plan.Stack
+	what := b.Callee + "'s calls"
+	if j2.Origin != nil {
+		what = j2.Origin.Function + "'s statements"
+	}
 	sess, err := session.Start(ctx, p2, sopts)
 	if err != nil {
-		fmt.Fprintf(diag, "whythefail: placing %s's statements failed (%v): tracing goes on without them\n", j2.Origin.Function, err)
+		fmt.Fprintf(diag, "whythefail: placing %s failed (%v): tracing goes on without them\n", what, err)
 		sess, err = session.Start(ctx, plan, sopts)
 		if err != nil {
 			return nil, explainStart(err)
 		}
-		return &swapped{job: j, sess: sess, prior: st}, nil
+		return &swapped{job: j, sess: sess, plan: plan, prior: st}, nil
 	}
-	for _, n := range append(j2.originNotes, j2.originVarNotes(sess.Warnings(), notes)...) {
+	ns := j2.originNotes
+	if j2.Origin != nil {
+		ns = append(ns, j2.originVarNotes(sess.Warnings(), notes)...)
+	}
+	for _, n := range ns {
 		fmt.Fprintf(diag, "whythefail: note: %s\n", n)
 	}
-	fmt.Fprintf(diag, "whythefail: %s's statements are traced from now on (%d probes): the next failure that blames the same call prints them\n", j2.Origin.Function, sess.Probes())
-	return &swapped{job: j2, sess: sess, prior: st}, nil
+	switch {
+	case j2.Origin == nil:
+		fmt.Fprintf(diag, "whythefail: %s's calls are followed from now on (%d probes): the next failure through the same call shows them\n", b.Callee, sess.Probes())
+	case follows:
+		fmt.Fprintf(diag, "whythefail: %s's calls are followed and its statements traced from now on (%d probes): the next failure through the same call shows them\n", j2.Origin.Function, sess.Probes())
+	default:
+		fmt.Fprintf(diag, "whythefail: %s's statements are traced from now on (%d probes): the next failure that blames the same call prints them\n", j2.Origin.Function, sess.Probes())
+	}
+	return &swapped{job: j2, sess: sess, plan: p2, prior: st}, nil
 }
 
 // addStats sums the statistics of two sessions of one run.
@@ -561,11 +607,11 @@ func addStats(a, b session.Stats) session.Stats {
 // refused to attach (a statement of the origin on an instruction it takes
 // no uprobe on: glibc's string functions' VEX and EVEX instructions): the
 // first run's traces stand, without the origin's statements.
-func rerunRefused(diag io.Writer, j *Job, err error) bool {
+func rerunRefused(diag io.Writer, j *Job, err error, before string) bool {
 	var ae *session.AttachError
 	if !errors.As(err, &ae) || j.Origin == nil {
 		return false
 	}
-	fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v (the kernel refused a probe there): the first run's traces follow\n", j.Origin.Function, err)
+	fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v (the kernel refused a probe there): %s traces follow\n", j.Origin.Function, err, before)
 	return true
 }

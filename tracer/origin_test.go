@@ -20,6 +20,34 @@ import (
 // fixture and returns whythefail's stdout and stderr once it exited.
 func followPID(t *testing.T, b *fixture.Binary, target, fn, cond, origin, first, then string) (string, string) {
 	t.Helper()
+	steps := []pidStep{{feed: first, placed: origin}}
+	if then != "" {
+		steps = append(steps, pidStep{feed: then, traces: 2})
+	}
+	return followPIDSteps(t, b, target, fn, cond, steps)
+}
+
+// pidStep is a step of followPIDSteps: lines fed to the fixture, then
+// what is waited for: whythefail saying the statements of placed are
+// traced from now on (its calls followed too, or not), or traces traces
+// of fn printed.
+type pidStep struct {
+	feed, placed string
+	traces       int
+}
+
+// placedLine reports whether stderr says origin's statements are placed,
+// its calls followed too or not.
+func placedLine(stderr, origin string) bool {
+	return strings.Contains(stderr, "whythefail: "+origin+"'s statements are traced from now on") ||
+		strings.Contains(stderr, "whythefail: "+origin+"'s calls are followed and its statements traced from now on")
+}
+
+// followPIDSteps runs the follow fixture reading lines on stdin, attaches
+// whythefail with --follow -x to it, takes each step, then ends the
+// fixture and returns whythefail's stdout and stderr once it exited.
+func followPIDSteps(t *testing.T, b *fixture.Binary, target, fn, cond string, steps []pidStep) (string, string) {
+	t.Helper()
 	prog := exec.Command(b.Path)
 	prog.Env = []string{"FOLLOW_STDIN=1"}
 	in, err := prog.StdinPipe()
@@ -49,12 +77,14 @@ func followPID(t *testing.T, b *fixture.Binary, target, fn, cond, origin, first,
 		}
 	}()
 	waitFor(t, "the probes attached", func() bool { return strings.Contains(errb.String(), "probes attached") })
-	io.WriteString(in, first)
-	placed := "whythefail: " + origin + "'s statements are traced from now on"
-	waitFor(t, "the origin's probes placed", func() bool { return strings.Contains(errb.String(), placed) })
-	if then != "" {
-		io.WriteString(in, then)
-		waitFor(t, "the second trace", func() bool { return strings.Count(out.String(), "function("+fn+")") == 2 })
+	for _, s := range steps {
+		io.WriteString(in, s.feed)
+		if s.placed != "" {
+			waitFor(t, s.placed+"'s probes placed", func() bool { return placedLine(errb.String(), s.placed) })
+		}
+		if s.traces > 0 {
+			waitFor(t, fmt.Sprintf("trace %d", s.traces), func() bool { return strings.Count(out.String(), "function("+fn+")") == s.traces })
+		}
 	}
 	in.Close()
 	select {
@@ -177,7 +207,9 @@ func TestFollowOriginPIDGlibc(t *testing.T) {
 	out, _ := followPID(t, b, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "_IO_new_file_fopen", "q\n", "q\n")
 	// The first call sets errno to EINVAL; the second leaves it
 	// EINVAL, which a call's errno is only when it changed.
-	withErrno := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0 with errno EINVAL (22), passed up"
+	// The first failure's origin line says _IO_new_file_fopen's calls
+	// were not followed yet: they are from then on.
+	withErrno := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0 with errno EINVAL (22), passed up (its own calls not followed yet: --follow goes one level deeper each time the failure recurs)"
 	without := "origin: _IO_new_file_fopen (in __fopen_internal) returned 0x0, passed up"
 	traces := pidTraces(t, out, 2, func(l string) bool { return l == withErrno || l == without })
 	for i, want := range []string{withErrno, without} {

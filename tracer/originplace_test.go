@@ -23,7 +23,7 @@ func TestOriginPlacementAvoidsSite(t *testing.T) {
 	b := fixture.Build(t, "follow", fixture.Variant{Compiler: "gcc", Opt: "-O0", PIE: true})
 	line := fixture.Line(t, fixture.Source("follow"), "down-call")
 	auto, _ := tracer.KernelPlacement()
-	cfg := tracer.Config{Target: fmt.Sprintf("process(%q)", b.Path), Function: "recurse", Condition: "$return < 0", Follow: true, Variable: "$$vars"}
+	cfg := tracer.Config{Target: fmt.Sprintf("process(%q)", b.Path), Function: "recurse", Condition: "$return < 0", Follow: true, FollowEager: true, Variable: "$$vars"}
 	job, err := tracer.Prepare(cfg)
 	if err != nil {
 		t.Fatal(err)

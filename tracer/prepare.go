@@ -57,12 +57,21 @@ type Config struct {
 	// DefaultFollowDepth).
 	Follow      bool
 	FollowDepth int
+	// FollowEager probes every level to FollowDepth from the first run
+	// (--follow-eager): a failure then shows its whole chain at once,
+	// but a followed callee's call sites trap for all its callers.
+	// Without it, in user space, a run follows one level below the
+	// functions of the chain an earlier run blamed (follow.Input.Staged;
+	// Job.RunFollow, swapOrigin), so that probes outside FUNCTION's code
+	// are placed only once a failure asked for them.
+	FollowEager bool
 	// Origin, with Follow, also traces the statements of the function
 	// a trace of an earlier run blamed, for that call (Job.RunFollow).
 	Origin *follow.Blame
-	// FollowAlso, with Follow, are calls through a pointer an earlier
-	// run recorded, whose targets' own calls are followed too
-	// (follow.Input.Also; Job.RunFollow's re-run).
+	// FollowAlso, with Follow, are calls an earlier run recorded and
+	// blamed, whose callees' own calls are followed too: calls through a
+	// pointer, and the chain's calls a staged follow left for a later
+	// run (follow.Input.Also; Job.RunFollow's re-runs, swapOrigin).
 	FollowAlso []follow.Blame
 	// Release is the kernel release (-r) whose debug info kernel and
 	// module targets use; "" means the running kernel's, and any other
@@ -109,12 +118,14 @@ type Job struct {
 	blame    *follow.Blame
 	cut      bool
 	recurred int
-	// deeper is, in a re-run that followed the calls of the origin
-	// called through a pointer (Config.FollowAlso), the first call a
-	// trace blamed below it, along a chain through it.
+	// deeper is, in a re-run that followed the calls of Config.Origin's
+	// callee (Config.FollowAlso), the first call a trace blamed below
+	// it, along a chain through it.
 	deeper *follow.Blame
-	// blamed, when set, is closed when blame is first set: -x and
-	// system-wide runs then place the origin's statements (swapOrigin).
+	// blamed, when set, is closed when blame (or, in a job that placed
+	// an origin's statements and follows its calls, deeper) is first
+	// set: -x and system-wide runs then place the origin's statements
+	// (swapOrigin).
 	blamed chan struct{}
 	// rerun says the job is RunFollow's second run: the notes on the
 	// function's variables were printed by the first.

@@ -301,9 +301,9 @@ func (j *Job) Run(ctx context.Context, out io.Writer, o RunOptions) (status int,
 			<-stopped
 		}()
 	}
-	var prior session.Stats // of a session the origin's replaced
+	var prior session.Stats // of the sessions the origin's replaced
 	var swapped *Job
-	blamed := j.blamed
+	cur, curPlan, blamed := j, plan, j.blamed
 wait:
 	for {
 		select {
@@ -311,16 +311,22 @@ wait:
 		case <-ctx.Done():
 		case <-limit.reached: // --max-traces: stop as on Ctrl-C
 		case <-blamed:
+			// The first failure blamed a call, or, its calls
+			// followed since, a failure came from below it.
 			blamed = nil
-			next, err := j.swapOrigin(abortCtx, plan, sopts, sess, printed, diag, o.Notes)
+			b := cur.blame
+			if cur.cfg.Origin != nil {
+				b = cur.deeper
+			}
+			next, err := cur.swapOrigin(abortCtx, *b, curPlan, sopts, sess, printed, diag, o.Notes)
 			if err != nil {
 				return 0, err
 			}
 			if next != nil {
 				prior = addStats(prior, next.prior)
-				sess, w = next.sess, newWriter(next.job)
-				if next.job != j {
-					swapped = next.job
+				sess, w, curPlan = next.sess, newWriter(next.job), next.plan
+				if next.job != cur {
+					swapped, cur, blamed = next.job, next.job, next.job.blamed
 				}
 				printed = printTraces(abortCtx, next.job, sess, w, limit)
 			}
@@ -348,7 +354,7 @@ wait:
 	}
 	st, _ := sess.Stats()
 	st = addStats(prior, st)
-	if swapped != nil && swapped.recurred == 0 {
+	if swapped != nil && swapped.recurred == 0 && swapped.Origin != nil {
 		fmt.Fprintf(diag, "whythefail: the failure did not recur once %s's statements were placed: no trace shows them\n", swapped.Origin.Function)
 	}
 	if st.ErrnoUnknown > 0 && j.errnoMiss != "" && o.Notes != NotesQuiet {

@@ -30,6 +30,9 @@ type Args struct {
 	// FollowDepth is --follow's DEPTH (0 when --follow has no value:
 	// tracer.DefaultFollowDepth).
 	FollowDepth int
+	// FollowEager is --follow-eager: every level probed from the first
+	// run (tracer.Config.FollowEager).
+	FollowEager bool
 	NoVerdict   bool     // --no-verdict: no "why:" line after each trace
 	Group       bool     // --group: each statement path once, with a summary of its other calls
 	NoGroup     bool     // --no-group: every trace, even on a terminal
@@ -121,6 +124,8 @@ func parseArgs(argv []string) (*Args, error) {
 				a.FollowDepth = n
 			}
 			a.Follow = true
+		case "--follow-eager", "-follow-eager":
+			a.FollowEager = true
 		case "--group", "-group":
 			a.Group = true
 		case "--no-group", "-no-group":
@@ -200,6 +205,9 @@ func parseArgs(argv []string) (*Args, error) {
 	}
 	if a.Command != "" && a.PID != 0 {
 		return nil, usagef("-c and -x cannot be used together")
+	}
+	if a.FollowEager && !a.Follow {
+		return nil, usagef("--follow-eager changes what --follow probes: give --follow too")
 	}
 	return a, nil
 }

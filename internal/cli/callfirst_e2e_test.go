@@ -33,11 +33,12 @@ func TestFollowCallFirst(t *testing.T) {
 			b := fixture.Build(t, "callfirst", v)
 			for _, placement := range []string{"--placement=naive", "--placement=auto"} {
 				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "top", "$return < 0", "--follow", placement, "-c", b.Path+" >/dev/null")
-				rerun := fmt.Sprintf("whythefail: re-running %s >/dev/null to trace leaf's statements\n", b.Path)
-				rest := strings.Replace(r.stderr, rerun, "", 1)
-				if r.status != 0 || rest == r.stderr || !onlyNotes(rest) {
+				// One level per run: mid's calls, then leaf's statements.
+				reruns := rerunLines(b.Path+" >/dev/null", followStep("mid"), traceStep("leaf"))
+				rest, ok := withoutLines(r.stderr, reruns)
+				if r.status != 0 || !ok || !onlyNotes(rest) {
 					dumpOnFailure(t, r)
-					t.Fatalf("%s: exit status %d, stderr %q; want 0, %q and notes at most", placement, r.status, r.stderr, rerun)
+					t.Fatalf("%s: exit status %d, stderr %q; want 0, %q and notes at most", placement, r.status, r.stderr, reruns)
 				}
 				got, _, body := followLines(t, r.stdout)
 				if strings.Join(got, "\n") != strings.Join(want, "\n") {

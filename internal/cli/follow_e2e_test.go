@@ -61,8 +61,9 @@ type followCase struct {
 }
 
 // viaPtr names, for a case whose first run blamed a callee called
-// through a pointer, that callee: the re-run follows its calls and, the
-// failure coming from deeper, a third run traces the origin's statements.
+// through a pointer, that callee: with --follow-eager too, the re-run
+// follows its calls and, the failure coming from deeper, a third run
+// traces the origin's statements.
 var viaPtr = map[string]string{"viaptr3": "mid3"}
 
 // followCases are the cases of TestFollow, at the default depth (3).
@@ -150,7 +151,10 @@ var followCases = []followCase{
 // (depth 3), in both compilers at -O0 and -O2, and checks the complete
 // --follow lines: the calls with their values (the calls made in each
 // call of the chain indented below it), the origin and the chain from the
-// function down to it (followCases).
+// function down to it (followCases). It traces each twice: one level
+// per run (the default: the command re-run once per callee of the
+// chain) and with --follow-eager (every level from the first run); both
+// print the same lines.
 func TestFollow(t *testing.T) {
 	fixture.RequireBPF(t)
 	m := fixture.Markers(t, fixture.Source("follow"))
@@ -181,47 +185,64 @@ func TestFollow(t *testing.T) {
 					})
 					want = append(want, l)
 				}
-				// The origin's statements: a re-run traces them
-				// (in libfollow.so too); through a pointer, a
-				// second re-run (the re-run lines in that order,
-				// notes between them).
-				origin, reruns := "", []string(nil)
+				// The origin's statements: re-runs trace them (in
+				// libfollow.so too), one level deeper each: one per
+				// callee of the chain (the re-run lines in that
+				// order, notes between them).
+				origin, callees := "", []string(nil)
 				for _, l := range c.lines {
 					if o, ok := strings.CutPrefix(l, "origin: "); ok && !strings.Contains(o, " itself ") {
 						origin, _, _ = strings.Cut(o, " ")
-						reruns = []string{fmt.Sprintf("whythefail: re-running %s >/dev/null to trace %s's statements\n", b.Path, origin)}
-						if p := viaPtr[c.fn]; p != "" {
-							reruns = []string{fmt.Sprintf("whythefail: re-running %s >/dev/null to trace %s's statements\n", b.Path, p),
-								fmt.Sprintf("whythefail: re-running %s >/dev/null again, the calls of %s (called through a pointer) followed, to trace %s's statements\n", b.Path, p, origin)}
-						}
+					}
+					if strings.HasPrefix(l, "chain: ") {
+						callees = chainCallees(l)
 					}
 				}
-				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "-c", b.Path+" >/dev/null")
-				kept, rest, found := "", r.stderr, true
-				for _, l := range reruns {
-					before, after, ok := strings.Cut(rest, l)
-					found = found && ok
-					kept, rest = kept+before, after
-				}
-				if rest = kept + rest; r.status != 0 || !found || !onlyNotes(rest) {
-					dumpOnFailure(t, r)
-					t.Fatalf("%s: exit status %d, stderr %q; want 0, %q and notes at most", c.fn, r.status, r.stderr, reruns)
-				}
-				heading, _ := originSection(t, r.stdout)
-				if want := "origin's statements: " + origin + ", in the call "; (origin != "") != strings.HasPrefix(heading, want) {
-					t.Errorf("%s: origin's statements heading %q, want one starting %q only when a re-run traced them", c.fn, heading, want)
-				}
-				got, _, rest := followLines(t, r.stdout)
-				traces, _ := parseOutput(t, rest)
-				if len(traces) != 1 || traces[0].ret != c.ret {
-					t.Errorf("%s: %d traces, want 1 returning %s:\n%s", c.fn, len(traces), c.ret, r.stdout)
-					continue
-				}
-				if strings.Join(got, "\n") != strings.Join(want, "\n") {
-					t.Errorf("%s:\ngot\n%s\nwant\n%s", c.fn, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				for _, eager := range []bool{false, true} {
+					args := []string{fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "-c", b.Path + " >/dev/null"}
+					if eager {
+						args = append(args, "--follow-eager")
+					}
+					r := traceRun(t, args...)
+					rest, found := withoutStagedReruns(r.stderr, b.Path+" >/dev/null", callees)
+					if eager && origin != "" {
+						// Every level from the first run: one
+						// re-run traces the origin's statements;
+						// through a pointer, one follows its calls
+						// first.
+						steps := []string{traceStep(origin)}
+						if p := viaPtr[c.fn]; p != "" {
+							steps = []string{followStep(p), traceStep(origin)}
+						}
+						rest, found = withoutLines(r.stderr, rerunLines(b.Path+" >/dev/null", steps...))
+					}
+					if r.status != 0 || !found || !onlyNotes(rest) {
+						dumpOnFailure(t, r)
+						t.Fatalf("%s (eager %v): exit status %d, stderr %q; want 0, the re-runs for %q and notes at most", c.fn, eager, r.status, r.stderr, callees)
+					}
+					checkFollowCase(t, c, r, origin, want, eager)
 				}
 			}
 		})
+	}
+}
+
+// checkFollowCase checks the trace of one of TestFollow's cases: the
+// --follow lines want, and the origin's statements heading.
+func checkFollowCase(t *testing.T, c followCase, r result, origin string, want []string, eager bool) {
+	t.Helper()
+	heading, _ := originSection(t, r.stdout)
+	if w := "origin's statements: " + origin + ", in the call "; (origin != "") != strings.HasPrefix(heading, w) {
+		t.Errorf("%s (eager %v): origin's statements heading %q, want one starting %q only when a re-run traced them", c.fn, eager, heading, w)
+	}
+	got, _, rest := followLines(t, r.stdout)
+	traces, _ := parseOutput(t, rest)
+	if len(traces) != 1 || traces[0].ret != c.ret {
+		t.Errorf("%s (eager %v): %d traces, want 1 returning %s:\n%s", c.fn, eager, len(traces), c.ret, r.stdout)
+		return
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s (eager %v):\ngot\n%s\nwant\n%s", c.fn, eager, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -310,6 +331,15 @@ func TestFollowDepth(t *testing.T) {
 		if r.status != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "--follow=") || r.stdout != "" {
 			t.Errorf("%s: status %d, stdout %q, stderr %q; want 1 and one line", arg, r.status, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestFollowEagerAlone: --follow-eager without --follow is one line
+// saying to give --follow too, and exit status 1.
+func TestFollowEagerAlone(t *testing.T) {
+	r := runCLI("/bin/true", "main", "$return < 0", "--follow-eager")
+	if want := "whythefail: --follow-eager changes what --follow probes: give --follow too (see whythefail --help)\n"; r.status != 1 || r.stderr != want || r.stdout != "" {
+		t.Errorf("status %d, stdout %q, stderr %q; want 1 and %q", r.status, r.stdout, r.stderr, want)
 	}
 }
 

@@ -14,9 +14,11 @@ import (
 var movedReturnsRE = regexp.MustCompile(`placement: --follow: (\d+) of the \d+ return probes outside \S+`)
 
 // TestFollowPlacementIdentical traces each function of the follow fixture
-// (followCases) with --follow, depth 3, its origin's statements traced by
-// a re-run, in both compilers at -O2, glibc's fopen failing on its mode
-// and getaddrinfo succeeding on a numeric lookup, with --placement=naive
+// (followCases) with --follow, depth 3, one level per run, its origin's
+// statements traced by the last re-run, in both compilers at -O2, glibc's
+// fopen failing on its mode and getaddrinfo succeeding on a numeric
+// lookup (with --follow-eager: every level in the first run, the
+// callees' return probes outside fopen's code from the start), with --placement=naive
 // (every return probe at its return address) and with automatic
 // placement (-v: return probes outside the traced function moved to an
 // emulated instruction after the return address where that records the
@@ -69,7 +71,7 @@ func TestFollowPlacementIdentical(t *testing.T) {
 		if probe.status != 0 && strings.Contains(probe.stderr, "debug") {
 			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(probe.stderr))
 		}
-		compare(t, "fopen", `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow",
+		compare(t, "fopen", `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow", "--follow-eager",
 			"-c", fmt.Sprintf("setarch -R %q >/dev/null", b.Path))
 	})
 	t.Run("glibc-getaddrinfo", func(t *testing.T) {
@@ -80,7 +82,7 @@ func TestFollowPlacementIdentical(t *testing.T) {
 		if probe.status != 0 && strings.Contains(probe.stderr, "debug") {
 			fixture.Missing(t, "%s: install libc6-dbg", strings.TrimSpace(probe.stderr))
 		}
-		compare(t, "getaddrinfo", `process("/lib/x86_64-linux-gnu/libc.so.6")`, "getaddrinfo", "$return == 0", "--follow",
+		compare(t, "getaddrinfo", `process("/lib/x86_64-linux-gnu/libc.so.6")`, "getaddrinfo", "$return == 0", "--follow", "--follow-eager",
 			"-c", "setarch -R getent ahosts 127.0.0.1 >/dev/null")
 	})
 	if moved == 0 {

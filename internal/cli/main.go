@@ -35,7 +35,12 @@ flags: -o FILE          write traces and statistics to FILE (the -c command keep
        --backtrace      after each trace, its chain of callers (function, file, line)
        --follow[=DEPTH] after each trace, the calls FUNCTION made (and theirs, DEPTH levels deep,
                         3 by default), what each returned, and the chain down to the origin
-                        of the return value
+                        of the return value; one level per run: a -c command runs again
+                        (a -x process waits for the next failure) to follow the calls of
+                        the callee a run blamed, and trace its statements
+       --follow-eager   with --follow, every level probed from the first run: the whole
+                        chain from one failure, but a followed callee's call sites then
+                        trap for all its callers
        --group          each statement path once, then how many more calls took it and what differed
        --no-group       every trace, even on a terminal (which groups a path after 3 traces)
        --version        print whythefail's version

@@ -12,11 +12,12 @@ import (
 	"github.com/whythefail/whythefail/internal/fixture"
 )
 
-// rerunRE is the one line that says the -c command runs again with the
-// origin's statements traced.
-var rerunRE = regexp.MustCompile(`^whythefail: re-running .+ to trace \S+'s statements$`)
+// rerunRE is a line that says the -c command runs again: to follow the
+// calls of the callee a run blamed and trace its statements (--follow
+// goes one level deeper per run), or to trace the origin's statements.
+var rerunRE = regexp.MustCompile(`^whythefail: re-running .+ to (trace \S+'s statements|follow \S+'s calls( and trace its statements)?)$`)
 
-// withoutRerun drops the re-run line from stderr.
+// withoutRerun drops the re-run lines from stderr.
 func withoutRerun(stderr string) string {
 	var keep []string
 	for _, l := range strings.Split(stderr, "\n") {
@@ -25,6 +26,112 @@ func withoutRerun(stderr string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// tracesLast reports whether the last of stderr's re-run lines traces
+// origin's statements (following its calls or not).
+func tracesLast(stderr, origin string) bool {
+	last := ""
+	for _, l := range strings.Split(stderr, "\n") {
+		if rerunRE.MatchString(l) {
+			last = l
+		}
+	}
+	return strings.HasSuffix(last, " to trace "+origin+"'s statements") || strings.HasSuffix(last, " to follow "+origin+"'s calls and trace its statements")
+}
+
+// followStep and traceStep are the ends of re-run lines (rerunLines): the run
+// that follows name's calls and traces its statements, the one that
+// traces its statements alone.
+func followStep(name string) string { return "follow " + name + "'s calls and trace its statements" }
+func traceStep(name string) string  { return "trace " + name + "'s statements" }
+
+// rerunLines are the lines saying that cmd runs again for each step, in
+// order ("again" from the second on).
+func rerunLines(cmd string, steps ...string) []string {
+	var out []string
+	for i, s := range steps {
+		again := ""
+		if i > 0 {
+			again = " again"
+		}
+		out = append(out, fmt.Sprintf("whythefail: re-running %s%s to %s\n", cmd, again, s))
+	}
+	return out
+}
+
+// chainCallees are the callees of a chain: line (a PLT call's by the
+// function's name), FUNCTION and the functions tail-jumped to or inlined
+// left out.
+func chainCallees(chain string) []string {
+	var out []string
+	for i, p := range strings.Split(strings.TrimPrefix(chain, "chain: "), " → ") {
+		if i == 0 || strings.HasSuffix(p, " (tail call)") || strings.HasSuffix(p, " (inlined)") {
+			continue
+		}
+		name, _, _ := strings.Cut(p, " ")
+		out = append(out, strings.TrimSuffix(name, "@plt"))
+	}
+	return out
+}
+
+// withoutStagedReruns removes from stderr the re-run lines of a staged
+// --follow of cmd whose chain is callees, checking them: in order, each
+// for a callee further down the chain than the one before (a recursive
+// callee's are all followed at once: fewer lines than callees), each
+// following its callee's calls and tracing its statements, but the last,
+// the origin's, which may trace its statements alone (it makes no call).
+// Not ok when they are not so.
+func withoutStagedReruns(stderr, cmd string, callees []string) (string, bool) {
+	var keep, reruns []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if rerunRE.MatchString(l) {
+			reruns = append(reruns, l)
+		} else {
+			keep = append(keep, l)
+		}
+	}
+	if len(reruns) == 0 || len(reruns) > len(callees) {
+		return stderr, len(callees) == 0 && len(reruns) == 0
+	}
+	k, origin := -1, len(callees)-1
+	for i, l := range reruns {
+		prefix := "whythefail: re-running " + cmd + " to "
+		if i > 0 {
+			prefix = "whythefail: re-running " + cmd + " again to "
+		}
+		if i == len(reruns)-1 {
+			// The origin's, below every callee matched before.
+			if k >= origin || l != prefix+followStep(callees[origin]) && l != prefix+traceStep(callees[origin]) {
+				return stderr, false
+			}
+			break
+		}
+		found := false
+		for k+1 < origin && !found {
+			k++
+			found = l == prefix+followStep(callees[k])
+		}
+		if !found {
+			return stderr, false
+		}
+	}
+	return strings.Join(keep, "\n"), true
+}
+
+// withoutLines removes each of lines from stderr, once and in order; not
+// ok when one is missing.
+func withoutLines(stderr string, lines []string) (string, bool) {
+	at := 0
+	for _, l := range lines {
+		k := strings.Index(stderr[at:], l)
+		if k < 0 {
+			return stderr, false
+		}
+		stderr = stderr[:at+k] + stderr[at+k+len(l):]
+		at += k
+	}
+	return stderr, true
 }
 
 // originSection returns the heading of the origin's statements in a text
@@ -133,9 +240,9 @@ func TestFollowOrigin(t *testing.T) {
 				}
 				listed, _ := listedLines(t, b, path, c.origin)
 				r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), c.fn, "$return < 0", "--follow", "-c", b.Path+" >/dev/null")
-				if r.status != 0 || !onlyNotes(withoutRerun(r.stderr)) || strings.Count(r.stderr, "to trace "+c.origin+"'s statements\n") != 1 {
+				if r.status != 0 || !onlyNotes(withoutRerun(r.stderr)) || !tracesLast(r.stderr, c.origin) {
 					dumpOnFailure(t, r)
-					t.Fatalf("%s: exit status %d, stderr %q; want 0, one re-run line and notes", c.fn, r.status, r.stderr)
+					t.Fatalf("%s: exit status %d, stderr %q; want 0, re-run lines, the last for the origin, and notes", c.fn, r.status, r.stderr)
 				}
 				_, _, rest := followLines(t, r.stdout)
 				traces, _ := parseOutput(t, rest)
@@ -227,48 +334,63 @@ func TestFollowOriginJSON(t *testing.T) {
 
 // TestFollowOriginNoRecur: a failure that depends on a file the failing
 // call removes does not recur in the re-run: one line says so, and the
-// first run's trace prints with its calls alone.
+// first run's trace prints with its calls alone: one level (the origin
+// line says present's calls were not followed yet), or with
+// --follow-eager every level.
 func TestFollowOriginNoRecur(t *testing.T) {
 	fixture.RequireBPF(t)
 	m := fixture.Markers(t, fixture.Source("follow"))
 	b := fixture.Build(t, "follow", fixture.Default)
-	flag := filepath.Join(t.TempDir(), "present")
-	if err := os.WriteFile(flag, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := followRun(t, false, fmt.Sprintf("process(%q)", b.Path), "once", "$return < 0", "--follow", "-c", fmt.Sprintf("FOLLOW_ONCE=%s %s >/dev/null", flag, b.Path))
-	var rest []string
-	for _, l := range strings.Split(withoutRerun(r.stderr), "\n") {
-		if strings.HasPrefix(l, "whythefail: the failure did not recur") {
-			if want := "whythefail: the failure did not recur in the re-run (no trace blamed present, call 1 from its site, again): the first run's traces follow, without its statements"; l != want {
-				t.Errorf("stderr line %q, want %q", l, want)
+	for _, eager := range []bool{false, true} {
+		t.Run(fmt.Sprintf("eager=%v", eager), func(t *testing.T) {
+			flag := filepath.Join(t.TempDir(), "present")
+			if err := os.WriteFile(flag, nil, 0o644); err != nil {
+				t.Fatal(err)
 			}
-			continue
-		}
-		rest = append(rest, l)
-	}
-	if len(rest) == strings.Count(withoutRerun(r.stderr), "\n")+1 || !onlyNotes(strings.Join(rest, "\n")) || !strings.Contains(r.stderr, "to trace present's statements\n") {
-		t.Errorf("stderr %q: want the re-run line, the did-not-recur line and notes", r.stderr)
-	}
-	calls, origin, body := followLines(t, r.stdout)
-	traces, _ := parseOutput(t, body)
-	const file = "/fixture/src/follow.c"
-	want := fmt.Sprintf("origin: present (%s:%d) returned -17, passed up", file, m["once-call"])
-	wantCalls := []string{ // followLines' calls, origin and chain lines
-		fmt.Sprintf("call: present (%s:%d) returned -17", file, m["once-call"]),
-		fmt.Sprintf("call:   access@plt (%s:%d) returned 0", file, m["present-access"]),
-		fmt.Sprintf("call: unlink@plt (%s:%d) returned (value not used)", file, m["once-unlink"]),
-		want,
-		fmt.Sprintf("chain: once → present (%s:%d) returned -17", file, m["once-call"]),
-	}
-	if len(traces) != 1 || traces[0].ret != "-17" || origin != want || strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {
-		t.Errorf("traces %d, calls %q, origin %q; want one returning -17, calls %q and %q", len(traces), calls, origin, wantCalls, want)
-	}
-	if strings.Contains(r.stdout, "origin's statements") {
-		t.Errorf("the origin's statements printed although the failure did not recur:\n%s", r.stdout)
-	}
-	if _, err := os.Stat(flag); !os.IsNotExist(err) {
-		t.Errorf("the fixture did not remove %s: %v", flag, err)
+			args := []string{fmt.Sprintf("process(%q)", b.Path), "once", "$return < 0", "--follow", "-c", fmt.Sprintf("FOLLOW_ONCE=%s %s >/dev/null", flag, b.Path)}
+			if eager {
+				args = append(args, "--follow-eager")
+			}
+			r := followRun(t, false, args...)
+			var rest []string
+			for _, l := range strings.Split(withoutRerun(r.stderr), "\n") {
+				if strings.HasPrefix(l, "whythefail: the failure did not recur") {
+					if want := "whythefail: the failure did not recur in the re-run (no trace blamed present, call 1 from its site, again): the first run's traces follow, without its statements"; l != want {
+						t.Errorf("stderr line %q, want %q", l, want)
+					}
+					continue
+				}
+				rest = append(rest, l)
+			}
+			if len(rest) == strings.Count(withoutRerun(r.stderr), "\n")+1 || !onlyNotes(strings.Join(rest, "\n")) || !tracesLast(r.stderr, "present") {
+				t.Errorf("stderr %q: want the re-run line, the did-not-recur line and notes", r.stderr)
+			}
+			calls, origin, body := followLines(t, r.stdout)
+			traces, _ := parseOutput(t, body)
+			const file = "/fixture/src/follow.c"
+			want := fmt.Sprintf("origin: present (%s:%d) returned -17, passed up", file, m["once-call"])
+			wantCalls := []string{ // followLines' calls, origin and chain lines
+				fmt.Sprintf("call: present (%s:%d) returned -17", file, m["once-call"]),
+				fmt.Sprintf("call:   access@plt (%s:%d) returned 0", file, m["present-access"]),
+				fmt.Sprintf("call: unlink@plt (%s:%d) returned (value not used)", file, m["once-unlink"]),
+				want,
+				fmt.Sprintf("chain: once → present (%s:%d) returned -17", file, m["once-call"]),
+			}
+			if !eager {
+				// present's calls were to be followed by the re-run.
+				want += " (its own calls not followed yet: --follow goes one level deeper each time the failure recurs)"
+				wantCalls = append(wantCalls[:1:1], wantCalls[2], want, wantCalls[4])
+			}
+			if len(traces) != 1 || traces[0].ret != "-17" || origin != want || strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {
+				t.Errorf("traces %d, calls %q, origin %q; want one returning -17, calls %q and %q", len(traces), calls, origin, wantCalls, want)
+			}
+			if strings.Contains(r.stdout, "origin's statements") {
+				t.Errorf("the origin's statements printed although the failure did not recur:\n%s", r.stdout)
+			}
+			if _, err := os.Stat(flag); !os.IsNotExist(err) {
+				t.Errorf("the fixture did not remove %s: %v", flag, err)
+			}
+		})
 	}
 }
 
@@ -295,8 +417,10 @@ func TestFollowOriginGlibc(t *testing.T) {
 	einval, past := fopenLines(t)
 	b := fixture.Build(t, "follow", fixture.Default)
 	r := followRun(t, true, `process("/lib/x86_64-linux-gnu/libc.so.6")`, "fopen", "$return == 0", "--follow", "-c", b.Path+" >/dev/null")
-	if !strings.Contains(r.stderr, "whythefail: re-running "+b.Path+" >/dev/null to trace _IO_new_file_fopen's statements\n") {
-		t.Errorf("stderr %q: want the re-run line", r.stderr)
+	// fopen tail-jumps to __fopen_internal, whose calls are fopen's own:
+	// _IO_new_file_fopen is blamed at depth 1, one re-run.
+	if want := rerunLines(b.Path+" >/dev/null", followStep("_IO_new_file_fopen")); !strings.Contains(r.stderr, want[0]) {
+		t.Errorf("stderr %q: want the re-run line %q", r.stderr, want[0])
 	}
 	heading, stmts := originSection(t, r.stdout)
 	var named bool
@@ -321,9 +445,11 @@ func TestFollowOriginLibc(t *testing.T) {
 	m := fixture.Markers(t, fixture.Source("follow"))
 	b := fixture.Build(t, "follow", fixture.Default)
 	r := followRun(t, true, fmt.Sprintf("process(%q)", b.Path), "openq", "$return < 0", "--follow", "-c", b.Path+" q >/dev/null")
-	rest := strings.Replace(r.stderr, "whythefail: re-running "+b.Path+" q >/dev/null to trace _IO_new_file_fopen's statements\n", "", 1)
-	if rest == r.stderr || !onlyNotes(rest) {
-		t.Errorf("stderr %q: want the re-run line and notes", r.stderr)
+	// One level per run: fopen's calls (_IO_new_fopen's, with those of
+	// __fopen_internal it tail-jumps to), then _IO_new_file_fopen's.
+	rest, ok := withoutLines(r.stderr, rerunLines(b.Path+" q >/dev/null", followStep("_IO_new_fopen"), followStep("_IO_new_file_fopen")))
+	if !ok || !onlyNotes(rest) {
+		t.Errorf("stderr %q: want the re-run lines and notes", r.stderr)
 	}
 	at := fmt.Sprintf("(/fixture/src/follow.c:%d)", m["openq-call"])
 	// __fopen_internal's call of _IO_file_fopen (an alias, named by

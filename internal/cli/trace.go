@@ -32,7 +32,7 @@ func trace(stdout, stderr io.Writer, a *Args) (err error) {
 	}
 	cfg := tracer.Config{Target: a.Positional[0], Function: a.Positional[1], Condition: a.Positional[2], DebugDirs: a.DebugDirs,
 		Debuginfod: client, Source: a.Source || a.Annotate, SourcePaths: a.SrcPaths, MaxRecords: a.MaxRecords, RingBufSize: a.RingBuf,
-		NoVerdict: a.NoVerdict, Release: a.Release, Follow: a.Follow, FollowDepth: a.FollowDepth}
+		NoVerdict: a.NoVerdict, Release: a.Release, Follow: a.Follow, FollowDepth: a.FollowDepth, FollowEager: a.FollowEager}
 	if len(a.Positional) == 4 {
 		cfg.Variable = a.Positional[3]
 	}

@@ -277,12 +277,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	/* -x's tests: per line read, one call of passup, failing on "f",
-	 * or of fopen with a mode glibc rejects on "q" */
+	 * of fopen with a mode glibc rejects on "q", or of three, failing
+	 * two levels down, on "t" */
 	if (getenv("FOLLOW_STDIN")) {
 		char line[16];
 		while (fgets(line, sizeof line, stdin)) {
 			if (line[0] == 'q')
 				printf("%d\n", fopen("/follow-fixture-none", "qz") == NULL);
+			else if (line[0] == 't')
+				printf("%d\n", three(seven));
 			else
 				printf("%d\n", passup(line[0] == 'f' ? seven : five));
 		}
