@@ -301,7 +301,9 @@ func (p *Plan) calleeCalls(tr *session.Trace, stmt line) Result {
 			c.Back, c.Unseen = true, c.Site.Used
 		}
 	}
-	res.Origin = p.origin(res, tr, stmt, after)
+	// (A plan at the callees keeps its chain one level deep; a call
+	// the dropped records held is not told apart here.)
+	res.Origin, res.Unknown = p.origin(res, tr, stmt, after, -1)
 	return res
 }
 

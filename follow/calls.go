@@ -68,6 +68,11 @@ type Call struct {
 	// out of the callee that was not probed): its value is unknown.
 	Unseen bool
 
+	// Gap says the call was still open when the trace buffer dropped
+	// records (session.Trace.Truncated): the calls made in it are not
+	// all recorded, so the chain stops at it (Origin.Cut).
+	Gap bool
+
 	// NotFollowed, when set, says why this call's own calls were not
 	// followed, in place of its site's (Site.NotFollowed): an ifunc's
 	// implementation, chosen at run time. Note, when set, is what the
@@ -97,6 +102,10 @@ type Origin struct {
 	// Links[i] says how Chain[i]'s value became its caller's: passed up
 	// unchanged, or translated (an errno replaced by another).
 	Links []Link
+	// Cut says the chain stops at Call because the calls made in it
+	// were not all recorded (Call.Gap): the failure may come from
+	// deeper.
+	Cut bool
 }
 
 // Link is how a value went from a call in the chain to its caller.
@@ -112,6 +121,10 @@ type Link struct {
 type Result struct {
 	Calls  []Call
 	Origin *Origin
+	// Unknown, when set, says why no origin is named although calls
+	// were made: the trace buffer dropped records while FUNCTION ran, and
+	// the call its value came from may be among them.
+	Unknown string
 }
 
 // Children returns the indexes of the calls made in call parent (-1:
@@ -179,7 +192,25 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 	var stack []open
 	nth := map[*Site]int{}
 	after := map[int]int{} // call index -> index of its return record
+	// The records the buffer dropped, if any, were between gap-1 and
+	// gap: the calls open then lose some of their calls, and a call
+	// recorded after it is kept only where its caller is known.
+	gap, gapOpen := -1, false
+	if tr.Truncated > 0 {
+		gap = tr.TruncatedAt
+	}
+	markGap := func() {
+		gapOpen = true
+		for _, o := range stack {
+			if o.call >= 0 {
+				res.Calls[o.call].Gap = true
+			}
+		}
+	}
 	for i, r := range tr.Records {
+		if i == gap {
+			markGap()
+		}
 		s, ok := p.byID[r.StmtID]
 		if !ok {
 			continue
@@ -196,6 +227,11 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 					break
 				}
 				stack = stack[:len(stack)-1] // outside top's frame: top is over
+			}
+			if gapOpen && !p.madeIn(s, res, stack) {
+				// Its caller's call may have been dropped: a call
+				// made deeper would be taken for its caller's.
+				continue
 			}
 			p.resolve(s)
 			c := Call{Site: s, Callee: s.Callee, Parent: -1, Depth: 1, Binary: s.TargetBinary, Target: s.Target, Nth: nth[s], At: i, BackAt: -1}
@@ -267,8 +303,26 @@ func (p *Plan) Calls(tr *session.Trace, stmt line) Result {
 		}
 		res.Calls[k].Back = true
 	}
-	res.Origin = p.origin(res, tr, stmt, after)
+	if gap >= len(tr.Records) {
+		markGap()
+	}
+	res.Origin, res.Unknown = p.origin(res, tr, stmt, after, gap)
 	return res
+}
+
+// madeIn reports whether a call at s, recorded after the trace buffer
+// dropped records, was made by the innermost call still open in stack
+// (by FUNCTION when none is): s is in that call's callee.
+func (p *Plan) madeIn(s *Site, res Result, stack []open) bool {
+	if len(stack) == 0 {
+		return s.Depth <= 1
+	}
+	top := stack[len(stack)-1]
+	if top.call < 0 {
+		return false
+	}
+	c := res.Calls[top.call]
+	return c.Target != 0 && s.funcEntry == c.Target && s.funcBin != nil && s.funcBin.Path == c.Binary
 }
 
 // nameIfunc names the implementation an ifunc call c (at site s)
@@ -307,10 +361,26 @@ const maxChain = 256
 
 // origin names the origin of tr.Return in res (see Calls); nil when
 // FUNCTION itself made the value.
-func (p *Plan) origin(res Result, tr *session.Trace, stmt line, after map[int]int) *Origin {
+func (p *Plan) origin(res Result, tr *session.Trace, stmt line, after map[int]int, gap int) (*Origin, string) {
 	var o *Origin
 	parent, v := -1, tr.Return
-	for len(res.Calls) > 0 && (o == nil || len(o.Chain) < maxChain) {
+	// open says parent (FUNCTION first) ran while the buffer dropped
+	// records: the last call it read the value of is known only when
+	// it came back after them (any later one would be recorded too).
+	open := gap >= 0
+	for o == nil || len(o.Chain) < maxChain {
+		if open {
+			if last := p.lastRead(res, parent); last < 0 || res.Calls[last].BackAt < gap {
+				if o == nil {
+					return nil, fmt.Sprintf("the trace buffer dropped %d records while %s ran: the call its value came from may be among them", tr.Truncated, p.Func)
+				}
+				o.Cut = true // its calls are not all recorded
+				break
+			}
+		}
+		if len(res.Calls) == 0 {
+			break
+		}
 		k, translated := p.pick(res, parent, v)
 		if k < 0 {
 			break
@@ -325,15 +395,15 @@ func (p *Plan) origin(res Result, tr *session.Trace, stmt line, after map[int]in
 		o.Chain = append(o.Chain, k)
 		c := res.Calls[k]
 		o.Links = append(o.Links, Link{Translated: translated, Errno: c.Errno != 0 && c.Value != v && (c.Raw == 0 || c.Value == -1)})
+		open = c.Gap
 		parent, v = k, res.Calls[k].Value
 	}
-	return o
+	return o, ""
 }
 
-// pick chooses, among the calls made in parent, the one value v came
-// from: the last whose value was read, when it returned v or (v a
-// negative errno) another errno; -1 when none did.
-func (p *Plan) pick(res Result, parent int, v int64) (int, bool) {
+// lastRead returns the last call made in parent to come back whose value
+// was read (or whose return was not seen), -1 when none did.
+func (p *Plan) lastRead(res Result, parent int) int {
 	// The last to come back: in a plan at the callees, a recursive
 	// invocation's calls come between a call and its return.
 	last, end := -1, -1
@@ -346,6 +416,14 @@ func (p *Plan) pick(res Result, parent int, v int64) (int, bool) {
 			last, end = i, e
 		}
 	}
+	return last
+}
+
+// pick chooses, among the calls made in parent, the one value v came
+// from: the last whose value was read, when it returned v or (v a
+// negative errno) another errno; -1 when none did.
+func (p *Plan) pick(res Result, parent int, v int64) (int, bool) {
+	last := p.lastRead(res, parent)
 	if last < 0 || res.Calls[last].Unseen {
 		return -1, false // none, or the last one read came back unseen
 	}

@@ -545,3 +545,67 @@ func TestTailJumpThroughPLT(t *testing.T) {
 		}
 	}
 }
+
+// TestCallsGap: records the trace buffer dropped (session.Trace.Truncated,
+// between TruncatedAt-1 and TruncatedAt) hide calls. A call recorded
+// after them is kept only where the call it was made in is known (leaf's
+// call of deep, whose own call was dropped, is not taken for mid's); a
+// call open across them has its calls not all recorded, so the chain
+// stops there (Origin.Cut) unless the call it read last came back after
+// them (a later one would be recorded too); and when FUNCTION's last
+// call read may be among them, no origin is named (Result.Unknown).
+func TestCallsGap(t *testing.T) {
+	bin := &Binary{Path: "/bin/f"}
+	m := &Site{CallID: 20, ReturnID: 21, Callee: "mid", Target: 0x1300, TargetBinary: "/bin/f", Used: true, Depth: 1, funcBin: bin}
+	l := &Site{CallID: 22, ReturnID: 23, Callee: "leaf", Target: 0x1400, TargetBinary: "/bin/f", Used: true, Depth: 2, funcEntry: 0x1300, funcBin: bin}
+	d := &Site{CallID: 24, ReturnID: 25, Callee: "deep", Target: 0x1500, TargetBinary: "/bin/f", Used: true, Depth: 3, funcEntry: 0x1400, funcBin: bin}
+	p := &Plan{Func: "top", retSize: 4, Depth: 3, byID: map[uint32]*Site{}}
+	for _, s := range []*Site{m, l, d} {
+		p.byID[s.CallID], p.byID[s.ReturnID] = s, s
+	}
+	call := func(s *Site, rsp uint64) session.Record {
+		return session.Record{StmtID: s.CallID, Values: []session.Value{{U64: rsp, OK: true}}}
+	}
+	ret := func(s *Site, rax, rsp uint64) session.Record {
+		return session.Record{StmtID: s.ReturnID, Values: []session.Value{{U64: rax, OK: true}, {U64: rsp, OK: true}}}
+	}
+	const neg2 = 0xfffffffe
+	for _, c := range []struct {
+		name    string
+		records []session.Record
+		at      int // TruncatedAt
+		callees []string
+		chain   []int
+		cut     bool
+		unknown bool
+	}{
+		{"leaf's call dropped: deep is not mid's", []session.Record{call(m, 1000), call(d, 800), ret(d, neg2, 800), ret(m, neg2, 1000)}, 1,
+			[]string{"mid"}, []int{0}, true, false},
+		{"mid and leaf open, deep made after: leaf's", []session.Record{call(m, 1000), call(l, 900), call(d, 800), ret(d, neg2, 800), ret(l, neg2, 900), ret(m, neg2, 1000)}, 2,
+			[]string{"mid", "leaf", "deep"}, []int{0, 1, 2}, false, false},
+		{"leaf came back before: a later call of mid may be among them", []session.Record{call(m, 1000), call(l, 900), ret(l, neg2, 900), call(d, 800), ret(d, 0, 800), ret(m, neg2, 1000)}, 3,
+			[]string{"mid", "leaf"}, []int{0}, true, false},
+		{"dropped before mid: it came back after them", []session.Record{call(m, 1000), call(l, 900), ret(l, neg2, 900), ret(m, neg2, 1000)}, 0,
+			[]string{"mid", "leaf"}, []int{0, 1}, false, false},
+		{"dropped after mid came back: a later call may be among them", []session.Record{call(m, 1000), ret(m, neg2, 1000), {StmtID: 99}}, 2,
+			[]string{"mid"}, nil, false, true},
+		{"dropped with no call kept", []session.Record{{StmtID: 99}, call(l, 900), ret(l, neg2, 900)}, 1,
+			nil, nil, false, true},
+	} {
+		res := p.Calls(&session.Trace{Return: -2, Records: c.records, Truncated: 40, TruncatedAt: c.at}, nil)
+		var callees []string
+		for _, k := range res.Calls {
+			callees = append(callees, k.Callee)
+		}
+		if fmt.Sprint(callees) != fmt.Sprint(c.callees) {
+			t.Errorf("%s: calls %q, want %q", c.name, callees, c.callees)
+		}
+		if c.unknown != (res.Unknown != "") || (res.Origin == nil) != (c.chain == nil) {
+			t.Errorf("%s: origin %+v, unknown %q; want chain %v, unknown %v", c.name, res.Origin, res.Unknown, c.chain, c.unknown)
+			continue
+		}
+		if res.Origin != nil && (fmt.Sprint(res.Origin.Chain) != fmt.Sprint(c.chain) || res.Origin.Cut != c.cut) {
+			t.Errorf("%s: chain %v cut %v, want %v cut %v", c.name, res.Origin.Chain, res.Origin.Cut, c.chain, c.cut)
+		}
+	}
+}

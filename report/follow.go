@@ -117,6 +117,9 @@ func writeCalls(b *strings.Builder, p *follow.Plan, res follow.Result, tr *Trace
 	walk(-1)
 	o := res.Origin
 	switch {
+	case o == nil && res.Unknown != "":
+		fmt.Fprintf(b, "origin: not known (%s)\n", res.Unknown)
+		return
 	case o == nil && len(res.Calls) == 0:
 		b.WriteString("origin: no call was made\n")
 		return
@@ -141,7 +144,10 @@ func writeCalls(b *strings.Builder, p *follow.Plan, res follow.Result, tr *Trace
 		}
 		break
 	}
-	if c.Site.Deferred {
+	switch {
+	case o.Cut:
+		how += " (the calls made in it were not all recorded: the trace buffer dropped records while it ran)"
+	case c.Site.Deferred:
 		how += " (its own calls not followed yet: --follow goes one level deeper each time the failure recurs)"
 	}
 	fmt.Fprintf(b, "origin: %s %s, %s\n", callName(c), callValue(c, format), how)
@@ -205,9 +211,11 @@ type jsonOrigin struct {
 	// calls), Call last.
 	Chain []int `json:"chain"`
 	// Deferred says the origin's own calls were not followed in this
-	// run, which followed one level only (follow.Site.Deferred): a later
-	// run may find the failure deeper.
+	// run, which followed one level only (follow.Site.Deferred), and Cut
+	// that they were not all recorded (follow.Origin.Cut): the failure
+	// may come from deeper.
 	Deferred bool `json:"calls_not_followed_yet,omitempty"`
+	Cut      bool `json:"calls_not_all_recorded,omitempty"`
 	// Function and Statements are the callee's DWARF name and the
 	// statements the blamed call ran, when they were traced (a re-run).
 	Function   string     `json:"function,omitempty"`
@@ -230,7 +238,7 @@ func callsJSON(res follow.Result) ([]jsonCall, *jsonOrigin) {
 		return calls, nil
 	}
 	o := &jsonOrigin{Call: res.Origin.Call, Callee: res.Calls[res.Origin.Call].Callee, Translated: res.Origin.Translated, Chain: res.Origin.Chain,
-		Deferred: res.Calls[res.Origin.Call].Site.Deferred}
+		Deferred: res.Calls[res.Origin.Call].Site.Deferred, Cut: res.Origin.Cut}
 	if o.Translated {
 		o.File, o.Line = res.Origin.File, res.Origin.Line
 	}

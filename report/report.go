@@ -479,6 +479,9 @@ func (j *JSON) Trace(tr *Trace) error {
 		// value came from (--follow).
 		Calls  []jsonCall  `json:"calls,omitempty"`
 		Origin *jsonOrigin `json:"origin,omitempty"`
+		// OriginUnknown says why no origin is named although calls
+		// were made (follow.Result.Unknown).
+		OriginUnknown string `json:"origin_unknown,omitempty"`
 	}{Statements: []jsonStmt{}, Type: "trace", Comm: tr.Comm, PID: tr.PID, TID: tr.TID, Target: j.H.Target, Function: j.H.Function, Return: tr.Return, Truncated: tr.Truncated}
 	if tr.Truncated > 0 {
 		at := tr.TruncatedAt
@@ -491,6 +494,7 @@ func (j *JSON) Trace(tr *Trace) error {
 	if j.Follow != nil {
 		res := j.Follow.Calls(tr, stmtLine(j.Stmts))
 		out.Calls, out.Origin = callsJSON(res)
+		out.OriginUnknown = res.Unknown
 		if out.Origin != nil {
 			out.Origin.Function, out.Origin.Statements, out.Origin.Why = j.originJSON(res, tr)
 		}

@@ -399,3 +399,25 @@ func TestFollowJSONChain(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowBufferGap: when the trace buffer drops records while the
+// traced function runs (--max-statements 6: three's first statement
+// kept, mid3's call dropped, leaf3's call, the returns and the last
+// statements kept), a call recorded after them whose caller's call was
+// dropped is not taken for the function's own (leaf3 would be), and the
+// origin line says the origin is not known, with no re-run (TestFollow
+// has the chain down to leaf3 with the whole trace kept).
+func TestFollowBufferGap(t *testing.T) {
+	fixture.RequireBPF(t)
+	b := fixture.Build(t, "follow", fixture.Default)
+	r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "three", "$return < 0", "--follow", "--follow-eager", "--max-statements", "6", "-c", b.Path+" >/dev/null")
+	if r.status != 0 || !onlyNotes(r.stderr) {
+		dumpOnFailure(t, r)
+		t.Fatalf("exit status %d, stderr %q; want 0 and notes (no re-run)", r.status, r.stderr)
+	}
+	got, _, _ := followLines(t, r.stdout)
+	want := []string{"origin: not known (the trace buffer dropped 1 records while three ran: the call its value came from may be among them)"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || !strings.Contains(r.stdout, "... 1 statements not recorded here") {
+		t.Errorf("--follow lines\n%s\nwant\n%s\nin:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), r.stdout)
+	}
+}
