@@ -126,6 +126,26 @@ func pidTraces(t *testing.T, out string, n int, origin func(string) bool) [][]st
 	return traces
 }
 
+// stagedTraces splits the output of a -x run that went one level deeper
+// at each failure into its traces, one per line of origins, and checks
+// that trace i has the origin line origins[i] and that only the last
+// prints the origin's statements (an earlier one came before they were
+// placed, or blamed a call below the one whose statements were: its
+// heading says they are not traced here).
+func stagedTraces(t *testing.T, out string, origins ...string) [][]string {
+	t.Helper()
+	traces := pidTraces(t, out, len(origins), func(l string) bool { return slices.Contains(origins, l) })
+	for i, want := range origins {
+		if !slices.Contains(traces[i], want) {
+			t.Errorf("trace %d: no line %q", i, want)
+		}
+		if h, _ := originStmts(traces[i]); (h != "" && !strings.HasPrefix(h, "origin's statements: not traced here")) != (i == len(origins)-1) {
+			t.Errorf("trace %d: origin's statements heading %q; want statements in the last trace only", i, h)
+		}
+	}
+	return traces
+}
+
 // originStmts returns the heading after a trace's origin line and the
 // statement lines under it, without their comm[tid] prefix.
 func originStmts(tr []string) (string, []string) {

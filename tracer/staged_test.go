@@ -74,17 +74,7 @@ func TestFollowStagedPID(t *testing.T) {
 	out, errs := followPIDSteps(t, b, fmt.Sprintf("process(%q)", b.Path), "three", "$return < 0", []pidStep{{feed: "t\n", placed: "mid3"}, {feed: "t\n", placed: "leaf3"}, {feed: "t\n", traces: 3}})
 	first := fmt.Sprintf("origin: mid3 (%s:%d) returned -2, passed up (its own calls not followed yet: --follow goes one level deeper each time the failure recurs)", file, m["three-call"])
 	deeper := fmt.Sprintf("origin: leaf3 (%s:%d) returned -2, passed up", file, m["mid3-call"])
-	traces := pidTraces(t, out, 3, func(l string) bool { return l == first || l == deeper })
-	for i, want := range []string{first, deeper, deeper} {
-		if !slices.Contains(traces[i], want) {
-			t.Errorf("trace %d: no line %q", i, want)
-		}
-		// The second blamed a call below the one whose statements
-		// were placed: its heading says so.
-		if h, _ := originStmts(traces[i]); (h != "" && !strings.HasPrefix(h, "origin's statements: not traced here")) != (i == 2) {
-			t.Errorf("trace %d: origin's statements heading %q; want statements in the third trace only", i, h)
-		}
-	}
+	traces := stagedTraces(t, out, first, deeper, deeper)
 	for _, want := range []string{"whythefail: mid3's calls are followed and its statements traced from now on (", "whythefail: leaf3's statements are traced from now on ("} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr has no line starting %q", want)
