@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -129,8 +130,9 @@ type Input struct {
 	Emulated func(insn.Class) bool
 	// Stay, when set, names functions, by file and entry, whose return
 	// probes stay at the return address: those whose statements are
-	// traced too (the origin's, on a --follow -c re-run), so that the
-	// records keep their order with the statements'.
+	// traced too (the origin's, on a --follow -c re-run, and so those of
+	// the functions it tail-jumps to), so that the records keep their
+	// order with the statements'.
 	Stay func(path string, entry uint64) bool
 	// Refused, when set, says why no probe may go into the function of
 	// symbol s ("" when probes may): the kernel refuses kprobes in it
@@ -610,7 +612,9 @@ func New(in Input) (*Plan, error) {
 			if k == 0 {
 				entry = fb.entry
 			}
-			if in.Emulated != nil && !(fb.root && k == 0) && (in.Stay == nil || !in.Stay(bin.Path, entry)) {
+			// A function an origin tail-jumps to has its statements
+			// traced too: its return probes stay as well.
+			if in.Emulated != nil && !(fb.root && k == 0) && (in.Stay == nil || !in.Stay(bin.Path, entry) && !in.Stay(fb.bin.Path, fb.entry)) {
 				p.placeReturns(in, bin, entry, part.ranges, ins, first)
 			}
 		}
@@ -892,4 +896,37 @@ func makesCalls(b *Binary, ranges [][2]uint64) bool {
 		}
 	}
 	return false
+}
+
+// TailJumps returns the functions of b (by their entries) that the code
+// in ranges jumps to from outside them: the functions it tail-calls in
+// its own file (a jump through its PLT is not one), whose code runs as
+// its own (their return is its return). Code it cannot decode has none.
+func TailJumps(b *Binary, ranges [][2]uint64) []uint64 {
+	b.prepare()
+	ins, err := decode(b.Code, ranges)
+	if err != nil {
+		return nil
+	}
+	var out []uint64
+	for _, it := range ins {
+		if !it.ok || it.inst.Op != x86asm.JMP {
+			continue
+		}
+		rel, ok := it.inst.Args[0].(x86asm.Rel)
+		if !ok {
+			continue
+		}
+		t := uint64(int64(it.end()) + int64(rel))
+		if inRanges(ranges, t) || slices.Contains(out, t) {
+			continue
+		}
+		if _, plt := b.PLT[t]; plt {
+			continue
+		}
+		if s, ok := b.symbolAt(t); ok && s.Value == t && s.Size > 0 && thunkReg(s.Name) == 0 {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -13,8 +13,10 @@ import (
 // left out of the function's statements everywhere else.
 type Origin struct {
 	Blame follow.Blame
-	// Function is the callee's name in its DWARF.
+	// Function is the callee's name in its DWARF; Tails name the
+	// functions it tail-jumps to whose statements are among Stmts too.
 	Function string
+	Tails    []string
 	// Stmts are the callee's statements by id (ids the traced function's
 	// statements do not use).
 	Stmts map[uint32]Stmt
@@ -88,7 +90,11 @@ func (t *Text) writeOrigin(b *strings.Builder, res follow.Result, tr *Trace) {
 	if end < 0 {
 		end = len(tr.Records)
 	}
-	fmt.Fprintf(b, "origin's statements: %s, in the call %s, call %d from that site:\n", o.Function, callName(c), c.Nth)
+	name := o.Function
+	if len(o.Tails) > 0 {
+		name += " (with " + strings.Join(o.Tails, ", ") + ", which it tail-jumps to)"
+	}
+	fmt.Fprintf(b, "origin's statements: %s, in the call %s, call %d from that site:\n", name, callName(c), c.Nth)
 	n := 0
 	for i := c.At + 1; i < end; i++ {
 		r := tr.Records[i]

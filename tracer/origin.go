@@ -129,6 +129,7 @@ func planOrigin(job *Job, bin target.Binary, kr *probe.Resolver, gotSlot func(st
 	if !ok {
 		return
 	}
+	o.Tails = planTailStmts(job, r, file, bin, gotSlot, fn, o, avoid, cfg)
 	if other {
 		for i := n; i < len(job.Plan.Stmts); i++ {
 			job.Plan.Stmts[i].Binary = file.Path
@@ -162,6 +163,59 @@ func planOriginStmts(job *Job, r *probe.Resolver, bin target.Binary, gotSlot fun
 		return nil, n, false
 	}
 	return o, n, true
+}
+
+// planTailStmts adds to the origin o the statements of the functions
+// its function fn tail-jumps to in its file (`return check(v);` made a
+// jump: their code runs in the blamed call as fn's, and decides its
+// value), and returns their names. A function without debug info, the
+// traced function, or one holding calls --follow records as the traced
+// function's, is left out, as is one whose statements cannot be planned.
+func planTailStmts(job *Job, r *probe.Resolver, file *target.File, bin target.Binary, gotSlot func(string, uint64) (uint64, bool), fn *debuginfo.Function, o *report.Origin, avoid map[uint64]bool, cfg Config) []string {
+	fb := &follow.Binary{Path: file.Path, Code: file.Code, Symbols: file.Symbols(), PLT: follow.PLTNames(file.ELF)}
+	var names []string
+	for _, entry := range follow.TailJumps(fb, fn.Ranges) {
+		name := ""
+		for _, s := range fb.Symbols {
+			if s.Value == entry && s.Size > 0 && (name == "" || len(s.Name) < len(name)) {
+				name = s.Name
+			}
+		}
+		t := originFunc(r, file, follow.Blame{Callee: name, Target: entry})
+		if t == nil || t.Entry == fn.Entry || file.Path == job.Plan.Binary && t.Entry == job.Plan.EntryPC || holdsOwnCalls(job, file.Path, t) {
+			continue
+		}
+		sc, err := r.Data.Scope(t)
+		if err != nil {
+			continue
+		}
+		spts, err := r.Resolve(&spec.Spec{Target: spec.Process, Path: bin.Name(), Point: spec.Statement, Func: t.Name, File: t.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}})
+		if err != nil {
+			continue
+		}
+		env := paramEnv(sc)
+		env.Data, env.GOT = r.Data, gotSlot
+		f := funcStmts{fn: t, spts: spts, varNode: &expr.VarSet{Kind: "vars", C: 1}, env: env, all: sc.AllVars(), origin: true, avoid: avoid}
+		n := len(job.Plan.Stmts)
+		if _, _, err := planStatements(job, r, bin, gotSlot, f, cfg.Placement, o.Stmts); err != nil {
+			job.Plan.Stmts = job.Plan.Stmts[:n]
+			continue
+		}
+		names = append(names, t.Name)
+	}
+	return names
+}
+
+// holdsOwnCalls reports whether fn, in the file at path, holds calls
+// --follow records as the traced function's own (a function it
+// tail-jumps to).
+func holdsOwnCalls(job *Job, path string, fn *debuginfo.Function) bool {
+	for _, s := range job.Follow.Sites {
+		if s.Binary == path && s.Depth <= 1 && fn.Contains(s.PC) {
+			return true
+		}
+	}
+	return false
 }
 
 // finishOrigin makes o the job's origin, when it has statements, with

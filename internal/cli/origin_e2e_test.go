@@ -471,3 +471,49 @@ func TestFollowOriginLibc(t *testing.T) {
 	}
 	checkFopenStmts(t, stmts, einval, past, r.stdout)
 }
+
+// TestFollowTailOrigin: tail1's `return leafcheck(key + 1);` is a jump
+// at -O2 (gcc and clang) and a call at -O0. Called, leafcheck is the
+// origin; jumped to, tail1 is, and its statements are printed with
+// leafcheck's, which decided the value: some of leafcheck's lines with
+// key=8 (the failing return at -O0, where it has code of its own).
+func TestFollowTailOrigin(t *testing.T) {
+	fixture.RequireBPF(t)
+	m := fixture.Markers(t, fixture.Source("follow"))
+	const file = "/fixture/src/follow.c"
+	for _, v := range verdictVariants {
+		t.Run(v.String(), func(t *testing.T) {
+			b := fixture.Build(t, "follow", v)
+			r := traceRun(t, fmt.Sprintf("process(%q)", b.Path), "viatail", "$return < 0", "--follow", "-c", b.Path+" >/dev/null")
+			if r.status != 0 || !onlyNotes(withoutRerun(r.stderr)) {
+				dumpOnFailure(t, r)
+				t.Fatalf("exit status %d, stderr %q; want 0, re-run lines and notes", r.status, r.stderr)
+			}
+			_, origin, _ := followLines(t, r.stdout)
+			jumped := v.Opt == "-O2"
+			want := fmt.Sprintf("origin: tail1 (%s:%d) returned -22, passed up", file, m["viatail-call"])
+			wantH := fmt.Sprintf("origin's statements: tail1 (with leafcheck, which it tail-jumps to), in the call tail1 (%s:%d), call 1 from that site:", file, m["viatail-call"])
+			if !jumped {
+				want = fmt.Sprintf("origin: leafcheck (%s:%d) returned -22, passed up", file, m["tail1-jump"])
+				wantH = fmt.Sprintf("origin's statements: leafcheck, in the call leafcheck (%s:%d), call 1 from that site:", file, m["tail1-jump"])
+			}
+			heading, stmts := originSection(t, r.stdout)
+			if origin != want || heading != wantH {
+				t.Fatalf("origin %q, heading %q; want %q, %q", origin, heading, want, wantH)
+			}
+			inLeaf, failed := 0, false
+			for _, s := range stmts {
+				if s.line >= m["leafcheck-fail"]-4 && s.line <= m["leafcheck-ok"]+1 {
+					inLeaf++
+					if s.vars["key"] != "0x8" {
+						t.Errorf("leafcheck's statement %q: want key=0x8", s.text)
+					}
+				}
+				failed = failed || s.line == m["leafcheck-fail"]
+			}
+			if inLeaf == 0 || !jumped && !failed {
+				t.Errorf("origin's statements %q: want leafcheck's (its failing return at -O0)", r.stdout)
+			}
+		})
+	}
+}

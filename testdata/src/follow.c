@@ -264,6 +264,30 @@ KEEP int openq(const char *path)
 	return 0;
 }
 
+/* (15) a tail call: tail1's return leafcheck(key + 1) is a jump at -O2
+ * (a call at -O0); leafcheck, which makes no call, decides the failure:
+ * its statements are the origin's with tail1's */
+static KEEP int leafcheck(int key)
+{
+	sink++;
+	if (key == 8)
+		return -EINVAL; /* @leafcheck-fail */
+	return 0; /* @leafcheck-ok */
+}
+
+KEEP int tail1(int key)
+{
+	return leafcheck(key + 1); /* @tail1-jump */
+}
+
+KEEP int viatail(int key)
+{
+	int r = tail1(key); /* @viatail-call */
+	if (r < 0)
+		return r;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2) {
@@ -306,9 +330,10 @@ int main(int argc, char **argv)
 	int l = viainline(seven);
 	int n = use_thing(seven);
 	int o = viaptr3(mid3, seven);
+	int p = viatail(seven);
 	const char *path = getenv("FOLLOW_ONCE");
 	if (path)
 		once(path);
-	printf("%d %d %d %d %d %d %d %d %d %d %d %d %d %d\n", a, b, c, d, e, f == NULL, g, h, i, j, k, l, n, o);
+	printf("%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d\n", a, b, c, d, e, f == NULL, g, h, i, j, k, l, n, o, p);
 	return 0;
 }
