@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -140,7 +141,9 @@ func findFSBaseOffset() (int32, error) {
 }
 
 // fsBaseOffset finds the one 8-aligned offset where each copy holds its own
-// thread's fs base, or says why there is none.
+// thread's fs base (a thread's may also appear elsewhere in its task, a
+// copy of it saved for something else: only one offset holds it in both),
+// or says why there is none.
 func fsBaseOffset(a, b taskCopy) (int32, error) {
 	if a.fsbase == 0 || a.fsbase == b.fsbase {
 		return 0, fmt.Errorf("two threads with fs bases %#x and %#x cannot tell the offset of thread.fsbase", a.fsbase, b.fsbase)
@@ -155,8 +158,14 @@ func fsBaseOffset(a, b taskCopy) (int32, error) {
 		return offs
 	}
 	oa, ob := find(a), find(b)
-	if len(oa) != 1 || len(ob) != 1 || oa[0] != ob[0] {
+	var both []int
+	for _, o := range oa {
+		if slices.Contains(ob, o) {
+			both = append(both, o)
+		}
+	}
+	if len(both) != 1 {
 		return 0, fmt.Errorf("thread.fsbase not found at one offset of task_struct (this thread: %v, another: %v)", oa, ob)
 	}
-	return int32(oa[0]), nil
+	return int32(both[0]), nil
 }
