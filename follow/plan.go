@@ -48,6 +48,12 @@ type Binary struct {
 	// at start-up (BindNow reads the flags): no slot is bound during a
 	// call, so an ifunc's slot is read at the call only.
 	BindNow bool
+	// Branch, when set, says what the rel32 field at link-time address
+	// at (a call's or jump's operand) is relocated against, for a
+	// relocatable file whose code holds no targets yet (a kernel
+	// module: target.Module.BranchTarget): the function's name and its
+	// address, 0 when it is outside the file (the kernel's).
+	Branch func(at uint64) (name string, va uint64, ok bool)
 	// Import, when set, finds the function a call through this file's
 	// PLT reaches, in place of Input.Import: for a file the traced binary
 	// does not need (a plugin loaded with dlopen), whose calls the
@@ -86,6 +92,8 @@ type Input struct {
 	BindNow    bool
 	File       *target.File
 	Path       string
+	// Branch is the traced binary's (Binary.Branch): a kernel module's.
+	Branch func(at uint64) (name string, va uint64, ok bool)
 	// Depth is how many call levels are recorded: 1 records the calls
 	// FUNCTION makes, 2 also the calls those callees make, and so on;
 	// 0 means 1.
@@ -373,7 +381,7 @@ func New(in Input) (*Plan, error) {
 	if maxSites <= 0 {
 		maxSites = DefaultMaxSites
 	}
-	rb := &Binary{Path: in.Path, File: in.File, Code: in.Code, FileOffset: in.FileOffset, Symbols: in.Symbols, PLT: in.PLT, Slots: in.Slots, IfuncPLT: in.IfuncPLT, BindNow: in.BindNow}
+	rb := &Binary{Path: in.Path, File: in.File, Code: in.Code, FileOffset: in.FileOffset, Symbols: in.Symbols, PLT: in.PLT, Slots: in.Slots, IfuncPLT: in.IfuncPLT, BindNow: in.BindNow, Branch: in.Branch}
 	rb.prepare()
 	p := &Plan{Func: in.Fn.Name, Depth: depth, byID: map[uint32]*Site{}, bins: map[string]*Binary{in.Path: rb}, root: rb,
 		syms: rb.syms, retSize: in.RetSize, retUnsigned: in.RetUnsigned, retPointer: in.RetPointer, mappedAt: in.MappedAt}
@@ -428,8 +436,8 @@ func New(in Input) (*Plan, error) {
 					if !ok {
 						continue
 					}
-					t := uint64(int64(it.end()) + int64(rel))
-					if inRanges(part.ranges, t) || queued[fkey{bin.Path, t}] {
+					t, _, extern := bin.branch(it, rel)
+					if extern || inRanges(part.ranges, t) || queued[fkey{bin.Path, t}] {
 						continue
 					}
 					if imp, ok := bin.PLT[t]; ok {
@@ -472,7 +480,7 @@ func New(in Input) (*Plan, error) {
 				viaPLT, lazy := false, false
 				arg := it.inst.Args[0]
 				if a, ok := arg.(x86asm.Rel); ok {
-					switch name := bin.name(uint64(int64(ret)+int64(a)), bin.PLT); {
+					switch _, name, _ := bin.branch(it, a); {
 					case name == FentryName:
 						continue // the kernel's ftrace call: a nop at run time
 					case thunkReg(name) != 0:
@@ -481,8 +489,8 @@ func New(in Input) (*Plan, error) {
 				}
 				switch a := arg.(type) {
 				case x86asm.Rel:
-					t := uint64(int64(ret) + int64(a))
-					s.Callee = bin.name(t, bin.PLT)
+					t, name, extern := bin.branch(it, a)
+					s.Callee = name
 					if in.ReturnOf != nil {
 						switch r, ok := in.ReturnOf(s.Callee); {
 						case ok && r.Size > 0:
@@ -494,6 +502,10 @@ func New(in Input) (*Plan, error) {
 						}
 					}
 					callee, s.Target = bin, t
+					if extern {
+						callee = nil
+						s.NotFollowed = "the kernel's: in a module --follow follows the module's own"
+					}
 					if imp, ok := bin.PLT[t]; ok {
 						viaPLT = true
 						callee, s.Target = nil, 0
@@ -887,15 +899,37 @@ func makesCalls(b *Binary, ranges [][2]uint64) bool {
 		}
 		switch it.inst.Op {
 		case x86asm.CALL:
+			if rel, ok := it.inst.Args[0].(x86asm.Rel); ok {
+				if _, name, _ := b.branch(it, rel); name == FentryName {
+					continue // the kernel's ftrace call
+				}
+			}
 			return true
 		case x86asm.JMP:
 			rel, ok := it.inst.Args[0].(x86asm.Rel)
-			if !ok || !inRanges(ranges, uint64(int64(it.end())+int64(rel))) {
+			if !ok {
+				return true
+			}
+			if t, _, extern := b.branch(it, rel); !extern && !inRanges(ranges, t) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// branch is where the call or jump it, whose operand is rel, goes: its
+// link-time target and the name there (a PLT entry's, name@plt). In a
+// relocatable file (Branch) the operand's relocation says; extern says
+// the target is outside the file (the kernel, for a module: t is 0).
+func (b *Binary) branch(it instr, rel x86asm.Rel) (t uint64, name string, extern bool) {
+	if b.Branch != nil && it.inst.Len >= 5 {
+		if n, va, ok := b.Branch(it.end() - 4); ok {
+			return va, n, va == 0
+		}
+	}
+	t = uint64(int64(it.end()) + int64(rel))
+	return t, b.name(t, b.PLT), false
 }
 
 // TailJumps returns the functions of b (by their entries) that the code

@@ -55,6 +55,16 @@ type Module struct {
 	frameOnce sync.Once
 	fdes      frame.FrameDescriptionEntries
 	frameErr  error
+
+	branchOnce sync.Once
+	branches   map[uint64]branchRel
+}
+
+// branchRel is what a rel32 field in the module's code is relocated
+// against (BranchTarget).
+type branchRel struct {
+	name string
+	va   uint64 // the target's layout address; 0 for the kernel's
 }
 
 var _ Binary = (*Module)(nil)
@@ -539,4 +549,125 @@ func (m *Module) SectionName(va uint64) string {
 		}
 	}
 	return ""
+}
+
+// BranchTarget returns what the rel32 field at layout address at (the
+// operand of a call or jump) is relocated against, which in the .ko holds
+// no target yet: the function the branch reaches, by name, and its layout
+// address when the module defines it (0 for the kernel's, placed at load
+// time). Not ok when no PC-relative relocation applies there.
+func (m *Module) BranchTarget(at uint64) (name string, va uint64, ok bool) {
+	m.branchOnce.Do(m.loadBranches)
+	b, ok := m.branches[at]
+	return b.name, b.va, ok
+}
+
+// loadBranches indexes the PC-relative relocations of the module's code
+// sections by the layout address of the field they apply to.
+func (m *Module) loadBranches() {
+	m.branches = map[uint64]branchRel{}
+	syms, err := m.ELF.Symbols()
+	if err != nil {
+		return
+	}
+	m.loadSymbols()
+	le := binary.LittleEndian
+	for _, rs := range m.ELF.Sections {
+		if rs.Type != elf.SHT_RELA || int(rs.Info) >= len(m.ELF.Sections) || int(rs.Info) >= len(m.addrs) {
+			continue
+		}
+		code := m.ELF.Sections[rs.Info]
+		if code.Flags&elf.SHF_EXECINSTR == 0 || m.addrs[rs.Info] == 0 {
+			continue
+		}
+		rela, err := safeSectionData(rs)
+		if err != nil || len(rela)%24 != 0 {
+			continue
+		}
+		for off := 0; off < len(rela); off += 24 {
+			at := le.Uint64(rela[off:])
+			info := le.Uint64(rela[off+8:])
+			addend := int64(le.Uint64(rela[off+16:]))
+			typ, si := elf.R_X86_64(info&0xffffffff), info>>32
+			if typ != elf.R_X86_64_PC32 && typ != elf.R_X86_64_PLT32 || si == 0 || si > uint64(len(syms)) {
+				continue
+			}
+			sym := syms[si-1]
+			b := branchRel{name: sym.Name}
+			if sym.Section != elf.SHN_UNDEF {
+				if int(sym.Section) >= len(m.addrs) || m.addrs[sym.Section] == 0 {
+					continue
+				}
+				// The field holds S + A - P; the branch reaches
+				// P + 4 + that, S + A + 4.
+				b.va = m.addrs[sym.Section] + sym.Value + uint64(addend+4)
+				if elf.ST_TYPE(sym.Info) == elf.STT_SECTION || b.name == "" {
+					// Against the section: the function there.
+					b.name = ""
+					if i := sort.Search(len(m.syms), func(i int) bool { return m.syms[i].Value >= b.va }); i < len(m.syms) && m.syms[i].Value == b.va {
+						b.name = m.syms[i].Name
+					}
+				}
+			}
+			m.branches[m.addrs[rs.Info]+at] = b
+		}
+	}
+}
+
+// Reloc is a relocation of a module's section: the field at offset Off
+// of the section, of type Type, against Value, its symbol's layout
+// address plus the addend (the symbol's address is 0 for the kernel's).
+// For a PC-relative one the kernel's relative pointer there resolves to
+// Value.
+type Reloc struct {
+	Off   uint64
+	Type  elf.R_X86_64
+	Value uint64
+}
+
+// SectionRelocs returns the contents of the section named name and its
+// relocations (.rela<name>), in the file's order; nil without the
+// section.
+func (m *Module) SectionRelocs(name string) ([]byte, []Reloc, error) {
+	ef := m.ELF
+	idx := -1
+	for i, s := range ef.Sections {
+		if s.Name == name && s.Type != elf.SHT_NOBITS {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return nil, nil, nil
+	}
+	data, err := safeSectionData(ef.Sections[idx])
+	if err != nil {
+		return nil, nil, err
+	}
+	syms, err := ef.Symbols()
+	if err != nil {
+		return nil, nil, err
+	}
+	le := binary.LittleEndian
+	var out []Reloc
+	for _, rs := range ef.Sections {
+		if rs.Type != elf.SHT_RELA || int(rs.Info) != idx {
+			continue
+		}
+		rela, err := safeSectionData(rs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for off := 0; off+24 <= len(rela); off += 24 {
+			info := le.Uint64(rela[off+8:])
+			typ, si := elf.R_X86_64(info&0xffffffff), info>>32
+			v := le.Uint64(rela[off+16:])
+			if si != 0 && si <= uint64(len(syms)) {
+				if s := syms[si-1]; s.Section != elf.SHN_UNDEF && int(s.Section) < len(m.addrs) {
+					v += m.addrs[s.Section] + s.Value
+				}
+			}
+			out = append(out, Reloc{Off: le.Uint64(rela[off:]), Type: typ, Value: v})
+		}
+	}
+	return data, out, nil
 }

@@ -53,8 +53,22 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 			rs := kernelReserved(kb)
 			in.SiteRefused = func(pc uint64) bool { return rs.why(pc) != "" }
 		}
+	case bin.Kind() == target.KindModule:
+		// A module's calls are relocated at load: the .ko's
+		// relocations name their targets. Its own functions are
+		// followed, typed by its DWARF; the kernel's are named.
+		m, ok := bin.(*target.Module)
+		if !ok {
+			return errors.New("--follow: a module target that is not a .ko")
+		}
+		in.Branch, in.ReturnOf = m.BranchTarget, newDWARFReturns(m).of
+		if ks != nil {
+			in.Refused = func(s target.Symbol) string { return ks.refused(m, lists, s) }
+		}
+		rs := kernelReserved(m)
+		in.SiteRefused = func(pc uint64) bool { return rs.why(pc) != "" }
 	case !ok || bin.Kind() != target.KindUser:
-		return errors.New("--follow follows calls in user-space programs and the kernel only: a module's calls are relocated when it is loaded")
+		return errors.New("--follow follows calls in user-space programs, the kernel and its modules only")
 	default:
 		sc := &scope{opts: job.targetOpts, root: f}
 		// errno at each call and return: a callee failing with NULL or

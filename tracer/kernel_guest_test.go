@@ -136,6 +136,17 @@ var kernelCases = []kernelCase{
 	{name: "9pnet static", target: `module("9pnet")`, fn: "p9_client_create", cond: "$return == -22", vars: "$seqno->counter", cmd: "mount -t 9p -o trans=virtio,version=bogus host /mnt/x", status: 255, comm: "mount", ret: "0xffffffffffffffea",
 		file: "net/9p/client.c", header: "struct p9_client *p9_client_create(const char *dev_name, char *options)",
 		want: []want{{text: "err = parse_opts(options, clnt);", vars: "2"}}},
+	// --follow in a module: the .ko's relocations name the calls (its
+	// code holds no targets until the kernel loads it). parse_opts and
+	// get_protocol_version are inlined into p9_client_create, whose calls
+	// of the kernel's strsep, match_token and strcmp are its own; no call
+	// returned the value: the origin is p9_client_create itself (the
+	// statements show where). Its static call and jump label sites
+	// (tracepoints) get no kprobe.
+	{name: "9pnet --follow", target: `module("9pnet")`, fn: "p9_client_create", cond: "$return == -22", cmd: "mount -t 9p -o trans=virtio,version=bogus host /mnt/x", flags: "--follow", status: 255, comm: "mount", ret: "0xffffffffffffffea",
+		file: "net/9p/client.c", header: "struct p9_client *p9_client_create(const char *dev_name, char *options)",
+		want:   []want{{text: "err = parse_opts(options, clnt);"}},
+		output: []string{"call: strsep (net/9p/client.c:", "call: strcmp (net/9p/client.c:", "origin: p9_client_create itself (no call returned 0xffffffffffffffea)"}},
 	{name: "openat", target: "kernel", fn: "do_sys_openat2", cond: "$return == -2", cmd: "./openmissing 1", status: 1, comm: "openmissing", ret: "-2",
 		file: "fs/open.c", header: "static long do_sys_openat2(int dfd, const char __user *filename,",
 		want:   []want{{text: "tmp = getname(filename);"}, {text: "struct file *f = do_filp_open(dfd, tmp, &op);"}, {text: "fd = PTR_ERR(f);", vars: "f=0xfffffffffffffffe"}},

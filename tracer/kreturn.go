@@ -7,10 +7,12 @@ import (
 	"github.com/whythefail/whythefail/debuginfo"
 	"github.com/whythefail/whythefail/follow"
 	"github.com/whythefail/whythefail/target"
+	"github.com/whythefail/whythefail/target/dwarfsec"
 )
 
 // dwarfReturns types, from the vmlinux's DWARF, the return values of
-// kernel functions its BTF does not know: a gcc clone
+// kernel functions its BTF does not know (and, from a module's, those of
+// the module's functions): a gcc clone
 // (link_path_walk.part.0.constprop.0) has no BTF entry, and pahole often
 // leaves its original out too. The clone's symbol address is the entry of
 // an out-of-line DWARF instance whose abstract origin (link_path_walk)
@@ -18,7 +20,7 @@ import (
 // build-id cache) says which unit holds that entry, and only that unit
 // is read (debuginfo.LoadUnits), once per name asked.
 type dwarfReturns struct {
-	k    *target.Kernel
+	k    dwarfBinary
 	mu   sync.Mutex
 	fu   *debuginfo.FuncUnits
 	init bool
@@ -33,7 +35,15 @@ type dwarfRet struct {
 	ok bool
 }
 
-func newDWARFReturns(k *target.Kernel) *dwarfReturns {
+// dwarfBinary is a kernel binary whose DWARF and symbols type returns:
+// the vmlinux, or a module.
+type dwarfBinary interface {
+	DWARFSections() *dwarfsec.Sections
+	NeedDWARF() error
+	Symbols() []target.Symbol
+}
+
+func newDWARFReturns(k dwarfBinary) *dwarfReturns {
 	return &dwarfReturns{k: k, known: make(map[string]dwarfRet)}
 }
 

@@ -47,13 +47,13 @@ func noEntryValues(loc []byte, index func(uint64) (uint64, error)) ([]byte, erro
 // resolver kr; the origin must be a function the kernel lets BPF probe.
 func planOrigin(job *Job, bin target.Binary, kr *probe.Resolver, gotSlot func(string, uint64) (uint64, bool), cfg Config) {
 	b := *cfg.Origin
-	if kb, ok := bin.(*target.Kernel); ok {
+	if kb, ok := bin.(kernelBinary); ok {
 		planKernelOrigin(job, kb, kr, b, cfg)
 		return
 	}
 	user, ok := bin.(*target.File)
 	if !ok {
-		job.originMiss = "the origin's statements are traced in user-space programs and the kernel only (not in modules)"
+		job.originMiss = "the origin's statements are traced in user-space programs, the kernel and its modules only"
 		return
 	}
 	if b.Target == 0 {
@@ -237,16 +237,21 @@ func finishOrigin(job *Job, o *report.Origin, bin target.Binary, fn *debuginfo.F
 
 // planKernelOrigin is planOrigin for an origin in the kernel: the blamed
 // callee's out-of-line function, by name and entry address.
-func planKernelOrigin(job *Job, kb *target.Kernel, r *probe.Resolver, b follow.Blame, cfg Config) {
+func planKernelOrigin(job *Job, kb kernelBinary, r *probe.Resolver, b follow.Blame, cfg Config) {
 	if b.Target == 0 {
-		job.originMiss = fmt.Sprintf("%s was called through a pointer: its statements are not traced", b.Callee)
+		job.originMiss = fmt.Sprintf("%s was called through a pointer, or is the kernel's: its statements are not traced", b.Callee)
 		return
+	}
+	// The kernel's functions, or a module's (by its name).
+	where := spec.Spec{Target: spec.Kernel}
+	if m, ok := kb.(*target.Module); ok {
+		where = spec.Spec{Target: spec.Module, Path: m.ModName}
 	}
 	// A callee named by its symbol may be a clone gcc made
 	// (link_path_walk.part.0.constprop.0): its DWARF names the function
 	// it was cloned from.
 	name, _, _ := strings.Cut(b.Callee, ".")
-	pts, _ := r.Resolve(&spec.Spec{Target: spec.Kernel, Point: spec.Function, Func: name, Suffix: spec.Call})
+	pts, _ := r.Resolve(&spec.Spec{Target: where.Target, Path: where.Path, Point: spec.Function, Func: name, Suffix: spec.Call})
 	var fn *debuginfo.Function
 	for _, p := range pts {
 		if p.Func != nil && !p.Func.Inlined && p.Func.Entry == b.Target {
@@ -280,7 +285,7 @@ func planKernelOrigin(job *Job, kb *target.Kernel, r *probe.Resolver, b follow.B
 		job.originMiss = fmt.Sprintf("reading %s's variables: %v", fn.Name, err)
 		return
 	}
-	spts, err := r.Resolve(&spec.Spec{Target: spec.Kernel, Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}})
+	spts, err := r.Resolve(&spec.Spec{Target: where.Target, Path: where.Path, Point: spec.Statement, Func: fn.Name, File: fn.DeclFile, Lines: spec.Lines{Kind: spec.AnyLine}})
 	if err != nil {
 		job.originMiss = fmt.Sprintf("finding %s's statements: %v", fn.Name, err)
 		return

@@ -58,11 +58,22 @@ const (
 	jumpLabelMaxLen = 5
 )
 
-var reservedCache sync.Map // *target.Kernel -> *reservedSites
+var reservedCache sync.Map // *target.Kernel or *target.Module -> *reservedSites
 
 // kernelReserved returns the reserved sites of the vmlinux k, read once;
 // empty when its tables cannot be read (or for another binary).
 func kernelReserved(kb kernelBinary) *reservedSites {
+	if m, ok := kb.(*target.Module); ok {
+		if v, ok := reservedCache.Load(m); ok {
+			return v.(*reservedSites)
+		}
+		rs, err := moduleReserved(m)
+		if err != nil {
+			rs = &reservedSites{}
+		}
+		reservedCache.Store(m, rs)
+		return rs
+	}
 	k, ok := kb.(*target.Kernel)
 	if !ok {
 		return &reservedSites{}
@@ -188,4 +199,60 @@ func (rs *reservedSites) why(va uint64) string {
 		}
 	}
 	return ""
+}
+
+// moduleReserved reads a module's tables as readReserved does the
+// vmlinux's: in the .ko each entry's relative pointer is a relocation
+// (the kernel resolves it at load), whose symbol plus addend is the
+// site's layout address.
+func moduleReserved(m *target.Module) (*reservedSites, error) {
+	rs := &reservedSites{bugs: map[uint64]bool{}}
+	add := func(start, n uint64, kind string) {
+		rs.ranges = append(rs.ranges, reservedRange{start, n, kind})
+		rs.maxLen = max(rs.maxLen, n)
+	}
+	// each calls f for the relocations at the start of each entry of
+	// size bytes of section name, with the entry's bytes.
+	each := func(name string, size uint64, f func(r target.Reloc, entry []byte)) error {
+		data, rels, err := m.SectionRelocs(name)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		for _, r := range rels {
+			if r.Off%size == 0 && r.Off+size <= uint64(len(data)) {
+				f(r, data[r.Off:r.Off+size])
+			}
+		}
+		return nil
+	}
+	err := each("__jump_table", jumpEntrySize, func(r target.Reloc, _ []byte) {
+		n := uint64(jumpLabelMaxLen)
+		if c, err := m.Code(r.Value, jumpLabelMaxLen); err == nil {
+			if ins, err := insn.Decode(c, r.Value); err == nil && len(ins) > 0 && ins[0].OK {
+				n = uint64(ins[0].Inst.Len)
+			}
+		}
+		add(r.Value, n, "a jump label (static key) site")
+	})
+	if err == nil {
+		err = each(".static_call_sites", staticCallSize, func(r target.Reloc, _ []byte) { add(r.Value, callInsnSize, "a static call site") })
+	}
+	if err == nil {
+		err = each("__bug_table", bugEntrySize, func(r target.Reloc, _ []byte) { rs.bugs[r.Value] = true })
+	}
+	if err == nil {
+		err = each(".altinstructions", altInstrSize, func(r target.Reloc, e []byte) {
+			add(r.Value, uint64(e[10]), "an alternative instruction site (rewritten when the module loads)")
+		})
+	}
+	if err == nil {
+		err = each(".parainstructions", paraSiteSize, func(r target.Reloc, e []byte) {
+			add(r.Value, uint64(e[9]), "a paravirt patch site (rewritten when the module loads)")
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(rs.ranges, func(i, j int) bool { return rs.ranges[i].start < rs.ranges[j].start })
+	return rs, nil
 }
