@@ -42,15 +42,22 @@ func blameOf(c Call) Blame {
 // its way to an origin below it: a trace of a run that followed that
 // call's own calls (Input.Also), whose failure came from deeper.
 func (r Result) Through(b Blame) bool {
+	_, ok := r.Along(b)
+	return ok
+}
+
+// Along returns the call b names when res's chain passes through it on
+// its way to an origin below it (Through).
+func (r Result) Along(b Blame) (Call, bool) {
 	if r.Origin == nil {
-		return false
+		return Call{}, false
 	}
 	for i, k := range r.Origin.Chain {
 		if i < len(r.Origin.Chain)-1 && k >= 0 && k < len(r.Calls) && blameOf(r.Calls[k]) == b {
-			return true
+			return r.Calls[k], true
 		}
 	}
-	return false
+	return Call{}, false
 }
 
 // Find returns the call b names when res blames that same call: a trace of
@@ -93,6 +100,20 @@ func (p *Plan) CallsIn(b Blame) bool {
 	}
 	for _, s := range p.Sites {
 		if s.funcEntry == b.Target && s.funcBin != nil && s.funcBin.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// Staged reports whether the call b names was left for a later run by a
+// staged follow (Site.Deferred): its callee is the call's direct target.
+func (p *Plan) Staged(b Blame) bool {
+	if p == nil || b.Target == 0 || b.Depth >= p.Depth {
+		return false
+	}
+	for _, s := range p.Sites {
+		if s.Deferred && s.PC == b.Site && s.Binary == b.SiteBinary {
 			return true
 		}
 	}

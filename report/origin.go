@@ -82,19 +82,28 @@ func (t *Text) writeOrigin(b *strings.Builder, res follow.Result, tr *Trace) {
 	if !ok && res.Origin == nil {
 		return
 	}
-	if !ok {
-		fmt.Fprintf(b, "origin's statements: not traced here (they are traced for %s, call %d from its site)\n", o.Blame.Callee, o.Blame.Nth)
-		return
+	name := o.Function
+	if len(o.Tails) > 0 {
+		name += " (with " + strings.Join(o.Tails, ", ") + ", which it tail-jumps to)"
+	}
+	switch {
+	case ok:
+		fmt.Fprintf(b, "origin's statements: %s, in the call %s, call %d from that site:\n", name, callName(c), c.Nth)
+	default:
+		// The failure came from below the call they were traced
+		// for (the last run of a chain whose origin's statements
+		// cannot be traced): the statements of that call, on the
+		// chain, are the deepest ones there are.
+		if c, ok = res.Along(o.Blame); !ok {
+			fmt.Fprintf(b, "origin's statements: not traced here (they are traced for %s, call %d from its site)\n", o.Blame.Callee, o.Blame.Nth)
+			return
+		}
+		fmt.Fprintf(b, "origin's statements: not traced; those of %s, which the chain passes through, in the call %s, call %d from that site:\n", name, callName(c), c.Nth)
 	}
 	end := c.BackAt
 	if end < 0 {
 		end = len(tr.Records)
 	}
-	name := o.Function
-	if len(o.Tails) > 0 {
-		name += " (with " + strings.Join(o.Tails, ", ") + ", which it tail-jumps to)"
-	}
-	fmt.Fprintf(b, "origin's statements: %s, in the call %s, call %d from that site:\n", name, callName(c), c.Nth)
 	n := 0
 	for i := c.At + 1; i < end; i++ {
 		r := tr.Records[i]

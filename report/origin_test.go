@@ -185,3 +185,46 @@ x[2] l.c:5 $$vars:
 		t.Errorf("origin why %s, trace why %+v; want %s and none (f has no verdict)", js, got.Why, wantJS)
 	}
 }
+
+// TestOriginAlong: when the trace's failure came from below the call the
+// origin's statements were traced for (leaf, which lookup called, is the
+// origin), the statements of that call, on the chain, are printed under a
+// heading that says the origin's are not traced.
+func TestOriginAlong(t *testing.T) {
+	// f: call lookup; test %eax,%eax; ret. lookup: call leaf; ret.
+	code := map[uint64][]byte{0x1000: {0xe8, 0xfb, 0x0f, 0, 0, 0x85, 0xc0, 0xc3}, 0x2000: {0xe8, 0xfb, 0x0f, 0, 0, 0xc3}, 0x3000: {0xc3}}
+	p, err := follow.New(follow.Input{
+		Fn: &debuginfo.Function{Name: "f", Ranges: [][2]uint64{{0x1000, 0x1008}}, Entry: 0x1000},
+		Code: func(va uint64, n int) ([]byte, error) {
+			base := va &^ 0xfff
+			return code[base][va-base:][:n], nil
+		},
+		FileOffset: func(va uint64) (uint64, error) { return va, nil },
+		Symbols:    []target.Symbol{{Name: "f", Value: 0x1000, Size: 8}, {Name: "lookup", Value: 0x2000, Size: 6}, {Name: "leaf", Value: 0x3000, Size: 1}},
+		FirstID:    10, RetSize: 4, Depth: 2,
+	})
+	if err != nil || len(p.Sites) != 2 {
+		t.Fatalf("follow.New: %v, %d sites", err, len(p.Sites))
+	}
+	o := &Origin{Blame: follow.Blame{Callee: "lookup", Target: 0x2000, Site: 0x1000, Nth: 1, Depth: 1}, Function: "lookup",
+		Stmts: map[uint32]Stmt{20: {File: "l.c", Line: 3}}}
+	neg2 := []Value{{U64: 0xfffffffe, OK: true}}
+	tr := &Trace{Comm: "x", TID: 2, Return: -2, Records: []Record{{StmtID: 10}, {StmtID: 20}, {StmtID: 12}, {StmtID: 13, Values: neg2}, {StmtID: 11, Values: neg2}}}
+	var b bytes.Buffer
+	w := &Text{W: &b, H: Header{Target: `process("f")`, Function: "f", ReturnFormat: "int"}, Stmts: map[uint32]Stmt{}, Follow: p, Origin: o}
+	if err := w.Trace(tr); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+x[2] process("f") function(f) $return: -2
+call: lookup returned -2
+call:   leaf (in lookup) returned -2
+origin: leaf (in lookup) returned -2, passed up
+chain: f → lookup returned -2 → leaf returned -2
+origin's statements: not traced; those of lookup, which the chain passes through, in the call lookup, call 1 from that site:
+x[2] l.c:3 $$vars:
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

@@ -191,7 +191,9 @@ func TestPrepareNotraceRefused(t *testing.T) {
 // puts kprobes on its call instructions and return addresses (symbol+offset,
 // as statements); ftrace's __fentry__ call is no call; do_filp_open's call
 // is at the line whose text it is. --follow=1 keeps them inside the
-// function; the default depth, 3, goes on into its callees (path_openat's
+// function, and so does the default depth's first run (one level per
+// run); with --follow-eager the default depth, 3, goes on into its
+// callees at once (path_openat's
 // call of link_path_walk, a gcc clone named by its symbol, is a call of
 // depth 3), never into a function the kernel refuses kprobes in. The
 // re-run traces link_path_walk's statements, found by their text.
@@ -222,7 +224,20 @@ func TestPrepareKernelFollow(t *testing.T) {
 		}
 	}
 
+	// The default depth, one level per run: the first run's probes
+	// are do_sys_openat2's too, do_filp_open's call left for the next.
 	cfg.FollowDepth = 0
+	job, err = prepareOther(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range job.Plan.Stmts {
+		if job.Follow.Owns(st.ID) && st.Symbol != "do_sys_openat2" {
+			t.Errorf("one level per run: follow probe %d at %s+%#x, outside do_sys_openat2", st.ID, st.Symbol, st.FileOffset)
+		}
+	}
+	// --follow-eager: every level in one run.
+	cfg.FollowEager = true
 	job, err = prepareOther(t, cfg)
 	if err != nil {
 		t.Fatal(err)

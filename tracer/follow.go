@@ -53,6 +53,9 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 			rs := kernelReserved(kb)
 			in.SiteRefused = func(pc uint64) bool { return rs.why(pc) != "" }
 		}
+		// One level per run, as in user space: a callee's calls are
+		// kprobed once a failure blamed it (Job.RunFollow, swapOrigin).
+		in.Staged, in.Also = !cfg.FollowEager, cfg.FollowAlso
 	case bin.Kind() == target.KindModule:
 		// A module's calls are relocated at load: the .ko's
 		// relocations name their targets. Its own functions are
@@ -67,6 +70,7 @@ func planFollow(job *Job, bin target.Binary, ks *kernelSymbols, lists kernelList
 		}
 		rs := kernelReserved(m)
 		in.SiteRefused = func(pc uint64) bool { return rs.why(pc) != "" }
+		in.Staged, in.Also = !cfg.FollowEager, cfg.FollowAlso
 	case !ok || bin.Kind() != target.KindUser:
 		return errors.New("--follow follows calls in user-space programs, the kernel and its modules only")
 	default:

@@ -112,8 +112,21 @@ func TestModuleFollowPlan(t *testing.T) {
 			t.Errorf("a call of %s at %#x, a static call site, is probed", s.Callee, s.PC)
 		}
 	}
-	if !sawStrcmp || trans == nil || trans.Target == 0 || !trans.Followed {
-		t.Fatalf("strcmp seen %v, v9fs_get_trans_by_name %+v: want both, the module's followed", sawStrcmp, trans)
+	if !sawStrcmp || trans == nil || trans.Target == 0 || !trans.Deferred || trans.Followed {
+		t.Fatalf("strcmp seen %v, v9fs_get_trans_by_name %+v: want both, the module's left for the next run (one level per run)", sawStrcmp, trans)
+	}
+	eager := cfg
+	eager.FollowEager = true
+	ej, err := prepareOther(t, eager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	followed := false
+	for _, s := range ej.Follow.Sites {
+		followed = followed || s.Depth == 1 && s.Callee == "v9fs_get_trans_by_name" && s.Followed
+	}
+	if !followed {
+		t.Error("--follow-eager: v9fs_get_trans_by_name's calls not followed")
 	}
 	cfg.Origin = &follow.Blame{Callee: "v9fs_get_trans_by_name", Target: trans.Target, Site: trans.PC, Nth: 1, Depth: 1}
 	job, err = prepareOther(t, cfg)

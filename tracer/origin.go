@@ -399,7 +399,9 @@ const maxReruns = MaxFollowDepth + 1
 func (prev *Job) nextJob(b follow.Blame, diag io.Writer) (j *Job, follows bool) {
 	cfg := prev.cfg
 	cfg.Origin = &b
-	follows = prev.Follow.Deferred(b) && prev.Plan.Space != target.KernelSpace
+	// In the kernel a pointer's target is not followed (its address is
+	// the running kernel's); a callee a staged follow left is.
+	follows = prev.Follow.Deferred(b) && (prev.Plan.Space != target.KernelSpace || prev.Follow.Staged(b))
 	if follows {
 		cfg.FollowAlso = append(append([]follow.Blame(nil), cfg.FollowAlso...), b)
 	}

@@ -131,7 +131,7 @@ func pidTraces(t *testing.T, out string, n int, origin func(string) bool) [][]st
 // that trace i has the origin line origins[i] and that only the last
 // prints the origin's statements (an earlier one came before they were
 // placed, or blamed a call below the one whose statements were: its
-// heading says they are not traced here).
+// heading says the origin's are not traced, and prints that call's).
 func stagedTraces(t *testing.T, out string, origins ...string) [][]string {
 	t.Helper()
 	traces := pidTraces(t, out, len(origins), func(l string) bool { return slices.Contains(origins, l) })
@@ -139,7 +139,7 @@ func stagedTraces(t *testing.T, out string, origins ...string) [][]string {
 		if !slices.Contains(traces[i], want) {
 			t.Errorf("trace %d: no line %q", i, want)
 		}
-		if h, _ := originStmts(traces[i]); (h != "" && !strings.HasPrefix(h, "origin's statements: not traced here")) != (i == len(origins)-1) {
+		if h, _ := originStmts(traces[i]); (h != "" && !strings.HasPrefix(h, "origin's statements: not traced")) != (i == len(origins)-1) {
 			t.Errorf("trace %d: origin's statements heading %q; want statements in the last trace only", i, h)
 		}
 	}
