@@ -77,15 +77,22 @@ func (r Result) Find(b Blame) (Call, bool) {
 // implementation is known only at run time), or the plan follows one
 // level per run (Input.Staged, Site.Deferred).
 func (p *Plan) Deferred(b Blame) bool {
+	s := p.leftAt(b)
+	return s != nil && (s.Indirect || s.Ifunc || s.Deferred)
+}
+
+// leftAt returns the site of the call b names, when the depth asked for
+// reaches its callee's calls; nil otherwise.
+func (p *Plan) leftAt(b Blame) *Site {
 	if p == nil || b.Target == 0 || b.Depth >= p.Depth {
-		return false
+		return nil
 	}
 	for _, s := range p.Sites {
-		if (s.Indirect || s.Ifunc || s.Deferred) && s.PC == b.Site && s.Binary == b.SiteBinary {
-			return true
+		if s.PC == b.Site && s.Binary == b.SiteBinary {
+			return s
 		}
 	}
-	return false
+	return nil
 }
 
 // CallsIn reports whether the plan probes calls made in the function the
@@ -109,13 +116,6 @@ func (p *Plan) CallsIn(b Blame) bool {
 // Staged reports whether the call b names was left for a later run by a
 // staged follow (Site.Deferred): its callee is the call's direct target.
 func (p *Plan) Staged(b Blame) bool {
-	if p == nil || b.Target == 0 || b.Depth >= p.Depth {
-		return false
-	}
-	for _, s := range p.Sites {
-		if s.Deferred && s.PC == b.Site && s.Binary == b.SiteBinary {
-			return true
-		}
-	}
-	return false
+	s := p.leftAt(b)
+	return s != nil && s.Deferred
 }

@@ -397,6 +397,16 @@ func New(in Input) (*Plan, error) {
 	id := in.FirstID
 	queue := []body{{bin: rb, name: in.Fn.Name, ranges: in.Fn.Ranges, root: true}}
 	queued := map[fkey]bool{}
+	calls := map[fkey]bool{} // makesCalls, by callee: decoded once
+	callsIn := func(b *Binary, fs target.Symbol) bool {
+		k := fkey{b.Path, fs.Value}
+		v, ok := calls[k]
+		if !ok {
+			v = makesCalls(b, b.codeOf(fs))
+			calls[k] = v
+		}
+		return v
+	}
 	for _, r := range in.Fn.Ranges {
 		queued[fkey{in.Path, r[0]}] = true
 	}
@@ -598,7 +608,7 @@ func New(in Input) (*Plan, error) {
 						s.NotFollowed = "the kernel refuses probes in it"
 					case in.Staged:
 						// A leaf has no calls to follow later.
-						s.Deferred, s.NotFollowed = makesCalls(callee, callee.codeOf(fs)), ""
+						s.Deferred, s.NotFollowed = callsIn(callee, fs), ""
 					case len(queue) >= maxFuncs:
 						cutFuncs = true
 						s.NotFollowed = "the call tree's bound"

@@ -89,18 +89,15 @@ func planOrigin(job *Job, bin target.Binary, kr *probe.Resolver, gotSlot func(st
 	// statement probed at the same address (a recursive origin calls
 	// itself from the blamed site) would be recorded on either side of
 	// them, for the caller's instance as well.
+	if holdsOwnCalls(job, file.Path, fn) {
+		// A function FUNCTION tail-jumps to: its calls are FUNCTION's
+		// own.
+		job.originMiss = fmt.Sprintf("%s holds calls --follow records: its statements are not traced", fn.Name)
+		return
+	}
 	var site *follow.Site
 	for _, s := range job.Follow.Sites {
-		if s.Binary != file.Path {
-			continue
-		}
-		if s.Depth <= 1 && fn.Contains(s.PC) {
-			// A function FUNCTION tail-jumps to: its calls are
-			// FUNCTION's own.
-			job.originMiss = fmt.Sprintf("%s holds calls --follow records: its statements are not traced", fn.Name)
-			return
-		}
-		if s.PC == b.Site && b.SiteBinary == file.Path {
+		if s.Binary == file.Path && s.PC == b.Site && b.SiteBinary == file.Path {
 			site = s
 		}
 	}
@@ -274,11 +271,9 @@ func planKernelOrigin(job *Job, kb kernelBinary, r *probe.Resolver, b follow.Bla
 		job.originMiss = fmt.Sprintf("%s's statements cannot be traced: %s", fn.Name, why)
 		return
 	}
-	for _, s := range job.Follow.Sites {
-		if s.Depth <= 1 && fn.Contains(s.PC) {
-			job.originMiss = fmt.Sprintf("%s holds calls --follow records: its statements are not traced", fn.Name)
-			return
-		}
+	if holdsOwnCalls(job, "", fn) { // the kernel's sites name no file
+		job.originMiss = fmt.Sprintf("%s holds calls --follow records: its statements are not traced", fn.Name)
+		return
 	}
 	sc, err := r.Data.Scope(fn)
 	if err != nil {
@@ -392,36 +387,36 @@ func (j *Job) noteBlame(tr *session.Trace) {
 const maxReruns = MaxFollowDepth + 1
 
 // nextJob prepares the job that traces the statements of the call b a
-// trace of prev blamed and, when prev left its callee's calls for a
-// later run (follow.Plan.Deferred: called through a pointer, or a
-// staged follow), follows them. Nil, with a line on diag, when neither
-// can be done; follows says the job follows b's calls.
-func (prev *Job) nextJob(b follow.Blame, diag io.Writer) (j *Job, follows bool) {
-	cfg := prev.cfg
+// trace of j blamed and, when j left its callee's calls for a later run
+// (follow.Plan.Deferred: called through a pointer, or a staged follow),
+// follows them. Nil, with a line on diag, when neither can be done;
+// follows says the job follows b's calls.
+func (j *Job) nextJob(b follow.Blame, diag io.Writer) (next *Job, follows bool) {
+	cfg := j.cfg
 	cfg.Origin = &b
 	// In the kernel a pointer's target is not followed (its address is
 	// the running kernel's); a callee a staged follow left is.
-	follows = prev.Follow.Deferred(b) && (prev.Plan.Space != target.KernelSpace || prev.Follow.Staged(b))
+	follows = j.Follow.Deferred(b) && (j.Plan.Space != target.KernelSpace || j.Follow.Staged(b))
 	if follows {
 		cfg.FollowAlso = append(append([]follow.Blame(nil), cfg.FollowAlso...), b)
 	}
-	j, err := Prepare(cfg)
+	next, err := Prepare(cfg)
 	switch {
 	case err != nil:
 		fmt.Fprintf(diag, "whythefail: %s's statements are not traced: %v\n", b.Callee, err)
 		return nil, false
-	case j.Origin == nil:
-		fmt.Fprintf(diag, "whythefail: %s\n", j.originMiss)
+	case next.Origin == nil:
+		fmt.Fprintf(diag, "whythefail: %s\n", next.originMiss)
 		if !follows {
 			return nil, false
 		}
 	}
 	// A callee that makes no call has nothing to follow.
-	follows = follows && j.Follow.CallsIn(b)
-	if j.Origin == nil && !follows {
+	follows = follows && next.Follow.CallsIn(b)
+	if next.Origin == nil && !follows {
 		return nil, false
 	}
-	return j, follows
+	return next, follows
 }
 
 // whatNext is what a job of nextJob does, for the lines that say so:
